@@ -1,0 +1,332 @@
+//! The files of a tar archive and where their bytes are: found by indexing the headers of a
+//! seekable file, or spooled once, named by digest, from a stream. Entry names and links are
+//! checked so that nothing can point outside the archive.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use tar::EntryType;
+
+use crate::digest::{self, Addressed, Digest};
+use crate::error::{Error, Result};
+use crate::manifest::MAX_MANIFEST_SIZE;
+
+/// How many links may be followed to reach a file.
+const MAX_LINK_HOPS: usize = 40;
+
+/// Where a file's bytes are.
+enum Location {
+    /// At `offset` in the archive file, `size` bytes long.
+    Span { offset: u64, size: u64 },
+    /// In the spool directory, under the name of its digest.
+    Spooled(Addressed),
+}
+
+/// What the locations refer to.
+enum Backing {
+    File(PathBuf),
+    Spool(PathBuf),
+}
+
+/// The regular files and links of one archive.
+pub struct Entries {
+    name: String,
+    backing: Backing,
+    files: HashMap<String, Location>,
+    links: HashMap<String, String>,
+}
+
+impl Entries {
+    /// Indexes the headers of a seekable, uncompressed tar file without reading file data.
+    pub fn index_file(path: &Path, name: &str) -> Result<Entries> {
+        let file = File::open(path).map_err(|e| bad_archive(name, e))?;
+        let file_len = file.metadata().map_err(|e| bad_archive(name, e))?.len();
+        let mut entries = Entries::new(name, Backing::File(path.to_path_buf()));
+        let mut archive = tar::Archive::new(file);
+        for entry in archive
+            .entries_with_seek()
+            .map_err(|e| bad_archive(name, e))?
+        {
+            let entry = entry.map_err(|e| bad_archive(name, e))?;
+            let offset = entry.raw_file_position();
+            let size = entry.size();
+            if offset.saturating_add(size) > file_len {
+                let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+                return Err(Error::BadInput(format!(
+                    "{name}: the archive is cut short: entry '{path}' needs {size} bytes at \
+                     offset {offset}, but the file ends at {file_len}"
+                )));
+            }
+            if let Some(path) = entries.record(&entry)? {
+                entries.files.insert(path, Location::Span { offset, size });
+            }
+        }
+        entries.check_not_empty()?;
+        Ok(entries)
+    }
+
+    /// Reads a tar stream once, storing every regular file in `spool_dir` under its digest.
+    pub fn spool(stream: impl Read, spool_dir: &Path, name: &str) -> Result<Entries> {
+        let mut entries = Entries::new(name, Backing::Spool(spool_dir.to_path_buf()));
+        let mut archive = tar::Archive::new(stream);
+        for entry in archive.entries().map_err(|e| bad_archive(name, e))? {
+            let mut entry = entry.map_err(|e| bad_archive(name, e))?;
+            if let Some(path) = entries.record(&entry)? {
+                let mut checked = Checked {
+                    inner: &mut entry,
+                    name,
+                };
+                let stored = digest::write_addressed(spool_dir, &mut checked)?;
+                entries.files.insert(path, Location::Spooled(stored));
+            }
+        }
+        entries.check_not_empty()?;
+        Ok(entries)
+    }
+
+    fn new(name: &str, backing: Backing) -> Entries {
+        Entries {
+            name: name.to_string(),
+            backing,
+            files: HashMap::new(),
+            links: HashMap::new(),
+        }
+    }
+
+    /// Records one entry: its name is checked and a link's target resolved. Returns the
+    /// entry's path when it is a regular file, whose location the caller then inserts.
+    fn record<R: Read>(&mut self, entry: &tar::Entry<'_, R>) -> Result<Option<String>> {
+        let path = entry_path(&self.name, entry)?;
+        let kind = entry.header().entry_type();
+        if matches!(kind, EntryType::Regular | EntryType::Continuous) {
+            return Ok(Some(path));
+        }
+        if kind == EntryType::Symlink || kind == EntryType::Link {
+            let target = entry.link_name_bytes().unwrap_or_default();
+            let target = String::from_utf8_lossy(&target);
+            let base = if kind == EntryType::Symlink {
+                parent(&path)
+            } else {
+                ""
+            };
+            let resolved = resolve_relative(base, &target).map_err(|why| {
+                Error::BadInput(format!("{}: link '{path}' -> '{target}' {why}", self.name))
+            })?;
+            self.links.insert(path, resolved);
+        }
+        Ok(None)
+    }
+
+    fn check_not_empty(&self) -> Result<()> {
+        if self.files.is_empty() && self.links.is_empty() {
+            return Err(Error::BadInput(format!(
+                "{}: the file is empty or not a tar archive",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether the archive holds `path` (a file, or a link to one).
+    pub fn contains(&self, path: &str) -> bool {
+        self.locate(path).is_ok()
+    }
+
+    /// The size in bytes of the file at `path`.
+    pub fn size(&self, path: &str) -> Result<u64> {
+        Ok(match self.locate(path)? {
+            Location::Span { size, .. } => *size,
+            Location::Spooled(stored) => stored.size,
+        })
+    }
+
+    /// Checks that the file at `path` has the expected digest, when that is already known
+    /// (spooled entries); a file read from a seekable archive is checked as it is copied.
+    pub fn verify(&self, path: &str, expected: &Digest) -> Result<()> {
+        match self.locate(path)? {
+            Location::Spooled(stored) if &stored.digest != expected => {
+                Err(Error::BadInput(format!(
+                    "{}: '{path}' hashes to {}, but the manifest says {expected}",
+                    self.name, stored.digest
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A reader of the bytes of the file at `path`.
+    pub fn open(&self, path: &str) -> Result<Box<dyn Read + Send>> {
+        let location = self.locate(path)?;
+        let reader: Box<dyn Read + Send> = match (&self.backing, location) {
+            (Backing::File(file), Location::Span { offset, size }) => {
+                let mut file = File::open(file).map_err(|e| bad_archive(&self.name, e))?;
+                file.seek(SeekFrom::Start(*offset))
+                    .map_err(|e| bad_archive(&self.name, e))?;
+                Box::new(file.take(*size))
+            }
+            (Backing::Spool(dir), Location::Spooled(stored)) => {
+                let spooled = dir.join(stored.digest.hex());
+                let file = File::open(&spooled)
+                    .map_err(|e| Error::io(format!("opening {}", spooled.display()), e))?;
+                Box::new(file)
+            }
+            _ => unreachable!("locations always match their backing"),
+        };
+        Ok(Box::new(Checked {
+            inner: reader,
+            name: self.name.clone(),
+        }))
+    }
+
+    /// The whole file at `path`, which must be a manifest-sized file (configs, manifests,
+    /// `index.json`).
+    pub fn read_small(&self, path: &str) -> Result<Vec<u8>> {
+        let size = self.size(path)?;
+        if size > MAX_MANIFEST_SIZE {
+            return Err(Error::BadInput(format!(
+                "{}: '{path}' is {size} bytes, more than the {MAX_MANIFEST_SIZE} allowed for \
+                 manifests and configs",
+                self.name
+            )));
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
+        self.open(path)?
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::from_io(format!("reading '{path}' from {}", self.name), e))?;
+        if bytes.len() as u64 != size {
+            return Err(Error::BadInput(format!(
+                "{}: '{path}' is cut short",
+                self.name
+            )));
+        }
+        Ok(bytes)
+    }
+
+    /// Follows links from `path` to a file.
+    fn locate(&self, path: &str) -> Result<&Location> {
+        let mut current = resolve_relative("", path)
+            .map_err(|why| Error::BadInput(format!("{}: path '{path}' {why}", self.name)))?;
+        for _ in 0..MAX_LINK_HOPS {
+            if let Some(location) = self.files.get(&current) {
+                return Ok(location);
+            }
+            match self.links.get(&current) {
+                Some(target) => current = target.clone(),
+                None => {
+                    return Err(Error::BadInput(format!(
+                        "{}: '{path}' is not in the archive",
+                        self.name
+                    )));
+                }
+            }
+        }
+        Err(Error::BadInput(format!(
+            "{}: '{path}' is a loop of links",
+            self.name
+        )))
+    }
+}
+
+/// The entry's name, normalised, refusing absolute paths and `..`.
+fn entry_path<R: Read>(name: &str, entry: &tar::Entry<'_, R>) -> Result<String> {
+    let raw = entry.path_bytes();
+    let raw = std::str::from_utf8(&raw)
+        .map_err(|_| Error::BadInput(format!("{name}: an entry name is not UTF-8")))?;
+    let refuse = |why: &str| Error::BadInput(format!("{name}: entry '{raw}' {why}"));
+    if raw.starts_with('/') {
+        return Err(refuse("has an absolute path"));
+    }
+    if raw.split('/').any(|part| part == "..") {
+        return Err(refuse("escapes the archive with '..'"));
+    }
+    resolve_relative("", raw).map_err(|why| refuse(&why))
+}
+
+fn parent(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(parent, _)| parent)
+}
+
+/// Resolves `target` against the directory `base`, staying inside the archive.
+fn resolve_relative(base: &str, target: &str) -> Result<String, String> {
+    if target.starts_with('/') {
+        return Err("points outside the archive (absolute path)".into());
+    }
+    let mut parts: Vec<&str> = base.split('/').filter(|p| !p.is_empty()).collect();
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err("points outside the archive".into());
+                }
+            }
+            part => parts.push(part),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+/// Reports read errors as bad input in the named archive, so that a cut-short archive exits 3.
+struct Checked<R, N> {
+    inner: R,
+    name: N,
+}
+
+impl<R: Read, N: AsRef<str>> Read for Checked<R, N> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buffer).map_err(|e| {
+            if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+                e
+            } else {
+                bad_archive(self.name.as_ref(), e).into_io()
+            }
+        })
+    }
+}
+
+/// An error reading the archive `name`, as bad input.
+fn bad_archive(name: &str, error: io::Error) -> Error {
+    if error.kind() == io::ErrorKind::UnexpectedEof {
+        return Error::BadInput(format!(
+            "{name}: the archive is cut short (unexpected end of file)"
+        ));
+    }
+    if error.kind() == io::ErrorKind::NotFound {
+        return Error::BadInput(format!("{name}: no such file"));
+    }
+    let text = error.to_string();
+    if text.contains("checksum") || text.contains("numeric field") {
+        return Error::BadInput(format!("{name}: not a valid tar archive ({text})"));
+    }
+    Error::BadInput(format!("{name}: {text}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_targets_resolve_inside_the_archive() {
+        assert_eq!(
+            resolve_relative("b", "../a/layer.tar").unwrap(),
+            "a/layer.tar"
+        );
+        assert_eq!(resolve_relative("", "./x/./y").unwrap(), "x/y");
+        assert_eq!(resolve_relative("a/b", "../../c").unwrap(), "c");
+    }
+
+    #[test]
+    fn targets_that_leave_the_archive_are_refused() {
+        assert!(resolve_relative("a", "../../etc/passwd").is_err());
+        assert!(resolve_relative("", "../x").is_err());
+        assert!(resolve_relative("a", "/etc/passwd").is_err());
+    }
+
+    #[test]
+    fn parent_of_a_top_level_entry_is_the_root() {
+        assert_eq!(parent("layer.tar"), "");
+        assert_eq!(parent("a/b/layer.tar"), "a/b");
+    }
+}

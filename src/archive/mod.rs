@@ -1,0 +1,159 @@
+//! `docker save` and OCI archives as a source of images: plain or gzip, from a file or a
+//! stream.
+
+mod entries;
+mod layout;
+
+use std::fs::File;
+use std::io::{self, BufReader, Cursor, Read, Seek};
+use std::path::{Path, PathBuf};
+
+use flate2::read::MultiGzDecoder;
+
+use crate::error::{Error, Result};
+use crate::manifest::{Descriptor, RawManifest};
+use crate::transfer::Source;
+
+use entries::Entries;
+pub use layout::ArchiveImage;
+
+/// Where an archive comes from.
+pub enum Input {
+    /// A file (or anything with a path, such as a named pipe).
+    Path(PathBuf),
+    /// Standard input.
+    Stdin,
+}
+
+impl Input {
+    /// How the input is named in messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Input::Path(path) => path.display().to_string(),
+            Input::Stdin => "standard input".to_string(),
+        }
+    }
+}
+
+/// An opened archive: its entries and the images they make up.
+pub struct Archive {
+    name: String,
+    entries: Entries,
+    images: Vec<ArchiveImage>,
+    remarks: Vec<String>,
+}
+
+impl Archive {
+    /// Opens an archive. A seekable plain tar file is indexed without reading its layers;
+    /// anything else (gzip, a pipe, standard input) is read once, each file spooled into
+    /// `spool_dir` under its digest.
+    pub fn open(input: &Input, spool_dir: &Path) -> Result<Archive> {
+        let name = input.describe();
+        let entries = match input {
+            Input::Stdin => Entries::spool(sniff(io::stdin().lock(), &name)?, spool_dir, &name)?,
+            Input::Path(path) => open_path(path, spool_dir, &name)?,
+        };
+        let layout = layout::read(&entries, &name)?;
+        Ok(Archive {
+            name,
+            entries,
+            images: layout.images,
+            remarks: layout.remarks,
+        })
+    }
+
+    /// The images in the archive.
+    pub fn images(&self) -> &[ArchiveImage] {
+        &self.images
+    }
+
+    /// Things worth telling the user, such as platforms listed but not included.
+    pub fn remarks(&self) -> &[String] {
+        &self.remarks
+    }
+
+    /// One image of this archive as a copy source.
+    pub fn source<'a>(&'a self, image: &'a ArchiveImage) -> ArchiveSource<'a> {
+        ArchiveSource {
+            archive: self,
+            image,
+        }
+    }
+}
+
+fn open_path(path: &Path, spool_dir: &Path, name: &str) -> Result<Entries> {
+    let open_error = |e: io::Error| match e.kind() {
+        io::ErrorKind::NotFound => Error::BadInput(format!("{name}: no such file")),
+        _ => Error::io(format!("opening {name}"), e),
+    };
+    let mut file = File::open(path).map_err(open_error)?;
+    let is_regular = file.metadata().map_err(open_error)?.is_file();
+    if is_regular {
+        let mut magic = [0; 2];
+        let n = read_up_to(&mut file, &mut magic, name)?;
+        if !is_gzip(&magic[..n]) {
+            return Entries::index_file(path, name);
+        }
+        file.rewind()
+            .map_err(|e| Error::io(format!("reading {name}"), e))?;
+    }
+    Entries::spool(sniff(file, name)?, spool_dir, name)
+}
+
+/// Wraps a stream in a gzip decoder when its first bytes say it is gzip.
+fn sniff<'a>(mut stream: impl Read + 'a, name: &str) -> Result<Box<dyn Read + 'a>> {
+    let mut magic = [0; 2];
+    let n = read_up_to(&mut stream, &mut magic, name)?;
+    let whole = Cursor::new(magic[..n].to_vec()).chain(stream);
+    Ok(if is_gzip(&magic[..n]) {
+        Box::new(MultiGzDecoder::new(BufReader::with_capacity(
+            crate::digest::COPY_BUFFER,
+            whole,
+        )))
+    } else {
+        Box::new(whole)
+    })
+}
+
+fn is_gzip(magic: &[u8]) -> bool {
+    magic == [0x1f, 0x8b]
+}
+
+fn read_up_to(stream: &mut impl Read, buffer: &mut [u8], name: &str) -> Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match stream.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io(format!("reading {name}"), e)),
+        }
+    }
+    Ok(filled)
+}
+
+/// One image of an archive, as a copy source.
+pub struct ArchiveSource<'a> {
+    archive: &'a Archive,
+    image: &'a ArchiveImage,
+}
+
+impl Source for ArchiveSource<'_> {
+    fn manifest(&self) -> Result<RawManifest> {
+        Ok(self.image.manifest.clone())
+    }
+
+    fn open_blob(&self, blob: &Descriptor) -> Result<Box<dyn Read + Send + '_>> {
+        let path = self.image.paths.get(&blob.digest).ok_or_else(|| {
+            Error::NotFound(format!(
+                "{}: no blob {} in this image",
+                self.archive.name, blob.digest
+            ))
+        })?;
+        self.archive.entries.open(path)
+    }
+
+    fn describe(&self) -> String {
+        self.archive.name.clone()
+    }
+}

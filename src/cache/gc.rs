@@ -1,0 +1,163 @@
+//! Removing images from the cache, and with them every blob, manifest file and temporary file
+//! that nothing refers to any more.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Context, Error, Result};
+
+use super::{Cache, open_lock};
+
+/// What a clean removed (or, in a dry run, would remove).
+#[derive(Debug, Default)]
+pub struct Report {
+    /// The index keys of the images removed.
+    pub images: Vec<String>,
+    pub blobs: usize,
+    pub manifests: usize,
+    pub temporary: usize,
+    pub bytes: u64,
+}
+
+impl Cache {
+    /// Removes the images `queries` name (all of them when `queries` is `None`), then every
+    /// unreferenced blob and manifest and all temporary files. Waits for running commands to
+    /// finish first (`gc.lock`). With `dry_run`, only reports.
+    pub fn clean(&self, queries: Option<&[String]>, dry_run: bool) -> Result<Report> {
+        let mut report = Report::default();
+        if !self.root.exists() {
+            if let Some(query) = queries.and_then(|q| q.first()) {
+                return Err(Error::NotFound(format!(
+                    "no image \"{query}\" in the cache (the cache is empty)"
+                )));
+            }
+            return Ok(report);
+        }
+        let gc_lock = open_lock(&self.root.join("gc.lock"))?;
+        gc_lock
+            .lock()
+            .map_err(|e| Error::io("locking gc.lock", e))?;
+        let index_lock = open_lock(&self.root.join("index.lock"))?;
+        index_lock
+            .lock()
+            .map_err(|e| Error::io("locking index.lock", e))?;
+
+        let mut index = self.index()?;
+        let keys: Vec<String> = match queries {
+            None => index.iter().map(|(key, _)| key.clone()).collect(),
+            Some(queries) => {
+                let mut keys = Vec::new();
+                for query in queries {
+                    keys.extend(index.find(query)?);
+                }
+                keys.sort();
+                keys.dedup();
+                keys
+            }
+        };
+        for key in &keys {
+            index.remove(key);
+        }
+        report.images = keys;
+
+        let blobs = index.referenced_blobs();
+        for path in files_under(&self.blob_dir())? {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if !blobs.iter().any(|digest| digest.hex() == name) {
+                report.blobs += 1;
+                report.bytes += remove_file(&path, dry_run)?;
+            }
+        }
+        let manifests = index.referenced_manifests();
+        for path in files_under(&self.root.join("manifests"))? {
+            let relative = path
+                .strip_prefix(&self.root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .into_owned();
+            if !manifests.contains(relative.as_str()) {
+                report.manifests += 1;
+                report.bytes += remove_file(&path, dry_run)?;
+            }
+        }
+        if !dry_run {
+            remove_empty_dirs(&self.root.join("manifests"))?;
+        }
+        let (count, bytes) = remove_children(&self.tmp_dir(), dry_run)?;
+        report.temporary = count;
+        report.bytes += bytes;
+        if !dry_run && !report.images.is_empty() {
+            fs::create_dir_all(self.tmp_dir()).context(|| "creating the cache's tmp directory")?;
+            index.save(&self.index_path(), &self.tmp_dir())?;
+        }
+        Ok(report)
+    }
+}
+
+/// Removes everything inside `dir` (or, with `dry_run`, only counts it); returns how many
+/// files there were and their total size.
+pub fn remove_children(dir: &Path, dry_run: bool) -> Result<(usize, u64)> {
+    let files = files_under(dir)?;
+    let mut bytes = 0;
+    for path in &files {
+        bytes += remove_file(path, dry_run)?;
+    }
+    if !dry_run {
+        for entry in read_dir(dir)? {
+            if entry.is_dir() {
+                fs::remove_dir_all(&entry).context(|| format!("removing {}", entry.display()))?;
+            }
+        }
+    }
+    Ok((files.len(), bytes))
+}
+
+/// Every file below `dir` (none when it does not exist).
+fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in read_dir(dir)? {
+        if path.is_dir() {
+            files.extend(files_under(&path)?);
+        } else {
+            files.push(path);
+        }
+    }
+    Ok(files)
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {
+    match fs::read_dir(dir) {
+        Ok(entries) => entries
+            .map(|entry| entry.map(|e| e.path()))
+            .collect::<io::Result<_>>()
+            .context(|| format!("listing {}", dir.display())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(Error::io(format!("listing {}", dir.display()), e)),
+    }
+}
+
+/// Removes a file (unless `dry_run`) and returns its size.
+fn remove_file(path: &Path, dry_run: bool) -> Result<u64> {
+    let size = fs::symlink_metadata(path).map_or(0, |m| m.len());
+    if !dry_run {
+        fs::remove_file(path).context(|| format!("removing {}", path.display()))?;
+    }
+    Ok(size)
+}
+
+/// Removes the empty directories below `dir`, deepest first.
+fn remove_empty_dirs(dir: &Path) -> Result<()> {
+    for path in read_dir(dir)? {
+        if path.is_dir() {
+            remove_empty_dirs(&path)?;
+            if read_dir(&path)?.is_empty() {
+                fs::remove_dir(&path).context(|| format!("removing {}", path.display()))?;
+            }
+        }
+    }
+    Ok(())
+}

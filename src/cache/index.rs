@@ -1,0 +1,344 @@
+//! `index.json`: the images the cache holds and what each is made of, and finding an image by
+//! any unambiguous name a user types (`nginx`, `app/web:v1`, an image ID prefix).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::reference::{self, Reference};
+
+/// The shortest image ID prefix accepted without `sha256:` in front.
+const MIN_ID_PREFIX: usize = 6;
+
+/// The cache's table of images, keyed by full name (`docker.io/library/nginx:latest`), or by
+/// image ID (`sha256:<config hex>`) for an image that has no name.
+#[derive(Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Index {
+    images: BTreeMap<String, ImageRecord>,
+}
+
+/// One cached image under one name.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// `registry/repository`; `None` for an image known only by its ID.
+    pub repository: Option<String>,
+    /// The tag or `sha256:` digest (the image ID when the image has no name).
+    pub reference: String,
+    /// The raw manifest, relative to the cache root.
+    pub manifest_path: String,
+    pub manifest_digest: Digest,
+    pub media_type: String,
+    /// The config digest, which is the image ID.
+    pub config_digest: Digest,
+    /// The config's `rootfs.diff_ids`, in layer order.
+    pub diff_ids: Vec<Digest>,
+    /// The layer digests, in manifest order.
+    pub layers: Vec<Digest>,
+    /// Every blob the image needs (config and layers).
+    pub blobs: BTreeMap<Digest, BlobRecord>,
+    /// Where the image came from (`archive:image.tar`).
+    pub source: String,
+    /// When it was cached, RFC 3339 in UTC.
+    pub cached_at: String,
+}
+
+impl ImageRecord {
+    /// The total size of the image's blobs.
+    pub fn size(&self) -> u64 {
+        self.blobs.values().map(|blob| blob.size).sum()
+    }
+}
+
+/// One blob of a cached image.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BlobRecord {
+    pub digest: Digest,
+    pub size: u64,
+    /// The blob file, relative to the cache root.
+    pub path: String,
+    pub is_config: bool,
+    pub compressed: bool,
+    pub media_type: String,
+}
+
+impl Index {
+    /// Reads `index.json`; a missing file is an empty index.
+    pub fn load(path: &Path) -> Result<Index> {
+        match fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                Error::BadInput(format!(
+                    "{}: the cache index is corrupt: {e}",
+                    path.display()
+                ))
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Index::default()),
+            Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
+        }
+    }
+
+    /// Writes the index to `path` through a synced temporary file in `tmp_dir`.
+    pub fn save(&self, path: &Path, tmp_dir: &Path) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::io("encoding the cache index", io::Error::other(e)))?;
+        let temporary = tmp_dir.join(format!("index.json.{}", std::process::id()));
+        let write = || -> io::Result<()> {
+            let mut file = File::create(&temporary)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            fs::rename(&temporary, path)?;
+            sync_dir(path.parent().unwrap_or(Path::new(".")))
+        };
+        write().map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    }
+
+    /// The record under `key`.
+    pub fn get(&self, key: &str) -> Option<&ImageRecord> {
+        self.images.get(key)
+    }
+
+    /// Stores `record` under `key`, replacing what was there.
+    pub fn insert(&mut self, key: String, record: ImageRecord) {
+        self.images.insert(key, record);
+    }
+
+    /// Removes the record under `key`.
+    pub fn remove(&mut self, key: &str) -> Option<ImageRecord> {
+        self.images.remove(key)
+    }
+
+    /// All records with their keys, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &ImageRecord)> {
+        self.images.iter()
+    }
+
+    /// Every blob some image refers to.
+    pub fn referenced_blobs(&self) -> BTreeSet<&Digest> {
+        self.images
+            .values()
+            .flat_map(|record| record.blobs.keys())
+            .collect()
+    }
+
+    /// Every manifest file some image refers to, relative to the cache root.
+    pub fn referenced_manifests(&self) -> BTreeSet<&str> {
+        self.images
+            .values()
+            .map(|record| record.manifest_path.as_str())
+            .collect()
+    }
+
+    /// The keys `query` names: a full or unambiguous short name (one key), or an image ID or
+    /// unique ID prefix (every name of that image).
+    pub fn find(&self, query: &str) -> Result<Vec<String>> {
+        if let Ok(parsed) = Reference::parse(query) {
+            let full = parsed.to_string();
+            if self.images.contains_key(&full) {
+                return Ok(vec![full]);
+            }
+            let (written, ..) = reference::split(query);
+            if reference::split_host(written).is_none() {
+                let suffix = format!("/{written}");
+                let matches: Vec<&String> = (self.images.iter())
+                    .filter(|(_, record)| {
+                        record.reference == parsed.reference()
+                            && record
+                                .repository
+                                .as_deref()
+                                .is_some_and(|repo| repo.ends_with(&suffix))
+                    })
+                    .map(|(key, _)| key)
+                    .collect();
+                match matches.as_slice() {
+                    [] => {}
+                    [one] => return Ok(vec![(*one).clone()]),
+                    many => {
+                        let names: Vec<&str> = many.iter().map(|key| key.as_str()).collect();
+                        return Err(Error::Usage(format!(
+                            "\"{query}\" is ambiguous: it could be {}; give the full name",
+                            names.join(", ")
+                        )));
+                    }
+                }
+            }
+        }
+        self.find_by_id(query)
+    }
+
+    fn find_by_id(&self, query: &str) -> Result<Vec<String>> {
+        let not_found = || {
+            Error::NotFound(format!(
+                "no image \"{query}\" in the cache (see the list command)"
+            ))
+        };
+        let (prefix, min) = match query.strip_prefix("sha256:") {
+            Some(hex) => (hex, 1),
+            None => (query, MIN_ID_PREFIX),
+        };
+        if prefix.len() < min || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(not_found());
+        }
+        let matches: Vec<(&String, &ImageRecord)> = (self.images.iter())
+            .filter(|(_, record)| record.config_digest.hex().starts_with(prefix))
+            .collect();
+        let ids: BTreeSet<&Digest> = matches
+            .iter()
+            .map(|(_, record)| &record.config_digest)
+            .collect();
+        if ids.len() > 1 {
+            return Err(Error::Usage(format!(
+                "image ID prefix \"{query}\" is ambiguous: it matches {} images",
+                ids.len()
+            )));
+        }
+        if matches.is_empty() {
+            return Err(not_found());
+        }
+        Ok(matches.into_iter().map(|(key, _)| key.clone()).collect())
+    }
+}
+
+/// Makes a rename in `dir` durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// The current time as RFC 3339 in UTC (`2026-11-23T13:40:05Z`).
+pub fn now_rfc3339() -> String {
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// The calendar date of a count of days since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(repository: Option<&str>, reference: &str, config: char) -> ImageRecord {
+        let digest = |c: char| Digest::from_hex(&c.to_string().repeat(64)).unwrap();
+        ImageRecord {
+            repository: repository.map(str::to_string),
+            reference: reference.into(),
+            manifest_path: String::new(),
+            manifest_digest: digest('0'),
+            media_type: String::new(),
+            config_digest: digest(config),
+            diff_ids: Vec::new(),
+            layers: Vec::new(),
+            blobs: BTreeMap::new(),
+            source: String::new(),
+            cached_at: String::new(),
+        }
+    }
+
+    fn index() -> Index {
+        let mut index = Index::default();
+        for (repository, tag, config) in [
+            ("docker.io/library/nginx", "latest", 'a'),
+            ("localhost:5000/app/web", "v1", 'b'),
+            ("registry.example.com/app/web", "v1", 'b'),
+            ("registry.example.com/tools/busybox", "1.36", 'c'),
+        ] {
+            index.insert(
+                format!("{repository}:{tag}"),
+                record(Some(repository), tag, config),
+            );
+        }
+        index.insert(format!("sha256:{}", "d".repeat(64)), record(None, "x", 'd'));
+        index
+    }
+
+    #[test]
+    fn finds_full_and_unambiguous_short_names() {
+        let index = index();
+        assert_eq!(
+            index.find("nginx").unwrap(),
+            ["docker.io/library/nginx:latest"]
+        );
+        assert_eq!(
+            index.find("docker.io/library/nginx:latest").unwrap(),
+            ["docker.io/library/nginx:latest"]
+        );
+        assert_eq!(
+            index.find("busybox:1.36").unwrap(),
+            ["registry.example.com/tools/busybox:1.36"]
+        );
+        assert_eq!(
+            index.find("localhost:5000/app/web:v1").unwrap(),
+            ["localhost:5000/app/web:v1"]
+        );
+    }
+
+    #[test]
+    fn ambiguous_and_missing_names_are_errors() {
+        let index = index();
+        assert!(
+            index
+                .find("app/web:v1")
+                .unwrap_err()
+                .to_string()
+                .contains("ambiguous")
+        );
+        assert_eq!(
+            index.find("busybox").unwrap_err().exit_code(),
+            6,
+            "the tag differs"
+        );
+        assert_eq!(index.find("nothing:here").unwrap_err().exit_code(), 6);
+    }
+
+    #[test]
+    fn finds_images_by_id() {
+        let index = index();
+        assert_eq!(
+            index.find(&"d".repeat(12)).unwrap(),
+            [format!("sha256:{}", "d".repeat(64))]
+        );
+        assert_eq!(
+            index.find("sha256:bbbb").unwrap().len(),
+            2,
+            "both names of one image"
+        );
+        assert_eq!(
+            index.find("ddd").unwrap_err().exit_code(),
+            6,
+            "too short without sha256:"
+        );
+    }
+
+    #[test]
+    fn dates_are_civil() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_780), (2026, 11, 23));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+}

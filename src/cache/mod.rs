@@ -1,0 +1,315 @@
+//! The local cache as a destination: content-addressed blobs, raw manifests and an index.
+//!
+//! ```text
+//! blobs/sha256/<hex>                  every blob once, shared by all images
+//! manifests/<repository>/<reference>  raw manifest bytes
+//! index.json                          see index.rs
+//! tmp/                                one staging directory per running command
+//! gc.lock, index.lock                 see Cache::begin and Session::commit
+//! ```
+//!
+//! A command writes blobs into its staging directory, each checked against its digest and size,
+//! and commits them (renames into `blobs/`, writes the manifest and the index) only once every
+//! blob of every image has arrived, so bad input leaves the cache as it was.
+
+mod gc;
+mod index;
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::digest::{self, Digest};
+use crate::error::{Context, Error, Result};
+use crate::manifest::{self, Descriptor, MAX_MANIFEST_SIZE, RawManifest};
+use crate::reference::Reference;
+use crate::transfer::{Destination, Stored};
+
+pub use index::{ImageRecord, Index};
+
+/// A cache directory.
+pub struct Cache {
+    root: PathBuf,
+}
+
+impl Cache {
+    /// The cache at `root`; nothing is created until something is written.
+    pub fn new(root: PathBuf) -> Cache {
+        Cache { root }
+    }
+
+    /// The current index (empty when the cache does not exist yet).
+    pub fn index(&self) -> Result<Index> {
+        Index::load(&self.index_path())
+    }
+
+    fn index_path(&self) -> PathBuf {
+        self.root.join("index.json")
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    fn blob_dir(&self) -> PathBuf {
+        self.root.join("blobs").join("sha256")
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.blob_dir().join(digest.hex())
+    }
+
+    /// Starts a writing command: holds `gc.lock` shared until the session ends, so `clean`
+    /// cannot remove a blob this command counts on, and makes a staging directory. When no
+    /// other command is running, leftovers of killed runs in `tmp/` are removed first.
+    pub fn begin(&self) -> Result<Session<'_>> {
+        let tmp = self.tmp_dir();
+        fs::create_dir_all(&tmp)
+            .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+        let gc_lock = open_lock(&self.root.join("gc.lock"))?;
+        match gc_lock.try_lock() {
+            Ok(()) => {
+                gc::remove_children(&tmp, false)?;
+                gc_lock
+                    .unlock()
+                    .map_err(|e| Error::io("unlocking gc.lock", e))?;
+            }
+            Err(TryLockError::WouldBlock) => {}
+            Err(TryLockError::Error(e)) => return Err(Error::io("locking gc.lock", e)),
+        }
+        gc_lock
+            .lock_shared()
+            .map_err(|e| Error::io("locking gc.lock", e))?;
+        static SESSIONS: AtomicU64 = AtomicU64::new(0);
+        let n = SESSIONS.fetch_add(1, Ordering::Relaxed);
+        let staging = tmp.join(format!("run-{}-{n}", std::process::id()));
+        fs::create_dir(&staging)
+            .map_err(|e| Error::io(format!("creating {}", staging.display()), e))?;
+        Ok(Session {
+            cache: self,
+            staging,
+            _gc_lock: gc_lock,
+        })
+    }
+}
+
+/// A writing command's hold on the cache: its staging directory and the shared `gc.lock`.
+pub struct Session<'a> {
+    cache: &'a Cache,
+    staging: PathBuf,
+    _gc_lock: File,
+}
+
+impl Session<'_> {
+    /// The staging directory: blobs named by digest, not yet part of the cache.
+    pub fn staging_dir(&self) -> &Path {
+        &self.staging
+    }
+
+    /// This session as a copy destination; `source` is recorded with each image.
+    pub fn destination(&self, source: String) -> CacheDestination<'_> {
+        CacheDestination {
+            session: self,
+            source,
+        }
+    }
+
+    fn staged_path(&self, digest: &Digest) -> PathBuf {
+        self.staging.join(digest.hex())
+    }
+
+    /// Reads a small blob (a config) from staging or the cache.
+    fn read_small_blob(&self, blob: &Descriptor) -> Result<Vec<u8>> {
+        if blob.size > MAX_MANIFEST_SIZE {
+            return Err(Error::BadInput(format!(
+                "config {} is larger than {MAX_MANIFEST_SIZE} bytes",
+                blob.digest
+            )));
+        }
+        let staged = self.staged_path(&blob.digest);
+        let path = if staged.exists() {
+            staged
+        } else {
+            self.cache.blob_path(&blob.digest)
+        };
+        fs::read(&path).context(|| format!("reading {}", path.display()))
+    }
+
+    /// Makes one image visible under one name: moves its staged blobs into `blobs/`, writes
+    /// its manifest, and records it in the index, all under `index.lock`.
+    fn commit(
+        &self,
+        name: Option<&Reference>,
+        manifest: &RawManifest,
+        source: &str,
+    ) -> Result<Stored> {
+        let image = manifest.image().map_err(Error::BadInput)?;
+        let config_bytes = self.read_small_blob(&image.config)?;
+        let config = manifest::parse_config(&config_bytes)
+            .map_err(|e| Error::BadInput(format!("config {}: {e}", image.config.digest)))?;
+        let (key, repository, reference, manifest_path) = match name {
+            Some(name) => (
+                name.to_string(),
+                Some(name.name()),
+                name.reference(),
+                format!("manifests/{}/{}", name.name(), name.reference()),
+            ),
+            None => {
+                let id = image.config.digest.to_string();
+                let path = format!("manifests/_untagged/{}", image.config.digest.hex());
+                (id.clone(), None, id, path)
+            }
+        };
+        let blobs: Vec<&Descriptor> = std::iter::once(&image.config)
+            .chain(&image.layers)
+            .collect();
+        let root = &self.cache.root;
+        let _lock = open_lock(&root.join("index.lock"))?;
+        _lock
+            .lock()
+            .map_err(|e| Error::io("locking index.lock", e))?;
+        let mut index = self.cache.index()?;
+        let previous = index.get(&key).map(|record| record.manifest_digest.clone());
+        if previous.as_ref() == Some(&manifest.digest)
+            && blobs
+                .iter()
+                .all(|b| self.cache.blob_path(&b.digest).exists())
+        {
+            return Ok(Stored::Unchanged);
+        }
+        for blob in &blobs {
+            self.promote(blob)?;
+        }
+        let blob_dir = self.cache.blob_dir();
+        index::sync_dir(&blob_dir).context(|| format!("syncing {}", blob_dir.display()))?;
+        self.write_manifest(&root.join(&manifest_path), &manifest.bytes)?;
+        let record = ImageRecord {
+            repository,
+            reference,
+            manifest_path,
+            manifest_digest: manifest.digest.clone(),
+            media_type: manifest.media_type.clone(),
+            config_digest: image.config.digest.clone(),
+            diff_ids: config.rootfs.diff_ids,
+            layers: image
+                .layers
+                .iter()
+                .map(|layer| layer.digest.clone())
+                .collect(),
+            blobs: blobs
+                .iter()
+                .map(|blob| (blob.digest.clone(), blob_record(blob, &image.config)))
+                .collect(),
+            source: source.to_string(),
+            cached_at: index::now_rfc3339(),
+        };
+        index.insert(key, record);
+        index.save(&self.cache.index_path(), &self.staging)?;
+        Ok(if previous.is_some() {
+            Stored::Updated
+        } else {
+            Stored::New
+        })
+    }
+
+    /// Moves a staged blob into `blobs/`, or checks that the cache already has it.
+    fn promote(&self, blob: &Descriptor) -> Result<()> {
+        let target = self.cache.blob_path(&blob.digest);
+        if target.exists() {
+            return Ok(());
+        }
+        let staged = self.staged_path(&blob.digest);
+        if !staged.exists() {
+            return Err(Error::io(
+                format!("committing blob {}", blob.digest),
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "it is neither staged nor in the cache",
+                ),
+            ));
+        }
+        let blob_dir = self.cache.blob_dir();
+        fs::create_dir_all(&blob_dir).context(|| format!("creating {}", blob_dir.display()))?;
+        fs::rename(&staged, &target)
+            .context(|| format!("moving blob {} into the cache", blob.digest))
+    }
+
+    /// Writes a manifest file through a synced temporary file in the staging directory.
+    fn write_manifest(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        let temporary = self.staging.join(".manifest");
+        let write = || -> io::Result<()> {
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            let mut file = File::create(&temporary)?;
+            file.write_all(bytes)?;
+            file.sync_all()?;
+            fs::rename(&temporary, path)?;
+            index::sync_dir(path.parent().unwrap_or(Path::new(".")))
+        };
+        write().context(|| format!("writing {}", path.display()))
+    }
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.staging);
+    }
+}
+
+fn blob_record(blob: &Descriptor, config: &Descriptor) -> index::BlobRecord {
+    let media_type = blob.media_type.clone();
+    index::BlobRecord {
+        digest: blob.digest.clone(),
+        size: blob.size,
+        path: format!("blobs/sha256/{}", blob.digest.hex()),
+        is_config: blob.digest == config.digest,
+        compressed: media_type.ends_with("gzip") || media_type.ends_with("zstd"),
+        media_type,
+    }
+}
+
+/// Opens (creating it if needed) a lock file.
+fn open_lock(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .context(|| format!("opening {}", path.display()))
+}
+
+/// A session of the cache as a copy destination.
+pub struct CacheDestination<'a> {
+    session: &'a Session<'a>,
+    source: String,
+}
+
+impl Destination for CacheDestination<'_> {
+    fn has_blob(&self, blob: &Descriptor) -> Result<bool> {
+        let size_of = |path: PathBuf| fs::metadata(path).ok().map(|m| m.len());
+        let session = self.session;
+        Ok([
+            session.cache.blob_path(&blob.digest),
+            session.staged_path(&blob.digest),
+        ]
+        .into_iter()
+        .any(|path| size_of(path) == Some(blob.size)))
+    }
+
+    fn put_blob(&self, blob: &Descriptor, data: &mut dyn Read) -> Result<()> {
+        let stored = digest::write_addressed(&self.session.staging, data)?;
+        if stored.digest != blob.digest || stored.size != blob.size {
+            return Err(Error::BadInput(format!(
+                "received {} bytes hashing to {}, expected {} bytes hashing to {}",
+                stored.size, stored.digest, blob.size, blob.digest
+            )));
+        }
+        Ok(())
+    }
+
+    fn put_manifest(&self, name: Option<&Reference>, manifest: &RawManifest) -> Result<Stored> {
+        self.session.commit(name, manifest, &self.source)
+    }
+}

@@ -1,0 +1,81 @@
+//! `clean`: remove images from the cache and whatever nothing refers to any more.
+
+use lexopt::{Arg, Parser};
+
+use crate::args::{self, Globals};
+use crate::error::{Error, Result};
+use crate::progress::{count, human_bytes};
+
+use super::print_help;
+
+const COMMAND: &str = "docker-image-pusher clean";
+
+/// The synopsis and options.
+pub const USAGE: &str = "\
+Remove cached images, then every blob and file that no remaining image uses.
+
+Usage: docker-image-pusher clean [OPTIONS] [IMAGE]...
+
+Arguments:
+  IMAGE  a cached image: full or unambiguous short name, or image ID (prefix)
+
+Options:
+      --all      remove every image
+  -n, --dry-run  only report what would be removed";
+
+/// The long help.
+pub const DETAILS: &str = "
+
+With no IMAGE and no --all, removes only what no image uses: blobs left by removed
+images and temporary files of interrupted runs. Waits for other commands using the
+same cache to finish first.
+
+Examples:
+  docker-image-pusher clean nginx:latest
+  docker-image-pusher clean --all --dry-run";
+
+/// Runs `clean` on the rest of the command line.
+pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
+    let mut images = Vec::new();
+    let mut all = false;
+    let mut dry_run = false;
+    while let Some(flag) = args::next(parser, COMMAND)? {
+        if globals.claim(&flag.as_arg(), parser)? {
+            continue;
+        }
+        match flag.as_arg() {
+            Arg::Short('h') => return print_help(USAGE, DETAILS, false),
+            Arg::Long("help") => return print_help(USAGE, DETAILS, true),
+            Arg::Long("all") => all = true,
+            Arg::Short('n') | Arg::Long("dry-run") => dry_run = true,
+            Arg::Value(value) => images.push(args::utf8(value, "IMAGE")?),
+            other => return Err(args::unexpected(other, COMMAND)),
+        }
+    }
+    if all && !images.is_empty() {
+        return Err(Error::Usage(format!(
+            "give IMAGEs or --all, not both; see '{COMMAND} --help'"
+        )));
+    }
+    let queries = (!all).then_some(images.as_slice());
+    let report = globals.cache().clean(queries, dry_run)?;
+
+    let progress = globals.progress();
+    let (removed, free) = if dry_run {
+        ("would remove", "would free")
+    } else {
+        ("removed", "freed")
+    };
+    for image in &report.images {
+        progress.info(format_args!("{removed} {image}"));
+    }
+    progress.info(format_args!(
+        "{free} {}: {}, {}, {}, {}",
+        human_bytes(report.bytes),
+        count(report.images.len(), "image"),
+        count(report.blobs, "blob"),
+        count(report.manifests, "manifest file"),
+        count(report.temporary, "temporary file")
+    ));
+    Ok(())
+}

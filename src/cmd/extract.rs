@@ -1,0 +1,180 @@
+//! `extract`: archive to cache.
+
+use lexopt::{Arg, Parser};
+
+use crate::archive::{Archive, ArchiveImage, Input};
+use crate::args::{self, Globals};
+use crate::error::{Error, Result};
+use crate::progress::{Progress, count, human_bytes};
+use crate::reference::Reference;
+use crate::transfer::{self, Job, Stored, Summary};
+
+use super::print_help;
+
+const COMMAND: &str = "docker-image-pusher extract";
+
+/// The synopsis and options.
+pub const USAGE: &str = "\
+Store the images of a docker save or OCI archive in the cache.
+
+Usage: docker-image-pusher extract [OPTIONS] FILE
+
+Arguments:
+  FILE  the archive, plain or gzip-compressed; - reads standard input
+
+Options:
+  -f, --file FILE     the archive, given as a flag
+      --image NAME    only this image, from an archive that holds several
+      --tag NAME:TAG  give the image this name too (an image saved by ID has none)";
+
+/// The long help.
+pub const DETAILS: &str = "
+
+Reads what 'docker save' writes (the legacy layout and Docker 25+'s OCI layout),
+'podman save' and 'skopeo copy ... docker-archive:/oci-archive:' write, and archives of
+Docker's containerd image store. Every layer is checked against its digest while it is
+copied; nothing is added to the cache unless the whole archive is sound. An image that
+is already cached is not written again.
+
+An image saved by ID has no name: without --tag it is cached under its image ID
+(sha256:...), which list shows and other commands accept.
+
+Examples:
+  docker-image-pusher extract app.tar
+  docker save app:v1 | gzip | docker-image-pusher extract -
+  docker-image-pusher extract bundle.tar --image app/web:v2
+  docker-image-pusher extract by-id.tar --tag registry.example.com/team/app:v1";
+
+/// Runs `extract` on the rest of the command line.
+pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
+    let mut file = None;
+    let mut image = None;
+    let mut tag = None;
+    while let Some(flag) = args::next(parser, COMMAND)? {
+        if globals.claim(&flag.as_arg(), parser)? {
+            continue;
+        }
+        match flag.as_arg() {
+            Arg::Short('h') => return print_help(USAGE, DETAILS, false),
+            Arg::Long("help") => return print_help(USAGE, DETAILS, true),
+            Arg::Short('f') | Arg::Long("file") if file.is_none() => {
+                file = Some(args::value(parser, "--file")?)
+            }
+            Arg::Long("image") => image = Some(reference(parser, "--image")?),
+            Arg::Long("tag") => tag = Some(reference(parser, "--tag")?),
+            Arg::Value(value) if file.is_none() => file = Some(args::utf8(value, "FILE")?),
+            other => return Err(args::unexpected(other, COMMAND)),
+        }
+    }
+    let file =
+        file.ok_or_else(|| Error::Usage(format!("no archive given; see '{COMMAND} --help'")))?;
+    let input = if file == "-" {
+        Input::Stdin
+    } else {
+        Input::Path(file.into())
+    };
+
+    let progress = globals.progress();
+    let cache = globals.cache();
+    let session = cache.begin()?;
+    let archive = Archive::open(&input, session.staging_dir())?;
+    for remark in archive.remarks() {
+        progress.warn(format_args!("{}: {remark}", input.describe()));
+    }
+    let selected = select(&archive, image.as_ref(), &input)?;
+    if tag.is_some() && selected.len() > 1 {
+        return Err(Error::Usage(format!(
+            "--tag names one image, but {} holds {}; pick one with --image",
+            input.describe(),
+            selected.len()
+        )));
+    }
+    let sources: Vec<_> = selected.iter().map(|image| archive.source(image)).collect();
+    let jobs: Vec<Job<'_>> = (selected.iter().zip(&sources))
+        .map(|(image, source)| Job {
+            source,
+            names: image.names.iter().chain(&tag).cloned().collect(),
+        })
+        .collect();
+    let destination = session.destination(format!("archive:{}", input.describe()));
+    let summary = transfer::copy(&jobs, &destination, &progress)?;
+    report(&summary, &selected, &input, &progress);
+    Ok(())
+}
+
+fn reference(parser: &mut Parser, flag: &str) -> Result<Reference> {
+    Reference::parse(&args::value(parser, flag)?).map_err(|e| Error::Usage(format!("{flag}: {e}")))
+}
+
+/// The images to extract: all of them, or the one `--image` names.
+fn select<'a>(
+    archive: &'a Archive,
+    wanted: Option<&Reference>,
+    input: &Input,
+) -> Result<Vec<&'a ArchiveImage>> {
+    let Some(wanted) = wanted else {
+        return Ok(archive.images().iter().collect());
+    };
+    let found: Vec<_> = archive
+        .images()
+        .iter()
+        .filter(|image| image.names.contains(wanted))
+        .collect();
+    if found.is_empty() {
+        let names: Vec<String> = (archive.images().iter())
+            .flat_map(|image| image.names.iter().map(Reference::to_string))
+            .collect();
+        let holds = if names.is_empty() {
+            "no named images".to_string()
+        } else {
+            names.join(", ")
+        };
+        return Err(Error::NotFound(format!(
+            "--image {wanted}: not in {}, which holds {holds}",
+            input.describe()
+        )));
+    }
+    Ok(found)
+}
+
+fn report(summary: &Summary, images: &[&ArchiveImage], input: &Input, progress: &Progress) {
+    for (outcome, image) in summary.outcomes.iter().zip(images) {
+        let layers = count(image.diff_ids.len(), "layer");
+        for (name, stored) in &outcome.stored {
+            let what = match name {
+                Some(name) => name.to_string(),
+                None => {
+                    let id = image
+                        .manifest
+                        .image()
+                        .map(|m| m.config.digest.to_string())
+                        .unwrap_or_default();
+                    progress.warn(format_args!(
+                        "the image has no name; it is cached as {id} (name it with --tag NAME:TAG)"
+                    ));
+                    id
+                }
+            };
+            let short = outcome.manifest.short();
+            match stored {
+                Stored::New => {
+                    progress.info(format_args!("cached {what} ({layers}, manifest {short})"))
+                }
+                Stored::Updated => {
+                    progress.info(format_args!("updated {what} ({layers}, manifest {short})"))
+                }
+                Stored::Unchanged => progress.info(format_args!(
+                    "{what} is already cached (manifest {short}); nothing written"
+                )),
+            }
+        }
+    }
+    progress.info(format_args!(
+        "extracted {} from {}: {} copied ({}), {} already in the cache",
+        count(summary.outcomes.len(), "image"),
+        input.describe(),
+        count(summary.blobs_copied, "blob"),
+        human_bytes(summary.bytes_copied),
+        summary.blobs_present
+    ));
+}

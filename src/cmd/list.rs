@@ -1,0 +1,174 @@
+//! `list`: the cached images, as a table or as JSON, on stdout.
+
+use std::io::{self, Write};
+
+use lexopt::{Arg, Parser};
+use serde::Serialize;
+
+use crate::args::{self, Globals};
+use crate::cache::ImageRecord;
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::progress::human_bytes;
+
+use super::print_help;
+
+const COMMAND: &str = "docker-image-pusher list";
+
+/// The synopsis and options.
+pub const USAGE: &str = "\
+Show the cached images.
+
+Usage: docker-image-pusher list [OPTIONS]
+
+Options:
+      --json  print a JSON array instead of a table";
+
+/// The long help.
+pub const DETAILS: &str = "
+
+The table shows each name (an image cached without one shows its ID), the manifest
+digest, the total size of its blobs, its layer count and when it was cached (UTC).
+
+--json prints one array with an object per name:
+  name             full name (docker.io/library/nginx:latest), or the image ID
+  repository       registry/repository, or null for an image with no name
+  reference        the tag, or a sha256: digest
+  manifest_digest  digest of the manifest bytes as stored
+  media_type       the manifest's media type
+  config_digest    the config's digest, which is the image ID
+  size             total bytes of config and layers
+  layers           [{digest, size, media_type, diff_id}] in manifest order
+  source           where it came from (archive:FILE)
+  cached_at        RFC 3339 time in UTC";
+
+/// One image in `list --json`.
+#[derive(Serialize)]
+struct Listed<'a> {
+    name: &'a str,
+    repository: Option<&'a str>,
+    reference: &'a str,
+    manifest_digest: &'a Digest,
+    media_type: &'a str,
+    config_digest: &'a Digest,
+    size: u64,
+    layers: Vec<ListedLayer<'a>>,
+    source: &'a str,
+    cached_at: &'a str,
+}
+
+#[derive(Serialize)]
+struct ListedLayer<'a> {
+    digest: &'a Digest,
+    size: Option<u64>,
+    media_type: Option<&'a str>,
+    diff_id: Option<&'a Digest>,
+}
+
+/// Runs `list` on the rest of the command line.
+pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
+    let mut json = false;
+    while let Some(flag) = args::next(parser, COMMAND)? {
+        if globals.claim(&flag.as_arg(), parser)? {
+            continue;
+        }
+        match flag.as_arg() {
+            Arg::Short('h') => return print_help(USAGE, DETAILS, false),
+            Arg::Long("help") => return print_help(USAGE, DETAILS, true),
+            Arg::Long("json") => json = true,
+            other => return Err(args::unexpected(other, COMMAND)),
+        }
+    }
+    let index = globals.cache().index()?;
+    let records: Vec<(&String, &ImageRecord)> = index.iter().collect();
+    let text = if json {
+        to_json(&records)?
+    } else {
+        to_table(&records)
+    };
+    match io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Err(Error::io("writing to standard output", e))
+        }
+        _ => Ok(()), // a closed pipe (list | head) is not a failure
+    }
+}
+
+fn to_json(records: &[(&String, &ImageRecord)]) -> Result<String> {
+    let listed: Vec<Listed<'_>> = records
+        .iter()
+        .map(|(name, record)| listed(name, record))
+        .collect();
+    let mut text = serde_json::to_string_pretty(&listed)
+        .map_err(|e| Error::io("encoding JSON", io::Error::other(e)))?;
+    text.push('\n');
+    Ok(text)
+}
+
+fn listed<'a>(name: &'a str, record: &'a ImageRecord) -> Listed<'a> {
+    let layers = (record.layers.iter().enumerate())
+        .map(|(i, digest)| {
+            let blob = record.blobs.get(digest);
+            ListedLayer {
+                digest,
+                size: blob.map(|b| b.size),
+                media_type: blob.map(|b| b.media_type.as_str()),
+                diff_id: record.diff_ids.get(i),
+            }
+        })
+        .collect();
+    Listed {
+        name,
+        repository: record.repository.as_deref(),
+        reference: &record.reference,
+        manifest_digest: &record.manifest_digest,
+        media_type: &record.media_type,
+        config_digest: &record.config_digest,
+        size: record.size(),
+        layers,
+        source: &record.source,
+        cached_at: &record.cached_at,
+    }
+}
+
+fn to_table(records: &[(&String, &ImageRecord)]) -> String {
+    let header = ["IMAGE", "DIGEST", "SIZE", "LAYERS", "CACHED"].map(String::from);
+    let rows: Vec<[String; 5]> = records
+        .iter()
+        .map(|(name, record)| {
+            let name = match record.repository {
+                Some(_) => name.to_string(),
+                None => format!("<none> (ID {})", record.config_digest.short()),
+            };
+            [
+                name,
+                record.manifest_digest.short().to_string(),
+                human_bytes(record.size()),
+                record.layers.len().to_string(),
+                record
+                    .cached_at
+                    .replacen('T', " ", 1)
+                    .trim_end_matches('Z')
+                    .to_string()
+                    + " UTC",
+            ]
+        })
+        .collect();
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    let mut text = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        text.push_str(cells.join("  ").trim_end());
+        text.push('\n');
+    }
+    text
+}

@@ -1,0 +1,125 @@
+//! The commands: parse the global flags and the command name, then hand the rest of the
+//! command line to that command.
+
+mod clean;
+mod extract;
+mod list;
+
+use std::ffi::OsString;
+
+use lexopt::{Arg, Parser};
+
+use crate::args::{self, GLOBAL_HELP, Globals};
+use crate::error::{Error, Result};
+
+const PROGRAM: &str = "docker-image-pusher";
+
+const USAGE: &str = "\
+Move container images between registries, docker save archives and a local cache.
+
+Usage: docker-image-pusher [OPTIONS] COMMAND [ARGS]
+
+Commands:
+  extract FILE     store the images of a docker save or OCI archive in the cache
+  list             show the cached images
+  clean [IMAGE]... remove cached images and the blobs nothing else uses
+  help [COMMAND]   show a command's help";
+
+const DETAILS: &str = "
+Exit codes: 0 success, 1 other failure, 2 usage error, 3 bad input (archive, manifest,
+reference), 4 authentication or permission denied, 5 network or registry failure,
+6 image not found.
+
+Run 'docker-image-pusher COMMAND --help' for a command's options.";
+
+/// One command: its name, its help, and how to run it on the rest of the command line.
+struct Command {
+    name: &'static str,
+    usage: &'static str,
+    details: &'static str,
+    run: fn(&mut Parser, Globals) -> Result<()>,
+}
+
+const COMMANDS: [Command; 3] = [
+    Command {
+        name: "extract",
+        usage: extract::USAGE,
+        details: extract::DETAILS,
+        run: extract::run,
+    },
+    Command {
+        name: "list",
+        usage: list::USAGE,
+        details: list::DETAILS,
+        run: list::run,
+    },
+    Command {
+        name: "clean",
+        usage: clean::USAGE,
+        details: clean::DETAILS,
+        run: clean::run,
+    },
+];
+
+/// Runs the command line (without the program name).
+pub fn run(arguments: Vec<OsString>) -> Result<()> {
+    let mut parser = Parser::from_args(arguments);
+    let mut globals = Globals::from_env()?;
+    while let Some(flag) = args::next(&mut parser, PROGRAM)? {
+        if globals.claim(&flag.as_arg(), &mut parser)? {
+            continue;
+        }
+        match flag.as_arg() {
+            Arg::Short('h') => return print_help(USAGE, "", false),
+            Arg::Long("help") => return print_help(USAGE, DETAILS, true),
+            Arg::Short('V') | Arg::Long("version") => {
+                println!("{PROGRAM} {}", env!("CARGO_PKG_VERSION"));
+                return Ok(());
+            }
+            Arg::Value(name) => {
+                let name = args::utf8(name, "command")?;
+                if name == "help" {
+                    return help_command(&mut parser);
+                }
+                let command = find(&name)?;
+                return (command.run)(&mut parser, globals);
+            }
+            other => return Err(args::unexpected(other, PROGRAM)),
+        }
+    }
+    Err(Error::Usage(format!(
+        "no command given; see '{PROGRAM} --help'"
+    )))
+}
+
+/// Prints a command's help: `-h` the usage, `--help` also the details.
+pub fn print_help(usage: &str, details: &str, long: bool) -> Result<()> {
+    let details = if long { details } else { "" };
+    println!("{usage}\n\n{GLOBAL_HELP}{details}");
+    Ok(())
+}
+
+fn find(name: &str) -> Result<&'static Command> {
+    COMMANDS
+        .iter()
+        .find(|command| command.name == name)
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "unknown command \"{name}\"; see '{PROGRAM} --help'"
+            ))
+        })
+}
+
+fn help_command(parser: &mut Parser) -> Result<()> {
+    match args::next(parser, PROGRAM)?
+        .as_ref()
+        .map(args::Flag::as_arg)
+    {
+        None => print_help(USAGE, DETAILS, true),
+        Some(Arg::Value(name)) => {
+            let command = find(&args::utf8(name, "command")?)?;
+            print_help(command.usage, command.details, true)
+        }
+        Some(other) => Err(args::unexpected(other, PROGRAM)),
+    }
+}

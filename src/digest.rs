@@ -1,0 +1,217 @@
+//! Content digests (`sha256:<hex>`), and streaming a reader into a file named by its digest
+//! while hashing it, so no blob is ever hashed in a second pass.
+
+use std::fmt;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{Error, Result};
+
+/// Bytes moved per read and write when streaming a blob.
+pub const COPY_BUFFER: usize = 256 * 1024;
+
+/// A sha256 content digest, written `sha256:<64 lowercase hex>`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest {
+    hex: String,
+}
+
+impl Digest {
+    /// Parses `sha256:<64 lowercase hex>`; other algorithms are refused by name.
+    pub fn parse(text: &str) -> Result<Digest, String> {
+        let Some((algorithm, hex)) = text.split_once(':') else {
+            return Err(format!(
+                "invalid digest \"{text}\": expected sha256:<64 hex digits>"
+            ));
+        };
+        if algorithm != "sha256" {
+            return Err(format!(
+                "invalid digest \"{text}\": unsupported algorithm \"{algorithm}\" (only sha256)"
+            ));
+        }
+        Digest::from_hex(hex).ok_or_else(|| {
+            format!("invalid digest \"{text}\": expected 64 lowercase hex digits after sha256:")
+        })
+    }
+
+    /// A digest from its 64 lowercase hex digits, if they are that.
+    pub fn from_hex(hex: &str) -> Option<Digest> {
+        let valid = hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        valid.then(|| Digest {
+            hex: hex.to_string(),
+        })
+    }
+
+    /// The sha256 of `bytes`.
+    pub fn of(bytes: &[u8]) -> Digest {
+        let mut hasher = Hasher::default();
+        hasher.update(bytes);
+        hasher.finish()
+    }
+
+    /// The 64 hex digits, without the algorithm.
+    pub fn hex(&self) -> &str {
+        &self.hex
+    }
+
+    /// The first 12 hex digits, as shown to people.
+    pub fn short(&self) -> &str {
+        &self.hex[..12]
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha256:{}", self.hex)
+    }
+}
+
+impl Serialize for Digest {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Digest {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Digest, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Digest::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A running sha256 and byte count.
+#[derive(Default)]
+pub struct Hasher {
+    sha: Sha256,
+    len: u64,
+}
+
+impl Hasher {
+    /// Adds `bytes` to the digest.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.sha.update(bytes);
+        self.len += bytes.len() as u64;
+    }
+
+    /// The number of bytes hashed so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// The digest of everything hashed.
+    pub fn finish(self) -> Digest {
+        let bytes = self.sha.finalize();
+        let mut hex = String::with_capacity(64);
+        for byte in bytes {
+            hex.push_str(&format!("{byte:02x}"));
+        }
+        Digest { hex }
+    }
+}
+
+/// What [`write_addressed`] stored: the file is `<dir>/<digest hex>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Addressed {
+    pub digest: Digest,
+    pub size: u64,
+}
+
+/// Streams `source` into `<dir>/<hex of its sha256>`, hashing on the way, through a temporary
+/// file that is synced before it is renamed, so the name always matches the content.
+///
+/// A read error is returned as the reader reported it (an [`Error`] carried in an `io::Error`
+/// keeps its exit code); a write error names the file.
+pub fn write_addressed(dir: &Path, source: &mut dyn Read) -> Result<Addressed> {
+    let partial = unique_partial_path(dir);
+    let result = copy_into(&partial, source).and_then(|(digest, size)| {
+        let target = dir.join(digest.hex());
+        fs::rename(&partial, &target)
+            .map_err(|e| Error::io(format!("renaming {}", partial.display()), e))?;
+        Ok(Addressed { digest, size })
+    });
+    if result.is_err() {
+        let _ = fs::remove_file(&partial);
+    }
+    result
+}
+
+/// Copies `source` into a new file at `path`, syncs it, and returns its digest and size.
+fn copy_into(path: &Path, source: &mut dyn Read) -> Result<(Digest, u64)> {
+    let write_error = |e| Error::io(format!("writing {}", path.display()), e);
+    let mut file = File::create_new(path).map_err(write_error)?;
+    let mut hasher = Hasher::default();
+    let mut buffer = vec![0; COPY_BUFFER];
+    loop {
+        let n = match source.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::from_io("reading", e)),
+        };
+        hasher.update(&buffer[..n]);
+        file.write_all(&buffer[..n]).map_err(write_error)?;
+    }
+    file.sync_all().map_err(write_error)?;
+    let size = hasher.len();
+    Ok((hasher.finish(), size))
+}
+
+/// A name for a temporary file in `dir` that no other writer in any process uses.
+fn unique_partial_path(dir: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!(".partial-{}-{n}", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn hashes_the_empty_string() {
+        assert_eq!(Digest::of(b"").hex(), EMPTY);
+    }
+
+    #[test]
+    fn parses_and_prints_sha256() {
+        let digest = Digest::parse(&format!("sha256:{EMPTY}")).unwrap();
+        assert_eq!(digest.to_string(), format!("sha256:{EMPTY}"));
+        assert_eq!(digest.short(), "e3b0c44298fc");
+    }
+
+    #[test]
+    fn refuses_bad_digests() {
+        for bad in [
+            "",
+            EMPTY,
+            "sha256:abc",
+            "sha512:abc",
+            &format!("sha256:{}", EMPTY.to_uppercase()),
+            &format!("sha256:{EMPTY}0"),
+        ] {
+            assert!(Digest::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn write_addressed_names_the_file_by_its_content() {
+        let dir = std::env::temp_dir().join(format!("dip-digest-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let stored = write_addressed(&dir, &mut &b"hello"[..]).unwrap();
+        assert_eq!(stored.size, 5);
+        assert_eq!(fs::read(dir.join(stored.digest.hex())).unwrap(), b"hello");
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            1,
+            "the partial file was left behind"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,296 @@
+//! OCI and Docker manifests, indexes and image configs: only the fields this program uses,
+//! their media types, and platforms.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+
+/// Manifests and configs are held whole in memory, so they are capped at this size.
+pub const MAX_MANIFEST_SIZE: u64 = 4 * 1024 * 1024;
+
+/// The media types this program reads and writes.
+pub mod media_type {
+    /// OCI image manifest.
+    pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    /// OCI image index.
+    pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    /// Docker schema 2 image manifest.
+    pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    /// Docker schema 2 manifest list.
+    pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+    /// Docker image config.
+    pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+    /// Uncompressed Docker layer, as `docker save` holds it.
+    pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
+    /// Docker schema 1 manifests, which are refused.
+    pub const DOCKER_SCHEMA1: [&str; 2] = [
+        "application/vnd.docker.distribution.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+    ];
+}
+
+/// The annotation Docker and containerd use for an image's full name in an OCI layout.
+pub const ANNOTATION_IMAGE_NAME: &str = "io.containerd.image.name";
+/// The OCI annotation for an image's reference (a tag, or a full reference).
+pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// A pointer to a blob: its media type, digest and size.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+}
+
+impl Descriptor {
+    /// A descriptor with no platform or annotations.
+    pub fn new(media_type: &str, digest: Digest, size: u64) -> Descriptor {
+        Descriptor {
+            media_type: media_type.to_string(),
+            digest,
+            size,
+            platform: None,
+            annotations: None,
+        }
+    }
+
+    /// The value of one annotation, if present.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations.as_ref()?.get(key).map(String::as_str)
+    }
+
+    /// Whether this descriptor points at an index rather than an image manifest.
+    pub fn is_index(&self) -> bool {
+        self.media_type == media_type::OCI_INDEX || self.media_type == media_type::DOCKER_LIST
+    }
+}
+
+/// The platform an image in an index runs on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Platform {
+    pub architecture: String,
+    pub os: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    /// The platform of the machine this runs on (`linux/amd64` on x86-64 Linux).
+    pub fn host() -> Platform {
+        let architecture = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            "x86" => "386",
+            other => other,
+        };
+        Platform {
+            architecture: architecture.into(),
+            os: std::env::consts::OS.into(),
+            variant: None,
+        }
+    }
+
+    /// Whether `self` (what is wanted) accepts `other` (what an index offers); a wanted
+    /// platform without a variant accepts any variant.
+    pub fn accepts(&self, other: &Platform) -> bool {
+        self.os == other.os
+            && self.architecture == other.architecture
+            && (self.variant.is_none() || self.variant == other.variant)
+    }
+
+    /// Attestations are stored in indexes as `unknown/unknown` entries.
+    pub fn is_unknown(&self) -> bool {
+        self.os == "unknown" && self.architecture == "unknown"
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(variant) = &self.variant {
+            write!(f, "/{variant}")?;
+        }
+        Ok(())
+    }
+}
+
+/// An image manifest (OCI or Docker schema 2).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageManifest {
+    pub schema_version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    pub config: Descriptor,
+    pub layers: Vec<Descriptor>,
+}
+
+/// An image index or Docker manifest list.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageIndex {
+    /// `null` in some files Docker wrote, so read as optional.
+    #[serde(default)]
+    pub manifests: Option<Vec<Descriptor>>,
+}
+
+impl ImageIndex {
+    /// The entries of the index (none when it says `null`).
+    pub fn entries(&self) -> &[Descriptor] {
+        self.manifests.as_deref().unwrap_or_default()
+    }
+}
+
+/// The parts of an image config this program reads.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ImageConfig {
+    pub rootfs: RootFs,
+}
+
+/// The config's list of uncompressed layer digests.
+#[derive(Clone, Debug, Deserialize)]
+pub struct RootFs {
+    pub diff_ids: Vec<Digest>,
+}
+
+/// Manifest bytes exactly as stored or received (never re-serialised), with their digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawManifest {
+    pub bytes: Vec<u8>,
+    pub media_type: String,
+    pub digest: Digest,
+}
+
+impl RawManifest {
+    /// Wraps `bytes` of the given media type, computing their digest.
+    pub fn new(bytes: Vec<u8>, media_type: &str) -> RawManifest {
+        let digest = Digest::of(&bytes);
+        RawManifest {
+            bytes,
+            media_type: media_type.to_string(),
+            digest,
+        }
+    }
+
+    /// The image manifest these bytes hold; an index or anything else is an error.
+    pub fn image(&self) -> Result<ImageManifest, String> {
+        match parse(&self.bytes)? {
+            Parsed::Image(image) => Ok(image),
+            Parsed::Index(_) => Err(format!(
+                "manifest {} is an index, not an image",
+                self.digest
+            )),
+        }
+    }
+}
+
+/// A manifest or index as parsed from its bytes.
+#[derive(Debug)]
+pub enum Parsed {
+    Image(ImageManifest),
+    Index(ImageIndex),
+}
+
+/// Parses manifest bytes: by their `mediaType`, or by their fields when OCI leaves it out.
+/// Schema 1 is refused by name.
+pub fn parse(bytes: &[u8]) -> Result<Parsed, String> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Probe {
+        schema_version: Option<u32>,
+        media_type: Option<String>,
+        manifests: Option<serde_json::Value>,
+        config: Option<serde_json::Value>,
+    }
+    let probe: Probe =
+        serde_json::from_slice(bytes).map_err(|e| format!("not a valid JSON manifest: {e}"))?;
+    let media_type = probe.media_type.as_deref().unwrap_or_default();
+    if probe.schema_version == Some(1) || media_type::DOCKER_SCHEMA1.contains(&media_type) {
+        return Err("Docker schema 1 manifests are deprecated and not supported".into());
+    }
+    let is_index = match media_type {
+        media_type::OCI_INDEX | media_type::DOCKER_LIST => true,
+        media_type::OCI_MANIFEST | media_type::DOCKER_MANIFEST => false,
+        "" if probe.manifests.is_some() => true,
+        "" if probe.config.is_some() => false,
+        other => return Err(format!("unsupported manifest media type \"{other}\"")),
+    };
+    if is_index {
+        serde_json::from_slice(bytes)
+            .map(Parsed::Index)
+            .map_err(|e| format!("invalid image index: {e}"))
+    } else {
+        serde_json::from_slice(bytes)
+            .map(Parsed::Image)
+            .map_err(|e| format!("invalid image manifest: {e}"))
+    }
+}
+
+/// Parses config bytes, requiring `rootfs.diff_ids`.
+pub fn parse_config(bytes: &[u8]) -> Result<ImageConfig, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("not a valid image config: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn classifies_by_media_type_or_by_fields() {
+        let image = format!(
+            r#"{{"schemaVersion":2,"config":{{"mediaType":"x","digest":"sha256:{HEX}","size":1}},"layers":[]}}"#
+        );
+        assert!(matches!(parse(image.as_bytes()), Ok(Parsed::Image(_))));
+        let index = r#"{"schemaVersion":2,"manifests":[]}"#;
+        assert!(matches!(parse(index.as_bytes()), Ok(Parsed::Index(_))));
+        let null_index = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":null}"#;
+        match parse(null_index.as_bytes()) {
+            Ok(Parsed::Index(index)) => assert!(index.entries().is_empty()),
+            _ => panic!("a null index is an empty index"),
+        }
+    }
+
+    #[test]
+    fn refuses_schema_1_and_garbage() {
+        assert!(
+            parse(br#"{"schemaVersion":1,"name":"x"}"#)
+                .unwrap_err()
+                .contains("schema 1")
+        );
+        assert!(parse(b"not json").unwrap_err().contains("JSON"));
+        assert!(
+            parse(br#"{"mediaType":"text/plain"}"#)
+                .unwrap_err()
+                .contains("unsupported")
+        );
+    }
+
+    #[test]
+    fn platforms_match_with_and_without_variant() {
+        let arm = Platform {
+            architecture: "arm".into(),
+            os: "linux".into(),
+            variant: Some("v7".into()),
+        };
+        let any_arm = Platform {
+            variant: None,
+            ..arm.clone()
+        };
+        assert!(any_arm.accepts(&arm));
+        assert!(!arm.accepts(&Platform {
+            variant: Some("v6".into()),
+            ..arm.clone()
+        }));
+        assert_eq!(arm.to_string(), "linux/arm/v7");
+    }
+}

@@ -1,0 +1,87 @@
+//! Everything the program tells the user while it works goes through here, to stderr:
+//! nothing with `--quiet`, more with `--verbose`. Data for scripts goes to stdout elsewhere.
+
+use std::fmt::Display;
+
+/// How much to say on stderr.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    /// Errors only.
+    Quiet,
+    /// What was done.
+    #[default]
+    Normal,
+    /// Also each step (each blob).
+    Verbose,
+}
+
+/// The reporter commands and the copy loop write to.
+pub struct Progress {
+    verbosity: Verbosity,
+}
+
+impl Progress {
+    /// A reporter at the given verbosity.
+    pub fn new(verbosity: Verbosity) -> Progress {
+        Progress { verbosity }
+    }
+
+    /// A line about what was done (hidden with `--quiet`).
+    pub fn info(&self, message: impl Display) {
+        if self.verbosity >= Verbosity::Normal {
+            eprintln!("{message}");
+        }
+    }
+
+    /// A line about a step (only with `--verbose`).
+    pub fn detail(&self, message: impl Display) {
+        if self.verbosity >= Verbosity::Verbose {
+            eprintln!("{message}");
+        }
+    }
+
+    /// Something the user should know that is not an error (hidden with `--quiet`).
+    pub fn warn(&self, message: impl Display) {
+        if self.verbosity >= Verbosity::Normal {
+            eprintln!("warning: {message}");
+        }
+    }
+}
+
+/// `n` things, in words: `1 layer`, `2 layers`.
+pub fn count(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
+/// A byte count for people, in decimal units as Docker shows them (`1.5 MB`).
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 999.95 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_read_like_docker() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1500), "1.5 kB");
+        assert_eq!(human_bytes(999_999), "1.0 MB");
+        assert_eq!(human_bytes(20_000_000_000), "20.0 GB");
+    }
+}

@@ -1,0 +1,355 @@
+//! Image references: `[registry/]repository[:tag][@sha256:…]`, normalised the way Docker does
+//! (`nginx` is `docker.io/library/nginx:latest`).
+
+use std::fmt;
+
+use crate::digest::Digest;
+
+/// The registry a reference without a host names.
+pub const DEFAULT_REGISTRY: &str = "docker.io";
+/// The tag a reference without a tag or digest names.
+pub const DEFAULT_TAG: &str = "latest";
+const MAX_NAME_LENGTH: usize = 255;
+const MAX_TAG_LENGTH: usize = 128;
+
+/// A parsed, normalised image reference.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Reference {
+    registry: String,
+    repository: String,
+    tag: Option<String>,
+    digest: Option<Digest>,
+}
+
+impl Reference {
+    /// Parses and normalises `text`; the error says what is wrong with it.
+    pub fn parse(text: &str) -> Result<Reference, String> {
+        let invalid = |why: &str| format!("invalid reference \"{text}\": {why}");
+        if text.is_empty() {
+            return Err("invalid reference: it is empty".into());
+        }
+        let (name, tag, digest) = split(text);
+        let digest = match digest {
+            Some(digest) => Some(Digest::parse(digest).map_err(|e| invalid(&e))?),
+            None => None,
+        };
+        if let Some(tag) = tag {
+            check_tag(tag).map_err(|e| invalid(&e))?;
+        }
+        let (registry, path) = match split_host(name) {
+            Some((host, path)) => {
+                check_host(host).map_err(|e| invalid(&e))?;
+                (normalise_host(host), path)
+            }
+            None => (DEFAULT_REGISTRY.to_string(), name),
+        };
+        check_path(path).map_err(|e| invalid(&e))?;
+        let repository = if registry == DEFAULT_REGISTRY && !path.contains('/') {
+            format!("library/{path}")
+        } else {
+            path.to_string()
+        };
+        if registry.len() + 1 + repository.len() > MAX_NAME_LENGTH {
+            return Err(invalid(&format!(
+                "name longer than {MAX_NAME_LENGTH} characters"
+            )));
+        }
+        let tag = match (tag, &digest) {
+            (None, None) => Some(DEFAULT_TAG.to_string()),
+            (tag, _) => tag.map(str::to_string),
+        };
+        Ok(Reference {
+            registry,
+            repository,
+            tag,
+            digest,
+        })
+    }
+
+    /// `registry/repository`, the full name without tag or digest.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.registry, self.repository)
+    }
+
+    /// What the registry API calls the reference: the digest when there is one, else the tag.
+    pub fn reference(&self) -> String {
+        match (&self.digest, &self.tag) {
+            (Some(digest), _) => digest.to_string(),
+            (None, Some(tag)) => tag.clone(),
+            (None, None) => DEFAULT_TAG.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.registry, self.repository)?;
+        if let Some(tag) = &self.tag {
+            write!(f, ":{tag}")?;
+        }
+        if let Some(digest) = &self.digest {
+            write!(f, "@{digest}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Splits `name[:tag][@digest]` into its parts as written, without checking them.
+pub fn split(text: &str) -> (&str, Option<&str>, Option<&str>) {
+    let (rest, digest) = match text.split_once('@') {
+        Some((rest, digest)) => (rest, Some(digest)),
+        None => (text, None),
+    };
+    let last_component = rest.rfind('/').map_or(0, |slash| slash + 1);
+    match rest[last_component..].find(':') {
+        Some(colon) => {
+            let colon = last_component + colon;
+            (&rest[..colon], Some(&rest[colon + 1..]), digest)
+        }
+        None => (rest, None, digest),
+    }
+}
+
+/// Splits off the first path component when it names a registry host: it contains `.` or
+/// `:`, is `localhost`, or has uppercase letters (repository paths cannot).
+pub fn split_host(name: &str) -> Option<(&str, &str)> {
+    let (first, rest) = name.split_once('/')?;
+    let is_host = first.contains(['.', ':'])
+        || first == "localhost"
+        || first.chars().any(|c| c.is_ascii_uppercase());
+    is_host.then_some((first, rest))
+}
+
+fn normalise_host(host: &str) -> String {
+    match host {
+        "index.docker.io" | "registry-1.docker.io" => DEFAULT_REGISTRY.to_string(),
+        _ => host.to_string(),
+    }
+}
+
+fn check_host(host: &str) -> Result<(), String> {
+    let (name, port) = if let Some(bracketed) = host.strip_prefix('[') {
+        let Some((address, after)) = bracketed.split_once(']') else {
+            return Err(format!("registry host \"{host}\" has an unclosed '['"));
+        };
+        if address.is_empty() || !address.chars().all(|c| c.is_ascii_hexdigit() || c == ':') {
+            return Err(format!("registry host \"{host}\" is not an IPv6 address"));
+        }
+        (None, after.strip_prefix(':'))
+    } else {
+        match host.split_once(':') {
+            Some((name, port)) => (Some(name), Some(port)),
+            None => (Some(host), None),
+        }
+    };
+    if let Some(name) = name {
+        let label_ok = |label: &str| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        };
+        if !name.split('.').all(label_ok) {
+            return Err(format!("registry host \"{host}\" is not a valid host name"));
+        }
+    }
+    if let Some(port) = port {
+        let valid = !port.is_empty()
+            && port.len() <= 5
+            && port.bytes().all(|b| b.is_ascii_digit())
+            && port.parse::<u32>().is_ok_and(|p| (1..=65535).contains(&p));
+        if !valid {
+            return Err(format!(
+                "registry port \"{port}\" is not a number from 1 to 65535"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a repository path: `/`-separated components of `[a-z0-9]` joined by `.`, `_`,
+/// `__` or runs of `-`.
+fn check_path(path: &str) -> Result<(), String> {
+    if path.is_empty() {
+        return Err("repository name is missing".into());
+    }
+    if path.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err("repository name must be lowercase".into());
+    }
+    for component in path.split('/') {
+        if component.is_empty() {
+            return Err("repository name has an empty path component".into());
+        }
+        if !component_is_valid(component) {
+            return Err(format!(
+                "repository path component \"{component}\" may only hold a-z, 0-9 and \
+                 single separators (., _, __, -) between them"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn component_is_valid(component: &str) -> bool {
+    let bytes = component.as_bytes();
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let mut i = 0;
+    while i < bytes.len() {
+        if alnum(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        // A separator: it must sit between alphanumerics.
+        let start = i;
+        while i < bytes.len() && !alnum(bytes[i]) {
+            i += 1;
+        }
+        let separator = &component[start..i];
+        let allowed = matches!(separator, "." | "_" | "__") || separator.bytes().all(|b| b == b'-');
+        if start == 0 || i == bytes.len() || !allowed {
+            return false;
+        }
+    }
+    !component.is_empty()
+}
+
+fn check_tag(tag: &str) -> Result<(), String> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut chars = tag.chars();
+    let valid = chars.next().is_some_and(word)
+        && chars.all(|c| word(c) || c == '.' || c == '-')
+        && tag.len() <= MAX_TAG_LENGTH;
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "tag \"{tag}\" must be 1 to {MAX_TAG_LENGTH} of A-Z a-z 0-9 _ . - and not start with . or -"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn valid_references_normalise() {
+        let cases = [
+            ("nginx", "docker.io/library/nginx:latest"),
+            ("nginx:1.25", "docker.io/library/nginx:1.25"),
+            ("library/nginx", "docker.io/library/nginx:latest"),
+            ("docker.io/nginx", "docker.io/library/nginx:latest"),
+            (
+                "index.docker.io/library/nginx:x",
+                "docker.io/library/nginx:x",
+            ),
+            ("user/app", "docker.io/user/app:latest"),
+            ("a/b/c/d:v1", "docker.io/a/b/c/d:v1"),
+            ("localhost/x", "localhost/x:latest"),
+            ("localhost:5000/x", "localhost:5000/x:latest"),
+            ("host:5000/a/b:tag", "host:5000/a/b:tag"),
+            ("127.0.0.1:5000/app:v1", "127.0.0.1:5000/app:v1"),
+            ("[::1]:5000/app:v1", "[::1]:5000/app:v1"),
+            (
+                "registry.example.com/project/app",
+                "registry.example.com/project/app:latest",
+            ),
+            (
+                "Registry.Example.com/app",
+                "Registry.Example.com/app:latest",
+            ),
+            ("MyHost/app", "MyHost/app:latest"),
+            ("a/b@sha256:HEX", "docker.io/a/b@sha256:HEX"),
+            ("a/b:tag@sha256:HEX", "docker.io/a/b:tag@sha256:HEX"),
+            (
+                "org/my-app_x.y__z/a--b",
+                "docker.io/org/my-app_x.y__z/a--b:latest",
+            ),
+            ("my_org/app", "docker.io/my_org/app:latest"),
+            ("app:V1.0-rc_1", "docker.io/library/app:V1.0-rc_1"),
+            ("app:_x", "docker.io/library/app:_x"),
+            ("0/1:2", "docker.io/0/1:2"),
+        ];
+        for (input, expected) in cases {
+            let input = input.replace("HEX", HEX);
+            let expected = expected.replace("HEX", HEX);
+            let parsed = Reference::parse(&input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(parsed.to_string(), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn invalid_references_are_refused() {
+        let cases = [
+            ("", "empty"),
+            ("Nginx", "lowercase"),
+            ("user/App", "lowercase"),
+            ("a//b", "empty path component"),
+            ("a/", "empty path component"),
+            ("/a", "empty path component"),
+            ("nginx:", "tag"),
+            ("nginx:-x", "tag"),
+            ("nginx:.x", "tag"),
+            ("nginx:a b", "tag"),
+            ("a@sha256:abc", "64"),
+            ("a@md5:abc", "unsupported algorithm"),
+            ("a@", "invalid digest"),
+            ("a@sha256:HEXA", "64"),
+            ("-a", "path component"),
+            ("a-", "path component"),
+            ("a..b", "path component"),
+            ("a___b", "path component"),
+            ("a.-b", "path component"),
+            ("host:0/app", "port"),
+            ("host:99999/app", "port"),
+            ("host:port/app", "port"),
+            ("-host.com/app", "host"),
+            ("[::1/app", "'['"),
+            ("localhost:5000/", "missing"),
+            (":tag", "missing"),
+            ("a b", "path component"),
+        ];
+        for (input, why) in cases {
+            let input = input.replace("HEX", HEX);
+            let error = Reference::parse(&input).expect_err(&input);
+            assert!(
+                error.contains(why),
+                "{input}: {error} does not mention {why}"
+            );
+        }
+        let long = format!("a/{}", "b".repeat(300));
+        assert!(Reference::parse(&long).unwrap_err().contains("longer"));
+        let long_tag = format!("a:{}", "t".repeat(129));
+        assert!(Reference::parse(&long_tag).unwrap_err().contains("tag"));
+    }
+
+    #[test]
+    fn parts_are_available() {
+        let r = Reference::parse("localhost:5000/team/app:v2").unwrap();
+        assert_eq!(r.name(), "localhost:5000/team/app");
+        assert_eq!(r.reference(), "v2");
+        let pinned = Reference::parse(&format!("app@sha256:{HEX}")).unwrap();
+        assert_eq!(pinned.reference(), format!("sha256:{HEX}"));
+        let both = Reference::parse(&format!("app:v1@sha256:{HEX}")).unwrap();
+        assert_eq!(
+            both.reference(),
+            format!("sha256:{HEX}"),
+            "the digest wins over the tag"
+        );
+    }
+
+    #[test]
+    fn split_keeps_the_port_out_of_the_tag() {
+        assert_eq!(
+            split("localhost:5000/app"),
+            ("localhost:5000/app", None, None)
+        );
+        assert_eq!(
+            split("localhost:5000/app:v1"),
+            ("localhost:5000/app", Some("v1"), None)
+        );
+        assert_eq!(split("app@sha256:x"), ("app", None, Some("sha256:x")));
+    }
+}
