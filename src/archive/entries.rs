@@ -286,9 +286,15 @@ impl<R: Read, N: AsRef<str>> Read for Checked<R, N> {
     }
 }
 
-/// An error reading the archive `name`, as bad input.
+/// An error reading the archive `name`, as bad input. The tar crate reports truncation and
+/// corrupt headers in several wordings (one quoting the corrupt bytes); each becomes one
+/// plain sentence.
 fn bad_archive(name: &str, error: io::Error) -> Error {
-    if error.kind() == io::ErrorKind::UnexpectedEof {
+    let text = error.to_string();
+    let truncated = error.kind() == io::ErrorKind::UnexpectedEof
+        || text.contains("unexpected EOF")
+        || text.contains("failed to read entire block");
+    if truncated {
         return Error::BadInput(format!(
             "{name}: the archive is cut short (unexpected end of file)"
         ));
@@ -296,9 +302,10 @@ fn bad_archive(name: &str, error: io::Error) -> Error {
     if error.kind() == io::ErrorKind::NotFound {
         return Error::BadInput(format!("{name}: no such file"));
     }
-    let text = error.to_string();
-    if text.contains("checksum") || text.contains("numeric field") {
-        return Error::BadInput(format!("{name}: not a valid tar archive ({text})"));
+    if text.contains("cksum") || text.contains("checksum") || text.contains("numeric field") {
+        return Error::BadInput(format!(
+            "{name}: not a valid tar archive (a header is corrupt)"
+        ));
     }
     Error::BadInput(format!("{name}: {text}"))
 }
