@@ -1,0 +1,148 @@
+//! `clean`: removing named images keeps blobs that other images share, `--all` empties the
+//! cache, `--dry-run` changes nothing, and leftovers of killed runs go.
+
+mod support;
+
+use std::fs;
+
+use support::tarball::{legacy_items, write_tar};
+use support::{TempDir, TestCache, sha256};
+
+/// A cache with two images sharing their first layer.
+fn two_images(dir: &TempDir) -> TestCache {
+    let cache = TestCache::new();
+    for (file, layers, tag) in [
+        (
+            "a.tar",
+            [&b"shared layer"[..], b"only in a"],
+            r#"["example.com/a:v1"]"#,
+        ),
+        (
+            "b.tar",
+            [&b"shared layer"[..], b"only in b"],
+            r#"["example.com/b:v1"]"#,
+        ),
+    ] {
+        let path = dir.join(file);
+        write_tar(&path, &legacy_items(&layers, tag));
+        cache.run(&["extract", path.to_str().unwrap()]).success();
+    }
+    cache
+}
+
+fn blob_exists(cache: &TestCache, content: &[u8]) -> bool {
+    cache
+        .path()
+        .join("blobs/sha256")
+        .join(sha256(content))
+        .exists()
+}
+
+#[test]
+fn removing_one_image_keeps_what_the_other_uses() {
+    let dir = TempDir::new("clean");
+    let cache = two_images(&dir);
+    let run = cache.run(&["clean", "c:v1"]).exits(6);
+    assert!(run.stderr.contains("no image \"c:v1\""), "{}", run.stderr);
+
+    let run = cache.run(&["clean", "a:v1"]).success(); // an unambiguous short name
+    assert!(
+        run.stderr.contains("removed example.com/a:v1"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("2 blobs"),
+        "a's config and own layer: {}",
+        run.stderr
+    );
+    let names: Vec<String> = cache
+        .list()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["example.com/b:v1"]);
+    assert!(blob_exists(&cache, b"shared layer"));
+    assert!(blob_exists(&cache, b"only in b"));
+    assert!(!blob_exists(&cache, b"only in a"));
+    assert!(
+        !cache.path().join("manifests/example.com/a").exists(),
+        "empty manifest folders go too"
+    );
+}
+
+#[test]
+fn a_dry_run_changes_nothing() {
+    let dir = TempDir::new("clean");
+    let cache = two_images(&dir);
+    let before = cache.snapshot();
+    let run = cache.run(&["clean", "--all", "--dry-run"]).success();
+    assert!(
+        run.stderr.contains("would remove example.com/a:v1"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("would free"), "{}", run.stderr);
+    assert_eq!(cache.snapshot(), before);
+}
+
+#[test]
+fn all_empties_the_cache() {
+    let dir = TempDir::new("clean");
+    let cache = two_images(&dir);
+    cache.run(&["clean", "--all"]).success();
+    assert!(cache.list().is_empty());
+    assert_eq!(
+        fs::read_dir(cache.path().join("blobs/sha256"))
+            .unwrap()
+            .count(),
+        0
+    );
+    let both = cache.run(&["clean", "--all", "x"]).exits(2);
+    assert!(both.stderr.contains("not both"), "{}", both.stderr);
+}
+
+#[test]
+fn images_can_be_named_by_id_prefix() {
+    let dir = TempDir::new("clean");
+    let cache = two_images(&dir);
+    let listed = cache.list();
+    let id = listed[0]["config_digest"].as_str().unwrap();
+    cache
+        .run(&["clean", &id["sha256:".len()..][..12]])
+        .success();
+    assert_eq!(cache.list().len(), 1);
+}
+
+#[test]
+fn leftovers_of_killed_runs_are_removed() {
+    let dir = TempDir::new("clean");
+    let cache = two_images(&dir);
+    let stale = cache.path().join("tmp/run-99999-0");
+    fs::create_dir_all(&stale).unwrap();
+    fs::write(stale.join(".partial-99999-0"), vec![0u8; 4096]).unwrap();
+    let stray = cache.path().join("blobs/sha256").join(sha256(b"nobody's"));
+    fs::write(&stray, b"nobody's").unwrap();
+
+    let run = cache.run(&["clean"]).success();
+    assert!(run.stderr.contains("1 blob,"), "{}", run.stderr);
+    assert!(run.stderr.contains("1 temporary file"), "{}", run.stderr);
+    assert!(!stale.exists() && !stray.exists());
+    assert_eq!(
+        cache.list().len(),
+        2,
+        "clean with no image removes no image"
+    );
+}
+
+#[test]
+fn the_next_extract_sweeps_leftovers_when_alone() {
+    let dir = TempDir::new("clean");
+    let cache = two_images(&dir);
+    let stale = cache.path().join("tmp/run-99999-0");
+    fs::create_dir_all(&stale).unwrap();
+    fs::write(stale.join(".partial-99999-0"), b"half a layer").unwrap();
+    let archive = dir.join("a.tar");
+    cache.run(&["extract", archive.to_str().unwrap()]).success();
+    assert!(!stale.exists());
+}

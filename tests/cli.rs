@@ -1,0 +1,153 @@
+//! The command line: help and version on stdout with exit 0, usage errors as one line naming
+//! the flag with exit 2, and the environment fallbacks.
+
+mod support;
+
+use std::path::Path;
+
+use support::tarball::{legacy_items, write_tar};
+use support::{TempDir, TestCache, command, run};
+
+const COMMANDS: [&str; 3] = ["extract", "list", "clean"];
+
+#[test]
+fn help_is_on_stdout_short_and_long() {
+    for prefix in [&[][..], &["extract"], &["list"], &["clean"]] {
+        let short = run(&[prefix, &["-h"]].concat()).success();
+        let long = run(&[prefix, &["--help"]].concat()).success();
+        assert!(
+            short.stdout.contains("Usage: docker-image-pusher"),
+            "{prefix:?}: {}",
+            short.stdout
+        );
+        assert!(
+            short.stdout.contains("--cache-dir"),
+            "{prefix:?}: global options are listed"
+        );
+        assert!(
+            long.stdout.len() > short.stdout.len(),
+            "{prefix:?}: --help says more than -h"
+        );
+        assert!(short.stderr.is_empty() && long.stderr.is_empty());
+    }
+    let top = run(&["--help"]).success();
+    for command in COMMANDS {
+        assert!(
+            top.stdout.contains(command),
+            "{command} is not in the program's help"
+        );
+        let help = run(&["help", command]).success();
+        assert_eq!(help.stdout, run(&[command, "--help"]).success().stdout);
+    }
+    assert!(top.stdout.contains("Exit codes"));
+}
+
+#[test]
+fn version_is_printed() {
+    let version = run(&["--version"]).success();
+    assert_eq!(
+        version.stdout.trim(),
+        format!("docker-image-pusher {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn usage_errors_name_what_is_wrong_and_exit_2() {
+    for (args, mentions) in [
+        (&["extract", "--bogus"][..], "--bogus"),
+        (&["list", "-z"], "-z"),
+        (&["frobnicate"], "frobnicate"),
+        (&["--cache-dir"], "--cache-dir"),
+        (&["extract", "--image"], "--image"),
+        (&["extract", "a.tar", "--tag", "Bad:Name"], "--tag"),
+        (&["extract"], "no archive"),
+        (&[], "no command"),
+        (&["list", "--json=yes"], "--json"),
+    ] {
+        let failed = run(args).exits(2);
+        assert_eq!(
+            failed.stderr.lines().count(),
+            1,
+            "{args:?}: {}",
+            failed.stderr
+        );
+        assert!(
+            failed.stderr.contains(mentions),
+            "{args:?}: {}",
+            failed.stderr
+        );
+        assert!(failed.stdout.is_empty());
+    }
+}
+
+#[test]
+fn a_bad_environment_value_names_the_variable() {
+    let output = command(&["list"])
+        .env("DOCKER_PUSHER_VERBOSE", "maybe")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("DOCKER_PUSHER_VERBOSE"));
+}
+
+#[test]
+fn the_cache_directory_comes_from_the_flag_then_the_environment() {
+    let dir = TempDir::new("cli");
+    let archive = dir.join("x.tar");
+    write_tar(&archive, &legacy_items(&[b"layer"], r#"["x:v1"]"#));
+    let from_env = dir.join("from-env");
+    let from_flag = dir.join("from-flag");
+    let extract = |args: &[&str]| {
+        let output = command(args)
+            .env("DOCKER_PUSHER_CACHE_DIR", &from_env)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    extract(&["extract", archive.to_str().unwrap()]);
+    assert!(from_env.join("index.json").exists());
+    extract(&[
+        "extract",
+        archive.to_str().unwrap(),
+        "--cache-dir",
+        from_flag.to_str().unwrap(),
+    ]);
+    assert!(
+        from_flag.join("index.json").exists(),
+        "the flag beats the variable, even after the command"
+    );
+}
+
+#[test]
+fn quiet_and_verbose_change_stderr_only() {
+    let dir = TempDir::new("cli");
+    let archive = dir.join("x.tar");
+    write_tar(&archive, &legacy_items(&[b"layer"], r#"["x:v1"]"#));
+    let archive = archive.to_str().unwrap();
+    let quiet = TestCache::new();
+    assert_eq!(quiet.run(&["-q", "extract", archive]).success().stderr, "");
+    let verbose = TestCache::new();
+    let said = verbose
+        .run(&["extract", archive, "--verbose"])
+        .success()
+        .stderr;
+    assert!(said.contains("copied"), "each blob is reported: {said}");
+}
+
+#[test]
+fn an_empty_cache_lists_nothing() {
+    let missing = Path::new("/nonexistent/dip-cache");
+    let table = run(&["--cache-dir", missing.to_str().unwrap(), "list"]).success();
+    assert_eq!(
+        table.stdout.lines().count(),
+        1,
+        "only the header: {}",
+        table.stdout
+    );
+    let json = run(&["--cache-dir", missing.to_str().unwrap(), "list", "--json"]).success();
+    assert_eq!(json.stdout.trim(), "[]");
+}
