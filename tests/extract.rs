@@ -119,21 +119,19 @@ fn extracting_a_cached_image_again_writes_nothing() {
 #[test]
 fn every_image_of_a_multi_image_archive_is_cached_and_image_picks_one() {
     let dir = TempDir::new("bundle");
-    let shared: images::Layer<'_> = &[("etc/shared", b"shared\n")];
-    let first = docker_archive(
-        dir.path(),
-        "a.tar",
-        "example.com/a:v1",
-        &[shared, &[("a", b"a\n")]],
-    );
-    let second = docker_archive(
-        dir.path(),
-        "b.tar",
-        "example.com/b:v1",
-        &[shared, &[("b", b"b\n")]],
-    );
+    let layout = images::umoci_layout(dir.path(), "base", &[&[("etc/shared", b"shared\n")]]);
+    let mut parts = Vec::new();
+    for name in ["a", "b"] {
+        images::umoci_add_layer(&layout, "base", name, &[(name, b"own\n")]);
+        let part = dir.join(&format!("{name}.tar"));
+        images::skopeo_copy(
+            &format!("oci:{}:{name}", layout.display()),
+            &format!("docker-archive:{}:example.com/{name}:v1", part.display()),
+        );
+        parts.push(part);
+    }
     let bundle = dir.join("bundle.tar");
-    merge_docker_archives(&[&first, &second], &bundle);
+    merge_docker_archives(&[&parts[0], &parts[1]], &bundle);
 
     let cache = TestCache::new();
     cache.run(&["extract", bundle.to_str().unwrap()]).success();

@@ -12,27 +12,36 @@ pub type Layer<'a> = &'a [(&'a str, &'a [u8])];
 /// Builds an OCI layout at `dir` holding `tag`, one umoci layer per element of `layers`.
 pub fn umoci_layout(dir: &Path, tag: &str, layers: &[Layer<'_>]) -> PathBuf {
     let layout = dir.join(format!("layout-{tag}"));
-    let image = format!("{}:{tag}", layout.display());
     tool("umoci", &["init", "--layout", layout.to_str().unwrap()]);
-    tool("umoci", &["new", "--image", &image]);
-    for (i, files) in layers.iter().enumerate() {
-        let bundle = dir.join(format!("bundle-{tag}-{i}"));
-        tool(
-            "umoci",
-            &["unpack", "--image", &image, bundle.to_str().unwrap()],
-        );
-        for (path, content) in *files {
-            let target = bundle.join("rootfs").join(path);
-            fs::create_dir_all(target.parent().unwrap()).unwrap();
-            fs::write(target, content).unwrap();
-        }
-        tool(
-            "umoci",
-            &["repack", "--image", &image, bundle.to_str().unwrap()],
-        );
-        fs::remove_dir_all(&bundle).unwrap();
+    tool(
+        "umoci",
+        &["new", "--image", &format!("{}:{tag}", layout.display())],
+    );
+    for files in layers {
+        umoci_add_layer(&layout, tag, tag, files);
     }
     layout
+}
+
+/// Adds a layer holding `files` on top of image `from` of `layout`, as image `to`. Images made
+/// from one `from` share its layers byte for byte (umoci records file times in each layer).
+pub fn umoci_add_layer(layout: &Path, from: &str, to: &str, files: Layer<'_>) {
+    let bundle = layout.with_extension(format!("bundle-{to}"));
+    let image = |tag: &str| format!("{}:{tag}", layout.display());
+    tool(
+        "umoci",
+        &["unpack", "--image", &image(from), bundle.to_str().unwrap()],
+    );
+    for (path, content) in files {
+        let target = bundle.join("rootfs").join(path);
+        fs::create_dir_all(target.parent().unwrap()).unwrap();
+        fs::write(target, content).unwrap();
+    }
+    tool(
+        "umoci",
+        &["repack", "--image", &image(to), bundle.to_str().unwrap()],
+    );
+    fs::remove_dir_all(&bundle).unwrap();
 }
 
 /// `skopeo copy FROM TO` (local transports only).
