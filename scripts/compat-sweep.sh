@@ -25,7 +25,17 @@ check() { # check DESCRIPTION CONDITION...
   fi
 }
 
-# extract FILE [ARGS...]: into a fresh cache $work/cache; sets $code and $count (images listed)
+# Every cached blob must hash to its name.
+blobs_verify() {
+  local blob
+  for blob in "$work"/cache/blobs/sha256/*; do
+    [ -e "$blob" ] || continue
+    [ "$(sha256sum "$blob" | cut -c1-64)" = "$(basename "$blob")" ] || return 1
+  done
+}
+
+# extract FILE [ARGS...]: into a fresh cache $work/cache; sets $code and $count (images listed),
+# and checks the cache's blobs.
 extract() {
   rm -rf "$work/cache"
   set +e
@@ -33,6 +43,7 @@ extract() {
   code=$?
   set -e
   count=$("$bin" --cache-dir "$work/cache" list --json | grep -c '"name"' || true)
+  check "$1 ${*:2}: every cached blob hashes to its name" blobs_verify
 }
 
 extract hello-world-v25.tar

@@ -6,7 +6,7 @@ mod support;
 use std::path::Path;
 
 use support::tarball::{legacy_items, write_tar};
-use support::{TempDir, TestCache, command, run};
+use support::{TempDir, TestCache, command, run, verify_cache};
 
 const COMMANDS: [&str; 3] = ["extract", "list", "clean"];
 
@@ -116,6 +116,8 @@ fn the_cache_directory_comes_from_the_flag_then_the_environment() {
         "--cache-dir",
         from_flag.to_str().unwrap(),
     ]);
+    verify_cache(&from_env);
+    verify_cache(&from_flag);
     assert!(
         from_flag.join("index.json").exists(),
         "the flag beats the variable, even after the command"

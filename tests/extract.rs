@@ -249,6 +249,41 @@ fn a_containerd_archive_keeps_what_it_has_and_names_missing_platforms() {
     assert_eq!(listed[0]["manifest_digest"], present);
 }
 
+#[test]
+fn two_processes_can_extract_into_one_cache_at_once() {
+    let dir = TempDir::new("shared");
+    let cache = TestCache::new();
+    let archives: Vec<_> = ["a", "b", "a"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let path = dir.join(&format!("{i}.tar"));
+            let tag = format!(r#"["example.com/{name}:v1"]"#);
+            write_tar(
+                &path,
+                &legacy_items(&[&vec![i as u8; 3_000_000], name.as_bytes()], &tag),
+            );
+            path
+        })
+        .collect();
+    let children: Vec<_> = (archives.iter())
+        .map(|archive| {
+            let cache_dir = cache.path();
+            support::command(&["--cache-dir", cache_dir.to_str().unwrap(), "extract"])
+                .arg(archive)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let names: Vec<String> = (cache.list().iter())
+        .map(|image| image["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["example.com/a:v1", "example.com/b:v1"]);
+}
+
 /// Joins skopeo docker-archives into one, as `docker save a b` would write it.
 fn merge_docker_archives(parts: &[&std::path::Path], into: &std::path::Path) {
     let mut files = BTreeMap::new();

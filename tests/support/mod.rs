@@ -112,38 +112,9 @@ impl TestCache {
         files
     }
 
-    /// Checks that every `blobs/sha256/<hex>` hashes to `<hex>` and that every blob the index
-    /// names is there.
+    /// Checks the cache: see [`verify_cache`].
     pub fn verify(&self) {
-        let blobs = self.path().join("blobs/sha256");
-        if blobs.exists() {
-            for path in files_under(&blobs) {
-                let name = path.file_name().unwrap().to_string_lossy().into_owned();
-                assert_eq!(
-                    sha256_file(&path),
-                    name,
-                    "blob {} does not hash to its name",
-                    path.display()
-                );
-            }
-        }
-        let index = self.path().join("index.json");
-        if index.exists() {
-            let index: serde_json::Value =
-                serde_json::from_slice(&fs::read(&index).unwrap()).expect("index.json is JSON");
-            for (name, image) in index.as_object().expect("index.json is an object") {
-                for digest in image["blobs"].as_object().unwrap().keys() {
-                    let hex = digest.strip_prefix("sha256:").unwrap();
-                    assert!(blobs.join(hex).exists(), "{name}: blob {digest} is missing");
-                }
-                let manifest = self.path().join(image["manifest_path"].as_str().unwrap());
-                assert!(
-                    manifest.exists(),
-                    "{name}: manifest file {} is missing",
-                    manifest.display()
-                );
-            }
-        }
+        verify_cache(&self.path());
     }
 }
 
@@ -151,6 +122,40 @@ impl Drop for TestCache {
     fn drop(&mut self) {
         if !std::thread::panicking() {
             self.verify();
+        }
+    }
+}
+
+/// Checks that every `blobs/sha256/<hex>` of the cache at `cache` hashes to `<hex>`, and that
+/// every blob and manifest file its index names is there.
+pub fn verify_cache(cache: &Path) {
+    let blobs = cache.join("blobs/sha256");
+    if blobs.exists() {
+        for path in files_under(&blobs) {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            assert_eq!(
+                sha256_file(&path),
+                name,
+                "blob {} does not hash to its name",
+                path.display()
+            );
+        }
+    }
+    let index = cache.join("index.json");
+    if index.exists() {
+        let index: serde_json::Value =
+            serde_json::from_slice(&fs::read(&index).unwrap()).expect("index.json is JSON");
+        for (name, image) in index.as_object().expect("index.json is an object") {
+            for digest in image["blobs"].as_object().unwrap().keys() {
+                let hex = digest.strip_prefix("sha256:").unwrap();
+                assert!(blobs.join(hex).exists(), "{name}: blob {digest} is missing");
+            }
+            let manifest = cache.join(image["manifest_path"].as_str().unwrap());
+            assert!(
+                manifest.exists(),
+                "{name}: manifest file {} is missing",
+                manifest.display()
+            );
         }
     }
 }
