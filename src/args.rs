@@ -40,7 +40,7 @@ impl Globals {
     }
 
     /// Takes `arg` if it is a global flag; `Ok(false)` leaves it to the command.
-    pub fn claim(&mut self, arg: &Arg<'_>, parser: &mut Parser) -> Result<bool> {
+    fn claim(&mut self, arg: &Arg<'_>, parser: &mut Parser) -> Result<bool> {
         match arg {
             Arg::Long("cache-dir") => self.cache_dir = PathBuf::from(value(parser, "--cache-dir")?),
             Arg::Short('v') | Arg::Long("verbose") => self.verbosity = Verbosity::Verbose,
@@ -80,16 +80,23 @@ impl Flag {
     }
 }
 
-/// The next argument; errors point at `help_for`'s help.
-pub fn next(parser: &mut Parser, help_for: &str) -> Result<Option<Flag>> {
-    let arg = parser
-        .next()
-        .map_err(|e| Error::Usage(format!("{e}; see '{help_for} --help'")))?;
-    Ok(arg.map(|arg| match arg {
-        Arg::Short(c) => Flag::Short(c),
-        Arg::Long(name) => Flag::Long(name.to_string()),
-        Arg::Value(value) => Flag::Value(value),
-    }))
+/// The next argument that is not a global flag (those are claimed into `globals` on the way);
+/// errors point at `help_for`'s help.
+pub fn next(parser: &mut Parser, globals: &mut Globals, help_for: &str) -> Result<Option<Flag>> {
+    loop {
+        let arg = parser
+            .next()
+            .map_err(|e| Error::Usage(format!("{e}; see '{help_for} --help'")))?;
+        let flag = match arg {
+            None => return Ok(None),
+            Some(Arg::Short(c)) => Flag::Short(c),
+            Some(Arg::Long(name)) => Flag::Long(name.to_string()),
+            Some(Arg::Value(value)) => Flag::Value(value),
+        };
+        if !globals.claim(&flag.as_arg(), parser)? {
+            return Ok(Some(flag));
+        }
+    }
 }
 
 /// The value of `flag`, which must be valid UTF-8.

@@ -7,18 +7,17 @@ mod support;
 use std::collections::BTreeMap;
 use std::fs;
 
-use support::images::{
-    self, docker_archive, listed_identity, oci_archive, skopeo_identity, two_layers,
-};
+use support::images::{self, listed_identity, skopeo_archive, skopeo_identity, two_layers};
 use support::tarball::{Item, legacy_items, write_tar};
 use support::{TempDir, TestCache, gzip_file, sha256};
 
 #[test]
 fn a_skopeo_docker_archive_extracts_as_skopeo_sees_it() {
     let dir = TempDir::new("docker-archive");
-    let archive = docker_archive(
+    let archive = skopeo_archive(
         dir.path(),
         "app.tar",
+        "docker-archive",
         "example.com/team/app:v1",
         &two_layers(),
     );
@@ -48,9 +47,10 @@ fn a_skopeo_docker_archive_extracts_as_skopeo_sees_it() {
 #[test]
 fn a_skopeo_oci_archive_extracts_with_its_compressed_layers() {
     let dir = TempDir::new("oci-archive");
-    let archive = oci_archive(
+    let archive = skopeo_archive(
         dir.path(),
         "app.tar",
+        "oci-archive",
         "example.com/team/app:v2",
         &two_layers(),
     );
@@ -77,7 +77,13 @@ fn a_skopeo_oci_archive_extracts_with_its_compressed_layers() {
 #[test]
 fn gzip_and_standard_input_give_the_same_cache_as_a_plain_file() {
     let dir = TempDir::new("gzip");
-    let plain = docker_archive(dir.path(), "app.tar", "example.com/app:v1", &two_layers());
+    let plain = skopeo_archive(
+        dir.path(),
+        "app.tar",
+        "docker-archive",
+        "example.com/app:v1",
+        &two_layers(),
+    );
     let gzipped = dir.join("app.tar.bin"); // detected by its bytes, not its name
     gzip_file(&plain, &gzipped);
     let expected = skopeo_identity(&format!("docker-archive:{}", plain.display()));
@@ -106,7 +112,13 @@ fn gzip_and_standard_input_give_the_same_cache_as_a_plain_file() {
 #[test]
 fn extracting_a_cached_image_again_writes_nothing() {
     let dir = TempDir::new("again");
-    let archive = docker_archive(dir.path(), "app.tar", "example.com/app:v1", &two_layers());
+    let archive = skopeo_archive(
+        dir.path(),
+        "app.tar",
+        "docker-archive",
+        "example.com/app:v1",
+        &two_layers(),
+    );
     let cache = TestCache::new();
     cache.run(&["extract", archive.to_str().unwrap()]).success();
     let before = cache.snapshot();

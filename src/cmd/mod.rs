@@ -65,31 +65,24 @@ const COMMANDS: [Command; 3] = [
 pub fn run(arguments: Vec<OsString>) -> Result<()> {
     let mut parser = Parser::from_args(arguments);
     let mut globals = Globals::from_env()?;
-    while let Some(flag) = args::next(&mut parser, PROGRAM)? {
-        if globals.claim(&flag.as_arg(), &mut parser)? {
-            continue;
+    let Some(flag) = args::next(&mut parser, &mut globals, PROGRAM)? else {
+        return Err(Error::Usage(format!(
+            "no command given; see '{PROGRAM} --help'"
+        )));
+    };
+    match flag.as_arg() {
+        Arg::Short('h') => print_help(USAGE, "", false),
+        Arg::Long("help") => print_help(USAGE, DETAILS, true),
+        Arg::Short('V') | Arg::Long("version") => {
+            println!("{PROGRAM} {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
         }
-        match flag.as_arg() {
-            Arg::Short('h') => return print_help(USAGE, "", false),
-            Arg::Long("help") => return print_help(USAGE, DETAILS, true),
-            Arg::Short('V') | Arg::Long("version") => {
-                println!("{PROGRAM} {}", env!("CARGO_PKG_VERSION"));
-                return Ok(());
-            }
-            Arg::Value(name) => {
-                let name = args::utf8(name, "command")?;
-                if name == "help" {
-                    return help_command(&mut parser);
-                }
-                let command = find(&name)?;
-                return (command.run)(&mut parser, globals);
-            }
-            other => return Err(args::unexpected(other, PROGRAM)),
-        }
+        Arg::Value(name) => match args::utf8(name, "command")?.as_str() {
+            "help" => help_command(&mut parser, &mut globals),
+            name => (find(name)?.run)(&mut parser, globals),
+        },
+        other => Err(args::unexpected(other, PROGRAM)),
     }
-    Err(Error::Usage(format!(
-        "no command given; see '{PROGRAM} --help'"
-    )))
 }
 
 /// Prints a command's help: `-h` the usage, `--help` also the details.
@@ -110,8 +103,8 @@ fn find(name: &str) -> Result<&'static Command> {
         })
 }
 
-fn help_command(parser: &mut Parser) -> Result<()> {
-    match args::next(parser, PROGRAM)?
+fn help_command(parser: &mut Parser, globals: &mut Globals) -> Result<()> {
+    match args::next(parser, globals, PROGRAM)?
         .as_ref()
         .map(args::Flag::as_arg)
     {

@@ -52,25 +52,20 @@ pub fn skopeo_copy(from: &str, to: &str) {
     );
 }
 
-/// A `docker save`-style archive written by skopeo, naming the image `name` (`example.com/app:v1`).
-pub fn docker_archive(dir: &Path, file: &str, name: &str, layers: &[Layer<'_>]) -> PathBuf {
+/// An archive written by skopeo through `transport` (`docker-archive`: what `docker save`
+/// writes; `oci-archive`), naming the image `name` (`example.com/app:v1`).
+pub fn skopeo_archive(
+    dir: &Path,
+    file: &str,
+    transport: &str,
+    name: &str,
+    layers: &[Layer<'_>],
+) -> PathBuf {
     let layout = umoci_layout(dir, "src", layers);
     let archive = dir.join(file);
     skopeo_copy(
         &format!("oci:{}:src", layout.display()),
-        &format!("docker-archive:{}:{name}", archive.display()),
-    );
-    fs::remove_dir_all(layout).unwrap();
-    archive
-}
-
-/// An `oci-archive` written by skopeo, naming the image `name`.
-pub fn oci_archive(dir: &Path, file: &str, name: &str, layers: &[Layer<'_>]) -> PathBuf {
-    let layout = umoci_layout(dir, "src", layers);
-    let archive = dir.join(file);
-    skopeo_copy(
-        &format!("oci:{}:src", layout.display()),
-        &format!("oci-archive:{}:{name}", archive.display()),
+        &format!("{transport}:{}:{name}", archive.display()),
     );
     fs::remove_dir_all(layout).unwrap();
     archive
