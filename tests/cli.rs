@@ -63,6 +63,11 @@ fn usage_errors_name_what_is_wrong_and_exit_2() {
         (&["extract"], "no archive"),
         (&[], "no command"),
         (&["list", "--json=yes"], "--json"),
+        (&["extract", "a.tar", "b.tar"], "one archive at a time"),
+        (
+            &["extract", "-f", "a.tar", "--file", "b.tar"],
+            "one archive at a time",
+        ),
     ] {
         let failed = run(args).exits(2);
         assert_eq!(

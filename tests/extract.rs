@@ -99,11 +99,17 @@ fn gzip_and_standard_input_give_the_same_cache_as_a_plain_file() {
         ("gzip stdin", &gzipped),
     ] {
         let cache = TestCache::new();
-        if how.ends_with("stdin") {
-            cache.run_with_stdin(&["extract", "-"], input).success();
+        let run = if how.ends_with("stdin") {
+            cache.run_with_stdin(&["extract", "-"], input).success()
         } else {
-            cache.run(&["extract", input.to_str().unwrap()]).success();
-        }
+            cache.run(&["extract", input.to_str().unwrap()]).success()
+        };
+        let summary = "3 blobs copied (";
+        assert!(
+            run.stderr.contains(summary) && run.stderr.contains(", 0 already in the cache"),
+            "{how}: {}",
+            run.stderr
+        );
         assert_eq!(listed_identity(&cache.list()[0]), expected, "{how}");
         assert_eq!(cache.content_snapshot(), reference, "{how}");
     }

@@ -5,7 +5,7 @@ mod entries;
 mod layout;
 
 use std::fs::File;
-use std::io::{self, BufReader, Cursor, Read, Seek};
+use std::io::{self, BufReader, Cursor, IsTerminal, Read, Seek};
 use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
@@ -50,6 +50,11 @@ impl Archive {
     pub fn open(input: &Input, spool_dir: &Path) -> Result<Archive> {
         let name = input.describe();
         let entries = match input {
+            Input::Stdin if io::stdin().is_terminal() => {
+                return Err(Error::Usage(
+                    "standard input is a terminal: pipe an archive in, or name a file".into(),
+                ));
+            }
             Input::Stdin => Entries::spool(sniff(io::stdin().lock(), &name)?, spool_dir, &name)?,
             Input::Path(path) => open_path(path, spool_dir, &name)?,
         };

@@ -270,6 +270,11 @@ fn blob_record(blob: &Descriptor, config: &Descriptor) -> index::BlobRecord {
     }
 }
 
+/// The size of the file at `path`, if there is one.
+fn size_of(path: &Path) -> Option<u64> {
+    fs::metadata(path).ok().map(|meta| meta.len())
+}
+
 /// Opens (creating it if needed) a lock file.
 fn open_lock(path: &Path) -> Result<File> {
     OpenOptions::new()
@@ -288,17 +293,15 @@ pub struct CacheDestination<'a> {
 
 impl Destination for CacheDestination<'_> {
     fn has_blob(&self, blob: &Descriptor) -> Result<bool> {
-        let size_of = |path: PathBuf| fs::metadata(path).ok().map(|m| m.len());
-        let session = self.session;
-        Ok([
-            session.cache.blob_path(&blob.digest),
-            session.staged_path(&blob.digest),
-        ]
-        .into_iter()
-        .any(|path| size_of(path) == Some(blob.size)))
+        Ok(size_of(&self.session.cache.blob_path(&blob.digest)) == Some(blob.size))
     }
 
+    /// A blob already staged (spooled from a stream, or an earlier layer of the same digest)
+    /// is taken as it is: its name was computed from its bytes as they were written.
     fn put_blob(&self, blob: &Descriptor, data: &mut dyn Read) -> Result<()> {
+        if size_of(&self.session.staged_path(&blob.digest)) == Some(blob.size) {
+            return Ok(());
+        }
         let stored = digest::write_addressed(&self.session.staging, data)?;
         if stored.digest != blob.digest || stored.size != blob.size {
             return Err(Error::BadInput(format!(

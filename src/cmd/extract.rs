@@ -54,12 +54,12 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         match flag.as_arg() {
             Arg::Short('h') => return print_help(USAGE, DETAILS, false),
             Arg::Long("help") => return print_help(USAGE, DETAILS, true),
-            Arg::Short('f') | Arg::Long("file") if file.is_none() => {
-                file = Some(args::value(parser, "--file")?)
+            Arg::Short('f') | Arg::Long("file") => {
+                one_file(&mut file, args::value(parser, "--file")?)?
             }
             Arg::Long("image") => image = Some(reference(parser, "--image")?),
             Arg::Long("tag") => tag = Some(reference(parser, "--tag")?),
-            Arg::Value(value) if file.is_none() => file = Some(args::utf8(value, "FILE")?),
+            Arg::Value(value) => one_file(&mut file, args::utf8(value, "FILE")?)?,
             other => return Err(args::unexpected(other, COMMAND)),
         }
     }
@@ -96,6 +96,17 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let destination = session.destination(format!("archive:{}", input.describe()));
     let summary = transfer::copy(&jobs, &destination, &progress)?;
     report(&summary, &selected, &input, &progress);
+    Ok(())
+}
+
+/// Records the archive, refusing a second one.
+fn one_file(file: &mut Option<String>, given: String) -> Result<()> {
+    if let Some(first) = file {
+        return Err(Error::Usage(format!(
+            "one archive at a time: got {first} and {given}; see '{COMMAND} --help'"
+        )));
+    }
+    *file = Some(given);
     Ok(())
 }
 
