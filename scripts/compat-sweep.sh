@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 fixtures=$(cd "${1:-../shared/fixtures}" && pwd)
 
 cargo build --locked --quiet
-bin=$PWD/target/debug/docker-image-pusher
+bin=${CARGO_TARGET_DIR:-$PWD/target}/debug/docker-image-pusher
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 passed=0

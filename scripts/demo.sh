@@ -12,7 +12,7 @@ step "installing the tools the demo uses (skopeo, umoci), if missing"
 scripts/install-deps.sh
 step "building docker-image-pusher"
 cargo build --release --locked --quiet
-bin=$PWD/target/release/docker-image-pusher
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release/docker-image-pusher
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
