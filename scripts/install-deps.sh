@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs, when missing, the Debian packages the tests and the demo use: skopeo and umoci
-# (independent tools that make and read images) and docker-registry (the real CNCF
-# Distribution registry, for the registry tests). Needs root or sudo; asks nothing.
+# (independent tools that make and read images), docker-registry (the real CNCF Distribution
+# registry) and htpasswd (its bcrypt password files), openssl (test certificates and token
+# signatures). Needs root or sudo; asks nothing.
 set -euo pipefail
 
 missing=()
-for package in skopeo umoci docker-registry; do
-  command -v "$package" >/dev/null 2>&1 || missing+=("$package")
+for wanted in skopeo:skopeo umoci:umoci docker-registry:docker-registry \
+  htpasswd:apache2-utils openssl:openssl; do
+  command -v "${wanted%%:*}" >/dev/null 2>&1 || missing+=("${wanted#*:}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -2,13 +2,23 @@
 //! parse error, and the `DOCKER_PUSHER_*` environment fallbacks, read here and nowhere else.
 
 use std::ffi::OsString;
+use std::io::Read;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use lexopt::{Arg, Parser};
 
 use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::progress::{Progress, Verbosity};
+use crate::registry::{Credentials, HttpOptions, RegistryOptions};
+
+/// A set of flags that several commands share: it takes the flags it knows.
+pub trait FlagGroup {
+    /// Takes `arg` (reading its value from `parser`) if it is one of this group's flags;
+    /// `Ok(false)` leaves it to the next group or the command.
+    fn claim(&mut self, arg: &Arg<'_>, parser: &mut Parser) -> Result<bool>;
+}
 
 /// The help lines of the global flags, shown under every command's help.
 pub const GLOBAL_HELP: &str = "\
@@ -39,7 +49,18 @@ impl Globals {
         })
     }
 
-    /// Takes `arg` if it is a global flag; `Ok(false)` leaves it to the command.
+    /// The reporter for this run.
+    pub fn progress(&self) -> Progress {
+        Progress::new(self.verbosity)
+    }
+
+    /// The cache these flags name.
+    pub fn cache(&self) -> Cache {
+        Cache::new(self.cache_dir.clone())
+    }
+}
+
+impl FlagGroup for Globals {
     fn claim(&mut self, arg: &Arg<'_>, parser: &mut Parser) -> Result<bool> {
         match arg {
             Arg::Long("cache-dir") => self.cache_dir = PathBuf::from(value(parser, "--cache-dir")?),
@@ -49,15 +70,118 @@ impl Globals {
         }
         Ok(true)
     }
+}
 
-    /// The reporter for this run.
-    pub fn progress(&self) -> Progress {
-        Progress::new(self.verbosity)
+/// The help lines of the registry flags.
+pub const REGISTRY_HELP: &str = "\
+Registry options:
+  -u, --username USER          user name [env: DOCKER_PUSHER_USERNAME]
+  -p, --password PASSWORD      password or token [env: DOCKER_PUSHER_PASSWORD]
+      --password-stdin         read the password from standard input
+      --ca-cert FILE           also trust this CA certificate (PEM); may be repeated
+      --skip-tls               accept any certificate (insecure) [env: DOCKER_PUSHER_SKIP_TLS]
+      --insecure-registry HOST allow plain HTTP for HOST when HTTPS fails (loopback always
+                               may); may be repeated
+      --timeout SECS           limit on connecting and on any stall, never on a whole
+                               transfer [default: 300] [env: DOCKER_PUSHER_TIMEOUT]
+      --retry-attempts N       retries after a failure that may pass: connection lost,
+                               timeout, 408, 429, 5xx [default: 3]
+                               [env: DOCKER_PUSHER_RETRY_ATTEMPTS]";
+
+/// How to reach registries and who to be there.
+pub struct RegistryArgs {
+    username: Option<String>,
+    password: Option<String>,
+    password_stdin: bool,
+    ca_certs: Vec<PathBuf>,
+    skip_tls: bool,
+    insecure: Vec<String>,
+    timeout: u64,
+    retries: u32,
+}
+
+impl RegistryArgs {
+    /// The defaults, overridden by the environment.
+    pub fn from_env() -> Result<RegistryArgs> {
+        Ok(RegistryArgs {
+            username: env_value("DOCKER_PUSHER_USERNAME"),
+            password: env_value("DOCKER_PUSHER_PASSWORD"),
+            password_stdin: false,
+            ca_certs: Vec::new(),
+            skip_tls: env_bool("DOCKER_PUSHER_SKIP_TLS")?.unwrap_or(false),
+            insecure: Vec::new(),
+            timeout: env_number("DOCKER_PUSHER_TIMEOUT")?.unwrap_or(300),
+            retries: env_number("DOCKER_PUSHER_RETRY_ATTEMPTS")?.unwrap_or(3),
+        })
     }
 
-    /// The cache these flags name.
-    pub fn cache(&self) -> Cache {
-        Cache::new(self.cache_dir.clone())
+    /// The options these flags describe; reads the password from standard input if asked.
+    pub fn options(&self) -> Result<RegistryOptions> {
+        let mut password = self.password.clone();
+        if self.password_stdin {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text).map_err(|e| {
+                Error::Usage(format!("--password-stdin: cannot read standard input: {e}"))
+            })?;
+            password = Some(text.trim_end_matches(['\r', '\n']).to_string());
+        }
+        let credentials = match (&self.username, password) {
+            (Some(username), Some(password)) => Some(Credentials {
+                username: username.clone(),
+                password,
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(Error::Usage(
+                    "--username needs --password or --password-stdin".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(Error::Usage(
+                    "a password was given without --username".into(),
+                ));
+            }
+        };
+        Ok(RegistryOptions {
+            http: HttpOptions {
+                ca_certs: self.ca_certs.clone(),
+                skip_tls: self.skip_tls,
+                timeout: Duration::from_secs(self.timeout.max(1)),
+            },
+            credentials,
+            insecure: self.insecure.clone(),
+            attempts: self.retries.saturating_add(1),
+        })
+    }
+
+    /// Whether certificates go unchecked (worth a warning).
+    pub fn skips_tls(&self) -> bool {
+        self.skip_tls
+    }
+}
+
+impl FlagGroup for RegistryArgs {
+    fn claim(&mut self, arg: &Arg<'_>, parser: &mut Parser) -> Result<bool> {
+        match arg {
+            Arg::Short('u') | Arg::Long("username") => {
+                self.username = Some(value(parser, "--username")?)
+            }
+            Arg::Short('p') | Arg::Long("password") => {
+                self.password = Some(value(parser, "--password")?)
+            }
+            Arg::Long("password-stdin") => self.password_stdin = true,
+            Arg::Long("ca-cert") => self
+                .ca_certs
+                .push(PathBuf::from(value(parser, "--ca-cert")?)),
+            Arg::Long("skip-tls") => self.skip_tls = true,
+            Arg::Long("insecure-registry") => {
+                self.insecure.push(value(parser, "--insecure-registry")?)
+            }
+            Arg::Long("timeout") => self.timeout = number(parser, "--timeout")?,
+            Arg::Long("retry-attempts") => self.retries = number(parser, "--retry-attempts")?,
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 }
 
@@ -80,9 +204,13 @@ impl Flag {
     }
 }
 
-/// The next argument that is not a global flag (those are claimed into `globals` on the way);
-/// errors point at `help_for`'s help.
-pub fn next(parser: &mut Parser, globals: &mut Globals, help_for: &str) -> Result<Option<Flag>> {
+/// The next argument that none of `groups` claims (they take theirs on the way); errors
+/// point at `help_for`'s help.
+pub fn next(
+    parser: &mut Parser,
+    groups: &mut [&mut dyn FlagGroup],
+    help_for: &str,
+) -> Result<Option<Flag>> {
     loop {
         let arg = parser
             .next()
@@ -93,10 +221,24 @@ pub fn next(parser: &mut Parser, globals: &mut Globals, help_for: &str) -> Resul
             Some(Arg::Long(name)) => Flag::Long(name.to_string()),
             Some(Arg::Value(value)) => Flag::Value(value),
         };
-        if !globals.claim(&flag.as_arg(), parser)? {
+        if let Some(flag) = unclaimed(flag, parser, groups)? {
             return Ok(Some(flag));
         }
     }
+}
+
+/// `flag` if none of `groups` claims it (a group that does reads its value from `parser`).
+pub fn unclaimed(
+    flag: Flag,
+    parser: &mut Parser,
+    groups: &mut [&mut dyn FlagGroup],
+) -> Result<Option<Flag>> {
+    for group in groups.iter_mut() {
+        if group.claim(&flag.as_arg(), parser)? {
+            return Ok(None);
+        }
+    }
+    Ok(Some(flag))
 }
 
 /// The value of `flag`, which must be valid UTF-8.
@@ -105,6 +247,13 @@ pub fn value(parser: &mut Parser, flag: &str) -> Result<String> {
         .value()
         .map_err(|_| Error::Usage(format!("{flag} needs a value; see --help")))?;
     utf8(raw, flag)
+}
+
+/// The value of `flag` as a number.
+pub fn number<T: std::str::FromStr>(parser: &mut Parser, flag: &str) -> Result<T> {
+    let text = value(parser, flag)?;
+    text.parse()
+        .map_err(|_| Error::Usage(format!("{flag} {text:?}: expected a whole number")))
 }
 
 /// A positional or flag value as UTF-8, or a usage error naming `what`.
@@ -127,9 +276,20 @@ fn env_value(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|value| !value.is_empty())
 }
 
+/// A numeric environment variable; a bad value names the variable in a usage error.
+fn env_number<T: std::str::FromStr>(name: &str) -> Result<Option<T>> {
+    match env_value(name) {
+        None => Ok(None),
+        Some(text) => text
+            .parse()
+            .map(Some)
+            .map_err(|_| Error::Usage(format!("{name}={text:?}: expected a whole number"))),
+    }
+}
+
 /// A boolean environment variable: true/false/1/0 (any case); anything else names the
 /// variable in a usage error.
-fn env_bool(name: &str) -> Result<Option<bool>> {
+pub fn env_bool(name: &str) -> Result<Option<bool>> {
     let Some(value) = env_value(name) else {
         return Ok(None);
     };

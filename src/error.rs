@@ -1,6 +1,5 @@
 //! One error type for the whole program: what went wrong, what was being done, and the exit
-//! code it maps to (the table is in README.md; 4 and 5 belong to the registry, which comes
-//! with the `pull` and `push` commands).
+//! code it maps to (the table is in README.md).
 
 use std::fmt;
 use std::io;
@@ -15,6 +14,13 @@ pub enum Error {
     Usage(String),
     /// An archive, manifest, config or reference is malformed (exit 3).
     BadInput(String),
+    /// Authentication failed or permission was denied (exit 4).
+    Denied(String),
+    /// A network or registry failure worth trying again: a connection lost or refused, a
+    /// timeout, 408, 429 or 5xx (exit 5 once retries run out).
+    Network(String),
+    /// The registry refused in a way retrying will not change, or TLS failed (exit 5).
+    Registry(String),
     /// The image is in neither the cache nor the registry (exit 6).
     NotFound(String),
     /// An operating-system error while doing `what` (exit 1).
@@ -44,6 +50,15 @@ impl Error {
         }
     }
 
+    /// Whether trying again may succeed (see [`Error::Network`]).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Network(_) => true,
+            Error::Context { source, .. } => source.is_retryable(),
+            _ => false,
+        }
+    }
+
     /// Wraps this error in an `io::Error`, for readers that must speak `io::Read`.
     pub fn into_io(self) -> io::Error {
         io::Error::other(self)
@@ -54,6 +69,8 @@ impl Error {
         match self {
             Error::Usage(_) => 2,
             Error::BadInput(_) => 3,
+            Error::Denied(_) => 4,
+            Error::Network(_) | Error::Registry(_) => 5,
             Error::NotFound(_) => 6,
             Error::Io { .. } => 1,
             Error::Context { source, .. } => source.exit_code(),
@@ -64,9 +81,12 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Usage(message) | Error::BadInput(message) | Error::NotFound(message) => {
-                f.write_str(message)
-            }
+            Error::Usage(message)
+            | Error::BadInput(message)
+            | Error::Denied(message)
+            | Error::Network(message)
+            | Error::Registry(message)
+            | Error::NotFound(message) => f.write_str(message),
             Error::Io { what, source } => write!(f, "{what}: {source}"),
             Error::Context { context, source } => write!(f, "{context}: {source}"),
         }

@@ -10,6 +10,7 @@ mod error;
 mod manifest;
 mod progress;
 mod reference;
+mod registry;
 mod transfer;
 
 use std::process::ExitCode;

@@ -10,6 +10,8 @@ use crate::digest::Digest;
 
 /// Manifests and configs are held whole in memory, so they are capped at this size.
 pub const MAX_MANIFEST_SIZE: u64 = 4 * 1024 * 1024;
+/// How deep indexes may nest inside indexes.
+pub const MAX_INDEX_DEPTH: usize = 4;
 
 /// The media types this program reads and writes.
 pub mod media_type {
@@ -23,8 +25,16 @@ pub mod media_type {
     pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
     /// Docker image config.
     pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+    /// OCI image config.
+    pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
     /// Uncompressed Docker layer, as `docker save` holds it.
     pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
+    /// Gzip-compressed Docker layer.
+    pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+    /// Uncompressed OCI layer.
+    pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+    /// Gzip-compressed OCI layer.
+    pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
     /// Docker schema 1 manifests, which are refused.
     pub const DOCKER_SCHEMA1: [&str; 2] = [
         "application/vnd.docker.distribution.manifest.v1+json",
@@ -98,12 +108,51 @@ impl Platform {
         }
     }
 
-    /// Whether `self` (what is wanted) accepts `other` (what an index offers); a wanted
-    /// platform without a variant accepts any variant.
+    /// Parses `os/arch[/variant]`, normalising as Docker does (`x86_64` is `amd64`, `aarch64`
+    /// is `arm64`, `arm64/v8` is `arm64`, `arm` alone is `arm/v7`).
+    pub fn parse(text: &str) -> Result<Platform, String> {
+        let parts: Vec<&str> = text.split('/').collect();
+        let (os, architecture, variant) = match parts.as_slice() {
+            [os, arch] if !os.is_empty() && !arch.is_empty() => (*os, *arch, None),
+            [os, arch, variant] if !os.is_empty() && !arch.is_empty() && !variant.is_empty() => {
+                (*os, *arch, Some(*variant))
+            }
+            _ => {
+                return Err(format!(
+                    "invalid platform \"{text}\": expected os/arch[/variant], like linux/arm64"
+                ));
+            }
+        };
+        Ok(Platform {
+            architecture: architecture.to_ascii_lowercase(),
+            os: os.to_ascii_lowercase(),
+            variant: variant.map(str::to_ascii_lowercase),
+        }
+        .normalised())
+    }
+
+    /// The same platform spelt as registries spell it.
+    fn normalised(mut self) -> Platform {
+        self.architecture = match self.architecture.as_str() {
+            "x86_64" | "x86-64" => "amd64".into(),
+            "aarch64" => "arm64".into(),
+            _ => self.architecture,
+        };
+        match (self.architecture.as_str(), self.variant.as_deref()) {
+            ("arm64", Some("v8")) => self.variant = None,
+            ("arm", None) => self.variant = Some("v7".into()),
+            _ => {}
+        }
+        self
+    }
+
+    /// Whether `self` (what is wanted) accepts `other` (what an index offers), both
+    /// normalised; a wanted platform without a variant accepts any variant.
     pub fn accepts(&self, other: &Platform) -> bool {
-        self.os == other.os
-            && self.architecture == other.architecture
-            && (self.variant.is_none() || self.variant == other.variant)
+        let (wanted, offered) = (self.clone().normalised(), other.clone().normalised());
+        wanted.os == offered.os
+            && wanted.architecture == offered.architecture
+            && (self.variant.is_none() || wanted.variant == offered.variant)
     }
 
     /// Attestations are stored in indexes as `unknown/unknown` entries.
@@ -192,6 +241,77 @@ impl RawManifest {
     }
 }
 
+/// `raw` with its layers replaced by `stored`, what the destination holds (layers compressed
+/// on the way). With nothing to change, the original bytes are kept.
+pub fn with_stored_layers(raw: &RawManifest, stored: &[Descriptor]) -> Result<RawManifest, String> {
+    let image = raw.image()?;
+    if image.layers == stored {
+        return Ok(raw.clone());
+    }
+    if image.layers.len() != stored.len() {
+        return Err(format!(
+            "{} layers stored for a manifest of {}",
+            stored.len(),
+            image.layers.len()
+        ));
+    }
+    rewrite(raw, |value| {
+        if let Some(layers) = value.get_mut("layers").and_then(|l| l.as_array_mut()) {
+            for (layer, new) in layers.iter_mut().zip(stored) {
+                layer["mediaType"] = new.media_type.clone().into();
+                layer["digest"] = new.digest.to_string().into();
+                layer["size"] = new.size.into();
+            }
+        }
+    })
+}
+
+/// `raw` as an OCI manifest when it holds uncompressed Docker layers, a media type few
+/// registries and clients accept, while OCI's uncompressed layer type is accepted by all. The
+/// config bytes never change, only their descriptor's media type. Otherwise `raw` as it is.
+pub fn uncompressed_as_oci(raw: &RawManifest) -> Result<RawManifest, String> {
+    let image = raw.image()?;
+    if !image
+        .layers
+        .iter()
+        .any(|layer| layer.media_type == media_type::DOCKER_LAYER_TAR)
+    {
+        return Ok(raw.clone());
+    }
+    let converted = rewrite(raw, |value| {
+        value["mediaType"] = media_type::OCI_MANIFEST.into();
+        value["config"]["mediaType"] = oci_type(&image.config.media_type).into();
+        if let Some(layers) = value.get_mut("layers").and_then(|l| l.as_array_mut()) {
+            for (layer, old) in layers.iter_mut().zip(&image.layers) {
+                layer["mediaType"] = oci_type(&old.media_type).into();
+            }
+        }
+    })?;
+    Ok(RawManifest::new(converted.bytes, media_type::OCI_MANIFEST))
+}
+
+/// The OCI media type for a Docker one (others as they are).
+fn oci_type(docker_type: &str) -> &str {
+    match docker_type {
+        media_type::DOCKER_LAYER_TAR => media_type::OCI_LAYER_TAR,
+        media_type::DOCKER_LAYER_GZIP => media_type::OCI_LAYER_GZIP,
+        media_type::DOCKER_CONFIG => media_type::OCI_CONFIG,
+        other => other,
+    }
+}
+
+/// `raw` with `change` applied to its JSON (unknown fields kept), re-encoded.
+fn rewrite(
+    raw: &RawManifest,
+    change: impl FnOnce(&mut serde_json::Value),
+) -> Result<RawManifest, String> {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&raw.bytes).map_err(|e| format!("manifest {}: {e}", raw.digest))?;
+    change(&mut value);
+    let bytes = serde_json::to_vec(&value).map_err(|e| e.to_string())?;
+    Ok(RawManifest::new(bytes, &raw.media_type))
+}
+
 /// A manifest or index as parsed from its bytes.
 #[derive(Debug)]
 pub enum Parsed {
@@ -273,6 +393,74 @@ mod tests {
                 .unwrap_err()
                 .contains("unsupported")
         );
+    }
+
+    fn docker_manifest(layer_type: &str) -> RawManifest {
+        let image = ImageManifest {
+            schema_version: 2,
+            media_type: Some(media_type::DOCKER_MANIFEST.into()),
+            config: Descriptor::new(media_type::DOCKER_CONFIG, Digest::of(b"config"), 6),
+            layers: vec![Descriptor::new(layer_type, Digest::of(b"layer"), 5)],
+        };
+        RawManifest::new(
+            serde_json::to_vec(&image).unwrap(),
+            media_type::DOCKER_MANIFEST,
+        )
+    }
+
+    #[test]
+    fn compressed_layers_keep_the_family_and_the_config() {
+        let raw = docker_manifest(media_type::DOCKER_LAYER_TAR);
+        let gzipped = Descriptor::new(media_type::DOCKER_LAYER_GZIP, Digest::of(b"gz"), 3);
+        let pushed = with_stored_layers(&raw, std::slice::from_ref(&gzipped)).unwrap();
+        assert_eq!(pushed.media_type, media_type::DOCKER_MANIFEST);
+        let image = pushed.image().unwrap();
+        assert_eq!(image.layers, [gzipped]);
+        assert_eq!(image.config, raw.image().unwrap().config);
+    }
+
+    #[test]
+    fn uncompressed_docker_layers_turn_the_manifest_oci() {
+        let raw = docker_manifest(media_type::DOCKER_LAYER_TAR);
+        let layers = raw.image().unwrap().layers;
+        assert_eq!(
+            with_stored_layers(&raw, &layers).unwrap(),
+            raw,
+            "the cache keeps Docker's types"
+        );
+        let pushed = uncompressed_as_oci(&raw).unwrap();
+        assert_eq!(pushed.media_type, media_type::OCI_MANIFEST);
+        let image = pushed.image().unwrap();
+        assert_eq!(image.layers[0].media_type, media_type::OCI_LAYER_TAR);
+        assert_eq!(image.config.media_type, media_type::OCI_CONFIG);
+        assert_eq!(image.config.digest, Digest::of(b"config"));
+    }
+
+    #[test]
+    fn an_unchanged_manifest_keeps_its_bytes() {
+        let raw = docker_manifest(media_type::DOCKER_LAYER_GZIP);
+        let layers = raw.image().unwrap().layers;
+        assert_eq!(with_stored_layers(&raw, &layers).unwrap(), raw);
+        assert_eq!(uncompressed_as_oci(&raw).unwrap(), raw);
+    }
+
+    #[test]
+    fn platforms_parse_and_normalise() {
+        let p = |text| Platform::parse(text).unwrap().to_string();
+        assert_eq!(p("linux/x86_64"), "linux/amd64");
+        assert_eq!(p("linux/aarch64"), "linux/arm64");
+        assert_eq!(p("linux/arm64/v8"), "linux/arm64");
+        assert_eq!(p("linux/arm"), "linux/arm/v7");
+        assert_eq!(p("Linux/ARM/v6"), "linux/arm/v6");
+        for bad in ["linux", "linux/", "/amd64", "a/b/c/d", ""] {
+            assert!(Platform::parse(bad).is_err(), "{bad}");
+        }
+        let offered = Platform {
+            architecture: "arm64".into(),
+            os: "linux".into(),
+            variant: Some("v8".into()),
+        };
+        assert!(Platform::parse("linux/arm64").unwrap().accepts(&offered));
     }
 
     #[test]

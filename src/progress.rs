@@ -16,6 +16,7 @@ pub enum Verbosity {
 }
 
 /// The reporter commands and the copy loop write to.
+#[derive(Clone, Copy)]
 pub struct Progress {
     verbosity: Verbosity,
 }

@@ -24,9 +24,32 @@ pub struct Reference {
 impl Reference {
     /// Parses and normalises `text`; the error says what is wrong with it.
     pub fn parse(text: &str) -> Result<Reference, String> {
-        let invalid = |why: &str| format!("invalid reference \"{text}\": {why}");
+        Reference::parse_with_host(text, text, None)
+    }
+
+    /// Parses `[http[s]://]host/repository[:tag][@digest]`: with a scheme, the first component
+    /// is the host whatever it looks like, and the scheme is returned too.
+    pub fn parse_url(text: &str) -> Result<(Option<&'static str>, Reference), String> {
+        let (scheme, rest) = match (text.strip_prefix("https://"), text.strip_prefix("http://")) {
+            (Some(rest), _) => ("https", rest),
+            (_, Some(rest)) => ("http", rest),
+            _ => return Reference::parse(text).map(|reference| (None, reference)),
+        };
+        let Some((host, path)) = rest.trim_end_matches('/').split_once('/') else {
+            return Err(format!(
+                "invalid reference \"{text}\": a repository must follow the host"
+            ));
+        };
+        Reference::parse_with_host(text, path, Some(host))
+            .map(|reference| (Some(scheme), reference))
+    }
+
+    /// Parses `text` (the part after the host, when `host` is given); `whole` names the input
+    /// in errors.
+    fn parse_with_host(whole: &str, text: &str, host: Option<&str>) -> Result<Reference, String> {
+        let invalid = |why: &str| format!("invalid reference \"{whole}\": {why}");
         if text.is_empty() {
-            return Err("invalid reference: it is empty".into());
+            return Err(invalid("it is empty"));
         }
         let (name, tag, digest) = split(text);
         let digest = match digest {
@@ -36,7 +59,7 @@ impl Reference {
         if let Some(tag) = tag {
             check_tag(tag).map_err(|e| invalid(&e))?;
         }
-        let (registry, path) = match split_host(name) {
+        let (registry, path) = match host.map(|host| (host, name)).or_else(|| split_host(name)) {
             Some((host, path)) => {
                 check_host(host).map_err(|e| invalid(&e))?;
                 (normalise_host(host), path)
@@ -64,6 +87,21 @@ impl Reference {
             tag,
             digest,
         })
+    }
+
+    /// The registry host, with its port if one was given (`docker.io`, `localhost:5000`).
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    /// The repository path inside the registry (`library/nginx`).
+    pub fn repository(&self) -> &str {
+        &self.repository
+    }
+
+    /// The manifest digest, if one was given.
+    pub fn digest(&self) -> Option<&Digest> {
+        self.digest.as_ref()
     }
 
     /// `registry/repository`, the full name without tag or digest.
@@ -337,6 +375,37 @@ mod tests {
             both.reference(),
             format!("sha256:{HEX}"),
             "the digest wins over the tag"
+        );
+    }
+
+    #[test]
+    fn urls_take_the_first_component_as_the_host() {
+        let (scheme, r) = Reference::parse_url("https://registry/project/app:v1").unwrap();
+        assert_eq!(
+            (scheme, r.to_string().as_str()),
+            (Some("https"), "registry/project/app:v1")
+        );
+        let (scheme, r) = Reference::parse_url("http://127.0.0.1:5000/app").unwrap();
+        assert_eq!(
+            (scheme, r.to_string().as_str()),
+            (Some("http"), "127.0.0.1:5000/app:latest")
+        );
+        let (scheme, r) =
+            Reference::parse_url("https://registry-1.docker.io/library/busybox").unwrap();
+        assert_eq!(
+            (scheme, r.to_string().as_str()),
+            (Some("https"), "docker.io/library/busybox:latest")
+        );
+        let (scheme, r) = Reference::parse_url("app/web:v1").unwrap();
+        assert_eq!(
+            (scheme, r.to_string().as_str()),
+            (None, "docker.io/app/web:v1")
+        );
+        assert!(Reference::parse_url("https://bad_host/app").is_err());
+        assert!(
+            Reference::parse_url("https://host")
+                .unwrap_err()
+                .contains("repository must follow")
         );
     }
 

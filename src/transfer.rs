@@ -1,11 +1,12 @@
 //! The copy loop every command runs: blobs from a source to a destination (skipping what the
-//! destination has), then the manifests, last, so nothing refers to a blob that is not there.
+//! destination has, retrying what may succeed later), then the manifests, last, so nothing
+//! refers to a blob that is not there.
 
 use std::io::Read;
 
 use crate::digest::Digest;
 use crate::error::{Context, Error, Result};
-use crate::manifest::{Descriptor, RawManifest};
+use crate::manifest::{self, Descriptor, RawManifest};
 use crate::progress::{Progress, human_bytes};
 use crate::reference::Reference;
 
@@ -21,18 +22,36 @@ pub trait Source {
 
 /// Where an image is written to.
 pub trait Destination {
-    /// Whether the destination already holds `blob`.
+    /// Whether the destination already holds `blob` as it is.
     fn has_blob(&self, blob: &Descriptor) -> Result<bool>;
-    /// Streams `data` in as `blob`, checking its size and digest on the way.
-    fn put_blob(&self, blob: &Descriptor, data: &mut dyn Read) -> Result<()>;
+    /// Whether the destination stores `blob` in another form (compressed on the way), so
+    /// its stored digest is known only once it is written.
+    fn transforms(&self, _blob: &Descriptor) -> bool {
+        false
+    }
+    /// Streams `data` in as `blob`, checking it on the way; returns what was stored.
+    fn put_blob(&self, blob: &Descriptor, data: &mut dyn Read) -> Result<Descriptor>;
+    /// The manifest as this destination will store it (by default, as it is).
+    fn prepare_manifest(&self, manifest: RawManifest) -> Result<RawManifest> {
+        Ok(manifest)
+    }
     /// Stores the manifest under `name` (`None`: an image with no name, known by its ID).
     fn put_manifest(&self, name: Option<&Reference>, manifest: &RawManifest) -> Result<Stored>;
+}
+
+/// Remembers what an uncompressed layer became when it was compressed for a destination, so
+/// the next copy can ask for the compressed blob by digest instead of compressing again.
+pub trait CompressionMemo {
+    /// The compressed form of `uncompressed`, if one was stored before.
+    fn compressed(&self, uncompressed: &Digest) -> Option<Descriptor>;
+    /// Records that `uncompressed` was stored as `compressed`.
+    fn remember(&self, uncompressed: &Digest, compressed: &Descriptor) -> Result<()>;
 }
 
 /// What storing a manifest under a name did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stored {
-    /// The name is new.
+    /// The name is new (or the destination cannot tell).
     New,
     /// The name pointed at another manifest before.
     Updated,
@@ -44,6 +63,19 @@ pub enum Stored {
 pub struct Job<'a> {
     pub source: &'a dyn Source,
     pub names: Vec<Reference>,
+}
+
+/// How to copy.
+#[derive(Clone, Copy, Default)]
+pub struct Options<'a> {
+    /// Write every blob, even those the destination has.
+    pub force: bool,
+    /// Look at what is there and report, but write nothing.
+    pub dry_run: bool,
+    /// Tries for a blob whose transfer fails in a way that may pass (at least 1).
+    pub attempts: u32,
+    /// Known compressed forms of uncompressed layers.
+    pub memo: Option<&'a dyn CompressionMemo>,
 }
 
 /// What one job stored, name by name (`None`: the image has no name).
@@ -62,23 +94,43 @@ pub struct Summary {
 }
 
 /// Copies every job's blobs, then every job's manifests, so that an error in any image's
-/// blobs stores no manifest at all.
+/// blobs stores no manifest at all. With `dry_run`, stops after looking.
 pub fn copy(
     jobs: &[Job<'_>],
     destination: &dyn Destination,
+    options: Options<'_>,
     progress: &Progress,
 ) -> Result<Summary> {
     let mut summary = Summary::default();
     let mut manifests = Vec::with_capacity(jobs.len());
     for job in jobs {
         let manifest = job.source.manifest()?;
-        let image = manifest
-            .image()
-            .map_err(|e| Error::BadInput(format!("{}: {e}", job.source.describe())))?;
-        for blob in std::iter::once(&image.config).chain(&image.layers) {
-            copy_blob(job.source, destination, blob, progress, &mut summary)?;
+        let bad = |e: String| Error::BadInput(format!("{}: {e}", job.source.describe()));
+        let image = manifest.image().map_err(bad)?;
+        copy_blob(
+            job.source,
+            destination,
+            &image.config,
+            options,
+            progress,
+            &mut summary,
+        )?;
+        let mut layers = Vec::with_capacity(image.layers.len());
+        for layer in &image.layers {
+            layers.push(copy_blob(
+                job.source,
+                destination,
+                layer,
+                options,
+                progress,
+                &mut summary,
+            )?);
         }
-        manifests.push(manifest);
+        let stored = manifest::with_stored_layers(&manifest, &layers).map_err(bad)?;
+        manifests.push(destination.prepare_manifest(stored)?);
+    }
+    if options.dry_run {
+        return Ok(summary);
     }
     for (job, manifest) in jobs.iter().zip(manifests) {
         let names: Vec<Option<&Reference>> = match job.names.is_empty() {
@@ -98,27 +150,65 @@ pub fn copy(
     Ok(summary)
 }
 
+/// Copies one blob unless the destination has it (or, for a blob it compresses, has the
+/// compressed form the memo knows); returns the descriptor the destination holds.
 fn copy_blob(
     source: &dyn Source,
     destination: &dyn Destination,
     blob: &Descriptor,
+    options: Options<'_>,
     progress: &Progress,
     summary: &mut Summary,
-) -> Result<()> {
-    if destination.has_blob(blob)? {
-        progress.detail(format_args!("{} present, skipped", blob.digest));
-        summary.blobs_present += 1;
-        return Ok(());
+) -> Result<Descriptor> {
+    let transforms = destination.transforms(blob);
+    if !options.force {
+        let present = match (transforms, options.memo) {
+            (true, Some(memo)) => memo
+                .compressed(&blob.digest)
+                .map(|known| (known.clone(), destination.has_blob(&known))),
+            (true, None) => None,
+            (false, _) => Some((blob.clone(), destination.has_blob(blob))),
+        };
+        if let Some((stored, has)) = present
+            && has?
+        {
+            progress.detail(format_args!("{} present, skipped", stored.digest));
+            summary.blobs_present += 1;
+            return Ok(stored);
+        }
     }
-    let what = || format!("copying blob {} from {}", blob.digest, source.describe());
-    let mut data = source.open_blob(blob).context(what)?;
-    destination.put_blob(blob, &mut data).context(what)?;
-    progress.detail(format_args!(
-        "{} copied ({})",
-        blob.digest,
-        human_bytes(blob.size)
-    ));
     summary.blobs_copied += 1;
     summary.bytes_copied += blob.size;
-    Ok(())
+    if options.dry_run {
+        progress.info(format_args!(
+            "would copy {} ({})",
+            blob.digest,
+            human_bytes(blob.size)
+        ));
+        return Ok(blob.clone());
+    }
+    let what = || format!("copying blob {} from {}", blob.digest, source.describe());
+    let mut attempt = 1;
+    let stored = loop {
+        let result = source
+            .open_blob(blob)
+            .and_then(|mut data| destination.put_blob(blob, &mut data));
+        match result {
+            Ok(stored) => break stored,
+            Err(error) if error.is_retryable() && attempt < options.attempts => {
+                progress.warn(format_args!("{}: {error}; trying again", what()));
+                attempt += 1;
+            }
+            Err(error) => return Err(error).context(what),
+        }
+    };
+    if transforms && let Some(memo) = options.memo {
+        memo.remember(&blob.digest, &stored)?;
+    }
+    progress.detail(format_args!(
+        "{} copied ({})",
+        stored.digest,
+        human_bytes(stored.size)
+    ));
+    Ok(stored)
 }

@@ -9,15 +9,12 @@ use serde::Deserialize;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::{
-    self, ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, Descriptor, ImageManifest, Parsed, Platform,
-    RawManifest, media_type,
+    self, ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, Descriptor, ImageManifest, MAX_INDEX_DEPTH,
+    Parsed, Platform, RawManifest, media_type,
 };
 use crate::reference::Reference;
 
 use super::entries::Entries;
-
-/// How deep indexes may nest inside indexes.
-const MAX_INDEX_DEPTH: usize = 4;
 
 /// One image found in an archive.
 pub struct ArchiveImage {

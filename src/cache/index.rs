@@ -87,15 +87,7 @@ impl Index {
     pub fn save(&self, path: &Path, tmp_dir: &Path) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(self)
             .map_err(|e| Error::io("encoding the cache index", io::Error::other(e)))?;
-        let temporary = tmp_dir.join(format!("index.json.{}", std::process::id()));
-        let write = || -> io::Result<()> {
-            let mut file = File::create(&temporary)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-            fs::rename(&temporary, path)?;
-            sync_dir(path.parent().unwrap_or(Path::new(".")))
-        };
-        write().map_err(|e| Error::io(format!("writing {}", path.display()), e))
+        write_atomically(path, &bytes, tmp_dir)
     }
 
     /// The record under `key`.
@@ -202,6 +194,26 @@ impl Index {
         }
         Ok(matches.into_iter().map(|(key, _)| key.clone()).collect())
     }
+}
+
+/// Replaces `path` with `bytes` through a synced temporary file in `tmp_dir` (on the same
+/// file system), so a reader sees the old content or the new, never a part.
+pub fn write_atomically(path: &Path, bytes: &[u8], tmp_dir: &Path) -> Result<()> {
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy());
+    let temporary = tmp_dir.join(format!(".{name}.{}", std::process::id()));
+    let write = || -> io::Result<()> {
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        let mut file = File::create(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&temporary, path)?;
+        sync_dir(path.parent().unwrap_or(Path::new(".")))
+    };
+    write().map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
 
 /// Makes a rename in `dir` durable.

@@ -14,9 +14,11 @@
 
 mod gc;
 mod index;
+mod memo;
+mod source;
 
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -183,7 +185,7 @@ impl Session<'_> {
         }
         let blob_dir = self.cache.blob_dir();
         index::sync_dir(&blob_dir).context(|| format!("syncing {}", blob_dir.display()))?;
-        self.write_manifest(&root.join(&manifest_path), &manifest.bytes)?;
+        index::write_atomically(&root.join(&manifest_path), &manifest.bytes, &self.staging)?;
         let record = ImageRecord {
             repository,
             reference,
@@ -234,22 +236,6 @@ impl Session<'_> {
         fs::rename(&staged, &target)
             .context(|| format!("moving blob {} into the cache", blob.digest))
     }
-
-    /// Writes a manifest file through a synced temporary file in the staging directory.
-    fn write_manifest(&self, path: &Path, bytes: &[u8]) -> Result<()> {
-        let temporary = self.staging.join(".manifest");
-        let write = || -> io::Result<()> {
-            if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent)?;
-            }
-            let mut file = File::create(&temporary)?;
-            file.write_all(bytes)?;
-            file.sync_all()?;
-            fs::rename(&temporary, path)?;
-            index::sync_dir(path.parent().unwrap_or(Path::new(".")))
-        };
-        write().context(|| format!("writing {}", path.display()))
-    }
 }
 
 impl Drop for Session<'_> {
@@ -298,9 +284,9 @@ impl Destination for CacheDestination<'_> {
 
     /// A blob already staged (spooled from a stream, or an earlier layer of the same digest)
     /// is taken as it is: its name was computed from its bytes as they were written.
-    fn put_blob(&self, blob: &Descriptor, data: &mut dyn Read) -> Result<()> {
+    fn put_blob(&self, blob: &Descriptor, data: &mut dyn Read) -> Result<Descriptor> {
         if size_of(&self.session.staged_path(&blob.digest)) == Some(blob.size) {
-            return Ok(());
+            return Ok(blob.clone());
         }
         let stored = digest::write_addressed(&self.session.staging, data)?;
         if stored.digest != blob.digest || stored.size != blob.size {
@@ -309,7 +295,7 @@ impl Destination for CacheDestination<'_> {
                 stored.size, stored.digest, blob.size, blob.digest
             )));
         }
-        Ok(())
+        Ok(blob.clone())
     }
 
     fn put_manifest(&self, name: Option<&Reference>, manifest: &RawManifest) -> Result<Stored> {

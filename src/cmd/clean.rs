@@ -39,7 +39,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let mut images = Vec::new();
     let mut all = false;
     let mut dry_run = false;
-    while let Some(flag) = args::next(parser, &mut globals, COMMAND)? {
+    while let Some(flag) = args::next(parser, &mut [&mut globals], COMMAND)? {
         match flag.as_arg() {
             Arg::Short('h') => return print_help(USAGE, DETAILS, false),
             Arg::Long("help") => return print_help(USAGE, DETAILS, true),

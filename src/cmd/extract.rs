@@ -50,7 +50,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let mut file = None;
     let mut image = None;
     let mut tag = None;
-    while let Some(flag) = args::next(parser, &mut globals, COMMAND)? {
+    while let Some(flag) = args::next(parser, &mut [&mut globals], COMMAND)? {
         match flag.as_arg() {
             Arg::Short('h') => return print_help(USAGE, DETAILS, false),
             Arg::Long("help") => return print_help(USAGE, DETAILS, true),
@@ -94,7 +94,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         })
         .collect();
     let destination = session.destination(format!("archive:{}", input.describe()));
-    let summary = transfer::copy(&jobs, &destination, &progress)?;
+    let summary = transfer::copy(&jobs, &destination, transfer::Options::default(), &progress)?;
     report(&summary, &selected, &input, &progress);
     Ok(())
 }

@@ -68,7 +68,7 @@ struct ListedLayer<'a> {
 /// Runs `list` on the rest of the command line.
 pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let mut json = false;
-    while let Some(flag) = args::next(parser, &mut globals, COMMAND)? {
+    while let Some(flag) = args::next(parser, &mut [&mut globals], COMMAND)? {
         match flag.as_arg() {
             Arg::Short('h') => return print_help(USAGE, DETAILS, false),
             Arg::Long("help") => return print_help(USAGE, DETAILS, true),

@@ -4,6 +4,8 @@
 mod clean;
 mod extract;
 mod list;
+mod pull;
+mod push;
 
 use std::ffi::OsString;
 
@@ -11,6 +13,7 @@ use lexopt::{Arg, Parser};
 
 use crate::args::{self, GLOBAL_HELP, Globals};
 use crate::error::{Error, Result};
+use crate::reference::Reference;
 
 const PROGRAM: &str = "docker-image-pusher";
 
@@ -18,12 +21,15 @@ const USAGE: &str = "\
 Move container images between registries, docker save archives and a local cache.
 
 Usage: docker-image-pusher [OPTIONS] COMMAND [ARGS]
+       docker-image-pusher -r URL -f FILE [-u USER -p PASSWORD] [OPTIONS]   (push, one shot)
 
 Commands:
-  extract FILE     store the images of a docker save or OCI archive in the cache
-  list             show the cached images
-  clean [IMAGE]... remove cached images and the blobs nothing else uses
-  help [COMMAND]   show a command's help";
+  pull IMAGE           copy an image from a registry into the cache
+  push SOURCE TARGET   copy an image from the cache or an archive to a registry
+  extract FILE         store the images of a docker save or OCI archive in the cache
+  list                 show the cached images
+  clean [IMAGE]...     remove cached images and the blobs nothing else uses
+  help [COMMAND]       show a command's help";
 
 const DETAILS: &str = "
 Exit codes: 0 success, 1 other failure, 2 usage error, 3 bad input (archive, manifest,
@@ -40,7 +46,36 @@ struct Command {
     run: fn(&mut Parser, Globals) -> Result<()>,
 }
 
-const COMMANDS: [Command; 3] = [
+/// Flags that start the one-shot form `-r URL -f FILE -u USER -p PASSWORD` of older scripts.
+const ONE_SHOT_SHORT: [char; 4] = ['r', 'f', 'u', 'p'];
+const ONE_SHOT_LONG: [&str; 12] = [
+    "repository-url",
+    "file",
+    "username",
+    "password",
+    "password-stdin",
+    "skip-tls",
+    "ca-cert",
+    "timeout",
+    "retry-attempts",
+    "dry-run",
+    "force-upload",
+    "skip-existing",
+];
+
+const COMMANDS: [Command; 5] = [
+    Command {
+        name: "pull",
+        usage: pull::USAGE,
+        details: pull::DETAILS,
+        run: pull::run,
+    },
+    Command {
+        name: "push",
+        usage: push::USAGE,
+        details: push::DETAILS,
+        run: |parser, globals| push::run(parser, globals, None),
+    },
     Command {
         name: "extract",
         usage: extract::USAGE,
@@ -65,7 +100,7 @@ const COMMANDS: [Command; 3] = [
 pub fn run(arguments: Vec<OsString>) -> Result<()> {
     let mut parser = Parser::from_args(arguments);
     let mut globals = Globals::from_env()?;
-    let Some(flag) = args::next(&mut parser, &mut globals, PROGRAM)? else {
+    let Some(flag) = args::next(&mut parser, &mut [&mut globals], PROGRAM)? else {
         return Err(Error::Usage(format!(
             "no command given; see '{PROGRAM} --help'"
         )));
@@ -77,12 +112,42 @@ pub fn run(arguments: Vec<OsString>) -> Result<()> {
             println!("{PROGRAM} {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Arg::Short(c) if ONE_SHOT_SHORT.contains(&c) => push::run(&mut parser, globals, Some(flag)),
+        Arg::Long(name) if ONE_SHOT_LONG.contains(&name) => {
+            push::run(&mut parser, globals, Some(flag))
+        }
         Arg::Value(name) => match args::utf8(name, "command")?.as_str() {
             "help" => help_command(&mut parser, &mut globals),
             name => (find(name)?.run)(&mut parser, globals),
         },
         other => Err(args::unexpected(other, PROGRAM)),
     }
+}
+
+/// The reference the seed form names (`--registry URL --repository NAME --reference TAG`);
+/// a registry without a scheme is tried as Docker would (HTTPS, then HTTP on loopback).
+pub fn seed_reference(
+    registry: Option<&str>,
+    repository: &str,
+    reference: Option<&str>,
+) -> Result<(Option<&'static str>, Reference)> {
+    let registry = registry
+        .unwrap_or("https://registry-1.docker.io")
+        .trim_end_matches('/');
+    let with_scheme = registry.contains("://");
+    let url = if with_scheme {
+        registry.to_string()
+    } else {
+        format!("https://{registry}")
+    };
+    let reference = match reference {
+        Some(digest) if digest.starts_with("sha256:") => format!("@{digest}"),
+        Some(tag) => format!(":{tag}"),
+        None => String::new(),
+    };
+    let (scheme, parsed) = Reference::parse_url(&format!("{url}/{repository}{reference}"))
+        .map_err(|e| Error::Usage(format!("--registry/--repository/--reference: {e}")))?;
+    Ok((if with_scheme { scheme } else { None }, parsed))
 }
 
 /// Prints a command's help: `-h` the usage, `--help` also the details.
@@ -104,7 +169,7 @@ fn find(name: &str) -> Result<&'static Command> {
 }
 
 fn help_command(parser: &mut Parser, globals: &mut Globals) -> Result<()> {
-    match args::next(parser, globals, PROGRAM)?
+    match args::next(parser, &mut [globals], PROGRAM)?
         .as_ref()
         .map(args::Flag::as_arg)
     {

@@ -1,0 +1,72 @@
+//! A cached image as a copy source, for `push` from the cache: its manifest as stored and its
+//! blobs read from `blobs/`.
+
+use std::fs::{self, File};
+use std::io::{self, Read};
+
+use crate::error::{Context, Error, Result};
+use crate::manifest::{Descriptor, RawManifest};
+use crate::transfer::Source;
+
+use super::Cache;
+
+/// One image in the cache, found by any name `Index::find` accepts.
+pub struct CachedImage<'a> {
+    cache: &'a Cache,
+    /// The index key: the full name, or the image ID.
+    pub key: String,
+    manifest: RawManifest,
+}
+
+impl Cache {
+    /// The cached image `query` names; an image ID naming several names takes the first.
+    pub fn image(&self, query: &str) -> Result<CachedImage<'_>> {
+        let index = self.index()?;
+        let key = index.find(query)?.into_iter().next().ok_or_else(|| {
+            Error::NotFound(format!(
+                "no image \"{query}\" in the cache (see the list command)"
+            ))
+        })?;
+        let record = index
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("no image {key} in the cache")))?;
+        let path = self.root.join(&record.manifest_path);
+        let bytes = fs::read(&path)
+            .context(|| format!("reading the manifest of {key} ({})", path.display()))?;
+        let manifest = RawManifest::new(bytes, &record.media_type);
+        if manifest.digest != record.manifest_digest {
+            return Err(Error::BadInput(format!(
+                "the cached manifest of {key} hashes to {}, not {}; extract or pull it again",
+                manifest.digest, record.manifest_digest
+            )));
+        }
+        Ok(CachedImage {
+            cache: self,
+            key,
+            manifest,
+        })
+    }
+}
+
+impl Source for CachedImage<'_> {
+    fn manifest(&self) -> Result<RawManifest> {
+        Ok(self.manifest.clone())
+    }
+
+    fn open_blob(&self, blob: &Descriptor) -> Result<Box<dyn Read + Send + '_>> {
+        let path = self.cache.blob_path(&blob.digest);
+        match File::open(&path) {
+            Ok(file) => Ok(Box::new(file)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::NotFound(format!(
+                "blob {} of {} is missing from the cache; extract or pull the image again",
+                blob.digest, self.key
+            ))),
+            Err(e) => Err(Error::io(format!("opening {}", path.display()), e)),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("the cache ({})", self.key)
+    }
+}

@@ -1,0 +1,142 @@
+//! `pull`: registry to cache.
+
+use lexopt::{Arg, Parser};
+
+use crate::args::{self, Globals, REGISTRY_HELP, RegistryArgs};
+use crate::error::{Error, Result};
+use crate::manifest::Platform;
+use crate::progress::{count, human_bytes};
+use crate::reference::Reference;
+use crate::registry::{Registry, RegistrySource};
+use crate::transfer::{self, Job, Options, Stored};
+
+use super::{print_help, seed_reference};
+
+const COMMAND: &str = "docker-image-pusher pull";
+
+/// The synopsis and options.
+pub const USAGE: &str = "\
+Copy an image from a registry into the cache.
+
+Usage: docker-image-pusher pull [OPTIONS] IMAGE
+       docker-image-pusher pull [OPTIONS] --repository NAME --reference TAG [--registry URL]
+
+Arguments:
+  IMAGE  [registry/]repository[:tag|@digest], or http[s]://registry/repository[:tag]
+
+Options:
+      --platform OS/ARCH[/VARIANT]  which image of a multi-platform index [default: this host's]
+      --registry URL                registry for --repository [default: https://registry-1.docker.io]
+      --repository NAME             repository, with --reference
+      --reference TAG               tag or sha256: digest, with --repository
+  -n, --dry-run                     show what would be downloaded; write nothing";
+
+/// The long help.
+pub const DETAILS: &str = "
+
+Every blob is streamed into the cache with its size and sha256 checked on the way; blobs
+already cached are not downloaded again. A manifest pulled by digest must match it.
+Docker schema 1 images are refused. Without a scheme, HTTPS is used, falling back to
+plain HTTP for loopback addresses and --insecure-registry hosts.
+
+Credentials, first found wins: -u/--username with -p/--password or --password-stdin,
+then DOCKER_PUSHER_USERNAME and DOCKER_PUSHER_PASSWORD.
+
+Examples:
+  docker-image-pusher pull nginx:1.27
+  docker-image-pusher pull registry.example.com/team/app:v1 --platform linux/arm64
+  docker-image-pusher pull 127.0.0.1:5000/app:v1";
+
+/// Runs `pull` on the rest of the command line.
+pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
+    let mut registry_args = RegistryArgs::from_env()?;
+    let mut image = None;
+    let mut platform = Platform::host();
+    let mut dry_run = false;
+    let (mut seed_registry, mut seed_repository, mut seed_reference_text) = (None, None, None);
+    while let Some(flag) = args::next(parser, &mut [&mut globals, &mut registry_args], COMMAND)? {
+        match flag.as_arg() {
+            Arg::Short('h') => return print_help(USAGE, REGISTRY_HELP, false),
+            Arg::Long("help") => {
+                return print_help(USAGE, &format!("{REGISTRY_HELP}{DETAILS}"), true);
+            }
+            Arg::Long("platform") => {
+                platform = Platform::parse(&args::value(parser, "--platform")?)
+                    .map_err(|e| Error::Usage(format!("--platform: {e}")))?;
+            }
+            Arg::Long("registry") => seed_registry = Some(args::value(parser, "--registry")?),
+            Arg::Long("repository") => seed_repository = Some(args::value(parser, "--repository")?),
+            Arg::Long("reference") => {
+                seed_reference_text = Some(args::value(parser, "--reference")?)
+            }
+            Arg::Short('n') | Arg::Long("dry-run") => dry_run = true,
+            Arg::Value(value) if image.is_none() => image = Some(args::utf8(value, "IMAGE")?),
+            other => return Err(args::unexpected(other, COMMAND)),
+        }
+    }
+    let (scheme, reference) = match (image, seed_repository) {
+        (Some(image), None) => {
+            Reference::parse_url(&image).map_err(|e| Error::Usage(format!("IMAGE: {e}")))?
+        }
+        (None, Some(repository)) => seed_reference(
+            seed_registry.as_deref(),
+            &repository,
+            seed_reference_text.as_deref(),
+        )?,
+        (Some(_), Some(_)) => {
+            return Err(Error::Usage(format!(
+                "give IMAGE or --repository, not both; see '{COMMAND} --help'"
+            )));
+        }
+        (None, None) => {
+            return Err(Error::Usage(format!(
+                "no image given; see '{COMMAND} --help'"
+            )));
+        }
+    };
+
+    let progress = globals.progress();
+    if registry_args.skips_tls() {
+        progress.warn("--skip-tls: certificates are not checked");
+    }
+    let registry_options = registry_args.options()?;
+    let registry = Registry::connect(reference.registry(), scheme, &registry_options, progress)?;
+    let source = RegistrySource::resolve(&registry, &reference, &platform)?;
+    let cache = globals.cache();
+    let session = cache.begin()?;
+    let destination = session.destination(format!("registry:{reference}"));
+    let jobs = [Job {
+        source: &source,
+        names: vec![reference.clone()],
+    }];
+    let options = Options {
+        dry_run,
+        attempts: registry_options.attempts,
+        ..Options::default()
+    };
+    let summary = transfer::copy(&jobs, &destination, options, &progress)?;
+    let blobs = count(summary.blobs_copied, "blob");
+    let size = human_bytes(summary.bytes_copied);
+    if dry_run {
+        progress.info(format_args!(
+            "would pull {reference}: {blobs} to download ({size}), {} already cached",
+            summary.blobs_present
+        ));
+        return Ok(());
+    }
+    let unchanged = summary
+        .outcomes
+        .iter()
+        .flat_map(|o| &o.stored)
+        .all(|(_, stored)| *stored == Stored::Unchanged);
+    let verb = if unchanged {
+        "already up to date:"
+    } else {
+        "pulled"
+    };
+    progress.info(format_args!(
+        "{verb} {reference}: {blobs} downloaded ({size}), {} already cached",
+        summary.blobs_present
+    ));
+    Ok(())
+}

@@ -1,0 +1,337 @@
+//! Authentication: the registry's `WWW-Authenticate` challenge (Basic or Bearer), tokens from
+//! its token server cached per scope, and the credentials to send. Secrets never appear in
+//! messages: `Credentials` prints as redacted and token-server errors quote only the server.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use super::http::{Body, Http};
+use super::{read_error_body, url};
+use crate::error::{Error, Result};
+
+/// Token responses are small; anything larger is refused.
+const MAX_TOKEN_RESPONSE: u64 = 1024 * 1024;
+/// Tokens without `expires_in` live this long, and none is taken as living less.
+const MIN_TOKEN_LIFETIME: u64 = 60;
+
+/// A user name and password (or token) for one registry.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Credentials {{ username: {:?}, password: <redacted> }}",
+            self.username
+        )
+    }
+}
+
+impl Credentials {
+    fn basic_header(&self) -> String {
+        format!(
+            "Basic {}",
+            base64_encode(format!("{}:{}", self.username, self.password).as_bytes())
+        )
+    }
+}
+
+/// How the registry asked to be authenticated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Challenge {
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
+}
+
+/// The authentication state for one registry, shared by all requests to it.
+pub struct Auth {
+    credentials: Option<Credentials>,
+    challenge: Mutex<Option<Challenge>>,
+    tokens: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+impl Auth {
+    /// Authentication with these credentials (none: anonymous).
+    pub fn new(credentials: Option<Credentials>) -> Auth {
+        Auth {
+            credentials,
+            challenge: Mutex::new(None),
+            tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes the challenge of a 401 response. Returns false when it offers nothing usable.
+    pub fn challenged(&self, header: Option<&str>, scope: &str) -> bool {
+        let Some(challenge) = header.and_then(best_challenge) else {
+            return false;
+        };
+        let mut current = self.challenge.lock().unwrap_or_else(|e| e.into_inner());
+        *current = Some(challenge);
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(scope);
+        true
+    }
+
+    /// The `Authorization` value for a request needing `scope`, fetching a token if needed.
+    /// `registry_url` is the registry's base, to refuse a token realm that downgrades to http.
+    pub fn header(&self, http: &Http, scope: &str, registry_url: &str) -> Result<Option<String>> {
+        let challenge = self
+            .challenge
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match challenge {
+            None => Ok(None),
+            Some(Challenge::Basic) => Ok(self.credentials.as_ref().map(Credentials::basic_header)),
+            Some(Challenge::Bearer { realm, service }) => {
+                let tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some((token, expires)) = tokens.get(scope)
+                    && Instant::now() < *expires
+                {
+                    return Ok(Some(format!("Bearer {token}")));
+                }
+                drop(tokens);
+                if registry_url.starts_with("https://") && realm.starts_with("http://") {
+                    return Err(Error::Denied(format!(
+                        "the registry sends credentials to {realm} over plain http; refused"
+                    )));
+                }
+                let (token, lifetime) =
+                    self.fetch_token(http, &realm, service.as_deref(), scope)?;
+                let expires = Instant::now() + lifetime.saturating_sub(Duration::from_secs(10));
+                self.tokens
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(scope.to_string(), (token.clone(), expires));
+                Ok(Some(format!("Bearer {token}")))
+            }
+        }
+    }
+
+    fn fetch_token(
+        &self,
+        http: &Http,
+        realm: &str,
+        service: Option<&str>,
+        scope: &str,
+    ) -> Result<(String, Duration)> {
+        let mut query = Vec::new();
+        if let Some(service) = service {
+            query.push(format!("service={}", url::encode(service)));
+        }
+        if !scope.is_empty() {
+            query.extend(
+                scope
+                    .split(' ')
+                    .map(|s| format!("scope={}", url::encode(s))),
+            );
+        }
+        if let Some(credentials) = &self.credentials {
+            query.push(format!("account={}", url::encode(&credentials.username)));
+        }
+        let separator = if realm.contains('?') { '&' } else { '?' };
+        let token_url = format!("{realm}{separator}{}", query.join("&"));
+        let headers: Vec<(&str, String)> = self
+            .credentials
+            .iter()
+            .map(|c| ("Authorization", c.basic_header()))
+            .collect();
+        let response = http.send("GET", &token_url, &headers, Body::Empty)?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            let detail = read_error_body(response);
+            let what = format!("the token server {realm} refused (HTTP {status}{detail})");
+            return Err(match status {
+                401 | 403 => Error::Denied(what),
+                408 | 429 | 500..=599 => Error::Network(what),
+                _ => Error::Registry(what),
+            });
+        }
+        #[derive(Deserialize)]
+        struct TokenResponse {
+            token: Option<String>,
+            access_token: Option<String>,
+            expires_in: Option<u64>,
+        }
+        let invalid = |e: &dyn std::fmt::Display| {
+            Error::Registry(format!("the token server {realm} sent no valid token: {e}"))
+        };
+        let bytes = (response
+            .into_body()
+            .into_with_config()
+            .limit(MAX_TOKEN_RESPONSE)
+            .read_to_vec())
+        .map_err(|e| invalid(&e))?;
+        let parsed: TokenResponse = serde_json::from_slice(&bytes).map_err(|e| invalid(&e))?;
+        let token = parsed
+            .token
+            .or(parsed.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Error::Registry(format!("the token server {realm} sent no token")))?;
+        let lifetime = parsed
+            .expires_in
+            .unwrap_or(MIN_TOKEN_LIFETIME)
+            .max(MIN_TOKEN_LIFETIME);
+        Ok((token, Duration::from_secs(lifetime)))
+    }
+}
+
+/// The challenge to answer among those offered: Bearer first, then Basic.
+fn best_challenge(header: &str) -> Option<Challenge> {
+    let challenges = parse_challenges(header);
+    let bearer = challenges.iter().find(|(scheme, _)| scheme == "bearer");
+    if let Some((_, params)) = bearer {
+        let realm = params.get("realm")?.clone();
+        return Some(Challenge::Bearer {
+            realm,
+            service: params.get("service").cloned(),
+        });
+    }
+    challenges
+        .iter()
+        .any(|(scheme, _)| scheme == "basic")
+        .then_some(Challenge::Basic)
+}
+
+/// Parses a `WWW-Authenticate` value into (lowercase scheme, parameters) pairs. Several
+/// challenges may share one header; quoted values may hold commas and escapes.
+fn parse_challenges(header: &str) -> Vec<(String, BTreeMap<String, String>)> {
+    let mut challenges: Vec<(String, BTreeMap<String, String>)> = Vec::new();
+    let bytes = header.as_bytes();
+    let mut i = 0;
+    let skip = |i: &mut usize, set: &[u8]| {
+        while *i < bytes.len() && set.contains(&bytes[*i]) {
+            *i += 1;
+        }
+    };
+    loop {
+        skip(&mut i, b" \t,");
+        let start = i;
+        while i < bytes.len() && !b" \t,=".contains(&bytes[i]) {
+            i += 1;
+        }
+        if start == i {
+            break;
+        }
+        let token = &header[start..i];
+        skip(&mut i, b" \t");
+        if i < bytes.len() && bytes[i] == b'=' {
+            i += 1;
+            skip(&mut i, b" \t");
+            let value = if i < bytes.len() && bytes[i] == b'"' {
+                let mut value = String::new();
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    if bytes[i] == b'\\' && i + 1 < bytes.len() {
+                        i += 1;
+                    }
+                    let ch = header[i..].chars().next().unwrap_or_default();
+                    value.push(ch);
+                    i += ch.len_utf8();
+                }
+                i += 1;
+                value
+            } else {
+                let value_start = i;
+                while i < bytes.len() && bytes[i] != b',' {
+                    i += 1;
+                }
+                header[value_start..i].trim().to_string()
+            };
+            if let Some((_, params)) = challenges.last_mut() {
+                params.insert(token.to_ascii_lowercase(), value);
+            }
+        } else {
+            challenges.push((token.to_ascii_lowercase(), BTreeMap::new()));
+        }
+    }
+    challenges
+}
+
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding.
+fn base64_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(BASE64[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_several_challenges_with_quoted_commas() {
+        let header = r#"Basic realm="x", Bearer realm="https://auth.example.com/token",service="registry,one",scope="repository:a/b:pull,push""#;
+        let parsed = parse_challenges(header);
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed[0].0, "basic");
+        assert_eq!(parsed[1].1["service"], "registry,one");
+        assert_eq!(parsed[1].1["scope"], "repository:a/b:pull,push");
+        assert_eq!(
+            best_challenge(header),
+            Some(Challenge::Bearer {
+                realm: "https://auth.example.com/token".into(),
+                service: Some("registry,one".into())
+            })
+        );
+    }
+
+    #[test]
+    fn schemes_are_case_insensitive_and_basic_is_the_fallback() {
+        assert_eq!(
+            best_challenge(r#"BASIC realm="Registry Realm""#),
+            Some(Challenge::Basic)
+        );
+        assert_eq!(best_challenge("Negotiate"), None);
+        assert_eq!(best_challenge(""), None);
+    }
+
+    #[test]
+    fn base64_matches_the_rfc_examples() {
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64_encode(plain.as_bytes()), encoded);
+        }
+    }
+
+    #[test]
+    fn credentials_never_print_the_password() {
+        let credentials = Credentials {
+            username: "robot$ci".into(),
+            password: "s3cr:et".into(),
+        };
+        assert!(!format!("{credentials:?}").contains("s3cr"));
+    }
+}

@@ -1,0 +1,193 @@
+//! The one HTTP agent every registry and token request goes through: TLS roots (the system's,
+//! Mozilla's bundled ones when the host has none, `--ca-cert`, or no checks with
+//! `--skip-tls`), proxies from `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`, and timeouts that bound
+//! connecting and any stretch without progress, never a whole transfer. It follows no
+//! redirect: the registry client decides where credentials may go.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use ureq::{Agent, Proxy, SendBody, http};
+
+use crate::error::{Error, Result};
+
+/// Where system CA bundles live on common distributions.
+const SYSTEM_BUNDLES: [&str; 4] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+    "/etc/ssl/ca-bundle.pem",
+];
+
+/// How to reach registries.
+#[derive(Clone, Debug)]
+pub struct HttpOptions {
+    /// Extra CA certificates (PEM files) to trust.
+    pub ca_certs: Vec<PathBuf>,
+    /// Accept any certificate.
+    pub skip_tls: bool,
+    /// Bound on connecting, and on any read or write that makes no progress.
+    pub timeout: Duration,
+}
+
+/// A response whose body has not been read yet.
+pub type Response = http::Response<ureq::Body>;
+
+/// What a request carries.
+pub enum Body<'a> {
+    Empty,
+    Bytes(&'a [u8]),
+    /// Streamed as it is read: with chunked encoding unless a `Content-Length` header is given.
+    Stream(&'a mut dyn Read),
+}
+
+/// The agent, shared by every request so connections are kept alive.
+pub struct Http {
+    agent: Agent,
+}
+
+impl Http {
+    /// Builds the agent; fails only on an unreadable `--ca-cert`.
+    pub fn new(options: &HttpOptions) -> Result<Http> {
+        let tls = TlsConfig::builder()
+            .root_certs(root_certs(&options.ca_certs)?)
+            .disable_verification(options.skip_tls)
+            .build();
+        let timeout = Some(options.timeout);
+        let agent = Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .tls_config(tls)
+            .proxy(Proxy::try_from_env())
+            .user_agent(concat!("docker-image-pusher/", env!("CARGO_PKG_VERSION")))
+            .timeout_connect(timeout)
+            .timeout_per_read(timeout)
+            .timeout_per_write(timeout)
+            .timeout_recv_response(timeout)
+            .build()
+            .new_agent();
+        Ok(Http { agent })
+    }
+
+    /// Sends one request and returns the response, whatever its status.
+    pub fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Body<'_>,
+    ) -> Result<Response> {
+        let mut request = http::Request::builder().method(method).uri(url);
+        for (name, value) in headers {
+            request = request.header(*name, value.as_str());
+        }
+        let invalid = |e: http::Error| Error::Registry(format!("{method} {url}: {e}"));
+        let sent = match body {
+            Body::Empty => self
+                .agent
+                .run(request.body(SendBody::none()).map_err(invalid)?),
+            Body::Bytes(bytes) => self.agent.run(request.body(bytes).map_err(invalid)?),
+            Body::Stream(reader) => self.agent.run(
+                request
+                    .body(SendBody::from_reader(reader))
+                    .map_err(invalid)?,
+            ),
+        };
+        sent.map_err(|e| transport_error(method, url, e))
+    }
+}
+
+/// A failure below HTTP: retryable when it is the network's, final when it is TLS's.
+fn transport_error(method: &str, url: &str, error: ureq::Error) -> Error {
+    match error {
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => {
+            Error::Registry(format!(
+                "{method} {url}: TLS failed ({error}); trust the registry's CA with --ca-cert FILE, \
+             or skip verification with --skip-tls"
+            ))
+        }
+        ureq::Error::Io(ref io) if is_tls_failure(io) => Error::Registry(format!(
+            "{method} {url}: TLS failed ({error}); trust the registry's CA with --ca-cert FILE, \
+             or skip verification with --skip-tls"
+        )),
+        ureq::Error::BadUri(_) | ureq::Error::Http(_) | ureq::Error::InvalidProxyUrl => {
+            Error::Registry(format!("{method} {url}: {error}"))
+        }
+        _ => Error::Network(format!("{method} {url}: {error}")),
+    }
+}
+
+/// rustls reports certificate problems through `io::Error`s that wrap its own error.
+fn is_tls_failure(error: &std::io::Error) -> bool {
+    error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<ureq::Error>() || inner.to_string().contains("certificate"))
+}
+
+/// The roots to trust: the system's CA bundle (`SSL_CERT_FILE`, `SSL_CERT_DIR`, or the usual
+/// places) plus `extra`; Mozilla's bundled roots when the system has none.
+fn root_certs(extra: &[PathBuf]) -> Result<RootCerts> {
+    let mut certs = Vec::new();
+    for path in extra {
+        let bytes = fs::read(path)
+            .map_err(|e| Error::Usage(format!("--ca-cert {}: {e}", path.display())))?;
+        let before = certs.len();
+        certs.extend(pem_certificates(&bytes));
+        if certs.len() == before {
+            return Err(Error::Usage(format!(
+                "--ca-cert {}: no PEM certificate in it",
+                path.display()
+            )));
+        }
+    }
+    let system = system_certificates();
+    if system.is_empty() && certs.is_empty() {
+        return Ok(RootCerts::WebPki);
+    }
+    certs.extend(system);
+    Ok(RootCerts::from(certs))
+}
+
+fn system_certificates() -> Vec<Certificate<'static>> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    if let Some(file) = std::env::var_os("SSL_CERT_FILE") {
+        files.push(file.into());
+    }
+    if let Some(dir) = std::env::var_os("SSL_CERT_DIR") {
+        for dir in std::env::split_paths(&dir) {
+            if let Ok(entries) = fs::read_dir(dir) {
+                files.extend(entries.filter_map(|entry| entry.ok().map(|e| e.path())));
+            }
+        }
+    }
+    if files.is_empty() {
+        files.extend(
+            SYSTEM_BUNDLES
+                .iter()
+                .map(PathBuf::from)
+                .filter(|path| path.exists())
+                .take(1),
+        );
+    }
+    files
+        .iter()
+        .filter_map(|path| read_if_file(path))
+        .flat_map(|bytes| pem_certificates(&bytes))
+        .collect()
+}
+
+fn read_if_file(path: &Path) -> Option<Vec<u8>> {
+    path.is_file().then(|| fs::read(path).ok()).flatten()
+}
+
+fn pem_certificates(bytes: &[u8]) -> Vec<Certificate<'static>> {
+    ureq::tls::parse_pem(bytes)
+        .filter_map(|item| match item {
+            Ok(PemItem::Certificate(cert)) => Some(cert),
+            _ => None,
+        })
+        .collect()
+}

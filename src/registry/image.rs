@@ -1,0 +1,155 @@
+//! One repository of a registry as a copy source (an image resolved to one platform) and as a
+//! copy destination (blobs uploaded, uncompressed layers gzipped on the way, then manifests).
+
+use std::io::Read;
+
+use flate2::Compression;
+use flate2::read::GzEncoder;
+
+use super::Registry;
+use crate::digest::COPY_BUFFER;
+use crate::error::{Error, Result};
+use crate::manifest::{Descriptor, Parsed, Platform, RawManifest, media_type};
+use crate::reference::Reference;
+use crate::transfer::{Destination, Source, Stored};
+
+/// An image in a registry, resolved to one platform when its manifest is an index.
+pub struct RegistrySource<'a> {
+    registry: &'a Registry,
+    repository: String,
+    manifest: RawManifest,
+    name: String,
+}
+
+impl<'a> RegistrySource<'a> {
+    /// Fetches the manifest `reference` names; an index resolves to the first entry for
+    /// `platform` (attestations are never chosen).
+    pub fn resolve(
+        registry: &'a Registry,
+        reference: &Reference,
+        platform: &Platform,
+    ) -> Result<RegistrySource<'a>> {
+        let repository = reference.repository().to_string();
+        let mut manifest = registry.get_manifest(&repository, &reference.reference())?;
+        for _ in 0..crate::manifest::MAX_INDEX_DEPTH {
+            let index = match crate::manifest::parse(&manifest.bytes) {
+                Ok(Parsed::Index(index)) => index,
+                _ => break,
+            };
+            let chosen = index.entries().iter().find(|entry| {
+                entry
+                    .platform
+                    .as_ref()
+                    .is_some_and(|offered| !offered.is_unknown() && platform.accepts(offered))
+            });
+            let Some(chosen) = chosen else {
+                let offered: Vec<String> = (index.entries().iter())
+                    .filter_map(|entry| entry.platform.as_ref())
+                    .filter(|p| !p.is_unknown())
+                    .map(Platform::to_string)
+                    .collect();
+                return Err(Error::NotFound(format!(
+                    "{reference} has no image for {platform}; it offers {} (choose with --platform)",
+                    offered.join(", ")
+                )));
+            };
+            manifest = registry.get_manifest(&repository, &chosen.digest.to_string())?;
+        }
+        Ok(RegistrySource {
+            registry,
+            repository,
+            manifest,
+            name: reference.to_string(),
+        })
+    }
+}
+
+impl Source for RegistrySource<'_> {
+    fn manifest(&self) -> Result<RawManifest> {
+        Ok(self.manifest.clone())
+    }
+
+    fn open_blob(&self, blob: &Descriptor) -> Result<Box<dyn Read + Send + '_>> {
+        self.registry.open_blob(&self.repository, &blob.digest)
+    }
+
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+}
+
+/// How layers that arrive uncompressed are pushed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compress {
+    /// As they are (OCI `layer.v1.tar`).
+    None,
+    /// Gzip at this level (0-9) while streaming.
+    Gzip(u32),
+}
+
+/// One repository of a registry as a copy destination.
+pub struct RegistryDestination<'a> {
+    registry: &'a Registry,
+    repository: String,
+    compress: Compress,
+}
+
+impl<'a> RegistryDestination<'a> {
+    /// Pushes into `repository` of `registry`.
+    pub fn new(
+        registry: &'a Registry,
+        repository: &str,
+        compress: Compress,
+    ) -> RegistryDestination<'a> {
+        RegistryDestination {
+            registry,
+            repository: repository.to_string(),
+            compress,
+        }
+    }
+}
+
+/// The gzip media type of the same family as an uncompressed layer type, if it is one.
+fn gzip_type(layer_type: &str) -> Option<&'static str> {
+    match layer_type {
+        media_type::DOCKER_LAYER_TAR => Some(media_type::DOCKER_LAYER_GZIP),
+        media_type::OCI_LAYER_TAR => Some(media_type::OCI_LAYER_GZIP),
+        _ => None,
+    }
+}
+
+impl Destination for RegistryDestination<'_> {
+    fn has_blob(&self, blob: &Descriptor) -> Result<bool> {
+        self.registry.has_blob(&self.repository, &blob.digest)
+    }
+
+    fn transforms(&self, blob: &Descriptor) -> bool {
+        matches!(self.compress, Compress::Gzip(_)) && gzip_type(&blob.media_type).is_some()
+    }
+
+    fn put_blob(&self, blob: &Descriptor, data: &mut dyn Read) -> Result<Descriptor> {
+        let (Compress::Gzip(level), Some(gzip_type)) = (self.compress, gzip_type(&blob.media_type))
+        else {
+            self.registry
+                .upload_blob(&self.repository, data, Some((&blob.digest, blob.size)))?;
+            return Ok(blob.clone());
+        };
+        let buffered = std::io::BufReader::with_capacity(COPY_BUFFER, data);
+        let mut compressed = GzEncoder::new(buffered, Compression::new(level));
+        let (digest, size) = self
+            .registry
+            .upload_blob(&self.repository, &mut compressed, None)?;
+        Ok(Descriptor::new(gzip_type, digest, size))
+    }
+
+    fn prepare_manifest(&self, manifest: RawManifest) -> Result<RawManifest> {
+        crate::manifest::uncompressed_as_oci(&manifest).map_err(Error::BadInput)
+    }
+
+    fn put_manifest(&self, name: Option<&Reference>, manifest: &RawManifest) -> Result<Stored> {
+        let reference = name.map_or_else(|| manifest.digest.to_string(), Reference::reference);
+        self.registry
+            .put_manifest(&self.repository, &reference, manifest)?;
+        Ok(Stored::New)
+    }
+}

@@ -1,0 +1,102 @@
+//! Manifests on a registry: `GET` with every modern media type accepted, classified and
+//! checked (digest when pulled by digest, size cap, schema 1 refused), and `PUT` with the
+//! manifest's own media type.
+
+use super::Registry;
+use super::blobs::{pull_scope, push_scope};
+use super::http::Body;
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::manifest::{self, MAX_MANIFEST_SIZE, Parsed, RawManifest, media_type};
+
+/// What a client accepts: without these, registries fall back to schema 1 or rewrite lists.
+const ACCEPT: [&str; 4] = [
+    media_type::OCI_INDEX,
+    media_type::OCI_MANIFEST,
+    media_type::DOCKER_LIST,
+    media_type::DOCKER_MANIFEST,
+];
+
+impl Registry {
+    /// The manifest `reference` (tag or digest) of `repository`, as the registry stores it.
+    pub fn get_manifest(&self, repository: &str, reference: &str) -> Result<RawManifest> {
+        let url = format!("{}/v2/{repository}/manifests/{reference}", self.base);
+        let headers = [("Accept", ACCEPT.join(", "))];
+        let response = self.request(
+            "GET",
+            &url,
+            &pull_scope(repository),
+            &headers,
+            Body::Empty,
+            &[200],
+        )?;
+        let content_type = (response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()))
+        .map(|v| v.split(';').next().unwrap_or_default().trim().to_string())
+        .unwrap_or_default();
+        let bytes = (response.into_body().into_with_config())
+            .limit(MAX_MANIFEST_SIZE)
+            .read_to_vec()
+            .map_err(|e| Error::BadInput(format!("GET {url}: the manifest is unreadable or larger than {MAX_MANIFEST_SIZE} bytes ({e})")))?;
+        let bad =
+            |why: String| Error::BadInput(format!("manifest {repository}:{reference}: {why}"));
+        let parsed = manifest::parse(&bytes).map_err(bad)?;
+        let stated = stated_media_type(&bytes);
+        let media_type = if ACCEPT.contains(&content_type.as_str()) {
+            if stated
+                .as_deref()
+                .is_some_and(|stated| stated != content_type)
+            {
+                return Err(bad(format!(
+                    "served as {content_type} but says it is {}",
+                    stated.unwrap_or_default()
+                )));
+            }
+            content_type
+        } else {
+            stated.unwrap_or_else(|| match parsed {
+                Parsed::Index(_) => media_type::OCI_INDEX.to_string(),
+                Parsed::Image(_) => media_type::OCI_MANIFEST.to_string(),
+            })
+        };
+        let raw = RawManifest::new(bytes, &media_type);
+        if let Ok(expected) = Digest::parse(reference)
+            && raw.digest != expected
+        {
+            return Err(bad(format!("its bytes hash to {}", raw.digest)));
+        }
+        Ok(raw)
+    }
+
+    /// Stores `manifest` as `reference` (tag or digest) of `repository`.
+    pub fn put_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        manifest: &RawManifest,
+    ) -> Result<()> {
+        let url = format!("{}/v2/{repository}/manifests/{reference}", self.base);
+        let headers = [("Content-Type", manifest.media_type.clone())];
+        self.request(
+            "PUT",
+            &url,
+            &push_scope(repository),
+            &headers,
+            Body::Bytes(&manifest.bytes),
+            &[201],
+        )?;
+        Ok(())
+    }
+}
+
+/// The `mediaType` a manifest states about itself, if any.
+fn stated_media_type(bytes: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Stated {
+        media_type: Option<String>,
+    }
+    serde_json::from_slice::<Stated>(bytes).ok()?.media_type
+}

@@ -1,0 +1,396 @@
+//! A registry (Distribution API v2 / OCI distribution) as a source and a destination of
+//! images. This file holds the client core every request goes through: choosing https or http,
+//! authentication, following redirects (credentials only to the same origin), retries with
+//! backoff, and turning the registry's answers into errors with its own code and message.
+
+mod auth;
+mod blobs;
+mod http;
+mod image;
+mod manifests;
+mod url;
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+
+pub use auth::Credentials;
+pub use http::HttpOptions;
+pub use image::{Compress, RegistryDestination, RegistrySource};
+
+use http::{Body, Http, Response};
+
+/// How many redirects a request may follow.
+const MAX_REDIRECTS: usize = 5;
+/// Error bodies are shown to the user; this much is read.
+const MAX_ERROR_BODY: u64 = 64 * 1024;
+
+/// Everything needed to talk to registries.
+#[derive(Clone, Debug)]
+pub struct RegistryOptions {
+    pub http: HttpOptions,
+    pub credentials: Option<Credentials>,
+    /// Hosts where a failed HTTPS attempt falls back to plain HTTP (loopback always does).
+    pub insecure: Vec<String>,
+    /// Attempts for a failed request that may succeed later (at least 1).
+    pub attempts: u32,
+}
+
+/// A connection to one registry.
+pub struct Registry {
+    http: Http,
+    /// `https://host[:port]` or `http://host[:port]`.
+    base: String,
+    auth: auth::Auth,
+    attempts: u32,
+    warnings: Mutex<HashSet<String>>,
+    progress: Progress,
+}
+
+impl Registry {
+    /// Connects to the registry at `host` (`docker.io` means its API host). `scheme` forces
+    /// `http` or `https`; without it HTTPS is tried first, and for loopback and insecure
+    /// hosts a failure to speak HTTPS falls back to plain HTTP, as Docker does.
+    pub fn connect(
+        host: &str,
+        scheme: Option<&str>,
+        options: &RegistryOptions,
+        progress: Progress,
+    ) -> Result<Registry> {
+        let api_host = if host == crate::reference::DEFAULT_REGISTRY {
+            "registry-1.docker.io"
+        } else {
+            host
+        };
+        let http = Http::new(&options.http)?;
+        let mut registry = Registry {
+            http,
+            base: String::new(),
+            auth: auth::Auth::new(options.credentials.clone()),
+            attempts: options.attempts.max(1),
+            warnings: Mutex::new(HashSet::new()),
+            progress,
+        };
+        let schemes: &[&str] = match scheme {
+            Some("http") => &["http"],
+            Some(_) => &["https"],
+            None if is_loopback(api_host) || options.insecure.iter().any(|h| h == api_host) => {
+                &["https", "http"]
+            }
+            None => &["https"],
+        };
+        let mut last_error = None;
+        for scheme in schemes {
+            registry.base = format!("{scheme}://{api_host}");
+            match registry.ping() {
+                Ok(()) => return Ok(registry),
+                Err(e @ (Error::Network(_) | Error::Registry(_))) => last_error = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| Error::Registry(format!("cannot reach {api_host}"))))
+    }
+
+    /// `GET /v2/`: checks that this is a registry and learns how it wants to be authenticated.
+    fn ping(&self) -> Result<()> {
+        let url = format!("{}/v2/", self.base);
+        let response = self.http.send("GET", &url, &[], Body::Empty)?;
+        match response.status().as_u16() {
+            200 => Ok(()),
+            401 => {
+                let header = response
+                    .headers()
+                    .get("www-authenticate")
+                    .and_then(|v| v.to_str().ok());
+                self.auth.challenged(header, "");
+                Ok(())
+            }
+            status => Err(status_error(
+                &format!("GET {url}"),
+                status,
+                read_error_body(response),
+            )),
+        }
+    }
+
+    /// Sends a request needing `scope`, authenticated, with redirects followed (GET and HEAD
+    /// only, dropping credentials on the way to another origin) and retries for requests whose
+    /// body can be sent again. Returns the response when its status is in `expected`.
+    fn request(
+        &self,
+        method: &str,
+        url: &str,
+        scope: &str,
+        headers: &[(&str, String)],
+        mut body: Body<'_>,
+        expected: &[u16],
+    ) -> Result<Response> {
+        let replayable = !matches!(body, Body::Stream(_));
+        let mut attempt = 1;
+        let mut reauthenticated = false;
+        loop {
+            let result = self.send_once(method, url, scope, headers, reborrow(&mut body));
+            let failure = match result {
+                Ok(response) if expected.contains(&response.status().as_u16()) => {
+                    self.show_warnings(&response);
+                    return Ok(response);
+                }
+                Ok(response)
+                    if response.status().as_u16() == 401 && !reauthenticated && replayable =>
+                {
+                    let header = response
+                        .headers()
+                        .get("www-authenticate")
+                        .and_then(|v| v.to_str().ok());
+                    if self.auth.challenged(header, scope) {
+                        reauthenticated = true;
+                        continue;
+                    }
+                    (
+                        status_error(&format!("{method} {url}"), 401, read_error_body(response)),
+                        None,
+                    )
+                }
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let retry_after = retry_after(&response);
+                    (
+                        status_error(
+                            &format!("{method} {url}"),
+                            status,
+                            read_error_body(response),
+                        ),
+                        retry_after,
+                    )
+                }
+                Err(error) => (error, None),
+            };
+            let (error, retry_after) = failure;
+            if !error.is_retryable() || !replayable || attempt >= self.attempts {
+                return Err(error);
+            }
+            let pause = retry_after.unwrap_or_else(|| backoff(attempt));
+            self.progress.warn(format_args!(
+                "{error}; retrying in {:.1}s",
+                pause.as_secs_f64()
+            ));
+            std::thread::sleep(pause);
+            attempt += 1;
+        }
+    }
+
+    /// One request, with redirects followed for GET and HEAD.
+    fn send_once(
+        &self,
+        method: &str,
+        url: &str,
+        scope: &str,
+        headers: &[(&str, String)],
+        body: Body<'_>,
+    ) -> Result<Response> {
+        let mut all = headers.to_vec();
+        if let Some(authorization) = self.auth.header(&self.http, scope, &self.base)? {
+            all.push(("Authorization", authorization));
+        }
+        let mut response = self.http.send(method, url, &all, body)?;
+        if method != "GET" && method != "HEAD" {
+            return Ok(response);
+        }
+        let mut current = url.to_string();
+        for _ in 0..MAX_REDIRECTS {
+            if !matches!(response.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
+                return Ok(response);
+            }
+            let Some(location) = response
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+            else {
+                return Ok(response);
+            };
+            let next = url::resolve(&current, location);
+            if current.starts_with("https://") && next.starts_with("http://") {
+                return Err(Error::Registry(format!(
+                    "{method} {url}: redirected to plain http ({next}); refused"
+                )));
+            }
+            let headers: Vec<(&str, String)> = if url::same_origin(&next, url) {
+                all.clone()
+            } else {
+                all.iter()
+                    .filter(|(name, _)| *name != "Authorization")
+                    .cloned()
+                    .collect()
+            };
+            response = self.http.send(method, &next, &headers, Body::Empty)?;
+            current = next;
+        }
+        Err(Error::Registry(format!(
+            "{method} {url}: more than {MAX_REDIRECTS} redirects"
+        )))
+    }
+
+    /// Shows each `Warning: 299` header once.
+    fn show_warnings(&self, response: &Response) {
+        for value in response.headers().get_all("warning") {
+            let Ok(text) = value.to_str() else { continue };
+            let Some(message) = text.strip_prefix("299 ") else {
+                continue;
+            };
+            let message = message
+                .trim_start_matches("- ")
+                .trim_matches('"')
+                .to_string();
+            if self
+                .warnings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(message.clone())
+            {
+                self.progress.warn(format_args!("registry: {message}"));
+            }
+        }
+    }
+}
+
+/// A second use of a request body for a retried request (only replayable bodies are retried).
+fn reborrow<'a>(body: &'a mut Body<'_>) -> Body<'a> {
+    match body {
+        Body::Empty => Body::Empty,
+        Body::Bytes(bytes) => Body::Bytes(bytes),
+        Body::Stream(reader) => Body::Stream(&mut **reader),
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    name == "localhost" || name == "::1" || name.starts_with("127.")
+}
+
+/// Exponential backoff with jitter: about 0.5 s, 1 s, 2 s, … capped at 30 s.
+fn backoff(attempt: u32) -> Duration {
+    let base = 500u64
+        .saturating_mul(1 << attempt.min(6).saturating_sub(1))
+        .min(30_000);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    Duration::from_millis(base / 2 + u64::from(nanos) % (base / 2 + 1))
+}
+
+/// `Retry-After` in seconds (an HTTP date is taken as a short pause), capped at 5 minutes.
+fn retry_after(response: &Response) -> Option<Duration> {
+    let value = response.headers().get("retry-after")?.to_str().ok()?;
+    let seconds = value.trim().parse::<u64>().unwrap_or(1);
+    Some(Duration::from_secs(seconds.min(300)))
+}
+
+/// The error for an unexpected status, with the registry's own code and message.
+fn status_error(what: &str, status: u16, detail: String) -> Error {
+    let message = format!("{what}: HTTP {status}{detail}");
+    match status {
+        401 | 403 => Error::Denied(message),
+        404 => Error::NotFound(message),
+        408 | 429 | 500..=599 => Error::Network(message),
+        400 if detail.contains("BLOB_UPLOAD_INVALID") => Error::Network(message),
+        400 => Error::BadInput(message),
+        _ => Error::Registry(message),
+    }
+}
+
+/// The registry's explanation from an error body: `: CODE: message` for each JSON error, or
+/// the first line of anything else, capped.
+fn read_error_body(response: Response) -> String {
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<ErrorItem>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorItem {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    let Ok(bytes) = response
+        .into_body()
+        .into_with_config()
+        .limit(MAX_ERROR_BODY)
+        .read_to_vec()
+    else {
+        return String::new();
+    };
+    if let Ok(parsed) = serde_json::from_slice::<Errors>(&bytes) {
+        let items: Vec<String> = (parsed.errors.iter())
+            .map(|item| {
+                let code = item.code.as_deref().unwrap_or("ERROR");
+                match &item.message {
+                    Some(message) => format!("{code}: {message}"),
+                    None => code.to_string(),
+                }
+            })
+            .collect();
+        if !items.is_empty() {
+            return format!(": {}", items.join("; "));
+        }
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .unwrap_or_default();
+    if line.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", line.chars().take(200).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts_are_recognised() {
+        for host in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:5000",
+            "127.1.2.3",
+            "[::1]:5000",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in [
+            "registry.example.com",
+            "10.0.0.1:5000",
+            "localhost.example.com",
+        ] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn statuses_map_to_exit_codes() {
+        assert_eq!(status_error("x", 401, String::new()).exit_code(), 4);
+        assert_eq!(status_error("x", 403, String::new()).exit_code(), 4);
+        assert_eq!(status_error("x", 404, String::new()).exit_code(), 6);
+        assert!(status_error("x", 503, String::new()).is_retryable());
+        assert!(status_error("x", 429, String::new()).is_retryable());
+        assert!(!status_error("x", 400, ": MANIFEST_INVALID: bad".into()).is_retryable());
+        assert!(status_error("x", 400, ": BLOB_UPLOAD_INVALID: x".into()).is_retryable());
+        assert_eq!(status_error("x", 405, String::new()).exit_code(), 5);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert!(backoff(1) <= Duration::from_millis(500));
+        assert!(backoff(3) >= Duration::from_millis(1000));
+        assert!(backoff(40) <= Duration::from_secs(30));
+    }
+}

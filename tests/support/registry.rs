@@ -1,0 +1,128 @@
+//! The real CNCF Distribution registry (`docker-registry serve`), started on a free loopback
+//! port in a temporary directory: plain HTTP, or HTTPS with a test CA made by openssl. A
+//! registry that cannot start fails the test.
+
+use std::fs;
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{TempDir, tool};
+
+/// A running registry, stopped when dropped.
+pub struct TestRegistry {
+    process: Child,
+    dir: TempDir,
+    port: u16,
+    /// The CA that signed its certificate, for `--ca-cert` (HTTPS registries only).
+    pub ca_cert: Option<PathBuf>,
+}
+
+/// How the registry is reached and who may use it.
+pub enum Setup {
+    /// Plain HTTP, anonymous.
+    Plain,
+    /// HTTPS with a certificate from a test CA, anonymous.
+    Tls,
+}
+
+impl TestRegistry {
+    /// Starts a registry of the given kind.
+    pub fn start(setup: Setup) -> TestRegistry {
+        let dir = TempDir::new("registry");
+        let port = free_port();
+        let mut tls = String::new();
+        let mut ca_cert = None;
+        if matches!(setup, Setup::Tls) {
+            let (ca, cert, key) = test_certificates(&dir);
+            tls = format!("  tls:\n    certificate: {}\n    key: {}\n", cert.display(), key.display());
+            ca_cert = Some(ca);
+        }
+        let config = format!(
+            "version: 0.1\n\
+             log:\n  level: info\n  accesslog:\n    disabled: false\n\
+             storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
+             http:\n  addr: 127.0.0.1:{port}\n{tls}",
+            dir.join("storage").display()
+        );
+        fs::write(dir.join("config.yml"), config).unwrap();
+        let log = fs::File::create(dir.join("registry.log")).unwrap();
+        let process = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.join("config.yml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start docker-registry ({e}); scripts/test.sh installs it"));
+        let mut registry = TestRegistry { process, dir, port, ca_cert };
+        registry.wait_until_listening();
+        registry
+    }
+
+    fn wait_until_listening(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(status) = self.process.try_wait().unwrap() {
+                panic!("docker-registry exited ({status}):\n{}", self.log());
+            }
+            assert!(Instant::now() < deadline, "docker-registry did not listen:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `127.0.0.1:<port>`, the registry part of an image reference.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Everything the registry logged, including one access-log line per request.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("registry.log")).unwrap_or_default()
+    }
+
+    /// How many requests the access log shows whose request line starts with `prefix`
+    /// (`"PATCH /v2/"`).
+    pub fn requests(&self, prefix: &str) -> usize {
+        self.log().lines().filter(|line| line.contains(&format!("\"{prefix}"))).count()
+    }
+
+    /// The `--ca-cert` flag for this registry, if it has a test CA.
+    pub fn ca_args(&self) -> Vec<String> {
+        match &self.ca_cert {
+            Some(ca) => vec!["--ca-cert".into(), ca.display().to_string()],
+            None => Vec::new(),
+        }
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A test CA and a server certificate it signed for 127.0.0.1 and localhost.
+fn test_certificates(dir: &TempDir) -> (PathBuf, PathBuf, PathBuf) {
+    let path = |name: &str| dir.join(name).display().to_string();
+    tool("openssl", &[
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=docker-image-pusher test CA",
+        "-keyout", &path("ca.key"), "-out", &path("ca.crt"),
+    ]);
+    tool("openssl", &[
+        "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", &path("server.key"),
+        "-out", &path("server.csr"),
+    ]);
+    fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
+    tool("openssl", &[
+        "x509", "-req", "-in", &path("server.csr"), "-CA", &path("ca.crt"), "-CAkey", &path("ca.key"),
+        "-CAcreateserial", "-days", "2", "-extfile", &path("san.ext"), "-out", &path("server.crt"),
+    ]);
+    (dir.join("ca.crt"), dir.join("server.crt"), dir.join("server.key"))
+}
