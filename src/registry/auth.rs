@@ -71,6 +71,11 @@ impl Auth {
         }
     }
 
+    /// Whether credentials were given.
+    pub fn has_credentials(&self) -> bool {
+        self.credentials.is_some()
+    }
+
     /// Takes the challenge of a 401 response. Returns false when it offers nothing usable.
     pub fn challenged(&self, header: Option<&str>, scope: &str) -> bool {
         let Some(challenge) = header.and_then(best_challenge) else {

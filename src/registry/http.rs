@@ -100,31 +100,32 @@ impl Http {
     }
 }
 
-/// A failure below HTTP: retryable when it is the network's, final when it is TLS's.
+/// The words every certificate failure carries, and no other error does.
+const CERTIFICATE_FAILURE: &str = "certificate verification failed";
+
+/// Whether `error` says the server spoke TLS but its certificate was not trusted.
+pub fn is_certificate_error(error: &Error) -> bool {
+    matches!(error, Error::Registry(message) if message.contains(CERTIFICATE_FAILURE))
+}
+
+/// A failure below HTTP: retryable when it is the network's, final when it is TLS's. rustls
+/// reports an untrusted certificate through an `io::Error`, so it is told by its words.
 fn transport_error(method: &str, url: &str, error: ureq::Error) -> Error {
+    if error.to_string().contains("certificate") {
+        return Error::Registry(format!(
+            "{method} {url}: TLS {CERTIFICATE_FAILURE} ({error}); trust the registry's CA with \
+             --ca-cert FILE, or skip verification with --skip-tls"
+        ));
+    }
     match error {
         ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => {
-            Error::Registry(format!(
-                "{method} {url}: TLS failed ({error}); trust the registry's CA with --ca-cert FILE, \
-             or skip verification with --skip-tls"
-            ))
+            Error::Registry(format!("{method} {url}: TLS failed ({error})"))
         }
-        ureq::Error::Io(ref io) if is_tls_failure(io) => Error::Registry(format!(
-            "{method} {url}: TLS failed ({error}); trust the registry's CA with --ca-cert FILE, \
-             or skip verification with --skip-tls"
-        )),
         ureq::Error::BadUri(_) | ureq::Error::Http(_) | ureq::Error::InvalidProxyUrl => {
             Error::Registry(format!("{method} {url}: {error}"))
         }
         _ => Error::Network(format!("{method} {url}: {error}")),
     }
-}
-
-/// rustls reports certificate problems through `io::Error`s that wrap its own error.
-fn is_tls_failure(error: &std::io::Error) -> bool {
-    error
-        .get_ref()
-        .is_some_and(|inner| inner.is::<ureq::Error>() || inner.to_string().contains("certificate"))
 }
 
 /// The roots to trust: the system's CA bundle (`SSL_CERT_FILE`, `SSL_CERT_DIR`, or the usual

@@ -86,12 +86,24 @@ impl Registry {
         for scheme in schemes {
             registry.base = format!("{scheme}://{api_host}");
             match registry.ping() {
-                Ok(()) => return Ok(registry),
+                Ok(()) => return registry.check_credentials().map(|()| registry),
+                // A server that speaks TLS but whose certificate fails is not plain HTTP.
+                Err(e) if http::is_certificate_error(&e) => return Err(e),
                 Err(e @ (Error::Network(_) | Error::Registry(_))) => last_error = Some(e),
                 Err(e) => return Err(e),
             }
         }
         Err(last_error.unwrap_or_else(|| Error::Registry(format!("cannot reach {api_host}"))))
+    }
+
+    /// With credentials, `GET /v2/` once more as `docker login` does, so that wrong ones fail
+    /// here with the registry's own message rather than later on a bodiless `HEAD`.
+    fn check_credentials(&self) -> Result<()> {
+        if self.auth.has_credentials() {
+            let url = format!("{}/v2/", self.base);
+            self.request("GET", &url, "", &[], Body::Empty, &[200])?;
+        }
+        Ok(())
     }
 
     /// `GET /v2/`: checks that this is a registry and learns how it wants to be authenticated.

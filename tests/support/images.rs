@@ -73,13 +73,18 @@ pub fn skopeo_archive(
 
 /// What skopeo says an image is: its config digest and the config's diff_ids.
 pub fn skopeo_identity(transport_reference: &str) -> (String, Vec<String>) {
-    let raw: serde_json::Value =
-        serde_json::from_str(&tool("skopeo", &["inspect", "--raw", transport_reference])).unwrap();
-    let config: serde_json::Value = serde_json::from_str(&tool(
-        "skopeo",
-        &["inspect", "--config", transport_reference],
-    ))
-    .unwrap();
+    skopeo_identity_with(&[], transport_reference)
+}
+
+/// The same, with extra `skopeo inspect` flags (TLS, credentials).
+pub fn skopeo_identity_with(flags: &[&str], transport_reference: &str) -> (String, Vec<String>) {
+    let inspect = |what: &str| {
+        let mut args = vec!["inspect", what];
+        args.extend_from_slice(flags);
+        args.push(transport_reference);
+        serde_json::from_str::<serde_json::Value>(&tool("skopeo", &args)).unwrap()
+    };
+    let (raw, config) = (inspect("--raw"), inspect("--config"));
     let diff_ids = config["rootfs"]["diff_ids"]
         .as_array()
         .unwrap()
@@ -104,6 +109,67 @@ pub fn listed_identity(image: &serde_json::Value) -> (String, Vec<String>) {
         image["config_digest"].as_str().unwrap().to_string(),
         diff_ids,
     )
+}
+
+/// An OCI layout whose tag `multi` is an index of one image per architecture (linux), each
+/// with its own layer. Returns the layout and the manifest digests, in `architectures` order.
+pub fn multi_platform_layout(dir: &Path, architectures: &[&str]) -> (PathBuf, Vec<String>) {
+    let layout = umoci_layout(dir, "base", &[&[("etc/base", b"base\n")]]);
+    let mut entries = Vec::new();
+    for architecture in architectures {
+        umoci_add_layer(
+            &layout,
+            "base",
+            architecture,
+            &[("etc/arch", architecture.as_bytes())],
+        );
+        let image = format!("{}:{architecture}", layout.display());
+        tool(
+            "umoci",
+            &[
+                "config",
+                "--image",
+                &image,
+                &format!("--architecture={architecture}"),
+            ],
+        );
+        let index: serde_json::Value =
+            serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+        let entry = (index["manifests"].as_array().unwrap().iter())
+            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == *architecture)
+            .unwrap()
+            .clone();
+        entries.push(serde_json::json!({
+            "mediaType": entry["mediaType"], "digest": entry["digest"], "size": entry["size"],
+            "platform": { "architecture": architecture, "os": "linux" },
+        }));
+    }
+    let platform_index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": entries,
+    }))
+    .unwrap();
+    let digest = super::sha256(&platform_index);
+    fs::write(layout.join("blobs/sha256").join(&digest), &platform_index).unwrap();
+    let index_path = layout.join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&fs::read(&index_path).unwrap()).unwrap();
+    index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": format!("sha256:{digest}"),
+            "size": platform_index.len(),
+            "annotations": { "org.opencontainers.image.ref.name": "multi" },
+        }));
+    fs::write(index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let digests = entries
+        .iter()
+        .map(|e| e["digest"].as_str().unwrap().to_string())
+        .collect();
+    (layout, digests)
 }
 
 /// Two small distinct layers, for tests that need an image but not its content.

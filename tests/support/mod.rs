@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod images;
+pub mod registry;
 pub mod tarball;
 
 use std::collections::BTreeMap;

@@ -17,6 +17,7 @@ pub struct TestRegistry {
     port: u16,
     /// The CA that signed its certificate, for `--ca-cert` (HTTPS registries only).
     pub ca_cert: Option<PathBuf>,
+    credentials: bool,
 }
 
 /// How the registry is reached and who may use it.
@@ -25,7 +26,17 @@ pub enum Setup {
     Plain,
     /// HTTPS with a certificate from a test CA, anonymous.
     Tls,
+    /// HTTPS and htpasswd Basic authentication for one user.
+    Basic {
+        username: &'static str,
+        password: &'static str,
+    },
 }
+
+/// A Harbor-style robot account name, with the `$` that trips up shells and parsers.
+pub const ROBOT_USER: &str = "robot$ci+pusher";
+/// A password with a `:`, which must not be taken as the end of the user name.
+pub const ROBOT_PASSWORD: &str = "s3cret:with:colons";
 
 impl TestRegistry {
     /// Starts a registry of the given kind.
@@ -33,17 +44,31 @@ impl TestRegistry {
         let dir = TempDir::new("registry");
         let port = free_port();
         let mut tls = String::new();
+        let mut auth = String::new();
         let mut ca_cert = None;
-        if matches!(setup, Setup::Tls) {
+        if !matches!(setup, Setup::Plain) {
             let (ca, cert, key) = test_certificates(&dir);
-            tls = format!("  tls:\n    certificate: {}\n    key: {}\n", cert.display(), key.display());
+            tls = format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            );
             ca_cert = Some(ca);
+        }
+        let credentials = matches!(setup, Setup::Basic { .. });
+        if let Setup::Basic { username, password } = setup {
+            let line = tool("htpasswd", &["-Bbn", username, password]);
+            fs::write(dir.join("htpasswd"), line.trim()).unwrap();
+            auth = format!(
+                "auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n",
+                dir.join("htpasswd").display()
+            );
         }
         let config = format!(
             "version: 0.1\n\
              log:\n  level: info\n  accesslog:\n    disabled: false\n\
              storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-             http:\n  addr: 127.0.0.1:{port}\n{tls}",
+             http:\n  addr: 127.0.0.1:{port}\n{tls}{auth}",
             dir.join("storage").display()
         );
         fs::write(dir.join("config.yml"), config).unwrap();
@@ -55,8 +80,16 @@ impl TestRegistry {
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start docker-registry ({e}); scripts/test.sh installs it"));
-        let mut registry = TestRegistry { process, dir, port, ca_cert };
+            .unwrap_or_else(|e| {
+                panic!("cannot start docker-registry ({e}); scripts/test.sh installs it")
+            });
+        let mut registry = TestRegistry {
+            process,
+            dir,
+            port,
+            ca_cert,
+            credentials,
+        };
         registry.wait_until_listening();
         registry
     }
@@ -67,9 +100,18 @@ impl TestRegistry {
             if let Some(status) = self.process.try_wait().unwrap() {
                 panic!("docker-registry exited ({status}):\n{}", self.log());
             }
-            assert!(Instant::now() < deadline, "docker-registry did not listen:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not listen:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Whether only the robot user may use it.
+    pub fn needs_credentials(&self) -> bool {
+        self.credentials
     }
 
     /// `127.0.0.1:<port>`, the registry part of an image reference.
@@ -85,7 +127,10 @@ impl TestRegistry {
     /// How many requests the access log shows whose request line starts with `prefix`
     /// (`"PATCH /v2/"`).
     pub fn requests(&self, prefix: &str) -> usize {
-        self.log().lines().filter(|line| line.contains(&format!("\"{prefix}"))).count()
+        self.log()
+            .lines()
+            .filter(|line| line.contains(&format!("\"{prefix}")))
+            .count()
     }
 
     /// The `--ca-cert` flag for this registry, if it has a test CA.
@@ -105,24 +150,77 @@ impl Drop for TestRegistry {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A test CA and a server certificate it signed for 127.0.0.1 and localhost.
 fn test_certificates(dir: &TempDir) -> (PathBuf, PathBuf, PathBuf) {
     let path = |name: &str| dir.join(name).display().to_string();
-    tool("openssl", &[
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=docker-image-pusher test CA",
-        "-keyout", &path("ca.key"), "-out", &path("ca.crt"),
-    ]);
-    tool("openssl", &[
-        "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", &path("server.key"),
-        "-out", &path("server.csr"),
-    ]);
-    fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
-    tool("openssl", &[
-        "x509", "-req", "-in", &path("server.csr"), "-CA", &path("ca.crt"), "-CAkey", &path("ca.key"),
-        "-CAcreateserial", "-days", "2", "-extfile", &path("san.ext"), "-out", &path("server.crt"),
-    ]);
-    (dir.join("ca.crt"), dir.join("server.crt"), dir.join("server.key"))
+    tool(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=docker-image-pusher test CA",
+            "-keyout",
+            &path("ca.key"),
+            "-out",
+            &path("ca.crt"),
+        ],
+    );
+    tool(
+        "openssl",
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            &path("server.key"),
+            "-out",
+            &path("server.csr"),
+        ],
+    );
+    fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    tool(
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &path("server.csr"),
+            "-CA",
+            &path("ca.crt"),
+            "-CAkey",
+            &path("ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &path("san.ext"),
+            "-out",
+            &path("server.crt"),
+        ],
+    );
+    (
+        dir.join("ca.crt"),
+        dir.join("server.crt"),
+        dir.join("server.key"),
+    )
 }

@@ -1,0 +1,450 @@
+//! `push` and `pull` against the real registry on loopback: plain HTTP, HTTPS with a test CA,
+//! and HTTPS with htpasswd Basic authentication. skopeo, which this project did not write,
+//! pushes the images we pull and reads back the images we push.
+
+mod support;
+
+use std::fs;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use support::images::{self, listed_identity, skopeo_archive, two_layers};
+use support::registry::{ROBOT_PASSWORD, ROBOT_USER, Setup, TestRegistry};
+use support::{TempDir, TestCache, command, tool};
+
+/// skopeo's flags for talking to a test registry: no TLS check (skopeo is the oracle here,
+/// not the subject) and the robot's credentials where the registry needs them.
+fn skopeo_flags(registry: &TestRegistry, direction: &str) -> Vec<String> {
+    let mut flags = vec![format!("--{direction}tls-verify=false")];
+    if registry.needs_credentials() {
+        flags.push(format!("--{direction}creds={ROBOT_USER}:{ROBOT_PASSWORD}"));
+    }
+    flags
+}
+
+/// What skopeo sees in the registry: config digest and diff_ids.
+fn skopeo_sees(registry: &TestRegistry, reference: &str) -> (String, Vec<String>) {
+    let flags = skopeo_flags(registry, "");
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    images::skopeo_identity_with(&flags, &format!("docker://{}/{reference}", registry.host()))
+}
+
+/// The binary's arguments for this registry: its CA, and credentials when it needs them.
+fn access(registry: &TestRegistry) -> Vec<String> {
+    let mut args = registry.ca_args();
+    if registry.needs_credentials() {
+        args.extend([
+            "-u".into(),
+            ROBOT_USER.into(),
+            "-p".into(),
+            ROBOT_PASSWORD.into(),
+        ]);
+    }
+    args
+}
+
+fn run_with(cache: &TestCache, args: &[&str], registry: &TestRegistry) -> support::Run {
+    let access = access(registry);
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(access.iter().map(String::as_str));
+    let run = cache.run(&all);
+    assert!(
+        !run.stdout.contains(ROBOT_PASSWORD) && !run.stderr.contains(ROBOT_PASSWORD),
+        "the password leaked"
+    );
+    run
+}
+
+/// A small image as a docker save archive.
+fn archive(dir: &TempDir) -> PathBuf {
+    skopeo_archive(
+        dir.path(),
+        "app.tar",
+        "docker-archive",
+        "example.com/app:v1",
+        &two_layers(),
+    )
+}
+
+/// Push an archive, read it back with skopeo, pull it back with the tool, push it again (no
+/// upload at all), and force an upload.
+fn round_trip(setup: Setup) {
+    let registry = TestRegistry::start(setup);
+    let dir = TempDir::new("round-trip");
+    let archive = archive(&dir);
+    let source = images::skopeo_identity(&format!("docker-archive:{}", archive.display()));
+    let target = format!("{}/team/app:v1", registry.host());
+    let cache = TestCache::new();
+
+    run_with(
+        &cache,
+        &["push", archive.to_str().unwrap(), &target, "-v"],
+        &registry,
+    )
+    .success();
+    assert_eq!(
+        skopeo_sees(&registry, "team/app:v1"),
+        source,
+        "skopeo reads back what was pushed"
+    );
+    let back = dir.join("back.tar");
+    let flags = skopeo_flags(&registry, "src-");
+    let mut copy: Vec<&str> = vec!["--insecure-policy", "copy", "--quiet"];
+    copy.extend(flags.iter().map(String::as_str));
+    let from = format!("docker://{target}");
+    let to = format!("docker-archive:{}:example.com/app:v1", back.display());
+    copy.extend([from.as_str(), to.as_str()]);
+    tool("skopeo", &copy);
+    assert_eq!(
+        images::skopeo_identity(&format!("docker-archive:{}", back.display())),
+        source
+    );
+
+    let pulled = TestCache::new();
+    run_with(&pulled, &["pull", &target], &registry).success();
+    assert_eq!(
+        listed_identity(&pulled.list()[0]),
+        source,
+        "pulled back with the same config and diff_ids"
+    );
+
+    let uploads = registry.requests("POST /v2/team/app/blobs/uploads/");
+    assert_eq!(uploads, 3, "config and two layers");
+    let again = run_with(
+        &cache,
+        &["push", archive.to_str().unwrap(), &target],
+        &registry,
+    )
+    .success();
+    assert!(
+        again.stderr.contains("0 blobs uploaded"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(
+        registry.requests("POST /v2/team/app/blobs/uploads/"),
+        uploads,
+        "a second push uploads nothing"
+    );
+    assert_eq!(
+        registry.requests("PATCH /v2/"),
+        2,
+        "only the first push streamed its two layers"
+    );
+    run_with(
+        &cache,
+        &["push", archive.to_str().unwrap(), &target, "--force-upload"],
+        &registry,
+    )
+    .success();
+    assert_eq!(
+        registry.requests("POST /v2/team/app/blobs/uploads/"),
+        uploads + 3,
+        "--force-upload uploads again"
+    );
+}
+
+#[test]
+fn round_trip_over_plain_http() {
+    round_trip(Setup::Plain);
+}
+
+#[test]
+fn round_trip_over_https_with_a_private_ca() {
+    round_trip(Setup::Tls);
+}
+
+#[test]
+fn round_trip_with_basic_authentication() {
+    round_trip(Setup::Basic {
+        username: ROBOT_USER,
+        password: ROBOT_PASSWORD,
+    });
+}
+
+#[test]
+fn pulls_what_skopeo_pushed_in_both_formats() {
+    let registry = TestRegistry::start(Setup::Tls);
+    let dir = TempDir::new("skopeo-pushed");
+    let layout = images::umoci_layout(dir.path(), "src", &two_layers());
+    for format in ["oci", "v2s2"] {
+        let target = format!("{}/pushed/{format}:v1", registry.host());
+        tool(
+            "skopeo",
+            &[
+                "--insecure-policy",
+                "copy",
+                "--quiet",
+                "--dest-tls-verify=false",
+                "--format",
+                format,
+                &format!("oci:{}:src", layout.display()),
+                &format!("docker://{target}"),
+            ],
+        );
+        let cache = TestCache::new();
+        run_with(&cache, &["pull", &target], &registry).success();
+        let listed = cache.list();
+        let expected_type = if format == "oci" {
+            "application/vnd.oci.image.manifest.v1+json"
+        } else {
+            "application/vnd.docker.distribution.manifest.v2+json"
+        };
+        assert_eq!(listed[0]["media_type"], expected_type);
+        assert_eq!(
+            listed_identity(&listed[0]),
+            skopeo_sees(&registry, &format!("pushed/{format}:v1")),
+            "{format}"
+        );
+        let again = run_with(&cache, &["pull", &target], &registry).success();
+        assert!(
+            again.stderr.contains("0 blobs downloaded"),
+            "cached blobs are not fetched again: {}",
+            again.stderr
+        );
+    }
+}
+
+#[test]
+fn a_multi_platform_index_resolves_to_the_platform_asked_for() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("multi");
+    let (layout, digests) = images::multi_platform_layout(dir.path(), &["amd64", "arm64"]);
+    let target = format!("{}/multi/app:v1", registry.host());
+    tool(
+        "skopeo",
+        &[
+            "--insecure-policy",
+            "copy",
+            "--quiet",
+            "--all",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:multi", layout.display()),
+            &format!("docker://{target}"),
+        ],
+    );
+    for (platform, expected) in [
+        (None, &digests[0]),
+        (Some("linux/arm64"), &digests[1]),
+        (Some("linux/aarch64"), &digests[1]),
+    ] {
+        let cache = TestCache::new();
+        let mut args = vec!["pull", target.as_str()];
+        args.extend(platform.map(|p| ["--platform", p]).into_iter().flatten());
+        cache.run(&args).success();
+        assert_eq!(
+            cache.list()[0]["manifest_digest"],
+            expected.as_str(),
+            "{platform:?}"
+        );
+    }
+    let missing = TestCache::new()
+        .run(&["pull", &target, "--platform", "linux/s390x"])
+        .exits(6);
+    assert!(
+        missing.stderr.contains("linux/amd64, linux/arm64"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn compress_none_pushes_the_layers_as_they_are_under_an_oci_manifest() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("none");
+    let archive = archive(&dir);
+    let target = format!("{}/plain/app:v1", registry.host());
+    TestCache::new()
+        .run(&[
+            "push",
+            archive.to_str().unwrap(),
+            &target,
+            "--compress",
+            "none",
+        ])
+        .success();
+    let raw: serde_json::Value = serde_json::from_str(&tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{target}"),
+        ],
+    ))
+    .unwrap();
+    assert_eq!(
+        raw["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    let source = images::skopeo_identity(&format!("docker-archive:{}", archive.display()));
+    for (layer, diff_id) in raw["layers"].as_array().unwrap().iter().zip(&source.1) {
+        assert_eq!(layer["mediaType"], "application/vnd.oci.image.layer.v1.tar");
+        assert_eq!(
+            &layer["digest"], diff_id,
+            "uncompressed: the digest is the diff_id"
+        );
+    }
+    assert_eq!(skopeo_sees(&registry, "plain/app:v1"), source);
+}
+
+#[test]
+fn pushes_from_the_cache_and_with_the_one_shot_form() {
+    let registry = TestRegistry::start(Setup::Basic {
+        username: ROBOT_USER,
+        password: ROBOT_PASSWORD,
+    });
+    let dir = TempDir::new("forms");
+    let archive = archive(&dir);
+    let source = images::skopeo_identity(&format!("docker-archive:{}", archive.display()));
+    let cache = TestCache::new();
+    cache.run(&["extract", archive.to_str().unwrap()]).success();
+
+    run_with(
+        &cache,
+        &[
+            "push",
+            "example.com/app:v1",
+            &format!("{}/from/cache:v1", registry.host()),
+        ],
+        &registry,
+    )
+    .success();
+    assert_eq!(skopeo_sees(&registry, "from/cache:v1"), source);
+
+    let url = format!("https://{}/one/shot:v2", registry.host());
+    run_with(
+        &cache,
+        &["-r", &url, "-f", archive.to_str().unwrap()],
+        &registry,
+    )
+    .success();
+    assert_eq!(skopeo_sees(&registry, "one/shot:v2"), source);
+
+    let seed = [
+        "push",
+        "--source",
+        archive.to_str().unwrap(),
+        "--registry",
+        &format!("https://{}", registry.host()),
+        "--repository",
+        "seed/form",
+        "--reference",
+        "v3",
+    ];
+    run_with(&cache, &seed, &registry).success();
+    assert_eq!(skopeo_sees(&registry, "seed/form:v3"), source);
+}
+
+#[test]
+fn credentials_come_from_flags_the_environment_or_stdin_and_never_show() {
+    let registry = TestRegistry::start(Setup::Basic {
+        username: ROBOT_USER,
+        password: ROBOT_PASSWORD,
+    });
+    let dir = TempDir::new("credentials");
+    let archive = archive(&dir);
+    let cache = TestCache::new();
+    let target = |n: u32| format!("{}/creds/app:v{n}", registry.host());
+    let ca = registry.ca_cert.clone().unwrap();
+    let base = |target: &str| {
+        let mut c = command(&[
+            "--cache-dir",
+            cache.path().to_str().unwrap(),
+            "push",
+            "-v",
+            archive.to_str().unwrap(),
+            target,
+            "--ca-cert",
+            ca.to_str().unwrap(),
+        ]);
+        c.stdout(Stdio::piped()).stderr(Stdio::piped());
+        c
+    };
+    let check = |output: std::process::Output, expect: i32| {
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(output.status.code(), Some(expect), "{all}");
+        assert!(!all.contains(ROBOT_PASSWORD), "the password leaked: {all}");
+        all
+    };
+
+    let mut from_env = base(&target(1));
+    from_env
+        .env("DOCKER_PUSHER_USERNAME", ROBOT_USER)
+        .env("DOCKER_PUSHER_PASSWORD", ROBOT_PASSWORD);
+    check(from_env.output().unwrap(), 0);
+
+    let mut from_stdin = base(&target(2));
+    from_stdin
+        .args(["-u", ROBOT_USER, "--password-stdin"])
+        .stdin(Stdio::piped());
+    let mut child = from_stdin.spawn().unwrap();
+    writeln!(child.stdin.take().unwrap(), "{ROBOT_PASSWORD}").unwrap();
+    check(child.wait_with_output().unwrap(), 0);
+
+    let mut wrong = base(&target(3));
+    wrong.args(["-u", ROBOT_USER, "-p", "not-the-password"]);
+    let said = check(wrong.output().unwrap(), 4);
+    assert!(
+        said.contains("UNAUTHORIZED"),
+        "the registry's own code is shown: {said}"
+    );
+
+    let anonymous = check(base(&target(4)).output().unwrap(), 4);
+    assert!(anonymous.contains("401"), "{anonymous}");
+}
+
+#[test]
+fn tls_needs_the_ca_or_an_explicit_skip() {
+    let registry = TestRegistry::start(Setup::Tls);
+    let dir = TempDir::new("tls");
+    let archive = archive(&dir);
+    let target = format!("{}/tls/app:v1", registry.host());
+    let cache = TestCache::new();
+    let refused = cache
+        .run(&["push", archive.to_str().unwrap(), &target])
+        .exits(5);
+    assert!(
+        refused.stderr.contains("--ca-cert"),
+        "the error says what to do: {}",
+        refused.stderr
+    );
+    let skipped = cache
+        .run(&["push", archive.to_str().unwrap(), &target, "--skip-tls"])
+        .success();
+    assert!(
+        skipped.stderr.contains("warning: --skip-tls"),
+        "{}",
+        skipped.stderr
+    );
+}
+
+#[test]
+fn a_dry_run_sends_no_upload_and_no_manifest() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("dry");
+    let archive = archive(&dir);
+    let target = format!("{}/dry/app:v1", registry.host());
+    let run = TestCache::new()
+        .run(&["push", archive.to_str().unwrap(), &target, "--dry-run"])
+        .success();
+    assert!(run.stderr.contains("would push"), "{}", run.stderr);
+    assert_eq!(registry.requests("POST /v2/"), 0);
+    assert_eq!(registry.requests("PUT /v2/"), 0);
+    let pulled = TestCache::new();
+    pulled.run(&["pull", &target]).exits(6);
+    let dry_pull = pulled
+        .run(&["pull", &format!("{}/dry/app:v1", registry.host()), "-n"])
+        .exits(6);
+    assert!(
+        dry_pull.stderr.contains("MANIFEST_UNKNOWN"),
+        "{}",
+        dry_pull.stderr
+    );
+    assert!(!fs::exists(pulled.path().join("index.json")).unwrap());
+}
