@@ -164,6 +164,59 @@ fn round_trip_with_basic_authentication() {
 }
 
 #[test]
+fn round_trip_with_bearer_tokens() {
+    round_trip(Setup::Token);
+}
+
+#[test]
+fn bearer_tokens_give_anonymous_users_pull_only_and_never_show() {
+    let registry = TestRegistry::start(Setup::Token);
+    let dir = TempDir::new("token");
+    let archive = archive(&dir);
+    let public = format!("{}/public/app:v1", registry.host());
+    let writer = TestCache::new();
+    run_with(
+        &writer,
+        &["push", archive.to_str().unwrap(), &public, "-v"],
+        &registry,
+    )
+    .success();
+
+    let ca = registry.ca_args();
+    let ca: Vec<&str> = ca.iter().map(String::as_str).collect();
+    let anonymous = TestCache::new();
+    let pulled = anonymous
+        .run(&[&["pull", public.as_str(), "-v"][..], &ca].concat())
+        .success();
+    assert!(
+        !pulled.stderr.contains("eyJ"),
+        "a token was printed: {}",
+        pulled.stderr
+    );
+    let mine = format!("{}/public/mine:v1", registry.host());
+    let denied = anonymous
+        .run(&[&["push", archive.to_str().unwrap(), &mine][..], &ca].concat())
+        .exits(4);
+    assert!(
+        denied.stderr.contains("UNAUTHORIZED"),
+        "the registry's own code is shown: {}",
+        denied.stderr
+    );
+    let private = anonymous.run(
+        &[
+            &["pull", &format!("{}/private/app:v1", registry.host())][..],
+            &ca,
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        private.code, 4,
+        "anonymous users may not pull outside public/: {}",
+        private.stderr
+    );
+}
+
+#[test]
 fn pulls_what_skopeo_pushed_in_both_formats() {
     let registry = TestRegistry::start(Setup::Tls);
     let dir = TempDir::new("skopeo-pushed");

@@ -7,6 +7,7 @@
 pub mod images;
 pub mod registry;
 pub mod tarball;
+pub mod token;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::token::{ISSUER, SERVICE, TokenServer};
 use super::{TempDir, tool};
 
 /// A running registry, stopped when dropped.
@@ -31,6 +32,9 @@ pub enum Setup {
         username: &'static str,
         password: &'static str,
     },
+    /// HTTPS and Bearer tokens from the tests' issuer: push and pull for the robot user,
+    /// pull on `public/` for anyone.
+    Token,
 }
 
 /// A Harbor-style robot account name, with the `$` that trips up shells and parsers.
@@ -55,14 +59,30 @@ impl TestRegistry {
             );
             ca_cert = Some(ca);
         }
-        let credentials = matches!(setup, Setup::Basic { .. });
-        if let Setup::Basic { username, password } = setup {
-            let line = tool("htpasswd", &["-Bbn", username, password]);
-            fs::write(dir.join("htpasswd"), line.trim()).unwrap();
-            auth = format!(
-                "auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n",
-                dir.join("htpasswd").display()
-            );
+        let credentials = !matches!(setup, Setup::Plain | Setup::Tls);
+        match setup {
+            Setup::Basic { username, password } => {
+                let line = tool("htpasswd", &["-Bbn", username, password]);
+                fs::write(dir.join("htpasswd"), line.trim()).unwrap();
+                let path = dir.join("htpasswd");
+                auth = format!(
+                    "auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n",
+                    path.display()
+                );
+            }
+            Setup::Token => {
+                let issuer = TokenServer::start(
+                    dir.path(),
+                    &dir.join("server.crt"),
+                    &dir.join("server.key"),
+                );
+                auth = format!(
+                    "auth:\n  token:\n    realm: {}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
+                    issuer.realm(),
+                    issuer.signing_cert.display()
+                );
+            }
+            Setup::Plain | Setup::Tls => {}
         }
         let config = format!(
             "version: 0.1\n\
