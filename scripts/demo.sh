@@ -1,22 +1,41 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine, with nothing set up: installs what it needs, makes a small
-# image with umoci, turns it into a `docker save` archive with skopeo, then extracts it into a
-# cache and lists it, printing what happens. (Push and pull against a local registry join
-# once the registry commands exist.)
+# The main job on a fresh machine, with nothing set up: installs what it needs, starts a local
+# registry on loopback, makes a small image with umoci, turns it into a `docker save` archive
+# with skopeo, then extracts, pushes, pulls and lists it, printing what happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "installing the tools the demo uses (skopeo, umoci), if missing"
+step "installing the tools the demo uses (skopeo, umoci, docker-registry), if missing"
 scripts/install-deps.sh
 step "building docker-image-pusher"
 cargo build --release --locked --quiet
 bin=${CARGO_TARGET_DIR:-$PWD/target}/release/docker-image-pusher
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+registry_pid=""
+trap '[ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null; rm -rf "$work"' EXIT
 cache=$work/cache
+
+step "starting a registry (CNCF Distribution) on a free loopback port"
+port=$((20000 + RANDOM % 20000))
+while (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+cat >"$work/registry.yml" <<YAML
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $work/registry
+http:
+  addr: 127.0.0.1:$port
+YAML
+docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+registry_pid=$!
+for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+registry=127.0.0.1:$port
+echo "registry listening on $registry"
 
 step "making a small two-layer image with umoci"
 umoci init --layout "$work/oci"
@@ -41,6 +60,19 @@ step "docker-image-pusher list"
 
 step "extracting it again from standard input, gzip-compressed: nothing new to write"
 gzip -c "$work/demo.tar" | "$bin" --cache-dir "$cache" extract -
+
+step "docker-image-pusher push demo.tar $registry/demo/app:v1 (layers gzipped on the way)"
+"$bin" --cache-dir "$cache" push "$work/demo.tar" "$registry/demo/app:v1"
+
+step "pushing again: every blob is already there, nothing is uploaded"
+"$bin" --cache-dir "$cache" push "$work/demo.tar" "$registry/demo/app:v1"
+
+step "skopeo inspect (a tool we did not write) reads what was pushed"
+skopeo inspect --tls-verify=false "docker://$registry/demo/app:v1"
+
+step "docker-image-pusher pull $registry/demo/app:v1 into a fresh cache"
+"$bin" --cache-dir "$work/pulled" pull "$registry/demo/app:v1"
+"$bin" --cache-dir "$work/pulled" list
 
 step "docker-image-pusher list --json (for scripts)"
 "$bin" --cache-dir "$cache" list --json
