@@ -501,3 +501,86 @@ fn a_dry_run_sends_no_upload_and_no_manifest() {
     );
     assert!(!fs::exists(pulled.path().join("index.json")).unwrap());
 }
+
+#[test]
+fn credentials_from_docker_config_login_logout_and_helpers() {
+    let registry = TestRegistry::start(Setup::Basic {
+        username: ROBOT_USER,
+        password: ROBOT_PASSWORD,
+    });
+    let dir = TempDir::new("docker-config");
+    let archive = archive(&dir);
+    let docker_config = dir.join("docker");
+    let bin = dir.join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-dip-test");
+    let answer =
+        serde_json::json!({ "Username": ROBOT_USER, "Secret": ROBOT_PASSWORD }).to_string();
+    fs::write(
+        &helper,
+        format!("#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\ncat <<'EOF'\n{answer}\nEOF\n"),
+    )
+    .unwrap();
+    fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cache = TestCache::new();
+    let cache_dir = cache.path();
+    let ca = registry.ca_cert.clone().unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--cache-dir", cache_dir.to_str().unwrap()];
+        all.extend_from_slice(args);
+        if args[0] != "logout" {
+            all.extend(["--ca-cert", ca.to_str().unwrap()]);
+        }
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let output = command(&all)
+            .env("DOCKER_CONFIG", &docker_config)
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            !said.contains(ROBOT_PASSWORD),
+            "the password leaked: {said}"
+        );
+        (output.status.code().unwrap_or(-1), said)
+    };
+    let host = registry.host();
+    let push = |n: u32| {
+        run(&[
+            "push",
+            archive.to_str().unwrap(),
+            &format!("{host}/config/app:v{n}"),
+        ])
+    };
+
+    assert_eq!(push(1).0, 4, "no credentials anywhere yet");
+    let (code, said) = run(&["login", &host, "-u", ROBOT_USER, "-p", ROBOT_PASSWORD]);
+    assert_eq!(code, 0, "{said}");
+    let config = fs::read_to_string(docker_config.join("config.json")).unwrap();
+    assert!(
+        config.contains(&host) && !config.contains(ROBOT_PASSWORD),
+        "stored base64-encoded: {config}"
+    );
+    assert_eq!(push(2).0, 0, "credentials found in config.json");
+    let (code, said) = run(&["login", &host, "-u", ROBOT_USER, "-p", "wrong"]);
+    assert_eq!(code, 4, "login checks the credentials first: {said}");
+
+    assert_eq!(run(&["logout", &host]).0, 0);
+    assert_eq!(push(3).0, 4, "logged out");
+
+    fs::write(
+        docker_config.join("config.json"),
+        format!(r#"{{"credHelpers": {{"{host}": "dip-test"}}}}"#),
+    )
+    .unwrap();
+    let (code, said) = push(4);
+    assert_eq!(code, 0, "credentials from the helper: {said}");
+}

@@ -4,6 +4,8 @@
 mod clean;
 mod extract;
 mod list;
+mod login;
+mod logout;
 mod pull;
 mod push;
 
@@ -29,6 +31,8 @@ Commands:
   extract FILE         store the images of a docker save or OCI archive in the cache
   list                 show the cached images
   clean [IMAGE]...     remove cached images and the blobs nothing else uses
+  login REGISTRY       check credentials and store them in Docker's config.json
+  logout REGISTRY      remove stored credentials
   help [COMMAND]       show a command's help";
 
 const DETAILS: &str = "
@@ -63,7 +67,7 @@ const ONE_SHOT_LONG: [&str; 12] = [
     "skip-existing",
 ];
 
-const COMMANDS: [Command; 5] = [
+const COMMANDS: [Command; 7] = [
     Command {
         name: "pull",
         usage: pull::USAGE,
@@ -93,6 +97,18 @@ const COMMANDS: [Command; 5] = [
         usage: clean::USAGE,
         details: clean::DETAILS,
         run: clean::run,
+    },
+    Command {
+        name: "login",
+        usage: login::USAGE,
+        details: login::DETAILS,
+        run: login::run,
+    },
+    Command {
+        name: "logout",
+        usage: logout::USAGE,
+        details: logout::DETAILS,
+        run: logout::run,
     },
 ];
 
@@ -148,6 +164,20 @@ pub fn seed_reference(
     let (scheme, parsed) = Reference::parse_url(&format!("{url}/{repository}{reference}"))
         .map_err(|e| Error::Usage(format!("--registry/--repository/--reference: {e}")))?;
     Ok((if with_scheme { scheme } else { None }, parsed))
+}
+
+/// The registry host a `login`/`logout` argument names (`host[:port]` or a URL), with the
+/// scheme when one was given.
+pub fn registry_host(text: &str) -> Result<(Option<&'static str>, String)> {
+    let (scheme, rest) = match (text.strip_prefix("https://"), text.strip_prefix("http://")) {
+        (Some(rest), _) => (Some("https"), rest),
+        (_, Some(rest)) => (Some("http"), rest),
+        _ => (None, text),
+    };
+    let host = rest.split('/').next().unwrap_or_default();
+    let probe = Reference::parse_url(&format!("https://{host}/probe"))
+        .map_err(|_| Error::Usage(format!("REGISTRY \"{text}\" is not a host[:port]")))?;
+    Ok((scheme, probe.1.registry().to_string()))
 }
 
 /// Prints a command's help: `-h` the usage, `--help` also the details.

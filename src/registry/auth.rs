@@ -269,7 +269,7 @@ fn parse_challenges(header: &str) -> Vec<(String, BTreeMap<String, String>)> {
 const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Standard base64 with padding.
-fn base64_encode(bytes: &[u8]) -> String {
+pub fn base64_encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let n = chunk
@@ -282,6 +282,24 @@ fn base64_encode(bytes: &[u8]) -> String {
             } else {
                 out.push('=');
             }
+        }
+    }
+    out
+}
+
+/// Standard base64, padded or not; characters outside the alphabet are skipped.
+pub fn base64_decode(text: &str) -> Vec<u8> {
+    let values: Vec<u32> = (text.bytes())
+        .filter_map(|b| BASE64.iter().position(|a| *a == b).map(|p| p as u32))
+        .collect();
+    let mut out = Vec::with_capacity(values.len() * 3 / 4);
+    for chunk in values.chunks(4) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, v)| n | v << (18 - 6 * i));
+        for i in 0..chunk.len().saturating_sub(1) {
+            out.push((n >> (16 - 8 * i)) as u8);
         }
     }
     out
@@ -328,6 +346,7 @@ mod tests {
             ("foobar", "Zm9vYmFy"),
         ] {
             assert_eq!(base64_encode(plain.as_bytes()), encoded);
+            assert_eq!(base64_decode(encoded), plain.as_bytes());
         }
     }
 

@@ -5,6 +5,7 @@
 
 mod auth;
 mod blobs;
+pub mod docker_config;
 mod http;
 mod image;
 mod manifests;
@@ -66,10 +67,17 @@ impl Registry {
             host
         };
         let http = Http::new(&options.http)?;
+        let credentials = match &options.credentials {
+            Some(credentials) => Some(credentials.clone()),
+            None => docker_config::lookup(host).unwrap_or_else(|e| {
+                progress.warn(format_args!("{e}; going on without credentials"));
+                None
+            }),
+        };
         let mut registry = Registry {
             http,
             base: String::new(),
-            auth: auth::Auth::new(options.credentials.clone()),
+            auth: auth::Auth::new(credentials),
             attempts: options.attempts.max(1),
             warnings: Mutex::new(HashSet::new()),
             progress,

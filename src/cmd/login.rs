@@ -1,0 +1,63 @@
+//! `login`: check credentials against a registry and keep them where Docker does.
+
+use lexopt::{Arg, Parser};
+
+use crate::args::{self, Globals, REGISTRY_HELP, RegistryArgs};
+use crate::error::{Error, Result};
+use crate::registry::{Registry, docker_config};
+
+use super::{print_help, registry_host};
+
+const COMMAND: &str = "docker-image-pusher login";
+
+/// The synopsis and options.
+pub const USAGE: &str = "\
+Check credentials against a registry and store them in Docker's config.json.
+
+Usage: docker-image-pusher login [OPTIONS] REGISTRY -u USER (-p PASSWORD | --password-stdin)
+
+Arguments:
+  REGISTRY  host[:port], or http[s]://host[:port] (docker.io for Docker Hub)";
+
+/// The long help.
+pub const DETAILS: &str = "
+
+The credentials go to $DOCKER_CONFIG/config.json (or ~/.docker/config.json), through its
+credsStore helper when one is set, else base64-encoded (not encrypted) under \"auths\",
+where pull and push (and docker) find them.
+
+Example:
+  echo \"$TOKEN\" | docker-image-pusher login harbor.example.com -u 'robot$ci' --password-stdin";
+
+/// Runs `login` on the rest of the command line.
+pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
+    let mut registry_args = RegistryArgs::from_env()?;
+    let mut target = None;
+    while let Some(flag) = args::next(parser, &mut [&mut globals, &mut registry_args], COMMAND)? {
+        match flag.as_arg() {
+            Arg::Short('h') => return print_help(USAGE, REGISTRY_HELP, false),
+            Arg::Long("help") => {
+                return print_help(USAGE, &format!("{REGISTRY_HELP}{DETAILS}"), true);
+            }
+            Arg::Value(value) if target.is_none() => target = Some(args::utf8(value, "REGISTRY")?),
+            other => return Err(args::unexpected(other, COMMAND)),
+        }
+    }
+    let target =
+        target.ok_or_else(|| Error::Usage(format!("no registry given; see '{COMMAND} --help'")))?;
+    let (scheme, host) = registry_host(&target)?;
+    let options = registry_args.options()?;
+    let Some(credentials) = options.credentials.clone() else {
+        return Err(Error::Usage(format!(
+            "login needs -u USER and -p PASSWORD or --password-stdin; see '{COMMAND} --help'"
+        )));
+    };
+    let progress = globals.progress();
+    Registry::connect(&host, scheme, &options, progress)?;
+    let place = docker_config::store(&host, &credentials)?;
+    progress.info(format_args!(
+        "login succeeded for {} at {host}; credentials stored in {place}",
+        credentials.username
+    ));
+    Ok(())
+}

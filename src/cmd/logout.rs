@@ -1,0 +1,46 @@
+//! `logout`: forget the credentials Docker's config.json keeps for a registry.
+
+use lexopt::{Arg, Parser};
+
+use crate::args::{self, Globals};
+use crate::error::{Error, Result};
+use crate::registry::docker_config;
+
+use super::{print_help, registry_host};
+
+const COMMAND: &str = "docker-image-pusher logout";
+
+/// The synopsis and options.
+pub const USAGE: &str = "\
+Remove the credentials stored for a registry.
+
+Usage: docker-image-pusher logout [OPTIONS] REGISTRY";
+
+/// The long help.
+pub const DETAILS: &str = "
+
+Removes the registry's entry from $DOCKER_CONFIG/config.json (or ~/.docker/config.json), or
+erases it from the credsStore helper when one is set.";
+
+/// Runs `logout` on the rest of the command line.
+pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
+    let mut target = None;
+    while let Some(flag) = args::next(parser, &mut [&mut globals], COMMAND)? {
+        match flag.as_arg() {
+            Arg::Short('h') => return print_help(USAGE, "", false),
+            Arg::Long("help") => return print_help(USAGE, DETAILS, true),
+            Arg::Value(value) if target.is_none() => target = Some(args::utf8(value, "REGISTRY")?),
+            other => return Err(args::unexpected(other, COMMAND)),
+        }
+    }
+    let target =
+        target.ok_or_else(|| Error::Usage(format!("no registry given; see '{COMMAND} --help'")))?;
+    let (_, host) = registry_host(&target)?;
+    let progress = globals.progress();
+    if docker_config::erase(&host)? {
+        progress.info(format_args!("removed the credentials for {host}"));
+    } else {
+        progress.info(format_args!("no credentials were stored for {host}"));
+    }
+    Ok(())
+}

@@ -1,0 +1,253 @@
+//! Credentials kept by Docker: `$DOCKER_CONFIG/config.json` (or `~/.docker/config.json`), its
+//! `credHelpers` and `credsStore` (`docker-credential-<name> get|store|erase`), and `auths`
+//! (`auth` = base64 of `user:password`, or `username`/`password`). `login` and `logout` write
+//! there too, keeping every other setting in the file as it was.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use serde_json::{Map, Value};
+
+use super::auth::{Credentials, base64_decode, base64_encode};
+use crate::error::{Error, Result};
+
+/// The key Docker uses for Docker Hub.
+const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
+/// The names Docker Hub goes by in `config.json` keys.
+const DOCKER_HUB_HOSTS: [&str; 3] = ["docker.io", "index.docker.io", "registry-1.docker.io"];
+
+/// Where Docker keeps its configuration.
+pub fn config_path() -> Option<PathBuf> {
+    let dir = match std::env::var_os("DOCKER_CONFIG") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME")?).join(".docker"),
+    };
+    Some(dir.join("config.json"))
+}
+
+/// The credentials Docker keeps for `host`, if any. A helper that fails is an error.
+pub fn lookup(host: &str) -> Result<Option<Credentials>> {
+    let Some(config) = read_config()? else {
+        return Ok(None);
+    };
+    let helper = (config.get("credHelpers").and_then(Value::as_object))
+        .and_then(|helpers| helpers.iter().find(|(key, _)| same_host(key, host)))
+        .and_then(|(_, name)| name.as_str())
+        .or_else(|| config.get("credsStore").and_then(Value::as_str));
+    if let Some(helper) = helper {
+        return helper_get(helper, host);
+    }
+    let Some(entry) = (config.get("auths").and_then(Value::as_object))
+        .and_then(|auths| auths.iter().find(|(key, _)| same_host(key, host)))
+        .map(|(_, entry)| entry)
+    else {
+        return Ok(None);
+    };
+    if let Some(encoded) = entry
+        .get("auth")
+        .and_then(Value::as_str)
+        .filter(|a| !a.is_empty())
+    {
+        let decoded = String::from_utf8(base64_decode(encoded)).unwrap_or_default();
+        let Some((username, password)) = decoded.split_once(':') else {
+            return Err(Error::Usage(format!(
+                "{}: the auth entry for {host} is not base64 of user:password",
+                shown_path()
+            )));
+        };
+        return Ok(Some(Credentials {
+            username: username.into(),
+            password: password.into(),
+        }));
+    }
+    let field = |name: &str| entry.get(name).and_then(Value::as_str).map(str::to_string);
+    Ok(field("username")
+        .zip(field("password"))
+        .map(|(username, password)| Credentials { username, password }))
+}
+
+/// Stores credentials for `host`: in the `credsStore` helper when one is set, else in `auths`.
+/// Returns where they went.
+pub fn store(host: &str, credentials: &Credentials) -> Result<String> {
+    let mut config = read_config()?.unwrap_or_default();
+    if let Some(helper) = config
+        .get("credsStore")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    {
+        let request = serde_json::json!({
+            "ServerURL": server_url(host), "Username": credentials.username, "Secret": credentials.password,
+        });
+        run_helper(&helper, "store", &request.to_string())?;
+        return Ok(format!("the {helper} credential helper"));
+    }
+    let auths = config
+        .entry("auths")
+        .or_insert_with(|| Value::Object(Map::new()));
+    let Some(auths) = auths.as_object_mut() else {
+        return Err(Error::Usage(format!(
+            "{}: \"auths\" is not an object",
+            shown_path()
+        )));
+    };
+    auths.retain(|key, _| !same_host(key, host));
+    let pair = format!("{}:{}", credentials.username, credentials.password);
+    auths.insert(
+        server_url(host),
+        serde_json::json!({ "auth": base64_encode(pair.as_bytes()) }),
+    );
+    write_config(&config)?;
+    Ok(format!("{} (unencrypted)", shown_path()))
+}
+
+/// Removes the credentials for `host`; returns whether there were any.
+pub fn erase(host: &str) -> Result<bool> {
+    let Some(mut config) = read_config()? else {
+        return Ok(false);
+    };
+    if let Some(helper) = config
+        .get("credsStore")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    {
+        run_helper(&helper, "erase", &server_url(host))?;
+        return Ok(true);
+    }
+    let Some(auths) = config.get_mut("auths").and_then(Value::as_object_mut) else {
+        return Ok(false);
+    };
+    let before = auths.len();
+    auths.retain(|key, _| !same_host(key, host));
+    if auths.len() == before {
+        return Ok(false);
+    }
+    write_config(&config)?;
+    Ok(true)
+}
+
+fn read_config() -> Result<Option<Map<String, Value>>> {
+    let Some(path) = config_path() else {
+        return Ok(None);
+    };
+    match fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Usage(format!("{}: not valid JSON ({e})", path.display()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
+    }
+}
+
+/// Writes the configuration through a temporary file, readable by its owner only.
+fn write_config(config: &Map<String, Value>) -> Result<()> {
+    let path = config_path()
+        .ok_or_else(|| Error::Usage("set HOME or DOCKER_CONFIG to store credentials".into()))?;
+    let write = || -> io::Result<()> {
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        let temporary = path.with_extension(format!("json.{}", std::process::id()));
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&temporary)?;
+        file.write_all(&serde_json::to_vec_pretty(config).map_err(io::Error::other)?)?;
+        file.sync_all()?;
+        fs::rename(&temporary, &path)
+    };
+    write().map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}
+
+fn shown_path() -> String {
+    config_path().map_or_else(|| "config.json".into(), |p| p.display().to_string())
+}
+
+/// Whether a `config.json` key (`https://host/v1/`, `host:5000`, …) names `host`.
+fn same_host(key: &str, host: &str) -> bool {
+    let key = key.split_once("://").map_or(key, |(_, rest)| rest);
+    let key = key.split('/').next().unwrap_or_default();
+    key.eq_ignore_ascii_case(host)
+        || (DOCKER_HUB_HOSTS.contains(&key) && DOCKER_HUB_HOSTS.contains(&host))
+}
+
+/// The server URL Docker gives helpers and `auths` keys for `host`.
+fn server_url(host: &str) -> String {
+    if DOCKER_HUB_HOSTS.contains(&host) {
+        DOCKER_HUB_KEY.to_string()
+    } else {
+        host.to_string()
+    }
+}
+
+fn helper_get(helper: &str, host: &str) -> Result<Option<Credentials>> {
+    let output = run_helper(helper, "get", &server_url(host))?;
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Found {
+        username: String,
+        secret: String,
+    }
+    let found: Found = serde_json::from_str(&output).map_err(|e| {
+        Error::Denied(format!(
+            "docker-credential-{helper} get: unreadable answer ({e})"
+        ))
+    })?;
+    Ok(Some(Credentials {
+        username: found.username,
+        password: found.secret,
+    }))
+}
+
+/// Runs `docker-credential-<helper> <action>` with `input` on its standard input.
+fn run_helper(helper: &str, action: &str, input: &str) -> Result<String> {
+    let program = format!("docker-credential-{helper}");
+    let mut child = Command::new(&program)
+        .arg(action)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::Denied(format!("{program} (named in {}): {e}", shown_path())))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input.as_bytes());
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|e| Error::Denied(format!("{program} {action}: {e}")))?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() {
+        let said = if stdout.trim().is_empty() {
+            String::from_utf8_lossy(&output.stderr).into_owned()
+        } else {
+            stdout
+        };
+        return Err(Error::Denied(format!(
+            "{program} {action} failed: {}",
+            said.trim()
+        )));
+    }
+    Ok(stdout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_compared_by_host() {
+        assert!(same_host("https://index.docker.io/v1/", "docker.io"));
+        assert!(same_host("registry.example.com", "registry.example.com"));
+        assert!(same_host(
+            "https://registry.example.com:5000/v2/",
+            "registry.example.com:5000"
+        ));
+        assert!(!same_host(
+            "registry.example.com:5000",
+            "registry.example.com"
+        ));
+        assert_eq!(server_url("docker.io"), DOCKER_HUB_KEY);
+    }
+}
