@@ -150,8 +150,13 @@ impl RegistryArgs {
             },
             credentials,
             insecure: self.insecure.clone(),
-            attempts: self.retries.saturating_add(1),
+            attempts: self.attempts(),
         })
+    }
+
+    /// Tries for a request or chunk that fails in a way that may pass.
+    pub fn attempts(&self) -> u32 {
+        self.retries.saturating_add(1)
     }
 
     /// Whether certificates go unchecked (worth a warning).
@@ -256,6 +261,42 @@ pub fn number<T: std::str::FromStr>(parser: &mut Parser, flag: &str) -> Result<T
         .map_err(|_| Error::Usage(format!("{flag} {text:?}: expected a whole number")))
 }
 
+/// The value of `flag` as a byte size (`1048576`, `512K`, `50M`, `1G`; binary units).
+pub fn size(parser: &mut Parser, flag: &str) -> Result<u64> {
+    let text = value(parser, flag)?;
+    parse_size(&text)
+        .ok_or_else(|| Error::Usage(format!("{flag} {text:?}: expected a size like 50M or 1G")))
+}
+
+/// A byte size with an optional binary unit: K, M, G, T (also KiB, MB, …).
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let number: u64 = text[..digits].parse().ok()?;
+    let unit = text[digits..].trim().to_ascii_lowercase();
+    let shift = match unit.trim_end_matches('b').trim_end_matches('i') {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        _ => return None,
+    };
+    number.checked_mul(1 << shift)
+}
+
+/// A byte-size environment variable; a bad value names the variable in a usage error.
+pub fn env_size(name: &str) -> Result<Option<u64>> {
+    match env_value(name) {
+        None => Ok(None),
+        Some(text) => parse_size(&text).map(Some).ok_or_else(|| {
+            Error::Usage(format!("{name}={text:?}: expected a size like 50M or 1G"))
+        }),
+    }
+}
+
 /// A positional or flag value as UTF-8, or a usage error naming `what`.
 pub fn utf8(raw: OsString, what: &str) -> Result<String> {
     raw.into_string()
@@ -299,5 +340,22 @@ pub fn env_bool(name: &str) -> Result<Option<bool>> {
         _ => Err(Error::Usage(format!(
             "{name}={value:?}: expected true, false, 1 or 0"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(parse_size("1048576"), Some(1 << 20));
+        assert_eq!(parse_size("512K"), Some(512 << 10));
+        assert_eq!(parse_size("50M"), Some(50 << 20));
+        assert_eq!(parse_size("50MiB"), Some(50 << 20));
+        assert_eq!(parse_size("1g"), Some(1 << 30));
+        for bad in ["", "M", "5X", "-1", "1.5G"] {
+            assert_eq!(parse_size(bad), None, "{bad}");
+        }
     }
 }

@@ -84,8 +84,8 @@ impl<'de> Deserialize<'de> for Digest {
     }
 }
 
-/// A running sha256 and byte count.
-#[derive(Default)]
+/// A running sha256 and byte count; cloned to keep a resumable point.
+#[derive(Clone, Default)]
 pub struct Hasher {
     sha: Sha256,
     len: u64,
@@ -145,20 +145,32 @@ fn copy_into(path: &Path, source: &mut dyn Read) -> Result<(Digest, u64)> {
     let write_error = |e| Error::io(format!("writing {}", path.display()), e);
     let mut file = File::create_new(path).map_err(write_error)?;
     let mut hasher = Hasher::default();
+    append_hashed(source, &mut file, path, &mut hasher)?;
+    file.sync_all().map_err(write_error)?;
+    let size = hasher.len();
+    Ok((hasher.finish(), size))
+}
+
+/// Streams `source` to the end of `file` (named `path` in errors), adding every byte to
+/// `hasher` as it is written, so the hash always covers exactly what the file received.
+pub fn append_hashed(
+    source: &mut dyn Read,
+    file: &mut dyn Write,
+    path: &Path,
+    hasher: &mut Hasher,
+) -> Result<()> {
     let mut buffer = vec![0; COPY_BUFFER];
     loop {
         let n = match source.read(&mut buffer) {
-            Ok(0) => break,
+            Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(Error::from_io("reading", e)),
         };
+        file.write_all(&buffer[..n])
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
         hasher.update(&buffer[..n]);
-        file.write_all(&buffer[..n]).map_err(write_error)?;
     }
-    file.sync_all().map_err(write_error)?;
-    let size = hasher.len();
-    Ok((hasher.finish(), size))
 }
 
 /// A name for a temporary file in `dir` that no other writer in any process uses.

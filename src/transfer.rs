@@ -14,8 +14,8 @@ use crate::reference::Reference;
 pub trait Source {
     /// The image's manifest bytes, exactly as stored.
     fn manifest(&self) -> Result<RawManifest>;
-    /// A stream of one blob of the image.
-    fn open_blob(&self, blob: &Descriptor) -> Result<Box<dyn Read + Send + '_>>;
+    /// A stream of one blob of the image, from byte `offset` on (to resume).
+    fn open_blob(&self, blob: &Descriptor, offset: u64) -> Result<Box<dyn Read + Send + '_>>;
     /// How to name this source in messages (`image.tar`).
     fn describe(&self) -> String;
 }
@@ -29,8 +29,9 @@ pub trait Destination {
     fn transforms(&self, _blob: &Descriptor) -> bool {
         false
     }
-    /// Streams `data` in as `blob`, checking it on the way; returns what was stored.
-    fn put_blob(&self, blob: &Descriptor, data: &mut dyn Read) -> Result<Descriptor>;
+    /// Streams `blob` in, reading it through `open` (called again with an offset to resume
+    /// after a failure) and checking it on the way; returns what was stored.
+    fn put_blob(&self, blob: &Descriptor, open: &mut Open<'_>) -> Result<Descriptor>;
     /// The manifest as this destination will store it (by default, as it is).
     fn prepare_manifest(&self, manifest: RawManifest) -> Result<RawManifest> {
         Ok(manifest)
@@ -38,6 +39,10 @@ pub trait Destination {
     /// Stores the manifest under `name` (`None`: an image with no name, known by its ID).
     fn put_manifest(&self, name: Option<&Reference>, manifest: &RawManifest) -> Result<Stored>;
 }
+
+/// Opens the bytes of the blob being copied from an offset: what a destination reads through,
+/// and calls again to resume where an interrupted transfer stopped.
+pub type Open<'s> = dyn FnMut(u64) -> Result<Box<dyn Read + Send + 's>> + 's;
 
 /// Remembers what an uncompressed layer became when it was compressed for a destination, so
 /// the next copy can ask for the compressed blob by digest instead of compressing again.
@@ -190,10 +195,8 @@ fn copy_blob(
     let what = || format!("copying blob {} from {}", blob.digest, source.describe());
     let mut attempt = 1;
     let stored = loop {
-        let result = source
-            .open_blob(blob)
-            .and_then(|mut data| destination.put_blob(blob, &mut data));
-        match result {
+        let mut open = |offset| source.open_blob(blob, offset);
+        match destination.put_blob(blob, &mut open) {
             Ok(stored) => break stored,
             Err(error) if error.is_retryable() && attempt < options.attempts => {
                 progress.warn(format_args!("{}: {error}; trying again", what()));

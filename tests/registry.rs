@@ -584,3 +584,104 @@ fn credentials_from_docker_config_login_logout_and_helpers() {
     let (code, said) = push(4);
     assert_eq!(code, 0, "credentials from the helper: {said}");
 }
+
+/// An archive with one layer of `size` bytes that gzip cannot shrink much.
+fn noisy_archive(dir: &TempDir, size: usize) -> PathBuf {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let layer: Vec<u8> = (0..size)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let path = dir.join("noisy.tar");
+    support::tarball::write_tar(
+        &path,
+        &support::tarball::legacy_items(&[&layer, b"small"], r#"["example.com/noisy:v1"]"#),
+    );
+    path
+}
+
+#[test]
+fn large_layers_go_in_chunks() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("chunks");
+    let archive = noisy_archive(&dir, 300_000);
+    let source = images::skopeo_identity(&format!("docker-archive:{}", archive.display()));
+    for (compress, repository) in [("gzip", "chunked/gzip"), ("none", "chunked/none")] {
+        let before = registry.requests("PATCH /v2/");
+        let target = format!("{}/{repository}:v1", registry.host());
+        let args = [
+            "push",
+            archive.to_str().unwrap(),
+            &target,
+            "--compress",
+            compress,
+            "--large-layer-threshold",
+            "64K",
+            "--chunk-size",
+            "32K",
+        ];
+        TestCache::new().run(&args).success();
+        let patches = registry.requests("PATCH /v2/") - before;
+        assert!(
+            patches >= 10,
+            "{compress}: 300 kB in 32 KiB chunks took {patches} PATCH requests"
+        );
+        assert_eq!(
+            skopeo_sees(&registry, &format!("{repository}:v1")),
+            source,
+            "{compress}"
+        );
+    }
+}
+
+#[test]
+fn a_pull_resumes_from_what_an_earlier_run_left() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("resume");
+    let archive = noisy_archive(&dir, 400_000);
+    let target = format!("{}/resume/app:v1", registry.host());
+    TestCache::new()
+        .run(&[
+            "push",
+            archive.to_str().unwrap(),
+            &target,
+            "--compress",
+            "none",
+        ])
+        .success();
+
+    let cache = TestCache::new();
+    cache.run(&["pull", &target]).success();
+    let listed = cache.list();
+    let layer = listed[0]["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let hex = layer.trim_start_matches("sha256:");
+    let whole = fs::read(cache.path().join("blobs/sha256").join(hex)).unwrap();
+    cache.run(&["clean", "--all"]).success();
+    let partial = cache.path().join("tmp/partial");
+    fs::create_dir_all(&partial).unwrap();
+    fs::write(partial.join(hex), &whole[..whole.len() / 2]).unwrap();
+
+    cache.run(&["pull", &target]).success();
+    let ranged = registry
+        .log()
+        .lines()
+        .filter(|line| line.contains(&layer) && line.contains("\" 206 "))
+        .count();
+    assert_eq!(
+        ranged,
+        1,
+        "the second pull asked for the missing half only:\n{}",
+        registry.log()
+    );
+    assert!(
+        !partial.join(hex).exists(),
+        "the partial file became the blob"
+    );
+}

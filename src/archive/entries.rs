@@ -156,20 +156,22 @@ impl Entries {
         }
     }
 
-    /// A reader of the bytes of the file at `path`.
-    pub fn open(&self, path: &str) -> Result<Box<dyn Read + Send>> {
+    /// A reader of the bytes of the file at `path`, from byte `skip` on.
+    pub fn open(&self, path: &str, skip: u64) -> Result<Box<dyn Read + Send>> {
         let location = self.locate(path)?;
         let reader: Box<dyn Read + Send> = match (&self.backing, location) {
             (Backing::File(file), Location::Span { offset, size }) => {
                 let mut file = File::open(file).map_err(|e| bad_archive(&self.name, e))?;
-                file.seek(SeekFrom::Start(*offset))
+                file.seek(SeekFrom::Start(offset + skip.min(*size)))
                     .map_err(|e| bad_archive(&self.name, e))?;
-                Box::new(file.take(*size))
+                Box::new(file.take(size.saturating_sub(skip)))
             }
             (Backing::Spool(dir), Location::Spooled(stored)) => {
                 let spooled = dir.join(stored.digest.hex());
-                let file = File::open(&spooled)
+                let mut file = File::open(&spooled)
                     .map_err(|e| Error::io(format!("opening {}", spooled.display()), e))?;
+                file.seek(SeekFrom::Start(skip))
+                    .map_err(|e| Error::io(format!("reading {}", spooled.display()), e))?;
                 Box::new(file)
             }
             _ => unreachable!("locations always match their backing"),
@@ -192,7 +194,7 @@ impl Entries {
             )));
         }
         let mut bytes = Vec::with_capacity(size as usize);
-        self.open(path)?
+        self.open(path, 0)?
             .read_to_end(&mut bytes)
             .map_err(|e| Error::from_io(format!("reading '{path}' from {}", self.name), e))?;
         if bytes.len() as u64 != size {

@@ -148,14 +148,14 @@ impl Source for ArchiveSource<'_> {
         Ok(self.image.manifest.clone())
     }
 
-    fn open_blob(&self, blob: &Descriptor) -> Result<Box<dyn Read + Send + '_>> {
+    fn open_blob(&self, blob: &Descriptor, offset: u64) -> Result<Box<dyn Read + Send + '_>> {
         let path = self.image.paths.get(&blob.digest).ok_or_else(|| {
             Error::NotFound(format!(
                 "{}: no blob {} in this image",
                 self.archive.name, blob.digest
             ))
         })?;
-        self.archive.entries.open(path)
+        self.archive.entries.open(path, offset)
     }
 
     fn describe(&self) -> String {

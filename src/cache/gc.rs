@@ -87,7 +87,7 @@ impl Cache {
         if !dry_run {
             remove_empty_dirs(&self.root.join("manifests"))?;
         }
-        let (count, bytes) = remove_children(&self.tmp_dir(), dry_run)?;
+        let (count, bytes) = remove_children(&self.tmp_dir(), dry_run, None)?;
         report.temporary = count;
         report.bytes += bytes;
         if !dry_run && !report.images.is_empty() {
@@ -98,17 +98,20 @@ impl Cache {
     }
 }
 
-/// Removes everything inside `dir` (or, with `dry_run`, only counts it); returns how many
-/// files there were and their total size.
-pub fn remove_children(dir: &Path, dry_run: bool) -> Result<(usize, u64)> {
-    let files = files_under(dir)?;
+/// Removes everything inside `dir` but the child named `keep` (or, with `dry_run`, only counts
+/// it); returns how many files there were and their total size.
+pub fn remove_children(dir: &Path, dry_run: bool, keep: Option<&str>) -> Result<(usize, u64)> {
+    let kept = keep.map(|name| dir.join(name));
+    let files: Vec<PathBuf> = (files_under(dir)?.into_iter())
+        .filter(|path| kept.as_ref().is_none_or(|kept| !path.starts_with(kept)))
+        .collect();
     let mut bytes = 0;
     for path in &files {
         bytes += remove_file(path, dry_run)?;
     }
     if !dry_run {
         for entry in read_dir(dir)? {
-            if entry.is_dir() {
+            if entry.is_dir() && kept.as_ref() != Some(&entry) {
                 fs::remove_dir_all(&entry).context(|| format!("removing {}", entry.display()))?;
             }
         }

@@ -15,20 +15,24 @@
 mod gc;
 mod index;
 mod memo;
+mod receive;
 mod source;
 
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::digest::{self, Digest};
+use crate::digest::Digest;
 use crate::error::{Context, Error, Result};
 use crate::manifest::{self, Descriptor, MAX_MANIFEST_SIZE, RawManifest};
 use crate::reference::Reference;
-use crate::transfer::{Destination, Stored};
+use crate::transfer::{Destination, Open, Stored};
 
 pub use index::{ImageRecord, Index};
+
+/// The folder of `tmp/` that holds partly received blobs.
+const PARTIAL_DIR: &str = "partial";
 
 /// A cache directory.
 pub struct Cache {
@@ -54,6 +58,11 @@ impl Cache {
         self.root.join("tmp")
     }
 
+    /// Where partly received blobs wait to be resumed (kept by the sweep of `tmp/`).
+    fn partial_dir(&self) -> PathBuf {
+        self.tmp_dir().join(PARTIAL_DIR)
+    }
+
     fn blob_dir(&self) -> PathBuf {
         self.root.join("blobs").join("sha256")
     }
@@ -72,7 +81,7 @@ impl Cache {
         let gc_lock = open_lock(&self.root.join("gc.lock"))?;
         match gc_lock.try_lock() {
             Ok(()) => {
-                gc::remove_children(&tmp, false)?;
+                gc::remove_children(&tmp, false, Some(PARTIAL_DIR))?;
                 gc_lock
                     .unlock()
                     .map_err(|e| Error::io("unlocking gc.lock", e))?;
@@ -284,20 +293,12 @@ impl Destination for CacheDestination<'_> {
 
     /// A blob already staged (spooled from a stream, or an earlier layer of the same digest)
     /// is taken as it is: its name was computed from its bytes as they were written.
-    fn put_blob(&self, blob: &Descriptor, data: &mut dyn Read) -> Result<Descriptor> {
-        if size_of(&self.session.staged_path(&blob.digest)) == Some(blob.size) {
-            return Ok(blob.clone());
-        }
-        let stored = digest::write_addressed(&self.session.staging, data)?;
-        if stored.digest != blob.digest || stored.size != blob.size {
-            return Err(Error::BadInput(format!(
-                "received {} bytes hashing to {}, expected {} bytes hashing to {}",
-                stored.size, stored.digest, blob.size, blob.digest
-            )));
+    fn put_blob(&self, blob: &Descriptor, open: &mut Open<'_>) -> Result<Descriptor> {
+        if size_of(&self.session.staged_path(&blob.digest)) != Some(blob.size) {
+            self.session.receive(blob, open)?;
         }
         Ok(blob.clone())
     }
-
     fn put_manifest(&self, name: Option<&Reference>, manifest: &RawManifest) -> Result<Stored> {
         self.session.commit(name, manifest, &self.source)
     }

@@ -2,7 +2,7 @@
 //! blobs read from `blobs/`.
 
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 
 use crate::error::{Context, Error, Result};
 use crate::manifest::{Descriptor, RawManifest};
@@ -54,10 +54,14 @@ impl Source for CachedImage<'_> {
         Ok(self.manifest.clone())
     }
 
-    fn open_blob(&self, blob: &Descriptor) -> Result<Box<dyn Read + Send + '_>> {
+    fn open_blob(&self, blob: &Descriptor, offset: u64) -> Result<Box<dyn Read + Send + '_>> {
         let path = self.cache.blob_path(&blob.digest);
         match File::open(&path) {
-            Ok(file) => Ok(Box::new(file)),
+            Ok(mut file) => {
+                file.seek(SeekFrom::Start(offset))
+                    .context(|| format!("reading {}", path.display()))?;
+                Ok(Box::new(file))
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::NotFound(format!(
                 "blob {} of {} is missing from the cache; extract or pull the image again",
                 blob.digest, self.key

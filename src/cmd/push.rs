@@ -10,7 +10,7 @@ use crate::args::{self, Flag, Globals, REGISTRY_HELP, RegistryArgs};
 use crate::error::{Error, Result};
 use crate::progress::{Progress, count, human_bytes};
 use crate::reference::Reference;
-use crate::registry::{Compress, Registry, RegistryDestination};
+use crate::registry::{Compress, Registry, RegistryDestination, UploadPlan};
 use crate::transfer::{self, Job, Options, Source, Summary};
 
 use super::{print_help, seed_reference};
@@ -18,6 +18,10 @@ use super::{print_help, seed_reference};
 const COMMAND: &str = "docker-image-pusher push";
 /// The gzip level used unless `--compress-level` says otherwise.
 const DEFAULT_LEVEL: u32 = 6;
+/// Layers larger than this are uploaded in chunks unless `--large-layer-threshold` says otherwise.
+const DEFAULT_THRESHOLD: u64 = 1 << 30;
+/// The chunk size unless `--chunk-size` says otherwise.
+const DEFAULT_CHUNK: u64 = 50 << 20;
 
 /// The synopsis and options.
 pub const USAGE: &str = "\
@@ -40,6 +44,10 @@ Options:
       --image NAME                  which image of an archive that holds several
       --compress gzip|none          how to push uncompressed layers [default: gzip]
       --compress-level 0-9          gzip level [default: 6]
+      --large-layer-threshold SIZE  layers larger than this go in chunks [default: 1G]
+                                    [env: DOCKER_PUSHER_LARGE_LAYER_THRESHOLD]
+      --chunk-size SIZE             chunk size for large layers; a failure costs at most one
+                                    [default: 50M]
       --force-upload                upload every blob, even those the registry has
       --skip-existing               skip blobs the registry has (the default)
                                     [env: DOCKER_PUSHER_SKIP_EXISTING]
@@ -70,6 +78,8 @@ struct PushArgs {
     level: u32,
     force: bool,
     dry_run: bool,
+    threshold: u64,
+    chunk_size: u64,
     seed_registry: Option<String>,
     seed_repository: Option<String>,
     seed_reference: Option<String>,
@@ -87,6 +97,9 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
         level: DEFAULT_LEVEL,
         force: !args::env_bool("DOCKER_PUSHER_SKIP_EXISTING")?.unwrap_or(true),
         dry_run: false,
+        threshold: args::env_size("DOCKER_PUSHER_LARGE_LAYER_THRESHOLD")?
+            .unwrap_or(DEFAULT_THRESHOLD),
+        chunk_size: DEFAULT_CHUNK,
         seed_registry: None,
         seed_repository: None,
         seed_reference: None,
@@ -147,6 +160,15 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
                         "--compress-level {}: expected 0 to 9",
                         push.level
                     )));
+                }
+            }
+            Arg::Long("large-layer-threshold") => {
+                push.threshold = args::size(parser, "--large-layer-threshold")?
+            }
+            Arg::Long("chunk-size") => {
+                push.chunk_size = args::size(parser, "--chunk-size")?;
+                if push.chunk_size == 0 {
+                    return Err(Error::Usage("--chunk-size must be more than 0".into()));
                 }
             }
             Arg::Long("force-upload") => push.force = true,
@@ -214,7 +236,12 @@ fn execute(push: PushArgs, globals: &Globals, registry_args: &RegistryArgs) -> R
     let options = registry_args.options()?;
     let cache = globals.cache();
     let registry = Registry::connect(target.registry(), scheme, &options, progress)?;
-    let destination = RegistryDestination::new(&registry, target.repository(), push.compress);
+    let plan = UploadPlan {
+        threshold: push.threshold,
+        chunk_size: push.chunk_size,
+        attempts: options.attempts,
+    };
+    let destination = RegistryDestination::new(&registry, target.repository(), push.compress, plan);
     let transfer_options = Options {
         force: push.force,
         dry_run: push.dry_run,

@@ -1,13 +1,16 @@
-//! Blobs on a registry: `HEAD` to see what is there, a streamed `GET`, and uploads: one `PUT`
-//! when the digest is known beforehand, or one streamed `PATCH` and a closing `PUT ?digest=`
-//! when the bytes are made on the way (compressed) and their digest is known only at the end.
+//! Blobs on a registry: `HEAD` to see what is there, a streamed `GET` that can start at an
+//! offset, and uploads: one request for small blobs, resumable chunks for large ones.
 
-use std::io::{self, Read};
+use std::io::{self, BufReader, Read};
+
+use flate2::Compression;
+use flate2::read::GzEncoder;
 
 use super::http::{Body, Response};
 use super::{Registry, url};
-use crate::digest::{Digest, Hasher};
+use crate::digest::{COPY_BUFFER, Digest, Hasher};
 use crate::error::{Error, Result};
+use crate::transfer::Open;
 
 /// `repository:<name>:pull`.
 pub fn pull_scope(repository: &str) -> String {
@@ -34,107 +37,277 @@ impl Registry {
         Ok(response.status().as_u16() == 200)
     }
 
-    /// A stream of the blob's bytes (a redirect to storage is followed without credentials).
-    pub fn open_blob(&self, repository: &str, digest: &Digest) -> Result<Box<dyn Read + Send>> {
+    /// A stream of the blob's bytes from `offset` on, asked for with `Range` (a redirect to
+    /// storage is followed without credentials). A server that ignores the range and sends
+    /// the whole blob has the first `offset` bytes skipped.
+    pub fn open_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        offset: u64,
+    ) -> Result<Box<dyn Read + Send>> {
         let url = format!("{}/v2/{repository}/blobs/{digest}", self.base);
+        let headers: Vec<(&str, String)> = match offset {
+            0 => Vec::new(),
+            _ => vec![("Range", format!("bytes={offset}-"))],
+        };
         let response = self.request(
             "GET",
             &url,
             &pull_scope(repository),
-            &[],
+            &headers,
             Body::Empty,
-            &[200],
+            &[200, 206],
         )?;
+        let partial = response.status().as_u16() == 206;
+        if partial {
+            let range = response
+                .headers()
+                .get("content-range")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            if !range.starts_with(&format!("bytes {offset}-")) {
+                return Err(Error::Network(format!(
+                    "GET {url}: asked for bytes {offset}- but got \"{range}\""
+                )));
+            }
+        }
         let what = format!("downloading blob {digest}");
-        Ok(Box::new(NetworkReader {
+        let mut reader = NetworkReader {
             inner: response.into_body().into_reader(),
             what,
-        }))
+        };
+        if !partial && offset > 0 {
+            io::copy(&mut (&mut reader).take(offset), &mut io::sink()).map_err(|e| {
+                Error::from_io(format!("skipping to byte {offset} of blob {digest}"), e)
+            })?;
+        }
+        Ok(Box::new(reader))
     }
-
-    /// Uploads one blob from `data`. With `known` (digest and size) it goes in one `PUT`;
-    /// without, it is streamed in one `PATCH` and its digest, computed on the way, closes the
-    /// upload. Returns the digest and size the registry stored.
-    pub fn upload_blob(
+    /// Uploads one blob. Small blobs go in one request: a `PUT` when their digest is known,
+    /// else (compressed on the way) one streamed `PATCH` closed by `PUT ?digest=`. Blobs
+    /// larger than `plan.threshold` go in `plan.chunk_size` `PATCH`es; after a failure the
+    /// upload asks the registry how much it holds and goes on from there, so a failure costs
+    /// at most one chunk. Returns the digest and size the registry stored.
+    pub fn upload_blob<'s>(
         &self,
         repository: &str,
-        data: &mut dyn Read,
-        known: Option<(&Digest, u64)>,
+        open: &mut Open<'s>,
+        bytes: &Bytes,
+        plan: &UploadPlan,
     ) -> Result<(Digest, u64)> {
         let scope = push_scope(repository);
-        let start = format!("{}/v2/{repository}/blobs/uploads/", self.base);
-        let response = self.request("POST", &start, &scope, &[], Body::Empty, &[202])?;
-        let location = location(&response, &start)?;
-        let mut outgoing = Outgoing {
-            inner: data,
-            hasher: Hasher::default(),
-            error: None,
-        };
+        let mut location = self.start_upload(repository, &scope)?;
+        let mut hasher = Hasher::default();
+        let mut stream = bytes.open(open, 0)?;
         let octets = ("Content-Type", "application/octet-stream".to_string());
-        let sent = match known {
-            Some((digest, size)) => {
-                let url = url::with_query(&location, "digest", &digest.to_string());
-                let headers = [octets, ("Content-Length", size.to_string())];
-                self.request(
-                    "PUT",
-                    &url,
-                    &scope,
-                    &headers,
-                    Body::Stream(&mut outgoing),
-                    &[201],
-                )
-                .map(|_| url)
-            }
-            None => self
-                .request(
+        if bytes.size <= plan.threshold {
+            let mut outgoing = Outgoing {
+                inner: &mut *stream,
+                hasher: &mut hasher,
+                error: None,
+            };
+            let sent = match &bytes.known {
+                Some(digest) => {
+                    let url = url::with_query(&location, "digest", &digest.to_string());
+                    let headers = [octets, ("Content-Length", bytes.size.to_string())];
+                    self.request(
+                        "PUT",
+                        &url,
+                        &scope,
+                        &headers,
+                        Body::Stream(&mut outgoing),
+                        &[201],
+                    )
+                    .map(|_| None)
+                }
+                None => (self.request(
                     "PATCH",
                     &location,
                     &scope,
                     &[octets],
                     Body::Stream(&mut outgoing),
                     &[202],
-                )
-                .and_then(|response| location_after(&response, &location)),
-        };
-        if let Some(read_error) = outgoing.error.take() {
-            return Err(Error::from_io("reading the blob to upload", read_error));
-        }
-        let size = outgoing.hasher.len();
-        let digest = outgoing.hasher.finish();
-        let closing = sent?;
-        if let Some((expected, expected_size)) = known {
-            if &digest != expected || size != expected_size {
-                return Err(Error::BadInput(format!(
-                    "the source gave {size} bytes hashing to {digest}, expected {expected_size} bytes, {expected}"
-                )));
+                ))
+                .and_then(|response| location_after(&response, &location).map(Some)),
+            };
+            outgoing.into_result()?;
+            if let Some(next) = sent? {
+                location = next;
+                self.finish_upload(&location, &scope, &hasher)?;
             }
-        } else {
-            let url = url::with_query(&closing, "digest", &digest.to_string());
-            self.request(
-                "PUT",
-                &url,
-                &scope,
-                &[("Content-Length", "0".to_string())],
-                Body::Empty,
-                &[201],
-            )?;
+            return checked(hasher, bytes);
         }
-        Ok((digest, size))
+        let mut sent = 0;
+        let mut failures = 0;
+        loop {
+            let before = hasher.clone();
+            let mut chunk = (&mut *stream).take(plan.chunk_size);
+            let mut outgoing = Outgoing {
+                inner: &mut chunk,
+                hasher: &mut hasher,
+                error: None,
+            };
+            let result = self.request(
+                "PATCH",
+                &location,
+                &scope,
+                std::slice::from_ref(&octets),
+                Body::Stream(&mut outgoing),
+                &[202],
+            );
+            outgoing.into_result()?;
+            match result {
+                Ok(response) => {
+                    location = location_after(&response, &location)?;
+                    let now = hasher.len();
+                    let ended = now - sent < plan.chunk_size;
+                    sent = now;
+                    if ended {
+                        break;
+                    }
+                }
+                Err(error) if error.is_retryable() && failures + 1 < plan.attempts => {
+                    failures += 1;
+                    self.progress
+                        .warn(format_args!("{error}; resuming the upload"));
+                    hasher = before;
+                    let held = match self.upload_status(&location, &scope)? {
+                        Some(held) if held >= sent => held,
+                        _ => {
+                            location = self.start_upload(repository, &scope)?;
+                            hasher = Hasher::default();
+                            sent = 0;
+                            0
+                        }
+                    };
+                    stream = bytes.open(open, sent)?;
+                    let mut acknowledged = (&mut *stream).take(held - sent);
+                    let mut nothing = Outgoing {
+                        inner: &mut acknowledged,
+                        hasher: &mut hasher,
+                        error: None,
+                    };
+                    io::copy(&mut nothing, &mut io::sink())
+                        .map_err(|e| Error::from_io("re-reading the blob", e))?;
+                    nothing.into_result()?;
+                    sent = held;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        self.finish_upload(&location, &scope, &hasher)?;
+        checked(hasher, bytes)
+    }
+
+    /// `POST` a new upload session; returns its URL.
+    fn start_upload(&self, repository: &str, scope: &str) -> Result<String> {
+        let start = format!("{}/v2/{repository}/blobs/uploads/", self.base);
+        let response = self.request("POST", &start, scope, &[], Body::Empty, &[202])?;
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                Error::Registry(format!(
+                    "POST {start}: the registry gave no upload Location"
+                ))
+            })?;
+        Ok(url::resolve(&start, location))
+    }
+
+    /// How many bytes an upload session holds (`GET` gives `Range: 0-<last>`); `None` when
+    /// the registry lost the session.
+    fn upload_status(&self, location: &str, scope: &str) -> Result<Option<u64>> {
+        let response = self.request("GET", location, scope, &[], Body::Empty, &[204, 404])?;
+        if response.status().as_u16() == 404 {
+            return Ok(None);
+        }
+        let range = response
+            .headers()
+            .get("range")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("0-");
+        Ok(Some(held_by_range(range)))
+    }
+
+    /// `PUT ?digest=` closing an upload whose bytes were all sent.
+    fn finish_upload(&self, location: &str, scope: &str, hasher: &Hasher) -> Result<()> {
+        let url = url::with_query(location, "digest", &hasher.clone().finish().to_string());
+        self.request(
+            "PUT",
+            &url,
+            scope,
+            &[("Content-Length", "0".to_string())],
+            Body::Empty,
+            &[201],
+        )
+        .map(|_| ())
     }
 }
 
-/// The upload URL a `POST` answered with.
-fn location(response: &Response, request_url: &str) -> Result<String> {
-    let location = response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            Error::Registry(format!(
-                "POST {request_url}: the registry gave no upload Location"
-            ))
-        })?;
-    Ok(url::resolve(request_url, location))
+/// The bytes of a blob to upload: the source's, or gzip-compressed from them on the way.
+pub struct Bytes {
+    /// The digest, when the bytes are the source's own (not compressed on the way).
+    pub known: Option<Digest>,
+    /// The source's size (an upper bound of what compression sends, for choosing chunks).
+    pub size: u64,
+    /// The gzip level, when compressing on the way.
+    pub gzip: Option<u32>,
+}
+
+impl Bytes {
+    /// The bytes from `offset` on. Compressed bytes are made again from the start (gzip is
+    /// deterministic) and the first `offset` skipped.
+    fn open<'s>(&self, open: &mut Open<'s>, offset: u64) -> Result<Box<dyn Read + Send + 's>> {
+        let Some(level) = self.gzip else {
+            return open(offset);
+        };
+        let raw = open(0)?;
+        let mut compressed = GzEncoder::new(
+            BufReader::with_capacity(COPY_BUFFER, raw),
+            Compression::new(level),
+        );
+        io::copy(&mut (&mut compressed).take(offset), &mut io::sink())
+            .map_err(|e| Error::from_io("compressing the blob again", e))?;
+        Ok(Box::new(compressed))
+    }
+}
+
+/// How to upload blobs.
+pub struct UploadPlan {
+    /// Blobs larger than this go in chunks.
+    pub threshold: u64,
+    pub chunk_size: u64,
+    /// Tries for a chunk that fails in a way that may pass.
+    pub attempts: u32,
+}
+
+/// The stored digest and size, checked against what was expected.
+fn checked(hasher: Hasher, bytes: &Bytes) -> Result<(Digest, u64)> {
+    let size = hasher.len();
+    let digest = hasher.finish();
+    if let Some(expected) = &bytes.known
+        && (&digest != expected || size != bytes.size)
+    {
+        return Err(Error::BadInput(format!(
+            "the source gave {size} bytes hashing to {digest}, expected {} bytes, {expected}",
+            bytes.size
+        )));
+    }
+    Ok((digest, size))
+}
+
+/// How many bytes a `Range: 0-<last>` (or `bytes=0-<last>`) says are held.
+fn held_by_range(range: &str) -> u64 {
+    let range = range.trim().trim_start_matches("bytes=");
+    match range
+        .split_once('-')
+        .and_then(|(_, last)| last.parse::<u64>().ok())
+    {
+        Some(last) => last + 1,
+        None => 0,
+    }
 }
 
 /// The newest upload URL after a `PATCH` (the old one when the registry sends none).
@@ -155,8 +328,18 @@ fn location_after(response: &Response, previous: &str) -> Result<String> {
 /// source's own error (a bad archive: exit 3) is reported rather than the transport's.
 struct Outgoing<'a> {
     inner: &'a mut dyn Read,
-    hasher: Hasher,
+    hasher: &'a mut Hasher,
     error: Option<io::Error>,
+}
+
+impl Outgoing<'_> {
+    /// The source's own error, if reading it failed.
+    fn into_result(self) -> Result<()> {
+        match self.error {
+            Some(error) => Err(Error::from_io("reading the blob to upload", error)),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Read for Outgoing<'_> {
@@ -174,7 +357,6 @@ impl Read for Outgoing<'_> {
         }
     }
 }
-
 /// A blob download whose failures are network errors (retryable), not bad input.
 struct NetworkReader<R> {
     inner: R,

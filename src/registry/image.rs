@@ -3,15 +3,12 @@
 
 use std::io::Read;
 
-use flate2::Compression;
-use flate2::read::GzEncoder;
-
 use super::Registry;
-use crate::digest::COPY_BUFFER;
+use super::blobs::{Bytes, UploadPlan};
 use crate::error::{Error, Result};
 use crate::manifest::{Descriptor, Parsed, Platform, RawManifest, media_type};
 use crate::reference::Reference;
-use crate::transfer::{Destination, Source, Stored};
+use crate::transfer::{Destination, Open, Source, Stored};
 
 /// An image in a registry, resolved to one platform when its manifest is an index.
 pub struct RegistrySource<'a> {
@@ -69,8 +66,9 @@ impl Source for RegistrySource<'_> {
         Ok(self.manifest.clone())
     }
 
-    fn open_blob(&self, blob: &Descriptor) -> Result<Box<dyn Read + Send + '_>> {
-        self.registry.open_blob(&self.repository, &blob.digest)
+    fn open_blob(&self, blob: &Descriptor, offset: u64) -> Result<Box<dyn Read + Send + '_>> {
+        self.registry
+            .open_blob(&self.repository, &blob.digest, offset)
     }
 
     fn describe(&self) -> String {
@@ -92,19 +90,22 @@ pub struct RegistryDestination<'a> {
     registry: &'a Registry,
     repository: String,
     compress: Compress,
+    plan: UploadPlan,
 }
 
 impl<'a> RegistryDestination<'a> {
-    /// Pushes into `repository` of `registry`.
+    /// Pushes into `repository` of `registry`, uploading as `plan` says.
     pub fn new(
         registry: &'a Registry,
         repository: &str,
         compress: Compress,
+        plan: UploadPlan,
     ) -> RegistryDestination<'a> {
         RegistryDestination {
             registry,
             repository: repository.to_string(),
             compress,
+            plan,
         }
     }
 }
@@ -127,19 +128,23 @@ impl Destination for RegistryDestination<'_> {
         matches!(self.compress, Compress::Gzip(_)) && gzip_type(&blob.media_type).is_some()
     }
 
-    fn put_blob(&self, blob: &Descriptor, data: &mut dyn Read) -> Result<Descriptor> {
-        let (Compress::Gzip(level), Some(gzip_type)) = (self.compress, gzip_type(&blob.media_type))
-        else {
-            self.registry
-                .upload_blob(&self.repository, data, Some((&blob.digest, blob.size)))?;
-            return Ok(blob.clone());
+    fn put_blob(&self, blob: &Descriptor, open: &mut Open<'_>) -> Result<Descriptor> {
+        let gzip = match (self.compress, gzip_type(&blob.media_type)) {
+            (Compress::Gzip(level), Some(gzip_type)) => Some((level, gzip_type)),
+            _ => None,
         };
-        let buffered = std::io::BufReader::with_capacity(COPY_BUFFER, data);
-        let mut compressed = GzEncoder::new(buffered, Compression::new(level));
-        let (digest, size) = self
-            .registry
-            .upload_blob(&self.repository, &mut compressed, None)?;
-        Ok(Descriptor::new(gzip_type, digest, size))
+        let bytes = Bytes {
+            known: gzip.is_none().then(|| blob.digest.clone()),
+            size: blob.size,
+            gzip: gzip.map(|(level, _)| level),
+        };
+        let (digest, size) =
+            self.registry
+                .upload_blob(&self.repository, open, &bytes, &self.plan)?;
+        Ok(match gzip {
+            Some((_, gzip_type)) => Descriptor::new(gzip_type, digest, size),
+            None => blob.clone(),
+        })
     }
 
     fn prepare_manifest(&self, manifest: RawManifest) -> Result<RawManifest> {

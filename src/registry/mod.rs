@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::progress::Progress;
 
 pub use auth::Credentials;
+pub use blobs::UploadPlan;
 pub use http::HttpOptions;
 pub use image::{Compress, RegistryDestination, RegistrySource};
 

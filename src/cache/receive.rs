@@ -1,0 +1,83 @@
+//! Receiving one blob into a session: through a partial file, `tmp/partial/<hex>`, that
+//! survives a failed attempt and a killed run, so the next attempt or the next run asks its
+//! source only for what is missing. Resuming reads the partial bytes once more to restore the
+//! hash; a fresh blob is hashed in the one pass that writes it.
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{self, Read};
+
+use crate::digest::{self, Digest, Hasher};
+use crate::error::{Context, Error, Result};
+use crate::manifest::Descriptor;
+use crate::transfer::Open;
+
+use super::Session;
+
+impl Session<'_> {
+    /// Receives `blob` into the staging directory, checked against its digest and size.
+    pub(super) fn receive(&self, blob: &Descriptor, open: &mut Open<'_>) -> Result<()> {
+        let dir = self.cache.partial_dir();
+        fs::create_dir_all(&dir).context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(blob.digest.hex());
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)
+            .context(|| format!("opening {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            // Another process is receiving the same blob: take a private copy instead.
+            Err(TryLockError::WouldBlock) => return self.receive_fresh(blob, &mut *open(0)?),
+            Err(TryLockError::Error(e)) => {
+                return Err(Error::io(format!("locking {}", path.display()), e));
+            }
+        }
+        let mut have = file
+            .metadata()
+            .context(|| format!("reading {}", path.display()))?
+            .len();
+        if have > blob.size {
+            file.set_len(0)
+                .context(|| format!("emptying {}", path.display()))?;
+            have = 0;
+        }
+        let mut hasher = Hasher::default();
+        if have > 0 {
+            let mut prefix = File::open(&path)
+                .context(|| format!("reading {}", path.display()))?
+                .take(have);
+            digest::append_hashed(&mut prefix, &mut io::sink(), &path, &mut hasher)?;
+        }
+        let copied = open(have)
+            .and_then(|mut data| digest::append_hashed(&mut *data, &mut file, &path, &mut hasher));
+        file.sync_data()
+            .context(|| format!("syncing {}", path.display()))?;
+        copied?;
+        let size = hasher.len();
+        if let Err(mismatch) = check(blob, &hasher.finish(), size) {
+            let _ = fs::remove_file(&path);
+            return Err(mismatch);
+        }
+        let staged = self.staged_path(&blob.digest);
+        fs::rename(&path, &staged)
+            .context(|| format!("moving {} to {}", path.display(), staged.display()))
+    }
+
+    /// Receives `blob` in one go into the staging directory, with no partial file.
+    fn receive_fresh(&self, blob: &Descriptor, data: &mut dyn Read) -> Result<()> {
+        let stored = digest::write_addressed(&self.staging, data)?;
+        check(blob, &stored.digest, stored.size)
+    }
+}
+
+/// The error for bytes that are not the blob they were sent as.
+fn check(blob: &Descriptor, digest: &Digest, size: u64) -> Result<()> {
+    if digest == &blob.digest && size == blob.size {
+        return Ok(());
+    }
+    Err(Error::BadInput(format!(
+        "received {size} bytes hashing to {digest}, expected {} bytes hashing to {}",
+        blob.size, blob.digest
+    )))
+}
