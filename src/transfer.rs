@@ -18,12 +18,25 @@ pub trait Source {
     fn open_blob(&self, blob: &Descriptor, offset: u64) -> Result<Box<dyn Read + Send + '_>>;
     /// How to name this source in messages (`image.tar`).
     fn describe(&self) -> String;
+    /// `registry/repository`, when the source is a registry.
+    fn repository(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Where an image is written to.
 pub trait Destination {
     /// Whether the destination already holds `blob` as it is.
     fn has_blob(&self, blob: &Descriptor) -> Result<bool>;
+    /// `registry/repository`, when the destination is a registry.
+    fn repository(&self) -> Option<String> {
+        None
+    }
+    /// Links `blob` from repository `from` of the same registry instead of uploading it;
+    /// `false` when the registry declines.
+    fn mount(&self, _blob: &Descriptor, _from: &str) -> Result<bool> {
+        Ok(false)
+    }
     /// Whether the destination stores `blob` in another form (compressed on the way), so
     /// its stored digest is known only once it is written.
     fn transforms(&self, _blob: &Descriptor) -> bool {
@@ -44,13 +57,18 @@ pub trait Destination {
 /// and calls again to resume where an interrupted transfer stopped.
 pub type Open<'s> = dyn FnMut(u64) -> Result<Box<dyn Read + Send + 's>> + 's;
 
-/// Remembers what an uncompressed layer became when it was compressed for a destination, so
-/// the next copy can ask for the compressed blob by digest instead of compressing again.
-pub trait CompressionMemo {
+/// What is remembered about blobs between runs: the compressed form an uncompressed layer
+/// was pushed as (so the next push asks for it by digest instead of compressing again), and
+/// the repositories (`registry/repository`) known to hold a blob (so it can be mounted).
+pub trait BlobMemo {
     /// The compressed form of `uncompressed`, if one was stored before.
     fn compressed(&self, uncompressed: &Digest) -> Option<Descriptor>;
     /// Records that `uncompressed` was stored as `compressed`.
-    fn remember(&self, uncompressed: &Digest, compressed: &Descriptor) -> Result<()>;
+    fn remember_compressed(&self, uncompressed: &Digest, compressed: &Descriptor) -> Result<()>;
+    /// The repositories known to hold `digest`.
+    fn holders(&self, digest: &Digest) -> Vec<String>;
+    /// Records that `repository` holds `digest`.
+    fn remember_holder(&self, digest: &Digest, repository: &str) -> Result<()>;
 }
 
 /// What storing a manifest under a name did.
@@ -79,8 +97,8 @@ pub struct Options<'a> {
     pub dry_run: bool,
     /// Tries for a blob whose transfer fails in a way that may pass (at least 1).
     pub attempts: u32,
-    /// Known compressed forms of uncompressed layers.
-    pub memo: Option<&'a dyn CompressionMemo>,
+    /// What is known about blobs from earlier runs.
+    pub memo: Option<&'a dyn BlobMemo>,
 }
 
 /// What one job stored, name by name (`None`: the image has no name).
@@ -94,6 +112,7 @@ pub struct Outcome {
 pub struct Summary {
     pub blobs_copied: usize,
     pub blobs_present: usize,
+    pub blobs_mounted: usize,
     pub bytes_copied: u64,
     pub outcomes: Vec<Outcome>,
 }
@@ -155,8 +174,9 @@ pub fn copy(
     Ok(summary)
 }
 
-/// Copies one blob unless the destination has it (or, for a blob it compresses, has the
-/// compressed form the memo knows); returns the descriptor the destination holds.
+/// Copies one blob unless the destination has it (or, for a blob it compresses, the
+/// compressed form the memo knows), mounting it from another repository of the same registry
+/// when the memo knows one; returns the descriptor the destination holds.
 fn copy_blob(
     source: &dyn Source,
     destination: &dyn Destination,
@@ -166,20 +186,31 @@ fn copy_blob(
     summary: &mut Summary,
 ) -> Result<Descriptor> {
     let transforms = destination.transforms(blob);
-    if !options.force {
-        let present = match (transforms, options.memo) {
-            (true, Some(memo)) => memo
-                .compressed(&blob.digest)
-                .map(|known| (known.clone(), destination.has_blob(&known))),
-            (true, None) => None,
-            (false, _) => Some((blob.clone(), destination.has_blob(blob))),
-        };
-        if let Some((stored, has)) = present
-            && has?
-        {
-            progress.detail(format_args!("{} present, skipped", stored.digest));
+    let wanted = match (transforms, options.memo) {
+        (false, _) => Some(blob.clone()),
+        (true, Some(memo)) => memo.compressed(&blob.digest),
+        (true, None) => None,
+    };
+    if !options.force
+        && let Some(wanted) = wanted
+    {
+        if destination.has_blob(&wanted)? {
+            progress.detail(format_args!("{} present, skipped", wanted.digest));
             summary.blobs_present += 1;
-            return Ok(stored);
+            return remember_holders(source, destination, blob, &wanted, options).map(|()| wanted);
+        }
+        if let Some(from) = mount_source(destination, &wanted, options) {
+            if options.dry_run {
+                progress.info(format_args!("would mount {} from {from}", wanted.digest));
+                summary.blobs_mounted += 1;
+                return Ok(wanted);
+            }
+            if destination.mount(&wanted, &from)? {
+                progress.detail(format_args!("{} mounted from {from}", wanted.digest));
+                summary.blobs_mounted += 1;
+                return remember_holders(source, destination, blob, &wanted, options)
+                    .map(|()| wanted);
+            }
         }
     }
     summary.blobs_copied += 1;
@@ -206,12 +237,49 @@ fn copy_blob(
         }
     };
     if transforms && let Some(memo) = options.memo {
-        memo.remember(&blob.digest, &stored)?;
+        memo.remember_compressed(&blob.digest, &stored)?;
     }
     progress.detail(format_args!(
         "{} copied ({})",
         stored.digest,
         human_bytes(stored.size)
     ));
+    remember_holders(source, destination, blob, &stored, options)?;
     Ok(stored)
+}
+
+/// Another repository of the destination's registry that the memo says holds `blob`.
+fn mount_source(
+    destination: &dyn Destination,
+    blob: &Descriptor,
+    options: Options<'_>,
+) -> Option<String> {
+    let here = destination.repository()?;
+    let (registry, _) = here.split_once('/')?;
+    let holders = options.memo?.holders(&blob.digest);
+    holders.into_iter().find_map(|holder| {
+        let (holder_registry, repository) = holder.split_once('/')?;
+        (holder_registry == registry && holder != here).then(|| repository.to_string())
+    })
+}
+
+/// Records in the memo that the source's repository holds `blob` and the destination's now
+/// holds `stored` (its form there), for later mounts.
+fn remember_holders(
+    source: &dyn Source,
+    destination: &dyn Destination,
+    blob: &Descriptor,
+    stored: &Descriptor,
+    options: Options<'_>,
+) -> Result<()> {
+    let Some(memo) = options.memo.filter(|_| !options.dry_run) else {
+        return Ok(());
+    };
+    if let Some(repository) = source.repository() {
+        memo.remember_holder(&blob.digest, &repository)?;
+    }
+    if let Some(repository) = destination.repository() {
+        memo.remember_holder(&stored.digest, &repository)?;
+    }
+    Ok(())
 }

@@ -685,3 +685,59 @@ fn a_pull_resumes_from_what_an_earlier_run_left() {
         "the partial file became the blob"
     );
 }
+
+/// A push to a sibling repository mounts the blobs instead of uploading them.
+fn mounts_between_repositories(setup: Setup) {
+    let registry = TestRegistry::start(setup);
+    let dir = TempDir::new("mount");
+    let archive = archive(&dir);
+    let cache = TestCache::new();
+    let first = format!("{}/mount/first:v1", registry.host());
+    let second = format!("{}/mount/second:v1", registry.host());
+    run_with(
+        &cache,
+        &["push", archive.to_str().unwrap(), &first],
+        &registry,
+    )
+    .success();
+    let run = run_with(
+        &cache,
+        &["push", archive.to_str().unwrap(), &second],
+        &registry,
+    )
+    .success();
+    assert!(
+        run.stderr.contains("0 blobs uploaded") && run.stderr.contains("3 mounted"),
+        "{}",
+        run.stderr
+    );
+    let mounts = (registry.log().lines())
+        .filter(|line| {
+            line.contains("\"POST /v2/mount/second/blobs/uploads/?mount=")
+                && line.contains("\" 201 ")
+        })
+        .count();
+    assert_eq!(
+        mounts,
+        3,
+        "the registry saw three mounts:\n{}",
+        registry.log()
+    );
+    assert_eq!(
+        registry.requests("PATCH /v2/mount/second/"),
+        0,
+        "and no upload"
+    );
+    let source = images::skopeo_identity(&format!("docker-archive:{}", archive.display()));
+    assert_eq!(skopeo_sees(&registry, "mount/second:v1"), source);
+}
+
+#[test]
+fn blobs_are_mounted_between_repositories() {
+    mounts_between_repositories(Setup::Plain);
+}
+
+#[test]
+fn blobs_are_mounted_between_repositories_with_tokens() {
+    mounts_between_repositories(Setup::Token);
+}

@@ -241,7 +241,7 @@ fn execute(push: PushArgs, globals: &Globals, registry_args: &RegistryArgs) -> R
         chunk_size: push.chunk_size,
         attempts: options.attempts,
     };
-    let destination = RegistryDestination::new(&registry, target.repository(), push.compress, plan);
+    let destination = RegistryDestination::new(&registry, &target, push.compress, plan);
     let transfer_options = Options {
         force: push.force,
         dry_run: push.dry_run,
@@ -283,14 +283,14 @@ fn execute(push: PushArgs, globals: &Globals, registry_args: &RegistryArgs) -> R
     };
     let blobs = count(summary.blobs_copied, "blob");
     let size = human_bytes(summary.bytes_copied);
+    let (present, mounted) = (summary.blobs_present, summary.blobs_mounted);
     match summary.outcomes.first() {
         None => progress.info(format_args!(
-            "would push {target}: {blobs} to upload ({size}), {} already there",
-            summary.blobs_present
+            "would push {target}: {blobs} to upload ({size}), {mounted} to mount, {present} already there"
         )),
         Some(outcome) => progress.info(format_args!(
-            "pushed {target} (manifest {}): {blobs} uploaded ({size}), {} already there",
-            outcome.manifest, summary.blobs_present
+            "pushed {target} (manifest {}): {blobs} uploaded ({size}), {mounted} mounted, {present} already there",
+            outcome.manifest
         )),
     }
     Ok(())

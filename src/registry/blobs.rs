@@ -200,6 +200,42 @@ impl Registry {
         checked(hasher, bytes)
     }
 
+    /// Asks the registry to link `digest` from repository `from` into `repository` (a
+    /// cross-repository mount). `false` when it declines: it opened an ordinary upload instead
+    /// (202, cancelled here), or `from` is not readable (400, 401, 403, 404).
+    pub fn mount_blob(&self, repository: &str, digest: &Digest, from: &str) -> Result<bool> {
+        let scope = format!("{} {}", push_scope(repository), pull_scope(from));
+        let url = format!(
+            "{}/v2/{repository}/blobs/uploads/?mount={}&from={}",
+            self.base,
+            url::encode(&digest.to_string()),
+            url::encode(from)
+        );
+        let response = match self.request("POST", &url, &scope, &[], Body::Empty, &[201, 202]) {
+            Ok(response) => response,
+            Err(Error::BadInput(_) | Error::Denied(_) | Error::NotFound(_)) => return Ok(false),
+            Err(error) => return Err(error),
+        };
+        if response.status().as_u16() == 202 {
+            if let Some(location) = response
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+            {
+                let _ = self.request(
+                    "DELETE",
+                    &url::resolve(&url, location),
+                    &scope,
+                    &[],
+                    Body::Empty,
+                    &[204],
+                );
+            }
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
     /// `POST` a new upload session; returns its URL.
     fn start_upload(&self, repository: &str, scope: &str) -> Result<String> {
         let start = format!("{}/v2/{repository}/blobs/uploads/", self.base);

@@ -1,21 +1,23 @@
 //! One repository of a registry as a copy source (an image resolved to one platform) and as a
-//! copy destination (blobs uploaded, uncompressed layers gzipped on the way, then manifests).
+//! copy destination (blobs uploaded or mounted, uncompressed layers gzipped on the way, then
+//! manifests).
 
 use std::io::Read;
 
 use super::Registry;
 use super::blobs::{Bytes, UploadPlan};
 use crate::error::{Error, Result};
-use crate::manifest::{Descriptor, Parsed, Platform, RawManifest, media_type};
+use crate::manifest::{
+    self, Descriptor, MAX_INDEX_DEPTH, Parsed, Platform, RawManifest, media_type,
+};
 use crate::reference::Reference;
 use crate::transfer::{Destination, Open, Source, Stored};
 
 /// An image in a registry, resolved to one platform when its manifest is an index.
 pub struct RegistrySource<'a> {
     registry: &'a Registry,
-    repository: String,
+    reference: Reference,
     manifest: RawManifest,
-    name: String,
 }
 
 impl<'a> RegistrySource<'a> {
@@ -26,10 +28,10 @@ impl<'a> RegistrySource<'a> {
         reference: &Reference,
         platform: &Platform,
     ) -> Result<RegistrySource<'a>> {
-        let repository = reference.repository().to_string();
-        let mut manifest = registry.get_manifest(&repository, &reference.reference())?;
-        for _ in 0..crate::manifest::MAX_INDEX_DEPTH {
-            let index = match crate::manifest::parse(&manifest.bytes) {
+        let repository = reference.repository();
+        let mut manifest = registry.get_manifest(repository, &reference.reference())?;
+        for _ in 0..MAX_INDEX_DEPTH {
+            let index = match manifest::parse(&manifest.bytes) {
                 Ok(Parsed::Index(index)) => index,
                 _ => break,
             };
@@ -50,13 +52,12 @@ impl<'a> RegistrySource<'a> {
                     offered.join(", ")
                 )));
             };
-            manifest = registry.get_manifest(&repository, &chosen.digest.to_string())?;
+            manifest = registry.get_manifest(repository, &chosen.digest.to_string())?;
         }
         Ok(RegistrySource {
             registry,
-            repository,
+            reference: reference.clone(),
             manifest,
-            name: reference.to_string(),
         })
     }
 }
@@ -68,11 +69,15 @@ impl Source for RegistrySource<'_> {
 
     fn open_blob(&self, blob: &Descriptor, offset: u64) -> Result<Box<dyn Read + Send + '_>> {
         self.registry
-            .open_blob(&self.repository, &blob.digest, offset)
+            .open_blob(self.reference.repository(), &blob.digest, offset)
     }
 
     fn describe(&self) -> String {
-        self.name.clone()
+        self.reference.to_string()
+    }
+
+    fn repository(&self) -> Option<String> {
+        Some(self.reference.name())
     }
 }
 
@@ -88,22 +93,22 @@ pub enum Compress {
 /// One repository of a registry as a copy destination.
 pub struct RegistryDestination<'a> {
     registry: &'a Registry,
-    repository: String,
+    target: Reference,
     compress: Compress,
     plan: UploadPlan,
 }
 
 impl<'a> RegistryDestination<'a> {
-    /// Pushes into `repository` of `registry`, uploading as `plan` says.
+    /// Pushes into the repository of `target` on `registry`, uploading as `plan` says.
     pub fn new(
         registry: &'a Registry,
-        repository: &str,
+        target: &Reference,
         compress: Compress,
         plan: UploadPlan,
     ) -> RegistryDestination<'a> {
         RegistryDestination {
             registry,
-            repository: repository.to_string(),
+            target: target.clone(),
             compress,
             plan,
         }
@@ -121,7 +126,17 @@ fn gzip_type(layer_type: &str) -> Option<&'static str> {
 
 impl Destination for RegistryDestination<'_> {
     fn has_blob(&self, blob: &Descriptor) -> Result<bool> {
-        self.registry.has_blob(&self.repository, &blob.digest)
+        self.registry
+            .has_blob(self.target.repository(), &blob.digest)
+    }
+
+    fn repository(&self) -> Option<String> {
+        Some(self.target.name())
+    }
+
+    fn mount(&self, blob: &Descriptor, from: &str) -> Result<bool> {
+        self.registry
+            .mount_blob(self.target.repository(), &blob.digest, from)
     }
 
     fn transforms(&self, blob: &Descriptor) -> bool {
@@ -140,7 +155,7 @@ impl Destination for RegistryDestination<'_> {
         };
         let (digest, size) =
             self.registry
-                .upload_blob(&self.repository, open, &bytes, &self.plan)?;
+                .upload_blob(self.target.repository(), open, &bytes, &self.plan)?;
         Ok(match gzip {
             Some((_, gzip_type)) => Descriptor::new(gzip_type, digest, size),
             None => blob.clone(),
@@ -148,13 +163,13 @@ impl Destination for RegistryDestination<'_> {
     }
 
     fn prepare_manifest(&self, manifest: RawManifest) -> Result<RawManifest> {
-        crate::manifest::uncompressed_as_oci(&manifest).map_err(Error::BadInput)
+        manifest::uncompressed_as_oci(&manifest).map_err(Error::BadInput)
     }
 
     fn put_manifest(&self, name: Option<&Reference>, manifest: &RawManifest) -> Result<Stored> {
         let reference = name.map_or_else(|| manifest.digest.to_string(), Reference::reference);
         self.registry
-            .put_manifest(&self.repository, &reference, manifest)?;
+            .put_manifest(self.target.repository(), &reference, manifest)?;
         Ok(Stored::New)
     }
 }
