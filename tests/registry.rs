@@ -741,3 +741,41 @@ fn blobs_are_mounted_between_repositories() {
 fn blobs_are_mounted_between_repositories_with_tokens() {
     mounts_between_repositories(Setup::Token);
 }
+
+#[test]
+fn a_blob_redirect_to_another_host_gets_no_credentials() {
+    let registry = TestRegistry::start(Setup::PlainBasic);
+    let basic = format!(
+        "Basic {}",
+        support::base64(format!("{ROBOT_USER}:{ROBOT_PASSWORD}").as_bytes())
+    );
+    let front = support::redirect::RedirectingFront::start(registry.port(), basic);
+    let dir = TempDir::new("redirect");
+    let archive = archive(&dir);
+    run_with(
+        &TestCache::new(),
+        &[
+            "push",
+            archive.to_str().unwrap(),
+            &format!("{}/redirect/app:v1", registry.host()),
+        ],
+        &registry,
+    )
+    .success();
+
+    let pulled = TestCache::new();
+    run_with(
+        &pulled,
+        &["pull", &format!("{}/redirect/app:v1", front.host()), "-v"],
+        &registry,
+    )
+    .success();
+    let saw = front.storage_saw.lock().unwrap().clone();
+    assert_eq!(saw.len(), 3, "every blob came through the redirect");
+    assert!(
+        saw.iter().all(Option::is_none),
+        "credentials went to the storage host: {saw:?}"
+    );
+    let source = images::skopeo_identity(&format!("docker-archive:{}", archive.display()));
+    assert_eq!(listed_identity(&pulled.list()[0]), source);
+}

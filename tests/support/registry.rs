@@ -32,6 +32,8 @@ pub enum Setup {
         username: &'static str,
         password: &'static str,
     },
+    /// Plain HTTP and htpasswd Basic authentication for the robot user.
+    PlainBasic,
     /// HTTPS and Bearer tokens from the tests' issuer: push and pull for the robot user,
     /// pull on `public/` for anyone.
     Token,
@@ -50,7 +52,7 @@ impl TestRegistry {
         let mut tls = String::new();
         let mut auth = String::new();
         let mut ca_cert = None;
-        if !matches!(setup, Setup::Plain) {
+        if !matches!(setup, Setup::Plain | Setup::PlainBasic) {
             let (ca, cert, key) = test_certificates(&dir);
             tls = format!(
                 "  tls:\n    certificate: {}\n    key: {}\n",
@@ -61,7 +63,11 @@ impl TestRegistry {
         }
         let credentials = !matches!(setup, Setup::Plain | Setup::Tls);
         match setup {
-            Setup::Basic { username, password } => {
+            Setup::Basic { .. } | Setup::PlainBasic => {
+                let (username, password) = match setup {
+                    Setup::Basic { username, password } => (username, password),
+                    _ => (ROBOT_USER, ROBOT_PASSWORD),
+                };
                 let line = tool("htpasswd", &["-Bbn", username, password]);
                 fs::write(dir.join("htpasswd"), line.trim()).unwrap();
                 let path = dir.join("htpasswd");
@@ -132,6 +138,11 @@ impl TestRegistry {
     /// Whether only the robot user may use it.
     pub fn needs_credentials(&self) -> bool {
         self.credentials
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// `127.0.0.1:<port>`, the registry part of an image reference.

@@ -201,22 +201,12 @@ fn pem_body(path: &PathBuf) -> String {
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+/// Base64url without padding, as JWTs are written.
 fn base64url(bytes: &[u8]) -> String {
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..=chunk.len() {
-            out.push(match ALPHABET[(n >> (18 - 6 * i) & 63) as usize] {
-                b'+' => '-',
-                b'/' => '_',
-                c => c as char,
-            });
-        }
-    }
-    out
+    super::base64(bytes)
+        .trim_end_matches('=')
+        .replace('+', "-")
+        .replace('/', "_")
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {
