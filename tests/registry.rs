@@ -53,6 +53,11 @@ fn run_with(cache: &TestCache, args: &[&str], registry: &TestRegistry) -> suppor
         !run.stdout.contains(ROBOT_PASSWORD) && !run.stderr.contains(ROBOT_PASSWORD),
         "the password leaked"
     );
+    // Every JWT starts with the base64 of `{"`: none may be printed.
+    assert!(
+        !run.stdout.contains("eyJ") && !run.stderr.contains("eyJ"),
+        "a token leaked"
+    );
     run
 }
 
@@ -143,6 +148,42 @@ fn round_trip(setup: Setup) {
         uploads + 3,
         "--force-upload uploads again"
     );
+
+    let extracted = TestCache::new();
+    extracted
+        .run(&["extract", archive.to_str().unwrap()])
+        .success();
+    let from_cache = format!("{}/team/from-cache:v1", registry.host());
+    run_with(
+        &extracted,
+        &["push", "example.com/app:v1", &from_cache],
+        &registry,
+    )
+    .success();
+    assert_eq!(
+        skopeo_sees(&registry, "team/from-cache:v1"),
+        source,
+        "pushed from the cache"
+    );
+    let scheme = if registry.ca_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let one_shot = format!("{scheme}://{}/team/one-shot:v1", registry.host());
+    run_with(
+        &extracted,
+        &["-r", &one_shot, "-f", archive.to_str().unwrap()],
+        &registry,
+    )
+    .success();
+    assert_eq!(
+        skopeo_sees(&registry, "team/one-shot:v1"),
+        source,
+        "pushed with the one-shot form"
+    );
+
+    pull_what_skopeo_pushed(&registry);
 }
 
 #[test]
@@ -216,28 +257,30 @@ fn bearer_tokens_give_anonymous_users_pull_only_and_never_show() {
     );
 }
 
-#[test]
-fn pulls_what_skopeo_pushed_in_both_formats() {
-    let registry = TestRegistry::start(Setup::Tls);
+/// Pulls images skopeo pushed to `registry` in both manifest formats, and checks them.
+fn pull_what_skopeo_pushed(registry: &TestRegistry) {
     let dir = TempDir::new("skopeo-pushed");
     let layout = images::umoci_layout(dir.path(), "src", &two_layers());
     for format in ["oci", "v2s2"] {
         let target = format!("{}/pushed/{format}:v1", registry.host());
+        let mut copy = vec![
+            "--insecure-policy".to_string(),
+            "copy".into(),
+            "--quiet".into(),
+            "--format".into(),
+            format.into(),
+        ];
+        copy.extend(skopeo_flags(registry, "dest-"));
+        copy.extend([
+            format!("oci:{}:src", layout.display()),
+            format!("docker://{target}"),
+        ]);
         tool(
             "skopeo",
-            &[
-                "--insecure-policy",
-                "copy",
-                "--quiet",
-                "--dest-tls-verify=false",
-                "--format",
-                format,
-                &format!("oci:{}:src", layout.display()),
-                &format!("docker://{target}"),
-            ],
+            &copy.iter().map(String::as_str).collect::<Vec<_>>(),
         );
         let cache = TestCache::new();
-        run_with(&cache, &["pull", &target], &registry).success();
+        run_with(&cache, &["pull", &target], registry).success();
         let listed = cache.list();
         let expected_type = if format == "oci" {
             "application/vnd.oci.image.manifest.v1+json"
@@ -247,10 +290,10 @@ fn pulls_what_skopeo_pushed_in_both_formats() {
         assert_eq!(listed[0]["media_type"], expected_type);
         assert_eq!(
             listed_identity(&listed[0]),
-            skopeo_sees(&registry, &format!("pushed/{format}:v1")),
+            skopeo_sees(registry, &format!("pushed/{format}:v1")),
             "{format}"
         );
-        let again = run_with(&cache, &["pull", &target], &registry).success();
+        let again = run_with(&cache, &["pull", &target], registry).success();
         assert!(
             again.stderr.contains("0 blobs downloaded"),
             "cached blobs are not fetched again: {}",
@@ -343,51 +386,45 @@ fn compress_none_pushes_the_layers_as_they_are_under_an_oci_manifest() {
 }
 
 #[test]
-fn pushes_from_the_cache_and_with_the_one_shot_form() {
+fn the_seed_form_names_registry_repository_and_reference() {
     let registry = TestRegistry::start(Setup::Basic {
         username: ROBOT_USER,
         password: ROBOT_PASSWORD,
     });
-    let dir = TempDir::new("forms");
+    let dir = TempDir::new("seed");
     let archive = archive(&dir);
     let source = images::skopeo_identity(&format!("docker-archive:{}", archive.display()));
     let cache = TestCache::new();
-    cache.run(&["extract", archive.to_str().unwrap()]).success();
-
-    run_with(
-        &cache,
-        &[
-            "push",
-            "example.com/app:v1",
-            &format!("{}/from/cache:v1", registry.host()),
-        ],
-        &registry,
-    )
-    .success();
-    assert_eq!(skopeo_sees(&registry, "from/cache:v1"), source);
-
-    let url = format!("https://{}/one/shot:v2", registry.host());
-    run_with(
-        &cache,
-        &["-r", &url, "-f", archive.to_str().unwrap()],
-        &registry,
-    )
-    .success();
-    assert_eq!(skopeo_sees(&registry, "one/shot:v2"), source);
-
-    let seed = [
+    let registry_url = format!("https://{}", registry.host());
+    let push = [
         "push",
         "--source",
         archive.to_str().unwrap(),
         "--registry",
-        &format!("https://{}", registry.host()),
+        &registry_url,
         "--repository",
         "seed/form",
         "--reference",
         "v3",
     ];
-    run_with(&cache, &seed, &registry).success();
+    run_with(&cache, &push, &registry).success();
     assert_eq!(skopeo_sees(&registry, "seed/form:v3"), source);
+    let pull = [
+        "pull",
+        "--registry",
+        &registry_url,
+        "--repository",
+        "seed/form",
+        "--reference",
+        "v3",
+    ];
+    run_with(&cache, &pull, &registry).success();
+    assert!(
+        cache
+            .list()
+            .iter()
+            .any(|image| image["name"] == format!("{}/seed/form:v3", registry.host()))
+    );
 }
 
 #[test]
