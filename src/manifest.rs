@@ -266,6 +266,35 @@ pub fn with_stored_layers(raw: &RawManifest, stored: &[Descriptor]) -> Result<Ra
     })
 }
 
+/// The index `raw` with its entries pointing at `children`, the child manifests as the
+/// destination stores them (their digests change when their layers were compressed on the
+/// way); platforms and annotations are kept. With nothing to change, the original bytes.
+pub fn with_stored_children(
+    raw: &RawManifest,
+    children: &[RawManifest],
+) -> Result<RawManifest, String> {
+    let index = match parse(&raw.bytes)? {
+        Parsed::Index(index) => index,
+        Parsed::Image(_) => {
+            return Err(format!("manifest {} is an image, not an index", raw.digest));
+        }
+    };
+    let unchanged =
+        (index.entries().iter().zip(children)).all(|(entry, child)| entry.digest == child.digest);
+    if unchanged && index.entries().len() == children.len() {
+        return Ok(raw.clone());
+    }
+    rewrite(raw, |value| {
+        if let Some(entries) = value.get_mut("manifests").and_then(|m| m.as_array_mut()) {
+            for (entry, child) in entries.iter_mut().zip(children) {
+                entry["mediaType"] = child.media_type.clone().into();
+                entry["digest"] = child.digest.to_string().into();
+                entry["size"] = child.bytes.len().into();
+            }
+        }
+    })
+}
+
 /// `raw` as an OCI manifest when it holds uncompressed Docker layers, a media type few
 /// registries and clients accept, while OCI's uncompressed layer type is accepted by all. The
 /// config bytes never change, only their descriptor's media type. Otherwise `raw` as it is.

@@ -104,6 +104,15 @@ impl Reference {
         self.digest.as_ref()
     }
 
+    /// The same repository, pinned to `digest` (without a tag).
+    pub fn with_digest(&self, digest: Digest) -> Reference {
+        Reference {
+            tag: None,
+            digest: Some(digest),
+            ..self.clone()
+        }
+    }
+
     /// `registry/repository`, the full name without tag or digest.
     pub fn name(&self) -> String {
         format!("{}/{}", self.registry, self.repository)

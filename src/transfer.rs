@@ -6,7 +6,7 @@ use std::io::Read;
 
 use crate::digest::Digest;
 use crate::error::{Context, Error, Result};
-use crate::manifest::{self, Descriptor, RawManifest};
+use crate::manifest::{self, Descriptor, MAX_INDEX_DEPTH, Parsed, RawManifest};
 use crate::progress::{Progress, human_bytes};
 use crate::reference::Reference;
 
@@ -21,6 +21,14 @@ pub trait Source {
     /// `registry/repository`, when the source is a registry.
     fn repository(&self) -> Option<String> {
         None
+    }
+    /// The source of one manifest its index lists.
+    fn child(&self, entry: &Descriptor) -> Result<Box<dyn Source + '_>> {
+        Err(Error::BadInput(format!(
+            "{}: cannot open {} of its index",
+            self.describe(),
+            entry.digest
+        )))
     }
 }
 
@@ -117,8 +125,9 @@ pub struct Summary {
     pub outcomes: Vec<Outcome>,
 }
 
-/// Copies every job's blobs, then every job's manifests, so that an error in any image's
-/// blobs stores no manifest at all. With `dry_run`, stops after looking.
+/// Copies every job's blobs, then every job's manifests (an index after its children), so
+/// that an error in any image's blobs stores no manifest at all. With `dry_run`, stops after
+/// looking.
 pub fn copy(
     jobs: &[Job<'_>],
     destination: &dyn Destination,
@@ -126,52 +135,125 @@ pub fn copy(
     progress: &Progress,
 ) -> Result<Summary> {
     let mut summary = Summary::default();
-    let mut manifests = Vec::with_capacity(jobs.len());
+    let mut prepared = Vec::with_capacity(jobs.len());
     for job in jobs {
-        let manifest = job.source.manifest()?;
-        let bad = |e: String| Error::BadInput(format!("{}: {e}", job.source.describe()));
-        let image = manifest.image().map_err(bad)?;
-        copy_blob(
+        prepared.push(prepare(
             job.source,
             destination,
-            &image.config,
             options,
             progress,
             &mut summary,
-        )?;
-        let mut layers = Vec::with_capacity(image.layers.len());
-        for layer in &image.layers {
-            layers.push(copy_blob(
-                job.source,
-                destination,
-                layer,
-                options,
-                progress,
-                &mut summary,
-            )?);
-        }
-        let stored = manifest::with_stored_layers(&manifest, &layers).map_err(bad)?;
-        manifests.push(destination.prepare_manifest(stored)?);
+            0,
+        )?);
     }
     if options.dry_run {
         return Ok(summary);
     }
-    for (job, manifest) in jobs.iter().zip(manifests) {
+    for (job, prepared) in jobs.iter().zip(prepared) {
         let names: Vec<Option<&Reference>> = match job.names.is_empty() {
             true => vec![None],
             false => job.names.iter().map(Some).collect(),
         };
         let mut outcome = Outcome {
-            manifest: manifest.digest.clone(),
+            manifest: prepared.manifest.digest.clone(),
             stored: Vec::new(),
         };
         for name in names {
-            let stored = destination.put_manifest(name, &manifest)?;
+            store_children(&prepared, name, destination)?;
+            let stored = destination.put_manifest(name, &prepared.manifest)?;
             outcome.stored.push((name.cloned(), stored));
         }
         summary.outcomes.push(outcome);
     }
     Ok(summary)
+}
+
+/// A manifest as the destination will store it, and for an index its children (stored
+/// before it, by digest).
+struct Prepared {
+    manifest: RawManifest,
+    children: Vec<Prepared>,
+}
+
+/// Copies the blobs of the source's image (or of every image of its index) and returns the
+/// manifests to store.
+fn prepare(
+    source: &dyn Source,
+    destination: &dyn Destination,
+    options: Options<'_>,
+    progress: &Progress,
+    summary: &mut Summary,
+    depth: usize,
+) -> Result<Prepared> {
+    let manifest = source.manifest()?;
+    let bad = |e: String| Error::BadInput(format!("{}: {e}", source.describe()));
+    match manifest::parse(&manifest.bytes).map_err(bad)? {
+        Parsed::Image(image) => {
+            copy_blob(
+                source,
+                destination,
+                &image.config,
+                options,
+                progress,
+                summary,
+            )?;
+            let mut layers = Vec::with_capacity(image.layers.len());
+            for layer in &image.layers {
+                layers.push(copy_blob(
+                    source,
+                    destination,
+                    layer,
+                    options,
+                    progress,
+                    summary,
+                )?);
+            }
+            let stored = manifest::with_stored_layers(&manifest, &layers).map_err(bad)?;
+            Ok(Prepared {
+                manifest: destination.prepare_manifest(stored)?,
+                children: Vec::new(),
+            })
+        }
+        Parsed::Index(index) => {
+            if depth >= MAX_INDEX_DEPTH {
+                return Err(bad(format!(
+                    "indexes nest more than {MAX_INDEX_DEPTH} deep"
+                )));
+            }
+            let mut children = Vec::with_capacity(index.entries().len());
+            for entry in index.entries() {
+                let child = source.child(entry)?;
+                children.push(prepare(
+                    &*child,
+                    destination,
+                    options,
+                    progress,
+                    summary,
+                    depth + 1,
+                )?);
+            }
+            let stored: Vec<RawManifest> = children
+                .iter()
+                .map(|child| child.manifest.clone())
+                .collect();
+            let manifest = manifest::with_stored_children(&manifest, &stored).map_err(bad)?;
+            Ok(Prepared { manifest, children })
+        }
+    }
+}
+
+/// Stores the children of a prepared index (deepest first), each under `name` with its digest.
+fn store_children(
+    prepared: &Prepared,
+    name: Option<&Reference>,
+    destination: &dyn Destination,
+) -> Result<()> {
+    for child in &prepared.children {
+        let child_name = name.map(|name| name.with_digest(child.manifest.digest.clone()));
+        store_children(child, child_name.as_ref(), destination)?;
+        destination.put_manifest(child_name.as_ref(), &child.manifest)?;
+    }
+    Ok(())
 }
 
 /// Copies one blob unless the destination has it (or, for a blob it compresses, the

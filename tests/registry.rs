@@ -343,6 +343,45 @@ fn a_multi_platform_index_resolves_to_the_platform_asked_for() {
         "{}",
         missing.stderr
     );
+
+    let all = TestCache::new();
+    all.run(&["pull", &target, "--all-platforms"]).success();
+    let listed = all.list();
+    assert_eq!(listed.len(), 3, "the index and both images");
+    let index = listed
+        .iter()
+        .find(|image| image["name"] == target.as_str())
+        .unwrap();
+    let children: Vec<&str> = index["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert_eq!(children, [digests[0].as_str(), digests[1].as_str()]);
+
+    let copy = format!("{}/multi/copy:v1", registry.host());
+    all.run(&["push", &target, &copy]).success();
+    let raw: serde_json::Value = serde_json::from_str(&tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{copy}"),
+        ],
+    ))
+    .unwrap();
+    let pushed: Vec<&str> = raw["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        pushed, children,
+        "the index went up after its children, unchanged"
+    );
 }
 
 #[test]

@@ -35,14 +35,17 @@ pub struct ImageRecord {
     pub manifest_path: String,
     pub manifest_digest: Digest,
     pub media_type: String,
-    /// The config digest, which is the image ID.
-    pub config_digest: Digest,
+    /// The config digest, which is the image ID (none for an index).
+    pub config_digest: Option<Digest>,
     /// The config's `rootfs.diff_ids`, in layer order.
     pub diff_ids: Vec<Digest>,
     /// The layer digests, in manifest order.
     pub layers: Vec<Digest>,
     /// Every blob the image needs (config and layers).
     pub blobs: BTreeMap<Digest, BlobRecord>,
+    /// For an index: the manifests it lists, each cached as `repository@digest`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<Digest>,
     /// Where the image came from (`archive:image.tar`).
     pub source: String,
     /// When it was cached, RFC 3339 in UTC.
@@ -177,11 +180,16 @@ impl Index {
             return Err(not_found());
         }
         let matches: Vec<(&String, &ImageRecord)> = (self.images.iter())
-            .filter(|(_, record)| record.config_digest.hex().starts_with(prefix))
+            .filter(|(_, record)| {
+                record
+                    .config_digest
+                    .as_ref()
+                    .is_some_and(|id| id.hex().starts_with(prefix))
+            })
             .collect();
         let ids: BTreeSet<&Digest> = matches
             .iter()
-            .map(|(_, record)| &record.config_digest)
+            .filter_map(|(_, record)| record.config_digest.as_ref())
             .collect();
         if ids.len() > 1 {
             return Err(Error::Usage(format!(
@@ -263,10 +271,11 @@ mod tests {
             manifest_path: String::new(),
             manifest_digest: digest('0'),
             media_type: String::new(),
-            config_digest: digest(config),
+            config_digest: Some(digest(config)),
             diff_ids: Vec::new(),
             layers: Vec::new(),
             blobs: BTreeMap::new(),
+            children: Vec::new(),
             source: String::new(),
             cached_at: String::new(),
         }

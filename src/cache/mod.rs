@@ -147,18 +147,19 @@ impl Session<'_> {
         fs::read(&path).context(|| format!("reading {}", path.display()))
     }
 
-    /// Makes one image visible under one name: moves its staged blobs into `blobs/`, writes
-    /// its manifest, and records it in the index, all under `index.lock`.
+    /// Makes one image (or index) visible under one name: moves its staged blobs into
+    /// `blobs/`, writes its manifest, and records it in the index, all under `index.lock`.
     fn commit(
         &self,
         name: Option<&Reference>,
         manifest: &RawManifest,
         source: &str,
     ) -> Result<Stored> {
-        let image = manifest.image().map_err(Error::BadInput)?;
-        let config_bytes = self.read_small_blob(&image.config)?;
-        let config = manifest::parse_config(&config_bytes)
-            .map_err(|e| Error::BadInput(format!("config {}: {e}", image.config.digest)))?;
+        let contents = self.contents(manifest)?;
+        let id = contents
+            .config
+            .as_ref()
+            .map_or(&manifest.digest, |config| &config.digest);
         let (key, repository, reference, manifest_path) = match name {
             Some(name) => (
                 name.to_string(),
@@ -166,34 +167,34 @@ impl Session<'_> {
                 name.reference(),
                 format!("manifests/{}/{}", name.name(), name.reference()),
             ),
-            None => {
-                let id = image.config.digest.to_string();
-                let path = format!("manifests/_untagged/{}", image.config.digest.hex());
-                (id.clone(), None, id, path)
-            }
+            None => (
+                id.to_string(),
+                None,
+                id.to_string(),
+                format!("manifests/_untagged/{}", id.hex()),
+            ),
         };
-        let blobs: Vec<&Descriptor> = std::iter::once(&image.config)
-            .chain(&image.layers)
-            .collect();
+        let blobs: Vec<&Descriptor> = contents.config.iter().chain(&contents.layers).collect();
         let root = &self.cache.root;
-        let _lock = open_lock(&root.join("index.lock"))?;
-        _lock
+        let index_lock = open_lock(&root.join("index.lock"))?;
+        index_lock
             .lock()
             .map_err(|e| Error::io("locking index.lock", e))?;
         let mut index = self.cache.index()?;
         let previous = index.get(&key).map(|record| record.manifest_digest.clone());
-        if previous.as_ref() == Some(&manifest.digest)
-            && blobs
-                .iter()
-                .all(|b| self.cache.blob_path(&b.digest).exists())
-        {
+        let complete = blobs
+            .iter()
+            .all(|blob| self.cache.blob_path(&blob.digest).exists());
+        if previous.as_ref() == Some(&manifest.digest) && complete {
             return Ok(Stored::Unchanged);
         }
         for blob in &blobs {
             self.promote(blob)?;
         }
-        let blob_dir = self.cache.blob_dir();
-        index::sync_dir(&blob_dir).context(|| format!("syncing {}", blob_dir.display()))?;
+        if !blobs.is_empty() {
+            let blob_dir = self.cache.blob_dir();
+            index::sync_dir(&blob_dir).context(|| format!("syncing {}", blob_dir.display()))?;
+        }
         index::write_atomically(&root.join(&manifest_path), &manifest.bytes, &self.staging)?;
         let record = ImageRecord {
             repository,
@@ -201,17 +202,23 @@ impl Session<'_> {
             manifest_path,
             manifest_digest: manifest.digest.clone(),
             media_type: manifest.media_type.clone(),
-            config_digest: image.config.digest.clone(),
-            diff_ids: config.rootfs.diff_ids,
-            layers: image
+            config_digest: contents.config.as_ref().map(|config| config.digest.clone()),
+            diff_ids: contents.diff_ids,
+            layers: contents
                 .layers
                 .iter()
                 .map(|layer| layer.digest.clone())
                 .collect(),
             blobs: blobs
                 .iter()
-                .map(|blob| (blob.digest.clone(), blob_record(blob, &image.config)))
+                .map(|blob| {
+                    (
+                        blob.digest.clone(),
+                        blob_record(blob, contents.config.as_ref()),
+                    )
+                })
                 .collect(),
+            children: contents.children,
             source: source.to_string(),
             cached_at: index::now_rfc3339(),
         };
@@ -224,6 +231,33 @@ impl Session<'_> {
         })
     }
 
+    /// What a manifest is made of: an image's config (read for its diff_ids) and layers, or
+    /// an index's children.
+    fn contents(&self, manifest: &RawManifest) -> Result<Contents> {
+        match manifest::parse(&manifest.bytes).map_err(Error::BadInput)? {
+            manifest::Parsed::Image(image) => {
+                let config_bytes = self.read_small_blob(&image.config)?;
+                let config = manifest::parse_config(&config_bytes)
+                    .map_err(|e| Error::BadInput(format!("config {}: {e}", image.config.digest)))?;
+                Ok(Contents {
+                    config: Some(image.config),
+                    diff_ids: config.rootfs.diff_ids,
+                    layers: image.layers,
+                    children: Vec::new(),
+                })
+            }
+            manifest::Parsed::Index(index) => Ok(Contents {
+                config: None,
+                diff_ids: Vec::new(),
+                layers: Vec::new(),
+                children: index
+                    .entries()
+                    .iter()
+                    .map(|entry| entry.digest.clone())
+                    .collect(),
+            }),
+        }
+    }
     /// Moves a staged blob into `blobs/`, or checks that the cache already has it.
     fn promote(&self, blob: &Descriptor) -> Result<()> {
         let target = self.cache.blob_path(&blob.digest);
@@ -253,13 +287,21 @@ impl Drop for Session<'_> {
     }
 }
 
-fn blob_record(blob: &Descriptor, config: &Descriptor) -> index::BlobRecord {
+/// What one manifest is made of.
+struct Contents {
+    config: Option<Descriptor>,
+    diff_ids: Vec<Digest>,
+    layers: Vec<Descriptor>,
+    children: Vec<Digest>,
+}
+
+fn blob_record(blob: &Descriptor, config: Option<&Descriptor>) -> index::BlobRecord {
     let media_type = blob.media_type.clone();
     index::BlobRecord {
         digest: blob.digest.clone(),
         size: blob.size,
         path: format!("blobs/sha256/{}", blob.digest.hex()),
-        is_config: blob.digest == config.digest,
+        is_config: config.is_some_and(|config| config.digest == blob.digest),
         compressed: media_type.ends_with("gzip") || media_type.ends_with("zstd"),
         media_type,
     }

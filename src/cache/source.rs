@@ -6,6 +6,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 
 use crate::error::{Context, Error, Result};
 use crate::manifest::{Descriptor, RawManifest};
+use crate::reference::Reference;
 use crate::transfer::Source;
 
 use super::Cache;
@@ -72,5 +73,17 @@ impl Source for CachedImage<'_> {
 
     fn describe(&self) -> String {
         format!("the cache ({})", self.key)
+    }
+
+    fn child(&self, entry: &Descriptor) -> Result<Box<dyn Source + '_>> {
+        let parent = Reference::parse(&self.key).map_err(|_| {
+            Error::NotFound(format!(
+                "{}: an index without a name cannot find its children",
+                self.key
+            ))
+        })?;
+        Ok(Box::new(self.cache.image(
+            &parent.with_digest(entry.digest.clone()).to_string(),
+        )?))
     }
 }

@@ -36,7 +36,9 @@ digest, the total size of its blobs, its layer count and when it was cached (UTC
   reference        the tag, or a sha256: digest
   manifest_digest  digest of the manifest bytes as stored
   media_type       the manifest's media type
-  config_digest    the config's digest, which is the image ID
+  config_digest    the config's digest, which is the image ID (null for an index)
+  children         for an index (--all-platforms): the digests of its manifests, each
+                   listed as repository@digest
   size             total bytes of config and layers
   layers           [{digest, size, media_type, diff_id}] in manifest order
   source           where it came from (archive:FILE)
@@ -50,9 +52,11 @@ struct Listed<'a> {
     reference: &'a str,
     manifest_digest: &'a Digest,
     media_type: &'a str,
-    config_digest: &'a Digest,
+    config_digest: Option<&'a Digest>,
     size: u64,
     layers: Vec<ListedLayer<'a>>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    children: &'a [Digest],
     source: &'a str,
     cached_at: &'a str,
 }
@@ -120,9 +124,10 @@ fn listed<'a>(name: &'a str, record: &'a ImageRecord) -> Listed<'a> {
         reference: &record.reference,
         manifest_digest: &record.manifest_digest,
         media_type: &record.media_type,
-        config_digest: &record.config_digest,
+        config_digest: record.config_digest.as_ref(),
         size: record.size(),
         layers,
+        children: &record.children,
         source: &record.source,
         cached_at: &record.cached_at,
     }
@@ -135,13 +140,23 @@ fn to_table(records: &[(&String, &ImageRecord)]) -> String {
         .map(|(name, record)| {
             let name = match record.repository {
                 Some(_) => name.to_string(),
-                None => format!("<none> (ID {})", record.config_digest.short()),
+                None => format!(
+                    "<none> (ID {})",
+                    record
+                        .config_digest
+                        .as_ref()
+                        .unwrap_or(&record.manifest_digest)
+                        .short()
+                ),
             };
             [
                 name,
                 record.manifest_digest.short().to_string(),
                 human_bytes(record.size()),
-                record.layers.len().to_string(),
+                match record.children.len() {
+                    0 => record.layers.len().to_string(),
+                    platforms => format!("index of {platforms}"),
+                },
                 record
                     .cached_at
                     .replacen('T', " ", 1)

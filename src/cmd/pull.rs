@@ -26,6 +26,7 @@ Arguments:
 
 Options:
       --platform OS/ARCH[/VARIANT]  which image of a multi-platform index [default: this host's]
+      --all-platforms               keep the index and every image it lists
       --registry URL                registry for --repository [default: https://registry-1.docker.io]
       --repository NAME             repository, with --reference
       --reference TAG               tag or sha256: digest, with --repository
@@ -53,6 +54,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let mut image = None;
     let mut platform = Platform::host();
     let mut dry_run = false;
+    let mut all_platforms = false;
     let (mut seed_registry, mut seed_repository, mut seed_reference_text) = (None, None, None);
     while let Some(flag) = args::next(parser, &mut [&mut globals, &mut registry_args], COMMAND)? {
         match flag.as_arg() {
@@ -70,6 +72,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
                 seed_reference_text = Some(args::value(parser, "--reference")?)
             }
             Arg::Short('n') | Arg::Long("dry-run") => dry_run = true,
+            Arg::Long("all-platforms") => all_platforms = true,
             Arg::Value(value) if image.is_none() => image = Some(args::utf8(value, "IMAGE")?),
             other => return Err(args::unexpected(other, COMMAND)),
         }
@@ -101,7 +104,10 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     }
     let registry_options = registry_args.options()?;
     let registry = Registry::connect(reference.registry(), scheme, &registry_options, progress)?;
-    let source = RegistrySource::resolve(&registry, &reference, &platform)?;
+    let source = match all_platforms {
+        true => RegistrySource::whole(&registry, &reference)?,
+        false => RegistrySource::resolve(&registry, &reference, &platform)?,
+    };
     let cache = globals.cache();
     let session = cache.begin()?;
     let destination = session.destination(format!("registry:{reference}"));

@@ -60,6 +60,16 @@ impl<'a> RegistrySource<'a> {
             manifest,
         })
     }
+
+    /// The manifest `reference` names as it is, an index with all its platforms included.
+    pub fn whole(registry: &'a Registry, reference: &Reference) -> Result<RegistrySource<'a>> {
+        let manifest = registry.get_manifest(reference.repository(), &reference.reference())?;
+        Ok(RegistrySource {
+            registry,
+            reference: reference.clone(),
+            manifest,
+        })
+    }
 }
 
 impl Source for RegistrySource<'_> {
@@ -78,6 +88,18 @@ impl Source for RegistrySource<'_> {
 
     fn repository(&self) -> Option<String> {
         Some(self.reference.name())
+    }
+
+    fn child(&self, entry: &Descriptor) -> Result<Box<dyn Source + '_>> {
+        let manifest = self
+            .registry
+            .get_manifest(self.reference.repository(), &entry.digest.to_string())?;
+        let reference = self.reference.with_digest(entry.digest.clone());
+        Ok(Box::new(RegistrySource {
+            registry: self.registry,
+            reference,
+            manifest,
+        }))
     }
 }
 
