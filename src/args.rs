@@ -159,6 +159,11 @@ impl RegistryArgs {
         self.retries.saturating_add(1)
     }
 
+    /// Whether a user name was given (by flag or environment).
+    pub fn has_username(&self) -> bool {
+        self.username.is_some()
+    }
+
     /// Whether certificates go unchecked (worth a warning).
     pub fn skips_tls(&self) -> bool {
         self.skip_tls

@@ -646,6 +646,28 @@ fn credentials_from_docker_config_login_logout_and_helpers() {
         "stored base64-encoded: {config}"
     );
     assert_eq!(push(2).0, 0, "credentials found in config.json");
+    let mut login = command(&[
+        "login",
+        &host,
+        "-u",
+        ROBOT_USER,
+        "--password-stdin",
+        "--ca-cert",
+        ca.to_str().unwrap(),
+    ]);
+    login
+        .env("DOCKER_CONFIG", &docker_config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = login.spawn().unwrap();
+    writeln!(child.stdin.take().unwrap(), "{ROBOT_PASSWORD}").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "login --password-stdin: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let (code, said) = run(&["login", &host, "-u", ROBOT_USER, "-p", "wrong"]);
     assert_eq!(code, 4, "login checks the credentials first: {said}");
 

@@ -4,9 +4,9 @@ use lexopt::{Arg, Parser};
 
 use crate::args::{self, Globals, REGISTRY_HELP, RegistryArgs};
 use crate::error::{Error, Result};
-use crate::registry::{Registry, docker_config};
+use crate::registry::docker_config;
 
-use super::{print_help, registry_host};
+use super::{connect, print_help, registry_host};
 
 const COMMAND: &str = "docker-image-pusher login";
 
@@ -46,14 +46,17 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let target =
         target.ok_or_else(|| Error::Usage(format!("no registry given; see '{COMMAND} --help'")))?;
     let (scheme, host) = registry_host(&target)?;
-    let options = registry_args.options()?;
-    let Some(credentials) = options.credentials.clone() else {
-        return Err(Error::Usage(format!(
+    let missing = || {
+        Error::Usage(format!(
             "login needs -u USER and -p PASSWORD or --password-stdin; see '{COMMAND} --help'"
-        )));
+        ))
     };
+    if !registry_args.has_username() {
+        return Err(missing());
+    }
     let progress = globals.progress();
-    Registry::connect(&host, scheme, &options, progress)?;
+    let (_, options) = connect(&registry_args, &host, scheme, progress)?;
+    let credentials = options.credentials.ok_or_else(missing)?;
     let place = docker_config::store(&host, &credentials)?;
     progress.info(format_args!(
         "login succeeded for {} at {host}; credentials stored in {place}",

@@ -13,9 +13,11 @@ use std::ffi::OsString;
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{self, GLOBAL_HELP, Globals};
+use crate::args::{self, GLOBAL_HELP, Globals, RegistryArgs};
 use crate::error::{Error, Result};
+use crate::progress::Progress;
 use crate::reference::Reference;
+use crate::registry::{Registry, RegistryOptions};
 
 const PROGRAM: &str = "docker-image-pusher";
 
@@ -178,6 +180,22 @@ pub fn registry_host(text: &str) -> Result<(Option<&'static str>, String)> {
     let probe = Reference::parse_url(&format!("https://{host}/probe"))
         .map_err(|_| Error::Usage(format!("REGISTRY \"{text}\" is not a host[:port]")))?;
     Ok((scheme, probe.1.registry().to_string()))
+}
+
+/// Connects to the registry `host` as the registry flags say (warning when certificates go
+/// unchecked); returns the connection and the options it was made with.
+pub fn connect(
+    registry_args: &RegistryArgs,
+    host: &str,
+    scheme: Option<&str>,
+    progress: Progress,
+) -> Result<(Registry, RegistryOptions)> {
+    if registry_args.skips_tls() {
+        progress.warn("--skip-tls: certificates are not checked");
+    }
+    let options = registry_args.options()?;
+    let registry = Registry::connect(host, scheme, &options, progress)?;
+    Ok((registry, options))
 }
 
 /// Prints a command's help: `-h` the usage, `--help` also the details.

@@ -7,10 +7,10 @@ use crate::error::{Error, Result};
 use crate::manifest::Platform;
 use crate::progress::{count, human_bytes};
 use crate::reference::Reference;
-use crate::registry::{Registry, RegistrySource};
+use crate::registry::RegistrySource;
 use crate::transfer::{self, Job, Options, Stored};
 
-use super::{print_help, seed_reference};
+use super::{connect, print_help, seed_reference};
 
 const COMMAND: &str = "docker-image-pusher pull";
 
@@ -99,11 +99,8 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     };
 
     let progress = globals.progress();
-    if registry_args.skips_tls() {
-        progress.warn("--skip-tls: certificates are not checked");
-    }
-    let registry_options = registry_args.options()?;
-    let registry = Registry::connect(reference.registry(), scheme, &registry_options, progress)?;
+    let (registry, registry_options) =
+        connect(&registry_args, reference.registry(), scheme, progress)?;
     let source = match all_platforms {
         true => RegistrySource::whole(&registry, &reference)?,
         false => RegistrySource::resolve(&registry, &reference, &platform)?,

@@ -10,10 +10,10 @@ use crate::args::{self, Flag, Globals, REGISTRY_HELP, RegistryArgs};
 use crate::error::{Error, Result};
 use crate::progress::{Progress, count, human_bytes};
 use crate::reference::Reference;
-use crate::registry::{Compress, Registry, RegistryDestination, UploadPlan};
+use crate::registry::{Compress, RegistryDestination, UploadPlan};
 use crate::transfer::{self, Job, Options, Source, Summary};
 
-use super::{print_help, seed_reference};
+use super::{connect, print_help, seed_reference};
 
 const COMMAND: &str = "docker-image-pusher push";
 /// The gzip level used unless `--compress-level` says otherwise.
@@ -230,12 +230,8 @@ fn execute(push: PushArgs, globals: &Globals, registry_args: &RegistryArgs) -> R
         )));
     }
     let progress = globals.progress();
-    if registry_args.skips_tls() {
-        progress.warn("--skip-tls: certificates are not checked");
-    }
-    let options = registry_args.options()?;
     let cache = globals.cache();
-    let registry = Registry::connect(target.registry(), scheme, &options, progress)?;
+    let (registry, options) = connect(registry_args, target.registry(), scheme, progress)?;
     let plan = UploadPlan {
         threshold: push.threshold,
         chunk_size: push.chunk_size,
