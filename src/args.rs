@@ -195,6 +195,57 @@ impl FlagGroup for RegistryArgs {
     }
 }
 
+/// The help line of the transfer flags.
+pub const TRANSFER_HELP: &str = "\
+Transfer options:
+      --max-concurrent N       blobs moved at once [default: 1]; accepted for older scripts,
+                               transfers still run one at a time in this version
+                               [env: DOCKER_PUSHER_MAX_CONCURRENT]";
+
+/// How transfers run.
+pub struct TransferArgs {
+    max_concurrent: u32,
+}
+
+impl TransferArgs {
+    /// The defaults, overridden by the environment.
+    pub fn from_env() -> Result<TransferArgs> {
+        let max_concurrent = env_number("DOCKER_PUSHER_MAX_CONCURRENT")?.unwrap_or(1);
+        check_concurrency(max_concurrent, "DOCKER_PUSHER_MAX_CONCURRENT")?;
+        Ok(TransferArgs { max_concurrent })
+    }
+
+    /// Says, with --verbose, that more than one transfer at a time is not done yet.
+    pub fn explain(&self, progress: &Progress) {
+        if self.max_concurrent > 1 {
+            progress.detail(format_args!(
+                "--max-concurrent {}: this version moves one blob at a time",
+                self.max_concurrent
+            ));
+        }
+    }
+}
+
+impl FlagGroup for TransferArgs {
+    fn claim(&mut self, arg: &Arg<'_>, parser: &mut Parser) -> Result<bool> {
+        match arg {
+            Arg::Long("max-concurrent") => {
+                self.max_concurrent = number(parser, "--max-concurrent")?;
+                check_concurrency(self.max_concurrent, "--max-concurrent")?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+fn check_concurrency(value: u32, what: &str) -> Result<()> {
+    if value == 0 {
+        return Err(Error::Usage(format!("{what}: must be at least 1")));
+    }
+    Ok(())
+}
+
 /// One command-line argument, owned, so that the parser stays free to read a flag's value
 /// while the argument is matched.
 pub enum Flag {

@@ -158,3 +158,48 @@ fn an_empty_cache_lists_nothing() {
     let json = run(&["--cache-dir", missing.to_str().unwrap(), "list", "--json"]).success();
     assert_eq!(json.stdout.trim(), "[]");
 }
+
+#[test]
+fn every_environment_variable_refuses_a_bad_value_by_name() {
+    for (name, bad) in [
+        ("DOCKER_PUSHER_VERBOSE", "maybe"),
+        ("DOCKER_PUSHER_SKIP_TLS", "yes please"),
+        ("DOCKER_PUSHER_SKIP_EXISTING", "2"),
+        ("DOCKER_PUSHER_TIMEOUT", "soon"),
+        ("DOCKER_PUSHER_RETRY_ATTEMPTS", "-1"),
+        ("DOCKER_PUSHER_MAX_CONCURRENT", "0"),
+        ("DOCKER_PUSHER_LARGE_LAYER_THRESHOLD", "big"),
+    ] {
+        let output = command(&["push", "a.tar", "localhost/x:y"])
+            .env(name, bad)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{name}={bad}: {stderr}");
+        assert!(stderr.contains(name), "{name}={bad}: {stderr}");
+    }
+}
+
+#[test]
+fn the_one_shot_form_is_recognised_whatever_flag_comes_first() {
+    // Nothing listens on port 1: reaching the connection step proves the form was parsed.
+    let target = "http://127.0.0.1:1/app:v1";
+    for args in [
+        vec!["-r", target, "-f", "x.tar"],
+        vec!["-u", "user", "-p", "pass", "-f", "x.tar", "-r", target],
+        vec!["--max-concurrent", "4", "-f", "x.tar", "-r", target],
+    ] {
+        let failed = run(&args).exits(5);
+        assert!(
+            failed.stderr.contains("127.0.0.1:1/v2/"),
+            "{args:?}: {}",
+            failed.stderr
+        );
+    }
+    let twice = run(&["-f", "a.tar", "-f", "b.tar", "-r", target]).exits(2);
+    assert!(
+        twice.stderr.contains("one source at a time"),
+        "{}",
+        twice.stderr
+    );
+}

@@ -54,7 +54,7 @@ struct Command {
 
 /// Flags that start the one-shot form `-r URL -f FILE -u USER -p PASSWORD` of older scripts.
 const ONE_SHOT_SHORT: [char; 4] = ['r', 'f', 'u', 'p'];
-const ONE_SHOT_LONG: [&str; 12] = [
+const ONE_SHOT_LONG: [&str; 13] = [
     "repository-url",
     "file",
     "username",
@@ -67,6 +67,7 @@ const ONE_SHOT_LONG: [&str; 12] = [
     "dry-run",
     "force-upload",
     "skip-existing",
+    "max-concurrent",
 ];
 
 const COMMANDS: [Command; 7] = [

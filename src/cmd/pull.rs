@@ -2,7 +2,7 @@
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{self, Globals, REGISTRY_HELP, RegistryArgs};
+use crate::args::{self, Globals, REGISTRY_HELP, RegistryArgs, TRANSFER_HELP, TransferArgs};
 use crate::error::{Error, Result};
 use crate::manifest::Platform;
 use crate::progress::{count, human_bytes};
@@ -51,16 +51,27 @@ Examples:
 /// Runs `pull` on the rest of the command line.
 pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let mut registry_args = RegistryArgs::from_env()?;
+    let mut transfer_args = TransferArgs::from_env()?;
     let mut image = None;
     let mut platform = Platform::host();
     let mut dry_run = false;
     let mut all_platforms = false;
     let (mut seed_registry, mut seed_repository, mut seed_reference_text) = (None, None, None);
-    while let Some(flag) = args::next(parser, &mut [&mut globals, &mut registry_args], COMMAND)? {
+    while let Some(flag) = args::next(
+        parser,
+        &mut [&mut globals, &mut registry_args, &mut transfer_args],
+        COMMAND,
+    )? {
         match flag.as_arg() {
-            Arg::Short('h') => return print_help(USAGE, REGISTRY_HELP, false),
+            Arg::Short('h') => {
+                return print_help(USAGE, &format!("{REGISTRY_HELP}\n\n{TRANSFER_HELP}"), false);
+            }
             Arg::Long("help") => {
-                return print_help(USAGE, &format!("{REGISTRY_HELP}{DETAILS}"), true);
+                return print_help(
+                    USAGE,
+                    &format!("{REGISTRY_HELP}\n\n{TRANSFER_HELP}{DETAILS}"),
+                    true,
+                );
             }
             Arg::Long("platform") => {
                 platform = Platform::parse(&args::value(parser, "--platform")?)
@@ -99,6 +110,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     };
 
     let progress = globals.progress();
+    transfer_args.explain(&progress);
     let (registry, registry_options) =
         connect(&registry_args, reference.registry(), scheme, progress)?;
     let source = match all_platforms {

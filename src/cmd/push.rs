@@ -6,7 +6,7 @@ use std::path::Path;
 use lexopt::{Arg, Parser};
 
 use crate::archive::{Archive, ArchiveImage, Input};
-use crate::args::{self, Flag, Globals, REGISTRY_HELP, RegistryArgs};
+use crate::args::{self, Flag, Globals, REGISTRY_HELP, RegistryArgs, TRANSFER_HELP, TransferArgs};
 use crate::error::{Error, Result};
 use crate::progress::{Progress, count, human_bytes};
 use crate::reference::Reference;
@@ -89,6 +89,7 @@ struct PushArgs {
 /// one-shot form, recognised by the dispatcher).
 pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Result<()> {
     let mut registry_args = RegistryArgs::from_env()?;
+    let mut transfer_args = TransferArgs::from_env()?;
     let mut push = PushArgs {
         source: None,
         target: None,
@@ -105,21 +106,35 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
         seed_reference: None,
     };
     let mut pending = match first {
-        Some(flag) => args::unclaimed(flag, parser, &mut [&mut globals, &mut registry_args])?,
+        Some(flag) => args::unclaimed(
+            flag,
+            parser,
+            &mut [&mut globals, &mut registry_args, &mut transfer_args],
+        )?,
         None => None,
     };
     loop {
         let flag = match pending.take() {
             Some(flag) => flag,
-            None => match args::next(parser, &mut [&mut globals, &mut registry_args], COMMAND)? {
+            None => match args::next(
+                parser,
+                &mut [&mut globals, &mut registry_args, &mut transfer_args],
+                COMMAND,
+            )? {
                 Some(flag) => flag,
                 None => break,
             },
         };
         match flag.as_arg() {
-            Arg::Short('h') => return print_help(USAGE, REGISTRY_HELP, false),
+            Arg::Short('h') => {
+                return print_help(USAGE, &format!("{REGISTRY_HELP}\n\n{TRANSFER_HELP}"), false);
+            }
             Arg::Long("help") => {
-                return print_help(USAGE, &format!("{REGISTRY_HELP}{DETAILS}"), true);
+                return print_help(
+                    USAGE,
+                    &format!("{REGISTRY_HELP}\n\n{TRANSFER_HELP}{DETAILS}"),
+                    true,
+                );
             }
             Arg::Short('f') | Arg::Long("file") | Arg::Long("source") => {
                 one(&mut push.source, args::value(parser, "--file")?, "source")?
@@ -186,7 +201,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
     if let Compress::Gzip(_) = push.compress {
         push.compress = Compress::Gzip(push.level);
     }
-    execute(push, &globals, &registry_args)
+    execute(push, &globals, &registry_args, &transfer_args)
 }
 
 /// Records the source or target, refusing a second one.
@@ -200,7 +215,12 @@ fn one(slot: &mut Option<String>, given: String, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn execute(push: PushArgs, globals: &Globals, registry_args: &RegistryArgs) -> Result<()> {
+fn execute(
+    push: PushArgs,
+    globals: &Globals,
+    registry_args: &RegistryArgs,
+    transfer_args: &TransferArgs,
+) -> Result<()> {
     let source = push
         .source
         .ok_or_else(|| Error::Usage(format!("no source given; see '{COMMAND} --help'")))?;
@@ -230,6 +250,7 @@ fn execute(push: PushArgs, globals: &Globals, registry_args: &RegistryArgs) -> R
         )));
     }
     let progress = globals.progress();
+    transfer_args.explain(&progress);
     let cache = globals.cache();
     let (registry, options) = connect(registry_args, target.registry(), scheme, progress)?;
     let plan = UploadPlan {
