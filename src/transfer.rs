@@ -277,7 +277,11 @@ fn copy_blob(
         && let Some(wanted) = wanted
     {
         if destination.has_blob(&wanted)? {
-            progress.detail(format_args!("{} present, skipped", wanted.digest));
+            if options.dry_run {
+                progress.info(format_args!("would skip {} (present)", wanted.digest));
+            } else {
+                progress.detail(format_args!("{} present, skipped", wanted.digest));
+            }
             summary.blobs_present += 1;
             return remember_holders(source, destination, blob, &wanted, options).map(|()| wanted);
         }

@@ -563,6 +563,12 @@ fn a_dry_run_sends_no_upload_and_no_manifest() {
         .run(&["push", archive.to_str().unwrap(), &target, "--dry-run"])
         .success();
     assert!(run.stderr.contains("would push"), "{}", run.stderr);
+    assert_eq!(
+        run.stderr.matches("would copy sha256:").count(),
+        3,
+        "each blob is reported: {}",
+        run.stderr
+    );
     assert_eq!(registry.requests("POST /v2/"), 0);
     assert_eq!(registry.requests("PUT /v2/"), 0);
     let pulled = TestCache::new();
@@ -576,6 +582,30 @@ fn a_dry_run_sends_no_upload_and_no_manifest() {
         dry_pull.stderr
     );
     assert!(!fs::exists(pulled.path().join("index.json")).unwrap());
+
+    // Pushed for real, then a dry run: what is there is reported as skipped. (A fresh cache
+    // does not know the layers' compressed digests, so only the config can be seen.)
+    TestCache::new()
+        .run(&[
+            "push",
+            archive.to_str().unwrap(),
+            &format!("{}/dry/other:v1", registry.host()),
+        ])
+        .success();
+    let again = TestCache::new()
+        .run(&[
+            "push",
+            archive.to_str().unwrap(),
+            &format!("{}/dry/other:v1", registry.host()),
+            "-n",
+        ])
+        .success();
+    assert_eq!(
+        again.stderr.matches("would skip sha256:").count(),
+        1,
+        "the config is there: {}",
+        again.stderr
+    );
 }
 
 #[test]
