@@ -24,16 +24,11 @@ enum Location {
     Spooled(Addressed),
 }
 
-/// What the locations refer to.
-enum Backing {
-    File(PathBuf),
-    Spool(PathBuf),
-}
-
 /// The regular files and links of one archive.
 pub struct Entries {
     name: String,
-    backing: Backing,
+    /// The archive file (what spans are in) or the spool directory (what spooled files are in).
+    root: PathBuf,
     files: HashMap<String, Location>,
     links: HashMap<String, String>,
 }
@@ -43,7 +38,7 @@ impl Entries {
     pub fn index_file(path: &Path, name: &str) -> Result<Entries> {
         let file = File::open(path).map_err(|e| bad_archive(name, e))?;
         let file_len = file.metadata().map_err(|e| bad_archive(name, e))?.len();
-        let mut entries = Entries::new(name, Backing::File(path.to_path_buf()));
+        let mut entries = Entries::new(name, path.to_path_buf());
         let mut archive = tar::Archive::new(file);
         for entry in archive
             .entries_with_seek()
@@ -69,7 +64,7 @@ impl Entries {
 
     /// Reads a tar stream once, storing every regular file in `spool_dir` under its digest.
     pub fn spool(stream: impl Read, spool_dir: &Path, name: &str) -> Result<Entries> {
-        let mut entries = Entries::new(name, Backing::Spool(spool_dir.to_path_buf()));
+        let mut entries = Entries::new(name, spool_dir.to_path_buf());
         let mut archive = tar::Archive::new(stream);
         for entry in archive.entries().map_err(|e| bad_archive(name, e))? {
             let mut entry = entry.map_err(|e| bad_archive(name, e))?;
@@ -86,10 +81,10 @@ impl Entries {
         Ok(entries)
     }
 
-    fn new(name: &str, backing: Backing) -> Entries {
+    fn new(name: &str, root: PathBuf) -> Entries {
         Entries {
             name: name.to_string(),
-            backing,
+            root,
             files: HashMap::new(),
             links: HashMap::new(),
         }
@@ -159,22 +154,21 @@ impl Entries {
     /// A reader of the bytes of the file at `path`, from byte `skip` on.
     pub fn open(&self, path: &str, skip: u64) -> Result<Box<dyn Read + Send>> {
         let location = self.locate(path)?;
-        let reader: Box<dyn Read + Send> = match (&self.backing, location) {
-            (Backing::File(file), Location::Span { offset, size }) => {
-                let mut file = File::open(file).map_err(|e| bad_archive(&self.name, e))?;
+        let reader: Box<dyn Read + Send> = match location {
+            Location::Span { offset, size } => {
+                let mut file = File::open(&self.root).map_err(|e| bad_archive(&self.name, e))?;
                 file.seek(SeekFrom::Start(offset + skip.min(*size)))
                     .map_err(|e| bad_archive(&self.name, e))?;
                 Box::new(file.take(size.saturating_sub(skip)))
             }
-            (Backing::Spool(dir), Location::Spooled(stored)) => {
-                let spooled = dir.join(stored.digest.hex());
+            Location::Spooled(stored) => {
+                let spooled = self.root.join(stored.digest.hex());
                 let mut file = File::open(&spooled)
                     .map_err(|e| Error::io(format!("opening {}", spooled.display()), e))?;
                 file.seek(SeekFrom::Start(skip))
                     .map_err(|e| Error::io(format!("reading {}", spooled.display()), e))?;
                 Box::new(file)
             }
-            _ => unreachable!("locations always match their backing"),
         };
         Ok(Box::new(Checked {
             inner: reader,
