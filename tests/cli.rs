@@ -185,9 +185,29 @@ fn the_one_shot_form_is_recognised_whatever_flag_comes_first() {
     // Nothing listens on port 1: reaching the connection step proves the form was parsed.
     let target = "http://127.0.0.1:1/app:v1";
     for args in [
-        vec!["-r", target, "-f", "x.tar"],
-        vec!["-u", "user", "-p", "pass", "-f", "x.tar", "-r", target],
-        vec!["--max-concurrent", "4", "-f", "x.tar", "-r", target],
+        vec!["-r", target, "-f", "x.tar", "--retry-attempts", "0"],
+        vec![
+            "-u",
+            "user",
+            "-p",
+            "pass",
+            "-f",
+            "x.tar",
+            "-r",
+            target,
+            "--retry-attempts",
+            "0",
+        ],
+        vec![
+            "--max-concurrent",
+            "4",
+            "-f",
+            "x.tar",
+            "-r",
+            target,
+            "--retry-attempts",
+            "0",
+        ],
     ] {
         let failed = run(&args).exits(5);
         assert!(

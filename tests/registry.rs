@@ -82,12 +82,17 @@ fn round_trip(setup: Setup) {
     let target = format!("{}/team/app:v1", registry.host());
     let cache = TestCache::new();
 
-    run_with(
+    let pushed = run_with(
         &cache,
         &["push", archive.to_str().unwrap(), &target, "-v"],
         &registry,
     )
     .success();
+    assert!(
+        pushed.stderr.contains("HEAD /v2/team/app/blobs/sha256:"),
+        "-v shows each request: {}",
+        pushed.stderr
+    );
     assert_eq!(
         skopeo_sees(&registry, "team/app:v1"),
         source,

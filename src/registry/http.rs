@@ -7,12 +7,13 @@
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 use ureq::{Agent, Proxy, SendBody, http};
 
 use crate::error::{Error, Result};
+use crate::progress::Progress;
 
 /// Where system CA bundles live on common distributions.
 const SYSTEM_BUNDLES: [&str; 4] = [
@@ -47,11 +48,14 @@ pub enum Body<'a> {
 /// The agent, shared by every request so connections are kept alive.
 pub struct Http {
     agent: Agent,
+    progress: Progress,
 }
 
 impl Http {
-    /// Builds the agent; fails only on an unreadable `--ca-cert`.
-    pub fn new(options: &HttpOptions) -> Result<Http> {
+    /// Builds the agent; fails only on an unreadable `--ca-cert`. With `--verbose`, each
+    /// request is logged to `progress` (method, path without query, status, time): never a
+    /// header, so never a credential.
+    pub fn new(options: &HttpOptions, progress: Progress) -> Result<Http> {
         let tls = TlsConfig::builder()
             .root_certs(root_certs(&options.ca_certs)?)
             .disable_verification(options.skip_tls)
@@ -69,7 +73,7 @@ impl Http {
             .timeout_recv_response(timeout)
             .build()
             .new_agent();
-        Ok(Http { agent })
+        Ok(Http { agent, progress })
     }
 
     /// Sends one request and returns the response, whatever its status.
@@ -85,6 +89,7 @@ impl Http {
             request = request.header(*name, value.as_str());
         }
         let invalid = |e: http::Error| Error::Registry(format!("{method} {url}: {e}"));
+        let started = Instant::now();
         let sent = match body {
             Body::Empty => self
                 .agent
@@ -96,6 +101,17 @@ impl Http {
                     .map_err(invalid)?,
             ),
         };
+        let path = url.split('?').next().unwrap_or(url);
+        let took = started.elapsed().as_millis();
+        match &sent {
+            Ok(response) => self.progress.detail(format_args!(
+                "{method} {path} {} ({took} ms)",
+                response.status().as_u16()
+            )),
+            Err(error) => self
+                .progress
+                .detail(format_args!("{method} {path} failed: {error} ({took} ms)")),
+        }
         sent.map_err(|e| transport_error(method, url, e))
     }
 }

@@ -67,7 +67,7 @@ impl Registry {
         } else {
             host
         };
-        let http = Http::new(&options.http)?;
+        let http = Http::new(&options.http, progress)?;
         let credentials = match &options.credentials {
             Some(credentials) => Some(credentials.clone()),
             None => docker_config::lookup(host).unwrap_or_else(|e| {
@@ -92,9 +92,15 @@ impl Registry {
             None => &["https"],
         };
         let mut last_error = None;
-        for scheme in schemes {
+        for (i, scheme) in schemes.iter().enumerate() {
             registry.base = format!("{scheme}://{api_host}");
-            match registry.ping() {
+            // Only the last scheme tried is worth waiting for.
+            let tries = if i + 1 == schemes.len() {
+                registry.attempts
+            } else {
+                1
+            };
+            match registry.ping(tries) {
                 Ok(()) => return registry.check_credentials().map(|()| registry),
                 // A server that speaks TLS but whose certificate fails is not plain HTTP.
                 Err(e) if http::is_certificate_error(&e) => return Err(e),
@@ -115,10 +121,26 @@ impl Registry {
         Ok(())
     }
 
-    /// `GET /v2/`: checks that this is a registry and learns how it wants to be authenticated.
-    fn ping(&self) -> Result<()> {
+    /// `GET /v2/`, tried up to `tries` times: checks that this is a registry and learns how it
+    /// wants to be authenticated.
+    fn ping(&self, tries: u32) -> Result<()> {
         let url = format!("{}/v2/", self.base);
-        let response = self.http.send("GET", &url, &[], Body::Empty)?;
+        let mut attempt = 1;
+        let response = loop {
+            match self.http.send("GET", &url, &[], Body::Empty) {
+                Ok(response) => break response,
+                Err(error) if error.is_retryable() && attempt < tries => {
+                    let pause = backoff(attempt);
+                    self.progress.warn(format_args!(
+                        "{error}; retrying in {:.1}s",
+                        pause.as_secs_f64()
+                    ));
+                    std::thread::sleep(pause);
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        };
         match response.status().as_u16() {
             200 => Ok(()),
             401 => {
@@ -136,7 +158,6 @@ impl Registry {
             )),
         }
     }
-
     /// Sends a request needing `scope`, authenticated, with redirects followed (GET and HEAD
     /// only, dropping credentials on the way to another origin) and retries for requests whose
     /// body can be sent again. Returns the response when its status is in `expected`.
