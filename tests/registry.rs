@@ -88,8 +88,9 @@ fn round_trip(setup: Setup) {
         &registry,
     )
     .success();
+    let head = format!("://{}/v2/team/app/blobs/sha256:", registry.host());
     assert!(
-        pushed.stderr.contains("HEAD /v2/team/app/blobs/sha256:"),
+        pushed.stderr.contains("HEAD http") && pushed.stderr.contains(&head),
         "-v shows each request: {}",
         pushed.stderr
     );
