@@ -167,13 +167,19 @@ impl Registry {
                         break;
                     }
                 }
-                Err(error) if error.is_retryable() && failures + 1 < plan.attempts => {
+                Err(error)
+                    if (error.is_retryable() || session_lost(&error))
+                        && failures + 1 < plan.attempts =>
+                {
                     failures += 1;
                     self.progress
                         .warn(format_args!("{error}; resuming the upload"));
                     hasher = before;
                     let held = match self.upload_status(&location, &scope)? {
-                        Some(held) if held >= sent => held,
+                        Some((held, newest)) if held >= sent => {
+                            location = newest;
+                            held
+                        }
                         _ => {
                             location = self.start_upload(repository, &scope)?;
                             hasher = Hasher::default();
@@ -252,9 +258,9 @@ impl Registry {
         Ok(url::resolve(&start, location))
     }
 
-    /// How many bytes an upload session holds (`GET` gives `Range: 0-<last>`); `None` when
-    /// the registry lost the session.
-    fn upload_status(&self, location: &str, scope: &str) -> Result<Option<u64>> {
+    /// How many bytes an upload session holds (`GET` gives `Range: 0-<last>`) and its newest
+    /// `Location`, whose state matches what it holds; `None` when the registry lost it.
+    fn upload_status(&self, location: &str, scope: &str) -> Result<Option<(u64, String)>> {
         let response = self.request("GET", location, scope, &[], Body::Empty, &[204, 404])?;
         if response.status().as_u16() == 404 {
             return Ok(None);
@@ -264,9 +270,9 @@ impl Registry {
             .get("range")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("0-");
-        Ok(Some(held_by_range(range)))
+        let held = held_by_range(range);
+        Ok(Some((held, location_after(&response, location)?)))
     }
-
     /// `PUT ?digest=` closing an upload whose bytes were all sent.
     fn finish_upload(&self, location: &str, scope: &str, hasher: &Hasher) -> Result<()> {
         let url = url::with_query(location, "digest", &hasher.clone().finish().to_string());
@@ -332,6 +338,13 @@ fn checked(hasher: Hasher, bytes: &Bytes) -> Result<(Digest, u64)> {
         )));
     }
     Ok((digest, size))
+}
+
+/// Whether the registry says the upload session is gone or out of step (it is then checked,
+/// and started again when it is gone).
+fn session_lost(error: &Error) -> bool {
+    let text = error.to_string();
+    text.contains("BLOB_UPLOAD_UNKNOWN") || text.contains("BLOB_UPLOAD_INVALID")
 }
 
 /// How many bytes a `Range: 0-<last>` (or `bytes=0-<last>`) says are held.

@@ -126,9 +126,29 @@ impl Registry {
     fn ping(&self, tries: u32) -> Result<()> {
         let url = format!("{}/v2/", self.base);
         let mut attempt = 1;
-        let response = loop {
-            match self.http.send("GET", &url, &[], Body::Empty) {
-                Ok(response) => break response,
+        loop {
+            let answer = self
+                .http
+                .send("GET", &url, &[], Body::Empty)
+                .and_then(|response| match response.status().as_u16() {
+                    200 | 401 => Ok(response),
+                    status => Err(status_error(
+                        &format!("GET {url}"),
+                        status,
+                        read_error_body(response),
+                    )),
+                });
+            match answer {
+                Ok(response) => {
+                    if response.status().as_u16() == 401 {
+                        let header = response
+                            .headers()
+                            .get("www-authenticate")
+                            .and_then(|v| v.to_str().ok());
+                        self.auth.challenged(header, "");
+                    }
+                    return Ok(());
+                }
                 Err(error) if error.is_retryable() && attempt < tries => {
                     let pause = backoff(attempt);
                     self.progress.warn(format_args!(
@@ -140,24 +160,9 @@ impl Registry {
                 }
                 Err(error) => return Err(error),
             }
-        };
-        match response.status().as_u16() {
-            200 => Ok(()),
-            401 => {
-                let header = response
-                    .headers()
-                    .get("www-authenticate")
-                    .and_then(|v| v.to_str().ok());
-                self.auth.challenged(header, "");
-                Ok(())
-            }
-            status => Err(status_error(
-                &format!("GET {url}"),
-                status,
-                read_error_body(response),
-            )),
         }
     }
+
     /// Sends a request needing `scope`, authenticated, with redirects followed (GET and HEAD
     /// only, dropping credentials on the way to another origin) and retries for requests whose
     /// body can be sent again. Returns the response when its status is in `expected`.

@@ -4,8 +4,8 @@
 //! Each test file uses a different subset, hence the allowance below.
 #![allow(dead_code)]
 
+pub mod front;
 pub mod images;
-pub mod redirect;
 pub mod registry;
 pub mod tarball;
 pub mod token;

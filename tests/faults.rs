@@ -1,0 +1,269 @@
+//! Pulls and pushes through a front that injects faults before the real registry: a download
+//! cut midway, an upload cut midway, 503s, 429 with `Retry-After`, a stalled response. Each
+//! run succeeds with the same result as a clean one, and resumes rather than starting over.
+
+mod support;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use support::front::{Action, Front};
+use support::images::{listed_identity, skopeo_identity};
+use support::registry::{Setup, TestRegistry};
+use support::tarball::{legacy_items, write_tar};
+use support::{TempDir, TestCache};
+
+const LAYER: usize = 400_000;
+
+/// An archive with one layer of `LAYER` bytes that gzip cannot shrink much.
+fn noisy_archive(dir: &TempDir) -> PathBuf {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let layer: Vec<u8> = (0..LAYER)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let path = dir.join("noisy.tar");
+    write_tar(
+        &path,
+        &legacy_items(&[&layer, b"small"], r#"["example.com/noisy:v1"]"#),
+    );
+    path
+}
+
+/// A registry holding the noisy image (pushed uncompressed, so the big blob is `LAYER` bytes).
+fn registry_with_image(dir: &TempDir) -> (TestRegistry, PathBuf) {
+    let registry = TestRegistry::start(Setup::Plain);
+    let archive = noisy_archive(dir);
+    let target = format!("{}/faults/app:v1", registry.host());
+    TestCache::new()
+        .run(&[
+            "push",
+            archive.to_str().unwrap(),
+            &target,
+            "--compress",
+            "none",
+        ])
+        .success();
+    (registry, archive)
+}
+
+fn is_big_blob_get(request: &support::front::Request) -> bool {
+    request.method == "GET" && request.target.contains("/blobs/sha256:")
+}
+
+#[test]
+fn a_download_cut_midway_resumes_with_range() {
+    let dir = TempDir::new("cut-download");
+    let (registry, archive) = registry_with_image(&dir);
+    let front = Front::start(registry.port(), |request, first| {
+        match is_big_blob_get(request) && first {
+            true => Action::CutResponse(150_000),
+            false => Action::Forward,
+        }
+    });
+    let cache = TestCache::new();
+    cache
+        .run(&["pull", &format!("{}/faults/app:v1", front.host())])
+        .success();
+    assert_eq!(
+        listed_identity(&cache.list()[0]),
+        skopeo_identity(&format!("docker-archive:{}", archive.display()))
+    );
+    let ranged: Vec<String> = front
+        .seen()
+        .into_iter()
+        .filter_map(|(_, _, range)| range)
+        .collect();
+    assert_eq!(
+        ranged.len(),
+        1,
+        "one Range request after the cut: {ranged:?}"
+    );
+    let offset: u64 = ranged[0]
+        .trim_start_matches("bytes=")
+        .trim_end_matches('-')
+        .parse()
+        .unwrap();
+    assert!(offset > 0, "{ranged:?}");
+    assert!(
+        front.bytes_down() < LAYER as u64 * 3 / 2,
+        "fetched {} bytes for a {LAYER}-byte layer",
+        front.bytes_down()
+    );
+}
+
+/// Pushes the noisy image in 100K chunks through a front that cuts the third PATCH after
+/// `cut` body bytes; returns the front and what the push said.
+fn push_with_third_patch_cut(cut: u64) -> (Front, TestRegistry, PathBuf, String) {
+    let dir = TempDir::new("cut-upload");
+    let registry = TestRegistry::start(Setup::Plain);
+    let archive = noisy_archive(&dir);
+    let patches = AtomicUsize::new(0);
+    let front = Front::start(registry.port(), move |request, _| {
+        if request.method == "PATCH" && patches.fetch_add(1, Ordering::Relaxed) == 2 {
+            Action::CutRequest(cut)
+        } else {
+            Action::Forward
+        }
+    });
+    let target = format!("{}/faults/chunked:v1", front.host());
+    let args = [
+        "push",
+        archive.to_str().unwrap(),
+        &target,
+        "--compress",
+        "none",
+        "--large-layer-threshold",
+        "64K",
+        "--chunk-size",
+        "100K",
+        "-v",
+    ];
+    let run = TestCache::new().run(&args).success();
+    let pushed = skopeo_identity(&format!("docker-archive:{}", archive.display()));
+    let seen = support::images::skopeo_identity_with(
+        &["--tls-verify=false"],
+        &format!("docker://{}/faults/chunked:v1", registry.host()),
+    );
+    assert_eq!(seen, pushed, "the pushed image is whole");
+    (front, registry, archive, run.stderr)
+}
+
+fn count(front: &Front, method: &str, part: &str) -> usize {
+    front
+        .seen()
+        .into_iter()
+        .filter(|(m, target, _)| m == method && target.contains(part))
+        .count()
+}
+
+#[test]
+fn a_chunked_upload_cut_between_chunks_resumes_from_the_registrys_range() {
+    let (front, _registry, _archive, said) = push_with_third_patch_cut(0);
+    assert!(said.contains("resuming the upload"), "{said}");
+    assert_eq!(
+        count(&front, "GET", "/blobs/uploads/"),
+        1,
+        "the upload asked the registry how much it held"
+    );
+    assert_eq!(
+        count(&front, "POST", "/blobs/uploads/"),
+        3,
+        "one session per blob, none started over\n{said}"
+    );
+    assert!(
+        front.bytes_up() < LAYER as u64 * 11 / 10,
+        "sent {} bytes for a {LAYER}-byte layer",
+        front.bytes_up()
+    );
+}
+
+#[test]
+fn a_chunked_upload_cut_inside_a_chunk_starts_over_as_the_registry_says() {
+    // Distribution cancels an upload whose last PATCH left part of its body behind: its status
+    // answers 404, and the upload starts again in a new session.
+    let (front, _registry, _archive, said) = push_with_third_patch_cut(50_000);
+    assert!(said.contains("resuming the upload"), "{said}");
+    assert_eq!(
+        count(&front, "GET", "/blobs/uploads/"),
+        1,
+        "the session was checked before starting over"
+    );
+}
+
+#[test]
+fn server_errors_are_retried() {
+    let dir = TempDir::new("503");
+    let (registry, archive) = registry_with_image(&dir);
+    let failing = |request: &support::front::Request, first: bool| match first
+        && ["GET", "HEAD", "POST"].contains(&request.method.as_str())
+    {
+        true => Action::Respond(503, Vec::new()),
+        false => Action::Forward,
+    };
+    let pull_front = Front::start(registry.port(), failing);
+    let cache = TestCache::new();
+    let run = cache
+        .run(&["pull", &format!("{}/faults/app:v1", pull_front.host())])
+        .success();
+    assert!(
+        run.stderr.contains("503"),
+        "the retries are reported: {}",
+        run.stderr
+    );
+    let expected = skopeo_identity(&format!("docker-archive:{}", archive.display()));
+    assert_eq!(listed_identity(&cache.list()[0]), expected);
+
+    let push_front = Front::start(registry.port(), failing);
+    TestCache::new()
+        .run(&[
+            "push",
+            archive.to_str().unwrap(),
+            &format!("{}/faults/again:v1", push_front.host()),
+        ])
+        .success();
+    let seen = support::images::skopeo_identity_with(
+        &["--tls-verify=false"],
+        &format!("docker://{}/faults/again:v1", registry.host()),
+    );
+    assert_eq!(seen, expected);
+}
+
+#[test]
+fn too_many_requests_waits_as_told() {
+    let dir = TempDir::new("429");
+    let (registry, archive) = registry_with_image(&dir);
+    let front = Front::start(registry.port(), |request, first| {
+        match first && request.method == "HEAD" {
+            true => Action::Respond(429, vec![("Retry-After".into(), "1".into())]),
+            false => Action::Forward,
+        }
+    });
+    let run = TestCache::new()
+        .run(&[
+            "push",
+            archive.to_str().unwrap(),
+            &format!("{}/faults/later:v1", front.host()),
+        ])
+        .success();
+    assert!(
+        run.stderr.contains("retrying in 1.0s"),
+        "Retry-After is honoured: {}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_stalled_response_times_out_and_is_retried() {
+    let dir = TempDir::new("stall");
+    let (registry, archive) = registry_with_image(&dir);
+    let front = Front::start(registry.port(), |request, first| {
+        match is_big_blob_get(request) && first {
+            true => Action::Stall(Duration::from_secs(5)),
+            false => Action::Forward,
+        }
+    });
+    let cache = TestCache::new();
+    let run = cache
+        .run(&[
+            "pull",
+            &format!("{}/faults/app:v1", front.host()),
+            "--timeout",
+            "1",
+        ])
+        .success();
+    assert!(
+        run.stderr.contains("timed out") || run.stderr.contains("imeout"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        listed_identity(&cache.list()[0]),
+        skopeo_identity(&format!("docker-archive:{}", archive.display()))
+    );
+}

@@ -1,0 +1,277 @@
+//! An HTTP front for a real plain-HTTP registry, written for the tests: every request goes
+//! through a rule that forwards it, or redirects it, answers it, cuts it or stalls it, as flaky
+//! networks, CDNs and overloaded registries do. It records what it saw.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One request as the rule sees it.
+pub struct Request {
+    pub method: String,
+    /// The path and query.
+    pub target: String,
+    /// `Range`, if sent.
+    pub range: Option<String>,
+    /// `Authorization`, if sent.
+    pub authorization: Option<String>,
+}
+
+/// What to do with a request.
+pub enum Action {
+    /// Pass it to the registry and its answer back.
+    Forward,
+    /// The same, with this `Authorization` instead of the client's (a storage server's own).
+    ForwardAs(String),
+    /// Answer `307` to this location.
+    Redirect(String),
+    /// Answer with this status and headers, and a small JSON error body.
+    Respond(u16, Vec<(String, String)>),
+    /// Forward, but close the connection after this many bytes of the response body.
+    CutResponse(u64),
+    /// Forward, but close the connection after this many bytes of the request body.
+    CutRequest(u64),
+    /// Say nothing for this long, then close.
+    Stall(Duration),
+}
+
+/// The rule: called for each request, with whether it is the first of its kind
+/// (method and path, query ignored).
+pub type Rule = dyn Fn(&Request, bool) -> Action + Send + Sync;
+
+/// A running front; its threads end with the test process.
+pub struct Front {
+    port: u16,
+    state: Arc<State>,
+}
+
+struct State {
+    registry_port: u16,
+    rule: Box<Rule>,
+    seen: Mutex<Vec<Request>>,
+    firsts: Mutex<HashSet<String>>,
+    /// Response body bytes sent to clients.
+    bytes_down: AtomicU64,
+    /// Request body bytes passed to the registry.
+    bytes_up: AtomicU64,
+}
+
+impl Front {
+    /// Starts a front for the plain-HTTP registry at `registry_port`.
+    pub fn start(
+        registry_port: u16,
+        rule: impl Fn(&Request, bool) -> Action + Send + Sync + 'static,
+    ) -> Front {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(State {
+            registry_port,
+            rule: Box::new(rule),
+            seen: Mutex::new(Vec::new()),
+            firsts: Mutex::new(HashSet::new()),
+            bytes_down: AtomicU64::new(0),
+            bytes_up: AtomicU64::new(0),
+        });
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let state = shared.clone();
+                std::thread::spawn(move || serve(client, state));
+            }
+        });
+        Front { port, state }
+    }
+
+    /// `127.0.0.1:<port>`, the registry part of references that go through the front.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// For each request seen: method, target and `Range`.
+    pub fn seen(&self) -> Vec<(String, String, Option<String>)> {
+        let seen = self.state.seen.lock().unwrap();
+        seen.iter()
+            .map(|r| (r.method.clone(), r.target.clone(), r.range.clone()))
+            .collect()
+    }
+
+    /// The `Authorization` headers seen, one per request (`None` where there was none).
+    pub fn authorizations(&self) -> Vec<Option<String>> {
+        self.state
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.authorization.clone())
+            .collect()
+    }
+
+    /// Response body bytes sent to clients so far.
+    pub fn bytes_down(&self) -> u64 {
+        self.state.bytes_down.load(Ordering::Relaxed)
+    }
+
+    /// Request body bytes passed to the registry so far.
+    pub fn bytes_up(&self) -> u64 {
+        self.state.bytes_up.load(Ordering::Relaxed)
+    }
+}
+
+/// The request line and header lines of one request, read up to the blank line.
+fn read_head(reader: &mut impl BufRead) -> Option<Vec<String>> {
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end().to_string();
+        if line.is_empty() {
+            return Some(lines);
+        }
+        lines.push(line);
+    }
+}
+
+fn header(head: &[String], name: &str) -> Option<String> {
+    (head.iter().skip(1))
+        .find_map(|line| {
+            line.split_once(':')
+                .filter(|(key, _)| key.trim().eq_ignore_ascii_case(name))
+        })
+        .map(|(_, value)| value.trim().to_string())
+}
+
+/// One client connection: one request, answered as the rule says, then closed.
+fn serve(client: TcpStream, state: Arc<State>) {
+    let mut reader = BufReader::new(client.try_clone().unwrap());
+    let Some(head) = read_head(&mut reader) else {
+        return;
+    };
+    let mut parts = head[0].split_whitespace();
+    let request = Request {
+        method: parts.next().unwrap_or_default().to_string(),
+        target: parts.next().unwrap_or_default().to_string(),
+        range: header(&head, "range"),
+        authorization: header(&head, "authorization"),
+    };
+    let kind = format!(
+        "{} {}",
+        request.method,
+        request.target.split('?').next().unwrap_or_default()
+    );
+    let first = state.firsts.lock().unwrap().insert(kind);
+    let action = (state.rule)(&request, first);
+    state.seen.lock().unwrap().push(request);
+    let mut client = client;
+    let own_authorization = match &action {
+        Action::ForwardAs(value) => Some(value.clone()),
+        _ => None,
+    };
+    let (cut_response, cut_request) = match action {
+        Action::Redirect(location) => {
+            let _ = write!(
+                client,
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            return;
+        }
+        Action::Respond(status, headers) => {
+            let body =
+                format!(r#"{{"errors":[{{"code":"UNAVAILABLE","message":"injected {status}"}}]}}"#);
+            let mut extra = String::new();
+            for (name, value) in headers {
+                extra.push_str(&format!("{name}: {value}\r\n"));
+            }
+            let _ = write!(
+                client,
+                "HTTP/1.1 {status} Injected\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            return;
+        }
+        Action::Stall(pause) => {
+            std::thread::sleep(pause);
+            let _ = client.shutdown(Shutdown::Both);
+            return;
+        }
+        Action::Forward | Action::ForwardAs(_) => (None, None),
+        Action::CutResponse(after) => (Some(after), None),
+        Action::CutRequest(after) => (None, Some(after)),
+    };
+
+    let Ok(mut registry) = TcpStream::connect(("127.0.0.1", state.registry_port)) else {
+        return;
+    };
+    let mut upstream = String::new();
+    let replaced = |line: &str| {
+        let line = line.to_ascii_lowercase();
+        line.starts_with("connection:")
+            || (own_authorization.is_some() && line.starts_with("authorization:"))
+    };
+    for line in head.iter().filter(|line| !replaced(line)) {
+        upstream.push_str(line);
+        upstream.push_str("\r\n");
+    }
+    if let Some(value) = &own_authorization {
+        upstream.push_str(&format!("Authorization: {value}\r\n"));
+    }
+    upstream.push_str("Connection: close\r\n\r\n");
+    if registry.write_all(upstream.as_bytes()).is_err() {
+        return;
+    }
+    // The request body, as it comes, to the registry (cut short when asked).
+    let to_registry = registry.try_clone().unwrap();
+    let counting = state.clone();
+    let body_pipe =
+        std::thread::spawn(move || pipe(&mut reader, to_registry, cut_request, &counting.bytes_up));
+    if cut_request.is_some() {
+        let _ = body_pipe.join();
+        let _ = registry.shutdown(Shutdown::Both);
+        let _ = client.shutdown(Shutdown::Both);
+        return;
+    }
+    // The answer: its head whole, its body counted and cut short when asked.
+    let mut from_registry = BufReader::new(registry);
+    let Some(answer_head) = read_head(&mut from_registry) else {
+        return;
+    };
+    let mut answer = answer_head.join("\r\n");
+    answer.push_str("\r\n\r\n");
+    if client.write_all(answer.as_bytes()).is_err() {
+        return;
+    }
+    pipe(
+        &mut from_registry,
+        client.try_clone().unwrap(),
+        cut_response,
+        &state.bytes_down,
+    );
+    let _ = client.shutdown(Shutdown::Both);
+}
+
+/// Copies `from` to `to` until the end, or until `limit` bytes, counting into `counter`.
+fn pipe(from: &mut impl Read, mut to: TcpStream, limit: Option<u64>, counter: &AtomicU64) {
+    let mut buffer = [0; 16 * 1024];
+    let mut sent = 0;
+    loop {
+        let room = limit.map_or(buffer.len() as u64, |limit| {
+            (limit - sent).min(buffer.len() as u64)
+        }) as usize;
+        if room == 0 {
+            return;
+        }
+        let n = match from.read(&mut buffer[..room]) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if to.write_all(&buffer[..n]).is_err() {
+            return;
+        }
+        sent += n as u64;
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
