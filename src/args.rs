@@ -198,8 +198,7 @@ impl FlagGroup for RegistryArgs {
 /// The help line of the transfer flags.
 pub const TRANSFER_HELP: &str = "\
 Transfer options:
-      --max-concurrent N       blobs moved at once [default: 1]; accepted for older scripts,
-                               transfers still run one at a time in this version
+      --max-concurrent N       blobs moved at once, largest first [default: 1]
                                [env: DOCKER_PUSHER_MAX_CONCURRENT]";
 
 /// How transfers run.
@@ -215,14 +214,9 @@ impl TransferArgs {
         Ok(TransferArgs { max_concurrent })
     }
 
-    /// Says, with --verbose, that more than one transfer at a time is not done yet.
-    pub fn explain(&self, progress: &Progress) {
-        if self.max_concurrent > 1 {
-            progress.detail(format_args!(
-                "--max-concurrent {}: this version moves one blob at a time",
-                self.max_concurrent
-            ));
-        }
+    /// Blobs moved at once.
+    pub fn workers(&self) -> u32 {
+        self.max_concurrent
     }
 }
 

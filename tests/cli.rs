@@ -8,11 +8,13 @@ use std::path::Path;
 use support::tarball::{legacy_items, write_tar};
 use support::{TempDir, TestCache, command, run, verify_cache};
 
-const COMMANDS: [&str; 3] = ["extract", "list", "clean"];
+const COMMANDS: [&str; 7] = [
+    "pull", "push", "extract", "list", "clean", "login", "logout",
+];
 
 #[test]
 fn help_is_on_stdout_short_and_long() {
-    for prefix in [&[][..], &["extract"], &["list"], &["clean"]] {
+    for prefix in std::iter::once(&[][..]).chain(COMMANDS.iter().map(std::slice::from_ref)) {
         let short = run(&[prefix, &["-h"]].concat()).success();
         let long = run(&[prefix, &["--help"]].concat()).success();
         assert!(

@@ -152,7 +152,9 @@ fn every_image_of_a_multi_image_archive_is_cached_and_image_picks_one() {
     merge_docker_archives(&[&parts[0], &parts[1]], &bundle);
 
     let cache = TestCache::new();
-    cache.run(&["extract", bundle.to_str().unwrap()]).success();
+    cache
+        .run(&["extract", bundle.to_str().unwrap(), "--max-concurrent", "2"])
+        .success();
     let listed = cache.list();
     let names: Vec<&str> = listed
         .iter()

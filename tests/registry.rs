@@ -922,3 +922,44 @@ fn a_blob_redirect_to_another_host_gets_no_credentials() {
     let source = images::skopeo_identity(&format!("docker-archive:{}", archive.display()));
     assert_eq!(listed_identity(&pulled.list()[0]), source);
 }
+
+#[test]
+fn concurrent_transfers_give_the_same_image() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("concurrent");
+    let layers: Vec<Vec<u8>> = (1..=6u8).map(|n| vec![n; 20_000 * n as usize]).collect();
+    let layer_refs: Vec<&[u8]> = layers.iter().map(Vec::as_slice).collect();
+    let archive = dir.join("six.tar");
+    support::tarball::write_tar(
+        &archive,
+        &support::tarball::legacy_items(&layer_refs, r#"["example.com/six:v1"]"#),
+    );
+    let source = images::skopeo_identity(&format!("docker-archive:{}", archive.display()));
+    let target = format!("{}/concurrent/six:v1", registry.host());
+    TestCache::new()
+        .run(&[
+            "push",
+            archive.to_str().unwrap(),
+            &target,
+            "--max-concurrent",
+            "4",
+        ])
+        .success();
+    assert_eq!(skopeo_sees(&registry, "concurrent/six:v1"), source);
+
+    let one = TestCache::new();
+    one.run(&["pull", &target]).success();
+    let four = TestCache::new();
+    four.run(&["pull", &target, "--max-concurrent", "4"])
+        .success();
+    assert_eq!(listed_identity(&four.list()[0]), source);
+    assert_eq!(
+        four.list()[0]["manifest_digest"],
+        one.list()[0]["manifest_digest"]
+    );
+    assert_eq!(
+        four.content_snapshot(),
+        one.content_snapshot(),
+        "the same blobs, byte for byte"
+    );
+}

@@ -75,15 +75,15 @@ impl Source for CachedImage<'_> {
         format!("the cache ({})", self.key)
     }
 
-    fn child(&self, entry: &Descriptor) -> Result<Box<dyn Source + '_>> {
+    fn child_manifest(&self, entry: &Descriptor) -> Result<RawManifest> {
         let parent = Reference::parse(&self.key).map_err(|_| {
             Error::NotFound(format!(
                 "{}: an index without a name cannot find its children",
                 self.key
             ))
         })?;
-        Ok(Box::new(self.cache.image(
-            &parent.with_digest(entry.digest.clone()).to_string(),
-        )?))
+        self.cache
+            .image(&parent.with_digest(entry.digest.clone()).to_string())?
+            .manifest()
     }
 }

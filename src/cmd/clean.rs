@@ -23,6 +23,9 @@ Options:
       --all      remove every image
   -n, --dry-run  only report what would be removed";
 
+/// The flag groups it accepts besides the global ones, as shown in its help.
+pub const GROUPS: &[&str] = &[];
+
 /// The long help.
 pub const DETAILS: &str = "
 
@@ -41,8 +44,8 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let mut dry_run = false;
     while let Some(flag) = args::next(parser, &mut [&mut globals], COMMAND)? {
         match flag.as_arg() {
-            Arg::Short('h') => return print_help(USAGE, DETAILS, false),
-            Arg::Long("help") => return print_help(USAGE, DETAILS, true),
+            Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
+            Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
             Arg::Long("all") => all = true,
             Arg::Short('n') | Arg::Long("dry-run") => dry_run = true,
             Arg::Value(value) => images.push(args::utf8(value, "IMAGE")?),

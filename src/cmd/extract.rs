@@ -3,7 +3,7 @@
 use lexopt::{Arg, Parser};
 
 use crate::archive::{Archive, ArchiveImage, Input};
-use crate::args::{self, Globals};
+use crate::args::{self, Globals, TRANSFER_HELP, TransferArgs};
 use crate::error::{Error, Result};
 use crate::progress::{Progress, count, human_bytes};
 use crate::reference::Reference;
@@ -27,6 +27,9 @@ Options:
       --image NAME    only this image, from an archive that holds several
       --tag NAME:TAG  give the image this name too (an image saved by ID has none)";
 
+/// The flag groups it accepts besides the global ones, as shown in its help.
+pub const GROUPS: &[&str] = &[TRANSFER_HELP];
+
 /// The long help.
 pub const DETAILS: &str = "
 
@@ -47,13 +50,14 @@ Examples:
 
 /// Runs `extract` on the rest of the command line.
 pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
+    let mut transfer_args = TransferArgs::from_env()?;
     let mut file = None;
     let mut image = None;
     let mut tag = None;
-    while let Some(flag) = args::next(parser, &mut [&mut globals], COMMAND)? {
+    while let Some(flag) = args::next(parser, &mut [&mut globals, &mut transfer_args], COMMAND)? {
         match flag.as_arg() {
-            Arg::Short('h') => return print_help(USAGE, DETAILS, false),
-            Arg::Long("help") => return print_help(USAGE, DETAILS, true),
+            Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
+            Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
             Arg::Short('f') | Arg::Long("file") => {
                 one_file(&mut file, args::value(parser, "--file")?)?
             }
@@ -94,7 +98,15 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         })
         .collect();
     let destination = session.destination(format!("archive:{}", input.describe()));
-    let summary = transfer::copy(&jobs, &destination, transfer::Options::default(), &progress)?;
+    let summary = transfer::copy(
+        &jobs,
+        &destination,
+        transfer::Options {
+            workers: transfer_args.workers(),
+            ..transfer::Options::default()
+        },
+        &progress,
+    )?;
     report(&summary, &selected, &input, &progress);
     Ok(())
 }

@@ -24,6 +24,9 @@ Usage: docker-image-pusher list [OPTIONS]
 Options:
       --json  print a JSON array instead of a table";
 
+/// The flag groups it accepts besides the global ones, as shown in its help.
+pub const GROUPS: &[&str] = &[];
+
 /// The long help.
 pub const DETAILS: &str = "
 
@@ -74,8 +77,8 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let mut json = false;
     while let Some(flag) = args::next(parser, &mut [&mut globals], COMMAND)? {
         match flag.as_arg() {
-            Arg::Short('h') => return print_help(USAGE, DETAILS, false),
-            Arg::Long("help") => return print_help(USAGE, DETAILS, true),
+            Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
+            Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
             Arg::Long("json") => json = true,
             other => return Err(args::unexpected(other, COMMAND)),
         }

@@ -19,6 +19,9 @@ Usage: docker-image-pusher login [OPTIONS] REGISTRY -u USER (-p PASSWORD | --pas
 Arguments:
   REGISTRY  host[:port], or http[s]://host[:port] (docker.io for Docker Hub)";
 
+/// The flag groups it accepts besides the global ones, as shown in its help.
+pub const GROUPS: &[&str] = &[REGISTRY_HELP];
+
 /// The long help.
 pub const DETAILS: &str = "
 
@@ -35,10 +38,8 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let mut target = None;
     while let Some(flag) = args::next(parser, &mut [&mut globals, &mut registry_args], COMMAND)? {
         match flag.as_arg() {
-            Arg::Short('h') => return print_help(USAGE, REGISTRY_HELP, false),
-            Arg::Long("help") => {
-                return print_help(USAGE, &format!("{REGISTRY_HELP}{DETAILS}"), true);
-            }
+            Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
+            Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
             Arg::Value(value) if target.is_none() => target = Some(args::utf8(value, "REGISTRY")?),
             other => return Err(args::unexpected(other, COMMAND)),
         }

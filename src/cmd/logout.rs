@@ -16,6 +16,9 @@ Remove the credentials stored for a registry.
 
 Usage: docker-image-pusher logout [OPTIONS] REGISTRY";
 
+/// The flag groups it accepts besides the global ones, as shown in its help.
+pub const GROUPS: &[&str] = &[];
+
 /// The long help.
 pub const DETAILS: &str = "
 
@@ -27,8 +30,8 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let mut target = None;
     while let Some(flag) = args::next(parser, &mut [&mut globals], COMMAND)? {
         match flag.as_arg() {
-            Arg::Short('h') => return print_help(USAGE, "", false),
-            Arg::Long("help") => return print_help(USAGE, DETAILS, true),
+            Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
+            Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
             Arg::Value(value) if target.is_none() => target = Some(args::utf8(value, "REGISTRY")?),
             other => return Err(args::unexpected(other, COMMAND)),
         }

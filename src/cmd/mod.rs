@@ -48,6 +48,7 @@ Run 'docker-image-pusher COMMAND --help' for a command's options.";
 struct Command {
     name: &'static str,
     usage: &'static str,
+    groups: &'static [&'static str],
     details: &'static str,
     run: fn(&mut Parser, Globals) -> Result<()>,
 }
@@ -74,42 +75,49 @@ const COMMANDS: [Command; 7] = [
     Command {
         name: "pull",
         usage: pull::USAGE,
+        groups: pull::GROUPS,
         details: pull::DETAILS,
         run: pull::run,
     },
     Command {
         name: "push",
         usage: push::USAGE,
+        groups: push::GROUPS,
         details: push::DETAILS,
         run: |parser, globals| push::run(parser, globals, None),
     },
     Command {
         name: "extract",
         usage: extract::USAGE,
+        groups: extract::GROUPS,
         details: extract::DETAILS,
         run: extract::run,
     },
     Command {
         name: "list",
         usage: list::USAGE,
+        groups: list::GROUPS,
         details: list::DETAILS,
         run: list::run,
     },
     Command {
         name: "clean",
         usage: clean::USAGE,
+        groups: clean::GROUPS,
         details: clean::DETAILS,
         run: clean::run,
     },
     Command {
         name: "login",
         usage: login::USAGE,
+        groups: login::GROUPS,
         details: login::DETAILS,
         run: login::run,
     },
     Command {
         name: "logout",
         usage: logout::USAGE,
+        groups: logout::GROUPS,
         details: logout::DETAILS,
         run: logout::run,
     },
@@ -125,8 +133,8 @@ pub fn run(arguments: Vec<OsString>) -> Result<()> {
         )));
     };
     match flag.as_arg() {
-        Arg::Short('h') => print_help(USAGE, "", false),
-        Arg::Long("help") => print_help(USAGE, DETAILS, true),
+        Arg::Short('h') => print_help(USAGE, &[], DETAILS, false),
+        Arg::Long("help") => print_help(USAGE, &[], DETAILS, true),
         Arg::Short('V') | Arg::Long("version") => {
             println!("{PROGRAM} {}", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -200,9 +208,16 @@ pub fn connect(
 }
 
 /// Prints a command's help: `-h` the usage, `--help` also the details.
-pub fn print_help(usage: &str, details: &str, long: bool) -> Result<()> {
-    let details = if long { details } else { "" };
-    println!("{usage}\n\n{GLOBAL_HELP}{details}");
+pub fn print_help(usage: &str, groups: &[&str], details: &str, long: bool) -> Result<()> {
+    let mut text = usage.to_string();
+    for group in groups.iter().chain([&GLOBAL_HELP]) {
+        text.push_str("\n\n");
+        text.push_str(group);
+    }
+    if long {
+        text.push_str(details);
+    }
+    println!("{text}");
     Ok(())
 }
 
@@ -222,10 +237,10 @@ fn help_command(parser: &mut Parser, globals: &mut Globals) -> Result<()> {
         .as_ref()
         .map(args::Flag::as_arg)
     {
-        None => print_help(USAGE, DETAILS, true),
+        None => print_help(USAGE, &[], DETAILS, true),
         Some(Arg::Value(name)) => {
             let command = find(&args::utf8(name, "command")?)?;
-            print_help(command.usage, command.details, true)
+            print_help(command.usage, command.groups, command.details, true)
         }
         Some(other) => Err(args::unexpected(other, PROGRAM)),
     }

@@ -32,6 +32,9 @@ Options:
       --reference TAG               tag or sha256: digest, with --repository
   -n, --dry-run                     show what would be downloaded; write nothing";
 
+/// The flag groups it accepts besides the global ones, as shown in its help.
+pub const GROUPS: &[&str] = &[REGISTRY_HELP, TRANSFER_HELP];
+
 /// The long help.
 pub const DETAILS: &str = "
 
@@ -63,16 +66,8 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         COMMAND,
     )? {
         match flag.as_arg() {
-            Arg::Short('h') => {
-                return print_help(USAGE, &format!("{REGISTRY_HELP}\n\n{TRANSFER_HELP}"), false);
-            }
-            Arg::Long("help") => {
-                return print_help(
-                    USAGE,
-                    &format!("{REGISTRY_HELP}\n\n{TRANSFER_HELP}{DETAILS}"),
-                    true,
-                );
-            }
+            Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
+            Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
             Arg::Long("platform") => {
                 platform = Platform::parse(&args::value(parser, "--platform")?)
                     .map_err(|e| Error::Usage(format!("--platform: {e}")))?;
@@ -110,7 +105,6 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     };
 
     let progress = globals.progress();
-    transfer_args.explain(&progress);
     let (registry, registry_options) =
         connect(&registry_args, reference.registry(), scheme, progress)?;
     let source = match all_platforms {
@@ -125,6 +119,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         names: vec![reference.clone()],
     }];
     let options = Options {
+        workers: transfer_args.workers(),
         dry_run,
         attempts: registry_options.attempts,
         ..Options::default()

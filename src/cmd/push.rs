@@ -53,6 +53,9 @@ Options:
                                     [env: DOCKER_PUSHER_SKIP_EXISTING]
   -n, --dry-run                     show what would be uploaded; send nothing";
 
+/// The flag groups it accepts besides the global ones, as shown in its help.
+pub const GROUPS: &[&str] = &[REGISTRY_HELP, TRANSFER_HELP];
+
 /// The long help.
 pub const DETAILS: &str = "
 
@@ -126,16 +129,8 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
             },
         };
         match flag.as_arg() {
-            Arg::Short('h') => {
-                return print_help(USAGE, &format!("{REGISTRY_HELP}\n\n{TRANSFER_HELP}"), false);
-            }
-            Arg::Long("help") => {
-                return print_help(
-                    USAGE,
-                    &format!("{REGISTRY_HELP}\n\n{TRANSFER_HELP}{DETAILS}"),
-                    true,
-                );
-            }
+            Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
+            Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
             Arg::Short('f') | Arg::Long("file") | Arg::Long("source") => {
                 one(&mut push.source, args::value(parser, "--file")?, "source")?
             }
@@ -250,7 +245,6 @@ fn execute(
         )));
     }
     let progress = globals.progress();
-    transfer_args.explain(&progress);
     let cache = globals.cache();
     let (registry, options) = connect(registry_args, target.registry(), scheme, progress)?;
     let plan = UploadPlan {
@@ -260,6 +254,7 @@ fn execute(
     };
     let destination = RegistryDestination::new(&registry, &target, push.compress, plan);
     let transfer_options = Options {
+        workers: transfer_args.workers(),
         force: push.force,
         dry_run: push.dry_run,
         attempts: options.attempts,

@@ -90,16 +90,9 @@ impl Source for RegistrySource<'_> {
         Some(self.reference.name())
     }
 
-    fn child(&self, entry: &Descriptor) -> Result<Box<dyn Source + '_>> {
-        let manifest = self
-            .registry
-            .get_manifest(self.reference.repository(), &entry.digest.to_string())?;
-        let reference = self.reference.with_digest(entry.digest.clone());
-        Ok(Box::new(RegistrySource {
-            registry: self.registry,
-            reference,
-            manifest,
-        }))
+    fn child_manifest(&self, entry: &Descriptor) -> Result<RawManifest> {
+        self.registry
+            .get_manifest(self.reference.repository(), &entry.digest.to_string())
     }
 }
 

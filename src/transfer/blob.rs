@@ -1,0 +1,128 @@
+//! Copying one blob: skipped when the destination has it (or, for a layer it compresses, the
+//! compressed form the memo knows), mounted from a sibling repository when the memo knows one,
+//! else streamed, with retries that resume where the last attempt stopped.
+
+use crate::error::{Context, Result};
+use crate::manifest::Descriptor;
+use crate::progress::{Progress, human_bytes};
+
+use super::{Destination, Options, Source};
+
+/// What copying one blob did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Done {
+    /// Sent (or, in a dry run, would be), this many bytes read from the source.
+    Copied(u64),
+    /// The destination had it.
+    Present,
+    /// Linked from another repository of the same registry.
+    Mounted,
+}
+
+/// Copies `blob` from `source` to `destination`; returns the descriptor the destination holds
+/// and what was done.
+pub fn copy(
+    source: &dyn Source,
+    destination: &dyn Destination,
+    blob: &Descriptor,
+    options: Options<'_>,
+    progress: &Progress,
+) -> Result<(Descriptor, Done)> {
+    let transforms = destination.transforms(blob);
+    let wanted = match (transforms, options.memo) {
+        (false, _) => Some(blob.clone()),
+        (true, Some(memo)) => memo.compressed(&blob.digest),
+        (true, None) => None,
+    };
+    if !options.force
+        && let Some(wanted) = wanted
+    {
+        if destination.has_blob(&wanted)? {
+            if options.dry_run {
+                progress.info(format_args!("would skip {} (present)", wanted.digest));
+            } else {
+                progress.detail(format_args!("{} present, skipped", wanted.digest));
+            }
+            remember_holders(source, destination, blob, &wanted, options)?;
+            return Ok((wanted, Done::Present));
+        }
+        if let Some(from) = mount_source(destination, &wanted, options) {
+            if options.dry_run {
+                progress.info(format_args!("would mount {} from {from}", wanted.digest));
+                return Ok((wanted, Done::Mounted));
+            }
+            if destination.mount(&wanted, &from)? {
+                progress.detail(format_args!("{} mounted from {from}", wanted.digest));
+                remember_holders(source, destination, blob, &wanted, options)?;
+                return Ok((wanted, Done::Mounted));
+            }
+        }
+    }
+    if options.dry_run {
+        progress.info(format_args!(
+            "would copy {} ({})",
+            blob.digest,
+            human_bytes(blob.size)
+        ));
+        return Ok((blob.clone(), Done::Copied(blob.size)));
+    }
+    let what = || format!("copying blob {} from {}", blob.digest, source.describe());
+    let mut attempt = 1;
+    let stored = loop {
+        let mut open = |offset| source.open_blob(blob, offset);
+        match destination.put_blob(blob, &mut open) {
+            Ok(stored) => break stored,
+            Err(error) if error.is_retryable() && attempt < options.attempts => {
+                progress.warn(format_args!("{}: {error}; trying again", what()));
+                attempt += 1;
+            }
+            Err(error) => return Err(error).context(what),
+        }
+    };
+    if transforms && let Some(memo) = options.memo {
+        memo.remember_compressed(&blob.digest, &stored)?;
+    }
+    progress.detail(format_args!(
+        "{} copied ({})",
+        stored.digest,
+        human_bytes(stored.size)
+    ));
+    remember_holders(source, destination, blob, &stored, options)?;
+    Ok((stored, Done::Copied(blob.size)))
+}
+
+/// Another repository of the destination's registry that the memo says holds `blob`.
+fn mount_source(
+    destination: &dyn Destination,
+    blob: &Descriptor,
+    options: Options<'_>,
+) -> Option<String> {
+    let here = destination.repository()?;
+    let (registry, _) = here.split_once('/')?;
+    let holders = options.memo?.holders(&blob.digest);
+    holders.into_iter().find_map(|holder| {
+        let (holder_registry, repository) = holder.split_once('/')?;
+        (holder_registry == registry && holder != here).then(|| repository.to_string())
+    })
+}
+
+/// Records in the memo that the source's repository holds `blob` and the destination's now
+/// holds `stored` (its form there), for later mounts.
+fn remember_holders(
+    source: &dyn Source,
+    destination: &dyn Destination,
+    blob: &Descriptor,
+    stored: &Descriptor,
+    options: Options<'_>,
+) -> Result<()> {
+    let Some(memo) = options.memo.filter(|_| !options.dry_run) else {
+        return Ok(());
+    };
+    if let Some(repository) = source.repository() {
+        memo.remember_holder(&blob.digest, &repository)?;
+    }
+    if let Some(repository) = destination.repository() {
+        memo.remember_holder(&stored.digest, &repository)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,204 @@
+//! The copy loop every command runs: plan (read the manifests), copy each blob once (skipping
+//! what the destination has, retrying what may succeed later, on a small pool of threads when
+//! asked), then store the manifests, last, so nothing refers to a blob that is not there.
+
+mod blob;
+mod plan;
+mod pool;
+
+use std::cmp::Reverse;
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::manifest::{Descriptor, RawManifest};
+use crate::progress::Progress;
+use crate::reference::Reference;
+
+use blob::Done;
+use plan::Tree;
+
+/// Where an image is read from (shared by the worker threads).
+pub trait Source: Sync {
+    /// The image's manifest bytes, exactly as stored.
+    fn manifest(&self) -> Result<RawManifest>;
+    /// A stream of one blob of the image, from byte `offset` on (to resume).
+    fn open_blob(&self, blob: &Descriptor, offset: u64) -> Result<Box<dyn Read + Send + '_>>;
+    /// How to name this source in messages (`image.tar`).
+    fn describe(&self) -> String;
+    /// `registry/repository`, when the source is a registry.
+    fn repository(&self) -> Option<String> {
+        None
+    }
+    /// One manifest its index lists (its blobs are opened through this same source).
+    fn child_manifest(&self, entry: &Descriptor) -> Result<RawManifest> {
+        Err(Error::BadInput(format!(
+            "{}: cannot open {} of its index",
+            self.describe(),
+            entry.digest
+        )))
+    }
+}
+
+/// Where an image is written to (shared by the worker threads).
+pub trait Destination: Sync {
+    /// Whether the destination already holds `blob` as it is.
+    fn has_blob(&self, blob: &Descriptor) -> Result<bool>;
+    /// `registry/repository`, when the destination is a registry.
+    fn repository(&self) -> Option<String> {
+        None
+    }
+    /// Links `blob` from repository `from` of the same registry instead of uploading it;
+    /// `false` when the registry declines.
+    fn mount(&self, _blob: &Descriptor, _from: &str) -> Result<bool> {
+        Ok(false)
+    }
+    /// Whether the destination stores `blob` in another form (compressed on the way), so
+    /// its stored digest is known only once it is written.
+    fn transforms(&self, _blob: &Descriptor) -> bool {
+        false
+    }
+    /// Streams `blob` in, reading it through `open` (called again with an offset to resume
+    /// after a failure) and checking it on the way; returns what was stored.
+    fn put_blob(&self, blob: &Descriptor, open: &mut Open<'_>) -> Result<Descriptor>;
+    /// The manifest as this destination will store it (by default, as it is).
+    fn prepare_manifest(&self, manifest: RawManifest) -> Result<RawManifest> {
+        Ok(manifest)
+    }
+    /// Stores the manifest under `name` (`None`: an image with no name, known by its ID).
+    fn put_manifest(&self, name: Option<&Reference>, manifest: &RawManifest) -> Result<Stored>;
+}
+
+/// Opens the bytes of the blob being copied from an offset: what a destination reads through,
+/// and calls again to resume where an interrupted transfer stopped.
+pub type Open<'s> = dyn FnMut(u64) -> Result<Box<dyn Read + Send + 's>> + 's;
+
+/// What is remembered about blobs between runs: the compressed form an uncompressed layer
+/// was pushed as (so the next push asks for it by digest instead of compressing again), and
+/// the repositories (`registry/repository`) known to hold a blob (so it can be mounted).
+pub trait BlobMemo: Sync {
+    /// The compressed form of `uncompressed`, if one was stored before.
+    fn compressed(&self, uncompressed: &Digest) -> Option<Descriptor>;
+    /// Records that `uncompressed` was stored as `compressed`.
+    fn remember_compressed(&self, uncompressed: &Digest, compressed: &Descriptor) -> Result<()>;
+    /// The repositories known to hold `digest`.
+    fn holders(&self, digest: &Digest) -> Vec<String>;
+    /// Records that `repository` holds `digest`.
+    fn remember_holder(&self, digest: &Digest, repository: &str) -> Result<()>;
+}
+
+/// What storing a manifest under a name did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// The name is new (or the destination cannot tell).
+    New,
+    /// The name pointed at another manifest before.
+    Updated,
+    /// The name already pointed at this manifest with all its blobs: nothing was written.
+    Unchanged,
+}
+
+/// One image to copy, and the names to give it at the destination.
+pub struct Job<'a> {
+    pub source: &'a dyn Source,
+    pub names: Vec<Reference>,
+}
+
+/// How to copy.
+#[derive(Clone, Copy, Default)]
+pub struct Options<'a> {
+    /// Write every blob, even those the destination has.
+    pub force: bool,
+    /// Look at what is there and report, but write nothing.
+    pub dry_run: bool,
+    /// Tries for a blob whose transfer fails in a way that may pass (at least 1).
+    pub attempts: u32,
+    /// Blobs moved at once; with 1 (or 0) no thread is started.
+    pub workers: u32,
+    /// What is known about blobs from earlier runs.
+    pub memo: Option<&'a dyn BlobMemo>,
+}
+
+/// What one job stored, name by name (`None`: the image has no name).
+pub struct Outcome {
+    pub manifest: Digest,
+    pub stored: Vec<(Option<Reference>, Stored)>,
+}
+
+/// Counts for the summary line.
+#[derive(Default)]
+pub struct Summary {
+    pub blobs_copied: usize,
+    pub blobs_present: usize,
+    pub blobs_mounted: usize,
+    pub bytes_copied: u64,
+    pub outcomes: Vec<Outcome>,
+}
+
+/// Copies the jobs: reads every manifest first (an index with all it lists), then copies each
+/// blob once, largest first, on `options.workers` threads, then stores the manifests
+/// (children before their index), so a failure in any blob stores no manifest at all. With
+/// `dry_run`, stops after looking.
+pub fn copy(
+    jobs: &[Job<'_>],
+    destination: &dyn Destination,
+    options: Options<'_>,
+    progress: &Progress,
+) -> Result<Summary> {
+    let trees = jobs
+        .iter()
+        .map(|job| Tree::read(job.source))
+        .collect::<Result<Vec<_>>>()?;
+    let mut seen = HashSet::new();
+    let mut work: Vec<(&dyn Source, &Descriptor)> = Vec::new();
+    for (job, tree) in jobs.iter().zip(&trees) {
+        for blob in tree.blobs() {
+            if seen.insert(&blob.digest) {
+                work.push((job.source, blob));
+            }
+        }
+    }
+    work.sort_by_key(|(_, blob)| Reverse(blob.size));
+    let copied = pool::run(&work, options.workers, |(source, blob)| {
+        blob::copy(*source, destination, blob, options, progress)
+    })?;
+
+    let mut summary = Summary::default();
+    let mut stored = HashMap::with_capacity(work.len());
+    for ((_, blob), (held, done)) in work.iter().zip(copied) {
+        match done {
+            Done::Copied(bytes) => {
+                summary.blobs_copied += 1;
+                summary.bytes_copied += bytes;
+            }
+            Done::Present => summary.blobs_present += 1,
+            Done::Mounted => summary.blobs_mounted += 1,
+        }
+        stored.insert(blob.digest.clone(), held);
+    }
+    if options.dry_run {
+        return Ok(summary);
+    }
+    let prepared = trees
+        .iter()
+        .map(|tree| tree.prepare(&stored, destination))
+        .collect::<Result<Vec<_>>>()?;
+    for (job, prepared) in jobs.iter().zip(prepared) {
+        let names: Vec<Option<&Reference>> = match job.names.is_empty() {
+            true => vec![None],
+            false => job.names.iter().map(Some).collect(),
+        };
+        let mut outcome = Outcome {
+            manifest: prepared.manifest.digest.clone(),
+            stored: Vec::new(),
+        };
+        for name in names {
+            outcome
+                .stored
+                .push((name.cloned(), prepared.store(name, destination)?));
+        }
+        summary.outcomes.push(outcome);
+    }
+    Ok(summary)
+}
