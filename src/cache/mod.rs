@@ -71,6 +71,39 @@ impl Cache {
         self.blob_dir().join(digest.hex())
     }
 
+    /// Moves the blobs that killed runs left staged into `tmp/partial/`, where the next
+    /// transfer of each finds it whole (and checks it again) instead of fetching it again.
+    /// Every staged file named by a digest was synced and named after its own bytes.
+    fn salvage_staged(&self) -> Result<()> {
+        let partial = self.partial_dir();
+        for run in fs::read_dir(self.tmp_dir())
+            .context(|| "listing the cache's tmp directory")?
+            .flatten()
+        {
+            let run = run.path();
+            if run == partial || !run.is_dir() {
+                continue;
+            }
+            for staged in fs::read_dir(&run)
+                .context(|| format!("listing {}", run.display()))?
+                .flatten()
+            {
+                let name = staged.file_name();
+                let Some(digest) = name.to_str().and_then(Digest::from_hex) else {
+                    continue;
+                };
+                fs::create_dir_all(&partial)
+                    .context(|| format!("creating {}", partial.display()))?;
+                let kept = partial.join(digest.hex());
+                if size_of(&kept).unwrap_or(0) < size_of(&staged.path()).unwrap_or(0) {
+                    fs::rename(staged.path(), &kept)
+                        .context(|| format!("keeping {}", kept.display()))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Starts a writing command: holds `gc.lock` shared until the session ends, so `clean`
     /// cannot remove a blob this command counts on, and makes a staging directory. When no
     /// other command is running, leftovers of killed runs in `tmp/` are removed first.
@@ -81,6 +114,7 @@ impl Cache {
         let gc_lock = open_lock(&self.root.join("gc.lock"))?;
         match gc_lock.try_lock() {
             Ok(()) => {
+                self.salvage_staged()?;
                 gc::remove_children(&tmp, false, Some(PARTIAL_DIR))?;
                 gc_lock
                     .unlock()

@@ -49,8 +49,13 @@ impl Session<'_> {
                 .take(have);
             digest::append_hashed(&mut prefix, &mut io::sink(), &path, &mut hasher)?;
         }
-        let copied = open(have)
-            .and_then(|mut data| digest::append_hashed(&mut *data, &mut file, &path, &mut hasher));
+        // A partial file that is already whole (salvaged from a killed run) needs no request.
+        let copied = match have < blob.size {
+            true => open(have).and_then(|mut data| {
+                digest::append_hashed(&mut *data, &mut file, &path, &mut hasher)
+            }),
+            false => Ok(()),
+        };
         file.sync_data()
             .context(|| format!("syncing {}", path.display()))?;
         copied?;
