@@ -12,6 +12,7 @@ use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::progress::{Progress, Verbosity};
 use crate::registry::{Credentials, HttpOptions, RegistryOptions};
+use crate::transfer::RateLimit;
 
 /// A set of flags that several commands share: it takes the flags it knows.
 pub trait FlagGroup {
@@ -199,11 +200,14 @@ impl FlagGroup for RegistryArgs {
 pub const TRANSFER_HELP: &str = "\
 Transfer options:
       --max-concurrent N       blobs moved at once, largest first [default: 1]
-                               [env: DOCKER_PUSHER_MAX_CONCURRENT]";
+                               [env: DOCKER_PUSHER_MAX_CONCURRENT]
+      --limit-rate RATE        cap on bytes read per second, all blobs together (10M is
+                               10 MiB/s; for a gzip push, bytes before compression)";
 
 /// How transfers run.
 pub struct TransferArgs {
     max_concurrent: u32,
+    limit_rate: Option<u64>,
 }
 
 impl TransferArgs {
@@ -211,12 +215,20 @@ impl TransferArgs {
     pub fn from_env() -> Result<TransferArgs> {
         let max_concurrent = env_number("DOCKER_PUSHER_MAX_CONCURRENT")?.unwrap_or(1);
         check_concurrency(max_concurrent, "DOCKER_PUSHER_MAX_CONCURRENT")?;
-        Ok(TransferArgs { max_concurrent })
+        Ok(TransferArgs {
+            max_concurrent,
+            limit_rate: None,
+        })
     }
 
     /// Blobs moved at once.
     pub fn workers(&self) -> u32 {
         self.max_concurrent
+    }
+
+    /// The bandwidth cap, when `--limit-rate` gave one.
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        self.limit_rate.map(RateLimit::new)
     }
 }
 
@@ -226,6 +238,13 @@ impl FlagGroup for TransferArgs {
             Arg::Long("max-concurrent") => {
                 self.max_concurrent = number(parser, "--max-concurrent")?;
                 check_concurrency(self.max_concurrent, "--max-concurrent")?;
+            }
+            Arg::Long("limit-rate") => {
+                let rate = size(parser, "--limit-rate")?;
+                if rate == 0 {
+                    return Err(Error::Usage("--limit-rate must be more than 0".into()));
+                }
+                self.limit_rate = Some(rate);
             }
             _ => return Ok(false),
         }

@@ -65,6 +65,8 @@ fn usage_errors_name_what_is_wrong_and_exit_2() {
         (&["extract"], "no archive"),
         (&[], "no command"),
         (&["list", "--json=yes"], "--json"),
+        (&["pull", "x", "--limit-rate", "0"], "--limit-rate"),
+        (&["pull", "x", "--limit-rate", "fast"], "--limit-rate"),
         (&["extract", "a.tar", "b.tar"], "one archive at a time"),
         (
             &["extract", "-f", "a.tar", "--file", "b.tar"],

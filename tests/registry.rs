@@ -950,8 +950,15 @@ fn concurrent_transfers_give_the_same_image() {
     let one = TestCache::new();
     one.run(&["pull", &target]).success();
     let four = TestCache::new();
-    four.run(&["pull", &target, "--max-concurrent", "4"])
-        .success();
+    four.run(&[
+        "pull",
+        &target,
+        "--max-concurrent",
+        "4",
+        "--limit-rate",
+        "100M",
+    ])
+    .success();
     assert_eq!(listed_identity(&four.list()[0]), source);
     assert_eq!(
         four.list()[0]["manifest_digest"],
@@ -961,5 +968,43 @@ fn concurrent_transfers_give_the_same_image() {
         four.content_snapshot(),
         one.content_snapshot(),
         "the same blobs, byte for byte"
+    );
+}
+
+#[test]
+fn a_rate_limit_caps_the_transfer() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("rate");
+    let archive = dir.join("three.tar");
+    support::tarball::write_tar(
+        &archive,
+        &support::tarball::legacy_items(&[&vec![7u8; 3 << 20]], r#"["example.com/three:v1"]"#),
+    );
+    let target = format!("{}/rate/three:v1", registry.host());
+    TestCache::new()
+        .run(&[
+            "push",
+            "--compress",
+            "none",
+            archive.to_str().unwrap(),
+            &target,
+        ])
+        .success();
+    // 3 MiB at 1 MiB/s, with one second of burst allowed: two seconds at least.
+    let started = std::time::Instant::now();
+    TestCache::new()
+        .run(&[
+            "pull",
+            &target,
+            "--limit-rate",
+            "1M",
+            "--max-concurrent",
+            "2",
+        ])
+        .success();
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(1800),
+        "took {:?}",
+        started.elapsed()
     );
 }

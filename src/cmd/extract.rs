@@ -98,11 +98,13 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         })
         .collect();
     let destination = session.destination(format!("archive:{}", input.describe()));
+    let limit = transfer_args.rate_limit();
     let summary = transfer::copy(
         &jobs,
         &destination,
         transfer::Options {
             workers: transfer_args.workers(),
+            limit: limit.as_ref(),
             ..transfer::Options::default()
         },
         &progress,

@@ -118,8 +118,10 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         source: &source,
         names: vec![reference.clone()],
     }];
+    let limit = transfer_args.rate_limit();
     let options = Options {
         workers: transfer_args.workers(),
+        limit: limit.as_ref(),
         dry_run,
         attempts: registry_options.attempts,
         ..Options::default()

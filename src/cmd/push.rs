@@ -253,8 +253,10 @@ fn execute(
         attempts: options.attempts,
     };
     let destination = RegistryDestination::new(&registry, &target, push.compress, plan);
+    let limit = transfer_args.rate_limit();
     let transfer_options = Options {
         workers: transfer_args.workers(),
+        limit: limit.as_ref(),
         force: push.force,
         dry_run: push.dry_run,
         attempts: options.attempts,

@@ -69,7 +69,13 @@ pub fn copy(
     let what = || format!("copying blob {} from {}", blob.digest, source.describe());
     let mut attempt = 1;
     let stored = loop {
-        let mut open = |offset| source.open_blob(blob, offset);
+        let mut open = |offset| {
+            let reader = source.open_blob(blob, offset)?;
+            Ok(match options.limit {
+                Some(limit) => limit.wrap(reader),
+                None => reader,
+            })
+        };
         match destination.put_blob(blob, &mut open) {
             Ok(stored) => break stored,
             Err(error) if error.is_retryable() && attempt < options.attempts => {

@@ -5,6 +5,7 @@
 mod blob;
 mod plan;
 mod pool;
+mod rate;
 
 use std::cmp::Reverse;
 use std::collections::{HashMap, HashSet};
@@ -18,6 +19,7 @@ use crate::reference::Reference;
 
 use blob::Done;
 use plan::Tree;
+pub use rate::RateLimit;
 
 /// Where an image is read from (shared by the worker threads).
 pub trait Source: Sync {
@@ -116,6 +118,8 @@ pub struct Options<'a> {
     pub attempts: u32,
     /// Blobs moved at once; with 1 (or 0) no thread is started.
     pub workers: u32,
+    /// A cap on the bytes read from the source per second, all workers together.
+    pub limit: Option<&'a RateLimit>,
     /// What is known about blobs from earlier runs.
     pub memo: Option<&'a dyn BlobMemo>,
 }
