@@ -2,7 +2,7 @@
 //! parse error, and the `DOCKER_PUSHER_*` environment fallbacks, read here and nowhere else.
 
 use std::ffi::OsString;
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use lexopt::{Arg, Parser};
 
 use crate::cache::Cache;
 use crate::error::{Error, Result};
-use crate::progress::{Progress, Verbosity};
+use crate::progress::{Board, BoardDisplay, Progress, Verbosity};
 use crate::registry::{Credentials, HttpOptions, RegistryOptions};
 use crate::transfer::RateLimit;
 
@@ -202,12 +202,21 @@ Transfer options:
       --max-concurrent N       blobs moved at once, largest first [default: 1]
                                [env: DOCKER_PUSHER_MAX_CONCURRENT]
       --limit-rate RATE        cap on bytes read per second, all blobs together (10M is
-                               10 MiB/s; for a gzip push, bytes before compression)";
+                               10 MiB/s; for a gzip push, bytes before compression)
+      --progress MODE          simple (one live line), detailed (a block), none
+                               [default: simple]; not on a terminal, or with --verbose, a
+                               plain line per blob and a status line every 10 s
+      --progress-interval MS   how often the live display is redrawn [default: 200]
+      --json                   newline-delimited JSON events on stdout instead (start,
+                               progress, blob, retry, result); the last line is the result";
 
-/// How transfers run.
+/// How transfers run and how their progress is shown.
 pub struct TransferArgs {
     max_concurrent: u32,
     limit_rate: Option<u64>,
+    progress: Option<BoardDisplay>,
+    interval: u64,
+    json: bool,
 }
 
 impl TransferArgs {
@@ -218,12 +227,36 @@ impl TransferArgs {
         Ok(TransferArgs {
             max_concurrent,
             limit_rate: None,
+            progress: None,
+            interval: 200,
+            json: false,
         })
     }
 
     /// Blobs moved at once.
     pub fn workers(&self) -> u32 {
         self.max_concurrent
+    }
+
+    /// Whether `--json` asked for events on stdout.
+    pub fn json(&self) -> bool {
+        self.json
+    }
+
+    /// The progress board: JSON events, nothing (`--quiet`, `--progress none`), plain lines
+    /// (`--verbose`, or stderr not a terminal), else a live display.
+    pub fn board(&self, verbosity: Verbosity) -> Board {
+        let display = match self.progress {
+            _ if self.json => BoardDisplay::Json,
+            Some(BoardDisplay::Off) => BoardDisplay::Off,
+            _ if verbosity == Verbosity::Quiet => BoardDisplay::Off,
+            _ if verbosity == Verbosity::Verbose || !std::io::stderr().is_terminal() => {
+                BoardDisplay::Lines
+            }
+            Some(live) => live,
+            None => BoardDisplay::Live { detailed: false },
+        };
+        Board::new(display, Duration::from_millis(self.interval.max(10)))
     }
 
     /// The bandwidth cap, when `--limit-rate` gave one.
@@ -239,6 +272,23 @@ impl FlagGroup for TransferArgs {
                 self.max_concurrent = number(parser, "--max-concurrent")?;
                 check_concurrency(self.max_concurrent, "--max-concurrent")?;
             }
+            Arg::Long("progress") | Arg::Long("progress-detail") => {
+                self.progress = Some(match value(parser, "--progress")?.as_str() {
+                    "simple" => BoardDisplay::Live { detailed: false },
+                    "detailed" => BoardDisplay::Live { detailed: true },
+                    "none" => BoardDisplay::Off,
+                    other => {
+                        return Err(Error::Usage(format!(
+                            "--progress {other:?}: expected simple, detailed or none"
+                        )));
+                    }
+                })
+            }
+            Arg::Long("disable-progress") => self.progress = Some(BoardDisplay::Off),
+            Arg::Long("progress-interval") => {
+                self.interval = number(parser, "--progress-interval")?
+            }
+            Arg::Long("json") => self.json = true,
             Arg::Long("limit-rate") => {
                 let rate = size(parser, "--limit-rate")?;
                 if rate == 0 {

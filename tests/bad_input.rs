@@ -52,14 +52,20 @@ fn refused(archive: &Path, expected: &str) {
             "{how}: {}: {stderr}",
             archive.display()
         );
+        // Progress lines may come first (stderr is not a terminal here); the error is one
+        // line, the last.
+        let errors: Vec<&str> = stderr
+            .lines()
+            .filter(|line| line.starts_with("error: "))
+            .collect();
+        assert_eq!(errors.len(), 1, "{how}: one error line expected: {stderr}");
         assert_eq!(
-            stderr.lines().count(),
-            1,
-            "{how}: one line expected: {stderr}"
+            stderr.lines().last(),
+            Some(errors[0]),
+            "{how}: the error comes last: {stderr}"
         );
-        assert!(stderr.starts_with("error: "), "{how}: {stderr}");
         assert!(
-            stderr.contains(expected),
+            errors[0].contains(expected),
             "{how}: {stderr} does not mention {expected:?}"
         );
         assert_eq!(cache.snapshot(), before, "{how}: the cache changed");

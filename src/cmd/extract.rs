@@ -9,7 +9,7 @@ use crate::progress::{Progress, count, human_bytes};
 use crate::reference::Reference;
 use crate::transfer::{self, Job, Stored, Summary};
 
-use super::print_help;
+use super::{json_result, print_help, timing};
 
 const COMMAND: &str = "docker-image-pusher extract";
 
@@ -99,17 +99,33 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         .collect();
     let destination = session.destination(format!("archive:{}", input.describe()));
     let limit = transfer_args.rate_limit();
+    let board = transfer_args.board(globals.verbosity);
     let summary = transfer::copy(
         &jobs,
         &destination,
         transfer::Options {
             workers: transfer_args.workers(),
             limit: limit.as_ref(),
+            board: Some(&board),
             ..transfer::Options::default()
         },
         &progress,
     )?;
-    report(&summary, &selected, &input, &progress);
+    if transfer_args.json() {
+        let names: Vec<String> = selected
+            .iter()
+            .flat_map(|image| image.names.iter().map(Reference::to_string))
+            .collect();
+        json_result("extract", &names, &summary, &board);
+        return Ok(());
+    }
+    report(
+        &summary,
+        &selected,
+        &input,
+        &progress,
+        &timing(&summary, &board),
+    );
     Ok(())
 }
 
@@ -159,7 +175,13 @@ fn select<'a>(
     Ok(found)
 }
 
-fn report(summary: &Summary, images: &[&ArchiveImage], input: &Input, progress: &Progress) {
+fn report(
+    summary: &Summary,
+    images: &[&ArchiveImage],
+    input: &Input,
+    progress: &Progress,
+    took: &str,
+) {
     for (outcome, image) in summary.outcomes.iter().zip(images) {
         let layers = count(image.diff_ids.len(), "layer");
         for (name, stored) in &outcome.stored {
@@ -192,7 +214,7 @@ fn report(summary: &Summary, images: &[&ArchiveImage], input: &Input, progress: 
         }
     }
     progress.info(format_args!(
-        "extracted {} from {}: {} copied ({}), {} already in the cache",
+        "extracted {} from {}: {} copied ({}), {} already in the cache{took}",
         count(summary.outcomes.len(), "image"),
         input.describe(),
         count(summary.blobs_copied, "blob"),

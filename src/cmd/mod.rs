@@ -15,9 +15,10 @@ use lexopt::{Arg, Parser};
 
 use crate::args::{self, GLOBAL_HELP, Globals, RegistryArgs};
 use crate::error::{Error, Result};
-use crate::progress::Progress;
+use crate::progress::{Board, Progress, human_bytes};
 use crate::reference::Reference;
 use crate::registry::{Registry, RegistryOptions};
+use crate::transfer::Summary;
 
 const PROGRAM: &str = "docker-image-pusher";
 
@@ -205,6 +206,42 @@ pub fn connect(
     let options = registry_args.options()?;
     let registry = Registry::connect(host, scheme, &options, progress)?;
     Ok((registry, options))
+}
+
+/// ` in 2.3 s (4.6 MB/s)`, and the retries if any, for the summary line of a transfer.
+pub fn timing(summary: &Summary, board: &Board) -> String {
+    let seconds = board.elapsed().as_secs_f64();
+    let speed = human_bytes((summary.bytes_copied as f64 / seconds.max(0.001)) as u64);
+    let retries = match summary.retries {
+        0 => String::new(),
+        1 => ", 1 retry".to_string(),
+        n => format!(", {n} retries"),
+    };
+    format!(" in {seconds:.1} s ({speed}/s){retries}")
+}
+
+/// With `--json`, the last event on stdout: what the transfer did.
+pub fn json_result(command: &str, images: &[String], summary: &Summary, board: &Board) {
+    let manifests: Vec<String> = summary
+        .outcomes
+        .iter()
+        .map(|outcome| outcome.manifest.to_string())
+        .collect();
+    let result = serde_json::json!({
+        "event": "result",
+        "ok": true,
+        "command": command,
+        "images": images,
+        "manifests": manifests,
+        "dry_run": summary.outcomes.is_empty(),
+        "blobs_copied": summary.blobs_copied,
+        "blobs_present": summary.blobs_present,
+        "blobs_mounted": summary.blobs_mounted,
+        "bytes_copied": summary.bytes_copied,
+        "retries": summary.retries,
+        "seconds": board.elapsed().as_secs_f64(),
+    });
+    println!("{result}");
 }
 
 /// Prints a command's help: `-h` the usage, `--help` also the details.

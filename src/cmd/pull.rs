@@ -10,7 +10,7 @@ use crate::reference::Reference;
 use crate::registry::RegistrySource;
 use crate::transfer::{self, Job, Options, Stored};
 
-use super::{connect, print_help, seed_reference};
+use super::{connect, json_result, print_help, seed_reference, timing};
 
 const COMMAND: &str = "docker-image-pusher pull";
 
@@ -119,14 +119,21 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         names: vec![reference.clone()],
     }];
     let limit = transfer_args.rate_limit();
+    let board = transfer_args.board(globals.verbosity);
     let options = Options {
         workers: transfer_args.workers(),
         limit: limit.as_ref(),
+        board: Some(&board),
         dry_run,
         attempts: registry_options.attempts,
         ..Options::default()
     };
     let summary = transfer::copy(&jobs, &destination, options, &progress)?;
+    if transfer_args.json() {
+        json_result("pull", &[reference.to_string()], &summary, &board);
+        return Ok(());
+    }
+    let took = timing(&summary, &board);
     let blobs = count(summary.blobs_copied, "blob");
     let size = human_bytes(summary.bytes_copied);
     if dry_run {
@@ -147,7 +154,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         "pulled"
     };
     progress.info(format_args!(
-        "{verb} {reference}: {blobs} downloaded ({size}), {} already cached",
+        "{verb} {reference}: {blobs} downloaded ({size}), {} already cached{took}",
         summary.blobs_present
     ));
     Ok(())

@@ -13,7 +13,7 @@ use crate::reference::Reference;
 use crate::registry::{Compress, RegistryDestination, UploadPlan};
 use crate::transfer::{self, Job, Options, Source, Summary};
 
-use super::{connect, print_help, seed_reference};
+use super::{connect, json_result, print_help, seed_reference, timing};
 
 const COMMAND: &str = "docker-image-pusher push";
 /// The gzip level used unless `--compress-level` says otherwise.
@@ -254,9 +254,11 @@ fn execute(
     };
     let destination = RegistryDestination::new(&registry, &target, push.compress, plan);
     let limit = transfer_args.rate_limit();
+    let board = transfer_args.board(globals.verbosity);
     let transfer_options = Options {
         workers: transfer_args.workers(),
         limit: limit.as_ref(),
+        board: Some(&board),
         force: push.force,
         dry_run: push.dry_run,
         attempts: options.attempts,
@@ -295,6 +297,11 @@ fn execute(
         })?;
         copy_one(&cached, names, &destination, transfer_options, &progress)?
     };
+    if transfer_args.json() {
+        json_result("push", &[target.to_string()], &summary, &board);
+        return Ok(());
+    }
+    let took = timing(&summary, &board);
     let blobs = count(summary.blobs_copied, "blob");
     let size = human_bytes(summary.bytes_copied);
     let (present, mounted) = (summary.blobs_present, summary.blobs_mounted);
@@ -303,7 +310,7 @@ fn execute(
             "would push {target}: {blobs} to upload ({size}), {mounted} to mount, {present} already there"
         )),
         Some(outcome) => progress.info(format_args!(
-            "pushed {target} (manifest {}): {blobs} uploaded ({size}), {mounted} mounted, {present} already there",
+            "pushed {target} (manifest {}): {blobs} uploaded ({size}), {mounted} mounted, {present} already there{took}",
             outcome.manifest
         )),
     }

@@ -2,9 +2,12 @@
 //! compressed form the memo knows), mounted from a sibling repository when the memo knows one,
 //! else streamed, with retries that resume where the last attempt stopped.
 
+use std::io::{self, Read};
+
+use crate::digest::Digest;
 use crate::error::{Context, Result};
 use crate::manifest::Descriptor;
-use crate::progress::{Progress, human_bytes};
+use crate::progress::{Board, Progress, human_bytes};
 
 use super::{Destination, Options, Source};
 
@@ -19,15 +22,20 @@ pub enum Done {
     Mounted,
 }
 
-/// Copies `blob` from `source` to `destination`; returns the descriptor the destination holds
-/// and what was done.
+/// Copies `blob` from `source` to `destination`; returns the descriptor the destination holds,
+/// what was done, and how many times it was tried again.
 pub fn copy(
     source: &dyn Source,
     destination: &dyn Destination,
     blob: &Descriptor,
     options: Options<'_>,
     progress: &Progress,
-) -> Result<(Descriptor, Done)> {
+) -> Result<(Descriptor, Done, u32)> {
+    let finished = |outcome: &str| {
+        if let Some(board) = options.board {
+            board.finished(blob, outcome);
+        }
+    };
     let transforms = destination.transforms(blob);
     let wanted = match (transforms, options.memo) {
         (false, _) => Some(blob.clone()),
@@ -44,17 +52,19 @@ pub fn copy(
                 progress.detail(format_args!("{} present, skipped", wanted.digest));
             }
             remember_holders(source, destination, blob, &wanted, options)?;
-            return Ok((wanted, Done::Present));
+            finished("present");
+            return Ok((wanted, Done::Present, 0));
         }
         if let Some(from) = mount_source(destination, &wanted, options) {
             if options.dry_run {
                 progress.info(format_args!("would mount {} from {from}", wanted.digest));
-                return Ok((wanted, Done::Mounted));
+                return Ok((wanted, Done::Mounted, 0));
             }
             if destination.mount(&wanted, &from)? {
                 progress.detail(format_args!("{} mounted from {from}", wanted.digest));
                 remember_holders(source, destination, blob, &wanted, options)?;
-                return Ok((wanted, Done::Mounted));
+                finished("mounted");
+                return Ok((wanted, Done::Mounted, 0));
             }
         }
     }
@@ -64,22 +74,35 @@ pub fn copy(
             blob.digest,
             human_bytes(blob.size)
         ));
-        return Ok((blob.clone(), Done::Copied(blob.size)));
+        return Ok((blob.clone(), Done::Copied(blob.size), 0));
+    }
+    if let Some(board) = options.board {
+        board.started(blob);
     }
     let what = || format!("copying blob {} from {}", blob.digest, source.describe());
     let mut attempt = 1;
     let stored = loop {
         let mut open = |offset| {
-            let reader = source.open_blob(blob, offset)?;
-            Ok(match options.limit {
-                Some(limit) => limit.wrap(reader),
-                None => reader,
-            })
+            let mut reader = source.open_blob(blob, offset)?;
+            if let Some(limit) = options.limit {
+                reader = limit.wrap(reader);
+            }
+            if let Some(board) = options.board {
+                reader = Box::new(Counted {
+                    inner: reader,
+                    board,
+                    digest: &blob.digest,
+                });
+            }
+            Ok(reader)
         };
         match destination.put_blob(blob, &mut open) {
             Ok(stored) => break stored,
             Err(error) if error.is_retryable() && attempt < options.attempts => {
-                progress.warn(format_args!("{}: {error}; trying again", what()));
+                match options.board {
+                    Some(board) => board.retried(blob, &error.to_string()),
+                    None => progress.warn(format_args!("{}: {error}; trying again", what())),
+                }
                 attempt += 1;
             }
             Err(error) => return Err(error).context(what),
@@ -94,7 +117,23 @@ pub fn copy(
         human_bytes(stored.size)
     ));
     remember_holders(source, destination, blob, &stored, options)?;
-    Ok((stored, Done::Copied(blob.size)))
+    finished("copied");
+    Ok((stored, Done::Copied(blob.size), attempt - 1))
+}
+
+/// A source reader that tells the board how many bytes passed.
+struct Counted<'a> {
+    inner: Box<dyn Read + Send + 'a>,
+    board: &'a Board,
+    digest: &'a Digest,
+}
+
+impl Read for Counted<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buffer)?;
+        self.board.moved(self.digest, n as u64);
+        Ok(n)
+    }
 }
 
 /// Another repository of the destination's registry that the memo says holds `blob`.

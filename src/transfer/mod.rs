@@ -14,7 +14,7 @@ use std::io::Read;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::{Descriptor, RawManifest};
-use crate::progress::Progress;
+use crate::progress::{Board, Progress};
 use crate::reference::Reference;
 
 use blob::Done;
@@ -120,6 +120,8 @@ pub struct Options<'a> {
     pub workers: u32,
     /// A cap on the bytes read from the source per second, all workers together.
     pub limit: Option<&'a RateLimit>,
+    /// Where the progress of the blobs is shown.
+    pub board: Option<&'a Board>,
     /// What is known about blobs from earlier runs.
     pub memo: Option<&'a dyn BlobMemo>,
 }
@@ -137,6 +139,8 @@ pub struct Summary {
     pub blobs_present: usize,
     pub blobs_mounted: usize,
     pub bytes_copied: u64,
+    /// Blob transfers tried again after a failure that could pass.
+    pub retries: u32,
     pub outcomes: Vec<Outcome>,
 }
 
@@ -164,13 +168,25 @@ pub fn copy(
         }
     }
     work.sort_by_key(|(_, blob)| Reverse(blob.size));
+    if let Some(board) = options.board {
+        board.begin(
+            work.len(),
+            work.iter().map(|(_, blob)| blob.size).sum(),
+            options.workers,
+        );
+    }
     let copied = pool::run(&work, options.workers, |(source, blob)| {
         blob::copy(*source, destination, blob, options, progress)
-    })?;
+    });
+    if let Some(board) = options.board {
+        board.end();
+    }
+    let copied = copied?;
 
     let mut summary = Summary::default();
     let mut stored = HashMap::with_capacity(work.len());
-    for ((_, blob), (held, done)) in work.iter().zip(copied) {
+    for ((_, blob), (held, done, retries)) in work.iter().zip(copied) {
+        summary.retries += retries;
         match done {
             Done::Copied(bytes) => {
                 summary.blobs_copied += 1;

@@ -1,7 +1,12 @@
 //! Everything the program tells the user while it works goes through here, to stderr:
 //! nothing with `--quiet`, more with `--verbose`. Data for scripts goes to stdout elsewhere.
+//! `board.rs` draws the progress of a transfer.
+
+mod board;
 
 use std::fmt::Display;
+
+pub use board::{Board, Display as BoardDisplay};
 
 /// How much to say on stderr.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
