@@ -12,7 +12,7 @@ use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::progress::{Board, BoardDisplay, Progress, Verbosity};
 use crate::registry::{Credentials, HttpOptions, RegistryOptions};
-use crate::transfer::RateLimit;
+use crate::transfer::{Governor, RateLimit};
 
 /// A set of flags that several commands share: it takes the flags it knows.
 pub trait FlagGroup {
@@ -201,6 +201,10 @@ pub const TRANSFER_HELP: &str = "\
 Transfer options:
       --max-concurrent N       blobs moved at once, largest first [default: 1]
                                [env: DOCKER_PUSHER_MAX_CONCURRENT]
+      --concurrency MODE       fixed, or dynamic: start at --min-concurrent and add a worker
+                               while throughput rises by more than 10 %, drop one when it falls
+                               or the registry pushes back (429, 5xx, timeouts) [default: fixed]
+      --min-concurrent N       the fewest workers with --concurrency dynamic [default: 1]
       --limit-rate RATE        cap on bytes read per second, all blobs together (10M is
                                10 MiB/s; for a gzip push, bytes before compression)
       --progress MODE          simple (one live line), detailed (a block), none
@@ -213,6 +217,8 @@ Transfer options:
 /// How transfers run and how their progress is shown.
 pub struct TransferArgs {
     max_concurrent: u32,
+    min_concurrent: u32,
+    dynamic: bool,
     limit_rate: Option<u64>,
     progress: Option<BoardDisplay>,
     interval: u64,
@@ -226,6 +232,8 @@ impl TransferArgs {
         check_concurrency(max_concurrent, "DOCKER_PUSHER_MAX_CONCURRENT")?;
         Ok(TransferArgs {
             max_concurrent,
+            min_concurrent: 1,
+            dynamic: false,
             limit_rate: None,
             progress: None,
             interval: 200,
@@ -236,6 +244,23 @@ impl TransferArgs {
     /// Blobs moved at once.
     pub fn workers(&self) -> u32 {
         self.max_concurrent
+    }
+
+    /// With `--concurrency dynamic`, the governor of the worker count.
+    pub fn governor(&self) -> Result<Option<Governor>> {
+        if !self.dynamic {
+            return Ok(None);
+        }
+        if self.min_concurrent > self.max_concurrent {
+            return Err(Error::Usage(format!(
+                "--min-concurrent {} is more than --max-concurrent {}",
+                self.min_concurrent, self.max_concurrent
+            )));
+        }
+        Ok(Some(Governor::new(
+            self.min_concurrent,
+            self.max_concurrent,
+        )))
     }
 
     /// Whether `--json` asked for events on stdout.
@@ -271,6 +296,22 @@ impl FlagGroup for TransferArgs {
             Arg::Long("max-concurrent") => {
                 self.max_concurrent = number(parser, "--max-concurrent")?;
                 check_concurrency(self.max_concurrent, "--max-concurrent")?;
+            }
+            Arg::Long("concurrency") | Arg::Long("concurrency-manager") => {
+                self.dynamic = match value(parser, "--concurrency")?.as_str() {
+                    "fixed" => false,
+                    "dynamic" => true,
+                    other => {
+                        return Err(Error::Usage(format!(
+                            "--concurrency {other:?}: expected fixed or dynamic"
+                        )));
+                    }
+                }
+            }
+            Arg::Long("enable-dynamic-concurrency") => self.dynamic = true,
+            Arg::Long("min-concurrent") => {
+                self.min_concurrent = number(parser, "--min-concurrent")?;
+                check_concurrency(self.min_concurrent, "--min-concurrent")?;
             }
             Arg::Long("progress") | Arg::Long("progress-detail") => {
                 self.progress = Some(match value(parser, "--progress")?.as_str() {

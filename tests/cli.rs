@@ -66,6 +66,24 @@ fn usage_errors_name_what_is_wrong_and_exit_2() {
         (&[], "no command"),
         (&["list", "--json=yes"], "--json"),
         (&["pull", "x", "--limit-rate", "0"], "--limit-rate"),
+        (
+            &[
+                "pull",
+                "x",
+                "--concurrency",
+                "dynamic",
+                "--min-concurrent",
+                "3",
+                "--max-concurrent",
+                "2",
+            ],
+            "--min-concurrent",
+        ),
+        (
+            &["pull", "x", "--concurrency", "sometimes"],
+            "--concurrency",
+        ),
+        (&["pull", "x", "--progress", "loud"], "--progress"),
         (&["pull", "x", "--limit-rate", "fast"], "--limit-rate"),
         (&["extract", "a.tar", "b.tar"], "one archive at a time"),
         (

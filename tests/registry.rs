@@ -969,6 +969,52 @@ fn concurrent_transfers_give_the_same_image() {
         one.content_snapshot(),
         "the same blobs, byte for byte"
     );
+
+    for (n, spelling) in [
+        ["--concurrency", "dynamic"],
+        ["--concurrency-manager", "dynamic"],
+        ["--enable-dynamic-concurrency", "-v"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let dynamic = TestCache::new();
+        let args = [
+            &["pull", target.as_str(), "--max-concurrent", "4", "--json"][..],
+            &spelling[..],
+        ]
+        .concat();
+        let run = dynamic.run(&args).success();
+        let result: serde_json::Value =
+            serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
+        assert!(
+            result["adjustments"].is_array(),
+            "{spelling:?}: {}",
+            run.stdout
+        );
+        assert_eq!(
+            dynamic.content_snapshot(),
+            one.content_snapshot(),
+            "{spelling:?}"
+        );
+        let again = format!("{}/concurrent/dynamic{n}:v1", registry.host());
+        TestCache::new()
+            .run(&[
+                "push",
+                archive.to_str().unwrap(),
+                &again,
+                "--max-concurrent",
+                "3",
+                spelling[0],
+                spelling[1],
+            ])
+            .success();
+        assert_eq!(
+            skopeo_sees(&registry, &format!("concurrent/dynamic{n}:v1")),
+            source,
+            "{spelling:?}"
+        );
+    }
 }
 
 #[test]

@@ -76,6 +76,9 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     };
 
     let progress = globals.progress();
+    let limit = transfer_args.rate_limit();
+    let board = transfer_args.board(globals.verbosity);
+    let governor = transfer_args.governor()?;
     let cache = globals.cache();
     let session = cache.begin()?;
     let archive = Archive::open(&input, session.staging_dir())?;
@@ -98,8 +101,6 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         })
         .collect();
     let destination = session.destination(format!("archive:{}", input.describe()));
-    let limit = transfer_args.rate_limit();
-    let board = transfer_args.board(globals.verbosity);
     let summary = transfer::copy(
         &jobs,
         &destination,
@@ -107,6 +108,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
             workers: transfer_args.workers(),
             limit: limit.as_ref(),
             board: Some(&board),
+            governor: governor.as_ref(),
             ..transfer::Options::default()
         },
         &progress,

@@ -15,7 +15,7 @@ use lexopt::{Arg, Parser};
 
 use crate::args::{self, GLOBAL_HELP, Globals, RegistryArgs};
 use crate::error::{Error, Result};
-use crate::progress::{Board, Progress, human_bytes};
+use crate::progress::{Board, Progress, count, human_bytes};
 use crate::reference::Reference;
 use crate::registry::{Registry, RegistryOptions};
 use crate::transfer::Summary;
@@ -217,7 +217,11 @@ pub fn timing(summary: &Summary, board: &Board) -> String {
         1 => ", 1 retry".to_string(),
         n => format!(", {n} retries"),
     };
-    format!(" in {seconds:.1} s ({speed}/s){retries}")
+    let adjustments = match summary.adjustments.len() {
+        0 => String::new(),
+        n => format!(", {}", count(n, "concurrency adjustment")),
+    };
+    format!(" in {seconds:.1} s ({speed}/s){retries}{adjustments}")
 }
 
 /// With `--json`, the last event on stdout: what the transfer did.
@@ -239,6 +243,9 @@ pub fn json_result(command: &str, images: &[String], summary: &Summary, board: &
         "blobs_mounted": summary.blobs_mounted,
         "bytes_copied": summary.bytes_copied,
         "retries": summary.retries,
+        "adjustments": summary.adjustments.iter().map(|a| serde_json::json!({
+            "seconds": a.at.as_secs_f64(), "from": a.from, "to": a.to, "reason": a.reason,
+        })).collect::<Vec<_>>(),
         "seconds": board.elapsed().as_secs_f64(),
     });
     println!("{result}");

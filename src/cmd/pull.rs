@@ -105,6 +105,9 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     };
 
     let progress = globals.progress();
+    let limit = transfer_args.rate_limit();
+    let board = transfer_args.board(globals.verbosity);
+    let governor = transfer_args.governor()?;
     let (registry, registry_options) =
         connect(&registry_args, reference.registry(), scheme, progress)?;
     let source = match all_platforms {
@@ -118,12 +121,11 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         source: &source,
         names: vec![reference.clone()],
     }];
-    let limit = transfer_args.rate_limit();
-    let board = transfer_args.board(globals.verbosity);
     let options = Options {
         workers: transfer_args.workers(),
         limit: limit.as_ref(),
         board: Some(&board),
+        governor: governor.as_ref(),
         dry_run,
         attempts: registry_options.attempts,
         ..Options::default()

@@ -245,6 +245,9 @@ fn execute(
         )));
     }
     let progress = globals.progress();
+    let limit = transfer_args.rate_limit();
+    let board = transfer_args.board(globals.verbosity);
+    let governor = transfer_args.governor()?;
     let cache = globals.cache();
     let (registry, options) = connect(registry_args, target.registry(), scheme, progress)?;
     let plan = UploadPlan {
@@ -253,12 +256,11 @@ fn execute(
         attempts: options.attempts,
     };
     let destination = RegistryDestination::new(&registry, &target, push.compress, plan);
-    let limit = transfer_args.rate_limit();
-    let board = transfer_args.board(globals.verbosity);
     let transfer_options = Options {
         workers: transfer_args.workers(),
         limit: limit.as_ref(),
         board: Some(&board),
+        governor: governor.as_ref(),
         force: push.force,
         dry_run: push.dry_run,
         attempts: options.attempts,

@@ -150,6 +150,21 @@ impl Board {
         }
     }
 
+    /// The worker count changed from `from` to `to` (`--concurrency dynamic`).
+    pub fn adjusted(&self, from: u32, to: u32, reason: &str) {
+        let mut state = self.state();
+        state.workers = to;
+        match self.display {
+            Display::Json => event(
+                json!({ "event": "adjustment", "seconds": self.elapsed().as_secs_f64(),
+                                            "from": from, "to": to, "reason": reason }),
+            ),
+            Display::Lines => eprintln!("workers: {from} -> {to} ({reason})"),
+            _ => {}
+        }
+        self.redraw(&mut state, true);
+    }
+
     /// The blobs are done: the live block is cleared, so the summary is printed alone.
     pub fn end(&self) {
         let mut state = self.state();

@@ -9,7 +9,7 @@ use crate::error::{Context, Result};
 use crate::manifest::Descriptor;
 use crate::progress::{Board, Progress, human_bytes};
 
-use super::{Destination, Options, Source};
+use super::{Adjustment, Destination, Options, Source};
 
 /// What copying one blob did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,10 +87,10 @@ pub fn copy(
             if let Some(limit) = options.limit {
                 reader = limit.wrap(reader);
             }
-            if let Some(board) = options.board {
+            if options.board.is_some() || options.governor.is_some() {
                 reader = Box::new(Counted {
                     inner: reader,
-                    board,
+                    options,
                     digest: &blob.digest,
                 });
             }
@@ -102,6 +102,11 @@ pub fn copy(
                 match options.board {
                     Some(board) => board.retried(blob, &error.to_string()),
                     None => progress.warn(format_args!("{}: {error}; trying again", what())),
+                }
+                if let Some(adjustment) =
+                    options.governor.and_then(|g| g.trouble(&error.to_string()))
+                {
+                    show(options.board, &adjustment);
                 }
                 attempt += 1;
             }
@@ -121,18 +126,30 @@ pub fn copy(
     Ok((stored, Done::Copied(blob.size), attempt - 1))
 }
 
-/// A source reader that tells the board how many bytes passed.
+/// A source reader that tells the board and the governor how many bytes passed.
 struct Counted<'a> {
     inner: Box<dyn Read + Send + 'a>,
-    board: &'a Board,
+    options: Options<'a>,
     digest: &'a Digest,
 }
 
 impl Read for Counted<'_> {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buffer)?;
-        self.board.moved(self.digest, n as u64);
+        if let Some(board) = self.options.board {
+            board.moved(self.digest, n as u64);
+        }
+        if let Some(adjustment) = self.options.governor.and_then(|g| g.moved(n as u64)) {
+            show(self.options.board, &adjustment);
+        }
         Ok(n)
+    }
+}
+
+/// Puts a change of the worker count on the board.
+fn show(board: Option<&Board>, adjustment: &Adjustment) {
+    if let Some(board) = board {
+        board.adjusted(adjustment.from, adjustment.to, &adjustment.reason);
     }
 }
 

@@ -3,6 +3,7 @@
 //! asked), then store the manifests, last, so nothing refers to a blob that is not there.
 
 mod blob;
+mod governor;
 mod plan;
 mod pool;
 mod rate;
@@ -18,6 +19,7 @@ use crate::progress::{Board, Progress};
 use crate::reference::Reference;
 
 use blob::Done;
+pub use governor::{Adjustment, Governor};
 use plan::Tree;
 pub use rate::RateLimit;
 
@@ -122,6 +124,8 @@ pub struct Options<'a> {
     pub limit: Option<&'a RateLimit>,
     /// Where the progress of the blobs is shown.
     pub board: Option<&'a Board>,
+    /// With `--concurrency dynamic`: how many of the workers may move blobs at once.
+    pub governor: Option<&'a Governor>,
     /// What is known about blobs from earlier runs.
     pub memo: Option<&'a dyn BlobMemo>,
 }
@@ -141,6 +145,8 @@ pub struct Summary {
     pub bytes_copied: u64,
     /// Blob transfers tried again after a failure that could pass.
     pub retries: u32,
+    /// Changes of the worker count (`--concurrency dynamic`).
+    pub adjustments: Vec<Adjustment>,
     pub outcomes: Vec<Outcome>,
 }
 
@@ -169,21 +175,31 @@ pub fn copy(
     }
     work.sort_by_key(|(_, blob)| Reverse(blob.size));
     if let Some(board) = options.board {
+        let workers = options.governor.map_or(options.workers, Governor::allowed);
         board.begin(
             work.len(),
             work.iter().map(|(_, blob)| blob.size).sum(),
-            options.workers,
+            workers,
         );
     }
-    let copied = pool::run(&work, options.workers, |(source, blob)| {
-        blob::copy(*source, destination, blob, options, progress)
-    });
+    let copied = pool::run(
+        &work,
+        options.workers,
+        options.governor,
+        |(source, blob)| blob::copy(*source, destination, blob, options, progress),
+    );
     if let Some(board) = options.board {
         board.end();
     }
     let copied = copied?;
 
-    let mut summary = Summary::default();
+    let mut summary = Summary {
+        adjustments: options
+            .governor
+            .map(Governor::adjustments)
+            .unwrap_or_default(),
+        ..Summary::default()
+    };
     let mut stored = HashMap::with_capacity(work.len());
     for ((_, blob), (held, done, retries)) in work.iter().zip(copied) {
         summary.retries += retries;

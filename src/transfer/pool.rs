@@ -1,16 +1,21 @@
 //! Running work items on the calling thread, or on up to `--max-concurrent` scoped threads that
-//! take the next item as they finish one. The first error stops the others from starting more.
+//! take the next item as they finish one (as many at once as the governor allows, when there
+//! is one). The first error stops the others from starting more.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{Error, Result};
 
+use super::governor::Governor;
+
 /// Runs `work` on every item, on `workers` threads when that is more than one (none are started
-/// otherwise); returns the results in the order of `items`, or the first error.
+/// otherwise), each waiting for the governor's leave before an item; returns the results in
+/// the order of `items`, or the first error.
 pub fn run<T: Sync, R: Send>(
     items: &[T],
     workers: u32,
+    governor: Option<&Governor>,
     work: impl Fn(&T) -> Result<R> + Sync,
 ) -> Result<Vec<R>> {
     let workers = (workers as usize).min(items.len());
@@ -24,6 +29,7 @@ pub fn run<T: Sync, R: Send>(
         for _ in 0..workers {
             scope.spawn(|| {
                 while failure.lock().unwrap_or_else(|e| e.into_inner()).is_none() {
+                    let _leave = governor.map(Governor::leave);
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(item) = items.get(i) else { return };
                     match work(item) {
@@ -61,7 +67,7 @@ mod tests {
     fn results_keep_the_order_of_the_items() {
         let items: Vec<u64> = (0..50).collect();
         for workers in [1, 4] {
-            let doubled = run(&items, workers, |n| Ok(n * 2)).unwrap();
+            let doubled = run(&items, workers, None, |n| Ok(n * 2)).unwrap();
             assert_eq!(doubled, items.iter().map(|n| n * 2).collect::<Vec<_>>());
         }
     }
@@ -69,7 +75,7 @@ mod tests {
     #[test]
     fn the_first_error_is_returned() {
         let items: Vec<u64> = (0..20).collect();
-        let failed = run(&items, 3, |n| {
+        let failed = run(&items, 3, None, |n| {
             if *n == 7 {
                 Err(Error::Network("lost".into()))
             } else {
@@ -83,7 +89,7 @@ mod tests {
     fn work_runs_on_several_threads() {
         let items: Vec<u64> = (0..8).collect();
         let threads = Mutex::new(std::collections::HashSet::new());
-        run(&items, 4, |_| {
+        run(&items, 4, None, |_| {
             threads.lock().unwrap().insert(std::thread::current().id());
             std::thread::sleep(std::time::Duration::from_millis(20));
             Ok(())
@@ -92,7 +98,7 @@ mod tests {
         assert!(threads.lock().unwrap().len() > 1);
         let main = std::thread::current().id();
         let one = Mutex::new(Vec::new());
-        run(&items, 1, |_| {
+        run(&items, 1, None, |_| {
             one.lock().unwrap().push(std::thread::current().id());
             Ok(())
         })

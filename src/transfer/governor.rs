@@ -1,0 +1,233 @@
+//! `--concurrency dynamic`: how many workers may move blobs at once, between `--min-concurrent`
+//! and `--max-concurrent`. Every window it compares the throughput with the last one: one more
+//! worker while it rises by more than 10 %, one fewer when it falls by more than 10 %, and one
+//! fewer at once when the registry pushes back (429, 5xx, timeouts). Each change is recorded.
+
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// How long throughput is measured before a decision.
+const WINDOW: Duration = Duration::from_secs(2);
+/// The change in throughput that counts as rising or falling.
+const MARGIN: f64 = 0.10;
+
+/// One change of the worker count.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Adjustment {
+    /// Since the transfer began.
+    pub at: Duration,
+    pub from: u32,
+    pub to: u32,
+    pub reason: String,
+}
+
+/// The shared worker count and what it is based on.
+pub struct Governor {
+    min: u32,
+    max: u32,
+    started: Instant,
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+struct State {
+    allowed: u32,
+    active: u32,
+    window_started: Instant,
+    window_bytes: u64,
+    last_throughput: Option<f64>,
+    adjustments: Vec<Adjustment>,
+}
+
+impl Governor {
+    /// A governor between `min` and `max` workers, starting at `min`.
+    pub fn new(min: u32, max: u32) -> Governor {
+        let (min, max) = (min.max(1), max.max(min.max(1)));
+        let now = Instant::now();
+        Governor {
+            min,
+            max,
+            started: now,
+            state: Mutex::new(State {
+                allowed: min,
+                active: 0,
+                window_started: now,
+                window_bytes: 0,
+                last_throughput: None,
+                adjustments: Vec::new(),
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The number of workers allowed now.
+    pub fn allowed(&self) -> u32 {
+        self.state().allowed
+    }
+
+    /// Waits until another worker may start on a blob; the leave ends when it is dropped.
+    pub fn leave(&self) -> Leave<'_> {
+        let mut state = self.state();
+        while state.active >= state.allowed {
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        state.active += 1;
+        Leave { governor: self }
+    }
+
+    /// `n` more bytes moved; at the end of a window, decides. Returns the adjustment made.
+    pub fn moved(&self, n: u64) -> Option<Adjustment> {
+        let mut state = self.state();
+        state.window_bytes += n;
+        let elapsed = state.window_started.elapsed();
+        if elapsed < WINDOW {
+            return None;
+        }
+        let throughput = state.window_bytes as f64 / elapsed.as_secs_f64();
+        let decision = decide(
+            state.allowed,
+            self.min,
+            self.max,
+            state.last_throughput,
+            throughput,
+        );
+        state.last_throughput = Some(throughput);
+        state.window_started = Instant::now();
+        state.window_bytes = 0;
+        let (to, reason) = decision?;
+        Some(self.adjust(&mut state, to, reason))
+    }
+
+    /// The registry pushed back (`reason`): one worker fewer, and a new window.
+    pub fn trouble(&self, reason: &str) -> Option<Adjustment> {
+        let mut state = self.state();
+        state.window_started = Instant::now();
+        state.window_bytes = 0;
+        state.last_throughput = None;
+        if state.allowed <= self.min {
+            return None;
+        }
+        let to = state.allowed - 1;
+        Some(self.adjust(
+            &mut state,
+            to,
+            format!("the registry pushed back: {reason}"),
+        ))
+    }
+
+    fn adjust(&self, state: &mut State, to: u32, reason: String) -> Adjustment {
+        let adjustment = Adjustment {
+            at: self.started.elapsed(),
+            from: state.allowed,
+            to,
+            reason,
+        };
+        state.allowed = to;
+        state.adjustments.push(adjustment.clone());
+        self.changed.notify_all();
+        adjustment
+    }
+
+    /// Every change made so far.
+    pub fn adjustments(&self) -> Vec<Adjustment> {
+        self.state().adjustments.clone()
+    }
+}
+
+/// One worker's leave to move a blob, given back when dropped.
+pub struct Leave<'a> {
+    governor: &'a Governor,
+}
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.governor.state().active -= 1;
+        self.governor.changed.notify_all();
+    }
+}
+
+/// The new worker count and why, when the throughput of the last window (`now`, bytes per
+/// second) calls for one, compared with the window before (`last`).
+fn decide(allowed: u32, min: u32, max: u32, last: Option<f64>, now: f64) -> Option<(u32, String)> {
+    let last = last?;
+    if now > last * (1.0 + MARGIN) && allowed < max {
+        return Some((
+            allowed + 1,
+            format!("throughput rose {:.0}%", (now / last - 1.0) * 100.0),
+        ));
+    }
+    if now < last * (1.0 - MARGIN) && allowed > min {
+        return Some((
+            allowed - 1,
+            format!("throughput fell {:.0}%", (1.0 - now / last) * 100.0),
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rising_throughput_adds_a_worker_up_to_the_maximum() {
+        assert_eq!(decide(2, 1, 4, Some(100.0), 120.0).map(|d| d.0), Some(3));
+        assert_eq!(
+            decide(4, 1, 4, Some(100.0), 200.0),
+            None,
+            "already at the maximum"
+        );
+        assert_eq!(
+            decide(2, 1, 4, Some(100.0), 105.0),
+            None,
+            "within 10% is no change"
+        );
+        assert_eq!(
+            decide(2, 1, 4, None, 100.0),
+            None,
+            "the first window only measures"
+        );
+    }
+
+    #[test]
+    fn falling_throughput_removes_a_worker_down_to_the_minimum() {
+        let (to, reason) = decide(3, 1, 4, Some(100.0), 50.0).unwrap();
+        assert_eq!((to, reason.as_str()), (2, "throughput fell 50%"));
+        assert_eq!(
+            decide(1, 1, 4, Some(100.0), 10.0),
+            None,
+            "already at the minimum"
+        );
+    }
+
+    #[test]
+    fn trouble_lowers_at_once_and_is_recorded() {
+        let governor = Governor::new(1, 4);
+        assert_eq!(governor.allowed(), 1, "it starts at the minimum");
+        assert_eq!(governor.trouble("HTTP 429"), None, "not below the minimum");
+        governor.state().allowed = 3;
+        let adjustment = governor.trouble("HTTP 503").unwrap();
+        assert_eq!((adjustment.from, adjustment.to), (3, 2));
+        assert!(adjustment.reason.contains("503"));
+        assert_eq!(governor.adjustments(), vec![adjustment]);
+    }
+
+    #[test]
+    fn workers_wait_for_room() {
+        let governor = Governor::new(1, 2);
+        let first = governor.leave();
+        std::thread::scope(|scope| {
+            let waiting = scope.spawn(|| drop(governor.leave()));
+            std::thread::sleep(Duration::from_millis(30));
+            assert!(
+                !waiting.is_finished(),
+                "a second worker waits while one is allowed"
+            );
+            drop(first);
+        });
+    }
+}
