@@ -48,6 +48,7 @@ struct State {
     bytes: u64,
     workers: u32,
     finished: usize,
+    failed: usize,
     /// The sizes of the blobs done, however they were done.
     completed: u64,
     /// Bytes read from sources, for the speed.
@@ -56,6 +57,8 @@ struct State {
     active: Vec<(Digest, u64, u64)>,
     /// Recent (time, bytes moved) samples for the current speed.
     samples: VecDeque<(Instant, u64)>,
+    /// The last change of the worker count: `1 -> 2 (throughput rose 15%)`.
+    last_adjustment: Option<String>,
     drawn: usize,
     last_draw: Option<Instant>,
     last_status: Option<Instant>,
@@ -135,6 +138,21 @@ impl Board {
         self.redraw(&mut state, false);
     }
 
+    /// A blob's transfer failed for good (the run ends with the error).
+    pub fn failed(&self, blob: &Descriptor, error: &str) {
+        let mut state = self.state();
+        state.failed += 1;
+        state.active.retain(|(d, ..)| *d != blob.digest);
+        match self.display {
+            Display::Json => event(
+                json!({ "event": "blob", "digest": blob.digest, "size": blob.size,
+                                            "outcome": "failed", "error": error }),
+            ),
+            Display::Lines => eprintln!("{} failed", blob.digest),
+            _ => {}
+        }
+    }
+
     /// A blob's transfer failed in a way that may pass and is tried again.
     pub fn retried(&self, blob: &Descriptor, error: &str) {
         let mut state = self.state();
@@ -154,6 +172,7 @@ impl Board {
     pub fn adjusted(&self, from: u32, to: u32, reason: &str) {
         let mut state = self.state();
         state.workers = to;
+        state.last_adjustment = Some(format!("{from} -> {to} ({reason})"));
         match self.display {
             Display::Json => event(
                 json!({ "event": "adjustment", "seconds": self.elapsed().as_secs_f64(),
@@ -322,10 +341,15 @@ fn block(state: &State, elapsed: Duration) -> Vec<String> {
             state.workers
         ),
         format!(
-            "speed: {}/s now, {}/s average  |  ETA {}",
+            "speed: {}/s now, {}/s average  |  ETA {}{}",
             human_bytes(current as u64),
             human_bytes(average as u64),
-            eta(state, current)
+            eta(state, current),
+            state
+                .last_adjustment
+                .as_ref()
+                .map(|last| format!("  |  last worker change: {last}"))
+                .unwrap_or_default()
         ),
     ];
     for (digest, done, size) in &state.active {
@@ -377,7 +401,19 @@ mod tests {
             "{}",
             block[0]
         );
-        assert!(block[1].contains("average"), "{}", block[1]);
+        assert!(
+            block[1].contains("average") && !block[1].contains("worker change"),
+            "{}",
+            block[1]
+        );
+        let adjusted = State {
+            last_adjustment: Some("1 -> 2 (throughput rose 15%)".into()),
+            ..state()
+        };
+        assert!(
+            super::block(&adjusted, Duration::from_secs(2))[1]
+                .ends_with("last worker change: 1 -> 2 (throughput rose 15%)")
+        );
         assert!(
             block[2].contains("250.0 kB / 500.0 kB   50%"),
             "{}",

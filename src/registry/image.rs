@@ -90,6 +90,10 @@ impl Source for RegistrySource<'_> {
         Some(self.reference.name())
     }
 
+    fn pushbacks(&self) -> u64 {
+        self.registry.pushbacks()
+    }
+
     fn child_manifest(&self, entry: &Descriptor) -> Result<RawManifest> {
         self.registry
             .get_manifest(self.reference.repository(), &entry.digest.to_string())
@@ -147,6 +151,10 @@ impl Destination for RegistryDestination<'_> {
 
     fn repository(&self) -> Option<String> {
         Some(self.target.name())
+    }
+
+    fn pushbacks(&self) -> u64 {
+        self.registry.pushbacks()
     }
 
     fn mount(&self, blob: &Descriptor, from: &str) -> Result<bool> {

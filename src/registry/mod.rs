@@ -13,6 +13,7 @@ mod url;
 
 use std::collections::HashSet;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -49,6 +50,8 @@ pub struct Registry {
     auth: auth::Auth,
     attempts: u32,
     warnings: Mutex<HashSet<String>>,
+    /// Requests tried again because the registry or the network pushed back.
+    pushbacks: AtomicU64,
     progress: Progress,
 }
 
@@ -81,6 +84,7 @@ impl Registry {
             auth: auth::Auth::new(credentials),
             attempts: options.attempts.max(1),
             warnings: Mutex::new(HashSet::new()),
+            pushbacks: AtomicU64::new(0),
             progress,
         };
         let schemes: &[&str] = match scheme {
@@ -163,6 +167,12 @@ impl Registry {
         }
     }
 
+    /// How many requests were tried again because the registry or the network pushed back
+    /// (408, 429, 5xx, timeouts, lost connections).
+    pub fn pushbacks(&self) -> u64 {
+        self.pushbacks.load(Ordering::Relaxed)
+    }
+
     /// Sends a request needing `scope`, authenticated, with redirects followed (GET and HEAD
     /// only, dropping credentials on the way to another origin) and retries for requests whose
     /// body can be sent again. Returns the response when its status is in `expected`.
@@ -220,6 +230,7 @@ impl Registry {
                 return Err(error);
             }
             let pause = retry_after.unwrap_or_else(|| backoff(attempt));
+            self.pushbacks.fetch_add(1, Ordering::Relaxed);
             self.progress.warn(format_args!(
                 "{error}; retrying in {:.1}s",
                 pause.as_secs_f64()

@@ -92,6 +92,8 @@ pub fn copy(
                     inner: reader,
                     options,
                     digest: &blob.digest,
+                    source,
+                    destination,
                 });
             }
             Ok(reader)
@@ -110,7 +112,12 @@ pub fn copy(
                 }
                 attempt += 1;
             }
-            Err(error) => return Err(error).context(what),
+            Err(error) => {
+                if let Some(board) = options.board {
+                    board.failed(blob, &error.to_string());
+                }
+                return Err(error).context(what);
+            }
         }
     };
     if transforms && let Some(memo) = options.memo {
@@ -131,6 +138,8 @@ struct Counted<'a> {
     inner: Box<dyn Read + Send + 'a>,
     options: Options<'a>,
     digest: &'a Digest,
+    source: &'a dyn Source,
+    destination: &'a dyn Destination,
 }
 
 impl Read for Counted<'_> {
@@ -139,8 +148,14 @@ impl Read for Counted<'_> {
         if let Some(board) = self.options.board {
             board.moved(self.digest, n as u64);
         }
-        if let Some(adjustment) = self.options.governor.and_then(|g| g.moved(n as u64)) {
-            show(self.options.board, &adjustment);
+        if let Some(governor) = self.options.governor {
+            let pushbacks = self.source.pushbacks() + self.destination.pushbacks();
+            for adjustment in [governor.pushbacks(pushbacks), governor.moved(n as u64)]
+                .into_iter()
+                .flatten()
+            {
+                show(self.options.board, &adjustment);
+            }
         }
         Ok(n)
     }

@@ -36,6 +36,7 @@ struct State {
     window_started: Instant,
     window_bytes: u64,
     last_throughput: Option<f64>,
+    pushbacks_seen: u64,
     adjustments: Vec<Adjustment>,
 }
 
@@ -54,6 +55,7 @@ impl Governor {
                 window_started: now,
                 window_bytes: 0,
                 last_throughput: None,
+                pushbacks_seen: 0,
                 adjustments: Vec::new(),
             }),
             changed: Condvar::new(),
@@ -100,6 +102,18 @@ impl Governor {
         state.window_bytes = 0;
         let (to, reason) = decision?;
         Some(self.adjust(&mut state, to, reason))
+    }
+
+    /// The endpoints have pushed back `total` times so far; more than last time is trouble.
+    pub fn pushbacks(&self, total: u64) -> Option<Adjustment> {
+        {
+            let mut state = self.state();
+            if total <= state.pushbacks_seen {
+                return None;
+            }
+            state.pushbacks_seen = total;
+        }
+        self.trouble("a request was retried after 429, 5xx or a timeout")
     }
 
     /// The registry pushed back (`reason`): one worker fewer, and a new window.
@@ -214,6 +228,20 @@ mod tests {
         assert_eq!((adjustment.from, adjustment.to), (3, 2));
         assert!(adjustment.reason.contains("503"));
         assert_eq!(governor.adjustments(), vec![adjustment]);
+    }
+
+    #[test]
+    fn more_pushbacks_than_last_seen_are_trouble() {
+        let governor = Governor::new(1, 4);
+        governor.state().allowed = 3;
+        assert_eq!(governor.pushbacks(0), None);
+        assert_eq!(governor.pushbacks(2).map(|a| a.to), Some(2));
+        assert_eq!(
+            governor.pushbacks(2),
+            None,
+            "the same two are not counted again"
+        );
+        assert_eq!(governor.pushbacks(3).map(|a| a.to), Some(1));
     }
 
     #[test]

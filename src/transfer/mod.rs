@@ -35,6 +35,11 @@ pub trait Source: Sync {
     fn repository(&self) -> Option<String> {
         None
     }
+    /// How many times the source pushed back so far (requests tried again after 429, 5xx,
+    /// timeouts), for `--concurrency dynamic`.
+    fn pushbacks(&self) -> u64 {
+        0
+    }
     /// One manifest its index lists (its blobs are opened through this same source).
     fn child_manifest(&self, entry: &Descriptor) -> Result<RawManifest> {
         Err(Error::BadInput(format!(
@@ -52,6 +57,10 @@ pub trait Destination: Sync {
     /// `registry/repository`, when the destination is a registry.
     fn repository(&self) -> Option<String> {
         None
+    }
+    /// How many times the destination pushed back so far (see [`Source::pushbacks`]).
+    fn pushbacks(&self) -> u64 {
+        0
     }
     /// Links `blob` from repository `from` of the same registry instead of uploading it;
     /// `false` when the registry declines.
