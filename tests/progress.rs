@@ -166,3 +166,95 @@ fn quiet_means_errors_only() {
     let run = TestCache::new().run(&["pull", &target, "-q"]).success();
     assert_eq!(run.stderr, "");
 }
+
+#[test]
+fn dynamic_concurrency_adds_workers_while_they_help() {
+    // A slow CDN: each connection gets 2 MB/s, so more workers move more.
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("dynamic");
+    let archive = dir.join("four.tar");
+    let layers: Vec<Vec<u8>> = (1..=4u8).map(|n| vec![n; 3 << 20]).collect();
+    let refs: Vec<&[u8]> = layers.iter().map(Vec::as_slice).collect();
+    write_tar(&archive, &legacy_items(&refs, r#"["example.com/four:v1"]"#));
+    let direct = format!("{}/dynamic/four:v1", registry.host());
+    TestCache::new()
+        .run(&[
+            "push",
+            "--compress",
+            "none",
+            archive.to_str().unwrap(),
+            &direct,
+        ])
+        .success();
+    let front = support::front::Front::start(registry.port(), |request, _| {
+        match request.method == "GET" && request.target.contains("/blobs/") {
+            true => support::front::Action::Throttle(2_000_000),
+            false => support::front::Action::Forward,
+        }
+    });
+    let target = format!("{}/dynamic/four:v1", front.host());
+    let run = TestCache::new()
+        .run(&[
+            "pull",
+            &target,
+            "--concurrency",
+            "dynamic",
+            "--max-concurrent",
+            "4",
+            "--json",
+        ])
+        .success();
+    let events: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let raised: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event"] == "adjustment" && e["to"].as_u64() > e["from"].as_u64())
+        .collect();
+    assert!(
+        !raised.is_empty(),
+        "the worker count went up: {}",
+        run.stdout
+    );
+    let result = events.last().unwrap();
+    assert_eq!(result["event"], "result");
+    assert!(!result["adjustments"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn plain_lines_include_a_status_line_every_ten_seconds() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("status");
+    let archive = dir.join("twelve.tar");
+    write_tar(
+        &archive,
+        &legacy_items(&[&vec![9u8; 12 << 20]], r#"["example.com/twelve:v1"]"#),
+    );
+    let target = format!("{}/status/twelve:v1", registry.host());
+    TestCache::new()
+        .run(&[
+            "push",
+            "--compress",
+            "none",
+            archive.to_str().unwrap(),
+            &target,
+        ])
+        .success();
+    // 12 MiB at 1 MiB/s (one second of burst): about eleven seconds.
+    let run = TestCache::new()
+        .run(&["pull", &target, "--limit-rate", "1M"])
+        .success();
+    let status: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|line| line.starts_with("progress: "))
+        .collect();
+    assert!(!status.is_empty(), "a status line: {}", run.stderr);
+    assert!(
+        status[0].contains("%") && status[0].contains("ETA"),
+        "{}",
+        status[0]
+    );
+}

@@ -1,7 +1,9 @@
 //! `--concurrency dynamic`: how many workers may move blobs at once, between `--min-concurrent`
-//! and `--max-concurrent`. Every window it compares the throughput with the last one: one more
-//! worker while it rises by more than 10 %, one fewer when it falls by more than 10 %, and one
-//! fewer at once when the registry pushes back (429, 5xx, timeouts). Each change is recorded.
+//! and `--max-concurrent`. It starts at the minimum and, after the first window, tries one
+//! worker more; from then on, every window it compares the throughput with the last one: one
+//! more worker while it rises by more than 10 %, one fewer when it falls by more than 10 %, and
+//! one fewer at once when the registry pushes back (429, 5xx, timeouts), after which it no
+//! longer probes. Each change is recorded.
 
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -36,6 +38,8 @@ struct State {
     window_started: Instant,
     window_bytes: u64,
     last_throughput: Option<f64>,
+    /// Whether a window with nothing to compare may still try one worker more.
+    probing: bool,
     pushbacks_seen: u64,
     adjustments: Vec<Adjustment>,
 }
@@ -55,6 +59,7 @@ impl Governor {
                 window_started: now,
                 window_bytes: 0,
                 last_throughput: None,
+                probing: true,
                 pushbacks_seen: 0,
                 adjustments: Vec::new(),
             }),
@@ -95,9 +100,11 @@ impl Governor {
             self.min,
             self.max,
             state.last_throughput,
+            state.probing,
             throughput,
         );
         state.last_throughput = Some(throughput);
+        state.probing = false;
         state.window_started = Instant::now();
         state.window_bytes = 0;
         let (to, reason) = decision?;
@@ -122,6 +129,7 @@ impl Governor {
         state.window_started = Instant::now();
         state.window_bytes = 0;
         state.last_throughput = None;
+        state.probing = false;
         if state.allowed <= self.min {
             return None;
         }
@@ -165,9 +173,20 @@ impl Drop for Leave<'_> {
 }
 
 /// The new worker count and why, when the throughput of the last window (`now`, bytes per
-/// second) calls for one, compared with the window before (`last`).
-fn decide(allowed: u32, min: u32, max: u32, last: Option<f64>, now: f64) -> Option<(u32, String)> {
-    let last = last?;
+/// second) calls for one, compared with the window before (`last`); with nothing to compare,
+/// one worker more when `probing`.
+fn decide(
+    allowed: u32,
+    min: u32,
+    max: u32,
+    last: Option<f64>,
+    probing: bool,
+    now: f64,
+) -> Option<(u32, String)> {
+    let Some(last) = last else {
+        return (probing && allowed < max)
+            .then(|| (allowed + 1, "trying one worker more".to_string()));
+    };
     if now > last * (1.0 + MARGIN) && allowed < max {
         return Some((
             allowed + 1,
@@ -189,30 +208,38 @@ mod tests {
 
     #[test]
     fn rising_throughput_adds_a_worker_up_to_the_maximum() {
-        assert_eq!(decide(2, 1, 4, Some(100.0), 120.0).map(|d| d.0), Some(3));
         assert_eq!(
-            decide(4, 1, 4, Some(100.0), 200.0),
+            decide(2, 1, 4, Some(100.0), false, 120.0).map(|d| d.0),
+            Some(3)
+        );
+        assert_eq!(
+            decide(4, 1, 4, Some(100.0), false, 200.0),
             None,
             "already at the maximum"
         );
         assert_eq!(
-            decide(2, 1, 4, Some(100.0), 105.0),
+            decide(2, 1, 4, Some(100.0), false, 105.0),
             None,
             "within 10% is no change"
         );
         assert_eq!(
-            decide(2, 1, 4, None, 100.0),
+            decide(1, 1, 4, None, true, 100.0).map(|d| d.0),
+            Some(2),
+            "the first window probes"
+        );
+        assert_eq!(
+            decide(1, 1, 4, None, false, 100.0),
             None,
-            "the first window only measures"
+            "after pushback it only measures"
         );
     }
 
     #[test]
     fn falling_throughput_removes_a_worker_down_to_the_minimum() {
-        let (to, reason) = decide(3, 1, 4, Some(100.0), 50.0).unwrap();
+        let (to, reason) = decide(3, 1, 4, Some(100.0), false, 50.0).unwrap();
         assert_eq!((to, reason.as_str()), (2, "throughput fell 50%"));
         assert_eq!(
-            decide(1, 1, 4, Some(100.0), 10.0),
+            decide(1, 1, 4, Some(100.0), false, 10.0),
             None,
             "already at the minimum"
         );

@@ -32,6 +32,9 @@ pub enum Action {
     Respond(u16, Vec<(String, String)>),
     /// Forward, but close the connection after this many bytes of the response body.
     CutResponse(u64),
+    /// Forward, sending the response body at this many bytes per second (a slow CDN: each
+    /// connection is slow, several together are not).
+    Throttle(u64),
     /// Forward, but close the connection after this many bytes of the request body.
     CutRequest(u64),
     /// Say nothing for this long, then close.
@@ -171,6 +174,10 @@ fn serve(client: TcpStream, state: Arc<State>) {
         Action::ForwardAs(value) => Some(value.clone()),
         _ => None,
     };
+    let throttle = match &action {
+        Action::Throttle(rate) => Some(*rate),
+        _ => None,
+    };
     let (cut_response, cut_request) = match action {
         Action::Redirect(location) => {
             let _ = write!(
@@ -198,7 +205,7 @@ fn serve(client: TcpStream, state: Arc<State>) {
             let _ = client.shutdown(Shutdown::Both);
             return;
         }
-        Action::Forward | Action::ForwardAs(_) => (None, None),
+        Action::Forward | Action::ForwardAs(_) | Action::Throttle(_) => (None, None),
         Action::CutResponse(after) => (Some(after), None),
         Action::CutRequest(after) => (None, Some(after)),
     };
@@ -244,12 +251,21 @@ fn serve(client: TcpStream, state: Arc<State>) {
     if client.write_all(answer.as_bytes()).is_err() {
         return;
     }
-    pipe(
-        &mut from_registry,
-        client.try_clone().unwrap(),
-        cut_response,
-        &state.bytes_down,
-    );
+    let to_client = client.try_clone().unwrap();
+    match throttle {
+        Some(rate) => pipe(
+            &mut Throttled::new(from_registry, rate),
+            to_client,
+            None,
+            &state.bytes_down,
+        ),
+        None => pipe(
+            &mut from_registry,
+            to_client,
+            cut_response,
+            &state.bytes_down,
+        ),
+    }
     let _ = client.shutdown(Shutdown::Both);
 }
 
@@ -273,5 +289,37 @@ fn pipe(from: &mut impl Read, mut to: TcpStream, limit: Option<u64>, counter: &A
         }
         sent += n as u64;
         counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// A reader that never goes faster than `rate` bytes per second.
+struct Throttled<R> {
+    inner: R,
+    rate: u64,
+    started: std::time::Instant,
+    read: u64,
+}
+
+impl<R: Read> Throttled<R> {
+    fn new(inner: R, rate: u64) -> Throttled<R> {
+        Throttled {
+            inner,
+            rate: rate.max(1),
+            started: std::time::Instant::now(),
+            read: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for Throttled<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let room = buffer.len().min(8 * 1024);
+        let n = self.inner.read(&mut buffer[..room])?;
+        self.read += n as u64;
+        let due = Duration::from_secs_f64(self.read as f64 / self.rate as f64);
+        if let Some(wait) = due.checked_sub(self.started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        Ok(n)
     }
 }
