@@ -11,34 +11,15 @@ use std::time::Duration;
 use support::front::{Action, Front};
 use support::images::{listed_identity, skopeo_identity};
 use support::registry::{Setup, TestRegistry};
-use support::tarball::{legacy_items, write_tar};
+use support::tarball::noisy_archive;
 use support::{TempDir, TestCache};
 
 const LAYER: usize = 400_000;
 
-/// An archive with one layer of `LAYER` bytes that gzip cannot shrink much.
-fn noisy_archive(dir: &TempDir) -> PathBuf {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let layer: Vec<u8> = (0..LAYER)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
-    let path = dir.join("noisy.tar");
-    write_tar(
-        &path,
-        &legacy_items(&[&layer, b"small"], r#"["example.com/noisy:v1"]"#),
-    );
-    path
-}
-
 /// A registry holding the noisy image (pushed uncompressed, so the big blob is `LAYER` bytes).
 fn registry_with_image(dir: &TempDir) -> (TestRegistry, PathBuf) {
     let registry = TestRegistry::start(Setup::Plain);
-    let archive = noisy_archive(dir);
+    let archive = noisy_archive(dir.path(), LAYER);
     let target = format!("{}/faults/app:v1", registry.host());
     TestCache::new()
         .run(&[
@@ -102,7 +83,7 @@ fn a_download_cut_midway_resumes_with_range() {
 fn push_with_third_patch_cut(cut: u64) -> (Front, TestRegistry, PathBuf, String) {
     let dir = TempDir::new("cut-upload");
     let registry = TestRegistry::start(Setup::Plain);
-    let archive = noisy_archive(&dir);
+    let archive = noisy_archive(dir.path(), LAYER);
     let patches = AtomicUsize::new(0);
     let front = Front::start(registry.port(), move |request, _| {
         if request.method == "PATCH" && patches.fetch_add(1, Ordering::Relaxed) == 2 {

@@ -720,30 +720,11 @@ fn credentials_from_docker_config_login_logout_and_helpers() {
     assert_eq!(code, 0, "credentials from the helper: {said}");
 }
 
-/// An archive with one layer of `size` bytes that gzip cannot shrink much.
-fn noisy_archive(dir: &TempDir, size: usize) -> PathBuf {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let layer: Vec<u8> = (0..size)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
-    let path = dir.join("noisy.tar");
-    support::tarball::write_tar(
-        &path,
-        &support::tarball::legacy_items(&[&layer, b"small"], r#"["example.com/noisy:v1"]"#),
-    );
-    path
-}
-
 #[test]
 fn large_layers_go_in_chunks() {
     let registry = TestRegistry::start(Setup::Plain);
     let dir = TempDir::new("chunks");
-    let archive = noisy_archive(&dir, 300_000);
+    let archive = support::tarball::noisy_archive(dir.path(), 300_000);
     let source = images::skopeo_identity(&format!("docker-archive:{}", archive.display()));
     for (compress, repository) in [("gzip", "chunked/gzip"), ("none", "chunked/none")] {
         let before = registry.requests("PATCH /v2/");
@@ -777,7 +758,7 @@ fn large_layers_go_in_chunks() {
 fn a_pull_resumes_from_what_an_earlier_run_left() {
     let registry = TestRegistry::start(Setup::Plain);
     let dir = TempDir::new("resume");
-    let archive = noisy_archive(&dir, 400_000);
+    let archive = support::tarball::noisy_archive(dir.path(), 400_000);
     let target = format!("{}/resume/app:v1", registry.host());
     TestCache::new()
         .run(&[

@@ -91,6 +91,26 @@ fn manifest(repo_tags: &str, layers: impl Iterator<Item = String>) -> Vec<u8> {
     .into_bytes()
 }
 
+/// `dir/noisy.tar`: a legacy archive of `example.com/noisy:v1`, one layer of `size` bytes that
+/// gzip cannot shrink much, and one tiny layer.
+pub fn noisy_archive(dir: &Path, size: usize) -> std::path::PathBuf {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let layer: Vec<u8> = (0..size)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let path = dir.join("noisy.tar");
+    write_tar(
+        &path,
+        &legacy_items(&[&layer, b"small"], r#"["example.com/noisy:v1"]"#),
+    );
+    path
+}
+
 /// Streams a legacy archive of generated layers of the given sizes to `path`: layers first,
 /// then config and `manifest.json` (so a streaming reader must keep what it read). Returns
 /// the diff_ids.
