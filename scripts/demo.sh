@@ -2,6 +2,7 @@
 # The main job on a fresh machine, with nothing set up: installs what it needs, starts a local
 # registry on loopback, makes a small image with umoci, turns it into a `docker save` archive
 # with skopeo, then extracts, pushes, pulls and lists it, printing what happens.
+# DOCKER_IMAGE_PUSHER=path runs that binary (the static build, say) instead of building one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,9 +10,14 @@ step() { printf '\n== %s\n' "$*"; }
 
 step "installing the tools the demo uses (skopeo, umoci, docker-registry), if missing"
 scripts/install-deps.sh
-step "building docker-image-pusher"
-cargo build --release --locked --quiet
-bin=${CARGO_TARGET_DIR:-$PWD/target}/release/docker-image-pusher
+if [ -n "${DOCKER_IMAGE_PUSHER:-}" ]; then
+  bin=$(cd "$(dirname "$DOCKER_IMAGE_PUSHER")" && pwd)/$(basename "$DOCKER_IMAGE_PUSHER")
+  step "using $bin"
+else
+  step "building docker-image-pusher"
+  cargo build --release --locked --quiet
+  bin=${CARGO_TARGET_DIR:-$PWD/target}/release/docker-image-pusher
+fi
 
 work=$(mktemp -d)
 registry_pid=""

@@ -221,7 +221,12 @@ pub fn timing(summary: &Summary, board: &Board) -> String {
         0 => String::new(),
         n => format!(", {}", count(n, "concurrency adjustment")),
     };
-    format!(" in {seconds:.1} s ({speed}/s){retries}{adjustments}")
+    let speed = if summary.bytes_copied == 0 {
+        String::new()
+    } else {
+        format!(" ({speed}/s)")
+    };
+    format!(" in {seconds:.1} s{speed}{retries}{adjustments}")
 }
 
 /// With `--json`, the last event on stdout: what the transfer did.
