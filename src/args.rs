@@ -11,7 +11,7 @@ use lexopt::{Arg, Parser};
 use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::progress::{Board, BoardDisplay, Progress, Verbosity};
-use crate::registry::{Credentials, HttpOptions, RegistryOptions};
+use crate::registry::{Compress, Credentials, HttpOptions, RegistryOptions, UploadPlan};
 use crate::transfer::{Governor, RateLimit};
 
 /// A set of flags that several commands share: it takes the flags it knows.
@@ -348,6 +348,104 @@ fn check_concurrency(value: u32, what: &str) -> Result<()> {
         return Err(Error::Usage(format!("{what}: must be at least 1")));
     }
     Ok(())
+}
+
+/// The help lines of the upload flags (`push`, `copy`).
+pub const UPLOAD_HELP: &str = "\
+Upload options:
+      --compress gzip|none          how to send uncompressed layers [default: gzip]
+      --compress-level 0-9          gzip level [default: 6]
+      --large-layer-threshold SIZE  layers larger than this go in chunks [default: 1G]
+                                    [env: DOCKER_PUSHER_LARGE_LAYER_THRESHOLD]
+      --chunk-size SIZE             chunk size for large layers; a failure costs at most one
+                                    [default: 50M]
+      --force-upload                upload every blob, even those the registry has
+      --skip-existing               skip blobs the registry has (the default)
+                                    [env: DOCKER_PUSHER_SKIP_EXISTING]";
+
+/// How blobs are sent to a registry.
+pub struct UploadArgs {
+    gzip: bool,
+    level: u32,
+    force: bool,
+    threshold: u64,
+    chunk_size: u64,
+}
+
+impl UploadArgs {
+    /// The defaults, overridden by the environment.
+    pub fn from_env() -> Result<UploadArgs> {
+        Ok(UploadArgs {
+            gzip: true,
+            level: 6,
+            force: !env_bool("DOCKER_PUSHER_SKIP_EXISTING")?.unwrap_or(true),
+            threshold: env_size("DOCKER_PUSHER_LARGE_LAYER_THRESHOLD")?.unwrap_or(1 << 30),
+            chunk_size: 50 << 20,
+        })
+    }
+
+    /// How uncompressed layers are sent.
+    pub fn compress(&self) -> Compress {
+        if self.gzip {
+            Compress::Gzip(self.level)
+        } else {
+            Compress::None
+        }
+    }
+
+    /// When and how large blobs go in chunks, with `attempts` tries per chunk.
+    pub fn plan(&self, attempts: u32) -> UploadPlan {
+        UploadPlan {
+            threshold: self.threshold,
+            chunk_size: self.chunk_size,
+            attempts,
+        }
+    }
+
+    /// Whether every blob is sent, even those the registry has.
+    pub fn force(&self) -> bool {
+        self.force
+    }
+}
+
+impl FlagGroup for UploadArgs {
+    fn claim(&mut self, arg: &Arg<'_>, parser: &mut Parser) -> Result<bool> {
+        match arg {
+            Arg::Long("compress") => {
+                self.gzip = match value(parser, "--compress")?.as_str() {
+                    "gzip" => true,
+                    "none" => false,
+                    other => {
+                        return Err(Error::Usage(format!(
+                            "--compress {other:?}: expected gzip or none"
+                        )));
+                    }
+                }
+            }
+            Arg::Long("compress-level") => {
+                self.level = number(parser, "--compress-level")?;
+                if self.level > 9 {
+                    return Err(Error::Usage(format!(
+                        "--compress-level {}: expected 0 to 9",
+                        self.level
+                    )));
+                }
+            }
+            Arg::Long("large-layer-threshold") => {
+                self.threshold = size(parser, "--large-layer-threshold")?
+            }
+            Arg::Long("chunk-size") => {
+                self.chunk_size = size(parser, "--chunk-size")?;
+                if self.chunk_size == 0 {
+                    return Err(Error::Usage("--chunk-size must be more than 0".into()));
+                }
+            }
+            Arg::Long("force-upload") => self.force = true,
+            Arg::Long("skip-existing") => self.force = false,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
 }
 
 /// One command-line argument, owned, so that the parser stays free to read a flag's value

@@ -13,7 +13,7 @@ use std::ffi::OsString;
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{self, GLOBAL_HELP, Globals, RegistryArgs};
+use crate::args::{self, GLOBAL_HELP, Globals, RegistryArgs, TransferArgs};
 use crate::error::{Error, Result};
 use crate::progress::{Board, Progress, count, human_bytes};
 use crate::reference::Reference;
@@ -254,6 +254,46 @@ pub fn json_result(command: &str, images: &[String], summary: &Summary, board: &
         "seconds": board.elapsed().as_secs_f64(),
     });
     println!("{result}");
+}
+
+/// A push or copy TARGET: a reference or URL naming a tag, not a digest.
+pub fn target_reference(text: &str) -> Result<(Option<&'static str>, Reference)> {
+    let (scheme, target) =
+        Reference::parse_url(text).map_err(|e| Error::Usage(format!("TARGET: {e}")))?;
+    if target.digest().is_some() {
+        return Err(Error::Usage(format!(
+            "TARGET {target}: push to a tag, not a digest"
+        )));
+    }
+    Ok((scheme, target))
+}
+
+/// How a transfer to a registry ended (`push`, `copy`; `done` is its past tense): the JSON
+/// result with `--json`, else a summary line on stderr.
+pub fn report_upload(
+    (command, done): (&str, &str),
+    target: &Reference,
+    summary: &Summary,
+    board: &Board,
+    transfer_args: &TransferArgs,
+    progress: &Progress,
+) {
+    if transfer_args.json() {
+        return json_result(command, &[target.to_string()], summary, board);
+    }
+    let blobs = count(summary.blobs_copied, "blob");
+    let size = human_bytes(summary.bytes_copied);
+    let (present, mounted) = (summary.blobs_present, summary.blobs_mounted);
+    match summary.outcomes.first() {
+        None => progress.info(format_args!(
+            "would {command} {target}: {blobs} to upload ({size}), {mounted} to mount, {present} already there"
+        )),
+        Some(outcome) => progress.info(format_args!(
+            "{done} {target} (manifest {}): {blobs} uploaded ({size}), {mounted} mounted, {present} already there{}",
+            outcome.manifest,
+            timing(summary, board)
+        )),
+    }
 }
 
 /// Prints a command's help: `-h` the usage, `--help` also the details.

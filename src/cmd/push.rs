@@ -6,22 +6,18 @@ use std::path::Path;
 use lexopt::{Arg, Parser};
 
 use crate::archive::{Archive, ArchiveImage, Input};
-use crate::args::{self, Flag, Globals, REGISTRY_HELP, RegistryArgs, TRANSFER_HELP, TransferArgs};
+use crate::args::{
+    self, Flag, Globals, REGISTRY_HELP, RegistryArgs, TRANSFER_HELP, TransferArgs, UPLOAD_HELP,
+    UploadArgs,
+};
 use crate::error::{Error, Result};
-use crate::progress::{Progress, count, human_bytes};
 use crate::reference::Reference;
-use crate::registry::{Compress, RegistryDestination, UploadPlan};
-use crate::transfer::{self, Job, Options, Source, Summary};
+use crate::registry::RegistryDestination;
+use crate::transfer::{self, Job, Options, Source};
 
-use super::{connect, json_result, print_help, seed_reference, timing};
+use super::{connect, print_help, report_upload, seed_reference, target_reference};
 
 const COMMAND: &str = "docker-image-pusher push";
-/// The gzip level used unless `--compress-level` says otherwise.
-const DEFAULT_LEVEL: u32 = 6;
-/// Layers larger than this are uploaded in chunks unless `--large-layer-threshold` says otherwise.
-const DEFAULT_THRESHOLD: u64 = 1 << 30;
-/// The chunk size unless `--chunk-size` says otherwise.
-const DEFAULT_CHUNK: u64 = 50 << 20;
 
 /// The synopsis and options.
 pub const USAGE: &str = "\
@@ -42,19 +38,10 @@ Options:
       --repository NAME             repository, with --reference
       --reference TAG               tag, with --repository
       --image NAME                  which image of an archive that holds several
-      --compress gzip|none          how to push uncompressed layers [default: gzip]
-      --compress-level 0-9          gzip level [default: 6]
-      --large-layer-threshold SIZE  layers larger than this go in chunks [default: 1G]
-                                    [env: DOCKER_PUSHER_LARGE_LAYER_THRESHOLD]
-      --chunk-size SIZE             chunk size for large layers; a failure costs at most one
-                                    [default: 50M]
-      --force-upload                upload every blob, even those the registry has
-      --skip-existing               skip blobs the registry has (the default)
-                                    [env: DOCKER_PUSHER_SKIP_EXISTING]
   -n, --dry-run                     show what would be uploaded; send nothing";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
-pub const GROUPS: &[&str] = &[REGISTRY_HELP, TRANSFER_HELP];
+pub const GROUPS: &[&str] = &[UPLOAD_HELP, REGISTRY_HELP, TRANSFER_HELP];
 
 /// The long help.
 pub const DETAILS: &str = "
@@ -72,58 +59,37 @@ Examples:
   docker save app:v1 | docker-image-pusher push - registry.example.com/team/app:v1
   docker-image-pusher -r https://registry.example.com/team/app:v1 -f app.tar -u ci -p \"$TOKEN\"";
 
-/// What the command line asked for.
-struct PushArgs {
-    source: Option<String>,
-    target: Option<String>,
-    image: Option<Reference>,
-    compress: Compress,
-    level: u32,
-    force: bool,
-    dry_run: bool,
-    threshold: u64,
-    chunk_size: u64,
-    seed_registry: Option<String>,
-    seed_repository: Option<String>,
-    seed_reference: Option<String>,
-}
-
 /// Runs `push` on the rest of the command line; `first` is a flag already read (the
 /// one-shot form, recognised by the dispatcher).
 pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Result<()> {
     let mut registry_args = RegistryArgs::from_env()?;
     let mut transfer_args = TransferArgs::from_env()?;
-    let mut push = PushArgs {
-        source: None,
-        target: None,
-        image: None,
-        compress: Compress::Gzip(DEFAULT_LEVEL),
-        level: DEFAULT_LEVEL,
-        force: !args::env_bool("DOCKER_PUSHER_SKIP_EXISTING")?.unwrap_or(true),
-        dry_run: false,
-        threshold: args::env_size("DOCKER_PUSHER_LARGE_LAYER_THRESHOLD")?
-            .unwrap_or(DEFAULT_THRESHOLD),
-        chunk_size: DEFAULT_CHUNK,
-        seed_registry: None,
-        seed_repository: None,
-        seed_reference: None,
-    };
+    let mut upload_args = UploadArgs::from_env()?;
+    let (mut source, mut target, mut image, mut dry_run) = (None, None, None, false);
+    let (mut seed_registry, mut seed_repository, mut seed_reference_text) = (None, None, None);
     let mut pending = match first {
         Some(flag) => args::unclaimed(
             flag,
             parser,
-            &mut [&mut globals, &mut registry_args, &mut transfer_args],
+            &mut [
+                &mut globals,
+                &mut registry_args,
+                &mut transfer_args,
+                &mut upload_args,
+            ],
         )?,
         None => None,
     };
     loop {
+        let groups: &mut [&mut dyn args::FlagGroup] = &mut [
+            &mut globals,
+            &mut registry_args,
+            &mut transfer_args,
+            &mut upload_args,
+        ];
         let flag = match pending.take() {
             Some(flag) => flag,
-            None => match args::next(
-                parser,
-                &mut [&mut globals, &mut registry_args, &mut transfer_args],
-                COMMAND,
-            )? {
+            None => match args::next(parser, groups, COMMAND)? {
                 Some(flag) => flag,
                 None => break,
             },
@@ -132,101 +98,38 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
             Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
             Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
             Arg::Short('f') | Arg::Long("file") | Arg::Long("source") => {
-                one(&mut push.source, args::value(parser, "--file")?, "source")?
+                one(&mut source, args::value(parser, "--file")?, "source")?
             }
             Arg::Short('r') | Arg::Long("repository-url") => one(
-                &mut push.target,
+                &mut target,
                 args::value(parser, "--repository-url")?,
                 "target",
             )?,
-            Arg::Long("registry") => push.seed_registry = Some(args::value(parser, "--registry")?),
-            Arg::Long("repository") => {
-                push.seed_repository = Some(args::value(parser, "--repository")?)
-            }
+            Arg::Long("registry") => seed_registry = Some(args::value(parser, "--registry")?),
+            Arg::Long("repository") => seed_repository = Some(args::value(parser, "--repository")?),
             Arg::Long("reference") => {
-                push.seed_reference = Some(args::value(parser, "--reference")?)
+                seed_reference_text = Some(args::value(parser, "--reference")?)
             }
             Arg::Long("image") => {
                 let text = args::value(parser, "--image")?;
-                push.image = Some(
+                image = Some(
                     Reference::parse(&text).map_err(|e| Error::Usage(format!("--image: {e}")))?,
                 );
             }
-            Arg::Long("compress") => {
-                push.compress = match args::value(parser, "--compress")?.as_str() {
-                    "gzip" => Compress::Gzip(push.level),
-                    "none" => Compress::None,
-                    other => {
-                        return Err(Error::Usage(format!(
-                            "--compress {other:?}: expected gzip or none"
-                        )));
-                    }
-                }
-            }
-            Arg::Long("compress-level") => {
-                push.level = args::number(parser, "--compress-level")?;
-                if push.level > 9 {
-                    return Err(Error::Usage(format!(
-                        "--compress-level {}: expected 0 to 9",
-                        push.level
-                    )));
-                }
-            }
-            Arg::Long("large-layer-threshold") => {
-                push.threshold = args::size(parser, "--large-layer-threshold")?
-            }
-            Arg::Long("chunk-size") => {
-                push.chunk_size = args::size(parser, "--chunk-size")?;
-                if push.chunk_size == 0 {
-                    return Err(Error::Usage("--chunk-size must be more than 0".into()));
-                }
-            }
-            Arg::Long("force-upload") => push.force = true,
-            Arg::Long("skip-existing") => push.force = false,
-            Arg::Short('n') | Arg::Long("dry-run") => push.dry_run = true,
-            Arg::Value(value) if push.source.is_none() => {
-                push.source = Some(args::utf8(value, "SOURCE")?)
-            }
-            Arg::Value(value) if push.target.is_none() => {
-                push.target = Some(args::utf8(value, "TARGET")?)
-            }
+            Arg::Short('n') | Arg::Long("dry-run") => dry_run = true,
+            Arg::Value(value) if source.is_none() => source = Some(args::utf8(value, "SOURCE")?),
+            Arg::Value(value) if target.is_none() => target = Some(args::utf8(value, "TARGET")?),
             other => return Err(args::unexpected(other, COMMAND)),
         }
     }
-    if let Compress::Gzip(_) = push.compress {
-        push.compress = Compress::Gzip(push.level);
-    }
-    execute(push, &globals, &registry_args, &transfer_args)
-}
-
-/// Records the source or target, refusing a second one.
-fn one(slot: &mut Option<String>, given: String, what: &str) -> Result<()> {
-    if let Some(first) = slot {
-        return Err(Error::Usage(format!(
-            "one {what} at a time: got {first} and {given}; see '{COMMAND} --help'"
-        )));
-    }
-    *slot = Some(given);
-    Ok(())
-}
-
-fn execute(
-    push: PushArgs,
-    globals: &Globals,
-    registry_args: &RegistryArgs,
-    transfer_args: &TransferArgs,
-) -> Result<()> {
-    let source = push
-        .source
-        .ok_or_else(|| Error::Usage(format!("no source given; see '{COMMAND} --help'")))?;
-    let (scheme, target) = match (push.target, push.seed_repository) {
-        (Some(target), None) => {
-            Reference::parse_url(&target).map_err(|e| Error::Usage(format!("TARGET: {e}")))?
-        }
+    let source =
+        source.ok_or_else(|| Error::Usage(format!("no source given; see '{COMMAND} --help'")))?;
+    let (scheme, target) = match (target, seed_repository) {
+        (Some(target), None) => target_reference(&target)?,
         (None, Some(repository)) => seed_reference(
-            push.seed_registry.as_deref(),
+            seed_registry.as_deref(),
             &repository,
-            push.seed_reference.as_deref(),
+            seed_reference_text.as_deref(),
         )?,
         (Some(_), Some(_)) => {
             return Err(Error::Usage(format!(
@@ -239,35 +142,40 @@ fn execute(
             )));
         }
     };
-    if target.digest().is_some() {
-        return Err(Error::Usage(format!(
-            "TARGET {target}: push to a tag, not a digest"
-        )));
-    }
+
     let progress = globals.progress();
     let limit = transfer_args.rate_limit();
     let board = transfer_args.board(globals.verbosity);
     let governor = transfer_args.governor()?;
     let cache = globals.cache();
-    let (registry, options) = connect(registry_args, target.registry(), scheme, progress)?;
-    let plan = UploadPlan {
-        threshold: push.threshold,
-        chunk_size: push.chunk_size,
-        attempts: options.attempts,
-    };
-    let destination = RegistryDestination::new(&registry, &target, push.compress, plan);
+    let (registry, options) = connect(&registry_args, target.registry(), scheme, progress)?;
+    let destination = RegistryDestination::new(
+        &registry,
+        &target,
+        upload_args.compress(),
+        upload_args.plan(options.attempts),
+    );
     let transfer_options = Options {
         workers: transfer_args.workers(),
         limit: limit.as_ref(),
         board: Some(&board),
         governor: governor.as_ref(),
-        force: push.force,
-        dry_run: push.dry_run,
+        force: upload_args.force(),
+        dry_run,
         attempts: options.attempts,
         memo: Some(&cache),
     };
-    let names = vec![target.clone()];
-
+    let copy = |source: &dyn Source| {
+        transfer::copy(
+            &[Job {
+                source,
+                names: vec![target.clone()],
+            }],
+            &destination,
+            transfer_options,
+            &progress,
+        )
+    };
     let summary = if source == "-" || Path::new(&source).is_file() {
         let input = if source == "-" {
             Input::Stdin
@@ -276,17 +184,9 @@ fn execute(
         };
         let session = cache.begin()?;
         let archive = Archive::open(&input, session.staging_dir())?;
-        let image = pick(&archive, push.image.as_ref(), &input)?;
-        let archive_source = archive.source(image);
-        copy_one(
-            &archive_source,
-            names,
-            &destination,
-            transfer_options,
-            &progress,
-        )?
+        copy(&archive.source(pick(&archive, image.as_ref(), &input)?))?
     } else {
-        if push.image.is_some() {
+        if image.is_some() {
             return Err(Error::Usage(
                 "--image picks an image of an archive; SOURCE is not a file".into(),
             ));
@@ -297,36 +197,28 @@ fn execute(
             }
             other => other,
         })?;
-        copy_one(&cached, names, &destination, transfer_options, &progress)?
+        copy(&cached)?
     };
-    if transfer_args.json() {
-        json_result("push", &[target.to_string()], &summary, &board);
-        return Ok(());
-    }
-    let took = timing(&summary, &board);
-    let blobs = count(summary.blobs_copied, "blob");
-    let size = human_bytes(summary.bytes_copied);
-    let (present, mounted) = (summary.blobs_present, summary.blobs_mounted);
-    match summary.outcomes.first() {
-        None => progress.info(format_args!(
-            "would push {target}: {blobs} to upload ({size}), {mounted} to mount, {present} already there"
-        )),
-        Some(outcome) => progress.info(format_args!(
-            "pushed {target} (manifest {}): {blobs} uploaded ({size}), {mounted} mounted, {present} already there{took}",
-            outcome.manifest
-        )),
-    }
+    report_upload(
+        ("push", "pushed"),
+        &target,
+        &summary,
+        &board,
+        &transfer_args,
+        &progress,
+    );
     Ok(())
 }
 
-fn copy_one(
-    source: &dyn Source,
-    names: Vec<Reference>,
-    destination: &RegistryDestination<'_>,
-    options: Options<'_>,
-    progress: &Progress,
-) -> Result<Summary> {
-    transfer::copy(&[Job { source, names }], destination, options, progress)
+/// Records the source or target, refusing a second one.
+fn one(slot: &mut Option<String>, given: String, what: &str) -> Result<()> {
+    if let Some(first) = slot {
+        return Err(Error::Usage(format!(
+            "one {what} at a time: got {first} and {given}; see '{COMMAND} --help'"
+        )));
+    }
+    *slot = Some(given);
+    Ok(())
 }
 
 /// The one image of the archive to push: the only one, or the one `--image` names.

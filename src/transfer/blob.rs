@@ -55,7 +55,7 @@ pub fn copy(
             finished("present");
             return Ok((wanted, Done::Present, 0));
         }
-        if let Some(from) = mount_source(destination, &wanted, options) {
+        if let Some(from) = mount_source(source, destination, &wanted, blob, options) {
             if options.dry_run {
                 progress.info(format_args!("would mount {} from {from}", wanted.digest));
                 return Ok((wanted, Done::Mounted, 0));
@@ -168,19 +168,29 @@ fn show(board: Option<&Board>, adjustment: &Adjustment) {
     }
 }
 
-/// Another repository of the destination's registry that the memo says holds `blob`.
+/// Another repository of the destination's registry known to hold `blob`: the source's own
+/// (when the blob is the source's, as it is) or one the memo remembers.
 fn mount_source(
+    source: &dyn Source,
     destination: &dyn Destination,
     blob: &Descriptor,
+    original: &Descriptor,
     options: Options<'_>,
 ) -> Option<String> {
     let here = destination.repository()?;
     let (registry, _) = here.split_once('/')?;
-    let holders = options.memo?.holders(&blob.digest);
-    holders.into_iter().find_map(|holder| {
-        let (holder_registry, repository) = holder.split_once('/')?;
-        (holder_registry == registry && holder != here).then(|| repository.to_string())
-    })
+    let from_source = source.repository().filter(|_| blob == original);
+    let remembered = options
+        .memo
+        .map(|memo| memo.holders(&blob.digest))
+        .unwrap_or_default();
+    from_source
+        .into_iter()
+        .chain(remembered)
+        .find_map(|holder| {
+            let (holder_registry, repository) = holder.split_once('/')?;
+            (holder_registry == registry && holder != here).then(|| repository.to_string())
+        })
 }
 
 /// Records in the memo that the source's repository holds `blob` and the destination's now
