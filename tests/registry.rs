@@ -1035,3 +1035,106 @@ fn a_rate_limit_caps_the_transfer() {
         started.elapsed()
     );
 }
+
+#[test]
+fn copy_between_registries_streams_each_blob() {
+    let plain = TestRegistry::start(Setup::Plain);
+    let token = TestRegistry::start(Setup::Token);
+    let dir = TempDir::new("copy");
+    let archive = archive(&dir);
+    let source = images::skopeo_identity(&format!("docker-archive:{}", archive.display()));
+    let from = format!("{}/copy/app:v1", plain.host());
+    TestCache::new()
+        .run(&["push", archive.to_str().unwrap(), &from])
+        .success();
+
+    let cache = TestCache::new();
+    let to = format!("{}/copy/app:v1", token.host());
+    let run = run_with(&cache, &["copy", &from, &to], &token).success();
+    assert!(
+        run.stderr.contains("copied ") && run.stderr.contains("3 blobs uploaded"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(skopeo_sees(&token, "copy/app:v1"), source);
+    assert!(
+        !cache.path().join("blobs").exists(),
+        "nothing touched the disk"
+    );
+
+    let kept = TestCache::new();
+    let again = format!("{}/copy/kept:v1", token.host());
+    run_with(&kept, &["copy", &from, &again, "--via-cache"], &token).success();
+    assert_eq!(skopeo_sees(&token, "copy/kept:v1"), source);
+    assert_eq!(
+        listed_identity(&kept.list()[0]),
+        source,
+        "--via-cache kept a copy"
+    );
+}
+
+#[test]
+fn copy_within_one_registry_mounts_instead_of_uploading() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("copy-mount");
+    let archive = archive(&dir);
+    let from = format!("{}/copy/from:v1", registry.host());
+    TestCache::new()
+        .run(&["push", archive.to_str().unwrap(), &from])
+        .success();
+    let run = TestCache::new()
+        .run(&["copy", &from, &format!("{}/copy/to:v1", registry.host())])
+        .success();
+    assert!(run.stderr.contains("3 mounted"), "{}", run.stderr);
+    let mounts = (registry.log().lines())
+        .filter(|line| {
+            line.contains("\"POST /v2/copy/to/blobs/uploads/?mount=") && line.contains("\" 201 ")
+        })
+        .count();
+    assert_eq!(mounts, 3, "the registry saw mounts");
+    assert_eq!(registry.requests("PATCH /v2/copy/to/"), 0, "and no upload");
+    assert_eq!(registry.requests("PUT /v2/copy/to/blobs/"), 0);
+    let source = images::skopeo_identity(&format!("docker-archive:{}", archive.display()));
+    assert_eq!(skopeo_sees(&registry, "copy/to:v1"), source);
+}
+
+#[test]
+fn copy_all_platforms_carries_the_index() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("copy-index");
+    let (layout, digests) = images::multi_platform_layout(dir.path(), &["amd64", "arm64"]);
+    let from = format!("{}/copy/multi:v1", registry.host());
+    tool(
+        "skopeo",
+        &[
+            "--insecure-policy",
+            "copy",
+            "--quiet",
+            "--all",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:multi", layout.display()),
+            &format!("docker://{from}"),
+        ],
+    );
+    let to = format!("{}/copy/multi-copy:v1", registry.host());
+    TestCache::new()
+        .run(&["copy", &from, &to, "--all-platforms"])
+        .success();
+    let raw: serde_json::Value = serde_json::from_str(&tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{to}"),
+        ],
+    ))
+    .unwrap();
+    let children: Vec<&str> = raw["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(children, [digests[0].as_str(), digests[1].as_str()]);
+}

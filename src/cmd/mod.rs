@@ -2,6 +2,7 @@
 //! command line to that command.
 
 mod clean;
+mod copy;
 mod extract;
 mod list;
 mod login;
@@ -31,6 +32,7 @@ Usage: docker-image-pusher [OPTIONS] COMMAND [ARGS]
 Commands:
   pull IMAGE           copy an image from a registry into the cache
   push SOURCE TARGET   copy an image from the cache or an archive to a registry
+  copy SOURCE TARGET   copy an image from one registry or repository to another
   extract FILE         store the images of a docker save or OCI archive in the cache
   list                 show the cached images
   clean [IMAGE]...     remove cached images and the blobs nothing else uses
@@ -72,7 +74,7 @@ const ONE_SHOT_LONG: [&str; 13] = [
     "max-concurrent",
 ];
 
-const COMMANDS: [Command; 7] = [
+const COMMANDS: [Command; 8] = [
     Command {
         name: "pull",
         usage: pull::USAGE,
@@ -86,6 +88,13 @@ const COMMANDS: [Command; 7] = [
         groups: push::GROUPS,
         details: push::DETAILS,
         run: |parser, globals| push::run(parser, globals, None),
+    },
+    Command {
+        name: "copy",
+        usage: copy::USAGE,
+        groups: copy::GROUPS,
+        details: copy::DETAILS,
+        run: copy::run,
     },
     Command {
         name: "extract",

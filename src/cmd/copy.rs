@@ -1,0 +1,167 @@
+//! `copy`: registry to registry.
+
+use lexopt::{Arg, Parser};
+
+use crate::args::{
+    self, Globals, REGISTRY_HELP, RegistryArgs, TRANSFER_HELP, TransferArgs, UPLOAD_HELP,
+    UploadArgs,
+};
+use crate::error::{Error, Result};
+use crate::manifest::Platform;
+use crate::reference::Reference;
+use crate::registry::{Registry, RegistryDestination, RegistrySource};
+use crate::transfer::{self, Job, Options};
+
+use super::{connect, print_help, report_upload, target_reference};
+
+const COMMAND: &str = "docker-image-pusher copy";
+
+/// The synopsis and options.
+pub const USAGE: &str = "\
+Copy an image from one registry (or repository) to another, streaming each blob.
+
+Usage: docker-image-pusher copy [OPTIONS] SOURCE TARGET
+
+Arguments:
+  SOURCE  [registry/]repository[:tag|@digest], or http[s]://registry/repository[:tag]
+  TARGET  [registry/]repository[:tag], or http[s]://registry/repository[:tag]
+
+Options:
+      --platform OS/ARCH[/VARIANT]  which image of a multi-platform index [default: this host's]
+      --all-platforms               copy the index and every image it lists
+      --via-cache                   keep a copy in the cache on the way
+  -n, --dry-run                     show what would be copied; send nothing";
+
+/// The flag groups it accepts besides the global ones, as shown in its help.
+pub const GROUPS: &[&str] = &[UPLOAD_HELP, REGISTRY_HELP, TRANSFER_HELP];
+
+/// The long help.
+pub const DETAILS: &str = "
+
+Each blob streams from the source registry to the target without touching the disk
+(with --via-cache it is pulled into the cache first, then pushed from there). Blobs the
+target has are skipped; within one registry they are mounted from the source repository,
+not sent again. The credentials given (-u/-p, the environment) are offered to both
+registries; Docker's config.json is consulted for each by host.
+
+Examples:
+  docker-image-pusher copy docker.io/library/nginx:1.27 registry.example.com/mirror/nginx:1.27
+  docker-image-pusher copy registry.example.com/team/app:v1 registry.example.com/prod/app:v1
+  docker-image-pusher copy --all-platforms ghcr.io/org/tool:2 127.0.0.1:5000/tool:2";
+
+/// Runs `copy` on the rest of the command line.
+pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
+    let mut registry_args = RegistryArgs::from_env()?;
+    let mut transfer_args = TransferArgs::from_env()?;
+    let mut upload_args = UploadArgs::from_env()?;
+    let (mut source, mut target) = (None, None);
+    let (mut platform, mut all_platforms, mut via_cache, mut dry_run) =
+        (Platform::host(), false, false, false);
+    let groups: &mut [&mut dyn args::FlagGroup] = &mut [
+        &mut globals,
+        &mut registry_args,
+        &mut transfer_args,
+        &mut upload_args,
+    ];
+    while let Some(flag) = args::next(parser, groups, COMMAND)? {
+        match flag.as_arg() {
+            Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
+            Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
+            Arg::Long("platform") => {
+                platform = Platform::parse(&args::value(parser, "--platform")?)
+                    .map_err(|e| Error::Usage(format!("--platform: {e}")))?;
+            }
+            Arg::Long("all-platforms") => all_platforms = true,
+            Arg::Long("via-cache") => via_cache = true,
+            Arg::Short('n') | Arg::Long("dry-run") => dry_run = true,
+            Arg::Value(value) if source.is_none() => source = Some(args::utf8(value, "SOURCE")?),
+            Arg::Value(value) if target.is_none() => target = Some(args::utf8(value, "TARGET")?),
+            other => return Err(args::unexpected(other, COMMAND)),
+        }
+    }
+    let (Some(source), Some(target)) = (source, target) else {
+        return Err(Error::Usage(format!(
+            "copy needs SOURCE and TARGET; see '{COMMAND} --help'"
+        )));
+    };
+    let (source_scheme, source) =
+        Reference::parse_url(&source).map_err(|e| Error::Usage(format!("SOURCE: {e}")))?;
+    let (target_scheme, target) = target_reference(&target)?;
+
+    let progress = globals.progress();
+    let limit = transfer_args.rate_limit();
+    let board = transfer_args.board(globals.verbosity);
+    let governor = transfer_args.governor()?;
+    let cache = globals.cache();
+    let (source_registry, options) =
+        connect(&registry_args, source.registry(), source_scheme, progress)?;
+    // One registry for both ends when they are the same, so a mount's token covers both.
+    let same = source.registry() == target.registry()
+        && target_scheme.is_none_or(|s| Some(s) == source_scheme);
+    let separate: Option<Registry> = match same {
+        true => None,
+        false => Some(connect(&registry_args, target.registry(), target_scheme, progress)?.0),
+    };
+    let target_registry = separate.as_ref().unwrap_or(&source_registry);
+    let from_registry = match all_platforms {
+        true => RegistrySource::whole(&source_registry, &source)?,
+        false => RegistrySource::resolve(&source_registry, &source, &platform)?,
+    };
+    let destination = RegistryDestination::new(
+        target_registry,
+        &target,
+        upload_args.compress(),
+        upload_args.plan(options.attempts),
+    );
+    let transfer_options = Options {
+        workers: transfer_args.workers(),
+        limit: limit.as_ref(),
+        board: Some(&board),
+        governor: governor.as_ref(),
+        force: upload_args.force(),
+        dry_run,
+        attempts: options.attempts,
+        memo: Some(&cache),
+    };
+    let to_target = |source: &dyn transfer::Source| {
+        transfer::copy(
+            &[Job {
+                source,
+                names: vec![target.clone()],
+            }],
+            &destination,
+            transfer_options,
+            &progress,
+        )
+    };
+    let summary = if via_cache && !dry_run {
+        let session = cache.begin()?;
+        let into_cache = session.destination(format!("registry:{source}"));
+        let pull = [Job {
+            source: &from_registry,
+            names: vec![source.clone()],
+        }];
+        transfer::copy(
+            &pull,
+            &into_cache,
+            Options {
+                board: None,
+                ..transfer_options
+            },
+            &progress,
+        )?;
+        drop(session);
+        to_target(&cache.image(&source.to_string())?)?
+    } else {
+        to_target(&from_registry)?
+    };
+    report_upload(
+        ("copy", "copied"),
+        &target,
+        &summary,
+        &board,
+        &transfer_args,
+        &progress,
+    );
+    Ok(())
+}
