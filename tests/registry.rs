@@ -1138,3 +1138,152 @@ fn copy_all_platforms_carries_the_index() {
         .collect();
     assert_eq!(children, [digests[0].as_str(), digests[1].as_str()]);
 }
+
+#[test]
+fn tags_lists_what_skopeo_pushed() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("tags");
+    let layout = images::umoci_layout(dir.path(), "src", &two_layers());
+    let mut pushed = Vec::new();
+    for n in 1..=5 {
+        let tag = format!("v{n}");
+        tool(
+            "skopeo",
+            &[
+                "--insecure-policy",
+                "copy",
+                "--quiet",
+                "--dest-tls-verify=false",
+                &format!("oci:{}:src", layout.display()),
+                &format!("docker://{}/tags/app:{tag}", registry.host()),
+            ],
+        );
+        pushed.push(tag);
+    }
+    let run = TestCache::new()
+        .run(&[
+            "tags",
+            &format!("{}/tags/app", registry.host()),
+            "--page-size",
+            "2",
+        ])
+        .success();
+    let mut listed: Vec<&str> = run.stdout.lines().collect();
+    listed.sort();
+    assert_eq!(listed, pushed);
+    // Distribution 2.8 answers every tag in one page whatever n is (no Link header), so the
+    // following of Link from page to page is unit-tested (registry/tags.rs), not shown here.
+    assert!(
+        registry.requests("GET /v2/tags/app/tags/list?n=2") >= 1,
+        "the page size was asked for"
+    );
+    let json = TestCache::new()
+        .run(&["tags", &format!("{}/tags/app", registry.host()), "--json"])
+        .success();
+    let parsed: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(parsed["tags"].as_array().unwrap().len(), 5);
+    let tagged = TestCache::new()
+        .run(&["tags", &format!("{}/tags/app:v1", registry.host())])
+        .exits(2);
+    assert!(tagged.stderr.contains("without a tag"), "{}", tagged.stderr);
+}
+
+#[test]
+fn inspect_describes_images_and_prints_their_exact_bytes() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("inspect");
+    let layout = images::umoci_layout(dir.path(), "src", &two_layers());
+    let target = format!("{}/inspect/app:v1", registry.host());
+    tool(
+        "skopeo",
+        &[
+            "--insecure-policy",
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:src", layout.display()),
+            &format!("docker://{target}"),
+        ],
+    );
+    let skopeo: serde_json::Value = serde_json::from_str(&tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--tls-verify=false",
+            &format!("docker://{target}"),
+        ],
+    ))
+    .unwrap();
+
+    let cache = TestCache::new();
+    let raw = cache.run(&["inspect", "--raw", &target]).success();
+    assert_eq!(
+        format!("sha256:{}", support::sha256(raw.stdout.as_bytes())),
+        skopeo["Digest"].as_str().unwrap()
+    );
+    let config: serde_json::Value = serde_json::from_str(
+        &cache
+            .run(&["inspect", "--config", &target])
+            .success()
+            .stdout,
+    )
+    .unwrap();
+    let (_, diff_ids) = skopeo_sees(&registry, "inspect/app:v1");
+    assert_eq!(config["rootfs"]["diff_ids"], serde_json::json!(diff_ids));
+    let text = cache.run(&["inspect", &target]).success().stdout;
+    for part in [
+        "Digest:",
+        "Layers:      2",
+        "Image ID:",
+        "Platform:    linux/amd64",
+    ] {
+        assert!(text.contains(part), "{part} missing:\n{text}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&cache.run(&["inspect", "--json", &target]).success().stdout).unwrap();
+    assert_eq!(json["digest"], skopeo["Digest"]);
+    assert_eq!(json["layers"].as_array().unwrap().len(), 2);
+
+    cache.run(&["pull", &target]).success();
+    drop(registry);
+    let offline = cache.run(&["inspect", "--json", &target]).success();
+    let cached: serde_json::Value = serde_json::from_str(&offline.stdout).unwrap();
+    assert_eq!(
+        cached["digest"], skopeo["Digest"],
+        "a cached image is inspected without its registry"
+    );
+}
+
+#[test]
+fn inspect_lists_the_platforms_of_an_index() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("inspect-index");
+    let (layout, digests) = images::multi_platform_layout(dir.path(), &["amd64", "arm64"]);
+    let target = format!("{}/inspect/multi:v1", registry.host());
+    tool(
+        "skopeo",
+        &[
+            "--insecure-policy",
+            "copy",
+            "--quiet",
+            "--all",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:multi", layout.display()),
+            &format!("docker://{target}"),
+        ],
+    );
+    let text = TestCache::new().run(&["inspect", &target]).success().stdout;
+    assert!(
+        text.contains("linux/amd64") && text.contains("linux/arm64") && text.contains(&digests[1]),
+        "{text}"
+    );
+    let arm: serde_json::Value = serde_json::from_str(
+        &TestCache::new()
+            .run(&["inspect", &target, "--platform", "linux/arm64", "--json"])
+            .success()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(arm["digest"], digests[1].as_str());
+    assert_eq!(arm["config"]["architecture"], "arm64");
+}

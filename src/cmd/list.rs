@@ -1,6 +1,6 @@
 //! `list`: the cached images, as a table or as JSON, on stdout.
 
-use std::io::{self, Write};
+use std::io;
 
 use lexopt::{Arg, Parser};
 use serde::Serialize;
@@ -11,7 +11,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::progress::human_bytes;
 
-use super::print_help;
+use super::{print_help, write_stdout};
 
 const COMMAND: &str = "docker-image-pusher list";
 
@@ -90,12 +90,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     } else {
         to_table(&records)
     };
-    match io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
-            Err(Error::io("writing to standard output", e))
-        }
-        _ => Ok(()), // a closed pipe (list | head) is not a failure
-    }
+    write_stdout(text.as_bytes())
 }
 
 fn to_json(records: &[(&String, &ImageRecord)]) -> Result<String> {

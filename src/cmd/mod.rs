@@ -4,11 +4,13 @@
 mod clean;
 mod copy;
 mod extract;
+mod inspect;
 mod list;
 mod login;
 mod logout;
 mod pull;
 mod push;
+mod tags;
 
 use std::ffi::OsString;
 
@@ -33,6 +35,8 @@ Commands:
   pull IMAGE           copy an image from a registry into the cache
   push SOURCE TARGET   copy an image from the cache or an archive to a registry
   copy SOURCE TARGET   copy an image from one registry or repository to another
+  tags REPOSITORY      list the tags of a repository
+  inspect IMAGE        show what an image is (cache or registry), or its exact bytes
   extract FILE         store the images of a docker save or OCI archive in the cache
   list                 show the cached images
   clean [IMAGE]...     remove cached images and the blobs nothing else uses
@@ -74,7 +78,7 @@ const ONE_SHOT_LONG: [&str; 13] = [
     "max-concurrent",
 ];
 
-const COMMANDS: [Command; 8] = [
+const COMMANDS: [Command; 10] = [
     Command {
         name: "pull",
         usage: pull::USAGE,
@@ -95,6 +99,20 @@ const COMMANDS: [Command; 8] = [
         groups: copy::GROUPS,
         details: copy::DETAILS,
         run: copy::run,
+    },
+    Command {
+        name: "tags",
+        usage: tags::USAGE,
+        groups: tags::GROUPS,
+        details: tags::DETAILS,
+        run: tags::run,
+    },
+    Command {
+        name: "inspect",
+        usage: inspect::USAGE,
+        groups: inspect::GROUPS,
+        details: inspect::DETAILS,
+        run: inspect::run,
     },
     Command {
         name: "extract",
@@ -302,6 +320,18 @@ pub fn report_upload(
             outcome.manifest,
             timing(summary, board)
         )),
+    }
+}
+
+/// Writes data to stdout; a closed pipe (`| head`) is not a failure.
+pub fn write_stdout(bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::io("writing to standard output", e))
+        }
+        _ => Ok(()),
     }
 }
 

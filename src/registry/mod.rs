@@ -9,6 +9,7 @@ pub mod docker_config;
 mod http;
 mod image;
 mod manifests;
+mod tags;
 mod url;
 
 use std::collections::HashSet;

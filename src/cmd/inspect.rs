@@ -1,0 +1,253 @@
+//! `inspect`: what an image is, from the cache or a registry: its manifest digest and media
+//! type, its platforms or layers, and a summary of its config; or the exact manifest or config
+//! bytes.
+
+use std::io::Read;
+
+use lexopt::{Arg, Parser};
+use serde_json::{Value, json};
+
+use crate::args::{self, Globals, REGISTRY_HELP, RegistryArgs};
+use crate::error::{Error, Result};
+use crate::manifest::{self, MAX_MANIFEST_SIZE, Parsed, Platform};
+use crate::progress::human_bytes;
+use crate::reference::Reference;
+use crate::registry::RegistrySource;
+use crate::transfer::Source;
+
+use super::{connect, print_help, write_stdout};
+
+const COMMAND: &str = "docker-image-pusher inspect";
+
+/// The synopsis and options.
+pub const USAGE: &str = "\
+Show what an image is: from the cache when it holds it, else from its registry.
+
+Usage: docker-image-pusher inspect [OPTIONS] IMAGE
+
+Arguments:
+  IMAGE  a cached image, or [registry/]repository[:tag|@digest] (http[s]:// URLs too)
+
+Options:
+      --raw                         print the manifest bytes exactly as stored
+      --config                      print the config bytes exactly as stored
+      --json                        print the description as JSON
+      --platform OS/ARCH[/VARIANT]  for an index: describe this platform's image
+      --remote                      ask the registry even when the cache holds the image";
+
+/// The flag groups it accepts besides the global ones, as shown in its help.
+pub const GROUPS: &[&str] = &[REGISTRY_HELP];
+
+/// The long help.
+pub const DETAILS: &str = "
+
+The description gives the name, the manifest digest and media type, and then either the
+platforms an index lists (with each image's digest) or the layers (digest, size, media type)
+and a summary of the config (image ID, platform, creation time, entrypoint, command,
+working directory, user, environment, labels). --raw bytes hash to the manifest digest.
+
+Examples:
+  docker-image-pusher inspect registry.example.com/team/app:v1
+  docker-image-pusher inspect --raw 127.0.0.1:5000/app:v1 | sha256sum
+  docker-image-pusher inspect nginx:1.27 --config --remote | jq .config.Env";
+
+/// What to print.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Show {
+    Description,
+    Json,
+    Raw,
+    Config,
+}
+
+/// Runs `inspect` on the rest of the command line.
+pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
+    let mut registry_args = RegistryArgs::from_env()?;
+    let (mut image, mut show, mut platform, mut remote) = (None, Show::Description, None, false);
+    while let Some(flag) = args::next(parser, &mut [&mut globals, &mut registry_args], COMMAND)? {
+        match flag.as_arg() {
+            Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
+            Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
+            Arg::Long("raw") => show = Show::Raw,
+            Arg::Long("config") => show = Show::Config,
+            Arg::Long("json") => show = Show::Json,
+            Arg::Long("remote") => remote = true,
+            Arg::Long("platform") => {
+                let text = args::value(parser, "--platform")?;
+                platform = Some(
+                    Platform::parse(&text).map_err(|e| Error::Usage(format!("--platform: {e}")))?,
+                );
+            }
+            Arg::Value(value) if image.is_none() => image = Some(args::utf8(value, "IMAGE")?),
+            other => return Err(args::unexpected(other, COMMAND)),
+        }
+    }
+    let image =
+        image.ok_or_else(|| Error::Usage(format!("no image given; see '{COMMAND} --help'")))?;
+    let cache = globals.cache();
+    let cached = match remote {
+        false => cache
+            .index()?
+            .find(&image)
+            .ok()
+            .and_then(|_| cache.image(&image).ok()),
+        true => None,
+    };
+    if let Some(cached) = cached {
+        return inspect(&cached, &cached.key.clone(), show, platform.as_ref());
+    }
+    let (scheme, reference) =
+        Reference::parse_url(&image).map_err(|e| Error::Usage(format!("IMAGE: {e}")))?;
+    let (registry, _) = connect(
+        &registry_args,
+        reference.registry(),
+        scheme,
+        globals.progress(),
+    )?;
+    let source = match &platform {
+        Some(platform) if show != Show::Raw => {
+            RegistrySource::resolve(&registry, &reference, platform)?
+        }
+        _ => RegistrySource::whole(&registry, &reference)?,
+    };
+    inspect(&source, &reference.to_string(), show, None)
+}
+
+/// Prints what `show` asks of the image `source` gives (for an index, the image of
+/// `platform` when one is given).
+fn inspect(source: &dyn Source, name: &str, show: Show, platform: Option<&Platform>) -> Result<()> {
+    let mut manifest = source.manifest()?;
+    if let (Some(platform), Ok(Parsed::Index(index))) = (platform, manifest::parse(&manifest.bytes))
+    {
+        let entry = (index.entries().iter())
+            .find(|entry| {
+                entry
+                    .platform
+                    .as_ref()
+                    .is_some_and(|offered| platform.accepts(offered))
+            })
+            .ok_or_else(|| Error::NotFound(format!("{name} has no image for {platform}")))?;
+        manifest = source.child_manifest(entry)?;
+    }
+    let bad = |e: String| Error::BadInput(format!("{name}: {e}"));
+    match show {
+        Show::Raw => return write_stdout(&manifest.bytes),
+        Show::Config => {
+            let image = manifest
+                .image()
+                .map_err(|e| bad(format!("{e}; choose one with --platform")))?;
+            return write_stdout(&read_config(source, &image.config)?);
+        }
+        Show::Description | Show::Json => {}
+    }
+    let mut description =
+        json!({ "name": name, "digest": manifest.digest, "media_type": manifest.media_type });
+    match manifest::parse(&manifest.bytes).map_err(bad)? {
+        Parsed::Index(index) => {
+            let platforms: Vec<Value> = (index.entries().iter())
+                .map(|entry| json!({ "platform": entry.platform.as_ref().map(Platform::to_string), "digest": entry.digest }))
+                .collect();
+            description["platforms"] = platforms.into();
+        }
+        Parsed::Image(image) => {
+            let layers: Vec<Value> = image
+                .layers
+                .iter()
+                .map(|l| json!({ "digest": l.digest, "size": l.size, "media_type": l.media_type }))
+                .collect();
+            description["layers"] = layers.into();
+            let config: Value = serde_json::from_slice(&read_config(source, &image.config)?)
+                .map_err(|e| bad(e.to_string()))?;
+            let inner = &config["config"];
+            description["config"] = json!({
+                "digest": image.config.digest,
+                "os": config["os"], "architecture": config["architecture"], "variant": config["variant"],
+                "created": config["created"], "entrypoint": inner["Entrypoint"], "cmd": inner["Cmd"],
+                "working_dir": inner["WorkingDir"], "user": inner["User"], "env": inner["Env"], "labels": inner["Labels"],
+            });
+        }
+    }
+    let text = match show {
+        Show::Json => format!("{description}\n"),
+        _ => render(&description),
+    };
+    write_stdout(text.as_bytes())
+}
+
+/// The config blob's bytes, capped.
+fn read_config(source: &dyn Source, config: &manifest::Descriptor) -> Result<Vec<u8>> {
+    if config.size > MAX_MANIFEST_SIZE {
+        return Err(Error::BadInput(format!(
+            "config {} is larger than {MAX_MANIFEST_SIZE} bytes",
+            config.digest
+        )));
+    }
+    let mut bytes = Vec::with_capacity(config.size as usize);
+    (source.open_blob(config, 0)?.take(MAX_MANIFEST_SIZE))
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::from_io(format!("reading config {}", config.digest), e))?;
+    Ok(bytes)
+}
+
+/// The description for people.
+fn render(description: &Value) -> String {
+    let text = |value: &Value| match value {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    let mut out = format!(
+        "Name:        {}\nDigest:      {}\nMedia type:  {}\n",
+        text(&description["name"]),
+        text(&description["digest"]),
+        text(&description["media_type"])
+    );
+    if let Some(platforms) = description["platforms"].as_array() {
+        out.push_str("Platforms:\n");
+        for entry in platforms {
+            out.push_str(&format!(
+                "  {:<16} {}\n",
+                text(&entry["platform"]),
+                text(&entry["digest"])
+            ));
+        }
+    }
+    if let Some(layers) = description["layers"].as_array() {
+        let total: u64 = layers.iter().filter_map(|l| l["size"].as_u64()).sum();
+        out.push_str(&format!(
+            "Layers:      {} ({})\n",
+            layers.len(),
+            human_bytes(total)
+        ));
+        for layer in layers {
+            let size = human_bytes(layer["size"].as_u64().unwrap_or_default());
+            out.push_str(&format!(
+                "  {}  {:>9}  {}\n",
+                text(&layer["digest"]),
+                size,
+                text(&layer["media_type"])
+            ));
+        }
+        let config = &description["config"];
+        let platform = [&config["os"], &config["architecture"], &config["variant"]]
+            .iter()
+            .filter(|v| !v.is_null())
+            .map(|v| text(v))
+            .collect::<Vec<_>>()
+            .join("/");
+        for (label, value) in [
+            ("Image ID", text(&config["digest"])),
+            ("Platform", platform),
+            ("Created", text(&config["created"])),
+            ("Entrypoint", text(&config["entrypoint"])),
+            ("Cmd", text(&config["cmd"])),
+            ("WorkingDir", text(&config["working_dir"])),
+            ("User", text(&config["user"])),
+            ("Env", text(&config["env"])),
+            ("Labels", text(&config["labels"])),
+        ] {
+            out.push_str(&format!("{:<12} {}\n", format!("{label}:"), value));
+        }
+    }
+    out
+}

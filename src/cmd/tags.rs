@@ -1,0 +1,77 @@
+//! `tags`: the tags of a repository, on stdout.
+
+use lexopt::{Arg, Parser};
+
+use crate::args::{self, Globals, REGISTRY_HELP, RegistryArgs};
+use crate::error::{Error, Result};
+use crate::reference::{self, Reference};
+
+use super::{connect, print_help, write_stdout};
+
+const COMMAND: &str = "docker-image-pusher tags";
+
+/// The synopsis and options.
+pub const USAGE: &str = "\
+List the tags of a repository.
+
+Usage: docker-image-pusher tags [OPTIONS] REPOSITORY
+
+Arguments:
+  REPOSITORY  [registry/]repository, or http[s]://registry/repository
+
+Options:
+      --page-size N  ask the registry for N tags per page (all pages are read)
+      --json         print {\"repository\": ..., \"tags\": [...]} instead of a tag per line";
+
+/// The flag groups it accepts besides the global ones, as shown in its help.
+pub const GROUPS: &[&str] = &[REGISTRY_HELP];
+
+/// The long help.
+pub const DETAILS: &str = "
+
+Reads the registry's tag list, following its Link headers from page to page.
+
+Examples:
+  docker-image-pusher tags registry.example.com/team/app
+  docker-image-pusher tags 127.0.0.1:5000/app --json | jq -r '.tags[]'";
+
+/// Runs `tags` on the rest of the command line.
+pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
+    let mut registry_args = RegistryArgs::from_env()?;
+    let (mut repository, mut page_size, mut json) = (None, None, false);
+    while let Some(flag) = args::next(parser, &mut [&mut globals, &mut registry_args], COMMAND)? {
+        match flag.as_arg() {
+            Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
+            Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
+            Arg::Long("page-size") => page_size = Some(args::number(parser, "--page-size")?),
+            Arg::Long("json") => json = true,
+            Arg::Value(value) if repository.is_none() => {
+                repository = Some(args::utf8(value, "REPOSITORY")?)
+            }
+            other => return Err(args::unexpected(other, COMMAND)),
+        }
+    }
+    let text = repository
+        .ok_or_else(|| Error::Usage(format!("no repository given; see '{COMMAND} --help'")))?;
+    let (_, tag, digest) = reference::split(
+        text.split_once("://")
+            .map_or(text.as_str(), |(_, rest)| rest),
+    );
+    if tag.is_some() || digest.is_some() {
+        return Err(Error::Usage(format!(
+            "REPOSITORY \"{text}\": give the repository alone, without a tag or digest"
+        )));
+    }
+    let (scheme, named) =
+        Reference::parse_url(&text).map_err(|e| Error::Usage(format!("REPOSITORY: {e}")))?;
+    let (registry, _) = connect(&registry_args, named.registry(), scheme, globals.progress())?;
+    let tags = registry.tags(named.repository(), page_size)?;
+    let output = match json {
+        true => format!(
+            "{}\n",
+            serde_json::json!({ "repository": named.name(), "tags": tags })
+        ),
+        false => tags.iter().map(|tag| format!("{tag}\n")).collect(),
+    };
+    write_stdout(output.as_bytes())
+}
