@@ -173,6 +173,51 @@ pub fn append_hashed(
     }
 }
 
+/// Reads exactly `size` bytes of a blob and fails at their end unless they hash to the
+/// blob's digest, so a blob that changed after it was stored never goes out as if whole.
+pub struct Verified<R> {
+    inner: io::Take<R>,
+    hasher: Hasher,
+    digest: Digest,
+    size: u64,
+}
+
+impl<R: Read> Verified<R> {
+    /// The blob `digest` of `size` bytes, read from `inner`.
+    pub fn new(inner: R, digest: &Digest, size: u64) -> Verified<R> {
+        Verified {
+            inner: inner.take(size),
+            hasher: Hasher::default(),
+            digest: digest.clone(),
+            size,
+        }
+    }
+}
+
+impl<R: Read> Read for Verified<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buffer)?;
+        self.hasher.update(&buffer[..n]);
+        if n == 0 && !buffer.is_empty() {
+            if self.hasher.len() != self.size {
+                let message = format!(
+                    "{} ends after {} of its {} bytes",
+                    self.digest,
+                    self.hasher.len(),
+                    self.size
+                );
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, message));
+            }
+            let found = self.hasher.clone().finish();
+            if found != self.digest {
+                let message = format!("the bytes of {} hash to {found}", self.digest);
+                return Err(io::Error::new(io::ErrorKind::InvalidData, message));
+            }
+        }
+        Ok(n)
+    }
+}
+
 /// A name for a temporary file in `dir` that no other writer in any process uses.
 fn unique_partial_path(dir: &Path) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -196,6 +241,32 @@ mod tests {
         let digest = Digest::parse(&format!("sha256:{EMPTY}")).unwrap();
         assert_eq!(digest.to_string(), format!("sha256:{EMPTY}"));
         assert_eq!(digest.short(), "e3b0c44298fc");
+    }
+
+    #[test]
+    fn verified_reads_pass_whole_blobs_and_fail_changed_ones() {
+        let read = |bytes: &[u8], size: u64| {
+            let mut out = Vec::new();
+            io::copy(
+                &mut Verified::new(bytes, &Digest::of(b"hello"), size),
+                &mut out,
+            )
+            .map(|_| out)
+        };
+        assert_eq!(read(b"hello", 5).unwrap(), b"hello");
+        assert_eq!(
+            read(b"hello, world", 5).unwrap(),
+            b"hello",
+            "reads stop at the size"
+        );
+        assert_eq!(
+            read(b"hel", 5).unwrap_err().kind(),
+            io::ErrorKind::UnexpectedEof
+        );
+        assert_eq!(
+            read(b"jello", 5).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
     }
 
     #[test]

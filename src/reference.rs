@@ -104,6 +104,26 @@ impl Reference {
         self.digest.as_ref()
     }
 
+    /// The tag, if the reference names one.
+    pub fn tag(&self) -> Option<&str> {
+        self.tag.as_deref()
+    }
+
+    /// The name as Docker shows it and `docker load` wants it in `RepoTags`: `busybox:latest`,
+    /// `user/app:v1`, `registry.example.com/app:v1`; `None` without a tag.
+    pub fn familiar(&self) -> Option<String> {
+        let tag = self.tag.as_ref()?;
+        let name = match self.registry.as_str() {
+            DEFAULT_REGISTRY => self
+                .repository
+                .strip_prefix("library/")
+                .unwrap_or(&self.repository)
+                .to_string(),
+            registry => format!("{registry}/{}", self.repository),
+        };
+        Some(format!("{name}:{tag}"))
+    }
+
     /// The same repository, pinned to `digest` (without a tag).
     pub fn with_digest(&self, digest: Digest) -> Reference {
         Reference {
@@ -416,6 +436,21 @@ mod tests {
                 .unwrap_err()
                 .contains("repository must follow")
         );
+    }
+
+    #[test]
+    fn familiar_names_are_what_docker_shows() {
+        let familiar = |text: &str| Reference::parse(text).unwrap().familiar();
+        assert_eq!(familiar("busybox").as_deref(), Some("busybox:latest"));
+        assert_eq!(
+            familiar("docker.io/user/app:v1").as_deref(),
+            Some("user/app:v1")
+        );
+        assert_eq!(
+            familiar("localhost:5000/app:v2").as_deref(),
+            Some("localhost:5000/app:v2")
+        );
+        assert_eq!(familiar(&format!("app@sha256:{HEX}")), None);
     }
 
     #[test]

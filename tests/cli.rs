@@ -8,8 +8,9 @@ use std::path::Path;
 use support::tarball::{legacy_items, write_tar};
 use support::{TempDir, TestCache, command, run, verify_cache};
 
-const COMMANDS: [&str; 7] = [
-    "pull", "push", "extract", "list", "clean", "login", "logout",
+const COMMANDS: [&str; 11] = [
+    "pull", "push", "copy", "save", "tags", "inspect", "extract", "list", "clean", "login",
+    "logout",
 ];
 
 #[test]

@@ -315,18 +315,7 @@ fn a_multi_platform_index_resolves_to_the_platform_asked_for() {
     let dir = TempDir::new("multi");
     let (layout, digests) = images::multi_platform_layout(dir.path(), &["amd64", "arm64"]);
     let target = format!("{}/multi/app:v1", registry.host());
-    tool(
-        "skopeo",
-        &[
-            "--insecure-policy",
-            "copy",
-            "--quiet",
-            "--all",
-            "--dest-tls-verify=false",
-            &format!("oci:{}:multi", layout.display()),
-            &format!("docker://{target}"),
-        ],
-    );
+    images::skopeo_push(&format!("oci:{}:multi", layout.display()), &target, true);
     for (platform, expected) in [
         (None, &digests[0]),
         (Some("linux/arm64"), &digests[1]),
@@ -1104,18 +1093,7 @@ fn copy_all_platforms_carries_the_index() {
     let dir = TempDir::new("copy-index");
     let (layout, digests) = images::multi_platform_layout(dir.path(), &["amd64", "arm64"]);
     let from = format!("{}/copy/multi:v1", registry.host());
-    tool(
-        "skopeo",
-        &[
-            "--insecure-policy",
-            "copy",
-            "--quiet",
-            "--all",
-            "--dest-tls-verify=false",
-            &format!("oci:{}:multi", layout.display()),
-            &format!("docker://{from}"),
-        ],
-    );
+    images::skopeo_push(&format!("oci:{}:multi", layout.display()), &from, true);
     let to = format!("{}/copy/multi-copy:v1", registry.host());
     TestCache::new()
         .run(&["copy", &from, &to, "--all-platforms"])
@@ -1147,17 +1125,8 @@ fn tags_lists_what_skopeo_pushed() {
     let mut pushed = Vec::new();
     for n in 1..=5 {
         let tag = format!("v{n}");
-        tool(
-            "skopeo",
-            &[
-                "--insecure-policy",
-                "copy",
-                "--quiet",
-                "--dest-tls-verify=false",
-                &format!("oci:{}:src", layout.display()),
-                &format!("docker://{}/tags/app:{tag}", registry.host()),
-            ],
-        );
+        let target = format!("{}/tags/app:{tag}", registry.host());
+        images::skopeo_push(&format!("oci:{}:src", layout.display()), &target, false);
         pushed.push(tag);
     }
     let run = TestCache::new()
@@ -1194,17 +1163,7 @@ fn inspect_describes_images_and_prints_their_exact_bytes() {
     let dir = TempDir::new("inspect");
     let layout = images::umoci_layout(dir.path(), "src", &two_layers());
     let target = format!("{}/inspect/app:v1", registry.host());
-    tool(
-        "skopeo",
-        &[
-            "--insecure-policy",
-            "copy",
-            "--quiet",
-            "--dest-tls-verify=false",
-            &format!("oci:{}:src", layout.display()),
-            &format!("docker://{target}"),
-        ],
-    );
+    images::skopeo_push(&format!("oci:{}:src", layout.display()), &target, false);
     let skopeo: serde_json::Value = serde_json::from_str(&tool(
         "skopeo",
         &[
@@ -1260,18 +1219,7 @@ fn inspect_lists_the_platforms_of_an_index() {
     let dir = TempDir::new("inspect-index");
     let (layout, digests) = images::multi_platform_layout(dir.path(), &["amd64", "arm64"]);
     let target = format!("{}/inspect/multi:v1", registry.host());
-    tool(
-        "skopeo",
-        &[
-            "--insecure-policy",
-            "copy",
-            "--quiet",
-            "--all",
-            "--dest-tls-verify=false",
-            &format!("oci:{}:multi", layout.display()),
-            &format!("docker://{target}"),
-        ],
-    );
+    images::skopeo_push(&format!("oci:{}:multi", layout.display()), &target, true);
     let text = TestCache::new().run(&["inspect", &target]).success().stdout;
     assert!(
         text.contains("linux/amd64") && text.contains("linux/arm64") && text.contains(&digests[1]),

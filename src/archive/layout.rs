@@ -34,10 +34,11 @@ pub struct Layout {
     pub remarks: Vec<String>,
 }
 
-/// Reads the layout of `entries`.
-pub fn read(entries: &Entries, name: &str) -> Result<Layout> {
+/// Reads the layout of `entries`. With `all_platforms`, an index whose images are all in the
+/// archive is kept whole; otherwise (and by default) its best platform stands for it.
+pub fn read(entries: &Entries, name: &str, all_platforms: bool) -> Result<Layout> {
     if entries.contains("oci-layout") && entries.contains("index.json") {
-        let layout = read_oci(entries, name)?;
+        let layout = read_oci(entries, name, all_platforms)?;
         // Docker 25.0.0 to 25.0.2 wrote an empty index beside a complete manifest.json.
         if !layout.images.is_empty() || !entries.contains("manifest.json") {
             return Ok(layout);
@@ -148,7 +149,7 @@ fn read_config(
     ))
 }
 
-fn read_oci(entries: &Entries, name: &str) -> Result<Layout> {
+fn read_oci(entries: &Entries, name: &str, all_platforms: bool) -> Result<Layout> {
     let bytes = entries.read_small("index.json")?;
     let index = match manifest::parse(&bytes) {
         Ok(Parsed::Index(index)) => index,
@@ -165,8 +166,22 @@ fn read_oci(entries: &Entries, name: &str) -> Result<Layout> {
     };
     for descriptor in index.entries() {
         let names = oci_names(descriptor, name)?;
-        let Some(image) = resolve(entries, name, descriptor, 0, &mut layout.remarks)? else {
-            continue;
+        let whole = match all_platforms && descriptor.is_index() {
+            true => whole_index(entries, name, descriptor, 0)?,
+            false => None,
+        };
+        if all_platforms && descriptor.is_index() && whole.is_none() {
+            layout.remarks.push(format!(
+                "index {} is not whole in the archive, so it cannot be kept with all its platforms",
+                descriptor.digest
+            ));
+        }
+        let image = match whole {
+            Some(image) => image,
+            None => match resolve(entries, name, descriptor, 0, &mut layout.remarks)? {
+                Some(image) => image,
+                None => continue,
+            },
         };
         let image_digest = image.manifest.digest.clone();
         match layout
@@ -209,21 +224,7 @@ fn resolve(
     if !descriptor.is_index() {
         return read_oci_image(entries, name, descriptor).map(Some);
     }
-    if depth >= MAX_INDEX_DEPTH {
-        return Err(Error::BadInput(format!(
-            "{name}: indexes nest more than {MAX_INDEX_DEPTH} deep"
-        )));
-    }
-    let bytes = read_blob(entries, name, descriptor)?;
-    let index = match manifest::parse(&bytes) {
-        Ok(Parsed::Index(index)) => index,
-        _ => {
-            return Err(Error::BadInput(format!(
-                "{name}: {} is not a valid index",
-                descriptor.digest
-            )));
-        }
-    };
+    let (_, index) = read_index(entries, name, descriptor, depth)?;
     let host = Platform::host();
     let mut complete = Vec::new();
     for child in index.entries() {
@@ -260,6 +261,58 @@ fn resolve(
         ));
     }
     Ok((chosen < complete.len()).then(|| complete.swap_remove(chosen).2))
+}
+
+/// An index entry kept whole: the index and every manifest it lists, as one image whose
+/// blobs are those of all its platforms. `None` when some of them are not in the archive.
+fn whole_index(
+    entries: &Entries,
+    name: &str,
+    descriptor: &Descriptor,
+    depth: usize,
+) -> Result<Option<ArchiveImage>> {
+    let (bytes, index) = read_index(entries, name, descriptor, depth)?;
+    let mut whole = ArchiveImage {
+        names: Vec::new(),
+        manifest: RawManifest::new(bytes, &descriptor.media_type),
+        diff_ids: Vec::new(),
+        paths: HashMap::new(),
+    };
+    for child in index.entries() {
+        let part = match child.is_index() {
+            true => whole_index(entries, name, child, depth + 1)?,
+            false if is_complete(entries, child) => Some(read_oci_image(entries, name, child)?),
+            false => None,
+        };
+        let Some(part) = part else {
+            return Ok(None);
+        };
+        whole.diff_ids.extend(part.diff_ids);
+        whole.paths.extend(part.paths);
+    }
+    Ok(Some(whole))
+}
+
+/// Reads an index named by `descriptor`, `depth` indexes down: its bytes and what they say.
+fn read_index(
+    entries: &Entries,
+    name: &str,
+    descriptor: &Descriptor,
+    depth: usize,
+) -> Result<(Vec<u8>, manifest::ImageIndex)> {
+    if depth >= MAX_INDEX_DEPTH {
+        return Err(Error::BadInput(format!(
+            "{name}: indexes nest more than {MAX_INDEX_DEPTH} deep"
+        )));
+    }
+    let bytes = read_blob(entries, name, descriptor)?;
+    match manifest::parse(&bytes) {
+        Ok(Parsed::Index(index)) => Ok((bytes, index)),
+        _ => Err(Error::BadInput(format!(
+            "{name}: {} is not a valid index",
+            descriptor.digest
+        ))),
+    }
 }
 
 /// Whether a manifest and every blob it names are in the archive.
@@ -311,7 +364,7 @@ fn read_oci_image(entries: &Entries, name: &str, descriptor: &Descriptor) -> Res
 }
 
 /// Reads a small blob named by `descriptor` and checks its digest and size.
-fn read_blob(entries: &Entries, name: &str, descriptor: &Descriptor) -> Result<Vec<u8>> {
+pub(super) fn read_blob(entries: &Entries, name: &str, descriptor: &Descriptor) -> Result<Vec<u8>> {
     let path = blob_path(&descriptor.digest);
     let bytes = entries.read_small(&path)?;
     let digest = Digest::of(&bytes);

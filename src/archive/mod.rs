@@ -1,8 +1,9 @@
-//! `docker save` and OCI archives as a source of images: plain or gzip, from a file or a
-//! stream.
+//! `docker save` and OCI archives: read as a source of images (plain or gzip, from a file or a
+//! stream), and written (`save`) so that `docker load` accepts them.
 
 mod entries;
 mod layout;
+mod write;
 
 use std::fs::File;
 use std::io::{self, BufReader, Cursor, IsTerminal, Read, Seek};
@@ -16,6 +17,7 @@ use crate::transfer::Source;
 
 use entries::Entries;
 pub use layout::ArchiveImage;
+pub use write::{ArchiveWriter, LegacyEntry};
 
 /// Where an archive comes from.
 pub enum Input {
@@ -46,8 +48,9 @@ pub struct Archive {
 impl Archive {
     /// Opens an archive. A seekable plain tar file is indexed without reading its layers;
     /// anything else (gzip, a pipe, standard input) is read once, each file spooled into
-    /// `spool_dir` under its digest.
-    pub fn open(input: &Input, spool_dir: &Path) -> Result<Archive> {
+    /// `spool_dir` under its digest. With `all_platforms`, an index whose images are all in
+    /// the archive is one image (see [`layout::read`]).
+    pub fn open(input: &Input, spool_dir: &Path, all_platforms: bool) -> Result<Archive> {
         let name = input.describe();
         let entries = match input {
             Input::Stdin if io::stdin().is_terminal() => {
@@ -58,7 +61,7 @@ impl Archive {
             Input::Stdin => Entries::spool(sniff(io::stdin().lock(), &name)?, spool_dir, &name)?,
             Input::Path(path) => open_path(path, spool_dir, &name)?,
         };
-        let layout = layout::read(&entries, &name)?;
+        let layout = layout::read(&entries, &name, all_platforms)?;
         Ok(Archive {
             name,
             entries,
@@ -160,5 +163,10 @@ impl Source for ArchiveSource<'_> {
 
     fn describe(&self) -> String {
         self.archive.name.clone()
+    }
+
+    fn child_manifest(&self, entry: &Descriptor) -> Result<RawManifest> {
+        let bytes = layout::read_blob(&self.archive.entries, &self.archive.name, entry)?;
+        Ok(RawManifest::new(bytes, &entry.media_type))
     }
 }

@@ -30,6 +30,7 @@ use crate::reference::Reference;
 use crate::transfer::{Destination, Open, Stored};
 
 pub use index::{ImageRecord, Index};
+pub use source::CachedImage;
 
 /// The folder of `tmp/` that holds partly received blobs.
 const PARTIAL_DIR: &str = "partial";

@@ -25,7 +25,8 @@ Arguments:
 Options:
   -f, --file FILE     the archive, given as a flag
       --image NAME    only this image, from an archive that holds several
-      --tag NAME:TAG  give the image this name too (an image saved by ID has none)";
+      --tag NAME:TAG  give the image this name too (an image saved by ID has none)
+      --all-platforms keep an index and every image it lists, when all are in the archive";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
 pub const GROUPS: &[&str] = &[TRANSFER_HELP];
@@ -38,6 +39,10 @@ Reads what 'docker save' writes (the legacy layout and Docker 25+'s OCI layout),
 Docker's containerd image store. Every layer is checked against its digest while it is
 copied; nothing is added to the cache unless the whole archive is sound. An image that
 is already cached is not written again.
+
+An archive with a multi-platform index (docker save of the containerd store, save of an
+image pulled with --all-platforms) gives this host's platform, or the first one, unless
+--all-platforms keeps the index whole.
 
 An image saved by ID has no name: without --tag it is cached under its image ID
 (sha256:...), which list shows and other commands accept.
@@ -54,6 +59,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let mut file = None;
     let mut image = None;
     let mut tag = None;
+    let mut all_platforms = false;
     while let Some(flag) = args::next(parser, &mut [&mut globals, &mut transfer_args], COMMAND)? {
         match flag.as_arg() {
             Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
@@ -63,6 +69,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
             }
             Arg::Long("image") => image = Some(reference(parser, "--image")?),
             Arg::Long("tag") => tag = Some(reference(parser, "--tag")?),
+            Arg::Long("all-platforms") => all_platforms = true,
             Arg::Value(value) => one_file(&mut file, args::utf8(value, "FILE")?)?,
             other => return Err(args::unexpected(other, COMMAND)),
         }
@@ -81,7 +88,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let governor = transfer_args.governor()?;
     let cache = globals.cache();
     let session = cache.begin()?;
-    let archive = Archive::open(&input, session.staging_dir())?;
+    let archive = Archive::open(&input, session.staging_dir(), all_platforms)?;
     for remark in archive.remarks() {
         progress.warn(format_args!("{}: {remark}", input.describe()));
     }

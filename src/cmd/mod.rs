@@ -10,6 +10,7 @@ mod login;
 mod logout;
 mod pull;
 mod push;
+mod save;
 mod tags;
 
 use std::ffi::OsString;
@@ -35,6 +36,7 @@ Commands:
   pull IMAGE           copy an image from a registry into the cache
   push SOURCE TARGET   copy an image from the cache or an archive to a registry
   copy SOURCE TARGET   copy an image from one registry or repository to another
+  save IMAGE... -o F   write cached images to one archive that docker load accepts
   tags REPOSITORY      list the tags of a repository
   inspect IMAGE        show what an image is (cache or registry), or its exact bytes
   extract FILE         store the images of a docker save or OCI archive in the cache
@@ -78,7 +80,7 @@ const ONE_SHOT_LONG: [&str; 13] = [
     "max-concurrent",
 ];
 
-const COMMANDS: [Command; 10] = [
+const COMMANDS: [Command; 11] = [
     Command {
         name: "pull",
         usage: pull::USAGE,
@@ -99,6 +101,13 @@ const COMMANDS: [Command; 10] = [
         groups: copy::GROUPS,
         details: copy::DETAILS,
         run: copy::run,
+    },
+    Command {
+        name: "save",
+        usage: save::USAGE,
+        groups: save::GROUPS,
+        details: save::DETAILS,
+        run: save::run,
     },
     Command {
         name: "tags",

@@ -38,6 +38,7 @@ Options:
       --repository NAME             repository, with --reference
       --reference TAG               tag, with --repository
       --image NAME                  which image of an archive that holds several
+      --all-platforms               from an archive, push an index and every image it lists
   -n, --dry-run                     show what would be uploaded; send nothing";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
@@ -66,6 +67,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
     let mut transfer_args = TransferArgs::from_env()?;
     let mut upload_args = UploadArgs::from_env()?;
     let (mut source, mut target, mut image, mut dry_run) = (None, None, None, false);
+    let mut all_platforms = false;
     let (mut seed_registry, mut seed_repository, mut seed_reference_text) = (None, None, None);
     let mut pending = match first {
         Some(flag) => args::unclaimed(
@@ -117,6 +119,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
                 );
             }
             Arg::Short('n') | Arg::Long("dry-run") => dry_run = true,
+            Arg::Long("all-platforms") => all_platforms = true,
             Arg::Value(value) if source.is_none() => source = Some(args::utf8(value, "SOURCE")?),
             Arg::Value(value) if target.is_none() => target = Some(args::utf8(value, "TARGET")?),
             other => return Err(args::unexpected(other, COMMAND)),
@@ -183,12 +186,19 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
             Input::Path(source.clone().into())
         };
         let session = cache.begin()?;
-        let archive = Archive::open(&input, session.staging_dir())?;
+        let archive = Archive::open(&input, session.staging_dir(), all_platforms)?;
         copy(&archive.source(pick(&archive, image.as_ref(), &input)?))?
     } else {
         if image.is_some() {
             return Err(Error::Usage(
                 "--image picks an image of an archive; SOURCE is not a file".into(),
+            ));
+        }
+        if all_platforms {
+            return Err(Error::Usage(
+                "--all-platforms reads an archive; SOURCE is not a file (a cached image is \
+                 pushed as it was pulled or extracted)"
+                    .into(),
             ));
         }
         let cached = cache.image(&source).map_err(|e| match e {

@@ -52,6 +52,22 @@ pub fn skopeo_copy(from: &str, to: &str) {
     );
 }
 
+/// `skopeo copy FROM docker://TARGET` into a plain-HTTP test registry; with `all`, every
+/// image of an index.
+pub fn skopeo_push(from: &str, target: &str, all: bool) {
+    let to = format!("docker://{target}");
+    let mut args = vec![
+        "--insecure-policy",
+        "copy",
+        "--quiet",
+        "--dest-tls-verify=false",
+    ];
+    if all {
+        args.push("--all");
+    }
+    tool("skopeo", &[&args[..], &[from, &to]].concat());
+}
+
 /// An archive written by skopeo through `transport` (`docker-archive`: what `docker save`
 /// writes; `oci-archive`), naming the image `name` (`example.com/app:v1`).
 pub fn skopeo_archive(

@@ -89,6 +89,19 @@ impl TestCache {
         Run::from(command.output().expect("running the binary"))
     }
 
+    /// Runs the binary with this cache, expecting success; returns standard output as bytes
+    /// (for commands that write data, not text).
+    pub fn stdout_bytes(&self, args: &[&str]) -> Vec<u8> {
+        let mut command = command(&[
+            "--cache-dir",
+            self.path().to_str().expect("UTF-8 temp path"),
+        ]);
+        let output = command.args(args).output().expect("running the binary");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{args:?} failed:\n{stderr}");
+        output.stdout
+    }
+
     /// `list --json`, parsed.
     pub fn list(&self) -> Vec<serde_json::Value> {
         let listed = self.run(&["list", "--json"]).success();

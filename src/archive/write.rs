@@ -1,0 +1,135 @@
+//! Writing an archive that `docker load` (and skopeo, podman, this program) accepts: blobs
+//! under `blobs/sha256/`, each once, streamed; then a legacy `manifest.json` and an OCI layout
+//! (`oci-layout`, `index.json`) naming the images.
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+
+use serde_json::{Value, json};
+
+use crate::digest::{Digest, Verified};
+use crate::error::{Error, Result};
+use crate::manifest::{ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, Descriptor, RawManifest};
+
+/// One image as `manifest.json` lists it.
+pub struct LegacyEntry {
+    pub config: Digest,
+    /// `name:tag` as Docker writes it (`busybox:latest`, `registry.example.com/app:v1`).
+    pub repo_tags: Vec<String>,
+    pub layers: Vec<Digest>,
+}
+
+/// An archive being written to `out`.
+pub struct ArchiveWriter<W: Write> {
+    builder: tar::Builder<W>,
+    written: HashSet<Digest>,
+    bytes: u64,
+    legacy: Vec<LegacyEntry>,
+    index: Vec<Value>,
+}
+
+impl<W: Write> ArchiveWriter<W> {
+    /// An empty archive writing to `out`.
+    pub fn new(out: W) -> ArchiveWriter<W> {
+        let mut builder = tar::Builder::new(out);
+        builder.mode(tar::HeaderMode::Deterministic);
+        ArchiveWriter {
+            builder,
+            written: HashSet::new(),
+            bytes: 0,
+            legacy: Vec::new(),
+            index: Vec::new(),
+        }
+    }
+
+    /// Adds a blob of `size` bytes read from `data`, unless it is in the archive already;
+    /// fails if those bytes do not match `digest`.
+    pub fn blob(&mut self, digest: &Digest, size: u64, data: &mut dyn Read) -> Result<()> {
+        if !self.written.insert(digest.clone()) {
+            return Ok(());
+        }
+        self.bytes += size;
+        let mut header = tar::Header::new_gnu();
+        header.set_size(size);
+        header.set_mode(0o644);
+        let path = blob_path(digest);
+        self.builder
+            .append_data(&mut header, &path, Verified::new(data, digest, size))
+            .map_err(|e| Error::from_io(format!("writing {path} into the archive"), e))
+    }
+
+    /// Adds a manifest (or index) blob: its bytes, as stored.
+    pub fn manifest(&mut self, manifest: &RawManifest) -> Result<()> {
+        self.blob(
+            &manifest.digest,
+            manifest.bytes.len() as u64,
+            &mut manifest.bytes.as_slice(),
+        )
+    }
+
+    /// Names the manifest `manifest` in `index.json` as `name` (a full reference) with `tag`.
+    pub fn name(&mut self, manifest: &RawManifest, name: Option<&str>, tag: Option<&str>) {
+        let mut descriptor = json!(Descriptor::new(
+            &manifest.media_type,
+            manifest.digest.clone(),
+            manifest.bytes.len() as u64
+        ));
+        let mut annotations = serde_json::Map::new();
+        if let Some(name) = name {
+            annotations.insert(ANNOTATION_IMAGE_NAME.into(), name.into());
+        }
+        if let Some(tag) = tag {
+            annotations.insert(ANNOTATION_REF_NAME.into(), tag.into());
+        }
+        if !annotations.is_empty() {
+            descriptor["annotations"] = annotations.into();
+        }
+        self.index.push(descriptor);
+    }
+
+    /// Lists an image in `manifest.json`.
+    pub fn legacy(&mut self, entry: LegacyEntry) {
+        self.legacy.push(entry);
+    }
+
+    /// How many blobs, and bytes of them, were written.
+    pub fn written(&self) -> (usize, u64) {
+        (self.written.len(), self.bytes)
+    }
+
+    /// Writes `manifest.json`, `index.json` and `oci-layout`, ends the archive, and returns
+    /// the output.
+    pub fn finish(mut self) -> Result<W> {
+        let legacy: Vec<Value> = (self.legacy.iter())
+            .map(|entry| {
+                json!({
+                    "Config": blob_path(&entry.config),
+                    "RepoTags": if entry.repo_tags.is_empty() { Value::Null } else { json!(entry.repo_tags) },
+                    "Layers": entry.layers.iter().map(blob_path).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let index = json!({ "schemaVersion": 2, "mediaType": crate::manifest::media_type::OCI_INDEX, "manifests": self.index });
+        for (path, value) in [
+            ("manifest.json", json!(legacy)),
+            ("index.json", index),
+            ("oci-layout", json!({ "imageLayoutVersion": "1.0.0" })),
+        ] {
+            let bytes = serde_json::to_vec(&value)
+                .map_err(|e| Error::io(format!("encoding {path}"), std::io::Error::other(e)))?;
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            self.builder
+                .append_data(&mut header, path, bytes.as_slice())
+                .map_err(|e| Error::from_io(format!("writing {path} into the archive"), e))?;
+        }
+        self.builder
+            .into_inner()
+            .map_err(|e| Error::from_io("ending the archive", e))
+    }
+}
+
+fn blob_path(digest: &Digest) -> String {
+    format!("blobs/sha256/{}", digest.hex())
+}
