@@ -1060,6 +1060,16 @@ fn copy_between_registries_streams_each_blob() {
         source,
         "--via-cache kept a copy"
     );
+
+    // --password-stdin is read once, though two registries are connected to.
+    let password = dir.join("password");
+    fs::write(&password, format!("{ROBOT_PASSWORD}\n")).unwrap();
+    let stdin = format!("{}/copy/stdin:v1", token.host());
+    let mut args = vec!["copy", &from, &stdin, "-u", ROBOT_USER, "--password-stdin"];
+    let ca = token.ca_args();
+    args.extend(ca.iter().map(String::as_str));
+    TestCache::new().run_with_stdin(&args, &password).success();
+    assert_eq!(skopeo_sees(&token, "copy/stdin:v1"), source);
 }
 
 #[test]

@@ -9,10 +9,10 @@ use crate::args::{
 use crate::error::{Error, Result};
 use crate::manifest::Platform;
 use crate::reference::Reference;
-use crate::registry::{Registry, RegistryDestination, RegistrySource};
-use crate::transfer::{self, Job, Options};
+use crate::registry::Registry;
 
-use super::{connect, print_help, report_upload, target_reference};
+use super::upload::{Platforms, Uploads};
+use super::{print_help, report_upload, target_reference};
 
 const COMMAND: &str = "docker-image-pusher copy";
 
@@ -88,80 +88,41 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         Reference::parse_url(&source).map_err(|e| Error::Usage(format!("SOURCE: {e}")))?;
     let (target_scheme, target) = target_reference(&target)?;
 
-    let progress = globals.progress();
-    let limit = transfer_args.rate_limit();
-    let board = transfer_args.board(globals.verbosity);
-    let governor = transfer_args.governor()?;
-    let cache = globals.cache();
-    let (source_registry, options) =
-        connect(&registry_args, source.registry(), source_scheme, progress)?;
+    let uploads = Uploads::new(
+        &globals,
+        &registry_args,
+        &transfer_args,
+        &upload_args,
+        dry_run,
+    )?;
+    let from = uploads.connect(source.registry(), source_scheme)?;
     // One registry for both ends when they are the same, so a mount's token covers both.
     let same = source.registry() == target.registry()
         && target_scheme.is_none_or(|s| Some(s) == source_scheme);
     let separate: Option<Registry> = match same {
         true => None,
-        false => Some(connect(&registry_args, target.registry(), target_scheme, progress)?.0),
+        false => Some(uploads.connect(target.registry(), target_scheme)?),
     };
-    let target_registry = separate.as_ref().unwrap_or(&source_registry);
-    let from_registry = match all_platforms {
-        true => RegistrySource::whole(&source_registry, &source)?,
-        false => RegistrySource::resolve(&source_registry, &source, &platform)?,
+    let to = separate.as_ref().unwrap_or(&from);
+    let platforms = match all_platforms {
+        true => Platforms::All,
+        false => Platforms::One(platform),
     };
-    let destination = RegistryDestination::new(
-        target_registry,
-        &target,
-        upload_args.compress(),
-        upload_args.plan(options.attempts),
-    );
-    let transfer_options = Options {
-        workers: transfer_args.workers(),
-        limit: limit.as_ref(),
-        board: Some(&board),
-        governor: governor.as_ref(),
-        force: upload_args.force(),
-        dry_run,
-        attempts: options.attempts,
-        memo: Some(&cache),
-    };
-    let to_target = |source: &dyn transfer::Source| {
-        transfer::copy(
-            &[Job {
-                source,
-                names: vec![target.clone()],
-            }],
-            &destination,
-            transfer_options,
-            &progress,
-        )
-    };
-    let summary = if via_cache && !dry_run {
-        let session = cache.begin()?;
-        let into_cache = session.destination(format!("registry:{source}"));
-        let pull = [Job {
-            source: &from_registry,
-            names: vec![source.clone()],
-        }];
-        transfer::copy(
-            &pull,
-            &into_cache,
-            Options {
-                board: None,
-                ..transfer_options
-            },
-            &progress,
-        )?;
-        drop(session);
-        to_target(&cache.image(&source.to_string())?)?
-    } else {
-        to_target(&from_registry)?
-    };
+    let board = uploads.board();
+    let summary = uploads.copy(
+        (&from, &source),
+        &platforms,
+        via_cache,
+        (to, &target),
+        &board,
+    )?;
     report_upload(
         ("copy", "copied"),
         &target,
         &summary,
         &board,
         &transfer_args,
-        &progress,
+        &uploads.progress,
     );
     Ok(())
 }

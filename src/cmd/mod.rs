@@ -12,6 +12,7 @@ mod pull;
 mod push;
 mod save;
 mod tags;
+mod upload;
 
 use std::ffi::OsString;
 

@@ -5,17 +5,16 @@ use std::path::Path;
 
 use lexopt::{Arg, Parser};
 
-use crate::archive::{Archive, ArchiveImage, Input};
+use crate::archive::Input;
 use crate::args::{
     self, Flag, Globals, REGISTRY_HELP, RegistryArgs, TRANSFER_HELP, TransferArgs, UPLOAD_HELP,
     UploadArgs,
 };
 use crate::error::{Error, Result};
 use crate::reference::Reference;
-use crate::registry::RegistryDestination;
-use crate::transfer::{self, Job, Options, Source};
 
-use super::{connect, print_help, report_upload, seed_reference, target_reference};
+use super::upload::{Uploads, pick};
+use super::{print_help, report_upload, seed_reference, target_reference};
 
 const COMMAND: &str = "docker-image-pusher push";
 
@@ -146,48 +145,25 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
         }
     };
 
-    let progress = globals.progress();
-    let limit = transfer_args.rate_limit();
-    let board = transfer_args.board(globals.verbosity);
-    let governor = transfer_args.governor()?;
-    let cache = globals.cache();
-    let (registry, options) = connect(&registry_args, target.registry(), scheme, progress)?;
-    let destination = RegistryDestination::new(
-        &registry,
-        &target,
-        upload_args.compress(),
-        upload_args.plan(options.attempts),
-    );
-    let transfer_options = Options {
-        workers: transfer_args.workers(),
-        limit: limit.as_ref(),
-        board: Some(&board),
-        governor: governor.as_ref(),
-        force: upload_args.force(),
+    let uploads = Uploads::new(
+        &globals,
+        &registry_args,
+        &transfer_args,
+        &upload_args,
         dry_run,
-        attempts: options.attempts,
-        memo: Some(&cache),
-    };
-    let copy = |source: &dyn Source| {
-        transfer::copy(
-            &[Job {
-                source,
-                names: vec![target.clone()],
-            }],
-            &destination,
-            transfer_options,
-            &progress,
-        )
-    };
+    )?;
+    let registry = uploads.connect(target.registry(), scheme)?;
+    let board = uploads.board();
     let summary = if source == "-" || Path::new(&source).is_file() {
         let input = if source == "-" {
             Input::Stdin
         } else {
             Input::Path(source.clone().into())
         };
-        let session = cache.begin()?;
-        let archive = Archive::open(&input, session.staging_dir(), all_platforms)?;
-        copy(&archive.source(pick(&archive, image.as_ref(), &input)?))?
+        let session = uploads.cache.begin()?;
+        let archive = uploads.open_archive(&session, &input, all_platforms)?;
+        let image = pick(&archive, image.as_ref(), &input)?;
+        uploads.upload(&archive.source(image), &registry, &target, &board)?
     } else {
         if image.is_some() {
             return Err(Error::Usage(
@@ -201,13 +177,13 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
                     .into(),
             ));
         }
-        let cached = cache.image(&source).map_err(|e| match e {
+        let cached = uploads.cache.image(&source).map_err(|e| match e {
             Error::NotFound(message) => {
                 Error::NotFound(format!("{message}; nor is \"{source}\" a file"))
             }
             other => other,
         })?;
-        copy(&cached)?
+        uploads.upload(&cached, &registry, &target, &board)?
     };
     report_upload(
         ("push", "pushed"),
@@ -215,7 +191,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
         &summary,
         &board,
         &transfer_args,
-        &progress,
+        &uploads.progress,
     );
     Ok(())
 }
@@ -229,42 +205,4 @@ fn one(slot: &mut Option<String>, given: String, what: &str) -> Result<()> {
     }
     *slot = Some(given);
     Ok(())
-}
-
-/// The one image of the archive to push: the only one, or the one `--image` names.
-fn pick<'a>(
-    archive: &'a Archive,
-    wanted: Option<&Reference>,
-    input: &Input,
-) -> Result<&'a ArchiveImage> {
-    let images = archive.images();
-    let found: Vec<&ArchiveImage> = match wanted {
-        Some(wanted) => images
-            .iter()
-            .filter(|image| image.names.contains(wanted))
-            .collect(),
-        None => images.iter().collect(),
-    };
-    let names = || {
-        let names: Vec<String> = images
-            .iter()
-            .flat_map(|i| i.names.iter().map(Reference::to_string))
-            .collect();
-        names.join(", ")
-    };
-    match found.as_slice() {
-        [one] => Ok(one),
-        [] => Err(Error::NotFound(format!(
-            "{}: no image {} in it; it holds {}",
-            input.describe(),
-            wanted.map(Reference::to_string).unwrap_or_default(),
-            names()
-        ))),
-        _ => Err(Error::Usage(format!(
-            "{} holds {} images ({}); pick one with --image",
-            input.describe(),
-            found.len(),
-            names()
-        ))),
-    }
 }

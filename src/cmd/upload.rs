@@ -1,0 +1,197 @@
+//! What `push`, `copy` and `sync` share: uploads to a registry, set up once from their parsed
+//! flags and run once per image.
+
+use crate::archive::{Archive, ArchiveImage, Input};
+use crate::args::{Globals, RegistryArgs, TransferArgs, UploadArgs};
+use crate::cache::{Cache, Session};
+use crate::error::{Error, Result};
+use crate::manifest::Platform;
+use crate::progress::{Board, Progress, Verbosity};
+use crate::reference::Reference;
+use crate::registry::{Registry, RegistryDestination, RegistryOptions, RegistrySource};
+use crate::transfer::{self, Governor, Job, Options, RateLimit, Source, Summary};
+
+/// Which image of a registry source to take.
+#[derive(Clone)]
+pub enum Platforms {
+    /// The image for this platform, when the source is a multi-platform index.
+    One(Platform),
+    /// The index as it is, with every image it lists.
+    All,
+}
+
+/// The settings of a run of uploads: what the flags say, and what is built from them once
+/// (credentials, rate limit, concurrency governor) and shared by every upload of the run.
+pub struct Uploads<'a> {
+    transfer_args: &'a TransferArgs,
+    upload_args: &'a UploadArgs,
+    options: RegistryOptions,
+    verbosity: Verbosity,
+    limit: Option<RateLimit>,
+    governor: Option<Governor>,
+    dry_run: bool,
+    /// Where progress and remarks go.
+    pub progress: Progress,
+    /// The cache: blob memo, staging for archives read from streams, `--via-cache`.
+    pub cache: Cache,
+}
+
+impl<'a> Uploads<'a> {
+    /// Sets up uploads as the flags say; reads a password from standard input once if
+    /// `--password-stdin` asks for it.
+    pub fn new(
+        globals: &Globals,
+        registry_args: &RegistryArgs,
+        transfer_args: &'a TransferArgs,
+        upload_args: &'a UploadArgs,
+        dry_run: bool,
+    ) -> Result<Uploads<'a>> {
+        let progress = globals.progress();
+        if registry_args.skips_tls() {
+            progress.warn("--skip-tls: certificates are not checked");
+        }
+        Ok(Uploads {
+            transfer_args,
+            upload_args,
+            options: registry_args.options()?,
+            verbosity: globals.verbosity,
+            limit: transfer_args.rate_limit(),
+            governor: transfer_args.governor()?,
+            dry_run,
+            progress,
+            cache: globals.cache(),
+        })
+    }
+
+    /// Connects to the registry `host` (`scheme`: as a URL gave it, else found out).
+    pub fn connect(&self, host: &str, scheme: Option<&str>) -> Result<Registry> {
+        Registry::connect(host, scheme, &self.options, self.progress)
+    }
+
+    /// A fresh progress board for one upload.
+    pub fn board(&self) -> Board {
+        self.transfer_args.board(self.verbosity)
+    }
+
+    /// The transfer options, showing progress on `board`.
+    pub fn options<'b>(&'b self, board: Option<&'b Board>) -> Options<'b> {
+        Options {
+            workers: self.transfer_args.workers(),
+            limit: self.limit.as_ref(),
+            board,
+            governor: self.governor.as_ref(),
+            force: self.upload_args.force(),
+            dry_run: self.dry_run,
+            attempts: self.options.attempts,
+            memo: Some(&self.cache),
+        }
+    }
+
+    /// Copies `source` to `target` on `registry`, showing progress on `board`.
+    pub fn upload(
+        &self,
+        source: &dyn Source,
+        registry: &Registry,
+        target: &Reference,
+        board: &Board,
+    ) -> Result<Summary> {
+        let destination = RegistryDestination::new(
+            registry,
+            target,
+            self.upload_args.compress(),
+            self.upload_args.plan(self.options.attempts),
+        );
+        let job = Job {
+            source,
+            names: vec![target.clone()],
+        };
+        transfer::copy(
+            &[job],
+            &destination,
+            self.options(Some(board)),
+            &self.progress,
+        )
+    }
+
+    /// Copies `source` from `from` (a registry) to `target` on `to` (the same connection when
+    /// both are on one registry, so blobs are mounted); with `via_cache`, through the cache.
+    pub fn copy(
+        &self,
+        (from, source): (&Registry, &Reference),
+        platforms: &Platforms,
+        via_cache: bool,
+        (to, target): (&Registry, &Reference),
+        board: &Board,
+    ) -> Result<Summary> {
+        let remote = match platforms {
+            Platforms::All => RegistrySource::whole(from, source)?,
+            Platforms::One(platform) => RegistrySource::resolve(from, source, platform)?,
+        };
+        if !via_cache || self.dry_run {
+            return self.upload(&remote, to, target, board);
+        }
+        let session = self.cache.begin()?;
+        let into_cache = session.destination(format!("registry:{source}"));
+        let pull = Job {
+            source: &remote,
+            names: vec![source.clone()],
+        };
+        transfer::copy(&[pull], &into_cache, self.options(None), &self.progress)?;
+        drop(session);
+        self.upload(&self.cache.image(&source.to_string())?, to, target, board)
+    }
+
+    /// Opens an archive for uploading (a stream is spooled into `session`), telling the
+    /// user what it leaves out.
+    pub fn open_archive(
+        &self,
+        session: &Session<'_>,
+        input: &Input,
+        all_platforms: bool,
+    ) -> Result<Archive> {
+        let archive = Archive::open(input, session.staging_dir(), all_platforms)?;
+        for remark in archive.remarks() {
+            self.progress
+                .warn(format_args!("{}: {remark}", input.describe()));
+        }
+        Ok(archive)
+    }
+}
+
+/// The one image of an archive to push: the only one, or the one `wanted` names.
+pub fn pick<'a>(
+    archive: &'a Archive,
+    wanted: Option<&Reference>,
+    input: &Input,
+) -> Result<&'a ArchiveImage> {
+    let images = archive.images();
+    let found: Vec<&ArchiveImage> = match wanted {
+        Some(wanted) => images
+            .iter()
+            .filter(|image| image.names.contains(wanted))
+            .collect(),
+        None => images.iter().collect(),
+    };
+    let names = || {
+        let names: Vec<String> = images
+            .iter()
+            .flat_map(|i| i.names.iter().map(Reference::to_string))
+            .collect();
+        names.join(", ")
+    };
+    match found.as_slice() {
+        [one] => Ok(one),
+        [] => Err(Error::NotFound(format!(
+            "{}: no image {} in it; it holds {}",
+            input.describe(),
+            wanted.map(Reference::to_string).unwrap_or_default(),
+            names()
+        ))),
+        _ => Err(Error::Usage(format!(
+            "{} holds {} images ({}); pick one with --image",
+            input.describe(),
+            found.len(),
+            names()
+        ))),
+    }
+}
