@@ -10,8 +10,9 @@ use lexopt::{Arg, Parser};
 
 use crate::cache::Cache;
 use crate::error::{Error, Result};
+use crate::manifest::Platform;
 use crate::progress::{Board, BoardDisplay, Progress, Verbosity};
-use crate::registry::{Compress, Credentials, HttpOptions, RegistryOptions, UploadPlan};
+use crate::registry::{Compress, Credentials, HttpOptions, Platforms, RegistryOptions, UploadPlan};
 use crate::transfer::{Governor, RateLimit};
 
 /// A set of flags that several commands share: it takes the flags it knows.
@@ -165,6 +166,11 @@ impl RegistryArgs {
         self.username.is_some()
     }
 
+    /// Whether `--password-stdin` was given (standard input is taken).
+    pub fn reads_password_from_stdin(&self) -> bool {
+        self.password_stdin
+    }
+
     /// Whether certificates go unchecked (worth a warning).
     pub fn skips_tls(&self) -> bool {
         self.skip_tls
@@ -213,6 +219,50 @@ Transfer options:
       --progress-interval MS   how often the live display is redrawn [default: 200]
       --json                   newline-delimited JSON events on stdout instead (start,
                                progress, blob, retry, result); the last line is the result";
+
+/// `--platform` and `--all-platforms`: which images of a multi-platform index a command
+/// takes from a registry (the help lines are in each command's options).
+#[derive(Default)]
+pub struct PlatformArgs {
+    platform: Option<Platform>,
+    all: bool,
+}
+
+impl PlatformArgs {
+    /// The choice made: every platform, the one named, or this host's.
+    pub fn choice(&self) -> Result<Platforms> {
+        match (&self.platform, self.all) {
+            (Some(_), true) => Err(Error::Usage(
+                "--platform and --all-platforms: give one or the other".into(),
+            )),
+            (_, true) => Ok(Platforms::All),
+            (platform, false) => Ok(Platforms::One(
+                platform.clone().unwrap_or_else(Platform::host),
+            )),
+        }
+    }
+
+    /// Whether `--all-platforms` was given.
+    pub fn all(&self) -> bool {
+        self.all
+    }
+}
+
+impl FlagGroup for PlatformArgs {
+    fn claim(&mut self, arg: &Arg<'_>, parser: &mut Parser) -> Result<bool> {
+        match arg {
+            Arg::Long("platform") => {
+                let text = value(parser, "--platform")?;
+                let platform =
+                    Platform::parse(&text).map_err(|e| Error::Usage(format!("--platform: {e}")))?;
+                self.platform = Some(platform);
+            }
+            Arg::Long("all-platforms") => self.all = true,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
 
 /// How transfers run and how their progress is shown.
 pub struct TransferArgs {

@@ -8,8 +8,8 @@ use std::path::Path;
 use support::tarball::{legacy_items, write_tar};
 use support::{TempDir, TestCache, command, run, verify_cache};
 
-const COMMANDS: [&str; 11] = [
-    "pull", "push", "copy", "save", "tags", "inspect", "extract", "list", "clean", "login",
+const COMMANDS: [&str; 12] = [
+    "pull", "push", "copy", "save", "sync", "tags", "inspect", "extract", "list", "clean", "login",
     "logout",
 ];
 
@@ -85,6 +85,18 @@ fn usage_errors_name_what_is_wrong_and_exit_2() {
             "--concurrency",
         ),
         (&["pull", "x", "--progress", "loud"], "--progress"),
+        (
+            &[
+                "copy",
+                "a:1",
+                "b:1",
+                "--platform",
+                "linux/arm64",
+                "--all-platforms",
+            ],
+            "--all-platforms",
+        ),
+        (&["pull", "x", "--platform", "plan9"], "--platform"),
         (&["pull", "x", "--limit-rate", "fast"], "--limit-rate"),
         (&["extract", "a.tar", "b.tar"], "one archive at a time"),
         (

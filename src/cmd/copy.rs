@@ -3,15 +3,14 @@
 use lexopt::{Arg, Parser};
 
 use crate::args::{
-    self, Globals, REGISTRY_HELP, RegistryArgs, TRANSFER_HELP, TransferArgs, UPLOAD_HELP,
-    UploadArgs,
+    self, Globals, PlatformArgs, REGISTRY_HELP, RegistryArgs, TRANSFER_HELP, TransferArgs,
+    UPLOAD_HELP, UploadArgs,
 };
 use crate::error::{Error, Result};
-use crate::manifest::Platform;
 use crate::reference::Reference;
 use crate::registry::Registry;
 
-use super::upload::{Platforms, Uploads};
+use super::upload::Uploads;
 use super::{print_help, report_upload, target_reference};
 
 const COMMAND: &str = "docker-image-pusher copy";
@@ -54,24 +53,19 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let mut registry_args = RegistryArgs::from_env()?;
     let mut transfer_args = TransferArgs::from_env()?;
     let mut upload_args = UploadArgs::from_env()?;
-    let (mut source, mut target) = (None, None);
-    let (mut platform, mut all_platforms, mut via_cache, mut dry_run) =
-        (Platform::host(), false, false, false);
+    let mut platform_args = PlatformArgs::default();
+    let (mut source, mut target, mut via_cache, mut dry_run) = (None, None, false, false);
     let groups: &mut [&mut dyn args::FlagGroup] = &mut [
         &mut globals,
         &mut registry_args,
         &mut transfer_args,
         &mut upload_args,
+        &mut platform_args,
     ];
     while let Some(flag) = args::next(parser, groups, COMMAND)? {
         match flag.as_arg() {
             Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
             Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
-            Arg::Long("platform") => {
-                platform = Platform::parse(&args::value(parser, "--platform")?)
-                    .map_err(|e| Error::Usage(format!("--platform: {e}")))?;
-            }
-            Arg::Long("all-platforms") => all_platforms = true,
             Arg::Long("via-cache") => via_cache = true,
             Arg::Short('n') | Arg::Long("dry-run") => dry_run = true,
             Arg::Value(value) if source.is_none() => source = Some(args::utf8(value, "SOURCE")?),
@@ -87,6 +81,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let (source_scheme, source) =
         Reference::parse_url(&source).map_err(|e| Error::Usage(format!("SOURCE: {e}")))?;
     let (target_scheme, target) = target_reference(&target)?;
+    let platforms = platform_args.choice()?;
 
     let uploads = Uploads::new(
         &globals,
@@ -104,10 +99,6 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         false => Some(uploads.connect(target.registry(), target_scheme)?),
     };
     let to = separate.as_ref().unwrap_or(&from);
-    let platforms = match all_platforms {
-        true => Platforms::All,
-        false => Platforms::One(platform),
-    };
     let board = uploads.board();
     let summary = uploads.copy(
         (&from, &source),

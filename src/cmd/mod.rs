@@ -11,6 +11,7 @@ mod logout;
 mod pull;
 mod push;
 mod save;
+mod sync;
 mod tags;
 mod upload;
 
@@ -38,6 +39,7 @@ Commands:
   push SOURCE TARGET   copy an image from the cache or an archive to a registry
   copy SOURCE TARGET   copy an image from one registry or repository to another
   save IMAGE... -o F   write cached images to one archive that docker load accepts
+  sync --file LIST     run the pushes and copies a list names; sum them up
   tags REPOSITORY      list the tags of a repository
   inspect IMAGE        show what an image is (cache or registry), or its exact bytes
   extract FILE         store the images of a docker save or OCI archive in the cache
@@ -81,7 +83,7 @@ const ONE_SHOT_LONG: [&str; 13] = [
     "max-concurrent",
 ];
 
-const COMMANDS: [Command; 11] = [
+const COMMANDS: [Command; 12] = [
     Command {
         name: "pull",
         usage: pull::USAGE,
@@ -109,6 +111,13 @@ const COMMANDS: [Command; 11] = [
         groups: save::GROUPS,
         details: save::DETAILS,
         run: save::run,
+    },
+    Command {
+        name: "sync",
+        usage: sync::USAGE,
+        groups: sync::GROUPS,
+        details: sync::DETAILS,
+        run: sync::run,
     },
     Command {
         name: "tags",

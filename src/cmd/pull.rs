@@ -2,9 +2,10 @@
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{self, Globals, REGISTRY_HELP, RegistryArgs, TRANSFER_HELP, TransferArgs};
+use crate::args::{
+    self, Globals, PlatformArgs, REGISTRY_HELP, RegistryArgs, TRANSFER_HELP, TransferArgs,
+};
 use crate::error::{Error, Result};
-use crate::manifest::Platform;
 use crate::progress::{count, human_bytes};
 use crate::reference::Reference;
 use crate::registry::RegistrySource;
@@ -56,29 +57,28 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let mut registry_args = RegistryArgs::from_env()?;
     let mut transfer_args = TransferArgs::from_env()?;
     let mut image = None;
-    let mut platform = Platform::host();
+    let mut platform_args = PlatformArgs::default();
     let mut dry_run = false;
-    let mut all_platforms = false;
     let (mut seed_registry, mut seed_repository, mut seed_reference_text) = (None, None, None);
     while let Some(flag) = args::next(
         parser,
-        &mut [&mut globals, &mut registry_args, &mut transfer_args],
+        &mut [
+            &mut globals,
+            &mut registry_args,
+            &mut transfer_args,
+            &mut platform_args,
+        ],
         COMMAND,
     )? {
         match flag.as_arg() {
             Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
             Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
-            Arg::Long("platform") => {
-                platform = Platform::parse(&args::value(parser, "--platform")?)
-                    .map_err(|e| Error::Usage(format!("--platform: {e}")))?;
-            }
             Arg::Long("registry") => seed_registry = Some(args::value(parser, "--registry")?),
             Arg::Long("repository") => seed_repository = Some(args::value(parser, "--repository")?),
             Arg::Long("reference") => {
                 seed_reference_text = Some(args::value(parser, "--reference")?)
             }
             Arg::Short('n') | Arg::Long("dry-run") => dry_run = true,
-            Arg::Long("all-platforms") => all_platforms = true,
             Arg::Value(value) if image.is_none() => image = Some(args::utf8(value, "IMAGE")?),
             other => return Err(args::unexpected(other, COMMAND)),
         }
@@ -104,16 +104,14 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         }
     };
 
+    let platforms = platform_args.choice()?;
     let progress = globals.progress();
     let limit = transfer_args.rate_limit();
     let board = transfer_args.board(globals.verbosity);
     let governor = transfer_args.governor()?;
     let (registry, registry_options) =
         connect(&registry_args, reference.registry(), scheme, progress)?;
-    let source = match all_platforms {
-        true => RegistrySource::whole(&registry, &reference)?,
-        false => RegistrySource::resolve(&registry, &reference, &platform)?,
-    };
+    let source = RegistrySource::open(&registry, &reference, &platforms)?;
     let cache = globals.cache();
     let session = cache.begin()?;
     let destination = session.destination(format!("registry:{reference}"));

@@ -5,20 +5,10 @@ use crate::archive::{Archive, ArchiveImage, Input};
 use crate::args::{Globals, RegistryArgs, TransferArgs, UploadArgs};
 use crate::cache::{Cache, Session};
 use crate::error::{Error, Result};
-use crate::manifest::Platform;
 use crate::progress::{Board, Progress, Verbosity};
 use crate::reference::Reference;
-use crate::registry::{Registry, RegistryDestination, RegistryOptions, RegistrySource};
+use crate::registry::{Platforms, Registry, RegistryDestination, RegistryOptions, RegistrySource};
 use crate::transfer::{self, Governor, Job, Options, RateLimit, Source, Summary};
-
-/// Which image of a registry source to take.
-#[derive(Clone)]
-pub enum Platforms {
-    /// The image for this platform, when the source is a multi-platform index.
-    One(Platform),
-    /// The index as it is, with every image it lists.
-    All,
-}
 
 /// The settings of a run of uploads: what the flags say, and what is built from them once
 /// (credentials, rate limit, concurrency governor) and shared by every upload of the run.
@@ -123,10 +113,7 @@ impl<'a> Uploads<'a> {
         (to, target): (&Registry, &Reference),
         board: &Board,
     ) -> Result<Summary> {
-        let remote = match platforms {
-            Platforms::All => RegistrySource::whole(from, source)?,
-            Platforms::One(platform) => RegistrySource::resolve(from, source, platform)?,
-        };
+        let remote = RegistrySource::open(from, source, platforms)?;
         if !via_cache || self.dry_run {
             return self.upload(&remote, to, target, board);
         }

@@ -20,7 +20,29 @@ pub struct RegistrySource<'a> {
     manifest: RawManifest,
 }
 
+/// Which images of a multi-platform index to take.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Platforms {
+    /// The image for this platform.
+    One(Platform),
+    /// The index as it is, with every image it lists.
+    All,
+}
+
 impl<'a> RegistrySource<'a> {
+    /// The image `reference` names, as `platforms` says: see [`RegistrySource::resolve`] and
+    /// [`RegistrySource::whole`].
+    pub fn open(
+        registry: &'a Registry,
+        reference: &Reference,
+        platforms: &Platforms,
+    ) -> Result<RegistrySource<'a>> {
+        match platforms {
+            Platforms::One(platform) => RegistrySource::resolve(registry, reference, platform),
+            Platforms::All => RegistrySource::whole(registry, reference),
+        }
+    }
+
     /// Fetches the manifest `reference` names; an index resolves to the first entry for
     /// `platform` (attestations are never chosen).
     pub fn resolve(

@@ -1,0 +1,163 @@
+//! `sync` over lists mixing archives and registry images, explicit targets and `--to`, and
+//! lines that fail: the rest run, the summary names the failures, the exit code is not 0.
+//! skopeo checks what reached the registry.
+
+mod support;
+
+use std::fs;
+
+use support::images::{self, skopeo_archive, skopeo_identity, skopeo_identity_with, two_layers};
+use support::registry::{Setup, TestRegistry};
+use support::{TempDir, TestCache};
+
+/// What skopeo sees at `image` in a plain-HTTP registry.
+fn seen(image: &str) -> (String, Vec<String>) {
+    skopeo_identity_with(&["--tls-verify=false"], &format!("docker://{image}"))
+}
+
+#[test]
+fn a_list_with_bad_lines_runs_the_rest_and_names_the_failures() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let host = registry.host();
+    let dir = TempDir::new("sync");
+    let archive = skopeo_archive(
+        dir.path(),
+        "app.tar",
+        "docker-archive",
+        "example.com/team/app:v1",
+        &two_layers(),
+    );
+    let app = skopeo_identity(&format!("docker-archive:{}", archive.display()));
+    let base_layout = images::umoci_layout(dir.path(), "base", &[&[("etc/base", b"base\n")]]);
+    images::skopeo_push(
+        &format!("oci:{}:base", base_layout.display()),
+        &format!("{host}/src/base:v1"),
+        false,
+    );
+    let base = seen(&format!("{host}/src/base:v1"));
+    let list = dir.join("list.txt");
+    fs::write(
+        &list,
+        format!(
+            "# images for the edge site\n\
+             \n\
+             app.tar                {host}/sync/app:v1   # an archive, next to the list\n\
+             {host}/src/base:v1     {host}/sync/base:v1\n\
+             {host}/src/missing:v1  {host}/sync/missing:v1\n\
+             one two three\n\
+             {host}/src/base:v1\n\
+             app.tar\n"
+        ),
+    )
+    .unwrap();
+
+    let cache = TestCache::new();
+    let edge = format!("{host}/edge");
+    // The first failure (an image not found) gives the exit code.
+    let run = cache
+        .run(&["sync", "--file", list.to_str().unwrap(), "--to", &edge])
+        .exits(6);
+    assert!(
+        run.stderr.contains("2 of 6 jobs failed (lines 5, 6)"),
+        "{}",
+        run.stderr
+    );
+    let table: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(
+        table.len(),
+        7,
+        "a header and a row per job:\n{}",
+        run.stdout
+    );
+    let row = |line: &str| {
+        (table.iter())
+            .find(|row| row.starts_with(&format!("{line} ")))
+            .unwrap_or_else(|| panic!("no row for line {line}:\n{}", run.stdout))
+            .to_string()
+    };
+    for line in ["3", "4", "7", "8"] {
+        assert!(row(line).contains(" ok (manifest "), "{}", row(line));
+    }
+    assert!(row("5").contains("FAILED (exit 6)"), "{}", row("5"));
+    assert!(
+        row("6").contains("FAILED (exit 2): expected SOURCE [TARGET], found 3 fields"),
+        "{}",
+        row("6")
+    );
+
+    assert_eq!(seen(&format!("{host}/sync/app:v1")), app);
+    assert_eq!(
+        seen(&format!("{host}/edge/team/app:v1")),
+        app,
+        "--to keeps the path"
+    );
+    assert_eq!(seen(&format!("{host}/sync/base:v1")), base);
+    assert_eq!(seen(&format!("{host}/edge/src/base:v1")), base);
+}
+
+#[test]
+fn json_and_standard_input_give_one_document_at_the_end() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let host = registry.host();
+    let dir = TempDir::new("sync-json");
+    let archive = skopeo_archive(
+        dir.path(),
+        "app.tar",
+        "docker-archive",
+        "example.com/app:v1",
+        &two_layers(),
+    );
+    let list = dir.join("list.txt");
+    fs::write(
+        &list,
+        format!(
+            "{}  {host}/json/app:v1\n{host}/json/none:v1  {host}/json/copy:v1\n",
+            archive.display()
+        ),
+    )
+    .unwrap();
+    let run = TestCache::new()
+        .run_with_stdin(&["sync", "-f", "-", "--json"], &list)
+        .exits(6);
+    let last = run.stdout.lines().last().unwrap_or_default();
+    let result: serde_json::Value = serde_json::from_str(last).unwrap();
+    assert_eq!(result["event"], "result");
+    assert_eq!(result["command"], "sync");
+    assert_eq!(result["ok"], false);
+    assert_eq!(result["failed"], 1);
+    let jobs = result["jobs"].as_array().unwrap();
+    assert_eq!(jobs[0]["ok"], true);
+    assert_eq!(jobs[0]["target"], format!("{host}/json/app:v1"));
+    assert_eq!(jobs[0]["blobs_copied"], 3);
+    assert_eq!(jobs[1]["ok"], false);
+    assert_eq!(jobs[1]["exit_code"], 6);
+    assert_eq!(jobs[1]["line"], 2);
+}
+
+#[test]
+fn lists_and_flags_that_cannot_work_are_usage_errors() {
+    let cache = TestCache::new();
+    let dir = TempDir::new("sync-usage");
+    let list = dir.join("list.txt");
+    fs::write(&list, "app.tar registry.example.com/app:v1\n").unwrap();
+    let list = list.to_str().unwrap();
+    for (args, says) in [
+        (&["sync"][..], "--file LIST"),
+        (&["sync", "-f", "/nonexistent/list"], "no such file"),
+        (
+            &["sync", "-f", "-", "--password-stdin", "-u", "x"],
+            "standard input",
+        ),
+        (&["sync", "-f", list, "--to", "not a registry"], "--to"),
+    ] {
+        let run = cache.run(args).exits(2);
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+    }
+    // An archive that is not there is bad input.
+    let missing = cache.run(&["sync", "-f", list]).exits(3);
+    assert!(
+        missing.stdout.contains("app.tar: no such file"),
+        "{}",
+        missing.stdout
+    );
+}
