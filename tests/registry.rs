@@ -1150,11 +1150,43 @@ fn tags_lists_what_skopeo_pushed() {
     let mut listed: Vec<&str> = run.stdout.lines().collect();
     listed.sort();
     assert_eq!(listed, pushed);
-    // Distribution 2.8 answers every tag in one page whatever n is (no Link header), so the
-    // following of Link from page to page is unit-tested (registry/tags.rs), not shown here.
     assert!(
         registry.requests("GET /v2/tags/app/tags/list?n=2") >= 1,
         "the page size was asked for"
+    );
+    // Distribution 2.8 answers every tag in one page whatever n is; a front pages its list as
+    // Distribution 3 and Harbor do, with Link headers to follow.
+    let front = Front::start(registry.port(), |request, _| {
+        match request.target.contains("/tags/list") {
+            true => Action::Paginate,
+            false => Action::Forward,
+        }
+    });
+    let paged = TestCache::new()
+        .run(&[
+            "tags",
+            &format!("{}/tags/app", front.host()),
+            "--page-size",
+            "2",
+        ])
+        .success();
+    assert_eq!(
+        paged.stdout.lines().collect::<Vec<_>>(),
+        pushed,
+        "every page, in order"
+    );
+    let pages: Vec<String> = (front.seen().into_iter())
+        .filter(|(_, target, _)| target.contains("/tags/list"))
+        .map(|(_, target, _)| target)
+        .collect();
+    assert_eq!(
+        pages,
+        [
+            "/v2/tags/app/tags/list?n=2",
+            "/v2/tags/app/tags/list?last=v2&n=2",
+            "/v2/tags/app/tags/list?last=v4&n=2"
+        ],
+        "three pages, each from the Link of the one before"
     );
     let json = TestCache::new()
         .run(&["tags", &format!("{}/tags/app", registry.host()), "--json"])

@@ -1,6 +1,7 @@
 //! An HTTP front for a real plain-HTTP registry, written for the tests: every request goes
 //! through a rule that forwards it, or redirects it, answers it, cuts it or stalls it, as flaky
-//! networks, CDNs and overloaded registries do. It records what it saw.
+//! networks, CDNs and overloaded registries do. It records what it saw. It can also page a
+//! tag list the way Distribution 3 and Harbor do, which the Distribution 2.8 in Debian does not.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -39,6 +40,9 @@ pub enum Action {
     CutRequest(u64),
     /// Say nothing for this long, then close.
     Stall(Duration),
+    /// Forward a tag-list request and answer one page of the registry's list: the tags after
+    /// `last`, at most `n`, with a `Link` to the next page when more remain.
+    Paginate,
 }
 
 /// The rule: called for each request, with whether it is the first of its kind
@@ -205,6 +209,12 @@ fn serve(client: TcpStream, state: Arc<State>) {
             let _ = client.shutdown(Shutdown::Both);
             return;
         }
+        Action::Paginate => {
+            let target = state.seen.lock().unwrap().last().unwrap().target.clone();
+            let page = page_of_tags(&target, &head, state.registry_port);
+            let _ = client.write_all(page.as_bytes());
+            return;
+        }
         Action::Forward | Action::ForwardAs(_) | Action::Throttle(_) => (None, None),
         Action::CutResponse(after) => (Some(after), None),
         Action::CutRequest(after) => (None, Some(after)),
@@ -267,6 +277,55 @@ fn serve(client: TcpStream, state: Arc<State>) {
         ),
     }
     let _ = client.shutdown(Shutdown::Both);
+}
+
+/// Asks the registry for the whole tag list `target` names (it sends every tag whatever `n`
+/// is) and returns the HTTP answer a paging registry would give.
+fn page_of_tags(target: &str, head: &[String], registry_port: u16) -> String {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let param = |name: &str| {
+        (query.split('&'))
+            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+            .map(str::to_string)
+    };
+    let mut registry = TcpStream::connect(("127.0.0.1", registry_port)).unwrap();
+    let mut request = format!("GET {path} HTTP/1.1\r\n");
+    for line in head
+        .iter()
+        .skip(1)
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+    {
+        request.push_str(&format!("{line}\r\n"));
+    }
+    request.push_str("Connection: close\r\n\r\n");
+    registry.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    registry.read_to_string(&mut answer).unwrap();
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    let mut list: serde_json::Value = serde_json::from_str(body).unwrap();
+    let mut tags: Vec<String> = (list["tags"].as_array().unwrap().iter())
+        .map(|tag| tag.as_str().unwrap().to_string())
+        .collect();
+    tags.sort();
+    let after = param("last");
+    tags.retain(|tag| after.as_ref().is_none_or(|last| tag > last));
+    let n = param("n")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(tags.len());
+    let link = match tags.len() > n {
+        true => format!(
+            "Link: <{path}?last={}&n={n}>; rel=\"next\"\r\n",
+            tags[n - 1]
+        ),
+        false => String::new(),
+    };
+    tags.truncate(n);
+    list["tags"] = serde_json::json!(tags);
+    let body = list.to_string();
+    format!(
+        "HTTP/1.1 200 OK\r\n{link}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 /// Copies `from` to `to` until the end, or until `limit` bytes, counting into `counter`.
