@@ -7,6 +7,7 @@ mod cache;
 mod cmd;
 mod digest;
 mod error;
+mod gzip;
 mod manifest;
 mod progress;
 mod reference;

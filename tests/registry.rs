@@ -12,6 +12,7 @@ use std::process::Stdio;
 use support::front::{Action, Front};
 use support::images::{self, listed_identity, skopeo_archive, two_layers};
 use support::registry::{ROBOT_PASSWORD, ROBOT_USER, Setup, TestRegistry};
+use support::tarball::{legacy_items, write_tar};
 use support::{TempDir, TestCache, command, tool};
 
 /// skopeo's flags for talking to a test registry: no TLS check (skopeo is the oracle here,
@@ -1022,6 +1023,85 @@ fn a_rate_limit_caps_the_transfer() {
         started.elapsed() >= std::time::Duration::from_millis(1800),
         "took {:?}",
         started.elapsed()
+    );
+}
+
+#[test]
+fn gzip_layers_with_incompressible_stretches_decompress_with_gnu_gzip() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("gzip-mixed");
+    // Random stretches long enough to be stored, between text that is compressed.
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut random = |len: usize| -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect()
+    };
+    let text = |len: usize| -> Vec<u8> {
+        b"GET /items 200\n"
+            .iter()
+            .copied()
+            .cycle()
+            .take(len)
+            .collect()
+    };
+    let layer = [
+        text(1 << 20),
+        random(4 << 20),
+        text(12 << 20),
+        random(1 << 20),
+    ]
+    .concat();
+    let archive = dir.join("mixed.tar");
+    write_tar(
+        &archive,
+        &legacy_items(&[&layer], r#"["example.com/mixed:v1"]"#),
+    );
+    let target = format!("{}/mixed/app:v1", registry.host());
+    TestCache::new()
+        .run(&["push", archive.to_str().unwrap(), &target])
+        .success();
+
+    let copied = dir.join("copied");
+    let from = format!("docker://{target}");
+    let to = format!("dir:{}", copied.display());
+    tool(
+        "skopeo",
+        &[
+            "--insecure-policy",
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            &from,
+            &to,
+        ],
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(copied.join("manifest.json")).unwrap()).unwrap();
+    let blob = manifest["layers"][0]["digest"].as_str().unwrap();
+    let compressed = copied.join(blob.trim_start_matches("sha256:"));
+    assert!(
+        fs::metadata(&compressed).unwrap().len() < layer.len() as u64 - (6 << 20),
+        "the text after the random stretch was compressed again"
+    );
+    let output = std::process::Command::new("gzip")
+        .args(["-dc", compressed.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        support::sha256(&output.stdout),
+        support::sha256(&layer),
+        "GNU gzip gives the layer back"
     );
 }
 

@@ -1,15 +1,13 @@
 //! Blobs on a registry: `HEAD` to see what is there, a streamed `GET` that can start at an
 //! offset, and uploads: one request for small blobs, resumable chunks for large ones.
 
-use std::io::{self, BufReader, Read};
-
-use flate2::Compression;
-use flate2::read::GzEncoder;
+use std::io::{self, Read};
 
 use super::http::{Body, Response};
 use super::{Registry, url};
-use crate::digest::{COPY_BUFFER, Digest, Hasher};
+use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
+use crate::gzip::GzipReader;
 use crate::transfer::Open;
 
 /// `repository:<name>:pull`.
@@ -305,11 +303,7 @@ impl Bytes {
         let Some(level) = self.gzip else {
             return open(offset);
         };
-        let raw = open(0)?;
-        let mut compressed = GzEncoder::new(
-            BufReader::with_capacity(COPY_BUFFER, raw),
-            Compression::new(level),
-        );
+        let mut compressed = GzipReader::new(open(0)?, level);
         io::copy(&mut (&mut compressed).take(offset), &mut io::sink())
             .map_err(|e| Error::from_io("compressing the blob again", e))?;
         Ok(Box::new(compressed))

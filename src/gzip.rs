@@ -1,0 +1,248 @@
+//! Gzip compression of a stream, as a reader. The deflate stream is made of segments of
+//! about 1 MiB, each compressed on its own and ended on a byte boundary (a sync flush), so a
+//! segment of data that does not compress (random bytes, files compressed already) can be
+//! stored instead: deflating it costs as much as deflating text and saves nothing, while
+//! storing runs at memory speed. After a run of stored segments, one is compressed again to
+//! see whether the data has changed. The segments make one ordinary gzip member.
+//!
+//! The output depends only on the input and the level: resuming an upload compresses again
+//! from the start and must get the same bytes, and the cache remembers compressed digests.
+
+use std::io::{self, Read};
+
+use flate2::{Compress, Compression, Crc, FlushCompress, Status};
+
+use crate::digest::COPY_BUFFER;
+
+/// Input in one segment.
+const SEGMENT: u64 = 1024 * 1024;
+/// A segment that compresses to more than this share of its size is deemed incompressible.
+const INCOMPRESSIBLE: f64 = 0.97;
+/// How many segments are stored after an incompressible one before compressing again.
+const STORED_RUN: u32 = 8;
+/// The gzip header: deflate, no name or time, unknown OS.
+const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
+/// Where the stream is.
+#[derive(Clone, Copy, PartialEq)]
+enum Phase {
+    Header,
+    Body,
+    Trailer,
+    Done,
+}
+
+/// A reader of the gzip compression of `inner`.
+pub struct GzipReader<R> {
+    inner: R,
+    /// Raw deflate at the level asked for, and at level 0; each segment starts from a reset.
+    compressor: Compress,
+    storer: Compress,
+    /// Segments still to store before compressing again (0: compressing).
+    stored_left: u32,
+    /// The level asked for is 0: every segment is stored.
+    always_store: bool,
+    crc: Crc,
+    /// Read from `inner` and not yet deflated: `input[start..end]`.
+    input: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    /// Made and not yet returned: `output[taken..]`.
+    output: Vec<u8>,
+    taken: usize,
+    phase: Phase,
+}
+
+impl<R: Read> GzipReader<R> {
+    /// Compresses `inner` at `level` (0 to 9).
+    pub fn new(inner: R, level: u32) -> GzipReader<R> {
+        GzipReader {
+            inner,
+            compressor: Compress::new(Compression::new(level), false),
+            storer: Compress::new(Compression::none(), false),
+            stored_left: 0,
+            always_store: level == 0,
+            crc: Crc::new(),
+            input: vec![0; COPY_BUFFER],
+            start: 0,
+            end: 0,
+            eof: false,
+            output: Vec::with_capacity(COPY_BUFFER),
+            taken: 0,
+            phase: Phase::Header,
+        }
+    }
+
+    /// Makes the next piece of output (into the emptied `output`); false at the end.
+    fn step(&mut self) -> io::Result<bool> {
+        self.output.clear();
+        self.taken = 0;
+        match self.phase {
+            Phase::Header => {
+                self.output.extend_from_slice(&HEADER);
+                self.phase = Phase::Body;
+            }
+            Phase::Body => self.deflate()?,
+            Phase::Trailer => {
+                self.output.extend_from_slice(&self.crc.sum().to_le_bytes());
+                self.output
+                    .extend_from_slice(&self.crc.amount().to_le_bytes());
+                self.phase = Phase::Done;
+            }
+            Phase::Done => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Deflates more input into the current segment, ending it (and choosing how the next
+    /// one is made) when it is full, or ending the stream at the end of the input.
+    fn deflate(&mut self) -> io::Result<()> {
+        if self.start == self.end && !self.eof {
+            self.refill()?;
+        }
+        let storing = self.always_store || self.stored_left > 0;
+        let encoder = if storing {
+            &mut self.storer
+        } else {
+            &mut self.compressor
+        };
+        let room = (SEGMENT - encoder.total_in()) as usize;
+        let take = room.min(self.end - self.start);
+        let flush = match (take == room, self.eof) {
+            (true, _) => FlushCompress::Sync,
+            (false, true) => FlushCompress::Finish,
+            (false, false) => FlushCompress::None,
+        };
+        let before = encoder.total_in();
+        let status = encoder
+            .compress_vec(
+                &self.input[self.start..self.start + take],
+                &mut self.output,
+                flush,
+            )
+            .map_err(io::Error::other)?;
+        let consumed = (encoder.total_in() - before) as usize;
+        self.start += consumed;
+        let output_full = self.output.len() == self.output.capacity();
+        match flush {
+            FlushCompress::Finish if status == Status::StreamEnd => self.phase = Phase::Trailer,
+            FlushCompress::Sync if consumed == take && !output_full => self.next_segment(storing),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The segment just ended: store the next ones if it did not compress, compress again
+    /// after a stored run; the encoder for the next starts afresh.
+    fn next_segment(&mut self, stored: bool) {
+        if stored {
+            self.stored_left = self.stored_left.saturating_sub(1);
+            self.storer.reset();
+            return;
+        }
+        let (read, made) = (self.compressor.total_in(), self.compressor.total_out());
+        if made as f64 > read as f64 * INCOMPRESSIBLE {
+            self.stored_left = STORED_RUN;
+        }
+        self.compressor.reset();
+    }
+
+    /// Reads the next piece of input into the emptied buffer; an empty read is the end.
+    fn refill(&mut self) -> io::Result<()> {
+        loop {
+            match self.inner.read(&mut self.input) {
+                Ok(n) => {
+                    self.crc.update(&self.input[..n]);
+                    (self.start, self.end, self.eof) = (0, n, n == 0);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl<R: Read> Read for GzipReader<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        while self.taken == self.output.len() {
+            if !self.step()? {
+                return Ok(0);
+            }
+        }
+        let n = buffer.len().min(self.output.len() - self.taken);
+        buffer[..n].copy_from_slice(&self.output[self.taken..self.taken + n]);
+        self.taken += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::read::GzDecoder;
+
+    /// Bytes no compressor can shrink, from a fixed seed.
+    fn noise(len: usize, mut seed: u64) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect()
+    }
+
+    fn text(len: usize) -> Vec<u8> {
+        let line = b"2026-11-23 INFO request path=/api/v1/items status=200\n";
+        line.iter().copied().cycle().take(len).collect()
+    }
+
+    fn gzip(data: &[u8], level: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        GzipReader::new(data, level).read_to_end(&mut out).unwrap();
+        out
+    }
+
+    fn gunzip(data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        GzDecoder::new(data).read_to_end(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn round_trips_mixed_data_at_every_level() {
+        let mut data = text(3 * SEGMENT as usize);
+        data.extend(noise(20 * SEGMENT as usize, 1));
+        data.extend(text(2 * SEGMENT as usize + 123));
+        for level in [0, 1, 6, 9] {
+            assert_eq!(gunzip(&gzip(&data, level)), data, "level {level}");
+        }
+        assert_eq!(gunzip(&gzip(b"", 6)), b"");
+    }
+
+    #[test]
+    fn stores_what_does_not_compress_and_compresses_what_does() {
+        let random = noise(16 * SEGMENT as usize, 2);
+        let stored = gzip(&random, 6).len() as f64 / random.len() as f64;
+        assert!(stored < 1.001, "random data grew by {stored}");
+        let mut mixed = random.clone();
+        mixed.extend(text(16 * SEGMENT as usize));
+        let compressed = gzip(&mixed, 6).len();
+        // At worst, one stored run of text before a segment is compressed again.
+        let bound = random.len() + (STORED_RUN as usize + 1) * SEGMENT as usize;
+        assert!(
+            compressed < bound,
+            "text after noise compresses again: {compressed}"
+        );
+    }
+
+    #[test]
+    fn the_same_input_gives_the_same_bytes() {
+        let mut data = noise(10 * SEGMENT as usize, 3);
+        data.extend(text(SEGMENT as usize));
+        assert_eq!(gzip(&data, 6), gzip(&data, 6));
+    }
+}
