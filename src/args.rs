@@ -404,7 +404,7 @@ fn check_concurrency(value: u32, what: &str) -> Result<()> {
 pub const UPLOAD_HELP: &str = "\
 Upload options:
       --compress gzip|none          how to send uncompressed layers [default: gzip]
-      --compress-level 0-9          gzip level [default: 6]
+      --compress-level 0-9          gzip level: 1 fastest, 9 smallest [default: 2]
       --large-layer-threshold SIZE  layers larger than this go in chunks [default: 1G]
                                     [env: DOCKER_PUSHER_LARGE_LAYER_THRESHOLD]
       --chunk-size SIZE             chunk size for large layers; a failure costs at most one
@@ -427,7 +427,7 @@ impl UploadArgs {
     pub fn from_env() -> Result<UploadArgs> {
         Ok(UploadArgs {
             gzip: true,
-            level: 6,
+            level: 2,
             force: !env_bool("DOCKER_PUSHER_SKIP_EXISTING")?.unwrap_or(true),
             threshold: env_size("DOCKER_PUSHER_LARGE_LAYER_THRESHOLD")?.unwrap_or(1 << 30),
             chunk_size: 50 << 20,
