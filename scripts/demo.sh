@@ -5,6 +5,7 @@
 # DOCKER_IMAGE_PUSHER=path runs that binary (the static build, say) instead of building one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/registry.sh
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -25,22 +26,9 @@ trap '[ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null; rm -rf "$work"
 cache=$work/cache
 
 step "starting a registry (CNCF Distribution) on a free loopback port"
-port=$((20000 + RANDOM % 20000))
-while (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
-cat >"$work/registry.yml" <<YAML
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: $work/registry
-http:
-  addr: 127.0.0.1:$port
-YAML
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-registry_pid=$!
-for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-registry=127.0.0.1:$port
+start_registry "$work/registry"
+registry_pid=$REGISTRY_PID
+registry=$REGISTRY
 echo "registry listening on $registry"
 
 step "making a small two-layer image with umoci"
