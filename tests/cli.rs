@@ -97,6 +97,10 @@ fn usage_errors_name_what_is_wrong_and_exit_2() {
             "--all-platforms",
         ),
         (&["pull", "x", "--platform", "plan9"], "--platform"),
+        (
+            &["--max-concurrent", "2", "extract", "a.tar"],
+            "options go after its name",
+        ),
         (&["pull", "x", "--limit-rate", "fast"], "--limit-rate"),
         (&["extract", "a.tar", "b.tar"], "one archive at a time"),
         (

@@ -68,6 +68,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
     let mut upload_args = UploadArgs::from_env()?;
     let (mut source, mut target, mut image, mut dry_run) = (None, None, None, false);
     let mut all_platforms = false;
+    let one_shot = first.is_some();
     let (mut seed_registry, mut seed_repository, mut seed_reference_text) = (None, None, None);
     let mut pending = match first {
         Some(flag) => args::unclaimed(
@@ -120,6 +121,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
             }
             Arg::Short('n') | Arg::Long("dry-run") => dry_run = true,
             Arg::Long("all-platforms") => all_platforms = true,
+            Arg::Value(value) if one_shot => return Err(stray_in_one_shot(&value)),
             Arg::Value(value) if source.is_none() => source = Some(args::utf8(value, "SOURCE")?),
             Arg::Value(value) if target.is_none() => target = Some(args::utf8(value, "TARGET")?),
             other => return Err(args::unexpected(other, COMMAND)),
@@ -195,6 +197,17 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
         &uploads.progress,
     );
     Ok(())
+}
+
+/// The error for a word among the one-shot form's flags: most likely a command whose options
+/// were put before its name (`--max-concurrent 2 extract app.tar`).
+fn stray_in_one_shot(value: &std::ffi::OsStr) -> Error {
+    Error::Usage(format!(
+        "unexpected \"{}\": a command's options go after its name \
+         ('docker-image-pusher COMMAND [OPTIONS]'), and the one-shot form takes only flags \
+         ('docker-image-pusher -r URL -f FILE [OPTIONS]')",
+        value.to_string_lossy()
+    ))
 }
 
 /// Records the source or target, refusing a second one.
