@@ -218,6 +218,39 @@ impl<R: Read> Read for Verified<R> {
     }
 }
 
+/// A writer that hashes what it passes on to `inner`.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Hasher,
+}
+
+impl<W: Write> HashingWriter<W> {
+    /// Hashes what is written to `inner`.
+    pub fn new(inner: W) -> HashingWriter<W> {
+        HashingWriter {
+            inner,
+            hasher: Hasher::default(),
+        }
+    }
+
+    /// The digest of everything written, and the writer.
+    pub fn finish(self) -> (Digest, W) {
+        (self.hasher.finish(), self.inner)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buffer)?;
+        self.hasher.update(&buffer[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// A name for a temporary file in `dir` that no other writer in any process uses.
 fn unique_partial_path(dir: &Path) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);

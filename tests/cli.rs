@@ -8,9 +8,9 @@ use std::path::Path;
 use support::tarball::{legacy_items, write_tar};
 use support::{TempDir, TestCache, command, run, verify_cache};
 
-const COMMANDS: [&str; 12] = [
-    "pull", "push", "copy", "save", "sync", "tags", "inspect", "extract", "list", "clean", "login",
-    "logout",
+const COMMANDS: [&str; 13] = [
+    "pull", "push", "copy", "save", "sync", "bundle", "tags", "inspect", "extract", "list",
+    "clean", "login", "logout",
 ];
 
 #[test]

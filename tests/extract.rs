@@ -14,13 +14,7 @@ use support::{TempDir, TestCache, gzip_file, sha256};
 #[test]
 fn a_skopeo_docker_archive_extracts_as_skopeo_sees_it() {
     let dir = TempDir::new("docker-archive");
-    let archive = skopeo_archive(
-        dir.path(),
-        "app.tar",
-        "docker-archive",
-        "example.com/team/app:v1",
-        &two_layers(),
-    );
+    let archive = images::docker_archive(dir.path(), "example.com/team/app:v1");
     let cache = TestCache::new();
     let run = cache.run(&["extract", archive.to_str().unwrap()]).success();
     assert!(
@@ -77,13 +71,7 @@ fn a_skopeo_oci_archive_extracts_with_its_compressed_layers() {
 #[test]
 fn gzip_and_standard_input_give_the_same_cache_as_a_plain_file() {
     let dir = TempDir::new("gzip");
-    let plain = skopeo_archive(
-        dir.path(),
-        "app.tar",
-        "docker-archive",
-        "example.com/app:v1",
-        &two_layers(),
-    );
+    let plain = images::docker_archive(dir.path(), "example.com/app:v1");
     let gzipped = dir.join("app.tar.bin"); // detected by its bytes, not its name
     gzip_file(&plain, &gzipped);
     let expected = skopeo_identity(&format!("docker-archive:{}", plain.display()));
@@ -118,13 +106,7 @@ fn gzip_and_standard_input_give_the_same_cache_as_a_plain_file() {
 #[test]
 fn extracting_a_cached_image_again_writes_nothing() {
     let dir = TempDir::new("again");
-    let archive = skopeo_archive(
-        dir.path(),
-        "app.tar",
-        "docker-archive",
-        "example.com/app:v1",
-        &two_layers(),
-    );
+    let archive = images::docker_archive(dir.path(), "example.com/app:v1");
     let cache = TestCache::new();
     cache.run(&["extract", archive.to_str().unwrap()]).success();
     let before = cache.snapshot();

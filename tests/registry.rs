@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 
 use support::front::{Action, Front};
-use support::images::{self, listed_identity, skopeo_archive, two_layers};
+use support::images::{self, listed_identity, two_layers};
 use support::registry::{ROBOT_PASSWORD, ROBOT_USER, Setup, TestRegistry};
 use support::tarball::{legacy_items, write_tar};
 use support::{TempDir, TestCache, command, tool};
@@ -65,13 +65,7 @@ fn run_with(cache: &TestCache, args: &[&str], registry: &TestRegistry) -> suppor
 
 /// A small image as a docker save archive.
 fn archive(dir: &TempDir) -> PathBuf {
-    skopeo_archive(
-        dir.path(),
-        "app.tar",
-        "docker-archive",
-        "example.com/app:v1",
-        &two_layers(),
-    )
+    images::docker_archive(dir.path(), "example.com/app:v1")
 }
 
 /// Push an archive, read it back with skopeo, pull it back with the tool, push it again (no

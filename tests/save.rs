@@ -9,9 +9,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use support::images::{
-    self, skopeo_copy, skopeo_identity, two_layers, umoci_add_layer, umoci_layout,
-};
+use support::images::{self, skopeo_copy, skopeo_identity, umoci_add_layer, umoci_layout};
 use support::registry::{Setup, TestRegistry};
 use support::{TempDir, TestCache, tool};
 
@@ -32,13 +30,7 @@ fn two_archives_sharing_a_layer(dir: &Path) -> [PathBuf; 2] {
 
 /// A small image in a docker-archive written by skopeo, named `example.com/app:v1`.
 fn app_archive(dir: &Path) -> PathBuf {
-    images::skopeo_archive(
-        dir,
-        "app.tar",
-        "docker-archive",
-        "example.com/app:v1",
-        &two_layers(),
-    )
+    images::docker_archive(dir, "example.com/app:v1")
 }
 
 /// [`app_archive`], and a cache it was extracted into.

@@ -6,7 +6,7 @@ mod support;
 
 use std::fs;
 
-use support::images::{self, skopeo_archive, skopeo_identity, skopeo_identity_with, two_layers};
+use support::images::{self, skopeo_identity, skopeo_identity_with};
 use support::registry::{Setup, TestRegistry};
 use support::{TempDir, TestCache};
 
@@ -20,13 +20,7 @@ fn a_list_with_bad_lines_runs_the_rest_and_names_the_failures() {
     let registry = TestRegistry::start(Setup::Plain);
     let host = registry.host();
     let dir = TempDir::new("sync");
-    let archive = skopeo_archive(
-        dir.path(),
-        "app.tar",
-        "docker-archive",
-        "example.com/team/app:v1",
-        &two_layers(),
-    );
+    let archive = images::docker_archive(dir.path(), "example.com/team/app:v1");
     let app = skopeo_identity(&format!("docker-archive:{}", archive.display()));
     let base_layout = images::umoci_layout(dir.path(), "base", &[&[("etc/base", b"base\n")]]);
     images::skopeo_push(
@@ -100,13 +94,7 @@ fn json_and_standard_input_give_one_document_at_the_end() {
     let registry = TestRegistry::start(Setup::Plain);
     let host = registry.host();
     let dir = TempDir::new("sync-json");
-    let archive = skopeo_archive(
-        dir.path(),
-        "app.tar",
-        "docker-archive",
-        "example.com/app:v1",
-        &two_layers(),
-    );
+    let archive = images::docker_archive(dir.path(), "example.com/app:v1");
     let list = dir.join("list.txt");
     fs::write(
         &list,

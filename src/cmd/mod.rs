@@ -1,6 +1,7 @@
 //! The commands: parse the global flags and the command name, then hand the rest of the
 //! command line to that command.
 
+mod bundle;
 mod clean;
 mod copy;
 mod extract;
@@ -40,6 +41,7 @@ Commands:
   copy SOURCE TARGET   copy an image from one registry or repository to another
   save IMAGE... -o F   write cached images to one archive that docker load accepts
   sync --file LIST     run the pushes and copies a list names; sum them up
+  bundle IMAGE... -o D save, this program and a push script in one folder to carry
   tags REPOSITORY      list the tags of a repository
   inspect IMAGE        show what an image is (cache or registry), or its exact bytes
   extract FILE         store the images of a docker save or OCI archive in the cache
@@ -83,7 +85,7 @@ const ONE_SHOT_LONG: [&str; 13] = [
     "max-concurrent",
 ];
 
-const COMMANDS: [Command; 12] = [
+const COMMANDS: [Command; 13] = [
     Command {
         name: "pull",
         usage: pull::USAGE,
@@ -118,6 +120,13 @@ const COMMANDS: [Command; 12] = [
         groups: sync::GROUPS,
         details: sync::DETAILS,
         run: sync::run,
+    },
+    Command {
+        name: "bundle",
+        usage: bundle::USAGE,
+        groups: bundle::GROUPS,
+        details: bundle::DETAILS,
+        run: bundle::run,
     },
     Command {
         name: "tags",

@@ -11,7 +11,7 @@ use lexopt::{Arg, Parser};
 
 use crate::archive::{ArchiveWriter, LegacyEntry};
 use crate::args::{self, Globals};
-use crate::cache::CachedImage;
+use crate::cache::{Cache, CachedImage};
 use crate::digest::COPY_BUFFER;
 use crate::error::{Context, Error, Result};
 use crate::manifest::{self, Parsed, Platform, RawManifest};
@@ -88,26 +88,17 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         ));
     }
     let cache = globals.cache();
-    let mut cached = images
-        .iter()
-        .map(|query| cache.image(query))
-        .collect::<Result<Vec<_>>>()?;
-    let mut seen = HashSet::new();
-    cached.retain(|image| seen.insert(image.key.clone())); // each image once, however named
-
-    let partial = (output != "-").then(|| PathBuf::from(format!("{output}.partial")));
-    let written = write_to(&output, partial.as_deref(), gzip, &cached);
-    let (blobs, bytes) = match (written, &partial) {
-        (Err(error), Some(path)) => {
-            let _ = fs::remove_file(path);
-            return Err(error);
-        }
-        (Err(error), None) => return Err(error),
-        (Ok(written), Some(path)) => {
-            fs::rename(path, &output).context(|| format!("writing {output}"))?;
-            written
-        }
-        (Ok(written), None) => written,
+    let cached = cached_images(&cache, &images)?;
+    let (blobs, bytes) = match output.as_str() {
+        "-" => write_archive(
+            &mut std::io::stdout().lock(),
+            gzip,
+            &cached,
+            "standard output",
+        )?,
+        path => write_whole(Path::new(path), |file| {
+            write_archive(file, gzip, &cached, path)
+        })?,
     };
     globals.progress().info(format_args!(
         "saved {} to {output}: {} ({})",
@@ -118,40 +109,60 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     Ok(())
 }
 
-/// Writes the archive to `partial` (then renamed by the caller), or to stdout; returns how
-/// many blobs and bytes of them went in.
-fn write_to(
-    output: &str,
-    partial: Option<&Path>,
+/// The cached images `queries` name, each once however many names it is given by.
+pub fn cached_images<'c>(cache: &'c Cache, queries: &[String]) -> Result<Vec<CachedImage<'c>>> {
+    let mut cached = (queries.iter())
+        .map(|query| cache.image(query))
+        .collect::<Result<Vec<_>>>()?;
+    let mut seen = HashSet::new();
+    cached.retain(|image| seen.insert(image.key.clone()));
+    Ok(cached)
+}
+
+/// Writes `path` whole or not at all: through `<path>.partial`, synced, then renamed.
+pub fn write_whole<T>(path: &Path, write: impl FnOnce(&mut File) -> Result<T>) -> Result<T> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let written = File::create(&partial)
+        .context(|| format!("creating {}", partial.display()))
+        .and_then(|mut file| {
+            let written = write(&mut file)?;
+            file.sync_all()
+                .context(|| format!("syncing {}", partial.display()))?;
+            Ok(written)
+        })
+        .and_then(|written| {
+            fs::rename(&partial, path).context(|| format!("renaming {}", partial.display()))?;
+            Ok(written)
+        });
+    if written.is_err() {
+        let _ = fs::remove_file(&partial);
+    }
+    written
+}
+
+/// Writes the archive of `images` to `out` (named `name` in errors), gzip-compressed when
+/// `gzip`; returns how many blobs, and bytes of them, went in.
+pub fn write_archive(
+    out: &mut dyn Write,
     gzip: bool,
     images: &[CachedImage<'_>],
+    name: &str,
 ) -> Result<(usize, u64)> {
-    let sink: Box<dyn Write> = match partial {
-        None => Box::new(std::io::stdout().lock()),
-        Some(path) => {
-            Box::new(File::create(path).context(|| format!("creating {}", path.display()))?)
-        }
-    };
-    let mut sink = BufWriter::with_capacity(COPY_BUFFER, sink);
+    let mut out = BufWriter::with_capacity(COPY_BUFFER, out);
     let written = if gzip {
-        let mut compressed = GzEncoder::new(&mut sink, Compression::default());
+        let mut compressed = GzEncoder::new(&mut out, Compression::default());
         let written = write(&mut compressed, images)?;
         compressed
             .finish()
-            .map_err(|e| Error::io(format!("compressing {output}"), e))?;
+            .map_err(|e| Error::io(format!("compressing {name}"), e))?;
         written
     } else {
-        write(&mut sink, images)?
+        write(&mut out, images)?
     };
-    let file = sink
-        .into_inner()
-        .map_err(|e| Error::io(format!("writing {output}"), e.into_error()))?;
-    drop(file);
-    if let Some(path) = partial {
-        File::open(path)
-            .and_then(|f| f.sync_all())
-            .context(|| format!("syncing {}", path.display()))?;
-    }
+    out.flush()
+        .map_err(|e| Error::io(format!("writing {name}"), e))?;
     Ok(written)
 }
 

@@ -87,6 +87,12 @@ pub fn skopeo_archive(
     archive
 }
 
+/// A small two-layer image (see [`two_layers`]) in `dir/app.tar`, a docker-archive written
+/// by skopeo, naming it `name`.
+pub fn docker_archive(dir: &Path, name: &str) -> PathBuf {
+    skopeo_archive(dir, "app.tar", "docker-archive", name, &two_layers())
+}
+
 /// What skopeo says an image is: its config digest and the config's diff_ids.
 pub fn skopeo_identity(transport_reference: &str) -> (String, Vec<String>) {
     skopeo_identity_with(&[], transport_reference)
