@@ -9,6 +9,7 @@
 #   --runs N                   runs of each case, each tool (default 3)
 #   --case NAME                only this case (push-gzip, push-none, pull, extract, repush);
 #                              may be repeated
+#   --max-concurrent N         our blobs moved at once (default 1, as the tool's default)
 #   DOCKER_IMAGE_PUSHER=path   measure that binary (the static build, say)
 #
 # Cases, each run against a fresh repository and (for us) a fresh cache, the two tools taking
@@ -29,6 +30,7 @@ while [ $# -gt 0 ]; do
     --quick) size=quick ;;
     --runs) runs=${2:?--runs needs a number}; shift ;;
     --case) cases="$cases ${2:?--case needs a name}"; shift ;;
+    --max-concurrent) export DOCKER_PUSHER_MAX_CONCURRENT=${2:?--max-concurrent needs a number}; shift ;;
     -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument '$1'; see --help" >&2; exit 2 ;;
   esac
@@ -247,7 +249,8 @@ if grep -q '^push-gzip ' "$results"; then
 fi
 echo
 echo "docker-image-pusher $("$bin" --version | cut -d' ' -f2) and $(skopeo --version), $(nproc) cores,"
-echo "$size image of $((image_bytes / 1000000)) MB, $runs runs each (medians):"
+echo "$size image of $((image_bytes / 1000000)) MB, $runs runs each (medians), ours with" \
+  "--max-concurrent ${DOCKER_PUSHER_MAX_CONCURRENT:-1}:"
 echo
 awk -v bytes="$image_bytes" '
   function median(list,    n, values, i, j, t) {
