@@ -1,6 +1,7 @@
 //! `docker save` and OCI archives: read as a source of images (plain or gzip, from a file or a
 //! stream), and written (`save`) so that `docker load` accepts them.
 
+mod destination;
 mod entries;
 mod layout;
 mod write;
@@ -15,9 +16,9 @@ use crate::error::{Error, Result};
 use crate::manifest::{Descriptor, RawManifest};
 use crate::transfer::Source;
 
+pub use destination::ArchiveDestination;
 use entries::Entries;
 pub use layout::ArchiveImage;
-pub use write::{ArchiveWriter, LegacyEntry};
 
 /// Where an archive comes from.
 pub enum Input {

@@ -22,8 +22,9 @@ pub struct LegacyEntry {
 /// An archive being written to `out`.
 pub struct ArchiveWriter<W: Write> {
     builder: tar::Builder<W>,
+    /// A blob failed half-written: the tar stream cannot go on.
+    broken: bool,
     written: HashSet<Digest>,
-    bytes: u64,
     legacy: Vec<LegacyEntry>,
     index: Vec<Value>,
 }
@@ -35,8 +36,8 @@ impl<W: Write> ArchiveWriter<W> {
         builder.mode(tar::HeaderMode::Deterministic);
         ArchiveWriter {
             builder,
+            broken: false,
             written: HashSet::new(),
-            bytes: 0,
             legacy: Vec::new(),
             index: Vec::new(),
         }
@@ -45,17 +46,28 @@ impl<W: Write> ArchiveWriter<W> {
     /// Adds a blob of `size` bytes read from `data`, unless it is in the archive already;
     /// fails if those bytes do not match `digest`.
     pub fn blob(&mut self, digest: &Digest, size: u64, data: &mut dyn Read) -> Result<()> {
+        if self.broken {
+            return Err(Error::BadInput(format!(
+                "the archive cannot go on after a blob failed half-written; not writing {digest}"
+            )));
+        }
         if !self.written.insert(digest.clone()) {
             return Ok(());
         }
-        self.bytes += size;
         let mut header = tar::Header::new_gnu();
         header.set_size(size);
         header.set_mode(0o644);
         let path = blob_path(digest);
-        self.builder
-            .append_data(&mut header, &path, Verified::new(data, digest, size))
-            .map_err(|e| Error::from_io(format!("writing {path} into the archive"), e))
+        let appended =
+            self.builder
+                .append_data(&mut header, &path, Verified::new(data, digest, size));
+        self.broken = appended.is_err();
+        appended.map_err(|e| Error::from_io(format!("writing {path} into the archive"), e))
+    }
+
+    /// Whether the blob `digest` is in the archive already.
+    pub fn holds(&self, digest: &Digest) -> bool {
+        self.written.contains(digest)
     }
 
     /// Adds a manifest (or index) blob: its bytes, as stored.
@@ -90,11 +102,6 @@ impl<W: Write> ArchiveWriter<W> {
     /// Lists an image in `manifest.json`.
     pub fn legacy(&mut self, entry: LegacyEntry) {
         self.legacy.push(entry);
-    }
-
-    /// How many blobs, and bytes of them, were written.
-    pub fn written(&self) -> (usize, u64) {
-        (self.written.len(), self.bytes)
     }
 
     /// Writes `manifest.json`, `index.json` and `oci-layout`, ends the archive, and returns

@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{self, Globals};
+use crate::args::{self, Globals, TransferArgs};
 use crate::cache::CachedImage;
 use crate::digest::{Digest, HashingWriter};
 use crate::error::{Context, Error, Result};
-use crate::progress::{count, human_bytes};
+use crate::progress::{Board, Progress, count, human_bytes};
+use crate::transfer::Summary;
 
 use super::print_help;
 use super::save::{cached_images, write_archive};
@@ -120,6 +121,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     }
     let cache = globals.cache();
     let cached = cached_images(&cache, &images)?;
+    let board = TransferArgs::from_env()?.board(globals.verbosity);
 
     let mut partial = output.as_os_str().to_owned();
     partial.push(".partial");
@@ -127,19 +129,19 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let _ = fs::remove_dir_all(&partial); // what a failed run left
     let filled = fs::create_dir_all(&partial)
         .context(|| format!("creating {}", partial.display()))
-        .and_then(|()| fill(&partial, &binary, gzip, &cached))
+        .and_then(|()| fill(&partial, &binary, gzip, &cached, (&board, &progress)))
         .and_then(|written| {
             fs::rename(&partial, &output).context(|| format!("renaming {}", partial.display()))?;
             Ok(written)
         });
-    let (blobs, bytes) = filled.inspect_err(|_| {
+    let summary = filled.inspect_err(|_| {
         let _ = fs::remove_dir_all(&partial);
     })?;
     progress.info(format_args!(
         "bundled {} ({}, {}) with {} in {}; on the other side: {}/push.sh REGISTRY[/PREFIX]",
         count(cached.len(), "image"),
-        count(blobs, "blob"),
-        human_bytes(bytes),
+        count(summary.blobs_copied, "blob"),
+        human_bytes(summary.bytes_copied),
         binary.display(),
         output.display(),
         output.display()
@@ -147,11 +149,18 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     Ok(())
 }
 
-/// Writes the bundle's files into `dir`; returns how many blobs and bytes the archive holds.
-fn fill(dir: &Path, binary: &Path, gzip: bool, images: &[CachedImage<'_>]) -> Result<(usize, u64)> {
+/// Writes the bundle's files into `dir`, showing the archive's progress; returns what
+/// copying the images into it did.
+fn fill(
+    dir: &Path,
+    binary: &Path,
+    gzip: bool,
+    images: &[CachedImage<'_>],
+    shown: (&Board, &Progress),
+) -> Result<Summary> {
     let archive = if gzip { "images.tar.gz" } else { "images.tar" };
     let (written, archive_digest) = write_hashed(&dir.join(archive), 0o644, |out| {
-        write_archive(out, gzip, images, archive)
+        write_archive(out, gzip, images, shown).map(|(summary, _)| summary)
     })?;
     let (_, program_digest) = write_hashed(&dir.join("docker-image-pusher"), 0o755, |out| {
         let mut program = File::open(binary).context(|| format!("opening {}", binary.display()))?;

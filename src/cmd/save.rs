@@ -9,17 +9,16 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use lexopt::{Arg, Parser};
 
-use crate::archive::{ArchiveWriter, LegacyEntry};
-use crate::args::{self, Globals};
+use crate::archive::ArchiveDestination;
+use crate::args::{self, Globals, TransferArgs};
 use crate::cache::{Cache, CachedImage};
 use crate::digest::COPY_BUFFER;
 use crate::error::{Context, Error, Result};
-use crate::manifest::{self, Parsed, Platform, RawManifest};
-use crate::progress::{count, human_bytes};
+use crate::progress::{Board, Progress, count, human_bytes};
 use crate::reference::Reference;
-use crate::transfer::Source;
+use crate::transfer::{self, Job, Options, Summary};
 
-use super::print_help;
+use super::{print_help, timing};
 
 const COMMAND: &str = "docker-image-pusher save";
 
@@ -89,22 +88,23 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     }
     let cache = globals.cache();
     let cached = cached_images(&cache, &images)?;
-    let (blobs, bytes) = match output.as_str() {
-        "-" => write_archive(
-            &mut std::io::stdout().lock(),
-            gzip,
-            &cached,
-            "standard output",
-        )?,
+    let (progress, board) = (
+        globals.progress(),
+        TransferArgs::from_env()?.board(globals.verbosity),
+    );
+    let shown = (&board, &progress);
+    let summary = match output.as_str() {
+        "-" => write_archive(std::io::stdout(), gzip, &cached, shown)?.0,
         path => write_whole(Path::new(path), |file| {
-            write_archive(file, gzip, &cached, path)
+            write_archive(file, gzip, &cached, shown).map(|(summary, _)| summary)
         })?,
     };
-    globals.progress().info(format_args!(
-        "saved {} to {output}: {} ({})",
+    progress.info(format_args!(
+        "saved {} to {output}: {} ({}){}",
         count(cached.len(), "image"),
-        count(blobs, "blob"),
-        human_bytes(bytes)
+        count(summary.blobs_copied, "blob"),
+        human_bytes(summary.bytes_copied),
+        timing(&summary, &board)
     ));
     Ok(())
 }
@@ -142,87 +142,53 @@ pub fn write_whole<T>(path: &Path, write: impl FnOnce(&mut File) -> Result<T>) -
     written
 }
 
-/// Writes the archive of `images` to `out` (named `name` in errors), gzip-compressed when
-/// `gzip`; returns how many blobs, and bytes of them, went in.
-pub fn write_archive(
-    out: &mut dyn Write,
+/// Writes the archive of `images` to `out`, gzip-compressed when `gzip`, through the copy
+/// loop (one blob at a time: an archive is one stream), showing progress on `board`; returns
+/// what the copy did, and `out`.
+pub fn write_archive<W: Write + Send>(
+    out: W,
     gzip: bool,
     images: &[CachedImage<'_>],
-    name: &str,
-) -> Result<(usize, u64)> {
-    let mut out = BufWriter::with_capacity(COPY_BUFFER, out);
-    let written = if gzip {
-        let mut compressed = GzEncoder::new(&mut out, Compression::default());
-        let written = write(&mut compressed, images)?;
-        compressed
-            .finish()
-            .map_err(|e| Error::io(format!("compressing {name}"), e))?;
-        written
+    (board, progress): (&Board, &Progress),
+) -> Result<(Summary, W)> {
+    let out = BufWriter::with_capacity(COPY_BUFFER, out);
+    let (summary, out) = if gzip {
+        let (summary, compressed) = copy_into(
+            GzEncoder::new(out, Compression::default()),
+            images,
+            board,
+            progress,
+        )?;
+        let out = compressed.finish().context(|| "compressing the archive")?;
+        (summary, out)
     } else {
-        write(&mut out, images)?
+        copy_into(out, images, board, progress)?
     };
-    out.flush()
-        .map_err(|e| Error::io(format!("writing {name}"), e))?;
-    Ok(written)
+    let out = out
+        .into_inner()
+        .map_err(|e| Error::io("writing the archive", e.into_error()))?;
+    Ok((summary, out))
 }
 
-/// Writes every image into an archive on `out`; returns how many blobs and bytes went in.
-fn write(out: &mut dyn Write, images: &[CachedImage<'_>]) -> Result<(usize, u64)> {
-    let mut archive = ArchiveWriter::new(out);
-    for image in images {
-        let name = Reference::parse(&image.key).ok();
-        let manifest = image.manifest()?;
-        add(&mut archive, image, &manifest, name.as_ref(), true)?;
-        let full = name.as_ref().map(Reference::to_string);
-        archive.name(
-            &manifest,
-            full.as_deref(),
-            name.as_ref().and_then(Reference::tag),
-        );
-    }
-    let written = archive.written();
-    archive.finish()?;
-    Ok(written)
-}
-
-/// Adds one manifest and all it names: an image's blobs (listed in `manifest.json` when
-/// `listed`), or every image of an index (only this host's platform listed there, as
-/// `docker load` takes one image per name).
-fn add(
-    archive: &mut ArchiveWriter<impl Write>,
-    source: &dyn Source,
-    manifest: &RawManifest,
-    name: Option<&Reference>,
-    listed: bool,
-) -> Result<()> {
-    let bad = |e: String| Error::BadInput(format!("{}: {e}", source.describe()));
-    match manifest::parse(&manifest.bytes).map_err(bad)? {
-        Parsed::Image(image) => {
-            for blob in std::iter::once(&image.config).chain(&image.layers) {
-                archive.blob(&blob.digest, blob.size, &mut *source.open_blob(blob, 0)?)?;
-            }
-            if listed {
-                archive.legacy(LegacyEntry {
-                    config: image.config.digest.clone(),
-                    repo_tags: name.and_then(Reference::familiar).into_iter().collect(),
-                    layers: image
-                        .layers
-                        .iter()
-                        .map(|layer| layer.digest.clone())
-                        .collect(),
-                });
-            }
-        }
-        Parsed::Index(index) => {
-            let host = Platform::host();
-            let chosen = (index.entries().iter())
-                .position(|entry| entry.platform.as_ref().is_some_and(|p| host.accepts(p)))
-                .unwrap_or(0);
-            for (i, entry) in index.entries().iter().enumerate() {
-                let child = source.child_manifest(entry)?;
-                add(archive, source, &child, name, listed && i == chosen)?;
-            }
-        }
-    }
-    archive.manifest(manifest)
+/// Copies `images` into an archive written to `out`; returns what the copy did, and `out`.
+fn copy_into<W: Write + Send>(
+    out: W,
+    images: &[CachedImage<'_>],
+    board: &Board,
+    progress: &Progress,
+) -> Result<(Summary, W)> {
+    let destination = ArchiveDestination::new(out);
+    let jobs: Vec<Job<'_>> = (images.iter())
+        .map(|image| Job {
+            source: image,
+            names: Reference::parse(&image.key).ok().into_iter().collect(),
+        })
+        .collect();
+    let options = Options {
+        workers: 1,
+        board: Some(board),
+        ..Options::default()
+    };
+    let summary = transfer::copy(&jobs, &destination, options, progress)?;
+    Ok((summary, destination.finish()?))
 }

@@ -1,0 +1,115 @@
+//! An archive being written, as a copy destination (`save`, `bundle`): blobs are appended to
+//! the tar as they come, one at a time (an archive is one stream), and manifests are recorded;
+//! [`ArchiveDestination::finish`] lists them in `manifest.json` and `index.json`.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Mutex, MutexGuard};
+
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::manifest::{self, Descriptor, Parsed, Platform, RawManifest};
+use crate::reference::Reference;
+use crate::transfer::{Destination, Open, Stored};
+
+use super::write::{ArchiveWriter, LegacyEntry};
+
+/// An archive being written to `W`, as a copy destination.
+pub struct ArchiveDestination<W: Write> {
+    state: Mutex<State<W>>,
+}
+
+struct State<W: Write> {
+    writer: ArchiveWriter<W>,
+    /// The manifests stored so far, by digest: an index's children come before it.
+    manifests: HashMap<Digest, RawManifest>,
+}
+
+impl<W: Write + Send> ArchiveDestination<W> {
+    /// An empty archive writing to `out`.
+    pub fn new(out: W) -> ArchiveDestination<W> {
+        let state = State {
+            writer: ArchiveWriter::new(out),
+            manifests: HashMap::new(),
+        };
+        ArchiveDestination {
+            state: Mutex::new(state),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State<W>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes the listings, ends the archive, and returns the output.
+    pub fn finish(self) -> Result<W> {
+        let state = self.state.into_inner().unwrap_or_else(|e| e.into_inner());
+        state.writer.finish()
+    }
+}
+
+impl<W: Write + Send> Destination for ArchiveDestination<W> {
+    fn has_blob(&self, blob: &Descriptor) -> Result<bool> {
+        Ok(self.state().writer.holds(&blob.digest))
+    }
+
+    fn put_blob(&self, blob: &Descriptor, open: &mut Open<'_>) -> Result<Descriptor> {
+        let mut data = open(0)?;
+        self.state()
+            .writer
+            .blob(&blob.digest, blob.size, &mut *data)?;
+        Ok(blob.clone())
+    }
+
+    /// Writes the manifest's bytes; a named one (not `name@digest`, an index's child) is
+    /// listed in `index.json`, and in `manifest.json` as one image: itself, or for an index
+    /// the image for this host's platform (`docker load` takes one image per name).
+    fn put_manifest(&self, name: Option<&Reference>, manifest: &RawManifest) -> Result<Stored> {
+        let mut state = self.state();
+        state.writer.manifest(manifest)?;
+        state
+            .manifests
+            .insert(manifest.digest.clone(), manifest.clone());
+        if name.is_some_and(|name| name.digest().is_some()) {
+            return Ok(Stored::New);
+        }
+        let listed = state.image_for_this_host(manifest)?;
+        let image = listed.image().map_err(Error::BadInput)?;
+        state.writer.legacy(LegacyEntry {
+            config: image.config.digest.clone(),
+            repo_tags: name.and_then(Reference::familiar).into_iter().collect(),
+            layers: image
+                .layers
+                .iter()
+                .map(|layer| layer.digest.clone())
+                .collect(),
+        });
+        let full = name.map(Reference::to_string);
+        state
+            .writer
+            .name(manifest, full.as_deref(), name.and_then(Reference::tag));
+        Ok(Stored::New)
+    }
+}
+
+impl<W: Write> State<W> {
+    /// `manifest` itself, or the image an index offers this host (else its first), found
+    /// among the manifests stored before it.
+    fn image_for_this_host(&self, manifest: &RawManifest) -> Result<RawManifest> {
+        let bad = |e: String| Error::BadInput(format!("manifest {}: {e}", manifest.digest));
+        let Parsed::Index(index) = manifest::parse(&manifest.bytes).map_err(bad)? else {
+            return Ok(manifest.clone());
+        };
+        let host = Platform::host();
+        let entries = index.entries();
+        let chosen = (entries.iter())
+            .find(|entry| entry.platform.as_ref().is_some_and(|p| host.accepts(p)))
+            .or(entries.first())
+            .ok_or_else(|| bad("the index lists no image".into()))?;
+        let child = self
+            .manifests
+            .get(&chosen.digest)
+            .ok_or_else(|| bad(format!("{} was not stored before it", chosen.digest)))?;
+        self.image_for_this_host(child)
+    }
+}
