@@ -241,11 +241,6 @@ impl PlatformArgs {
             )),
         }
     }
-
-    /// Whether `--all-platforms` was given.
-    pub fn all(&self) -> bool {
-        self.all
-    }
 }
 
 impl FlagGroup for PlatformArgs {

@@ -115,12 +115,11 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         &upload_args,
         dry_run,
     )?;
-    let mut sync = Sync {
+    let mut batch = Batch {
         uploads: &uploads,
         transfer_args: &transfer_args,
         to: to.as_deref(),
         platforms,
-        all_platforms: platform_args.all(),
         base,
         connections: Connections::default(),
         rows: Vec::new(),
@@ -135,18 +134,18 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
             i + 1,
             lines.len()
         ));
-        sync.line(number, line);
+        batch.line(number, line);
     }
-    let rows = sync.rows;
+    if lines.is_empty() {
+        uploads.progress.warn(format_args!("{list} names no jobs"));
+    }
+    let rows = batch.rows;
     match transfer_args.json() {
         true => println!("{}", json_result(&rows, dry_run)),
         false => write_stdout(table(&rows).as_bytes())?,
     }
     let total = rows.len();
-    let mut failed = rows
-        .into_iter()
-        .filter(|row| row.result.is_err())
-        .peekable();
+    let mut failed = rows.into_iter().filter(|row| row.result.is_err());
     let Some(first) = failed.next() else {
         uploads
             .progress
@@ -204,19 +203,18 @@ struct Row {
 }
 
 /// A sync under way: what every job shares, the connections made so far, the rows done.
-struct Sync<'a> {
+struct Batch<'a> {
     uploads: &'a Uploads<'a>,
     transfer_args: &'a TransferArgs,
     to: Option<&'a str>,
     platforms: Platforms,
-    all_platforms: bool,
     /// The folder relative archive paths start at.
     base: PathBuf,
     connections: Connections,
     rows: Vec<Row>,
 }
 
-impl Sync<'_> {
+impl Batch<'_> {
     /// Runs one line of the list, adding a row per transfer (a failed row when the line is
     /// wrong).
     fn line(&mut self, number: usize, line: &str) {
@@ -253,9 +251,9 @@ impl Sync<'_> {
     ) -> Result<()> {
         let input = Input::Path(path.to_path_buf());
         let session = self.uploads.cache.begin()?;
-        let archive = self
-            .uploads
-            .open_archive(&session, &input, self.all_platforms)?;
+        let archive =
+            self.uploads
+                .open_archive(&session, &input, self.platforms == Platforms::All)?;
         let jobs = match target {
             Some(target) => vec![(pick(&archive, None, &input)?, target_reference(target))],
             None => {
