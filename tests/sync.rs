@@ -72,7 +72,8 @@ fn a_list_with_bad_lines_runs_the_rest_and_names_the_failures() {
     for line in ["3", "4", "7", "8"] {
         assert!(row(line).contains(" ok (manifest "), "{}", row(line));
     }
-    assert!(row("5").contains("FAILED (exit 6)"), "{}", row("5"));
+    let missing = format!("FAILED (exit 6): no image {host}/src/missing:v1");
+    assert!(row("5").contains(&missing), "{}", row("5"));
     assert!(
         row("6").contains("FAILED (exit 2): expected SOURCE [TARGET], found 3 fields"),
         "{}",

@@ -22,14 +22,28 @@ impl Registry {
     pub fn get_manifest(&self, repository: &str, reference: &str) -> Result<RawManifest> {
         let url = format!("{}/v2/{repository}/manifests/{reference}", self.base);
         let headers = [("Accept", ACCEPT.join(", "))];
-        let response = self.request(
-            "GET",
-            &url,
-            &pull_scope(repository),
-            &headers,
-            Body::Empty,
-            &[200],
-        )?;
+        let response = self
+            .request(
+                "GET",
+                &url,
+                &pull_scope(repository),
+                &headers,
+                Body::Empty,
+                &[200],
+            )
+            .map_err(|e| match e {
+                Error::NotFound(answer) => {
+                    let host = self
+                        .base
+                        .split_once("://")
+                        .map_or(&*self.base, |(_, host)| host);
+                    let at = if reference.contains(':') { '@' } else { ':' };
+                    Error::NotFound(format!(
+                        "no image {host}/{repository}{at}{reference} ({answer})"
+                    ))
+                }
+                other => other,
+            })?;
         let content_type = (response
             .headers()
             .get("content-type")
