@@ -113,15 +113,21 @@ impl Reference {
     /// `user/app:v1`, `registry.example.com/app:v1`; `None` without a tag.
     pub fn familiar(&self) -> Option<String> {
         let tag = self.tag.as_ref()?;
-        let name = match self.registry.as_str() {
-            DEFAULT_REGISTRY => self
-                .repository
-                .strip_prefix("library/")
-                .unwrap_or(&self.repository)
-                .to_string(),
-            registry => format!("{registry}/{}", self.repository),
-        };
-        Some(format!("{name}:{tag}"))
+        let repository = self.familiar_repository();
+        Some(match self.registry.as_str() {
+            DEFAULT_REGISTRY => format!("{repository}:{tag}"),
+            registry => format!("{registry}/{repository}:{tag}"),
+        })
+    }
+
+    /// The repository as Docker shows it: Docker Hub's `library/` left out (`nginx`).
+    pub fn familiar_repository(&self) -> &str {
+        match self.registry.as_str() {
+            DEFAULT_REGISTRY => {
+                (self.repository.strip_prefix("library/")).unwrap_or(&self.repository)
+            }
+            _ => &self.repository,
+        }
     }
 
     /// The same repository, pinned to `digest` (without a tag).

@@ -2,7 +2,7 @@
 //! across an air gap.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -209,12 +209,17 @@ fn write_hashed<T>(
 }
 
 /// Whether `path` is an ELF program that asks for a dynamic loader (a `PT_INTERP` header);
-/// false for a static one, and for anything it cannot read as 64-bit little-endian ELF.
+/// false for a static one, and for anything it cannot read as 64-bit little-endian ELF
+/// with its program headers in the first 64 KiB.
 fn is_dynamically_linked(path: &Path) -> bool {
     const PT_INTERP: u32 = 3;
-    let Ok(bytes) = fs::read(path) else {
+    const ELF_HEAD: u64 = 64 * 1024;
+    // The ELF header and the program headers sit at the start; the rest is not read.
+    let mut bytes = Vec::new();
+    let read = File::open(path).and_then(|file| file.take(ELF_HEAD).read_to_end(&mut bytes));
+    if read.is_err() {
         return false;
-    };
+    }
     let field = |at: usize, len: usize| -> Option<u64> {
         let slice = bytes.get(at..at + len)?;
         Some(

@@ -2,15 +2,12 @@
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{
-    self, Globals, PlatformArgs, REGISTRY_HELP, RegistryArgs, TRANSFER_HELP, TransferArgs,
-    UPLOAD_HELP, UploadArgs,
-};
+use crate::args::{self, Globals, PlatformArgs, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP};
 use crate::error::{Error, Result};
 use crate::reference::Reference;
 use crate::registry::Registry;
 
-use super::upload::Uploads;
+use super::upload::{UploadFlags, Uploads};
 use super::{print_help, report_upload, target_reference};
 
 const COMMAND: &str = "docker-image-pusher copy";
@@ -50,24 +47,16 @@ Examples:
 
 /// Runs `copy` on the rest of the command line.
 pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
-    let mut registry_args = RegistryArgs::from_env()?;
-    let mut transfer_args = TransferArgs::from_env()?;
-    let mut upload_args = UploadArgs::from_env()?;
+    let mut flags = UploadFlags::from_env()?;
     let mut platform_args = PlatformArgs::default();
-    let (mut source, mut target, mut via_cache, mut dry_run) = (None, None, false, false);
-    let groups: &mut [&mut dyn args::FlagGroup] = &mut [
-        &mut globals,
-        &mut registry_args,
-        &mut transfer_args,
-        &mut upload_args,
-        &mut platform_args,
-    ];
+    let (mut source, mut target, mut via_cache) = (None, None, false);
+    let groups: &mut [&mut dyn args::FlagGroup] =
+        &mut [&mut globals, &mut flags, &mut platform_args];
     while let Some(flag) = args::next(parser, groups, COMMAND)? {
         match flag.as_arg() {
             Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
             Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
             Arg::Long("via-cache") => via_cache = true,
-            Arg::Short('n') | Arg::Long("dry-run") => dry_run = true,
             Arg::Value(value) if source.is_none() => source = Some(args::utf8(value, "SOURCE")?),
             Arg::Value(value) if target.is_none() => target = Some(args::utf8(value, "TARGET")?),
             other => return Err(args::unexpected(other, COMMAND)),
@@ -83,13 +72,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let (target_scheme, target) = target_reference(&target)?;
     let platforms = platform_args.choice()?;
 
-    let uploads = Uploads::new(
-        &globals,
-        &registry_args,
-        &transfer_args,
-        &upload_args,
-        dry_run,
-    )?;
+    let uploads = Uploads::new(&globals, &flags)?;
     let from = uploads.connect(source.registry(), source_scheme)?;
     // One registry for both ends when they are the same, so a mount's token covers both.
     let same = source.registry() == target.registry()
@@ -112,7 +95,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         &target,
         &summary,
         &board,
-        &transfer_args,
+        &flags.transfer,
         &uploads.progress,
     );
     Ok(())

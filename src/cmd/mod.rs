@@ -12,6 +12,7 @@ mod logout;
 mod pull;
 mod push;
 mod save;
+mod seed;
 mod sync;
 mod tags;
 mod upload;
@@ -205,32 +206,6 @@ pub fn run(arguments: Vec<OsString>) -> Result<()> {
         },
         other => Err(args::unexpected(other, PROGRAM)),
     }
-}
-
-/// The reference the seed form names (`--registry URL --repository NAME --reference TAG`);
-/// a registry without a scheme is tried as Docker would (HTTPS, then HTTP on loopback).
-pub fn seed_reference(
-    registry: Option<&str>,
-    repository: &str,
-    reference: Option<&str>,
-) -> Result<(Option<&'static str>, Reference)> {
-    let registry = registry
-        .unwrap_or("https://registry-1.docker.io")
-        .trim_end_matches('/');
-    let with_scheme = registry.contains("://");
-    let url = if with_scheme {
-        registry.to_string()
-    } else {
-        format!("https://{registry}")
-    };
-    let reference = match reference {
-        Some(digest) if digest.starts_with("sha256:") => format!("@{digest}"),
-        Some(tag) => format!(":{tag}"),
-        None => String::new(),
-    };
-    let (scheme, parsed) = Reference::parse_url(&format!("{url}/{repository}{reference}"))
-        .map_err(|e| Error::Usage(format!("--registry/--repository/--reference: {e}")))?;
-    Ok((if with_scheme { scheme } else { None }, parsed))
 }
 
 /// The registry host a `login`/`logout` argument names (`host[:port]` or a URL), with the

@@ -11,7 +11,8 @@ use crate::reference::Reference;
 use crate::registry::RegistrySource;
 use crate::transfer::{self, Job, Options, Stored};
 
-use super::{connect, json_result, print_help, seed_reference, timing};
+use super::seed::SeedArgs;
+use super::{connect, json_result, print_help, timing};
 
 const COMMAND: &str = "docker-image-pusher pull";
 
@@ -59,7 +60,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let mut image = None;
     let mut platform_args = PlatformArgs::default();
     let mut dry_run = false;
-    let (mut seed_registry, mut seed_repository, mut seed_reference_text) = (None, None, None);
+    let mut seed_args = SeedArgs::default();
     while let Some(flag) = args::next(
         parser,
         &mut [
@@ -67,42 +68,21 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
             &mut registry_args,
             &mut transfer_args,
             &mut platform_args,
+            &mut seed_args,
         ],
         COMMAND,
     )? {
         match flag.as_arg() {
             Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
             Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
-            Arg::Long("registry") => seed_registry = Some(args::value(parser, "--registry")?),
-            Arg::Long("repository") => seed_repository = Some(args::value(parser, "--repository")?),
-            Arg::Long("reference") => {
-                seed_reference_text = Some(args::value(parser, "--reference")?)
-            }
             Arg::Short('n') | Arg::Long("dry-run") => dry_run = true,
             Arg::Value(value) if image.is_none() => image = Some(args::utf8(value, "IMAGE")?),
             other => return Err(args::unexpected(other, COMMAND)),
         }
     }
-    let (scheme, reference) = match (image, seed_repository) {
-        (Some(image), None) => {
-            Reference::parse_url(&image).map_err(|e| Error::Usage(format!("IMAGE: {e}")))?
-        }
-        (None, Some(repository)) => seed_reference(
-            seed_registry.as_deref(),
-            &repository,
-            seed_reference_text.as_deref(),
-        )?,
-        (Some(_), Some(_)) => {
-            return Err(Error::Usage(format!(
-                "give IMAGE or --repository, not both; see '{COMMAND} --help'"
-            )));
-        }
-        (None, None) => {
-            return Err(Error::Usage(format!(
-                "no image given; see '{COMMAND} --help'"
-            )));
-        }
-    };
+    let (scheme, reference) = seed_args.choose(image, ("IMAGE", COMMAND), |image| {
+        Reference::parse_url(image).map_err(|e| Error::Usage(format!("IMAGE: {e}")))
+    })?;
 
     let platforms = platform_args.choice()?;
     let progress = globals.progress();

@@ -6,15 +6,13 @@ use std::path::Path;
 use lexopt::{Arg, Parser};
 
 use crate::archive::Input;
-use crate::args::{
-    self, Flag, Globals, REGISTRY_HELP, RegistryArgs, TRANSFER_HELP, TransferArgs, UPLOAD_HELP,
-    UploadArgs,
-};
+use crate::args::{self, Flag, Globals, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP};
 use crate::error::{Error, Result};
 use crate::reference::Reference;
 
-use super::upload::{Uploads, pick};
-use super::{print_help, report_upload, seed_reference, target_reference};
+use super::seed::SeedArgs;
+use super::upload::{UploadFlags, Uploads, pick};
+use super::{print_help, report_upload, target_reference};
 
 const COMMAND: &str = "docker-image-pusher push";
 
@@ -63,35 +61,19 @@ Examples:
 /// Runs `push` on the rest of the command line; `first` is a flag already read (the
 /// one-shot form, recognised by the dispatcher).
 pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Result<()> {
-    let mut registry_args = RegistryArgs::from_env()?;
-    let mut transfer_args = TransferArgs::from_env()?;
-    let mut upload_args = UploadArgs::from_env()?;
-    let (mut source, mut target, mut image, mut dry_run) = (None, None, None, false);
-    let mut all_platforms = false;
+    let mut flags = UploadFlags::from_env()?;
+    let mut seed_args = SeedArgs::default();
+    let (mut source, mut target, mut image, mut all_platforms) = (None, None, None, false);
     let one_shot = first.is_some();
-    let (mut seed_registry, mut seed_repository, mut seed_reference_text) = (None, None, None);
-    let mut pending = match first {
-        Some(flag) => args::unclaimed(
-            flag,
-            parser,
-            &mut [
-                &mut globals,
-                &mut registry_args,
-                &mut transfer_args,
-                &mut upload_args,
-            ],
-        )?,
-        None => None,
-    };
+    let mut pending = first;
     loop {
-        let groups: &mut [&mut dyn args::FlagGroup] = &mut [
-            &mut globals,
-            &mut registry_args,
-            &mut transfer_args,
-            &mut upload_args,
-        ];
+        let groups: &mut [&mut dyn args::FlagGroup] =
+            &mut [&mut globals, &mut flags, &mut seed_args];
         let flag = match pending.take() {
-            Some(flag) => flag,
+            Some(flag) => match args::unclaimed(flag, parser, groups)? {
+                Some(flag) => flag,
+                None => continue,
+            },
             None => match args::next(parser, groups, COMMAND)? {
                 Some(flag) => flag,
                 None => break,
@@ -108,18 +90,12 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
                 args::value(parser, "--repository-url")?,
                 "target",
             )?,
-            Arg::Long("registry") => seed_registry = Some(args::value(parser, "--registry")?),
-            Arg::Long("repository") => seed_repository = Some(args::value(parser, "--repository")?),
-            Arg::Long("reference") => {
-                seed_reference_text = Some(args::value(parser, "--reference")?)
-            }
             Arg::Long("image") => {
                 let text = args::value(parser, "--image")?;
                 image = Some(
                     Reference::parse(&text).map_err(|e| Error::Usage(format!("--image: {e}")))?,
                 );
             }
-            Arg::Short('n') | Arg::Long("dry-run") => dry_run = true,
             Arg::Long("all-platforms") => all_platforms = true,
             Arg::Value(value) if one_shot => return Err(stray_in_one_shot(&value)),
             Arg::Value(value) if source.is_none() => source = Some(args::utf8(value, "SOURCE")?),
@@ -129,32 +105,9 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
     }
     let source =
         source.ok_or_else(|| Error::Usage(format!("no source given; see '{COMMAND} --help'")))?;
-    let (scheme, target) = match (target, seed_repository) {
-        (Some(target), None) => target_reference(&target)?,
-        (None, Some(repository)) => seed_reference(
-            seed_registry.as_deref(),
-            &repository,
-            seed_reference_text.as_deref(),
-        )?,
-        (Some(_), Some(_)) => {
-            return Err(Error::Usage(format!(
-                "give TARGET or --repository, not both; see '{COMMAND} --help'"
-            )));
-        }
-        (None, None) => {
-            return Err(Error::Usage(format!(
-                "no target given; see '{COMMAND} --help'"
-            )));
-        }
-    };
+    let (scheme, target) = seed_args.choose(target, ("TARGET", COMMAND), target_reference)?;
 
-    let uploads = Uploads::new(
-        &globals,
-        &registry_args,
-        &transfer_args,
-        &upload_args,
-        dry_run,
-    )?;
+    let uploads = Uploads::new(&globals, &flags)?;
     let registry = uploads.connect(target.registry(), scheme)?;
     let board = uploads.board();
     let summary = if source == "-" || Path::new(&source).is_file() {
@@ -193,7 +146,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
         &target,
         &summary,
         &board,
-        &transfer_args,
+        &flags.transfer,
         &uploads.progress,
     );
     Ok(())

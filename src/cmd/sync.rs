@@ -11,17 +11,17 @@ use serde_json::json;
 
 use crate::archive::Input;
 use crate::args::{
-    self, Globals, PlatformArgs, REGISTRY_HELP, RegistryArgs, TRANSFER_HELP, TransferArgs,
-    UPLOAD_HELP, UploadArgs,
+    self, Globals, PlatformArgs, REGISTRY_HELP, TRANSFER_HELP, TransferArgs, UPLOAD_HELP,
 };
 use crate::error::{Context, Error, Result};
 use crate::progress::{Board, count, human_bytes};
-use crate::reference::{DEFAULT_REGISTRY, Reference};
+use crate::reference::Reference;
 use crate::registry::{Platforms, Registry};
 use crate::transfer::Summary;
 
-use super::upload::{Uploads, pick};
-use super::{print_help, report_upload, seed_reference, target_reference, write_stdout};
+use super::seed::seed_reference;
+use super::upload::{UploadFlags, Uploads, pick};
+use super::{print_help, report_upload, target_reference, write_stdout};
 
 const COMMAND: &str = "docker-image-pusher sync";
 
@@ -68,25 +68,17 @@ Examples:
 
 /// Runs `sync` on the rest of the command line.
 pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
-    let mut registry_args = RegistryArgs::from_env()?;
-    let mut transfer_args = TransferArgs::from_env()?;
-    let mut upload_args = UploadArgs::from_env()?;
+    let mut flags = UploadFlags::from_env()?;
     let mut platform_args = PlatformArgs::default();
-    let (mut list, mut to, mut dry_run) = (None, None, false);
-    let groups: &mut [&mut dyn args::FlagGroup] = &mut [
-        &mut globals,
-        &mut registry_args,
-        &mut transfer_args,
-        &mut upload_args,
-        &mut platform_args,
-    ];
+    let (mut list, mut to) = (None, None);
+    let groups: &mut [&mut dyn args::FlagGroup] =
+        &mut [&mut globals, &mut flags, &mut platform_args];
     while let Some(flag) = args::next(parser, groups, COMMAND)? {
         match flag.as_arg() {
             Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
             Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
             Arg::Short('f') | Arg::Long("file") => list = Some(args::value(parser, "--file")?),
             Arg::Long("to") => to = Some(args::value(parser, "--to")?),
-            Arg::Short('n') | Arg::Long("dry-run") => dry_run = true,
             other => return Err(args::unexpected(other, COMMAND)),
         }
     }
@@ -99,7 +91,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         seed_reference(Some(to), "probe", None)
             .map_err(|_| Error::Usage(format!("--to {to}: not REGISTRY[/PREFIX]")))?;
     }
-    if list == "-" && registry_args.reads_password_from_stdin() {
+    if list == "-" && flags.registry.reads_password_from_stdin() {
         return Err(Error::Usage(
             "--file - and --password-stdin both want standard input; give the list as a file"
                 .into(),
@@ -108,16 +100,10 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let (text, base) = read_list(&list)?;
 
     let platforms = platform_args.choice()?;
-    let uploads = Uploads::new(
-        &globals,
-        &registry_args,
-        &transfer_args,
-        &upload_args,
-        dry_run,
-    )?;
+    let uploads = Uploads::new(&globals, &flags)?;
     let mut batch = Batch {
         uploads: &uploads,
-        transfer_args: &transfer_args,
+        transfer_args: &flags.transfer,
         to: to.as_deref(),
         platforms,
         base,
@@ -140,8 +126,8 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         uploads.progress.warn(format_args!("{list} names no jobs"));
     }
     let rows = batch.rows;
-    match transfer_args.json() {
-        true => println!("{}", json_result(&rows, dry_run)),
+    match flags.transfer.json() {
+        true => println!("{}", json_result(&rows, flags.dry_run)),
         false => write_stdout(table(&rows).as_bytes())?,
     }
     let total = rows.len();
@@ -353,14 +339,7 @@ impl Batch<'_> {
         let tag = name.tag().ok_or_else(|| {
             Error::Usage(format!("{name} has no tag to keep under --to; give TARGET"))
         })?;
-        let repository = match name.registry() {
-            DEFAULT_REGISTRY => name
-                .repository()
-                .strip_prefix("library/")
-                .unwrap_or(name.repository()),
-            _ => name.repository(),
-        };
-        seed_reference(Some(to), repository, Some(tag))
+        seed_reference(Some(to), name.familiar_repository(), Some(tag))
             .map_err(|e| Error::Usage(format!("--to {to} with {name}: {e}")))
     }
 

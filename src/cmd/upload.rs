@@ -1,14 +1,49 @@
 //! What `push`, `copy` and `sync` share: uploads to a registry, set up once from their parsed
 //! flags and run once per image.
 
+use lexopt::{Arg, Parser};
+
 use crate::archive::{Archive, ArchiveImage, Input};
-use crate::args::{Globals, RegistryArgs, TransferArgs, UploadArgs};
+use crate::args::{FlagGroup, Globals, RegistryArgs, TransferArgs, UploadArgs};
 use crate::cache::{Cache, Session};
 use crate::error::{Error, Result};
 use crate::progress::{Board, Progress, Verbosity};
 use crate::reference::Reference;
 use crate::registry::{Platforms, Registry, RegistryDestination, RegistryOptions, RegistrySource};
 use crate::transfer::{self, Governor, Job, Options, RateLimit, Source, Summary};
+
+/// The flags of every command that uploads to a registry: the registry, transfer and upload
+/// groups, and `-n/--dry-run` (each command's help describes it in its own words).
+pub struct UploadFlags {
+    pub registry: RegistryArgs,
+    pub transfer: TransferArgs,
+    pub upload: UploadArgs,
+    pub dry_run: bool,
+}
+
+impl UploadFlags {
+    /// The defaults, overridden by the environment.
+    pub fn from_env() -> Result<UploadFlags> {
+        Ok(UploadFlags {
+            registry: RegistryArgs::from_env()?,
+            transfer: TransferArgs::from_env()?,
+            upload: UploadArgs::from_env()?,
+            dry_run: false,
+        })
+    }
+}
+
+impl FlagGroup for UploadFlags {
+    fn claim(&mut self, arg: &Arg<'_>, parser: &mut Parser) -> Result<bool> {
+        if let Arg::Short('n') | Arg::Long("dry-run") = arg {
+            self.dry_run = true;
+            return Ok(true);
+        }
+        Ok(self.registry.claim(arg, parser)?
+            || self.transfer.claim(arg, parser)?
+            || self.upload.claim(arg, parser)?)
+    }
+}
 
 /// The settings of a run of uploads: what the flags say, and what is built from them once
 /// (credentials, rate limit, concurrency governor) and shared by every upload of the run.
@@ -29,25 +64,19 @@ pub struct Uploads<'a> {
 impl<'a> Uploads<'a> {
     /// Sets up uploads as the flags say; reads a password from standard input once if
     /// `--password-stdin` asks for it.
-    pub fn new(
-        globals: &Globals,
-        registry_args: &RegistryArgs,
-        transfer_args: &'a TransferArgs,
-        upload_args: &'a UploadArgs,
-        dry_run: bool,
-    ) -> Result<Uploads<'a>> {
+    pub fn new(globals: &Globals, flags: &'a UploadFlags) -> Result<Uploads<'a>> {
         let progress = globals.progress();
-        if registry_args.skips_tls() {
+        if flags.registry.skips_tls() {
             progress.warn("--skip-tls: certificates are not checked");
         }
         Ok(Uploads {
-            transfer_args,
-            upload_args,
-            options: registry_args.options()?,
+            transfer_args: &flags.transfer,
+            upload_args: &flags.upload,
+            options: flags.registry.options()?,
             verbosity: globals.verbosity,
-            limit: transfer_args.rate_limit(),
-            governor: transfer_args.governor()?,
-            dry_run,
+            limit: flags.transfer.rate_limit(),
+            governor: flags.transfer.governor()?,
+            dry_run: flags.dry_run,
             progress,
             cache: globals.cache(),
         })

@@ -1,0 +1,83 @@
+//! The seed form of naming an image, kept for scripts written for the older tool:
+//! `--registry URL --repository NAME --reference TAG` (`pull`, `push`; `sync --to` builds its
+//! targets the same way).
+
+use lexopt::{Arg, Parser};
+
+use crate::args::{self, FlagGroup};
+use crate::error::{Error, Result};
+use crate::reference::Reference;
+
+/// `--registry`, `--repository` and `--reference`, as given.
+#[derive(Default)]
+pub struct SeedArgs {
+    registry: Option<String>,
+    repository: Option<String>,
+    reference: Option<String>,
+}
+
+impl SeedArgs {
+    /// The image named by `given` (the positional IMAGE or TARGET, read with `parse`) or by
+    /// the seed flags, which must not both be there; `what` names the positional in errors.
+    pub fn choose(
+        &self,
+        given: Option<String>,
+        (what, command): (&str, &str),
+        parse: impl FnOnce(&str) -> Result<(Option<&'static str>, Reference)>,
+    ) -> Result<(Option<&'static str>, Reference)> {
+        match (given, &self.repository) {
+            (Some(given), None) => parse(&given),
+            (None, Some(repository)) => seed_reference(
+                self.registry.as_deref(),
+                repository,
+                self.reference.as_deref(),
+            ),
+            (Some(_), Some(_)) => Err(Error::Usage(format!(
+                "give {what} or --repository, not both; see '{command} --help'"
+            ))),
+            (None, None) => Err(Error::Usage(format!(
+                "no {} given; see '{command} --help'",
+                what.to_lowercase()
+            ))),
+        }
+    }
+}
+
+impl FlagGroup for SeedArgs {
+    fn claim(&mut self, arg: &Arg<'_>, parser: &mut Parser) -> Result<bool> {
+        let (slot, flag) = match arg {
+            Arg::Long("registry") => (&mut self.registry, "--registry"),
+            Arg::Long("repository") => (&mut self.repository, "--repository"),
+            Arg::Long("reference") => (&mut self.reference, "--reference"),
+            _ => return Ok(false),
+        };
+        *slot = Some(args::value(parser, flag)?);
+        Ok(true)
+    }
+}
+
+/// The reference the seed form names (`--registry URL --repository NAME --reference TAG`);
+/// a registry without a scheme is tried as Docker would (HTTPS, then HTTP on loopback).
+pub fn seed_reference(
+    registry: Option<&str>,
+    repository: &str,
+    reference: Option<&str>,
+) -> Result<(Option<&'static str>, Reference)> {
+    let registry = registry
+        .unwrap_or("https://registry-1.docker.io")
+        .trim_end_matches('/');
+    let with_scheme = registry.contains("://");
+    let url = if with_scheme {
+        registry.to_string()
+    } else {
+        format!("https://{registry}")
+    };
+    let reference = match reference {
+        Some(digest) if digest.starts_with("sha256:") => format!("@{digest}"),
+        Some(tag) => format!(":{tag}"),
+        None => String::new(),
+    };
+    let (scheme, parsed) = Reference::parse_url(&format!("{url}/{repository}{reference}"))
+        .map_err(|e| Error::Usage(format!("--registry/--repository/--reference: {e}")))?;
+    Ok((if with_scheme { scheme } else { None }, parsed))
+}
