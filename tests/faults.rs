@@ -21,15 +21,7 @@ fn registry_with_image(dir: &TempDir) -> (TestRegistry, PathBuf) {
     let registry = TestRegistry::start(Setup::Plain);
     let archive = noisy_archive(dir.path(), LAYER);
     let target = format!("{}/faults/app:v1", registry.host());
-    TestCache::new()
-        .run(&[
-            "push",
-            archive.to_str().unwrap(),
-            &target,
-            "--compress",
-            "none",
-        ])
-        .success();
+    support::push_uncompressed(&archive, &target);
     (registry, archive)
 }
 

@@ -264,15 +264,7 @@ fn two_pulls_into_one_cache_at_once_both_succeed() {
     let registry = TestRegistry::start(Setup::Plain);
     for name in ["one", "two"] {
         let target = format!("{}/shared/{name}:v1", registry.host());
-        TestCache::new()
-            .run(&[
-                "push",
-                "--compress",
-                "none",
-                archive.to_str().unwrap(),
-                &target,
-            ])
-            .success();
+        support::push_uncompressed(&archive, &target);
     }
     let cache = TestCache::new();
     let targets = ["one", "one", "two"].map(|name| format!("{}/shared/{name}:v1", registry.host()));

@@ -21,15 +21,7 @@ fn registry_with_image(dir: &TempDir) -> (TestRegistry, String) {
         ),
     );
     let target = format!("{}/progress/image:v1", registry.host());
-    TestCache::new()
-        .run(&[
-            "push",
-            "--compress",
-            "none",
-            archive.to_str().unwrap(),
-            &target,
-        ])
-        .success();
+    support::push_uncompressed(&archive, &target);
     (registry, target)
 }
 
@@ -177,15 +169,7 @@ fn dynamic_concurrency_adds_workers_while_they_help() {
     let refs: Vec<&[u8]> = layers.iter().map(Vec::as_slice).collect();
     write_tar(&archive, &legacy_items(&refs, r#"["example.com/four:v1"]"#));
     let direct = format!("{}/dynamic/four:v1", registry.host());
-    TestCache::new()
-        .run(&[
-            "push",
-            "--compress",
-            "none",
-            archive.to_str().unwrap(),
-            &direct,
-        ])
-        .success();
+    support::push_uncompressed(&archive, &direct);
     let front = support::front::Front::start(registry.port(), |request, _| {
         match request.method == "GET" && request.target.contains("/blobs/") {
             true => support::front::Action::Throttle(2_000_000),
@@ -233,15 +217,7 @@ fn plain_lines_include_a_status_line_every_ten_seconds() {
         &legacy_items(&[&vec![9u8; 12 << 20]], r#"["example.com/twelve:v1"]"#),
     );
     let target = format!("{}/status/twelve:v1", registry.host());
-    TestCache::new()
-        .run(&[
-            "push",
-            "--compress",
-            "none",
-            archive.to_str().unwrap(),
-            &target,
-        ])
-        .success();
+    support::push_uncompressed(&archive, &target);
     // 12 MiB at 1 MiB/s (one second of burst): about eleven seconds.
     let run = TestCache::new()
         .run(&["pull", &target, "--limit-rate", "1M"])

@@ -381,15 +381,7 @@ fn compress_none_pushes_the_layers_as_they_are_under_an_oci_manifest() {
     let dir = TempDir::new("none");
     let archive = archive(&dir);
     let target = format!("{}/plain/app:v1", registry.host());
-    TestCache::new()
-        .run(&[
-            "push",
-            archive.to_str().unwrap(),
-            &target,
-            "--compress",
-            "none",
-        ])
-        .success();
+    support::push_uncompressed(&archive, &target);
     let raw: serde_json::Value = serde_json::from_str(&tool(
         "skopeo",
         &[
@@ -744,15 +736,7 @@ fn a_pull_resumes_from_what_an_earlier_run_left() {
     let dir = TempDir::new("resume");
     let archive = support::tarball::noisy_archive(dir.path(), 400_000);
     let target = format!("{}/resume/app:v1", registry.host());
-    TestCache::new()
-        .run(&[
-            "push",
-            archive.to_str().unwrap(),
-            &target,
-            "--compress",
-            "none",
-        ])
-        .success();
+    support::push_uncompressed(&archive, &target);
 
     let cache = TestCache::new();
     cache.run(&["pull", &target]).success();
@@ -992,15 +976,7 @@ fn a_rate_limit_caps_the_transfer() {
         &support::tarball::legacy_items(&[&vec![7u8; 3 << 20]], r#"["example.com/three:v1"]"#),
     );
     let target = format!("{}/rate/three:v1", registry.host());
-    TestCache::new()
-        .run(&[
-            "push",
-            "--compress",
-            "none",
-            archive.to_str().unwrap(),
-            &target,
-        ])
-        .success();
+    support::push_uncompressed(&archive, &target);
     // 3 MiB at 1 MiB/s, with one second of burst allowed: two seconds at least.
     let started = std::time::Instant::now();
     TestCache::new()

@@ -296,6 +296,15 @@ pub fn gzip_file(from: &Path, to: &Path) {
     encoder.finish().unwrap().flush().unwrap();
 }
 
+/// Pushes the archive at `archive` to `target` with `--compress none` from a fresh cache, so
+/// the registry holds its layers byte for byte.
+pub fn push_uncompressed(archive: &Path, target: &str) {
+    let archive = archive.to_str().expect("UTF-8 temp path");
+    TestCache::new()
+        .run(&["push", "--compress", "none", archive, target])
+        .success();
+}
+
 /// Runs an external tool, failing the test (never skipping it) when the tool is missing or fails.
 pub fn tool(program: &str, args: &[&str]) -> String {
     let output = Command::new(program)

@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -188,26 +188,31 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A test CA and a server certificate it signed for 127.0.0.1 and localhost.
-fn test_certificates(dir: &TempDir) -> (PathBuf, PathBuf, PathBuf) {
-    let path = |name: &str| dir.join(name).display().to_string();
+/// Makes a new RSA key at `key` and a self-signed certificate for it at `cert`, valid two
+/// days, with the common name `name`.
+pub fn self_signed(key: &Path, cert: &Path, name: &str) {
+    let subject = format!("/CN={name}");
+    let (key, cert) = (key.to_str().unwrap(), cert.to_str().unwrap());
+    let args = [
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+    ];
     tool(
         "openssl",
         &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=docker-image-pusher test CA",
-            "-keyout",
-            &path("ca.key"),
-            "-out",
-            &path("ca.crt"),
-        ],
+            &args[..],
+            &["-subj", &subject, "-keyout", key, "-out", cert],
+        ]
+        .concat(),
+    );
+}
+
+/// A test CA and a server certificate it signed for 127.0.0.1 and localhost.
+fn test_certificates(dir: &TempDir) -> (PathBuf, PathBuf, PathBuf) {
+    let path = |name: &str| dir.join(name).display().to_string();
+    self_signed(
+        &dir.join("ca.key"),
+        &dir.join("ca.crt"),
+        "docker-image-pusher test CA",
     );
     tool(
         "openssl",

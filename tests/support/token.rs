@@ -12,8 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::registry::{ROBOT_PASSWORD, ROBOT_USER};
-use super::tool;
+use super::registry::{ROBOT_PASSWORD, ROBOT_USER, self_signed};
 
 /// The `service` the registry and the issuer agree on.
 pub const SERVICE: &str = "test-registry";
@@ -32,24 +31,7 @@ impl TokenServer {
     pub fn start(dir: &Path, tls_cert: &Path, tls_key: &Path) -> TokenServer {
         let signing_key = dir.join("issuer.key");
         let signing_cert = dir.join("issuer.crt");
-        tool(
-            "openssl",
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=test token issuer",
-                "-keyout",
-                signing_key.to_str().unwrap(),
-                "-out",
-                signing_cert.to_str().unwrap(),
-            ],
-        );
+        self_signed(&signing_key, &signing_cert, "test token issuer");
         let certs = CertificateDer::pem_file_iter(tls_cert)
             .unwrap()
             .map(Result::unwrap)
