@@ -997,6 +997,35 @@ fn a_rate_limit_caps_the_transfer() {
 }
 
 #[test]
+fn a_layer_that_does_not_match_its_diff_id_is_never_pushed() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("tampered");
+    let mut items = legacy_items(&[b"the real layer"], r#"["example.com/tampered:v1"]"#);
+    items[0] = support::tarball::Item::File("0/layer.tar".into(), b"a tampered layer".to_vec());
+    let archive = dir.join("tampered.tar");
+    write_tar(&archive, &items);
+    let expected = format!("sha256:{}", support::sha256(b"the real layer"));
+    for compress in ["gzip", "none"] {
+        let target = format!("{}/tampered/{compress}:v1", registry.host());
+        let run = TestCache::new().run(&[
+            "push",
+            archive.to_str().unwrap(),
+            &target,
+            "--compress",
+            compress,
+        ]);
+        assert_ne!(run.code, 0, "{compress}: {}", run.stderr);
+        assert!(run.stderr.contains(&expected), "{compress}: {}", run.stderr);
+        let manifests = format!("PUT /v2/tampered/{compress}/manifests/");
+        assert_eq!(
+            registry.requests(&manifests),
+            0,
+            "{compress}: no manifest was pushed"
+        );
+    }
+}
+
+#[test]
 fn gzip_layers_with_incompressible_stretches_decompress_with_gnu_gzip() {
     let registry = TestRegistry::start(Setup::Plain);
     let dir = TempDir::new("gzip-mixed");

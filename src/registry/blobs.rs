@@ -5,7 +5,7 @@ use std::io::{self, Read};
 
 use super::http::{Body, Response};
 use super::{Registry, url};
-use crate::digest::{Digest, Hasher};
+use crate::digest::{Digest, Hasher, Verified};
 use crate::error::{Error, Result};
 use crate::gzip::GzipReader;
 use crate::transfer::Open;
@@ -105,7 +105,7 @@ impl Registry {
                 hasher: &mut hasher,
                 error: None,
             };
-            let sent = match &bytes.known {
+            let sent = match bytes.known() {
                 Some(digest) => {
                     let url = url::with_query(&location, "digest", &digest.to_string());
                     let headers = [octets, ("Content-Length", bytes.size.to_string())];
@@ -288,8 +288,8 @@ impl Registry {
 
 /// The bytes of a blob to upload: the source's, or gzip-compressed from them on the way.
 pub struct Bytes {
-    /// The digest, when the bytes are the source's own (not compressed on the way).
-    pub known: Option<Digest>,
+    /// The source's digest.
+    pub digest: Digest,
     /// The source's size (an upper bound of what compression sends, for choosing chunks).
     pub size: u64,
     /// The gzip level, when compressing on the way.
@@ -297,13 +297,20 @@ pub struct Bytes {
 }
 
 impl Bytes {
+    /// The digest of the bytes sent, when they are the source's own (not compressed).
+    fn known(&self) -> Option<&Digest> {
+        self.gzip.is_none().then_some(&self.digest)
+    }
+
     /// The bytes from `offset` on. Compressed bytes are made again from the start (gzip is
-    /// deterministic) and the first `offset` skipped.
+    /// deterministic) and the first `offset` skipped; the source's bytes are checked against
+    /// its digest on the way in, as the registry can only check what it receives.
     fn open<'s>(&self, open: &mut Open<'s>, offset: u64) -> Result<Box<dyn Read + Send + 's>> {
         let Some(level) = self.gzip else {
             return open(offset);
         };
-        let mut compressed = GzipReader::new(open(0)?, level);
+        let source = Verified::new(open(0)?, &self.digest, self.size);
+        let mut compressed = GzipReader::new(source, level);
         io::copy(&mut (&mut compressed).take(offset), &mut io::sink())
             .map_err(|e| Error::from_io("compressing the blob again", e))?;
         Ok(Box::new(compressed))
@@ -323,7 +330,7 @@ pub struct UploadPlan {
 fn checked(hasher: Hasher, bytes: &Bytes) -> Result<(Digest, u64)> {
     let size = hasher.len();
     let digest = hasher.finish();
-    if let Some(expected) = &bytes.known
+    if let Some(expected) = bytes.known()
         && (&digest != expected || size != bytes.size)
     {
         return Err(Error::BadInput(format!(

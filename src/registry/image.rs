@@ -194,7 +194,7 @@ impl Destination for RegistryDestination<'_> {
             _ => None,
         };
         let bytes = Bytes {
-            known: gzip.is_none().then(|| blob.digest.clone()),
+            digest: blob.digest.clone(),
             size: blob.size,
             gzip: gzip.map(|(level, _)| level),
         };
