@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, Result};
+use crate::writeback::WriteBehind;
 
 /// Bytes moved per read and write when streaming a blob.
 pub const COPY_BUFFER: usize = 256 * 1024;
@@ -143,9 +144,9 @@ pub fn write_addressed(dir: &Path, source: &mut dyn Read) -> Result<Addressed> {
 /// Copies `source` into a new file at `path`, syncs it, and returns its digest and size.
 fn copy_into(path: &Path, source: &mut dyn Read) -> Result<(Digest, u64)> {
     let write_error = |e| Error::io(format!("writing {}", path.display()), e);
-    let mut file = File::create_new(path).map_err(write_error)?;
+    let file = File::create_new(path).map_err(write_error)?;
     let mut hasher = Hasher::default();
-    append_hashed(source, &mut file, path, &mut hasher)?;
+    append_hashed(source, &mut WriteBehind::new(&file, 0), path, &mut hasher)?;
     file.sync_all().map_err(write_error)?;
     let size = hasher.len();
     Ok((hasher.finish(), size))

@@ -13,6 +13,7 @@ mod progress;
 mod reference;
 mod registry;
 mod transfer;
+mod writeback;
 
 use std::process::ExitCode;
 

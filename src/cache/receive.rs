@@ -10,6 +10,7 @@ use crate::digest::{self, Digest, Hasher};
 use crate::error::{Context, Error, Result};
 use crate::manifest::Descriptor;
 use crate::transfer::Open;
+use crate::writeback::WriteBehind;
 
 use super::Session;
 
@@ -19,7 +20,7 @@ impl Session<'_> {
         let dir = self.cache.partial_dir();
         fs::create_dir_all(&dir).context(|| format!("creating {}", dir.display()))?;
         let path = dir.join(blob.digest.hex());
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
@@ -52,7 +53,12 @@ impl Session<'_> {
         // A partial file that is already whole (salvaged from a killed run) needs no request.
         let copied = match have < blob.size {
             true => open(have).and_then(|mut data| {
-                digest::append_hashed(&mut *data, &mut file, &path, &mut hasher)
+                digest::append_hashed(
+                    &mut *data,
+                    &mut WriteBehind::new(&file, have),
+                    &path,
+                    &mut hasher,
+                )
             }),
             false => Ok(()),
         };

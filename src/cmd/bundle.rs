@@ -14,6 +14,7 @@ use crate::digest::{Digest, HashingWriter};
 use crate::error::{Context, Error, Result};
 use crate::progress::{Board, Progress, count, human_bytes};
 use crate::transfer::Summary;
+use crate::writeback::WriteBehind;
 
 use super::print_help;
 use super::save::{cached_images, write_archive};
@@ -196,12 +197,12 @@ fn fill(
 fn write_hashed<T>(
     path: &Path,
     mode: u32,
-    write: impl FnOnce(&mut HashingWriter<File>) -> Result<T>,
+    write: impl FnOnce(&mut HashingWriter<WriteBehind<'_>>) -> Result<T>,
 ) -> Result<(T, Digest)> {
     let file = File::create(path).context(|| format!("creating {}", path.display()))?;
-    let mut out = HashingWriter::new(file);
+    let mut out = HashingWriter::new(WriteBehind::new(&file, 0));
     let written = write(&mut out)?;
-    let (digest, file) = out.finish();
+    let (digest, _) = out.finish();
     file.set_permissions(fs::Permissions::from_mode(mode))
         .and_then(|()| file.sync_all())
         .context(|| format!("writing {}", path.display()))?;

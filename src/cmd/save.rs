@@ -17,6 +17,7 @@ use crate::error::{Context, Error, Result};
 use crate::progress::{Board, Progress, count, human_bytes};
 use crate::reference::Reference;
 use crate::transfer::{self, Job, Options, Summary};
+use crate::writeback::WriteBehind;
 
 use super::{print_help, timing};
 
@@ -119,15 +120,19 @@ pub fn cached_images<'c>(cache: &'c Cache, queries: &[String]) -> Result<Vec<Cac
     Ok(cached)
 }
 
-/// Writes `path` whole or not at all: through `<path>.partial`, synced, then renamed.
-pub fn write_whole<T>(path: &Path, write: impl FnOnce(&mut File) -> Result<T>) -> Result<T> {
+/// Writes `path` whole or not at all: through `<path>.partial`, written back as it grows
+/// ([`WriteBehind`]), synced, then renamed.
+pub fn write_whole<T>(
+    path: &Path,
+    write: impl FnOnce(&mut WriteBehind<'_>) -> Result<T>,
+) -> Result<T> {
     let mut partial = path.as_os_str().to_owned();
     partial.push(".partial");
     let partial = PathBuf::from(partial);
     let written = File::create(&partial)
         .context(|| format!("creating {}", partial.display()))
-        .and_then(|mut file| {
-            let written = write(&mut file)?;
+        .and_then(|file| {
+            let written = write(&mut WriteBehind::new(&file, 0))?;
             file.sync_all()
                 .context(|| format!("syncing {}", partial.display()))?;
             Ok(written)
