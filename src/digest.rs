@@ -175,7 +175,9 @@ pub fn append_hashed(
 }
 
 /// Reads exactly `size` bytes of a blob and fails at their end unless they hash to the
-/// blob's digest, so a blob that changed after it was stored never goes out as if whole.
+/// blob's digest, so a blob that changed after it was stored never goes out as if whole. The
+/// failure is a bad-input [`Error`] carried in the `io::Error` ([`Error::from_io`] gets it
+/// back), so it exits 3 wherever the reader is used.
 pub struct Verified<R> {
     inner: io::Take<R>,
     hasher: Hasher,
@@ -207,12 +209,12 @@ impl<R: Read> Read for Verified<R> {
                     self.hasher.len(),
                     self.size
                 );
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, message));
+                return Err(Error::BadInput(message).into_io());
             }
             let found = self.hasher.clone().finish();
             if found != self.digest {
                 let message = format!("the bytes of {} hash to {found}", self.digest);
-                return Err(io::Error::new(io::ErrorKind::InvalidData, message));
+                return Err(Error::BadInput(message).into_io());
             }
         }
         Ok(n)
@@ -293,14 +295,16 @@ mod tests {
             b"hello",
             "reads stop at the size"
         );
-        assert_eq!(
-            read(b"hel", 5).unwrap_err().kind(),
-            io::ErrorKind::UnexpectedEof
+        let failure = |bytes: &[u8]| Error::from_io("reading", read(bytes, 5).unwrap_err());
+        let short = failure(b"hel");
+        assert_eq!(short.exit_code(), 3, "{short}");
+        assert!(
+            short.to_string().contains("ends after 3 of its 5 bytes"),
+            "{short}"
         );
-        assert_eq!(
-            read(b"jello", 5).unwrap_err().kind(),
-            io::ErrorKind::InvalidData
-        );
+        let changed = failure(b"jello");
+        assert_eq!(changed.exit_code(), 3, "{changed}");
+        assert!(changed.to_string().contains("hash to sha256:"), "{changed}");
     }
 
     #[test]

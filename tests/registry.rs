@@ -1014,7 +1014,7 @@ fn a_layer_that_does_not_match_its_diff_id_is_never_pushed() {
             "--compress",
             compress,
         ]);
-        assert_ne!(run.code, 0, "{compress}: {}", run.stderr);
+        assert_eq!(run.code, 3, "{compress}: {}", run.stderr);
         assert!(run.stderr.contains(&expected), "{compress}: {}", run.stderr);
         let manifests = format!("PUT /v2/tampered/{compress}/manifests/");
         assert_eq!(
