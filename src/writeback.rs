@@ -14,14 +14,19 @@ use std::io::{self, Write};
 /// The bytes written between two requests to start write-back.
 const WINDOW: u64 = 8 * 1024 * 1024;
 
+/// Windows end on a multiple of this (the usual page size): a page that is still being filled
+/// must not be under write-back, or the next write to it waits for the disk and the page goes
+/// out twice (tar entries, for one, are read in pieces that are not whole pages).
+const PAGE: u64 = 4096;
+
 /// A file being written from a known offset, written back and dropped from the page cache
 /// one [`WINDOW`] at a time.
 pub struct WriteBehind<'a> {
     file: &'a File,
     /// Where the window being filled starts.
     window_start: u64,
-    /// How much of that window is written.
-    filled: u64,
+    /// Where the bytes written so far end.
+    written_end: u64,
     /// The window before, `(offset, len)`, whose write-back was started and which is still
     /// to be dropped.
     started: Option<(u64, u64)>,
@@ -34,7 +39,7 @@ impl<'a> WriteBehind<'a> {
         WriteBehind {
             file,
             window_start: offset,
-            filled: 0,
+            written_end: offset,
             started: None,
         }
     }
@@ -44,15 +49,15 @@ impl Write for WriteBehind<'_> {
     fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
         let mut file = self.file;
         let n = file.write(buffer)?;
-        self.filled += n as u64;
-        if self.filled >= WINDOW {
-            let window = (self.window_start, self.filled);
+        self.written_end += n as u64;
+        if self.written_end - self.window_start >= WINDOW {
+            let window_end = self.written_end / PAGE * PAGE;
+            let window = (self.window_start, window_end - self.window_start);
             start_writeback(self.file, window);
             if let Some(previous) = self.started.replace(window) {
                 drop_written(self.file, previous);
             }
-            self.window_start += self.filled;
-            self.filled = 0;
+            self.window_start = window_end;
         }
         Ok(n)
     }
