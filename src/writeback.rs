@@ -19,17 +19,14 @@ const WINDOW: u64 = 8 * 1024 * 1024;
 /// out twice (tar entries, for one, are read in pieces that are not whole pages).
 const PAGE: u64 = 4096;
 
+/// A byte range of the file, `(offset, len)`.
+type Window = (u64, u64);
+
 /// A file being written from a known offset, written back and dropped from the page cache
 /// one [`WINDOW`] at a time.
 pub struct WriteBehind<'a> {
     file: &'a File,
-    /// Where the window being filled starts.
-    window_start: u64,
-    /// Where the bytes written so far end.
-    written_end: u64,
-    /// The window before, `(offset, len)`, whose write-back was started and which is still
-    /// to be dropped.
-    started: Option<(u64, u64)>,
+    windows: Windows,
 }
 
 impl<'a> WriteBehind<'a> {
@@ -38,9 +35,7 @@ impl<'a> WriteBehind<'a> {
     pub fn new(file: &'a File, offset: u64) -> WriteBehind<'a> {
         WriteBehind {
             file,
-            window_start: offset,
-            written_end: offset,
-            started: None,
+            windows: Windows::new(offset),
         }
     }
 }
@@ -49,15 +44,11 @@ impl Write for WriteBehind<'_> {
     fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
         let mut file = self.file;
         let n = file.write(buffer)?;
-        self.written_end += n as u64;
-        if self.written_end - self.window_start >= WINDOW {
-            let window_end = self.written_end / PAGE * PAGE;
-            let window = (self.window_start, window_end - self.window_start);
-            start_writeback(self.file, window);
-            if let Some(previous) = self.started.replace(window) {
+        if let Some((filled, previous)) = self.windows.wrote(n as u64) {
+            start_writeback(self.file, filled);
+            if let Some(previous) = previous {
                 drop_written(self.file, previous);
             }
-            self.window_start = window_end;
         }
         Ok(n)
     }
@@ -67,50 +58,114 @@ impl Write for WriteBehind<'_> {
     }
 }
 
-/// Asks the kernel to start writing the `len` bytes at `offset`, without waiting. Only hints
-/// here: the sync that follows is what makes the file durable, so failures are ignored.
-#[cfg(target_os = "linux")]
-fn start_writeback(file: &File, (offset, len): (u64, u64)) {
-    use std::os::fd::AsRawFd;
-    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
-        return;
-    };
-    // SAFETY: the descriptor is open while `file` is borrowed; the call only starts write-back.
-    unsafe {
-        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
+/// Where the windows of a file being written stand.
+struct Windows {
+    /// Where the window being filled starts.
+    start: u64,
+    /// Where the bytes written so far end.
+    written_end: u64,
+    /// The window before, whose write-back was started and which is still to be dropped.
+    started: Option<Window>,
+}
+
+impl Windows {
+    /// The windows of a file written from `offset` on.
+    fn new(offset: u64) -> Windows {
+        Windows {
+            start: offset,
+            written_end: offset,
+            started: None,
+        }
+    }
+
+    /// Counts `n` more bytes written. When that fills a window, returns it (to start its
+    /// write-back) and the window before it (to wait for and drop).
+    fn wrote(&mut self, n: u64) -> Option<(Window, Option<Window>)> {
+        self.written_end += n;
+        if self.written_end - self.start < WINDOW {
+            return None;
+        }
+        let end = self.written_end / PAGE * PAGE;
+        let filled = (self.start, end - self.start);
+        self.start = end;
+        Some((filled, self.started.replace(filled)))
     }
 }
 
-/// Waits until the `len` bytes at `offset` are written back, then drops them from the page cache.
+/// Asks the kernel to start writing `window`, without waiting. Only hints here: the sync
+/// that follows is what makes the file durable, so failures are ignored.
 #[cfg(target_os = "linux")]
-fn drop_written(file: &File, (offset, len): (u64, u64)) {
-    use std::os::fd::AsRawFd;
-    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
-        return;
-    };
+fn start_writeback(file: &File, window: Window) {
+    sync_range(file, window, libc::SYNC_FILE_RANGE_WRITE);
+}
+
+/// Waits until `window` is written back, then drops it from the page cache.
+#[cfg(target_os = "linux")]
+fn drop_written(file: &File, window: Window) {
     let wait = libc::SYNC_FILE_RANGE_WAIT_BEFORE
         | libc::SYNC_FILE_RANGE_WRITE
         | libc::SYNC_FILE_RANGE_WAIT_AFTER;
-    // SAFETY: as above; dropping clean pages from the cache never changes the file.
-    unsafe {
-        if libc::sync_file_range(file.as_raw_fd(), offset, len, wait) == 0 {
-            libc::posix_fadvise(file.as_raw_fd(), offset, len, libc::POSIX_FADV_DONTNEED);
-        }
+    if let Some((fd, offset, len)) = sync_range(file, window, wait) {
+        // SAFETY: as in `sync_range`; dropping clean pages from the cache never changes the file.
+        unsafe { libc::posix_fadvise(fd, offset, len, libc::POSIX_FADV_DONTNEED) };
     }
+}
+
+/// `sync_file_range(2)` on `window` with `flags`; on success, the arguments it took.
+#[cfg(target_os = "linux")]
+fn sync_range(file: &File, (offset, len): Window, flags: u32) -> Option<(i32, i64, i64)> {
+    use std::os::fd::AsRawFd;
+    let (fd, offset, len) = (
+        file.as_raw_fd(),
+        offset.try_into().ok()?,
+        len.try_into().ok()?,
+    );
+    // SAFETY: the descriptor is open while `file` is borrowed, and the call only writes back
+    // or waits for pages of that file.
+    let done = unsafe { libc::sync_file_range(fd, offset, len, flags) };
+    (done == 0).then_some((fd, offset, len))
 }
 
 /// Other systems get no hints; the final sync does all the work.
 #[cfg(not(target_os = "linux"))]
-fn start_writeback(_file: &File, _window: (u64, u64)) {}
+fn start_writeback(_file: &File, _window: Window) {}
 
 /// Other systems get no hints; the page cache is theirs to manage.
 #[cfg(not(target_os = "linux"))]
-fn drop_written(_file: &File, _window: (u64, u64)) {}
+fn drop_written(_file: &File, _window: Window) {}
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Read;
+
+    #[test]
+    fn windows_follow_each_other_on_page_boundaries() {
+        // Written from an odd offset in pieces that are not whole pages, as tar entries are.
+        let mut windows = Windows::new(1000);
+        let mut seen: Vec<(Window, Option<Window>)> = Vec::new();
+        for _ in 0..200 {
+            seen.extend(windows.wrote(100_000 + 512));
+        }
+        assert!(seen.len() >= 2, "{seen:?}");
+        assert_eq!(
+            seen[0].0.0, 1000,
+            "the first window starts where writing began"
+        );
+        assert_eq!(seen[0].1, None, "nothing to drop before the first window");
+        for pair in seen.windows(2) {
+            let ((offset, len), _) = pair[0];
+            let (next, previous) = pair[1];
+            assert_eq!((offset + len) % PAGE, 0, "{pair:?}: ends mid-page");
+            assert!(len >= WINDOW - PAGE, "{pair:?}: a short window");
+            assert_eq!(next.0, offset + len, "{pair:?}: a gap or an overlap");
+            assert_eq!(
+                previous,
+                Some((offset, len)),
+                "{pair:?}: drops the window before"
+            );
+        }
+    }
 
     #[test]
     fn writes_every_byte_across_windows() {
