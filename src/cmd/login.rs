@@ -44,9 +44,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
             other => return Err(args::unexpected(other, COMMAND)),
         }
     }
-    let target =
-        target.ok_or_else(|| Error::Usage(format!("no registry given; see '{COMMAND} --help'")))?;
-    let (scheme, host) = registry_host(&target)?;
+    let (scheme, host) = registry_host(target.as_deref(), COMMAND)?;
     let missing = || {
         Error::Usage(format!(
             "login needs -u USER and -p PASSWORD or --password-stdin; see '{COMMAND} --help'"

@@ -3,7 +3,7 @@
 use lexopt::{Arg, Parser};
 
 use crate::args::{self, Globals};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::registry::docker_config;
 
 use super::{print_help, registry_host};
@@ -36,9 +36,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
             other => return Err(args::unexpected(other, COMMAND)),
         }
     }
-    let target =
-        target.ok_or_else(|| Error::Usage(format!("no registry given; see '{COMMAND} --help'")))?;
-    let (_, host) = registry_host(&target)?;
+    let (_, host) = registry_host(target.as_deref(), COMMAND)?;
     let progress = globals.progress();
     if docker_config::erase(&host)? {
         progress.info(format_args!("removed the credentials for {host}"));

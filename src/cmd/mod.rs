@@ -208,9 +208,14 @@ pub fn run(arguments: Vec<OsString>) -> Result<()> {
     }
 }
 
-/// The registry host a `login`/`logout` argument names (`host[:port]` or a URL), with the
-/// scheme when one was given.
-pub fn registry_host(text: &str) -> Result<(Option<&'static str>, String)> {
+/// The registry host the REGISTRY argument of `login`/`logout` (`command`) names
+/// (`host[:port]` or a URL), with the scheme when one was given; a usage error without one.
+pub fn registry_host(
+    argument: Option<&str>,
+    command: &str,
+) -> Result<(Option<&'static str>, String)> {
+    let text = argument
+        .ok_or_else(|| Error::Usage(format!("no registry given; see '{command} --help'")))?;
     let (scheme, rest) = match (text.strip_prefix("https://"), text.strip_prefix("http://")) {
         (Some(rest), _) => (Some("https"), rest),
         (_, Some(rest)) => (Some("http"), rest),
