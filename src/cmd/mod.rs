@@ -333,13 +333,18 @@ pub fn report_upload(
 
 /// Writes data to stdout; a closed pipe (`| head`) is not a failure.
 pub fn write_stdout(bytes: &[u8]) -> Result<()> {
+    write_stdout_while_read(bytes).map(drop)
+}
+
+/// Writes `bytes` to standard output; `false` once its reader has gone (a broken pipe), so a
+/// command printing as it goes can stop early and quietly.
+pub fn write_stdout_while_read(bytes: &[u8]) -> Result<bool> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(Error::io("writing to standard output", e))
-        }
-        _ => Ok(()),
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(Error::io("writing to standard output", e)),
     }
 }
 

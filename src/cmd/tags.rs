@@ -6,7 +6,7 @@ use crate::args::{self, Globals, REGISTRY_HELP, RegistryArgs};
 use crate::error::{Error, Result};
 use crate::reference::{self, Reference};
 
-use super::{connect, print_help, write_stdout};
+use super::{connect, print_help, write_stdout, write_stdout_while_read};
 
 const COMMAND: &str = "docker-image-pusher tags";
 
@@ -29,7 +29,8 @@ pub const GROUPS: &[&str] = &[REGISTRY_HELP];
 /// The long help.
 pub const DETAILS: &str = "
 
-Reads the registry's tag list, following its Link headers from page to page.
+Reads the registry's tag list, following its Link headers from page to page (on the
+registry's own host only) and printing each page as it arrives.
 
 Examples:
   docker-image-pusher tags registry.example.com/team/app
@@ -65,13 +66,29 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let (scheme, named) =
         Reference::parse_url(&text).map_err(|e| Error::Usage(format!("REPOSITORY: {e}")))?;
     let (registry, _) = connect(&registry_args, named.registry(), scheme, globals.progress())?;
-    let tags = registry.tags(named.repository(), page_size)?;
-    let output = match json {
-        true => format!(
-            "{}\n",
-            serde_json::json!({ "repository": named.name(), "tags": tags })
-        ),
-        false => tags.iter().map(|tag| format!("{tag}\n")).collect(),
-    };
-    write_stdout(output.as_bytes())
+    let mut listed = 0usize;
+    if json {
+        let name = serde_json::Value::String(named.name());
+        write_stdout(format!("{{\"repository\":{name},\"tags\":[").as_bytes())?;
+    }
+    registry.tags(named.repository(), page_size, |tags| {
+        let mut text = String::new();
+        for tag in tags {
+            if !json {
+                text.push_str(&tag);
+                text.push('\n');
+            } else {
+                if listed > 0 {
+                    text.push(',');
+                }
+                text.push_str(&serde_json::Value::String(tag).to_string());
+            }
+            listed += 1;
+        }
+        write_stdout_while_read(text.as_bytes())
+    })?;
+    match json {
+        true => write_stdout(b"]}\n"),
+        false => Ok(()),
+    }
 }

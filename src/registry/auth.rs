@@ -91,7 +91,8 @@ impl Auth {
     }
 
     /// The `Authorization` value for a request needing `scope`, fetching a token if needed.
-    /// `registry_url` is the registry's base, to refuse a token realm that downgrades to http.
+    /// `registry_url` is the registry's base: credentials go to a plain-http token realm only
+    /// when the registry itself is plain http; an anonymous token may come from anywhere.
     pub fn header(&self, http: &Http, scope: &str, registry_url: &str) -> Result<Option<String>> {
         let challenge = self
             .challenge
@@ -109,9 +110,14 @@ impl Auth {
                     return Ok(Some(format!("Bearer {token}")));
                 }
                 drop(tokens);
-                if registry_url.starts_with("https://") && realm.starts_with("http://") {
+                if self.credentials.is_some()
+                    && registry_url.starts_with("https://")
+                    && !realm.starts_with("https://")
+                {
                     return Err(Error::Denied(format!(
-                        "the registry sends credentials to {realm} over plain http; refused"
+                        "the registry asks for credentials to be sent to its token server \
+                         {} over plain http; refused",
+                        url::shown(&realm)
                     )));
                 }
                 let (token, lifetime) =

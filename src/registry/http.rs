@@ -88,7 +88,8 @@ impl Http {
         for (name, value) in headers {
             request = request.header(*name, value.as_str());
         }
-        let invalid = |e: http::Error| Error::Registry(format!("{method} {url}: {e}"));
+        let shown = super::url::shown(url);
+        let invalid = |e: http::Error| Error::Registry(format!("{method} {shown}: {e}"));
         let started = Instant::now();
         let sent = match body {
             Body::Empty => self
@@ -101,18 +102,17 @@ impl Http {
                     .map_err(invalid)?,
             ),
         };
-        let path = url.split('?').next().unwrap_or(url);
         let took = started.elapsed().as_millis();
         match &sent {
             Ok(response) => self.progress.detail(format_args!(
-                "{method} {path} {} ({took} ms)",
+                "{method} {shown} {} ({took} ms)",
                 response.status().as_u16()
             )),
             Err(error) => self
                 .progress
-                .detail(format_args!("{method} {path} failed: {error} ({took} ms)")),
+                .detail(format_args!("{method} {shown} failed: {error} ({took} ms)")),
         }
-        sent.map_err(|e| transport_error(method, url, e))
+        sent.map_err(|e| transport_error(method, shown, e))
     }
 }
 
@@ -125,7 +125,8 @@ pub fn is_certificate_error(error: &Error) -> bool {
 }
 
 /// A failure below HTTP: retryable when it is the network's, final when it is TLS's. rustls
-/// reports an untrusted certificate through an `io::Error`, so it is told by its words.
+/// reports an untrusted certificate through an `io::Error`, so it is told by its words. `url`
+/// comes without its query.
 fn transport_error(method: &str, url: &str, error: ureq::Error) -> Error {
     if error.to_string().contains("certificate") {
         return Error::Registry(format!(

@@ -174,9 +174,11 @@ impl Registry {
         self.pushbacks.load(Ordering::Relaxed)
     }
 
-    /// Sends a request needing `scope`, authenticated, with redirects followed (GET and HEAD
-    /// only, dropping credentials on the way to another origin) and retries for requests whose
-    /// body can be sent again. Returns the response when its status is in `expected`.
+    /// Sends a request needing `scope`, with redirects followed (GET and HEAD only) and
+    /// retries for requests whose body can be sent again. Returns the response when its
+    /// status is in `expected`. Every request, and every hop of a redirect, carries the
+    /// registry's `Authorization` only when it goes to the registry's own origin; a `401`
+    /// from anywhere else is an error, never a new challenge.
     fn request(
         &self,
         method: &str,
@@ -187,16 +189,27 @@ impl Registry {
         expected: &[u16],
     ) -> Result<Response> {
         let replayable = !matches!(body, Body::Stream(_));
+        let what = format!("{method} {}", url::shown(url));
         let mut attempt = 1;
         let mut reauthenticated = false;
         loop {
             let result = self.send_once(method, url, scope, headers, reborrow(&mut body));
             let failure = match result {
-                Ok(response) if expected.contains(&response.status().as_u16()) => {
+                Ok((response, _)) if expected.contains(&response.status().as_u16()) => {
                     self.show_warnings(&response);
                     return Ok(response);
                 }
-                Ok(response)
+                Ok((response, from))
+                    if response.status().as_u16() == 401
+                        && !url::same_origin(&from, &self.base) =>
+                {
+                    return Err(Error::Denied(format!(
+                        "{what}: {from}, where the registry sent it, answered HTTP 401; the \
+                         registry's credentials go only to {}",
+                        self.base
+                    )));
+                }
+                Ok((response, _))
                     if response.status().as_u16() == 401 && !reauthenticated && replayable =>
                 {
                     let header = response
@@ -207,20 +220,13 @@ impl Registry {
                         reauthenticated = true;
                         continue;
                     }
-                    (
-                        status_error(&format!("{method} {url}"), 401, read_error_body(response)),
-                        None,
-                    )
+                    (status_error(&what, 401, read_error_body(response)), None)
                 }
-                Ok(response) => {
+                Ok((response, _)) => {
                     let status = response.status().as_u16();
                     let retry_after = retry_after(&response);
                     (
-                        status_error(
-                            &format!("{method} {url}"),
-                            status,
-                            read_error_body(response),
-                        ),
+                        status_error(&what, status, read_error_body(response)),
                         retry_after,
                     )
                 }
@@ -232,8 +238,12 @@ impl Registry {
             }
             let pause = retry_after.unwrap_or_else(|| backoff(attempt));
             self.pushbacks.fetch_add(1, Ordering::Relaxed);
+            let asked = match retry_after {
+                Some(_) => " (the registry asked to wait, with Retry-After)",
+                None => "",
+            };
             self.progress.warn(format_args!(
-                "{error}; retrying in {:.1}s",
+                "{error}; retrying in {:.1}s{asked}",
                 pause.as_secs_f64()
             ));
             std::thread::sleep(pause);
@@ -241,7 +251,20 @@ impl Registry {
         }
     }
 
-    /// One request, with redirects followed for GET and HEAD.
+    /// The `Authorization` for a request to `url`: the registry's credentials or token on the
+    /// registry's own origin, nothing elsewhere; a step from an https registry down to plain
+    /// http is refused.
+    fn authorization(&self, method: &str, url: &str, scope: &str) -> Result<Option<String>> {
+        let own = url::own_origin(&self.base, url)
+            .map_err(|why| Error::Registry(format!("{method} {}: {why}", url::shown(url))))?;
+        match own {
+            true => self.auth.header(&self.http, scope, &self.base),
+            false => Ok(None),
+        }
+    }
+
+    /// One request, with redirects followed for GET and HEAD; returns the response and the
+    /// origin that sent it.
     fn send_once(
         &self,
         method: &str,
@@ -249,46 +272,32 @@ impl Registry {
         scope: &str,
         headers: &[(&str, String)],
         body: Body<'_>,
-    ) -> Result<Response> {
-        let mut all = headers.to_vec();
-        if let Some(authorization) = self.auth.header(&self.http, scope, &self.base)? {
-            all.push(("Authorization", authorization));
-        }
-        let mut response = self.http.send(method, url, &all, body)?;
-        if method != "GET" && method != "HEAD" {
-            return Ok(response);
-        }
-        let mut current = url.to_string();
-        for _ in 0..MAX_REDIRECTS {
-            if !matches!(response.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
-                return Ok(response);
+    ) -> Result<(Response, String)> {
+        let send = |target: &str, body: Body<'_>| -> Result<Response> {
+            let mut all = headers.to_vec();
+            if let Some(authorization) = self.authorization(method, target, scope)? {
+                all.push(("Authorization", authorization));
             }
-            let Some(location) = response
+            self.http.send(method, target, &all, body)
+        };
+        let mut response = send(url, body)?;
+        let mut current = url.to_string();
+        let follows = method == "GET" || method == "HEAD";
+        for _ in 0..MAX_REDIRECTS {
+            let location = response
                 .headers()
                 .get("location")
-                .and_then(|v| v.to_str().ok())
-            else {
-                return Ok(response);
+                .and_then(|v| v.to_str().ok());
+            let redirected = matches!(response.status().as_u16(), 301 | 302 | 303 | 307 | 308);
+            let Some(location) = location.filter(|_| follows && redirected) else {
+                return Ok((response, url::origin(&current).to_string()));
             };
-            let next = url::resolve(&current, location);
-            if current.starts_with("https://") && next.starts_with("http://") {
-                return Err(Error::Registry(format!(
-                    "{method} {url}: redirected to plain http ({next}); refused"
-                )));
-            }
-            let headers: Vec<(&str, String)> = if url::same_origin(&next, url) {
-                all.clone()
-            } else {
-                all.iter()
-                    .filter(|(name, _)| *name != "Authorization")
-                    .cloned()
-                    .collect()
-            };
-            response = self.http.send(method, &next, &headers, Body::Empty)?;
-            current = next;
+            current = url::resolve(&current, location);
+            response = send(&current, Body::Empty)?;
         }
         Err(Error::Registry(format!(
-            "{method} {url}: more than {MAX_REDIRECTS} redirects"
+            "{method} {}: more than {MAX_REDIRECTS} redirects",
+            url::shown(url)
         )))
     }
 
@@ -343,11 +352,14 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(base / 2 + u64::from(nanos) % (base / 2 + 1))
 }
 
-/// `Retry-After` in seconds (an HTTP date is taken as a short pause), capped at 5 minutes.
+/// The longest pause one `Retry-After` may impose: a registry asking for a day gets a minute.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// `Retry-After` in seconds (an HTTP date is taken as a short pause), capped at a minute.
 fn retry_after(response: &Response) -> Option<Duration> {
     let value = response.headers().get("retry-after")?.to_str().ok()?;
     let seconds = value.trim().parse::<u64>().unwrap_or(1);
-    Some(Duration::from_secs(seconds.min(300)))
+    Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
 }
 
 /// The error for an unexpected status, with the registry's own code and message.

@@ -1,5 +1,8 @@
 //! The tags of a repository: `GET /v2/<name>/tags/list`, following `Link: <…>; rel="next"`
-//! from page to page.
+//! from page to page, on the registry's own origin only, never to a page already read, and
+//! handing each page on as it arrives so that no more than one page is held.
+
+use std::collections::HashSet;
 
 use serde::Deserialize;
 
@@ -14,8 +17,14 @@ const MAX_PAGE: u64 = 4 * 1024 * 1024;
 const MAX_PAGES: usize = 10_000;
 
 impl Registry {
-    /// Every tag of `repository`, asking for `page_size` per page when given.
-    pub fn tags(&self, repository: &str, page_size: Option<u32>) -> Result<Vec<String>> {
+    /// The tags of `repository`, page by page: `page` gets each page's tags and returns
+    /// whether to go on. Asks for `page_size` tags per page when given.
+    pub fn tags(
+        &self,
+        repository: &str,
+        page_size: Option<u32>,
+        mut page: impl FnMut(Vec<String>) -> Result<bool>,
+    ) -> Result<()> {
         #[derive(Deserialize)]
         struct Page {
             tags: Option<Vec<String>>,
@@ -24,8 +33,9 @@ impl Registry {
         if let Some(n) = page_size {
             next = url::with_query(&next, "n", &n.to_string());
         }
-        let mut tags = Vec::new();
+        let mut read = HashSet::new();
         for _ in 0..MAX_PAGES {
+            read.insert(next.clone());
             let response = self.request(
                 "GET",
                 &next,
@@ -39,18 +49,34 @@ impl Registry {
                 .get("link")
                 .and_then(|v| v.to_str().ok())
                 .and_then(next_link);
+            let shown = url::shown(&next).to_string();
             let bytes = (response
                 .into_body()
                 .into_with_config()
                 .limit(MAX_PAGE)
                 .read_to_vec())
-            .map_err(|e| Error::Registry(format!("GET {next}: {e}")))?;
-            let page: Page = serde_json::from_slice(&bytes)
-                .map_err(|e| Error::Registry(format!("GET {next}: not a tag list ({e})")))?;
-            tags.extend(page.tags.unwrap_or_default());
-            match link {
-                Some(link) => next = url::resolve(&next, &link),
-                None => return Ok(tags),
+            .map_err(|e| Error::Registry(format!("GET {shown}: {e}")))?;
+            let tags = serde_json::from_slice::<Page>(&bytes)
+                .map_err(|e| Error::Registry(format!("GET {shown}: not a tag list ({e})")))?
+                .tags;
+            drop(bytes);
+            if !page(tags.unwrap_or_default())? {
+                return Ok(());
+            }
+            let Some(link) = link else { return Ok(()) };
+            next = url::resolve(&next, &link);
+            if !url::same_origin(&next, &self.base) {
+                return Err(Error::Registry(format!(
+                    "GET {shown}: the next page of tags is on another host ({}); refused",
+                    url::origin(&next)
+                )));
+            }
+            if read.contains(&next) {
+                self.progress.warn(format_args!(
+                    "{repository}: the registry's next page of tags is one already read; \
+                     stopping there"
+                ));
+                return Ok(());
             }
         }
         Err(Error::Registry(format!(

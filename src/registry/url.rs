@@ -16,6 +16,28 @@ pub fn same_origin(a: &str, b: &str) -> bool {
     origin(a).eq_ignore_ascii_case(origin(b))
 }
 
+/// Where a request to `url` goes, seen from the registry at `base`: `Ok(true)` on the
+/// registry's own origin (its credentials may go along), `Ok(false)` on another origin (they
+/// may not), and an error when it would leave an https registry for plain http.
+pub fn own_origin(base: &str, url: &str) -> Result<bool, String> {
+    let secure = |u: &str| {
+        u.get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+    };
+    if secure(base) && !secure(url) {
+        return Err(format!(
+            "the registry {base} sent the client to {} over plain http; refused",
+            origin(url)
+        ));
+    }
+    Ok(same_origin(base, url))
+}
+
+/// `url` without its query, for messages: a storage host's signed query is a credential.
+pub fn shown(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or(url)
+}
+
 /// `location` (absolute, absolute-path or relative, as registries send) resolved against `base`.
 pub fn resolve(base: &str, location: &str) -> String {
     if location.starts_with("http://") || location.starts_with("https://") {
@@ -85,6 +107,37 @@ mod tests {
             "https://a.example.com/x",
             "http://a.example.com/x"
         ));
+    }
+
+    #[test]
+    fn credentials_stay_on_the_registrys_own_origin() {
+        let base = "https://registry.example.com";
+        assert_eq!(
+            own_origin(base, "https://registry.example.com/v2/a/x?s=1"),
+            Ok(true)
+        );
+        for elsewhere in [
+            "https://registry.example.com.evil.net/v2/",
+            "https://registry.example.com:8443/v2/",
+            "https://storage.example.com/b?sig=1",
+            "https://evil.net/registry.example.com/v2/",
+        ] {
+            assert_eq!(own_origin(base, elsewhere), Ok(false), "{elsewhere}");
+        }
+        assert!(own_origin(base, "http://registry.example.com/v2/").is_err());
+        assert!(own_origin(base, "http://storage.example.com/u").is_err());
+        let plain = "http://127.0.0.1:5000";
+        assert_eq!(own_origin(plain, "http://127.0.0.1:5000/v2/"), Ok(true));
+        assert_eq!(own_origin(plain, "http://127.0.0.1:5001/v2/"), Ok(false));
+        assert_eq!(own_origin(plain, "https://127.0.0.1:5000/v2/"), Ok(false));
+    }
+
+    #[test]
+    fn shown_urls_lose_their_query() {
+        assert_eq!(
+            shown("https://s3.example.com/b/x?X-Amz-Signature=abc"),
+            "https://s3.example.com/b/x"
+        );
     }
 
     #[test]

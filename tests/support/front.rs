@@ -31,6 +31,14 @@ pub enum Action {
     Redirect(String),
     /// Answer with this status and headers, and a small JSON error body.
     Respond(u16, Vec<(String, String)>),
+    /// Answer with this status, headers and body.
+    Reply(u16, Vec<(String, String)>, String),
+    /// Forward, and point the answer's `Location` at this origin (`http://host:port`)
+    /// instead: an upload session handed to another host.
+    ForwardRelocated(String),
+    /// Answer 200 with no `Content-Length` and a body that never ends (until the client
+    /// hangs up): a body longer than its descriptor says.
+    Endless,
     /// Forward, but close the connection after this many bytes of the response body.
     CutResponse(u64),
     /// Forward, sending the response body at this many bytes per second (a slow CDN: each
@@ -178,6 +186,10 @@ fn serve(client: TcpStream, state: Arc<State>) {
         Action::ForwardAs(value) => Some(value.clone()),
         _ => None,
     };
+    let relocated = match &action {
+        Action::ForwardRelocated(origin) => Some(origin.clone()),
+        _ => None,
+    };
     let throttle = match &action {
         Action::Throttle(rate) => Some(*rate),
         _ => None,
@@ -190,18 +202,25 @@ fn serve(client: TcpStream, state: Arc<State>) {
             );
             return;
         }
-        Action::Respond(status, headers) => {
+        Action::Respond(status, mut headers) => {
             let body =
                 format!(r#"{{"errors":[{{"code":"UNAVAILABLE","message":"injected {status}"}}]}}"#);
-            let mut extra = String::new();
-            for (name, value) in headers {
-                extra.push_str(&format!("{name}: {value}\r\n"));
+            headers.push(("Content-Type".into(), "application/json".into()));
+            reply(&mut client, status, &headers, &body);
+            return;
+        }
+        Action::Reply(status, headers, body) => {
+            reply(&mut client, status, &headers, &body);
+            return;
+        }
+        Action::Endless => {
+            let _ = client.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+            let zeros = [0u8; 16 * 1024];
+            while client.write_all(&zeros).is_ok() {
+                state
+                    .bytes_down
+                    .fetch_add(zeros.len() as u64, Ordering::Relaxed);
             }
-            let _ = write!(
-                client,
-                "HTTP/1.1 {status} Injected\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
             return;
         }
         Action::Stall(pause) => {
@@ -215,7 +234,10 @@ fn serve(client: TcpStream, state: Arc<State>) {
             let _ = client.write_all(page.as_bytes());
             return;
         }
-        Action::Forward | Action::ForwardAs(_) | Action::Throttle(_) => (None, None),
+        Action::Forward
+        | Action::ForwardAs(_)
+        | Action::ForwardRelocated(_)
+        | Action::Throttle(_) => (None, None),
         Action::CutResponse(after) => (Some(after), None),
         Action::CutRequest(after) => (None, Some(after)),
     };
@@ -256,6 +278,13 @@ fn serve(client: TcpStream, state: Arc<State>) {
     let Some(answer_head) = read_head(&mut from_registry) else {
         return;
     };
+    let answer_head: Vec<String> = match &relocated {
+        Some(origin) => answer_head
+            .iter()
+            .map(|line| relocate(line, origin))
+            .collect(),
+        None => answer_head,
+    };
     let mut answer = answer_head.join("\r\n");
     answer.push_str("\r\n\r\n");
     if client.write_all(answer.as_bytes()).is_err() {
@@ -277,6 +306,36 @@ fn serve(client: TcpStream, state: Arc<State>) {
         ),
     }
     let _ = client.shutdown(Shutdown::Both);
+}
+
+/// Writes a whole answer with a body.
+fn reply(client: &mut TcpStream, status: u16, headers: &[(String, String)], body: &str) {
+    let mut extra = String::new();
+    for (name, value) in headers {
+        extra.push_str(&format!("{name}: {value}\r\n"));
+    }
+    let _ = write!(
+        client,
+        "HTTP/1.1 {status} Injected\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+/// A `Location` header line pointed at `origin`, keeping its path and query; other lines as
+/// they are.
+fn relocate(line: &str, origin: &str) -> String {
+    let Some((name, value)) = line.split_once(':') else {
+        return line.to_string();
+    };
+    if !name.trim().eq_ignore_ascii_case("location") {
+        return line.to_string();
+    }
+    let value = value.trim();
+    let path = match value.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+        None => value,
+    };
+    format!("Location: {origin}{path}")
 }
 
 /// Asks the registry for the whole tag list `target` names (it sends every tag whatever `n`
