@@ -221,6 +221,54 @@ impl<R: Read> Read for Verified<R> {
     }
 }
 
+/// Reads at most the `size` bytes a blob's descriptor declares (from `offset` on), then asks
+/// its source for one byte more: a source that has it is lying about the blob, and the read
+/// fails with a bad-input [`Error`] (exit 3) instead of filling a disk with what was never
+/// declared. Nothing past the declared size is ever passed on.
+pub struct Bounded<R> {
+    inner: R,
+    remaining: u64,
+    digest: Digest,
+    size: u64,
+}
+
+impl<R: Read> Bounded<R> {
+    /// The bytes of blob `digest` of `size` bytes, from byte `offset` on, read from `inner`.
+    pub fn new(inner: R, digest: &Digest, size: u64, offset: u64) -> Bounded<R> {
+        Bounded {
+            inner,
+            remaining: size.saturating_sub(offset),
+            digest: digest.clone(),
+            size,
+        }
+    }
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        if buffer.is_empty() {
+            return Ok(0);
+        }
+        if self.remaining == 0 {
+            let mut extra = [0u8; 1];
+            return match self.inner.read(&mut extra)? {
+                0 => Ok(0),
+                _ => Err(Error::BadInput(format!(
+                    "the source of {} sent more than the {} bytes its descriptor declares",
+                    self.digest, self.size
+                ))
+                .into_io()),
+            };
+        }
+        let room = buffer
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buffer[..room])?;
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
 /// A writer that hashes what it passes on to `inner`.
 pub struct HashingWriter<W> {
     inner: W,

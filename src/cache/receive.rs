@@ -5,6 +5,7 @@
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
 
 use crate::digest::{self, Digest, Hasher};
 use crate::error::{Context, Error, Result};
@@ -20,10 +21,12 @@ impl Session<'_> {
         let dir = self.cache.partial_dir();
         fs::create_dir_all(&dir).context(|| format!("creating {}", dir.display()))?;
         let path = dir.join(blob.digest.hex());
+        // Never through a link: a partial file is the cache's own, never a file elsewhere.
         let file = OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .context(|| format!("opening {}", path.display()))?;
         match file.try_lock() {
@@ -64,7 +67,13 @@ impl Session<'_> {
         };
         file.sync_data()
             .context(|| format!("syncing {}", path.display()))?;
-        copied?;
+        if let Err(error) = copied {
+            // A source that lied about the blob leaves nothing worth resuming from.
+            if error.exit_code() == 3 {
+                let _ = fs::remove_file(&path);
+            }
+            return Err(error);
+        }
         let size = hasher.len();
         if let Err(mismatch) = check(blob, &hasher.finish(), size) {
             let _ = fs::remove_file(&path);

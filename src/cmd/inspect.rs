@@ -8,6 +8,7 @@ use lexopt::{Arg, Parser};
 use serde_json::{Value, json};
 
 use crate::args::{self, Globals, REGISTRY_HELP, RegistryArgs};
+use crate::digest::Verified;
 use crate::error::{Error, Result};
 use crate::manifest::{self, MAX_MANIFEST_SIZE, Parsed, Platform};
 use crate::progress::human_bytes;
@@ -183,7 +184,7 @@ fn read_config(source: &dyn Source, config: &manifest::Descriptor) -> Result<Vec
         )));
     }
     let mut bytes = Vec::with_capacity(config.size as usize);
-    (source.open_blob(config, 0)?.take(MAX_MANIFEST_SIZE))
+    Verified::new(source.open_blob(config, 0)?, &config.digest, config.size)
         .read_to_end(&mut bytes)
         .map_err(|e| Error::from_io(format!("reading config {}", config.digest), e))?;
     Ok(bytes)

@@ -4,7 +4,7 @@
 
 use std::io::{self, Read};
 
-use crate::digest::Digest;
+use crate::digest::{Bounded, Digest};
 use crate::error::{Context, Result};
 use crate::manifest::Descriptor;
 use crate::progress::{Board, Progress, human_bytes};
@@ -83,7 +83,12 @@ pub fn copy(
     let mut attempt = 1;
     let stored = loop {
         let mut open = |offset| {
-            let mut reader = source.open_blob(blob, offset)?;
+            let mut reader: Box<dyn Read + Send> = Box::new(Bounded::new(
+                source.open_blob(blob, offset)?,
+                &blob.digest,
+                blob.size,
+                offset,
+            ));
             if let Some(limit) = options.limit {
                 reader = limit.wrap(reader);
             }
