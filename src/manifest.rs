@@ -271,7 +271,7 @@ pub fn with_stored_layers(raw: &RawManifest, stored: &[Descriptor]) -> Result<Ra
 /// way); platforms and annotations are kept. With nothing to change, the original bytes.
 pub fn with_stored_children(
     raw: &RawManifest,
-    children: &[RawManifest],
+    children: &[&RawManifest],
 ) -> Result<RawManifest, String> {
     let index = match parse(&raw.bytes)? {
         Parsed::Index(index) => index,
