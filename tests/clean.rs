@@ -146,3 +146,57 @@ fn the_next_extract_sweeps_leftovers_when_alone() {
     cache.run(&["extract", archive.to_str().unwrap()]).success();
     assert!(!stale.exists());
 }
+
+/// A directory outside the cache holding a file named like a staged blob and another file:
+/// what a link planted in a shared cache would point the sweeps at.
+fn outside_files(dir: &TempDir) -> Vec<std::path::PathBuf> {
+    let outside = dir.join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    let files = vec![outside.join(sha256(b"precious")), outside.join("notes.txt")];
+    fs::write(&files[0], b"precious").unwrap();
+    fs::write(&files[1], b"keep me").unwrap();
+    files
+}
+
+#[test]
+fn links_inside_the_cache_are_removed_as_links_never_followed() {
+    let dir = TempDir::new("links");
+    let cache = two_images(&dir);
+    let files = outside_files(&dir);
+    let outside = files[0].parent().unwrap();
+    for link in ["tmp/evil", "blobs/sha256/evil"] {
+        std::os::unix::fs::symlink(outside, cache.path().join(link)).unwrap();
+    }
+    let archive = dir.join("c.tar");
+    write_tar(
+        &archive,
+        &legacy_items(&[b"only in c"], r#"["example.com/c:v1"]"#),
+    );
+    cache.run(&["extract", archive.to_str().unwrap()]).success();
+    cache.run(&["clean", "--all"]).success();
+    for file in &files {
+        assert!(file.exists(), "{} was deleted", file.display());
+    }
+    for link in ["tmp/evil", "blobs/sha256/evil"] {
+        assert!(
+            fs::symlink_metadata(cache.path().join(link)).is_err(),
+            "{link} is still there"
+        );
+    }
+}
+
+#[test]
+fn a_link_in_place_of_tmp_is_refused() {
+    let dir = TempDir::new("tmp-link");
+    let cache = two_images(&dir);
+    let files = outside_files(&dir);
+    let tmp = cache.path().join("tmp");
+    fs::remove_dir_all(&tmp).unwrap();
+    std::os::unix::fs::symlink(files[0].parent().unwrap(), &tmp).unwrap();
+    let run = cache.run(&["clean", "--all"]).exits(3);
+    assert!(run.stderr.contains("symbolic link"), "{}", run.stderr);
+    for file in &files {
+        assert!(file.exists(), "{} was deleted", file.display());
+    }
+    fs::remove_file(&tmp).unwrap();
+}

@@ -1,5 +1,6 @@
 //! Removing images from the cache, and with them every blob, manifest file and temporary file
-//! that nothing refers to any more.
+//! that nothing refers to any more. No sweep follows a link: a link inside the cache is
+//! removed as a link, and a link in place of one of the cache's own directories is refused.
 
 use std::fs;
 use std::io;
@@ -43,6 +44,14 @@ impl Cache {
             .lock()
             .map_err(|e| Error::io("locking index.lock", e))?;
 
+        for dir in [
+            self.root.join("blobs"),
+            self.blob_dir(),
+            self.root.join("manifests"),
+            self.tmp_dir(),
+        ] {
+            refuse_link(&dir)?;
+        }
         let mut index = self.index()?;
         let keys: Vec<String> = match queries {
             None => index.iter().map(|(key, _)| key.clone()).collect(),
@@ -101,7 +110,9 @@ impl Cache {
 /// Removes everything inside `dir` but the child named `keep` (or, with `dry_run`, only counts
 /// it); returns how many files there were and their total size.
 pub fn remove_children(dir: &Path, dry_run: bool, keep: Option<&str>) -> Result<(usize, u64)> {
-    let kept = keep.map(|name| dir.join(name));
+    let kept = keep
+        .map(|name| dir.join(name))
+        .filter(|kept| is_real_dir(kept));
     let files: Vec<PathBuf> = (files_under(dir)?.into_iter())
         .filter(|path| kept.as_ref().is_none_or(|kept| !path.starts_with(kept)))
         .collect();
@@ -111,7 +122,7 @@ pub fn remove_children(dir: &Path, dry_run: bool, keep: Option<&str>) -> Result<
     }
     if !dry_run {
         for entry in read_dir(dir)? {
-            if entry.is_dir() && kept.as_ref() != Some(&entry) {
+            if is_real_dir(&entry) && kept.as_ref() != Some(&entry) {
                 fs::remove_dir_all(&entry).context(|| format!("removing {}", entry.display()))?;
             }
         }
@@ -123,7 +134,7 @@ pub fn remove_children(dir: &Path, dry_run: bool, keep: Option<&str>) -> Result<
 fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in read_dir(dir)? {
-        if path.is_dir() {
+        if is_real_dir(&path) {
             files.extend(files_under(&path)?);
         } else {
             files.push(path);
@@ -132,7 +143,26 @@ fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {
+/// Whether `path` is a directory itself, not a link to one.
+pub fn is_real_dir(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|meta| meta.is_dir())
+}
+
+/// An error when `dir`, one of the cache's own directories, is a link.
+fn refuse_link(dir: &Path) -> Result<()> {
+    if fs::symlink_metadata(dir).is_ok_and(|meta| meta.file_type().is_symlink()) {
+        return Err(Error::BadInput(format!(
+            "{} is a symbolic link, not a directory of the cache; refusing to sweep through it \
+             (remove the link, or point --cache-dir at the real place)",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The entries of `dir` (none when it does not exist); a link in its place is refused.
+pub fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {
+    refuse_link(dir)?;
     match fs::read_dir(dir) {
         Ok(entries) => entries
             .map(|entry| entry.map(|e| e.path()))
@@ -155,7 +185,7 @@ fn remove_file(path: &Path, dry_run: bool) -> Result<u64> {
 /// Removes the empty directories below `dir`, deepest first.
 fn remove_empty_dirs(dir: &Path) -> Result<()> {
     for path in read_dir(dir)? {
-        if path.is_dir() {
+        if is_real_dir(&path) {
             remove_empty_dirs(&path)?;
             if read_dir(&path)?.is_empty() {
                 fs::remove_dir(&path).context(|| format!("removing {}", path.display()))?;

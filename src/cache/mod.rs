@@ -74,21 +74,24 @@ impl Cache {
 
     /// Moves the blobs that killed runs left staged into `tmp/partial/`, where the next
     /// transfer of each finds it whole (and checks it again) instead of fetching it again.
-    /// Every staged file named by a digest was synced and named after its own bytes.
+    /// Every staged file named by a digest was synced and named after its own bytes. Only
+    /// files in directories are moved: a link is never followed.
     fn salvage_staged(&self) -> Result<()> {
         let partial = self.partial_dir();
-        for run in fs::read_dir(self.tmp_dir())
-            .context(|| "listing the cache's tmp directory")?
-            .flatten()
-        {
-            let run = run.path();
-            if run == partial || !run.is_dir() {
+        if fs::symlink_metadata(&partial).is_ok_and(|meta| !meta.is_dir()) {
+            fs::remove_file(&partial).context(|| format!("removing {}", partial.display()))?;
+        }
+        for run in gc::read_dir(&self.tmp_dir())? {
+            if run == partial || !gc::is_real_dir(&run) {
                 continue;
             }
             for staged in fs::read_dir(&run)
                 .context(|| format!("listing {}", run.display()))?
                 .flatten()
             {
+                if !staged.file_type().is_ok_and(|kind| kind.is_file()) {
+                    continue;
+                }
                 let name = staged.file_name();
                 let Some(digest) = name.to_str().and_then(Digest::from_hex) else {
                     continue;
