@@ -207,6 +207,16 @@ impl Index {
 /// Replaces `path` with `bytes` through a synced temporary file in `tmp_dir` (on the same
 /// file system), so a reader sees the old content or the new, never a part.
 pub fn write_atomically(path: &Path, bytes: &[u8], tmp_dir: &Path) -> Result<()> {
+    replace(path, bytes, tmp_dir, true)
+}
+
+/// Replaces `path` with `bytes` like [`write_atomically`], but leaves making it durable to a
+/// later [`crate::writeback::sync_file_system`] that covers a whole batch.
+pub fn write_atomically_unsynced(path: &Path, bytes: &[u8], tmp_dir: &Path) -> Result<()> {
+    replace(path, bytes, tmp_dir, false)
+}
+
+fn replace(path: &Path, bytes: &[u8], tmp_dir: &Path, sync: bool) -> Result<()> {
     let name = path
         .file_name()
         .map_or_else(|| "file".into(), |n| n.to_string_lossy());
@@ -217,15 +227,20 @@ pub fn write_atomically(path: &Path, bytes: &[u8], tmp_dir: &Path) -> Result<()>
         }
         let mut file = File::create(&temporary)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if sync {
+            file.sync_all()?;
+        }
         fs::rename(&temporary, path)?;
-        sync_dir(path.parent().unwrap_or(Path::new(".")))
+        match sync {
+            true => sync_dir(path.parent().unwrap_or(Path::new("."))),
+            false => Ok(()),
+        }
     };
     write().map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
 
 /// Makes a rename in `dir` durable.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
+fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 

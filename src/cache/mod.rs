@@ -9,8 +9,9 @@
 //! ```
 //!
 //! A command writes blobs into its staging directory, each checked against its digest and size,
-//! and commits them (renames into `blobs/`, writes the manifest and the index) only once every
-//! blob of every image has arrived, so bad input leaves the cache as it was.
+//! and commits them (renames into `blobs/`, writes the manifests) only once every blob of every
+//! image has arrived, then writes the index once for all the names it stored, so bad input
+//! leaves the cache as it was and a thousand names cost one index write.
 
 mod gc;
 mod index;
@@ -21,6 +22,7 @@ mod source;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::digest::Digest;
@@ -28,6 +30,7 @@ use crate::error::{Context, Error, Result};
 use crate::manifest::{self, Descriptor, MAX_MANIFEST_SIZE, RawManifest};
 use crate::reference::Reference;
 use crate::transfer::{Destination, Open, Stored};
+use crate::writeback;
 
 pub use index::{ImageRecord, Index};
 pub use source::CachedImage;
@@ -161,6 +164,7 @@ impl Session<'_> {
         CacheDestination {
             session: self,
             source,
+            unpublished: Mutex::new(Unpublished::default()),
         }
     }
 
@@ -185,13 +189,14 @@ impl Session<'_> {
         fs::read(&path).context(|| format!("reading {}", path.display()))
     }
 
-    /// Makes one image (or index) visible under one name: moves its staged blobs into
-    /// `blobs/`, writes its manifest, and records it in the index, all under `index.lock`.
+    /// Stores one image (or index) under one name: moves its staged blobs into `blobs/` and
+    /// writes its manifest; its index record waits in `unpublished` for [`Session::publish`].
     fn commit(
         &self,
         name: Option<&Reference>,
         manifest: &RawManifest,
         source: &str,
+        unpublished: &mut Unpublished,
     ) -> Result<Stored> {
         let contents = self.contents(manifest)?;
         let id = contents
@@ -213,13 +218,7 @@ impl Session<'_> {
             ),
         };
         let blobs: Vec<&Descriptor> = contents.config.iter().chain(&contents.layers).collect();
-        let root = &self.cache.root;
-        let index_lock = open_lock(&root.join("index.lock"))?;
-        index_lock
-            .lock()
-            .map_err(|e| Error::io("locking index.lock", e))?;
-        let mut index = self.cache.index()?;
-        let previous = index.get(&key).map(|record| record.manifest_digest.clone());
+        let previous = unpublished.previous(&key, || self.cache.index())?;
         let complete = blobs
             .iter()
             .all(|blob| self.cache.blob_path(&blob.digest).exists());
@@ -229,11 +228,12 @@ impl Session<'_> {
         for blob in &blobs {
             self.promote(blob)?;
         }
-        if !blobs.is_empty() {
-            let blob_dir = self.cache.blob_dir();
-            index::sync_dir(&blob_dir).context(|| format!("syncing {}", blob_dir.display()))?;
-        }
-        index::write_atomically(&root.join(&manifest_path), &manifest.bytes, &self.staging)?;
+        let root = &self.cache.root;
+        index::write_atomically_unsynced(
+            &root.join(&manifest_path),
+            &manifest.bytes,
+            &self.staging,
+        )?;
         let record = ImageRecord {
             repository,
             reference,
@@ -260,13 +260,35 @@ impl Session<'_> {
             source: source.to_string(),
             cached_at: index::now_rfc3339(),
         };
-        index.insert(key, record);
-        index.save(&self.cache.index_path(), &self.staging)?;
+        unpublished.records.push((key, record));
         Ok(if previous.is_some() {
             Stored::Updated
         } else {
             Stored::New
         })
+    }
+
+    /// Makes the images stored since the last publish visible: makes the blobs moved into
+    /// `blobs/` and the manifests written durable, then adds their records to `index.json`,
+    /// written once under `index.lock`.
+    fn publish(&self, unpublished: &mut Unpublished) -> Result<()> {
+        if unpublished.records.is_empty() {
+            return Ok(());
+        }
+        // The blobs' renames and the manifests, all at once, before the index names them.
+        let root = &self.cache.root;
+        writeback::sync_file_system(root).context(|| format!("syncing {}", root.display()))?;
+        let index_lock = open_lock(&self.cache.root.join("index.lock"))?;
+        index_lock
+            .lock()
+            .map_err(|e| Error::io("locking index.lock", e))?;
+        let mut index = self.cache.index()?;
+        for (key, record) in unpublished.records.drain(..) {
+            index.insert(key, record);
+        }
+        index.save(&self.cache.index_path(), &self.staging)?;
+        *unpublished = Unpublished::default();
+        Ok(())
     }
 
     /// What a manifest is made of: an image's config (read for its diff_ids) and layers, or
@@ -325,6 +347,32 @@ impl Drop for Session<'_> {
     }
 }
 
+/// The records a copy into the cache has stored and not yet published.
+#[derive(Default)]
+struct Unpublished {
+    /// The index as it was when the copy stored its first manifest.
+    before: Option<Index>,
+    records: Vec<(String, ImageRecord)>,
+}
+
+impl Unpublished {
+    /// The manifest digest `key` names: as this copy stored it, or else as the index had it.
+    fn previous(
+        &mut self,
+        key: &str,
+        load: impl FnOnce() -> Result<Index>,
+    ) -> Result<Option<Digest>> {
+        if let Some((_, record)) = self.records.iter().rev().find(|(k, _)| k == key) {
+            return Ok(Some(record.manifest_digest.clone()));
+        }
+        let before = match &mut self.before {
+            Some(before) => before,
+            empty => empty.insert(load()?),
+        };
+        Ok(before.get(key).map(|record| record.manifest_digest.clone()))
+    }
+}
+
 /// What one manifest is made of.
 struct Contents {
     config: Option<Descriptor>,
@@ -364,6 +412,13 @@ fn open_lock(path: &Path) -> Result<File> {
 pub struct CacheDestination<'a> {
     session: &'a Session<'a>,
     source: String,
+    unpublished: Mutex<Unpublished>,
+}
+
+impl CacheDestination<'_> {
+    fn unpublished(&self) -> std::sync::MutexGuard<'_, Unpublished> {
+        self.unpublished.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl Destination for CacheDestination<'_> {
@@ -380,6 +435,47 @@ impl Destination for CacheDestination<'_> {
         Ok(blob.clone())
     }
     fn put_manifest(&self, name: Option<&Reference>, manifest: &RawManifest) -> Result<Stored> {
-        self.session.commit(name, manifest, &self.source)
+        (self.session).commit(name, manifest, &self.source, &mut self.unpublished())
+    }
+
+    fn publish(&self) -> Result<()> {
+        self.session.publish(&mut self.unpublished())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::media_type;
+
+    #[test]
+    fn the_index_is_written_once_when_the_copy_publishes() {
+        let root = std::env::temp_dir().join(format!("dip-unit-publish-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let cache = Cache::new(root.clone());
+        let session = cache.begin().unwrap();
+        let destination = session.destination("test".into());
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media_type::OCI_INDEX,
+            "manifests": [],
+        });
+        let manifest = RawManifest::new(index.to_string().into_bytes(), media_type::OCI_INDEX);
+        for n in 0..3 {
+            let name = Reference::parse(&format!("example.com/many/app{n}:v1")).unwrap();
+            let stored = destination.put_manifest(Some(&name), &manifest).unwrap();
+            assert_eq!(stored, Stored::New);
+        }
+        assert!(
+            !cache.index_path().exists(),
+            "the index was written before the copy published"
+        );
+        destination.publish().unwrap();
+        assert_eq!(cache.index().unwrap().iter().count(), 3);
+        let again = Reference::parse("example.com/many/app0:v1").unwrap();
+        let stored = destination.put_manifest(Some(&again), &manifest).unwrap();
+        assert_eq!(stored, Stored::Unchanged);
+        drop(session);
+        fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -81,6 +81,11 @@ pub trait Destination: Sync {
     }
     /// Stores the manifest under `name` (`None`: an image with no name, known by its ID).
     fn put_manifest(&self, name: Option<&Reference>, manifest: &RawManifest) -> Result<Stored>;
+    /// Makes every manifest this copy stored visible at once (the cache writes its index
+    /// here, once per copy however many names it stored).
+    fn publish(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Opens the bytes of the blob being copied from an offset: what a destination reads through,
@@ -245,5 +250,6 @@ pub fn copy(
         }
         summary.outcomes.push(outcome);
     }
+    destination.publish()?;
     Ok(summary)
 }
