@@ -5,7 +5,7 @@
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 
 use crate::digest::{self, Digest, Hasher};
 use crate::error::{Context, Error, Result};
@@ -37,10 +37,16 @@ impl Session<'_> {
                 return Err(Error::io(format!("locking {}", path.display()), e));
             }
         }
-        let mut have = file
+        let held = file
             .metadata()
-            .context(|| format!("reading {}", path.display()))?
-            .len();
+            .context(|| format!("reading {}", path.display()))?;
+        let named = fs::symlink_metadata(&path);
+        if !named.is_ok_and(|named| named.dev() == held.dev() && named.ino() == held.ino()) {
+            // Another process received the blob and moved this file on before the lock was
+            // ours: what the path names now is not what is locked.
+            return self.receive_fresh(blob, &mut *open(0)?);
+        }
+        let mut have = held.len();
         if have > blob.size {
             file.set_len(0)
                 .context(|| format!("emptying {}", path.display()))?;
