@@ -95,6 +95,8 @@ pub struct RegistryArgs {
     username: Option<String>,
     password: Option<String>,
     password_stdin: bool,
+    /// Whether the password came as `-p`, where `ps` shows it to every user.
+    password_in_arguments: bool,
     ca_certs: Vec<PathBuf>,
     skip_tls: bool,
     insecure: Vec<String>,
@@ -109,6 +111,7 @@ impl RegistryArgs {
             username: env_value("DOCKER_PUSHER_USERNAME"),
             password: env_value("DOCKER_PUSHER_PASSWORD"),
             password_stdin: false,
+            password_in_arguments: false,
             ca_certs: Vec::new(),
             skip_tls: env_bool("DOCKER_PUSHER_SKIP_TLS")?.unwrap_or(false),
             insecure: Vec::new(),
@@ -171,9 +174,20 @@ impl RegistryArgs {
         self.password_stdin
     }
 
-    /// Whether certificates go unchecked (worth a warning).
-    pub fn skips_tls(&self) -> bool {
-        self.skip_tls
+    /// What the user should be warned of: certificates going unchecked, a password where
+    /// `ps` shows it.
+    pub fn cautions(&self) -> Vec<&'static str> {
+        let mut cautions = Vec::new();
+        if self.skip_tls {
+            cautions.push("--skip-tls: certificates are not checked");
+        }
+        if self.password_in_arguments {
+            cautions.push(
+                "--password on the command line is visible to every user of this machine (ps); \
+                 use --password-stdin or DOCKER_PUSHER_PASSWORD",
+            );
+        }
+        cautions
     }
 }
 
@@ -184,7 +198,8 @@ impl FlagGroup for RegistryArgs {
                 self.username = Some(value(parser, "--username")?)
             }
             Arg::Short('p') | Arg::Long("password") => {
-                self.password = Some(value(parser, "--password")?)
+                self.password = Some(secret(parser, "--password")?);
+                self.password_in_arguments = true;
             }
             Arg::Long("password-stdin") => self.password_stdin = true,
             Arg::Long("ca-cert") => self
@@ -555,6 +570,15 @@ pub fn value(parser: &mut Parser, flag: &str) -> Result<String> {
         .value()
         .map_err(|_| Error::Usage(format!("{flag} needs a value; see --help")))?;
     utf8(raw, flag)
+}
+
+/// The value of a flag that carries a secret: like [`value`], but never shown in an error.
+pub fn secret(parser: &mut Parser, flag: &str) -> Result<String> {
+    let raw = parser
+        .value()
+        .map_err(|_| Error::Usage(format!("{flag} needs a value; see --help")))?;
+    raw.into_string()
+        .map_err(|_| Error::Usage(format!("{flag}: the value is not valid UTF-8")))
 }
 
 /// The value of `flag` as a number.

@@ -24,12 +24,14 @@ pub struct Reference {
 impl Reference {
     /// Parses and normalises `text`; the error says what is wrong with it.
     pub fn parse(text: &str) -> Result<Reference, String> {
+        refuse_credentials(text)?;
         Reference::parse_with_host(text, text, None)
     }
 
     /// Parses `[http[s]://]host/repository[:tag][@digest]`: with a scheme, the first component
     /// is the host whatever it looks like, and the scheme is returned too.
     pub fn parse_url(text: &str) -> Result<(Option<&'static str>, Reference), String> {
+        refuse_credentials(text)?;
         let (scheme, rest) = match (text.strip_prefix("https://"), text.strip_prefix("http://")) {
             (Some(rest), _) => ("https", rest),
             (_, Some(rest)) => ("http", rest),
@@ -165,6 +167,47 @@ impl fmt::Display for Reference {
         }
         Ok(())
     }
+}
+
+/// Refuses a reference that carries `user[:password]@` before its host, naming it with the
+/// credentials hidden: a password never reaches a message.
+fn refuse_credentials(text: &str) -> Result<(), String> {
+    match credentials_span(text) {
+        None => Ok(()),
+        Some(_) => Err(format!(
+            "invalid reference \"{}\": credentials in references are not accepted; give -u \
+             USER with --password-stdin (or DOCKER_PUSHER_PASSWORD)",
+            hide_credentials(text)
+        )),
+    }
+}
+
+/// `text` (a line a user wrote) with the `user[:password]` of every word that carries one
+/// before a host replaced by `***`.
+pub fn hide_credentials(text: &str) -> String {
+    (text.split(' '))
+        .map(|word| match credentials_span(word) {
+            Some((start, end)) => format!("{}***{}", &word[..start], &word[end..]),
+            None => word.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Where the `user[:password]` of `[scheme://]user[:password]@host/…` lies in `word`. An `@`
+/// that starts a digest (`name:tag@sha256:…`) or follows a `/` is not one.
+fn credentials_span(word: &str) -> Option<(usize, usize)> {
+    let (scheme, start) = match word.find("://") {
+        Some(i) => (true, i + 3),
+        None => (false, 0),
+    };
+    let rest = &word[start..];
+    let (before, after) = rest.split_once('@')?;
+    let credentials = !before.contains('/')
+        && (scheme
+            || after.contains('/')
+            || (before.contains(':') && !after.starts_with("sha256:")));
+    credentials.then_some((start, start + before.len()))
 }
 
 /// Splits `name[:tag][@digest]` into its parts as written, without checking them.
@@ -470,5 +513,37 @@ mod tests {
             ("localhost:5000/app", Some("v1"), None)
         );
         assert_eq!(split("app@sha256:x"), ("app", None, Some("sha256:x")));
+    }
+
+    #[test]
+    fn credentials_in_references_are_refused_without_being_shown() {
+        for text in [
+            "user:hunter2@registry.example.com/app:v1",
+            "https://user:hunter2@registry.example.com/app:v1",
+            "http://user:hunter2@127.0.0.1:5000/app",
+            "user:hunter2@127.0.0.1:5000",
+            "user@registry.example.com/app",
+        ] {
+            let error = Reference::parse_url(text).unwrap_err();
+            assert!(
+                error.contains("credentials in references"),
+                "{text}: {error}"
+            );
+            assert!(!error.contains("hunter2"), "{error}");
+            let error = Reference::parse(text).unwrap_err();
+            assert!(!error.contains("hunter2"), "{error}");
+        }
+        assert_eq!(
+            hide_credentials("https://u:hunter2@r.example/a:1 u:pw@s.example/b:2 ./app@2.tar"),
+            "https://***@r.example/a:1 ***@s.example/b:2 ./app@2.tar"
+        );
+        for text in [
+            &format!("app@sha256:{HEX}"),
+            &format!("app:v1@sha256:{HEX}"),
+            &format!("a/b:tag@sha256:{HEX}"),
+            &format!("registry.example.com:5000/a/b@sha256:{HEX}"),
+        ] {
+            assert!(Reference::parse(text).is_ok(), "{text}");
+        }
     }
 }

@@ -222,21 +222,23 @@ pub fn registry_host(
         _ => (None, text),
     };
     let host = rest.split('/').next().unwrap_or_default();
-    let probe = Reference::parse_url(&format!("https://{host}/probe"))
-        .map_err(|_| Error::Usage(format!("REGISTRY \"{text}\" is not a host[:port]")))?;
+    let probe = Reference::parse_url(&format!("https://{host}/probe")).map_err(|_| {
+        let shown = crate::reference::hide_credentials(text);
+        Error::Usage(format!("REGISTRY \"{shown}\" is not a host[:port]"))
+    })?;
     Ok((scheme, probe.1.registry().to_string()))
 }
 
-/// Connects to the registry `host` as the registry flags say (warning when certificates go
-/// unchecked); returns the connection and the options it was made with.
+/// Connects to the registry `host` as the registry flags say (warning of what
+/// [`RegistryArgs::cautions`] names); returns the connection and the options it was made with.
 pub fn connect(
     registry_args: &RegistryArgs,
     host: &str,
     scheme: Option<&str>,
     progress: Progress,
 ) -> Result<(Registry, RegistryOptions)> {
-    if registry_args.skips_tls() {
-        progress.warn("--skip-tls: certificates are not checked");
+    for caution in registry_args.cautions() {
+        progress.warn(caution);
     }
     let options = registry_args.options()?;
     let registry = Registry::connect(host, scheme, &options, progress)?;

@@ -15,7 +15,7 @@ use crate::args::{
 };
 use crate::error::{Context, Error, Result};
 use crate::progress::{Board, count, human_bytes};
-use crate::reference::Reference;
+use crate::reference::{self, Reference};
 use crate::registry::{Platforms, Registry};
 use crate::transfer::Summary;
 
@@ -116,9 +116,10 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         .collect();
     for (i, &(number, line)) in lines.iter().enumerate() {
         uploads.progress.info(format_args!(
-            "[{}/{}] line {number}: {line}",
+            "[{}/{}] line {number}: {}",
             i + 1,
-            lines.len()
+            lines.len(),
+            reference::hide_credentials(line)
         ));
         batch.line(number, line);
     }
@@ -345,7 +346,10 @@ impl Batch<'_> {
 
     /// Records a line that failed before any transfer.
     fn fail(&mut self, line: usize, source: &str, target: &str, error: Error) {
-        let (source, target) = (source.to_string(), target.to_string());
+        let (source, target) = (
+            reference::hide_credentials(source),
+            reference::hide_credentials(target),
+        );
         self.record(Row {
             line,
             source,

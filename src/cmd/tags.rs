@@ -54,6 +54,8 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     }
     let text = repository
         .ok_or_else(|| Error::Usage(format!("no repository given; see '{COMMAND} --help'")))?;
+    let (scheme, named) =
+        Reference::parse_url(&text).map_err(|e| Error::Usage(format!("REPOSITORY: {e}")))?;
     let (_, tag, digest) = reference::split(
         text.split_once("://")
             .map_or(text.as_str(), |(_, rest)| rest),
@@ -63,8 +65,6 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
             "REPOSITORY \"{text}\": give the repository alone, without a tag or digest"
         )));
     }
-    let (scheme, named) =
-        Reference::parse_url(&text).map_err(|e| Error::Usage(format!("REPOSITORY: {e}")))?;
     let (registry, _) = connect(&registry_args, named.registry(), scheme, globals.progress())?;
     let mut listed = 0usize;
     if json {

@@ -66,8 +66,8 @@ impl<'a> Uploads<'a> {
     /// `--password-stdin` asks for it.
     pub fn new(globals: &Globals, flags: &'a UploadFlags) -> Result<Uploads<'a>> {
         let progress = globals.progress();
-        if flags.registry.skips_tls() {
-            progress.warn("--skip-tls: certificates are not checked");
+        for caution in flags.registry.cautions() {
+            progress.warn(caution);
         }
         Ok(Uploads {
             transfer_args: &flags.transfer,

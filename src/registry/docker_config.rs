@@ -132,9 +132,10 @@ fn read_config() -> Result<Option<Map<String, Value>>> {
         return Ok(None);
     };
     match fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::Usage(format!("{}: not valid JSON ({e})", path.display()))),
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            let at = where_json_fails(&e);
+            Error::Usage(format!("{}: not a JSON object ({at})", path.display()))
+        }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
     }
@@ -191,8 +192,9 @@ fn helper_get(helper: &str, host: &str) -> Result<Option<Credentials>> {
         secret: String,
     }
     let found: Found = serde_json::from_str(&output).map_err(|e| {
+        let at = where_json_fails(&e);
         Error::Denied(format!(
-            "docker-credential-{helper} get: unreadable answer ({e})"
+            "docker-credential-{helper} get: unreadable answer ({at})"
         ))
     })?;
     Ok(Some(Credentials {
@@ -230,6 +232,12 @@ fn run_helper(helper: &str, action: &str, input: &str) -> Result<String> {
         )));
     }
     Ok(stdout)
+}
+
+/// Where JSON that holds secrets failed to parse, without quoting any of it (serde's own
+/// message may quote a value).
+fn where_json_fails(error: &serde_json::Error) -> String {
+    format!("at line {} column {}", error.line(), error.column())
 }
 
 #[cfg(test)]
