@@ -200,3 +200,34 @@ fn a_link_in_place_of_tmp_is_refused() {
     }
     fs::remove_file(&tmp).unwrap();
 }
+
+#[test]
+fn verify_removes_blobs_that_no_longer_match_and_the_next_extract_restores_them() {
+    let dir = TempDir::new("verify");
+    let cache = two_images(&dir);
+    cache.run(&["clean", "--verify"]).success();
+    // A disk error that keeps the size: the layer only a has, one byte changed.
+    let damaged = cache.path().join("blobs/sha256").join(sha256(b"only in a"));
+    let mut bytes = fs::read(&damaged).unwrap();
+    bytes[0] ^= 1;
+    fs::write(&damaged, &bytes).unwrap();
+
+    let run = cache.run(&["clean", "--verify", "--dry-run"]).exits(3);
+    assert!(damaged.exists(), "a dry run removes nothing");
+    assert!(
+        run.stderr.contains("does not match its digest"),
+        "{}",
+        run.stderr
+    );
+    let run = cache.run(&["clean", "--verify"]).exits(3);
+    let name = damaged.file_name().unwrap().to_str().unwrap();
+    assert!(run.stderr.contains(name), "{}", run.stderr);
+    assert!(!damaged.exists());
+    assert_eq!(cache.list().len(), 2, "the images stay listed");
+
+    cache
+        .run(&["extract", dir.join("a.tar").to_str().unwrap()])
+        .success();
+    assert!(damaged.exists(), "the next extract fetched the blob again");
+    cache.run(&["clean", "--verify"]).success();
+}

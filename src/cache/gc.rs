@@ -6,6 +6,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::digest::{self, Hasher};
 use crate::error::{Context, Error, Result};
 
 use super::{Cache, open_lock};
@@ -19,13 +20,19 @@ pub struct Report {
     pub manifests: usize,
     pub temporary: usize,
     pub bytes: u64,
+    /// With `verify`: how many blobs were hashed.
+    pub verified: usize,
+    /// With `verify`: the blobs whose bytes did not match their name, removed (in a dry run,
+    /// only found).
+    pub damaged: Vec<String>,
 }
 
 impl Cache {
     /// Removes the images `queries` name (all of them when `queries` is `None`), then every
-    /// unreferenced blob and manifest and all temporary files. Waits for running commands to
-    /// finish first (`gc.lock`). With `dry_run`, only reports.
-    pub fn clean(&self, queries: Option<&[String]>, dry_run: bool) -> Result<Report> {
+    /// unreferenced blob and manifest and all temporary files; with `verify`, also every blob
+    /// whose bytes do not hash to its name, so the next pull fetches it again. Waits for
+    /// running commands to finish first (`gc.lock`). With `dry_run`, only reports.
+    pub fn clean(&self, queries: Option<&[String]>, dry_run: bool, verify: bool) -> Result<Report> {
         let mut report = Report::default();
         if !self.root.exists() {
             if let Some(query) = queries.and_then(|q| q.first()) {
@@ -79,6 +86,12 @@ impl Cache {
             if !blobs.iter().any(|digest| digest.hex() == name) {
                 report.blobs += 1;
                 report.bytes += remove_file(&path, dry_run)?;
+            } else if verify {
+                report.verified += 1;
+                if !hashes_to(&path, name)? {
+                    report.damaged.push(format!("sha256:{name}"));
+                    report.bytes += remove_file(&path, dry_run)?;
+                }
             }
         }
         let manifests = index.referenced_manifests();
@@ -105,6 +118,14 @@ impl Cache {
         }
         Ok(report)
     }
+}
+
+/// Whether the file at `path` hashes to `hex` (read once, streamed).
+fn hashes_to(path: &Path, hex: &str) -> Result<bool> {
+    let mut file = fs::File::open(path).context(|| format!("opening {}", path.display()))?;
+    let mut hasher = Hasher::default();
+    digest::append_hashed(&mut file, &mut io::sink(), path, &mut hasher)?;
+    Ok(hasher.finish().hex() == hex)
 }
 
 /// Removes everything inside `dir` but the child named `keep` (or, with `dry_run`, only counts

@@ -21,6 +21,8 @@ Arguments:
 
 Options:
       --all      remove every image
+      --verify   also hash every blob and remove those that do not match their digest
+                 (exit 3 when any did)
   -n, --dry-run  only report what would be removed";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
@@ -33,21 +35,28 @@ With no IMAGE and no --all, removes only what no image uses: blobs left by remov
 images and temporary files of interrupted runs. Waits for other commands using the
 same cache to finish first.
 
+--verify reads every blob the cached images use and removes each whose bytes no longer
+hash to its digest (a disk error, a hand edit). The images stay listed; the next pull or
+extract of each fetches the removed blobs again.
+
 Examples:
   docker-image-pusher clean nginx:latest
-  docker-image-pusher clean --all --dry-run";
+  docker-image-pusher clean --all --dry-run
+  docker-image-pusher clean --verify";
 
 /// Runs `clean` on the rest of the command line.
 pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let mut images = Vec::new();
     let mut all = false;
     let mut dry_run = false;
+    let mut verify = false;
     while let Some(flag) = args::next(parser, &mut [&mut globals], COMMAND)? {
         match flag.as_arg() {
             Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
             Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
             Arg::Long("all") => all = true,
             Arg::Short('n') | Arg::Long("dry-run") => dry_run = true,
+            Arg::Long("verify") => verify = true,
             Arg::Value(value) => images.push(args::utf8(value, "IMAGE")?),
             other => return Err(args::unexpected(other, COMMAND)),
         }
@@ -58,7 +67,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         )));
     }
     let queries = (!all).then_some(images.as_slice());
-    let report = globals.cache().clean(queries, dry_run)?;
+    let report = globals.cache().clean(queries, dry_run, verify)?;
 
     let progress = globals.progress();
     let (removed, free) = if dry_run {
@@ -77,5 +86,26 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         count(report.manifests, "manifest file"),
         count(report.temporary, "temporary file")
     ));
-    Ok(())
+    if !verify {
+        return Ok(());
+    }
+    for damaged in &report.damaged {
+        progress.warn(format_args!(
+            "blob {damaged} does not match its digest; {removed} it"
+        ));
+    }
+    match report.damaged.len() {
+        0 => {
+            progress.info(format_args!(
+                "verified {}: all match their digests",
+                count(report.verified, "blob")
+            ));
+            Ok(())
+        }
+        n => Err(Error::BadInput(format!(
+            "{} of {} did not match their digests; pull or extract their images again",
+            count(n, "blob"),
+            report.verified
+        ))),
+    }
 }
