@@ -279,3 +279,36 @@ fn entry_offsets(path: &Path) -> std::collections::HashMap<String, u64> {
         })
         .collect()
 }
+
+#[test]
+fn bad_input_against_a_cache_that_does_not_exist_creates_nothing() {
+    let dir = TempDir::new("no-cache");
+    let garbage = dir.join("garbage.tar");
+    fs::write(&garbage, b"not a tar at all").unwrap();
+    let cache = dir.join("cache");
+    for input in [garbage.as_path(), dir.path()] {
+        let run = support::run(&[
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "extract",
+            input.to_str().unwrap(),
+        ]);
+        assert_eq!(run.code, 3, "{}: {}", input.display(), run.stderr);
+        assert!(
+            !cache.exists(),
+            "{}: the cache was created",
+            input.display()
+        );
+    }
+    let run = support::run(&[
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "extract",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(
+        run.stderr.contains("is a directory, not an archive"),
+        "{}",
+        run.stderr
+    );
+}

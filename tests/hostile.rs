@@ -192,16 +192,22 @@ fn a_blob_longer_than_declared_is_refused_and_not_kept() {
             false => Action::Forward,
         }
     });
+    let image = format!("{}/hostile/app:v1", front.host());
     let cache = TestCache::new();
-    let run = cache
-        .run(&["pull", &format!("{}/hostile/app:v1", front.host())])
-        .exits(3);
+    let run = cache.run(&["pull", &image]).exits(3);
     assert!(run.stderr.contains("more than"), "{}", run.stderr);
-    let kept: u64 = support::files_under(&cache.path())
+    assert!(
+        !cache.path().exists(),
+        "a cache made by a run that stored nothing is left behind"
+    );
+    // Into a cache that exists: nothing of the lying blob is kept to resume from.
+    std::fs::create_dir_all(cache.path()).unwrap();
+    cache.run(&["pull", &image]).exits(3);
+    let kept = support::files_under(&cache.path())
         .iter()
         .map(|path| std::fs::metadata(path).unwrap().len())
-        .sum();
-    assert!(kept < 1 << 20, "{kept} bytes kept in the cache");
+        .sum::<u64>();
+    assert_eq!(kept, 0, "bytes of the lying blob were kept");
 }
 
 #[test]

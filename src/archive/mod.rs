@@ -96,7 +96,13 @@ fn open_path(path: &Path, spool_dir: &Path, name: &str) -> Result<Entries> {
         _ => Error::io(format!("opening {name}"), e),
     };
     let mut file = File::open(path).map_err(open_error)?;
-    let is_regular = file.metadata().map_err(open_error)?.is_file();
+    let metadata = file.metadata().map_err(open_error)?;
+    if metadata.is_dir() {
+        return Err(Error::BadInput(format!(
+            "{name} is a directory, not an archive"
+        )));
+    }
+    let is_regular = metadata.is_file();
     if is_regular {
         let mut magic = [0; 2];
         let n = read_up_to(&mut file, &mut magic, name)?;

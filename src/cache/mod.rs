@@ -115,6 +115,7 @@ impl Cache {
     /// cannot remove a blob this command counts on, and makes a staging directory. When no
     /// other command is running, leftovers of killed runs in `tmp/` are removed first.
     pub fn begin(&self) -> Result<Session<'_>> {
+        let created = !self.root.exists();
         let tmp = self.tmp_dir();
         fs::create_dir_all(&tmp)
             .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
@@ -141,7 +142,8 @@ impl Cache {
         Ok(Session {
             cache: self,
             staging,
-            _gc_lock: gc_lock,
+            gc_lock,
+            created,
         })
     }
 }
@@ -150,7 +152,10 @@ impl Cache {
 pub struct Session<'a> {
     cache: &'a Cache,
     staging: PathBuf,
-    _gc_lock: File,
+    gc_lock: File,
+    /// Whether this session made the cache directory (a run that stores nothing then leaves
+    /// none behind).
+    created: bool,
 }
 
 impl Session<'_> {
@@ -342,8 +347,25 @@ impl Session<'_> {
 }
 
 impl Drop for Session<'_> {
+    /// Removes the staging directory; when this session made the cache and nothing was
+    /// stored in it (bad input, say), and no other command uses it, removes the cache too.
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.staging);
+        // Exclusive only when no other session holds gc.lock; each removal below fails
+        // harmlessly on anything that is not empty.
+        if !self.created || self.gc_lock.try_lock().is_err() {
+            return;
+        }
+        let root = &self.cache.root;
+        let _ = fs::remove_dir(self.cache.partial_dir());
+        if fs::remove_dir(self.cache.tmp_dir()).is_ok()
+            && fs::read_dir(root).is_ok_and(|entries| {
+                (entries.flatten()).all(|entry| entry.file_name() == "gc.lock")
+            })
+        {
+            let _ = fs::remove_file(root.join("gc.lock"));
+            let _ = fs::remove_dir(root);
+        }
     }
 }
 
