@@ -207,8 +207,9 @@ fn too_many_requests_waits_as_told() {
         ])
         .success();
     assert!(
-        run.stderr.contains("retrying in 1.0s"),
-        "Retry-After is honoured: {}",
+        run.stderr
+            .contains("retrying in 1.0s (the registry asked to wait"),
+        "Retry-After is honoured and said so: {}",
         run.stderr
     );
 }

@@ -355,11 +355,17 @@ fn backoff(attempt: u32) -> Duration {
 /// The longest pause one `Retry-After` may impose: a registry asking for a day gets a minute.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
-/// `Retry-After` in seconds (an HTTP date is taken as a short pause), capped at a minute.
+/// The pause a response's `Retry-After` asks for, if it has one: see [`pause_asked`].
 fn retry_after(response: &Response) -> Option<Duration> {
     let value = response.headers().get("retry-after")?.to_str().ok()?;
+    Some(pause_asked(value))
+}
+
+/// A `Retry-After` value in seconds (an HTTP date is taken as a short pause), capped at a
+/// minute.
+fn pause_asked(value: &str) -> Duration {
     let seconds = value.trim().parse::<u64>().unwrap_or(1);
-    Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
+    Duration::from_secs(seconds).min(MAX_RETRY_AFTER)
 }
 
 /// The error for an unexpected status, with the registry's own code and message.
@@ -456,6 +462,16 @@ mod tests {
         assert!(!status_error("x", 400, ": MANIFEST_INVALID: bad".into()).is_retryable());
         assert!(status_error("x", 400, ": BLOB_UPLOAD_INVALID: x".into()).is_retryable());
         assert_eq!(status_error("x", 405, String::new()).exit_code(), 5);
+    }
+
+    #[test]
+    fn retry_after_is_capped_at_a_minute() {
+        assert_eq!(pause_asked("2"), Duration::from_secs(2));
+        assert_eq!(pause_asked("86400"), MAX_RETRY_AFTER);
+        assert_eq!(
+            pause_asked("Wed, 21 Oct 2026 07:28:00 GMT"),
+            Duration::from_secs(1)
+        );
     }
 
     #[test]
