@@ -335,15 +335,15 @@ pub fn report_upload(
 
 /// Writes data to stdout; a closed pipe (`| head`) is not a failure.
 pub fn write_stdout(bytes: &[u8]) -> Result<()> {
-    write_stdout_while_read(bytes).map(drop)
-}
-
-/// Writes `bytes` to standard output; `false` once its reader has gone (a broken pipe), so a
-/// command printing as it goes can stop early and quietly.
-pub fn write_stdout_while_read(bytes: &[u8]) -> Result<bool> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+    still_read(stdout.write_all(bytes).and_then(|()| stdout.flush())).map(drop)
+}
+
+/// What writing to standard output came to: `false` once its reader has gone (a broken pipe,
+/// which ends a listing quietly), an error for anything else.
+pub fn still_read(written: std::io::Result<()>) -> Result<bool> {
+    match written {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
         Err(e) => Err(Error::io("writing to standard output", e)),

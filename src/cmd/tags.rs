@@ -1,12 +1,14 @@
 //! `tags`: the tags of a repository, on stdout.
 
+use std::io::{BufWriter, Write};
+
 use lexopt::{Arg, Parser};
 
 use crate::args::{self, Globals, REGISTRY_HELP, RegistryArgs};
 use crate::error::{Error, Result};
 use crate::reference::{self, Reference};
 
-use super::{connect, print_help, write_stdout, write_stdout_while_read};
+use super::{connect, print_help, still_read};
 
 const COMMAND: &str = "docker-image-pusher tags";
 
@@ -66,29 +68,26 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         )));
     }
     let (registry, _) = connect(&registry_args, named.registry(), scheme, globals.progress())?;
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let name = serde_json::Value::String(named.name());
+    let (open, close) = match json {
+        true => (format!("{{\"repository\":{name},\"tags\":["), "]}\n"),
+        false => (String::new(), ""),
+    };
     let mut listed = 0usize;
-    if json {
-        let name = serde_json::Value::String(named.name());
-        write_stdout(format!("{{\"repository\":{name},\"tags\":[").as_bytes())?;
-    }
-    registry.tags(named.repository(), page_size, |tags| {
-        let mut text = String::new();
-        for tag in tags {
-            if !json {
-                text.push_str(&tag);
-                text.push('\n');
-            } else {
-                if listed > 0 {
-                    text.push(',');
-                }
-                text.push_str(&serde_json::Value::String(tag).to_string());
-            }
-            listed += 1;
-        }
-        write_stdout_while_read(text.as_bytes())
+    let mut read = still_read(out.write_all(open.as_bytes()))?;
+    registry.tags(named.repository(), page_size, &mut |tag| {
+        let line = match json {
+            true if listed > 0 => format!(",{}", serde_json::Value::String(tag.into())),
+            true => serde_json::Value::String(tag.into()).to_string(),
+            false => format!("{tag}\n"),
+        };
+        listed += 1;
+        read = read && still_read(out.write_all(line.as_bytes()))?;
+        Ok(read)
     })?;
-    match json {
-        true => write_stdout(b"]}\n"),
-        false => Ok(()),
+    if read {
+        still_read(out.write_all(close.as_bytes()).and_then(|()| out.flush()))?;
     }
+    Ok(())
 }

@@ -1,10 +1,13 @@
 //! The tags of a repository: `GET /v2/<name>/tags/list`, following `Link: <…>; rel="next"`
 //! from page to page, on the registry's own origin only, never to a page already read, and
-//! handing each page on as it arrives so that no more than one page is held.
+//! handing each tag on as it is parsed, so that no more than one page's bytes are held.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
+use std::fmt;
 
 use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::blobs::pull_scope;
 use super::http::Body;
@@ -16,19 +19,18 @@ const MAX_PAGE: u64 = 4 * 1024 * 1024;
 /// How many pages are followed at most.
 const MAX_PAGES: usize = 10_000;
 
+/// What receives the tags: each one in turn, returning whether to go on.
+type Each<'a> = dyn FnMut(&str) -> Result<bool> + 'a;
+
 impl Registry {
-    /// The tags of `repository`, page by page: `page` gets each page's tags and returns
-    /// whether to go on. Asks for `page_size` tags per page when given.
+    /// The tags of `repository`, one at a time: `each` gets every tag and returns whether to
+    /// go on. Asks for `page_size` tags per page when given.
     pub fn tags(
         &self,
         repository: &str,
         page_size: Option<u32>,
-        mut page: impl FnMut(Vec<String>) -> Result<bool>,
+        each: &mut Each<'_>,
     ) -> Result<()> {
-        #[derive(Deserialize)]
-        struct Page {
-            tags: Option<Vec<String>>,
-        }
         let mut next = format!("{}/v2/{repository}/tags/list", self.base);
         if let Some(n) = page_size {
             next = url::with_query(&next, "n", &n.to_string());
@@ -56,11 +58,16 @@ impl Registry {
                 .limit(MAX_PAGE)
                 .read_to_vec())
             .map_err(|e| Error::Registry(format!("GET {shown}: {e}")))?;
-            let tags = serde_json::from_slice::<Page>(&bytes)
-                .map_err(|e| Error::Registry(format!("GET {shown}: not a tag list ({e})")))?
-                .tags;
-            drop(bytes);
-            if !page(tags.unwrap_or_default())? {
+            let mut going = Ok(true);
+            let mut page = serde_json::Deserializer::from_slice(&bytes);
+            (PageSeed {
+                each: &mut *each,
+                going: &mut going,
+            })
+            .deserialize(&mut page)
+            .and_then(|()| page.end())
+            .map_err(|e| Error::Registry(format!("GET {shown}: not a tag list ({e})")))?;
+            if !going? {
                 return Ok(());
             }
             let Some(link) = link else { return Ok(()) };
@@ -85,6 +92,90 @@ impl Registry {
     }
 }
 
+/// Reads a page (`{"name": …, "tags": [...]}`), handing each tag to `each` as it is parsed;
+/// `going` ends false once `each` asks to stop, or holds its error.
+struct PageSeed<'a, 'e> {
+    each: &'a mut Each<'e>,
+    going: &'a mut Result<bool>,
+}
+
+impl<'de> DeserializeSeed<'de> for PageSeed<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PageSeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a tag list object")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match key.as_ref() {
+                "tags" => map.next_value_seed(TagsSeed {
+                    each: &mut *self.each,
+                    going: &mut *self.going,
+                })?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `tags` array (or `null`), tag by tag.
+struct TagsSeed<'a, 'e> {
+    each: &'a mut Each<'e>,
+    going: &'a mut Result<bool>,
+}
+
+impl<'de> DeserializeSeed<'de> for TagsSeed<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TagsSeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of tags")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<(), S::Error> {
+        /// One tag, borrowed from the page unless it holds escapes.
+        #[derive(Deserialize)]
+        struct Tag<'a>(#[serde(borrow)] Cow<'a, str>);
+        while let Some(Tag(tag)) = seq.next_element::<Tag<'de>>()? {
+            if matches!(self.going, Ok(true)) {
+                *self.going = (self.each)(&tag);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The target of the `rel="next"` link in a `Link` header, if any.
 fn next_link(header: &str) -> Option<String> {
     header.split(',').find_map(|link| {
@@ -105,6 +196,35 @@ fn next_link(header: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The tags `page` hands on, stopping after `stop_after` when given.
+    fn tags_of(page: &str, stop_after: Option<usize>) -> Vec<String> {
+        let mut tags = Vec::new();
+        let mut going = Ok(true);
+        let mut each = |tag: &str| {
+            tags.push(tag.to_string());
+            Ok(stop_after.is_none_or(|n| tags.len() < n))
+        };
+        let mut page = serde_json::Deserializer::from_str(page);
+        (PageSeed {
+            each: &mut each,
+            going: &mut going,
+        })
+        .deserialize(&mut page)
+        .and_then(|()| page.end())
+        .unwrap();
+        assert!(going.is_ok());
+        tags
+    }
+
+    #[test]
+    fn pages_hand_on_each_tag_as_it_is_parsed() {
+        let page = r#"{"name":"a/b","tags":["v1","v\u0032",  "v3"],"extra":{"x":[1]}}"#;
+        assert_eq!(tags_of(page, None), ["v1", "v2", "v3"]);
+        assert_eq!(tags_of(page, Some(1)), ["v1"]);
+        assert!(tags_of(r#"{"name":"a/b","tags":null}"#, None).is_empty());
+        assert!(tags_of(r#"{"name":"a/b"}"#, None).is_empty());
+    }
 
     #[test]
     fn finds_the_next_link() {
