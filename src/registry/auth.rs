@@ -110,10 +110,7 @@ impl Auth {
                     return Ok(Some(format!("Bearer {token}")));
                 }
                 drop(tokens);
-                if self.credentials.is_some()
-                    && registry_url.starts_with("https://")
-                    && !realm.starts_with("https://")
-                {
+                if self.credentials.is_some() && !credentials_may_go(&realm, registry_url) {
                     return Err(Error::Denied(format!(
                         "the registry asks for credentials to be sent to its token server \
                          {} over plain http; refused",
@@ -198,6 +195,13 @@ impl Auth {
             .max(MIN_TOKEN_LIFETIME);
         Ok((token, Duration::from_secs(lifetime)))
     }
+}
+
+/// Whether credentials may go to the token server at `realm` for the registry at
+/// `registry_url`: over https, or when the registry is plain http itself (loopback, or
+/// `--insecure-registry`), where they travel in the clear anyway.
+fn credentials_may_go(realm: &str, registry_url: &str) -> bool {
+    realm.starts_with("https://") || registry_url.starts_with("http://")
 }
 
 /// The challenge to answer among those offered: Bearer first, then Basic.
@@ -340,6 +344,41 @@ mod tests {
         );
         assert_eq!(best_challenge("Negotiate"), None);
         assert_eq!(best_challenge(""), None);
+    }
+
+    #[test]
+    fn credentials_go_to_a_plain_http_realm_only_from_a_plain_http_registry() {
+        assert!(credentials_may_go(
+            "https://auth.example.com/token",
+            "https://r.example.com"
+        ));
+        assert!(!credentials_may_go(
+            "http://auth.example.com/token",
+            "https://r.example.com"
+        ));
+        assert!(credentials_may_go(
+            "http://127.0.0.1:5001/token",
+            "http://127.0.0.1:5000"
+        ));
+    }
+
+    #[test]
+    fn an_anonymous_token_may_come_from_a_plain_http_realm() {
+        let auth = Auth::new(None);
+        assert!(auth.challenged(Some(r#"Bearer realm="http://127.0.0.1:9/token""#), ""));
+        let http = Http::new(
+            &super::super::HttpOptions {
+                ca_certs: Vec::new(),
+                skip_tls: false,
+                timeout: Duration::from_secs(1),
+            },
+            crate::progress::Progress::new(crate::progress::Verbosity::Quiet),
+        )
+        .unwrap();
+        // Nothing listens there: the request is made (and fails to connect) instead of being
+        // refused for credentials there are none of.
+        let error = auth.header(&http, "", "https://r.example.com").unwrap_err();
+        assert!(!error.to_string().contains("plain http"), "{error}");
     }
 
     #[test]
