@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     match cmd::run(std::env::args_os().skip(1).collect()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
+            progress::say(format_args!("error: {error}"));
             ExitCode::from(error.exit_code())
         }
     }

@@ -262,3 +262,81 @@ fn the_one_shot_form_is_recognised_whatever_flag_comes_first() {
         twice.stderr
     );
 }
+
+/// Where the binary's output goes in [`into_closed_pipe`].
+enum Closed {
+    Stdout,
+    Stderr,
+}
+
+/// Runs the binary with `args`, its stdout or stderr a pipe whose reader is already gone, as
+/// `| head -1` leaves it once head has its line; returns the exit code (`None`: a signal) and
+/// the other stream.
+fn into_closed_pipe(args: &[&str], closed: Closed) -> (Option<i32>, String) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut command = command(args);
+    let output = match closed {
+        Closed::Stdout => command.stdout(writer).output().unwrap(),
+        Closed::Stderr => command.stderr(writer).output().unwrap(),
+    };
+    let other = match closed {
+        Closed::Stdout => output.stderr,
+        Closed::Stderr => output.stdout,
+    };
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&other).into_owned(),
+    )
+}
+
+#[test]
+fn a_closed_pipe_ends_the_program_quietly() {
+    let dir = TempDir::new("pipe");
+    let archive = dir.join("app.tar");
+    write_tar(
+        &archive,
+        &legacy_items(&[b"layer"], r#"["example.com/app:v1"]"#),
+    );
+    let cache = dir.join("cache");
+    let cache = cache.to_str().unwrap();
+    let archive = archive.to_str().unwrap();
+    let with_cache = |args: &[&'static str]| -> Vec<String> {
+        ["--cache-dir", cache]
+            .iter()
+            .chain(args)
+            .map(|a| a.to_string())
+            .collect()
+    };
+    let extract_json: Vec<String> = with_cache(&["extract", "--json"])
+        .into_iter()
+        .chain([archive.to_string()])
+        .collect();
+    let runs: Vec<Vec<String>> = vec![
+        extract_json.clone(),
+        with_cache(&["list"]),
+        with_cache(&["list", "--json"]),
+        with_cache(&["inspect", "example.com/app:v1", "--json"]),
+        vec!["--help".into()],
+        vec!["push".into(), "-h".into()],
+        vec!["--version".into()],
+    ];
+    for args in &runs {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, stderr) = into_closed_pipe(&args, Closed::Stdout);
+        assert_eq!(code, Some(0), "{args:?} into a closed stdout: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    let args: Vec<&str> = extract_json.iter().map(String::as_str).collect();
+    let (code, _) = into_closed_pipe(&args, Closed::Stderr);
+    assert_eq!(code, Some(0), "extract with a closed stderr");
+    let (code, _) = into_closed_pipe(
+        &["--cache-dir", cache, "extract", "missing.tar"],
+        Closed::Stderr,
+    );
+    assert_eq!(
+        code,
+        Some(3),
+        "a failure keeps its exit code with a closed stderr"
+    );
+}

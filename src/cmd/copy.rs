@@ -97,6 +97,5 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         &board,
         &flags.transfer,
         &uploads.progress,
-    );
-    Ok(())
+    )
 }

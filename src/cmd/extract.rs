@@ -125,8 +125,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
             .iter()
             .flat_map(|image| image.names.iter().map(Reference::to_string))
             .collect();
-        json_result("extract", &names, &summary, &board);
-        return Ok(());
+        return json_result("extract", &names, &summary, &board);
     }
     report(
         &summary,

@@ -193,8 +193,7 @@ pub fn run(arguments: Vec<OsString>) -> Result<()> {
         Arg::Short('h') => print_help(USAGE, &[], DETAILS, false),
         Arg::Long("help") => print_help(USAGE, &[], DETAILS, true),
         Arg::Short('V') | Arg::Long("version") => {
-            println!("{PROGRAM} {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
+            write_stdout(format!("{PROGRAM} {}\n", env!("CARGO_PKG_VERSION")).as_bytes())
         }
         Arg::Short(c) if ONE_SHOT_SHORT.contains(&c) => push::run(&mut parser, globals, Some(flag)),
         Arg::Long(name) if ONE_SHOT_LONG.contains(&name) => {
@@ -267,7 +266,12 @@ pub fn timing(summary: &Summary, board: &Board) -> String {
 }
 
 /// With `--json`, the last event on stdout: what the transfer did.
-pub fn json_result(command: &str, images: &[String], summary: &Summary, board: &Board) {
+pub fn json_result(
+    command: &str,
+    images: &[String],
+    summary: &Summary,
+    board: &Board,
+) -> Result<()> {
     let manifests: Vec<String> = summary
         .outcomes
         .iter()
@@ -290,7 +294,7 @@ pub fn json_result(command: &str, images: &[String], summary: &Summary, board: &
         })).collect::<Vec<_>>(),
         "seconds": board.elapsed().as_secs_f64(),
     });
-    println!("{result}");
+    write_stdout(format!("{result}\n").as_bytes())
 }
 
 /// A push or copy TARGET: a reference or URL naming a tag, not a digest.
@@ -314,7 +318,7 @@ pub fn report_upload(
     board: &Board,
     transfer_args: &TransferArgs,
     progress: &Progress,
-) {
+) -> Result<()> {
     if transfer_args.json() {
         return json_result(command, &[target.to_string()], summary, board);
     }
@@ -331,6 +335,7 @@ pub fn report_upload(
             timing(summary, board)
         )),
     }
+    Ok(())
 }
 
 /// Writes data to stdout; a closed pipe (`| head`) is not a failure.
@@ -360,8 +365,8 @@ pub fn print_help(usage: &str, groups: &[&str], details: &str, long: bool) -> Re
     if long {
         text.push_str(details);
     }
-    println!("{text}");
-    Ok(())
+    text.push('\n');
+    write_stdout(text.as_bytes())
 }
 
 fn find(name: &str) -> Result<&'static Command> {

@@ -110,8 +110,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     };
     let summary = transfer::copy(&jobs, &destination, options, &progress)?;
     if transfer_args.json() {
-        json_result("pull", &[reference.to_string()], &summary, &board);
-        return Ok(());
+        return json_result("pull", &[reference.to_string()], &summary, &board);
     }
     let took = timing(&summary, &board);
     let blobs = count(summary.blobs_copied, "blob");

@@ -148,8 +148,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
         &board,
         &flags.transfer,
         &uploads.progress,
-    );
-    Ok(())
+    )
 }
 
 /// The error for a word among the one-shot form's flags: most likely a command whose options

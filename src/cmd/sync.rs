@@ -128,7 +128,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     }
     let rows = batch.rows;
     match flags.transfer.json() {
-        true => println!("{}", json_result(&rows, flags.dry_run)),
+        true => write_stdout(format!("{}\n", json_result(&rows, flags.dry_run)).as_bytes())?,
         false => write_stdout(table(&rows).as_bytes())?,
     }
     let total = rows.len();
@@ -275,7 +275,7 @@ impl Batch<'_> {
                     &target,
                     &summary,
                     &board,
-                );
+                )?;
                 Ok(summary)
             });
             self.record(Row {
@@ -319,7 +319,7 @@ impl Batch<'_> {
                     &target_reference,
                     &summary,
                     &board,
-                );
+                )?;
                 Ok(summary)
             });
         let target = target_reference.to_string();
@@ -398,16 +398,17 @@ fn report(
     target: &Reference,
     summary: &Summary,
     board: &Board,
-) {
-    if !transfer_args.json() {
-        report_upload(
+) -> Result<()> {
+    match transfer_args.json() {
+        true => Ok(()),
+        false => report_upload(
             verbs,
             target,
             summary,
             board,
             transfer_args,
             &uploads.progress,
-        );
+        ),
     }
 }
 

@@ -87,7 +87,9 @@ impl Board {
             Display::Json => event(
                 json!({ "event": "start", "blobs": blobs, "bytes": bytes, "workers": workers.max(1) }),
             ),
-            Display::Lines => eprintln!("{blobs} blobs, {} in all", human_bytes(bytes)),
+            Display::Lines => {
+                super::say(format_args!("{blobs} blobs, {} in all", human_bytes(bytes)))
+            }
             _ => {}
         }
     }
@@ -97,7 +99,11 @@ impl Board {
         let mut state = self.state();
         state.active.push((blob.digest.clone(), 0, blob.size));
         if self.display == Display::Lines {
-            eprintln!("{} start ({})", blob.digest, human_bytes(blob.size));
+            super::say(format_args!(
+                "{} start ({})",
+                blob.digest,
+                human_bytes(blob.size)
+            ));
         }
         self.redraw(&mut state, false);
     }
@@ -132,7 +138,11 @@ impl Board {
             Display::Json => event(
                 json!({ "event": "blob", "digest": blob.digest, "size": blob.size, "outcome": outcome }),
             ),
-            Display::Lines => eprintln!("{} {outcome} ({})", blob.digest, human_bytes(blob.size)),
+            Display::Lines => super::say(format_args!(
+                "{} {outcome} ({})",
+                blob.digest,
+                human_bytes(blob.size)
+            )),
             _ => {}
         }
         self.redraw(&mut state, false);
@@ -148,7 +158,7 @@ impl Board {
                 json!({ "event": "blob", "digest": blob.digest, "size": blob.size,
                                             "outcome": "failed", "error": error }),
             ),
-            Display::Lines => eprintln!("{} failed", blob.digest),
+            Display::Lines => super::say(format_args!("{} failed", blob.digest)),
             _ => {}
         }
     }
@@ -163,7 +173,7 @@ impl Board {
             Display::Json => {
                 event(json!({ "event": "retry", "digest": blob.digest, "error": error }))
             }
-            Display::Lines => eprintln!("{} retrying: {error}", blob.digest),
+            Display::Lines => super::say(format_args!("{} retrying: {error}", blob.digest)),
             _ => {}
         }
     }
@@ -178,7 +188,7 @@ impl Board {
                 json!({ "event": "adjustment", "seconds": self.elapsed().as_secs_f64(),
                                             "from": from, "to": to, "reason": reason }),
             ),
-            Display::Lines => eprintln!("workers: {from} -> {to} ({reason})"),
+            Display::Lines => super::say(format_args!("workers: {from} -> {to} ({reason})")),
             _ => {}
         }
         self.redraw(&mut state, true);
@@ -220,7 +230,7 @@ impl Board {
             Display::Lines
                 if state.last_status.is_some() && due(state.last_status, STATUS_EVERY) =>
             {
-                eprintln!("progress: {}", status(state, self.elapsed()));
+                super::say(format_args!("progress: {}", status(state, self.elapsed())));
                 state.last_status = Some(now);
             }
             Display::Lines if state.last_status.is_none() => state.last_status = Some(now),

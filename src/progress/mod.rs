@@ -35,23 +35,30 @@ impl Progress {
     /// A line about what was done (hidden with `--quiet`).
     pub fn info(&self, message: impl Display) {
         if self.verbosity >= Verbosity::Normal {
-            eprintln!("{message}");
+            say(message);
         }
     }
 
     /// A line about a step (only with `--verbose`).
     pub fn detail(&self, message: impl Display) {
         if self.verbosity >= Verbosity::Verbose {
-            eprintln!("{message}");
+            say(message);
         }
     }
 
     /// Something the user should know that is not an error (hidden with `--quiet`).
     pub fn warn(&self, message: impl Display) {
         if self.verbosity >= Verbosity::Normal {
-            eprintln!("warning: {message}");
+            say(format_args!("warning: {message}"));
         }
     }
+}
+
+/// Writes one line to stderr. A closed or broken stderr never aborts a run: what could not be
+/// said is dropped (the exit code still tells).
+pub fn say(message: impl Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{message}");
 }
 
 /// `n` things, in words: `1 layer`, `2 layers`.
