@@ -43,7 +43,7 @@ pub struct GzipReader<R> {
     /// The level asked for is 0: every segment is stored.
     always_store: bool,
     crc: Crc,
-    /// Read from `inner` and not yet deflated: `input[start..end]`.
+    /// Read from `inner` and not yet deflated: `input[start..end]`, at most one segment.
     input: Vec<u8>,
     start: usize,
     end: usize,
@@ -64,7 +64,7 @@ impl<R: Read> GzipReader<R> {
             stored_left: 0,
             always_store: level == 0,
             crc: Crc::new(),
-            input: vec![0; COPY_BUFFER],
+            input: vec![0; SEGMENT as usize],
             start: 0,
             end: 0,
             eof: false,
@@ -148,19 +148,27 @@ impl<R: Read> GzipReader<R> {
         self.compressor.reset();
     }
 
-    /// Reads the next piece of input into the emptied buffer; an empty read is the end.
+    /// Reads the next segment of input into the emptied buffer: a whole one, or what is
+    /// left before the end. The compressor is then always given whole segments, so its
+    /// output depends on the bytes alone, never on the sizes the reads happened to return.
     fn refill(&mut self) -> io::Result<()> {
-        loop {
-            match self.inner.read(&mut self.input) {
+        let mut filled = 0;
+        while filled < self.input.len() {
+            match self.inner.read(&mut self.input[filled..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
                 Ok(n) => {
-                    self.crc.update(&self.input[..n]);
-                    (self.start, self.end, self.eof) = (0, n, n == 0);
-                    return Ok(());
+                    self.crc.update(&self.input[filled..filled + n]);
+                    filled += n;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
+        (self.start, self.end) = (0, filled);
+        Ok(())
     }
 }
 
@@ -237,6 +245,64 @@ mod tests {
             compressed < bound,
             "text after noise compresses again: {compressed}"
         );
+    }
+
+    /// A reader that returns `data` in pieces of sizes from `sizes`, in turn (a network
+    /// stream returns odd sizes).
+    struct Pieces<'a> {
+        data: &'a [u8],
+        sizes: std::iter::Cycle<std::vec::IntoIter<usize>>,
+    }
+
+    impl Read for Pieces<'_> {
+        fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+            let n = self
+                .sizes
+                .next()
+                .unwrap_or(1)
+                .min(buffer.len())
+                .min(self.data.len());
+            buffer[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn the_bytes_do_not_depend_on_the_sizes_reads_return() {
+        let mut data = text(3 * SEGMENT as usize);
+        data.extend(noise(12 * SEGMENT as usize, 4));
+        data.extend(text(2 * SEGMENT as usize + 77));
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let random_sizes: Vec<usize> = (0..997)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                1 + (seed % 200_000) as usize
+            })
+            .collect();
+        for level in [1, 2, 6] {
+            let whole = gzip(&data, level);
+            for sizes in [
+                vec![SEGMENT as usize],
+                vec![1, 4095, 65_537],
+                random_sizes.clone(),
+            ] {
+                let mut out = Vec::new();
+                let pieces = Pieces {
+                    data: &data,
+                    sizes: sizes.into_iter().cycle(),
+                };
+                GzipReader::new(pieces, level)
+                    .read_to_end(&mut out)
+                    .unwrap();
+                assert!(
+                    out == whole,
+                    "level {level}: other bytes for other read sizes"
+                );
+            }
+        }
     }
 
     #[test]
