@@ -413,7 +413,9 @@ fn check_concurrency(value: u32, what: &str) -> Result<()> {
 /// The help lines of the upload flags (`push`, `copy`).
 pub const UPLOAD_HELP: &str = "\
 Upload options:
-      --compress gzip|none          how to send uncompressed layers [default: gzip]
+      --compress gzip|none          re-encode uncompressed layers: gzip, or as they are in an
+                                    OCI manifest [default: gzip for docker save layers;
+                                    images from a registry are copied byte for byte]
       --compress-level 0-9          gzip level: 1 fastest, 9 smallest [default: 2]
       --large-layer-threshold SIZE  layers larger than this go in chunks [default: 1G]
                                     [env: DOCKER_PUSHER_LARGE_LAYER_THRESHOLD]
@@ -425,7 +427,8 @@ Upload options:
 
 /// How blobs are sent to a registry.
 pub struct UploadArgs {
-    gzip: bool,
+    /// `--compress`: gzip (true) or none (false); not given, the source decides.
+    gzip: Option<bool>,
     level: u32,
     force: bool,
     threshold: u64,
@@ -436,7 +439,7 @@ impl UploadArgs {
     /// The defaults, overridden by the environment.
     pub fn from_env() -> Result<UploadArgs> {
         Ok(UploadArgs {
-            gzip: true,
+            gzip: None,
             level: 2,
             force: !env_bool("DOCKER_PUSHER_SKIP_EXISTING")?.unwrap_or(true),
             threshold: env_size("DOCKER_PUSHER_LARGE_LAYER_THRESHOLD")?.unwrap_or(1 << 30),
@@ -444,13 +447,19 @@ impl UploadArgs {
         })
     }
 
-    /// How uncompressed layers are sent.
-    pub fn compress(&self) -> Compress {
-        if self.gzip {
-            Compress::Gzip(self.level)
-        } else {
-            Compress::None
+    /// How uncompressed layers are sent: as `--compress` says; without it, gzipped when they
+    /// are `docker save` layers (`saved_layers`), else everything as it is.
+    pub fn compress(&self, saved_layers: bool) -> Compress {
+        match (self.gzip, saved_layers) {
+            (Some(true), _) | (None, true) => Compress::Gzip(self.level),
+            (Some(false), _) => Compress::None,
+            (None, false) => Compress::Keep,
         }
+    }
+
+    /// Whether `--compress` was given.
+    pub fn reencodes(&self) -> bool {
+        self.gzip.is_some()
     }
 
     /// When and how large blobs go in chunks, with `attempts` tries per chunk.
@@ -473,8 +482,8 @@ impl FlagGroup for UploadArgs {
         match arg {
             Arg::Long("compress") => {
                 self.gzip = match value(parser, "--compress")?.as_str() {
-                    "gzip" => true,
-                    "none" => false,
+                    "gzip" => Some(true),
+                    "none" => Some(false),
                     other => {
                         return Err(Error::Usage(format!(
                             "--compress {other:?}: expected gzip or none"

@@ -40,6 +40,16 @@ pub mod media_type {
         "application/vnd.docker.distribution.manifest.v1+json",
         "application/vnd.docker.distribution.manifest.v1+prettyjws",
     ];
+
+    /// The gzip layer type of the same family (Docker or OCI) as an uncompressed layer type,
+    /// if it is one.
+    pub fn gzipped(layer_type: &str) -> Option<&'static str> {
+        match layer_type {
+            DOCKER_LAYER_TAR => Some(DOCKER_LAYER_GZIP),
+            OCI_LAYER_TAR => Some(OCI_LAYER_GZIP),
+            _ => None,
+        }
+    }
 }
 
 /// The annotation Docker and containerd use for an image's full name in an OCI layout.

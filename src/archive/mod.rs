@@ -172,6 +172,10 @@ impl Source for ArchiveSource<'_> {
         self.archive.name.clone()
     }
 
+    fn saved_layers(&self) -> bool {
+        true
+    }
+
     fn child_manifest(&self, entry: &Descriptor) -> Result<RawManifest> {
         let bytes = layout::read_blob(&self.archive.entries, &self.archive.name, entry)?;
         Ok(RawManifest::new(bytes, &entry.media_type))

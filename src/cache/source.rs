@@ -17,6 +17,8 @@ pub struct CachedImage<'a> {
     /// The index key: the full name, or the image ID.
     pub key: String,
     manifest: RawManifest,
+    /// Whether it was extracted from an archive (its layers are `docker save` tars).
+    saved: bool,
 }
 
 impl Cache {
@@ -46,6 +48,7 @@ impl Cache {
             cache: self,
             key,
             manifest,
+            saved: record.source.starts_with("archive:"),
         })
     }
 }
@@ -73,6 +76,10 @@ impl Source for CachedImage<'_> {
 
     fn describe(&self) -> String {
         format!("the cache ({})", self.key)
+    }
+
+    fn saved_layers(&self) -> bool {
+        self.saved
     }
 
     fn child_manifest(&self, entry: &Descriptor) -> Result<RawManifest> {

@@ -92,7 +92,7 @@ impl<'a> Uploads<'a> {
         self.transfer_args.board(self.verbosity)
     }
 
-    /// The transfer options, showing progress on `board`.
+    /// The transfer options, showing progress on `board`, with the cache's memo of blobs.
     pub fn options<'b>(&'b self, board: Option<&'b Board>) -> Options<'b> {
         Options {
             workers: self.transfer_args.workers(),
@@ -114,22 +114,37 @@ impl<'a> Uploads<'a> {
         target: &Reference,
         board: &Board,
     ) -> Result<Summary> {
+        let compress = self.upload_args.compress(source.saved_layers());
         let destination = RegistryDestination::new(
             registry,
             target,
-            self.upload_args.compress(),
+            compress,
             self.upload_args.plan(self.options.attempts),
         );
         let job = Job {
             source,
             names: vec![target.clone()],
         };
-        transfer::copy(
-            &[job],
-            &destination,
-            self.options(Some(board)),
-            &self.progress,
-        )
+        // From a registry the memo has nothing to add (the source's repository is the mount
+        // source), and a copy between registries writes nothing to disk.
+        let mut options = self.options(Some(board));
+        if source.repository().is_some() {
+            options.memo = None;
+        }
+        let summary = transfer::copy(&[job], &destination, options, &self.progress)?;
+        if self.upload_args.reencodes()
+            && !source.saved_layers()
+            && let Some(outcome) = summary.outcomes.first()
+        {
+            let from = source.manifest()?.digest;
+            if outcome.manifest != from {
+                self.progress.warn(format_args!(
+                    "--compress re-encoded the layers: {target} is {}, not the source's {from}",
+                    outcome.manifest
+                ));
+            }
+        }
+        Ok(summary)
     }
 
     /// Copies `source` from `from` (a registry) to `target` on `to` (the same connection when

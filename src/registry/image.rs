@@ -125,7 +125,10 @@ impl Source for RegistrySource<'_> {
 /// How layers that arrive uncompressed are pushed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compress {
-    /// As they are (OCI `layer.v1.tar`).
+    /// Every blob and the manifest as they are: a byte-exact copy, same manifest digest.
+    Keep,
+    /// As they are, in an OCI manifest when they carry Docker's uncompressed type, which few
+    /// registries and clients accept (OCI `layer.v1.tar`).
     None,
     /// Gzip at this level (0-9) while streaming.
     Gzip(u32),
@@ -156,15 +159,6 @@ impl<'a> RegistryDestination<'a> {
     }
 }
 
-/// The gzip media type of the same family as an uncompressed layer type, if it is one.
-fn gzip_type(layer_type: &str) -> Option<&'static str> {
-    match layer_type {
-        media_type::DOCKER_LAYER_TAR => Some(media_type::DOCKER_LAYER_GZIP),
-        media_type::OCI_LAYER_TAR => Some(media_type::OCI_LAYER_GZIP),
-        _ => None,
-    }
-}
-
 impl Destination for RegistryDestination<'_> {
     fn has_blob(&self, blob: &Descriptor) -> Result<bool> {
         self.registry
@@ -185,11 +179,12 @@ impl Destination for RegistryDestination<'_> {
     }
 
     fn transforms(&self, blob: &Descriptor) -> bool {
-        matches!(self.compress, Compress::Gzip(_)) && gzip_type(&blob.media_type).is_some()
+        matches!(self.compress, Compress::Gzip(_))
+            && media_type::gzipped(&blob.media_type).is_some()
     }
 
     fn put_blob(&self, blob: &Descriptor, open: &mut Open<'_>) -> Result<Descriptor> {
-        let gzip = match (self.compress, gzip_type(&blob.media_type)) {
+        let gzip = match (self.compress, media_type::gzipped(&blob.media_type)) {
             (Compress::Gzip(level), Some(gzip_type)) => Some((level, gzip_type)),
             _ => None,
         };
@@ -208,7 +203,10 @@ impl Destination for RegistryDestination<'_> {
     }
 
     fn prepare_manifest(&self, manifest: RawManifest) -> Result<RawManifest> {
-        manifest::uncompressed_as_oci(&manifest).map_err(Error::BadInput)
+        match self.compress {
+            Compress::Keep => Ok(manifest),
+            _ => manifest::uncompressed_as_oci(&manifest).map_err(Error::BadInput),
+        }
     }
 
     fn put_manifest(&self, name: Option<&Reference>, manifest: &RawManifest) -> Result<Stored> {

@@ -6,7 +6,7 @@ use std::io::{self, Read};
 
 use crate::digest::{Bounded, Digest};
 use crate::error::{Context, Result};
-use crate::manifest::Descriptor;
+use crate::manifest::{Descriptor, media_type};
 use crate::progress::{Board, Progress, human_bytes};
 
 use super::{Adjustment, Destination, Options, Source};
@@ -39,7 +39,15 @@ pub fn copy(
     let transforms = destination.transforms(blob);
     let wanted = match (transforms, options.memo) {
         (false, _) => Some(blob.clone()),
-        (true, Some(memo)) => memo.compressed(&blob.digest),
+        // The memo's form may come from an image of the other family (a Docker layer type
+        // where this manifest is OCI): the type is always this layer's own family's.
+        (true, Some(memo)) => memo.compressed(&blob.digest).and_then(|found| {
+            let media_type = media_type::gzipped(&blob.media_type)?.to_string();
+            Some(Descriptor {
+                media_type,
+                ..found
+            })
+        }),
         (true, None) => None,
     };
     if !options.force

@@ -40,6 +40,11 @@ pub trait Source: Sync {
     fn pushbacks(&self) -> u64 {
         0
     }
+    /// Whether its layers are a `docker save` archive's uncompressed tars, which a push
+    /// gzips unless told otherwise (anything else is copied as it is by default).
+    fn saved_layers(&self) -> bool {
+        false
+    }
     /// One manifest its index lists (its blobs are opened through this same source).
     fn child_manifest(&self, entry: &Descriptor) -> Result<RawManifest> {
         Err(Error::BadInput(format!(
