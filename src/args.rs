@@ -462,12 +462,11 @@ impl UploadArgs {
         self.gzip.is_some()
     }
 
-    /// When and how large blobs go in chunks, with `attempts` tries per chunk.
-    pub fn plan(&self, attempts: u32) -> UploadPlan {
+    /// When and how large blobs go in chunks.
+    pub fn plan(&self) -> UploadPlan {
         UploadPlan {
             threshold: self.threshold,
             chunk_size: self.chunk_size,
-            attempts,
         }
     }
 

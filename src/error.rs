@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::io;
+use std::time::Duration;
 
 /// The result type used throughout the program.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -23,13 +24,62 @@ pub enum Error {
     Registry(String),
     /// The image is in neither the cache nor the registry (exit 6).
     NotFound(String),
+    /// A registry answered a request with a status it was not asked for; the exit code and
+    /// whether it is worth trying again follow from the status and the registry's codes.
+    Refused(Box<Refusal>),
     /// An operating-system error while doing `what` (exit 1).
     Io { what: String, source: io::Error },
     /// Another error, with what was being done when it happened.
     Context { context: String, source: Box<Error> },
 }
 
+/// What a registry answered instead of what was asked for.
+#[derive(Debug)]
+pub struct Refusal {
+    /// The request, `METHOD url` (without the query).
+    pub request: String,
+    pub status: u16,
+    /// The codes of its JSON error body (`BLOB_UPLOAD_UNKNOWN`), if it had one.
+    pub codes: Vec<String>,
+    /// What it said, ready to append: `: CODE: message; …`, or the first line of another body.
+    pub detail: String,
+    /// The pause its `Retry-After` asked for, if any.
+    pub retry_after: Option<Duration>,
+}
+
+impl Refusal {
+    /// Whether trying again may succeed: timeouts, rate limits and server errors, and a 400
+    /// that says the upload went out of step (`BLOB_UPLOAD_INVALID`).
+    fn is_retryable(&self) -> bool {
+        matches!(self.status, 408 | 429 | 500..=599)
+            || (self.status == 400 && self.codes.iter().any(|c| c == "BLOB_UPLOAD_INVALID"))
+    }
+
+    fn exit_code(&self) -> u8 {
+        match self.status {
+            401 | 403 => 4,
+            404 => 6,
+            400 if !self.is_retryable() => 3,
+            _ => 5,
+        }
+    }
+}
+
 impl Error {
+    /// The registry's answer, if this error is (or wraps) a refusal.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match self {
+            Error::Refused(refusal) => Some(refusal),
+            Error::Context { source, .. } => source.refusal(),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status a registry refused with, if it did.
+    pub fn status(&self) -> Option<u16> {
+        self.refusal().map(|refusal| refusal.status)
+    }
+
     /// An operating-system error while doing `what`.
     pub fn io(what: impl Into<String>, source: io::Error) -> Error {
         Error::Io {
@@ -54,6 +104,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Network(_) => true,
+            Error::Refused(refusal) => refusal.is_retryable(),
             Error::Context { source, .. } => source.is_retryable(),
             _ => false,
         }
@@ -72,6 +123,7 @@ impl Error {
             Error::Denied(_) => 4,
             Error::Network(_) | Error::Registry(_) => 5,
             Error::NotFound(_) => 6,
+            Error::Refused(refusal) => refusal.exit_code(),
             Error::Io { .. } => 1,
             Error::Context { source, .. } => source.exit_code(),
         }
@@ -87,6 +139,11 @@ impl fmt::Display for Error {
             | Error::Network(message)
             | Error::Registry(message)
             | Error::NotFound(message) => f.write_str(message),
+            Error::Refused(refusal) => write!(
+                f,
+                "{}: HTTP {}{}",
+                refusal.request, refusal.status, refusal.detail
+            ),
             Error::Io { what, source } => write!(f, "{what}: {source}"),
             Error::Context { context, source } => write!(f, "{context}: {source}"),
         }

@@ -12,6 +12,7 @@ mod manifest;
 mod progress;
 mod reference;
 mod registry;
+mod retry;
 mod transfer;
 mod writeback;
 

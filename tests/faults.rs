@@ -118,7 +118,7 @@ fn count(front: &Front, method: &str, part: &str) -> usize {
 #[test]
 fn a_chunked_upload_cut_between_chunks_resumes_from_the_registrys_range() {
     let (front, _registry, _archive, said) = push_with_third_patch_cut(0);
-    assert!(said.contains("resuming the upload"), "{said}");
+    assert!(said.contains("trying again"), "{said}");
     assert_eq!(
         count(&front, "GET", "/blobs/uploads/"),
         1,
@@ -144,7 +144,7 @@ fn a_chunked_upload_cut_inside_a_chunk_starts_over_as_the_registry_says() {
     // as out of step, and the session is checked again: two checks, the same end.) Either way
     // the image arrives whole, which push_with_third_patch_cut checks with skopeo.
     let (front, _registry, _archive, said) = push_with_third_patch_cut(50_000);
-    assert!(said.contains("resuming the upload"), "{said}");
+    assert!(said.contains("trying again"), "{said}");
     assert!(
         count(&front, "GET", "/blobs/uploads/") >= 1,
         "the session was checked before starting over"
@@ -241,5 +241,83 @@ fn a_stalled_response_times_out_and_is_retried() {
     assert_eq!(
         listed_identity(&cache.list()[0]),
         skopeo_identity(&format!("docker-archive:{}", archive.display()))
+    );
+}
+
+/// How many requests the front saw with this method whose target contains `part`.
+fn seen(front: &Front, method: &str, part: &str) -> usize {
+    count(front, method, part)
+}
+
+#[test]
+fn a_registry_that_always_answers_503_is_asked_retry_attempts_plus_one_times() {
+    let dir = TempDir::new("503-budget");
+    let (registry, archive) = registry_with_image(&dir);
+    let always_503 = |matches: fn(&support::front::Request) -> bool| {
+        move |request: &support::front::Request, _: bool| match matches(request) {
+            true => Action::Respond(503, Vec::new()),
+            false => Action::Forward,
+        }
+    };
+    let budget = ["--retry-attempts", "2"];
+
+    // The first call of a run.
+    let front = Front::start(
+        registry.port(),
+        always_503(|r| r.method == "GET" && r.target == "/v2/"),
+    );
+    let image = format!("{}/faults/app:v1", front.host());
+    TestCache::new()
+        .run(&[&["pull", image.as_str()][..], &budget].concat())
+        .exits(5);
+    assert_eq!(seen(&front, "GET", "/v2/"), 3, "{:?}", front.seen());
+
+    // A blob download.
+    let front = Front::start(registry.port(), always_503(is_big_blob_get));
+    let image = format!("{}/faults/app:v1", front.host());
+    TestCache::new()
+        .run(&[&["pull", image.as_str()][..], &budget].concat())
+        .exits(5);
+    let blob_gets = front
+        .seen()
+        .iter()
+        .filter(|(m, t, _)| m == "GET" && t.contains("/blobs/sha256:"))
+        .count();
+    assert_eq!(
+        blob_gets,
+        3,
+        "the first blob (the largest) 3 times: {:?}",
+        front.seen()
+    );
+
+    // An upload: one session, asked for its status before each new try.
+    let front = Front::start(registry.port(), always_503(|r| r.method == "PATCH"));
+    let target = format!("{}/faults/budget:v1", front.host());
+    TestCache::new()
+        .run(
+            &[
+                &["push", archive.to_str().unwrap(), target.as_str()][..],
+                &budget,
+            ]
+            .concat(),
+        )
+        .exits(5);
+    assert_eq!(
+        seen(&front, "PATCH", "/blobs/uploads/"),
+        3,
+        "{:?}",
+        front.seen()
+    );
+    assert_eq!(
+        seen(&front, "POST", "/blobs/uploads/"),
+        1,
+        "{:?}",
+        front.seen()
+    );
+    assert_eq!(
+        seen(&front, "GET", "/blobs/uploads/"),
+        2,
+        "{:?}",
+        front.seen()
     );
 }

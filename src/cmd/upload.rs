@@ -115,12 +115,8 @@ impl<'a> Uploads<'a> {
         board: &Board,
     ) -> Result<Summary> {
         let compress = self.upload_args.compress(source.saved_layers());
-        let destination = RegistryDestination::new(
-            registry,
-            target,
-            compress,
-            self.upload_args.plan(self.options.attempts),
-        );
+        let destination =
+            RegistryDestination::new(registry, target, compress, self.upload_args.plan());
         let job = Job {
             source,
             names: vec![target.clone()],

@@ -160,7 +160,7 @@ impl Auth {
         let response = http.send("GET", &token_url, &headers, Body::Empty)?;
         let status = response.status().as_u16();
         if status != 200 {
-            let detail = read_error_body(response);
+            let (_, detail) = read_error_body(response);
             let what = format!("the token server {realm} refused (HTTP {status}{detail})");
             return Err(match status {
                 401 | 403 => Error::Denied(what),

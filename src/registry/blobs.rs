@@ -37,7 +37,8 @@ impl Registry {
 
     /// A stream of the blob's bytes from `offset` on, asked for with `Range` (a redirect to
     /// storage is followed without credentials). A server that ignores the range and sends
-    /// the whole blob has the first `offset` bytes skipped.
+    /// the whole blob has the first `offset` bytes skipped. Asked once: the blob transfer
+    /// owns the retries.
     pub fn open_blob(
         &self,
         repository: &str,
@@ -49,7 +50,7 @@ impl Registry {
             0 => Vec::new(),
             _ => vec![("Range", format!("bytes={offset}-"))],
         };
-        let response = self.request(
+        let response = self.request_once(
             "GET",
             &url,
             &pull_scope(repository),
@@ -82,126 +83,122 @@ impl Registry {
         }
         Ok(Box::new(reader))
     }
-    /// Uploads one blob. Small blobs go in one request: a `PUT` when their digest is known,
-    /// else (compressed on the way) one streamed `PATCH` closed by `PUT ?digest=`. Blobs
-    /// larger than `plan.threshold` go in `plan.chunk_size` `PATCH`es; after a failure the
-    /// upload asks the registry how much it holds and goes on from there, so a failure costs
-    /// at most one chunk. Returns the digest and size the registry stored.
+    /// Tries once to upload one blob. `session` is the upload a failed try left open: its
+    /// registry is asked how much it holds, and it goes on from there (a new session is
+    /// opened only when the registry lost it); a try that fails leaves its session there for
+    /// the next. Small blobs go in one request: a `PUT` when their digest is known, else (when
+    /// compressed on the way) one streamed `PATCH` closed by `PUT ?digest=`. Blobs larger than
+    /// `plan.threshold` go in `plan.chunk_size` `PATCH`es, so a failure costs at most one
+    /// chunk. Every request is sent once: the caller owns the retries. Returns the digest and
+    /// size the registry stored.
     pub fn upload_blob<'s>(
         &self,
         repository: &str,
         open: &mut Open<'s>,
         bytes: &Bytes,
         plan: &UploadPlan,
+        session: &mut Option<UploadSession>,
     ) -> Result<(Digest, u64)> {
         let scope = push_scope(repository);
-        let mut location = self.start_upload(repository, &scope)?;
-        let mut hasher = Hasher::default();
-        let mut stream = bytes.open(open, 0)?;
+        let (mut upload, held) = match session.take() {
+            Some(previous) => match self.upload_status(&previous.location, &scope) {
+                Ok(Some((held, location))) if held >= previous.sent => (
+                    UploadSession {
+                        location,
+                        ..previous
+                    },
+                    held,
+                ),
+                Ok(_) => (self.start_upload(repository, &scope)?, 0),
+                Err(error) => {
+                    *session = Some(previous);
+                    return Err(error);
+                }
+            },
+            None => (self.start_upload(repository, &scope)?, 0),
+        };
+        let sent = self.send_upload(&scope, open, bytes, plan, &mut upload, held);
+        if sent.is_err() {
+            *session = Some(upload);
+        }
+        sent
+    }
+
+    /// Sends the blob's bytes from where `upload` stands (the registry holds `held`), then
+    /// closes the upload; `upload` follows what the registry acknowledged.
+    fn send_upload<'s>(
+        &self,
+        scope: &str,
+        open: &mut Open<'s>,
+        bytes: &Bytes,
+        plan: &UploadPlan,
+        upload: &mut UploadSession,
+        held: u64,
+    ) -> Result<(Digest, u64)> {
+        let mut stream = bytes.open(open, upload.sent)?;
+        if held > upload.sent {
+            // Bytes the registry took from a try that failed before it could say so.
+            let mut taken = Outgoing {
+                inner: &mut (&mut *stream).take(held - upload.sent),
+                hasher: &mut upload.hasher,
+                error: None,
+            };
+            io::copy(&mut taken, &mut io::sink())
+                .map_err(|e| Error::from_io("re-reading the blob", e))?;
+            taken.into_result()?;
+            upload.sent = held;
+        }
         let octets = ("Content-Type", "application/octet-stream".to_string());
-        if bytes.size <= plan.threshold {
+        let small = bytes.size <= plan.threshold;
+        if let Some(digest) = bytes.known().filter(|_| small && upload.sent == 0) {
+            let mut hasher = Hasher::default();
             let mut outgoing = Outgoing {
                 inner: &mut *stream,
                 hasher: &mut hasher,
                 error: None,
             };
-            let sent = match bytes.known() {
-                Some(digest) => {
-                    let url = url::with_query(&location, "digest", &digest.to_string());
-                    let headers = [octets, ("Content-Length", bytes.size.to_string())];
-                    self.request(
-                        "PUT",
-                        &url,
-                        &scope,
-                        &headers,
-                        Body::Stream(&mut outgoing),
-                        &[201],
-                    )
-                    .map(|_| None)
-                }
-                None => (self.request(
-                    "PATCH",
-                    &location,
-                    &scope,
-                    &[octets],
-                    Body::Stream(&mut outgoing),
-                    &[202],
-                ))
-                .and_then(|response| location_after(&response, &location).map(Some)),
-            };
+            let url = url::with_query(&upload.location, "digest", &digest.to_string());
+            let headers = [octets, ("Content-Length", bytes.size.to_string())];
+            let put = self.request_once(
+                "PUT",
+                &url,
+                scope,
+                &headers,
+                Body::Stream(&mut outgoing),
+                &[201],
+            );
             outgoing.into_result()?;
-            if let Some(next) = sent? {
-                location = next;
-                self.finish_upload(&location, &scope, &hasher)?;
-            }
+            put?;
             return checked(hasher, bytes);
         }
-        let mut sent = 0;
-        let mut failures = 0;
-        loop {
-            let before = hasher.clone();
-            let mut chunk = (&mut *stream).take(plan.chunk_size);
+        let chunk_size = if small { u64::MAX } else { plan.chunk_size };
+        while !upload.complete {
+            let mut hasher = upload.hasher.clone();
             let mut outgoing = Outgoing {
-                inner: &mut chunk,
+                inner: &mut (&mut *stream).take(chunk_size),
                 hasher: &mut hasher,
                 error: None,
             };
-            let result = self.request(
+            let patch = self.request_once(
                 "PATCH",
-                &location,
-                &scope,
+                &upload.location,
+                scope,
                 std::slice::from_ref(&octets),
                 Body::Stream(&mut outgoing),
                 &[202],
             );
             outgoing.into_result()?;
-            match result {
-                Ok(response) => {
-                    location = location_after(&response, &location)?;
-                    let now = hasher.len();
-                    let ended = now - sent < plan.chunk_size;
-                    sent = now;
-                    if ended {
-                        break;
-                    }
-                }
-                Err(error)
-                    if (error.is_retryable() || session_lost(&error))
-                        && failures + 1 < plan.attempts =>
-                {
-                    failures += 1;
-                    self.progress
-                        .warn(format_args!("{error}; resuming the upload"));
-                    hasher = before;
-                    let held = match self.upload_status(&location, &scope)? {
-                        Some((held, newest)) if held >= sent => {
-                            location = newest;
-                            held
-                        }
-                        _ => {
-                            location = self.start_upload(repository, &scope)?;
-                            hasher = Hasher::default();
-                            sent = 0;
-                            0
-                        }
-                    };
-                    stream = bytes.open(open, sent)?;
-                    let mut acknowledged = (&mut *stream).take(held - sent);
-                    let mut nothing = Outgoing {
-                        inner: &mut acknowledged,
-                        hasher: &mut hasher,
-                        error: None,
-                    };
-                    io::copy(&mut nothing, &mut io::sink())
-                        .map_err(|e| Error::from_io("re-reading the blob", e))?;
-                    nothing.into_result()?;
-                    sent = held;
-                }
-                Err(error) => return Err(error),
-            }
+            let response = patch?;
+            upload.location = location_after(&response, &upload.location)?;
+            upload.complete = hasher.len() - upload.sent < chunk_size;
+            upload.sent = hasher.len();
+            upload.hasher = hasher;
         }
-        self.finish_upload(&location, &scope, &hasher)?;
-        checked(hasher, bytes)
+        let digest = upload.hasher.clone().finish();
+        let url = url::with_query(&upload.location, "digest", &digest.to_string());
+        let headers = [("Content-Length", "0".to_string())];
+        self.request_once("PUT", &url, scope, &headers, Body::Empty, &[201])?;
+        checked(upload.hasher.clone(), bytes)
     }
 
     /// Asks the registry to link `digest` from repository `from` into `repository` (a
@@ -217,7 +214,9 @@ impl Registry {
         );
         let response = match self.request("POST", &url, &scope, &[], Body::Empty, &[201, 202]) {
             Ok(response) => response,
-            Err(Error::BadInput(_) | Error::Denied(_) | Error::NotFound(_)) => return Ok(false),
+            Err(error) if matches!(error.status(), Some(400 | 401 | 403 | 404)) => {
+                return Ok(false);
+            }
             Err(error) => return Err(error),
         };
         if response.status().as_u16() == 202 {
@@ -240,10 +239,10 @@ impl Registry {
         Ok(true)
     }
 
-    /// `POST` a new upload session; returns its URL.
-    fn start_upload(&self, repository: &str, scope: &str) -> Result<String> {
+    /// `POST` a new upload session.
+    fn start_upload(&self, repository: &str, scope: &str) -> Result<UploadSession> {
         let start = format!("{}/v2/{repository}/blobs/uploads/", self.base);
-        let response = self.request("POST", &start, scope, &[], Body::Empty, &[202])?;
+        let response = self.request_once("POST", &start, scope, &[], Body::Empty, &[202])?;
         let location = response
             .headers()
             .get("location")
@@ -253,16 +252,22 @@ impl Registry {
                     "POST {start}: the registry gave no upload Location"
                 ))
             })?;
-        Ok(url::resolve(&start, location))
+        Ok(UploadSession {
+            location: url::resolve(&start, location),
+            sent: 0,
+            hasher: Hasher::default(),
+            complete: false,
+        })
     }
 
     /// How many bytes an upload session holds (`GET` gives `Range: 0-<last>`) and its newest
     /// `Location`, whose state matches what it holds; `None` when the registry lost it.
     fn upload_status(&self, location: &str, scope: &str) -> Result<Option<(u64, String)>> {
-        let response = self.request("GET", location, scope, &[], Body::Empty, &[204, 404])?;
-        if response.status().as_u16() == 404 {
-            return Ok(None);
-        }
+        let response = match self.request_once("GET", location, scope, &[], Body::Empty, &[204]) {
+            Ok(response) => response,
+            Err(error) if error.status() == Some(404) => return Ok(None),
+            Err(error) => return Err(error),
+        };
         let range = response
             .headers()
             .get("range")
@@ -271,19 +276,18 @@ impl Registry {
         let held = held_by_range(range);
         Ok(Some((held, location_after(&response, location)?)))
     }
-    /// `PUT ?digest=` closing an upload whose bytes were all sent.
-    fn finish_upload(&self, location: &str, scope: &str, hasher: &Hasher) -> Result<()> {
-        let url = url::with_query(location, "digest", &hasher.clone().finish().to_string());
-        self.request(
-            "PUT",
-            &url,
-            scope,
-            &[("Content-Length", "0".to_string())],
-            Body::Empty,
-            &[201],
-        )
-        .map(|_| ())
-    }
+}
+
+/// An upload session a failed try leaves open for the next: where it is, and what the
+/// registry acknowledged of it.
+pub struct UploadSession {
+    /// The newest upload URL.
+    location: String,
+    /// Bytes acknowledged, and their hash.
+    sent: u64,
+    hasher: Hasher,
+    /// Whether every byte was acknowledged (only the closing `PUT` is left).
+    complete: bool,
 }
 
 /// The bytes of a blob to upload: the source's, or gzip-compressed from them on the way.
@@ -322,8 +326,6 @@ pub struct UploadPlan {
     /// Blobs larger than this go in chunks.
     pub threshold: u64,
     pub chunk_size: u64,
-    /// Tries for a chunk that fails in a way that may pass.
-    pub attempts: u32,
 }
 
 /// The stored digest and size, checked against what was expected.
@@ -339,13 +341,6 @@ fn checked(hasher: Hasher, bytes: &Bytes) -> Result<(Digest, u64)> {
         )));
     }
     Ok((digest, size))
-}
-
-/// Whether the registry says the upload session is gone or out of step (it is then checked,
-/// and started again when it is gone).
-fn session_lost(error: &Error) -> bool {
-    let text = error.to_string();
-    text.contains("BLOB_UPLOAD_UNKNOWN") || text.contains("BLOB_UPLOAD_INVALID")
 }
 
 /// How many bytes a `Range: 0-<last>` (or `bytes=0-<last>`) says are held.

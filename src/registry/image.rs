@@ -2,10 +2,13 @@
 //! copy destination (blobs uploaded or mounted, uncompressed layers gzipped on the way, then
 //! manifests).
 
+use std::collections::HashMap;
 use std::io::Read;
+use std::sync::Mutex;
 
 use super::Registry;
-use super::blobs::{Bytes, UploadPlan};
+use super::blobs::{Bytes, UploadPlan, UploadSession};
+use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::{
     self, Descriptor, MAX_INDEX_DEPTH, Parsed, Platform, RawManifest, media_type,
@@ -140,6 +143,8 @@ pub struct RegistryDestination<'a> {
     target: Reference,
     compress: Compress,
     plan: UploadPlan,
+    /// Uploads a failed try left open, by the blob's digest, for its next try to go on with.
+    sessions: Mutex<HashMap<Digest, UploadSession>>,
 }
 
 impl<'a> RegistryDestination<'a> {
@@ -155,6 +160,7 @@ impl<'a> RegistryDestination<'a> {
             target: target.clone(),
             compress,
             plan,
+            sessions: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -193,9 +199,19 @@ impl Destination for RegistryDestination<'_> {
             size: blob.size,
             gzip: gzip.map(|(level, _)| level),
         };
-        let (digest, size) =
-            self.registry
-                .upload_blob(self.target.repository(), open, &bytes, &self.plan)?;
+        let sessions = || self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let mut session = sessions().remove(&blob.digest);
+        let uploaded = self.registry.upload_blob(
+            self.target.repository(),
+            open,
+            &bytes,
+            &self.plan,
+            &mut session,
+        );
+        if let Some(session) = session {
+            sessions().insert(blob.digest.clone(), session);
+        }
+        let (digest, size) = uploaded?;
         Ok(match gzip {
             Some((_, gzip_type)) => Descriptor::new(gzip_type, digest, size),
             None => blob.clone(),

@@ -31,18 +31,16 @@ impl Registry {
                 Body::Empty,
                 &[200],
             )
-            .map_err(|e| match e {
-                Error::NotFound(answer) => {
+            .map_err(|e| match e.status() {
+                Some(404) => {
                     let host = self
                         .base
                         .split_once("://")
                         .map_or(&*self.base, |(_, host)| host);
                     let at = if reference.contains(':') { '@' } else { ':' };
-                    Error::NotFound(format!(
-                        "no image {host}/{repository}{at}{reference} ({answer})"
-                    ))
+                    Error::NotFound(format!("no image {host}/{repository}{at}{reference} ({e})"))
                 }
-                other => other,
+                _ => e,
             })?;
         let content_type = (response
             .headers()

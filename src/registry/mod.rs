@@ -15,10 +15,10 @@ mod url;
 use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 use crate::progress::Progress;
+use crate::retry;
 
 pub use auth::Credentials;
 pub use blobs::UploadPlan;
@@ -109,7 +109,9 @@ impl Registry {
                 Ok(()) => return registry.check_credentials().map(|()| registry),
                 // A server that speaks TLS but whose certificate fails is not plain HTTP.
                 Err(e) if http::is_certificate_error(&e) => return Err(e),
-                Err(e @ (Error::Network(_) | Error::Registry(_))) => last_error = Some(e),
+                Err(e @ (Error::Network(_) | Error::Registry(_) | Error::Refused(_))) => {
+                    last_error = Some(e)
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -130,42 +132,21 @@ impl Registry {
     /// wants to be authenticated.
     fn ping(&self, tries: u32) -> Result<()> {
         let url = format!("{}/v2/", self.base);
-        let mut attempt = 1;
-        loop {
-            let answer = self
-                .http
-                .send("GET", &url, &[], Body::Empty)
-                .and_then(|response| match response.status().as_u16() {
-                    200 | 401 => Ok(response),
-                    status => Err(status_error(
-                        &format!("GET {url}"),
-                        status,
-                        read_error_body(response),
-                    )),
-                });
-            match answer {
-                Ok(response) => {
-                    if response.status().as_u16() == 401 {
-                        let header = response
-                            .headers()
-                            .get("www-authenticate")
-                            .and_then(|v| v.to_str().ok());
-                        self.auth.challenged(header, "");
-                    }
-                    return Ok(());
-                }
-                Err(error) if error.is_retryable() && attempt < tries => {
-                    let pause = backoff(attempt);
-                    self.progress.warn(format_args!(
-                        "{error}; retrying in {:.1}s",
-                        pause.as_secs_f64()
-                    ));
-                    std::thread::sleep(pause);
-                    attempt += 1;
-                }
-                Err(error) => return Err(error),
+        let response = self.retried(tries, || {
+            let response = self.http.send("GET", &url, &[], Body::Empty)?;
+            match response.status().as_u16() {
+                200 | 401 => Ok(response),
+                status => Err(refusal(&format!("GET {url}"), status, response)),
             }
+        })?;
+        if response.status().as_u16() == 401 {
+            let header = response
+                .headers()
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok());
+            self.auth.challenged(header, "");
         }
+        Ok(())
     }
 
     /// How many requests were tried again because the registry or the network pushed back
@@ -174,12 +155,54 @@ impl Registry {
         self.pushbacks.load(Ordering::Relaxed)
     }
 
-    /// Sends a request needing `scope`, with redirects followed (GET and HEAD only) and
-    /// retries for requests whose body can be sent again. Returns the response when its
+    /// Runs `attempt` up to `tries` times while it fails in a way that may pass, pausing as
+    /// the retry policy says between tries.
+    fn retried<T>(&self, tries: u32, mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
+        let mut tried = 1;
+        loop {
+            match attempt() {
+                Err(error) if error.is_retryable() && tried < tries => {
+                    let (pause, why) = retry::pause(tried, &error);
+                    self.pushbacks.fetch_add(1, Ordering::Relaxed);
+                    self.progress.warn(format_args!(
+                        "{error}; retrying in {:.1}s{why}",
+                        pause.as_secs_f64()
+                    ));
+                    std::thread::sleep(pause);
+                    tried += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// [`Registry::request_once`], tried again as the retry policy says when its body can be
+    /// sent again: for a request that stands alone, not one of a blob transfer (the transfer
+    /// owns those retries).
+    fn request(
+        &self,
+        method: &str,
+        url: &str,
+        scope: &str,
+        headers: &[(&str, String)],
+        mut body: Body<'_>,
+        expected: &[u16],
+    ) -> Result<Response> {
+        let tries = match body {
+            Body::Stream(_) => 1,
+            _ => self.attempts,
+        };
+        self.retried(tries, || {
+            self.request_once(method, url, scope, headers, reborrow(&mut body), expected)
+        })
+    }
+
+    /// Sends a request needing `scope` once, with redirects followed (GET and HEAD only), and
+    /// once more after a `401` that brings a new challenge. Returns the response when its
     /// status is in `expected`. Every request, and every hop of a redirect, carries the
     /// registry's `Authorization` only when it goes to the registry's own origin; a `401`
     /// from anywhere else is an error, never a new challenge.
-    fn request(
+    fn request_once(
         &self,
         method: &str,
         url: &str,
@@ -190,64 +213,33 @@ impl Registry {
     ) -> Result<Response> {
         let replayable = !matches!(body, Body::Stream(_));
         let what = format!("{method} {}", url::shown(url));
-        let mut attempt = 1;
         let mut reauthenticated = false;
         loop {
-            let result = self.send_once(method, url, scope, headers, reborrow(&mut body));
-            let failure = match result {
-                Ok((response, _)) if expected.contains(&response.status().as_u16()) => {
-                    self.show_warnings(&response);
-                    return Ok(response);
-                }
-                Ok((response, from))
-                    if response.status().as_u16() == 401
-                        && !url::same_origin(&from, &self.base) =>
-                {
-                    return Err(Error::Denied(format!(
-                        "{what}: {from}, where the registry sent it, answered HTTP 401; the \
-                         registry's credentials go only to {}",
-                        self.base
-                    )));
-                }
-                Ok((response, _))
-                    if response.status().as_u16() == 401 && !reauthenticated && replayable =>
-                {
-                    let header = response
-                        .headers()
-                        .get("www-authenticate")
-                        .and_then(|v| v.to_str().ok());
-                    if self.auth.challenged(header, scope) {
-                        reauthenticated = true;
-                        continue;
-                    }
-                    (status_error(&what, 401, read_error_body(response)), None)
-                }
-                Ok((response, _)) => {
-                    let status = response.status().as_u16();
-                    let retry_after = retry_after(&response);
-                    (
-                        status_error(&what, status, read_error_body(response)),
-                        retry_after,
-                    )
-                }
-                Err(error) => (error, None),
-            };
-            let (error, retry_after) = failure;
-            if !error.is_retryable() || !replayable || attempt >= self.attempts {
-                return Err(error);
+            let (response, from) =
+                self.send_once(method, url, scope, headers, reborrow(&mut body))?;
+            let status = response.status().as_u16();
+            if expected.contains(&status) {
+                self.show_warnings(&response);
+                return Ok(response);
             }
-            let pause = retry_after.unwrap_or_else(|| backoff(attempt));
-            self.pushbacks.fetch_add(1, Ordering::Relaxed);
-            let asked = match retry_after {
-                Some(_) => " (the registry asked to wait, with Retry-After)",
-                None => "",
-            };
-            self.progress.warn(format_args!(
-                "{error}; retrying in {:.1}s{asked}",
-                pause.as_secs_f64()
-            ));
-            std::thread::sleep(pause);
-            attempt += 1;
+            if status == 401 && !url::same_origin(&from, &self.base) {
+                return Err(Error::Denied(format!(
+                    "{what}: {from}, where the registry sent it, answered HTTP 401; the \
+                     registry's credentials go only to {}",
+                    self.base
+                )));
+            }
+            if status == 401 && !reauthenticated && replayable {
+                let header = response
+                    .headers()
+                    .get("www-authenticate")
+                    .and_then(|v| v.to_str().ok());
+                if self.auth.challenged(header, scope) {
+                    reauthenticated = true;
+                    continue;
+                }
+            }
+            return Err(refusal(&what, status, response));
         }
     }
 
@@ -341,49 +333,25 @@ fn is_loopback(host: &str) -> bool {
     name == "localhost" || name == "::1" || name.starts_with("127.")
 }
 
-/// Exponential backoff with jitter: about 0.5 s, 1 s, 2 s, … capped at 30 s.
-fn backoff(attempt: u32) -> Duration {
-    let base = 500u64
-        .saturating_mul(1 << attempt.min(6).saturating_sub(1))
-        .min(30_000);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    Duration::from_millis(base / 2 + u64::from(nanos) % (base / 2 + 1))
+/// The error for a response whose status was not asked for: the registry's own codes and
+/// words from its body, and the pause its `Retry-After` asks for.
+fn refusal(what: &str, status: u16, response: Response) -> Error {
+    let retry_after = (response.headers().get("retry-after"))
+        .and_then(|value| value.to_str().ok())
+        .map(retry::pause_asked);
+    let (codes, detail) = read_error_body(response);
+    Error::Refused(Box::new(Refusal {
+        request: what.to_string(),
+        status,
+        codes,
+        detail,
+        retry_after,
+    }))
 }
 
-/// The longest pause one `Retry-After` may impose: a registry asking for a day gets a minute.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
-
-/// The pause a response's `Retry-After` asks for, if it has one: see [`pause_asked`].
-fn retry_after(response: &Response) -> Option<Duration> {
-    let value = response.headers().get("retry-after")?.to_str().ok()?;
-    Some(pause_asked(value))
-}
-
-/// A `Retry-After` value in seconds (an HTTP date is taken as a short pause), capped at a
-/// minute.
-fn pause_asked(value: &str) -> Duration {
-    let seconds = value.trim().parse::<u64>().unwrap_or(1);
-    Duration::from_secs(seconds).min(MAX_RETRY_AFTER)
-}
-
-/// The error for an unexpected status, with the registry's own code and message.
-fn status_error(what: &str, status: u16, detail: String) -> Error {
-    let message = format!("{what}: HTTP {status}{detail}");
-    match status {
-        401 | 403 => Error::Denied(message),
-        404 => Error::NotFound(message),
-        408 | 429 | 500..=599 => Error::Network(message),
-        400 if detail.contains("BLOB_UPLOAD_INVALID") => Error::Network(message),
-        400 => Error::BadInput(message),
-        _ => Error::Registry(message),
-    }
-}
-
-/// The registry's explanation from an error body: `: CODE: message` for each JSON error, or
-/// the first line of anything else, capped.
-fn read_error_body(response: Response) -> String {
+/// The registry's explanation from an error body: the codes of its JSON errors, and
+/// `: CODE: message` for each, or the first line of anything else, capped.
+fn read_error_body(response: Response) -> (Vec<String>, String) {
     #[derive(serde::Deserialize)]
     struct Errors {
         errors: Vec<ErrorItem>,
@@ -399,21 +367,21 @@ fn read_error_body(response: Response) -> String {
         .limit(MAX_ERROR_BODY)
         .read_to_vec()
     else {
-        return String::new();
+        return (Vec::new(), String::new());
     };
-    if let Ok(parsed) = serde_json::from_slice::<Errors>(&bytes) {
-        let items: Vec<String> = (parsed.errors.iter())
-            .map(|item| {
-                let code = item.code.as_deref().unwrap_or("ERROR");
-                match &item.message {
-                    Some(message) => format!("{code}: {message}"),
-                    None => code.to_string(),
-                }
+    if let Ok(parsed) = serde_json::from_slice::<Errors>(&bytes)
+        && !parsed.errors.is_empty()
+    {
+        let codes: Vec<String> = (parsed.errors.iter())
+            .map(|item| item.code.clone().unwrap_or_else(|| "ERROR".into()))
+            .collect();
+        let items: Vec<String> = (parsed.errors.iter().zip(&codes))
+            .map(|(item, code)| match &item.message {
+                Some(message) => format!("{code}: {message}"),
+                None => code.clone(),
             })
             .collect();
-        if !items.is_empty() {
-            return format!(": {}", items.join("; "));
-        }
+        return (codes, format!(": {}", items.join("; ")));
     }
     let text = String::from_utf8_lossy(&bytes);
     let line = text
@@ -421,11 +389,11 @@ fn read_error_body(response: Response) -> String {
         .map(str::trim)
         .find(|line| !line.is_empty())
         .unwrap_or_default();
-    if line.is_empty() {
-        String::new()
-    } else {
-        format!(": {}", line.chars().take(200).collect::<String>())
-    }
+    let detail = match line.is_empty() {
+        true => String::new(),
+        false => format!(": {}", line.chars().take(200).collect::<String>()),
+    };
+    (Vec::new(), detail)
 }
 
 #[cfg(test)]
@@ -452,32 +420,27 @@ mod tests {
         }
     }
 
+    /// A refusal with this status and these codes.
+    fn refused(status: u16, codes: &[&str]) -> Error {
+        Error::Refused(Box::new(Refusal {
+            request: "GET x".into(),
+            status,
+            codes: codes.iter().map(|c| c.to_string()).collect(),
+            detail: String::new(),
+            retry_after: None,
+        }))
+    }
+
     #[test]
     fn statuses_map_to_exit_codes() {
-        assert_eq!(status_error("x", 401, String::new()).exit_code(), 4);
-        assert_eq!(status_error("x", 403, String::new()).exit_code(), 4);
-        assert_eq!(status_error("x", 404, String::new()).exit_code(), 6);
-        assert!(status_error("x", 503, String::new()).is_retryable());
-        assert!(status_error("x", 429, String::new()).is_retryable());
-        assert!(!status_error("x", 400, ": MANIFEST_INVALID: bad".into()).is_retryable());
-        assert!(status_error("x", 400, ": BLOB_UPLOAD_INVALID: x".into()).is_retryable());
-        assert_eq!(status_error("x", 405, String::new()).exit_code(), 5);
-    }
-
-    #[test]
-    fn retry_after_is_capped_at_a_minute() {
-        assert_eq!(pause_asked("2"), Duration::from_secs(2));
-        assert_eq!(pause_asked("86400"), MAX_RETRY_AFTER);
-        assert_eq!(
-            pause_asked("Wed, 21 Oct 2026 07:28:00 GMT"),
-            Duration::from_secs(1)
-        );
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        assert!(backoff(1) <= Duration::from_millis(500));
-        assert!(backoff(3) >= Duration::from_millis(1000));
-        assert!(backoff(40) <= Duration::from_secs(30));
+        assert_eq!(refused(401, &[]).exit_code(), 4);
+        assert_eq!(refused(403, &[]).exit_code(), 4);
+        assert_eq!(refused(404, &[]).exit_code(), 6);
+        assert!(refused(503, &[]).is_retryable());
+        assert!(refused(429, &[]).is_retryable());
+        assert!(!refused(400, &["MANIFEST_INVALID"]).is_retryable());
+        assert_eq!(refused(400, &["MANIFEST_INVALID"]).exit_code(), 3);
+        assert!(refused(400, &["BLOB_UPLOAD_INVALID"]).is_retryable());
+        assert_eq!(refused(405, &[]).exit_code(), 5);
     }
 }

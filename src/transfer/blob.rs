@@ -8,6 +8,7 @@ use crate::digest::{Bounded, Digest};
 use crate::error::{Context, Result};
 use crate::manifest::{Descriptor, media_type};
 use crate::progress::{Board, Progress, human_bytes};
+use crate::retry;
 
 use super::{Adjustment, Destination, Options, Source};
 
@@ -114,15 +115,18 @@ pub fn copy(
         match destination.put_blob(blob, &mut open) {
             Ok(stored) => break stored,
             Err(error) if error.is_retryable() && attempt < options.attempts => {
+                let (pause, why) = retry::pause(attempt, &error);
+                let said = format!("{error}; trying again in {:.1}s{why}", pause.as_secs_f64());
                 match options.board {
-                    Some(board) => board.retried(blob, &error.to_string()),
-                    None => progress.warn(format_args!("{}: {error}; trying again", what())),
+                    Some(board) => board.retried(blob, &said),
+                    None => progress.warn(format_args!("{}: {said}", what())),
                 }
                 if let Some(adjustment) =
                     options.governor.and_then(|g| g.trouble(&error.to_string()))
                 {
                     show(options.board, &adjustment);
                 }
+                std::thread::sleep(pause);
                 attempt += 1;
             }
             Err(error) => {
