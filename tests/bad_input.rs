@@ -312,3 +312,63 @@ fn bad_input_against_a_cache_that_does_not_exist_creates_nothing() {
         run.stderr
     );
 }
+
+#[test]
+fn local_mistakes_are_found_before_the_network() {
+    let dir = TempDir::new("local-first");
+    let archive = dir.join("app.tar");
+    write_tar(&archive, &legacy_items(&[b"layer"], r#"["app:v1"]"#));
+    let broken = dir.join("broken.tar");
+    fs::write(&broken, b"not an archive").unwrap();
+    let cache = TestCache::new();
+    // Nothing listens there: a run that connected would exit 5.
+    let target = "127.0.0.1:9/app:v1";
+    let missing = dir.join("missing.tar");
+    for (args, code, says) in [
+        (
+            vec!["push", missing.to_str().unwrap(), target],
+            3,
+            "missing.tar: no such file",
+        ),
+        (
+            vec!["push", target, archive.to_str().unwrap()],
+            2,
+            "the archive comes first",
+        ),
+        (
+            vec!["push", broken.to_str().unwrap(), target],
+            3,
+            "broken.tar",
+        ),
+        (
+            vec!["push", "nosuchimage", target],
+            6,
+            "nor is \"nosuchimage\" a file",
+        ),
+    ] {
+        let run = cache.run(&args).exits(code);
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn https_to_a_plain_http_registry_says_so_at_once() {
+    let registry = support::registry::TestRegistry::start(support::registry::Setup::Plain);
+    let image = format!("https://{}/app:v1", registry.host());
+    let run = TestCache::new().run(&["pull", &image]).exits(5);
+    assert!(
+        run.stderr.contains("answered in plain HTTP"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!("http://{}", registry.host())),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("retrying"),
+        "a TLS mistake is not retried: {}",
+        run.stderr
+    );
+}

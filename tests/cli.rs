@@ -221,17 +221,22 @@ fn every_environment_variable_refuses_a_bad_value_by_name() {
 
 #[test]
 fn the_one_shot_form_is_recognised_whatever_flag_comes_first() {
-    // Nothing listens on port 1: reaching the connection step proves the form was parsed.
+    // Nothing listens on port 1: reaching the connection step (after the archive is read)
+    // proves the form was parsed.
     let target = "http://127.0.0.1:1/app:v1";
+    let dir = TempDir::new("one-shot");
+    let archive = dir.join("x.tar");
+    write_tar(&archive, &legacy_items(&[b"layer"], r#"["app:v1"]"#));
+    let archive = archive.to_str().unwrap();
     for args in [
-        vec!["-r", target, "-f", "x.tar", "--retry-attempts", "0"],
+        vec!["-r", target, "-f", archive, "--retry-attempts", "0"],
         vec![
             "-u",
             "user",
             "-p",
             "pass",
             "-f",
-            "x.tar",
+            archive,
             "-r",
             target,
             "--retry-attempts",
@@ -241,7 +246,7 @@ fn the_one_shot_form_is_recognised_whatever_flag_comes_first() {
             "--max-concurrent",
             "4",
             "-f",
-            "x.tar",
+            archive,
             "-r",
             target,
             "--retry-attempts",

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::reference::Reference;
 
 use super::seed::SeedArgs;
-use super::upload::{UploadFlags, Uploads, pick};
+use super::upload::{UploadFlags, Uploads, looks_like_a_file, pick};
 use super::{print_help, report_upload, target_reference};
 
 const COMMAND: &str = "docker-image-pusher push";
@@ -105,12 +105,20 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
     }
     let source =
         source.ok_or_else(|| Error::Usage(format!("no source given; see '{COMMAND} --help'")))?;
+    let from_archive = source == "-" || Path::new(&source).is_file();
+    if !from_archive {
+        refuse_swapped(&source, target.as_deref())?;
+    }
     let (scheme, target) = seed_args.choose(target, ("TARGET", COMMAND), target_reference)?;
+    if !from_archive {
+        check_cached_source(&source, image.is_some())?;
+    }
 
+    // Everything local is checked before the network: the archive opened and its image
+    // picked, or the cached image found.
     let uploads = Uploads::new(&globals, &flags)?;
-    let registry = uploads.connect(target.registry(), scheme)?;
     let board = uploads.board();
-    let summary = if source == "-" || Path::new(&source).is_file() {
+    let summary = if from_archive {
         let input = if source == "-" {
             Input::Stdin
         } else {
@@ -119,26 +127,16 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
         let session = uploads.cache.begin()?;
         let archive = uploads.open_archive(&session, &input, all_platforms)?;
         let image = pick(&archive, image.as_ref(), &input)?;
+        let registry = uploads.connect(target.registry(), scheme)?;
         uploads.upload(&archive.source(image), &registry, &target, &board)?
     } else {
-        if image.is_some() {
-            return Err(Error::Usage(
-                "--image picks an image of an archive; SOURCE is not a file".into(),
-            ));
-        }
-        if all_platforms {
-            return Err(Error::Usage(
-                "--all-platforms reads an archive; SOURCE is not a file (a cached image is \
-                 pushed as it was pulled or extracted)"
-                    .into(),
-            ));
-        }
         let cached = uploads.cache.image(&source).map_err(|e| match e {
             Error::NotFound(message) => {
                 Error::NotFound(format!("{message}; nor is \"{source}\" a file"))
             }
             other => other,
         })?;
+        let registry = uploads.connect(target.registry(), scheme)?;
         uploads.upload(&cached, &registry, &target, &board)?
     };
     report_upload(
@@ -149,6 +147,31 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
         &flags.transfer,
         &uploads.progress,
     )
+}
+
+/// Refuses a SOURCE that is not a file with a TARGET that is: the two were swapped.
+fn refuse_swapped(source: &str, target: Option<&str>) -> Result<()> {
+    match target.filter(|target| Path::new(target).is_file()) {
+        Some(target) => Err(Error::Usage(format!(
+            "TARGET {target} is a file and SOURCE {source} is not: the archive comes first \
+             (push {target} {source})"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Checks a SOURCE that is not a file before the network: a name that looks like a file is
+/// one that is missing, and `--image` needs an archive.
+fn check_cached_source(source: &str, image: bool) -> Result<()> {
+    if looks_like_a_file(source) {
+        return Err(Error::BadInput(format!("{source}: no such file")));
+    }
+    if image {
+        return Err(Error::Usage(
+            "--image picks an image of an archive; SOURCE is not a file".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The error for a word among the one-shot form's flags: most likely a command whose options

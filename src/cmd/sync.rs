@@ -20,7 +20,7 @@ use crate::registry::{Platforms, Registry};
 use crate::transfer::Summary;
 
 use super::seed::seed_reference;
-use super::upload::{UploadFlags, Uploads, pick};
+use super::upload::{UploadFlags, Uploads, looks_like_a_file, pick};
 use super::{print_help, report_upload, target_reference, write_stdout};
 
 const COMMAND: &str = "docker-image-pusher sync";
@@ -410,14 +410,6 @@ fn report(
             &uploads.progress,
         ),
     }
-}
-
-/// Whether SOURCE, not being a file, was meant as one rather than as an image name.
-fn looks_like_a_file(source: &str) -> bool {
-    source.starts_with(['/', '.'])
-        || [".tar", ".tar.gz", ".tgz"]
-            .iter()
-            .any(|suffix| source.ends_with(suffix))
 }
 
 /// What a row's result says in the table.

@@ -185,6 +185,14 @@ impl<'a> Uploads<'a> {
     }
 }
 
+/// Whether SOURCE, not being a file, was meant as one rather than as an image name.
+pub fn looks_like_a_file(source: &str) -> bool {
+    source.starts_with(['/', '.'])
+        || [".tar", ".tar.gz", ".tgz"]
+            .iter()
+            .any(|suffix| source.ends_with(suffix))
+}
+
 /// The one image of an archive to push: the only one, or the one `wanted` names.
 pub fn pick<'a>(
     archive: &'a Archive,

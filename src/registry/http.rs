@@ -128,7 +128,16 @@ pub fn is_certificate_error(error: &Error) -> bool {
 /// reports an untrusted certificate through an `io::Error`, so it is told by its words. `url`
 /// comes without its query.
 fn transport_error(method: &str, url: &str, error: ureq::Error) -> Error {
-    if error.to_string().contains("certificate") {
+    let text = error.to_string();
+    if text.contains("InvalidContentType") {
+        // What rustls says when the answer to its hello is not TLS at all.
+        let origin = super::url::origin(url).replacen("https://", "", 1);
+        return Error::Registry(format!(
+            "{method} {url}: the registry answered in plain HTTP, not TLS; ask for plain \
+             HTTP with http://{origin}/… or --insecure-registry {origin}"
+        ));
+    }
+    if text.contains("certificate") {
         return Error::Registry(format!(
             "{method} {url}: TLS {CERTIFICATE_FAILURE} ({error}); trust the registry's CA with \
              --ca-cert FILE, or skip verification with --skip-tls"
