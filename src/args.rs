@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use lexopt::{Arg, Parser};
 
+use crate::archive::ImageQuery;
 use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::manifest::Platform;
@@ -587,6 +588,11 @@ pub fn secret(parser: &mut Parser, flag: &str) -> Result<String> {
         .map_err(|_| Error::Usage(format!("{flag} needs a value; see --help")))?;
     raw.into_string()
         .map_err(|_| Error::Usage(format!("{flag}: the value is not valid UTF-8")))
+}
+
+/// The value of `--image`: a name or an image ID of an archive's image.
+pub fn image_query(parser: &mut Parser) -> Result<ImageQuery> {
+    ImageQuery::parse(&value(parser, "--image")?).map_err(|e| Error::Usage(format!("--image: {e}")))
 }
 
 /// The value of `flag` as a number.

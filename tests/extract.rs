@@ -174,10 +174,9 @@ fn every_image_of_a_multi_image_archive_is_cached_and_image_picks_one() {
         ])
         .exits(6);
     assert!(
-        missing
-            .stderr
-            .contains("example.com/a:v1, example.com/b:v1"),
-        "{}",
+        missing.stderr.contains("example.com/a:v1 (ID sha256:")
+            && missing.stderr.contains("example.com/b:v1 (ID sha256:"),
+        "the error lists every image by name and ID: {}",
         missing.stderr
     );
 }

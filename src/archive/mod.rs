@@ -4,6 +4,7 @@
 mod destination;
 mod entries;
 mod layout;
+mod select;
 mod write;
 
 use std::fs::File;
@@ -19,6 +20,7 @@ use crate::transfer::Source;
 pub use destination::ArchiveDestination;
 use entries::Entries;
 pub use layout::ArchiveImage;
+pub use select::ImageQuery;
 
 /// Where an archive comes from.
 pub enum Input {

@@ -53,6 +53,16 @@ impl Cache {
     }
 }
 
+impl CachedImage<'_> {
+    /// The image's name; `None` for an image known only by its ID (a `sha256:` key).
+    pub fn name(&self) -> Option<Reference> {
+        match self.key.starts_with("sha256:") {
+            true => None,
+            false => Reference::parse(&self.key).ok(),
+        }
+    }
+}
+
 impl Source for CachedImage<'_> {
     fn manifest(&self) -> Result<RawManifest> {
         Ok(self.manifest.clone())
@@ -83,7 +93,7 @@ impl Source for CachedImage<'_> {
     }
 
     fn child_manifest(&self, entry: &Descriptor) -> Result<RawManifest> {
-        let parent = Reference::parse(&self.key).map_err(|_| {
+        let parent = self.name().ok_or_else(|| {
             Error::NotFound(format!(
                 "{}: an index without a name cannot find its children",
                 self.key

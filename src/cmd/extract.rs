@@ -67,7 +67,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
             Arg::Short('f') | Arg::Long("file") => {
                 one_file(&mut file, args::value(parser, "--file")?)?
             }
-            Arg::Long("image") => image = Some(reference(parser, "--image")?),
+            Arg::Long("image") => image = Some(args::image_query(parser)?),
             Arg::Long("tag") => tag = Some(reference(parser, "--tag")?),
             Arg::Long("all-platforms") => all_platforms = true,
             Arg::Value(value) => one_file(&mut file, args::utf8(value, "FILE")?)?,
@@ -92,7 +92,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     for remark in archive.remarks() {
         progress.warn(format_args!("{}: {remark}", input.describe()));
     }
-    let selected = select(&archive, image.as_ref(), &input)?;
+    let selected = archive.select(image.as_ref())?;
     if tag.is_some() && selected.len() > 1 {
         return Err(Error::Usage(format!(
             "--tag names one image, but {} holds {}; pick one with --image",
@@ -150,37 +150,6 @@ fn one_file(file: &mut Option<String>, given: String) -> Result<()> {
 
 fn reference(parser: &mut Parser, flag: &str) -> Result<Reference> {
     Reference::parse(&args::value(parser, flag)?).map_err(|e| Error::Usage(format!("{flag}: {e}")))
-}
-
-/// The images to extract: all of them, or the one `--image` names.
-fn select<'a>(
-    archive: &'a Archive,
-    wanted: Option<&Reference>,
-    input: &Input,
-) -> Result<Vec<&'a ArchiveImage>> {
-    let Some(wanted) = wanted else {
-        return Ok(archive.images().iter().collect());
-    };
-    let found: Vec<_> = archive
-        .images()
-        .iter()
-        .filter(|image| image.names.contains(wanted))
-        .collect();
-    if found.is_empty() {
-        let names: Vec<String> = (archive.images().iter())
-            .flat_map(|image| image.names.iter().map(Reference::to_string))
-            .collect();
-        let holds = if names.is_empty() {
-            "no named images".to_string()
-        } else {
-            names.join(", ")
-        };
-        return Err(Error::NotFound(format!(
-            "--image {wanted}: not in {}, which holds {holds}",
-            input.describe()
-        )));
-    }
-    Ok(found)
 }
 
 fn report(

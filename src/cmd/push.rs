@@ -8,10 +8,9 @@ use lexopt::{Arg, Parser};
 use crate::archive::Input;
 use crate::args::{self, Flag, Globals, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP};
 use crate::error::{Error, Result};
-use crate::reference::Reference;
 
 use super::seed::SeedArgs;
-use super::upload::{UploadFlags, Uploads, looks_like_a_file, pick};
+use super::upload::{UploadFlags, Uploads, looks_like_a_file};
 use super::{print_help, report_upload, target_reference};
 
 const COMMAND: &str = "docker-image-pusher push";
@@ -90,12 +89,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
                 args::value(parser, "--repository-url")?,
                 "target",
             )?,
-            Arg::Long("image") => {
-                let text = args::value(parser, "--image")?;
-                image = Some(
-                    Reference::parse(&text).map_err(|e| Error::Usage(format!("--image: {e}")))?,
-                );
-            }
+            Arg::Long("image") => image = Some(args::image_query(parser)?),
             Arg::Long("all-platforms") => all_platforms = true,
             Arg::Value(value) if one_shot => return Err(stray_in_one_shot(&value)),
             Arg::Value(value) if source.is_none() => source = Some(args::utf8(value, "SOURCE")?),
@@ -126,7 +120,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
         };
         let session = uploads.cache.begin()?;
         let archive = uploads.open_archive(&session, &input, all_platforms)?;
-        let image = pick(&archive, image.as_ref(), &input)?;
+        let image = archive.select_one(image.as_ref())?;
         let registry = uploads.connect(target.registry(), scheme)?;
         uploads.upload(&archive.source(image), &registry, &target, &board)?
     } else {

@@ -15,7 +15,6 @@ use crate::cache::{Cache, CachedImage};
 use crate::digest::COPY_BUFFER;
 use crate::error::{Context, Error, Result};
 use crate::progress::{Board, Progress, count, human_bytes};
-use crate::reference::Reference;
 use crate::transfer::{self, Job, Options, Summary};
 use crate::writeback::WriteBehind;
 
@@ -186,7 +185,7 @@ fn copy_into<W: Write + Send>(
     let jobs: Vec<Job<'_>> = (images.iter())
         .map(|image| Job {
             source: image,
-            names: Reference::parse(&image.key).ok().into_iter().collect(),
+            names: image.name().into_iter().collect(),
         })
         .collect();
     let options = Options {

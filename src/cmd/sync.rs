@@ -20,7 +20,7 @@ use crate::registry::{Platforms, Registry};
 use crate::transfer::Summary;
 
 use super::seed::seed_reference;
-use super::upload::{UploadFlags, Uploads, looks_like_a_file, pick};
+use super::upload::{UploadFlags, Uploads, looks_like_a_file};
 use super::{print_help, report_upload, target_reference, write_stdout};
 
 const COMMAND: &str = "docker-image-pusher sync";
@@ -242,7 +242,7 @@ impl Batch<'_> {
             self.uploads
                 .open_archive(&session, &input, self.platforms == Platforms::All)?;
         let jobs = match target {
-            Some(target) => vec![(pick(&archive, None, &input)?, target_reference(target))],
+            Some(target) => vec![(archive.select_one(None)?, target_reference(target))],
             None => {
                 let mut jobs = Vec::new();
                 for image in archive.images() {

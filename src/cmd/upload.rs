@@ -3,10 +3,10 @@
 
 use lexopt::{Arg, Parser};
 
-use crate::archive::{Archive, ArchiveImage, Input};
+use crate::archive::{Archive, Input};
 use crate::args::{FlagGroup, Globals, RegistryArgs, TransferArgs, UploadArgs};
 use crate::cache::{Cache, Session};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::progress::{Board, Progress, Verbosity};
 use crate::reference::Reference;
 use crate::registry::{Platforms, Registry, RegistryDestination, RegistryOptions, RegistrySource};
@@ -191,42 +191,4 @@ pub fn looks_like_a_file(source: &str) -> bool {
         || [".tar", ".tar.gz", ".tgz"]
             .iter()
             .any(|suffix| source.ends_with(suffix))
-}
-
-/// The one image of an archive to push: the only one, or the one `wanted` names.
-pub fn pick<'a>(
-    archive: &'a Archive,
-    wanted: Option<&Reference>,
-    input: &Input,
-) -> Result<&'a ArchiveImage> {
-    let images = archive.images();
-    let found: Vec<&ArchiveImage> = match wanted {
-        Some(wanted) => images
-            .iter()
-            .filter(|image| image.names.contains(wanted))
-            .collect(),
-        None => images.iter().collect(),
-    };
-    let names = || {
-        let names: Vec<String> = images
-            .iter()
-            .flat_map(|i| i.names.iter().map(Reference::to_string))
-            .collect();
-        names.join(", ")
-    };
-    match found.as_slice() {
-        [one] => Ok(one),
-        [] => Err(Error::NotFound(format!(
-            "{}: no image {} in it; it holds {}",
-            input.describe(),
-            wanted.map(Reference::to_string).unwrap_or_default(),
-            names()
-        ))),
-        _ => Err(Error::Usage(format!(
-            "{} holds {} images ({}); pick one with --image",
-            input.describe(),
-            found.len(),
-            names()
-        ))),
-    }
 }

@@ -1,0 +1,138 @@
+//! Choosing images of an archive with `--image`: by a name the archive gives it, or by its
+//! image ID (`sha256:<hex>`, or a hex prefix of one), for images saved without a name.
+
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::reference::Reference;
+
+use super::{Archive, ArchiveImage};
+
+/// The shortest bare hex prefix taken as an image ID (Docker shows 12).
+const MIN_ID_PREFIX: usize = 6;
+
+/// What `--image` asks for.
+#[derive(Clone, Debug)]
+pub struct ImageQuery {
+    /// As the user wrote it, for messages.
+    text: String,
+    /// The name it may be.
+    name: Option<Reference>,
+    /// The image ID prefix it may be, in hex.
+    id: Option<String>,
+}
+
+impl ImageQuery {
+    /// Reads `--image`: `sha256:<hex>` is an image ID (or a prefix of one); a bare hex word of
+    /// 6 characters or more may be an ID prefix or a name; anything else is a name.
+    pub fn parse(text: &str) -> Result<ImageQuery, String> {
+        let is_hex = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
+        if let Some(hex) = text.strip_prefix("sha256:") {
+            if !is_hex(hex) || hex.len() > 64 {
+                return Err(format!("\"{text}\" is not an image ID"));
+            }
+            return Ok(ImageQuery {
+                text: text.into(),
+                name: None,
+                id: Some(hex.to_ascii_lowercase()),
+            });
+        }
+        let id = (is_hex(text) && text.len() >= MIN_ID_PREFIX && text.len() <= 64)
+            .then(|| text.to_ascii_lowercase());
+        Ok(ImageQuery {
+            text: text.into(),
+            name: Some(Reference::parse(text)?),
+            id,
+        })
+    }
+
+    /// Whether `image` is the one asked for.
+    fn matches(&self, image: &ArchiveImage) -> bool {
+        self.name
+            .as_ref()
+            .is_some_and(|name| image.names.contains(name))
+            || self
+                .id
+                .as_ref()
+                .is_some_and(|id| image.id().hex().starts_with(id))
+    }
+}
+
+impl Archive {
+    /// The images `query` names (every image without one). None found is an error listing
+    /// what the archive holds, by name and by image ID.
+    pub fn select(&self, query: Option<&ImageQuery>) -> Result<Vec<&ArchiveImage>> {
+        let found: Vec<&ArchiveImage> = (self.images.iter())
+            .filter(|image| query.is_none_or(|query| query.matches(image)))
+            .collect();
+        match (found.is_empty(), query) {
+            (true, Some(query)) => Err(Error::NotFound(format!(
+                "--image {}: not in {}, which holds {}",
+                query.text,
+                self.name,
+                self.holdings()
+            ))),
+            _ => Ok(found),
+        }
+    }
+
+    /// The one image `query` names, or the only one: several is a usage error asking for
+    /// `--image`.
+    pub fn select_one(&self, query: Option<&ImageQuery>) -> Result<&ArchiveImage> {
+        match self.select(query)?.as_slice() {
+            [one] => Ok(one),
+            found => Err(Error::Usage(format!(
+                "{} holds {} images ({}); pick one with --image NAME or --image sha256:ID",
+                self.name,
+                found.len(),
+                self.holdings()
+            ))),
+        }
+    }
+
+    /// Each image, by its names (or "no name") and short ID.
+    fn holdings(&self) -> String {
+        let listed: Vec<String> = (self.images.iter())
+            .map(|image| {
+                let names: Vec<String> = image.names.iter().map(Reference::to_string).collect();
+                let names = match names.is_empty() {
+                    true => "no name".to_string(),
+                    false => names.join(", "),
+                };
+                format!("{names} (ID sha256:{})", image.id().short())
+            })
+            .collect();
+        match listed.is_empty() {
+            true => "no image".into(),
+            false => listed.join("; "),
+        }
+    }
+}
+
+impl ArchiveImage {
+    /// The image ID: its config's digest (an index's own digest, for a multi-platform image).
+    pub fn id(&self) -> Digest {
+        match self.manifest.image() {
+            Ok(image) => image.config.digest,
+            Err(_) => self.manifest.digest.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_read_ids_and_names() {
+        let id = ImageQuery::parse("sha256:ABCdef").unwrap();
+        assert_eq!(
+            (id.name.is_none(), id.id.as_deref()),
+            (true, Some("abcdef"))
+        );
+        let either = ImageQuery::parse("abcdef12").unwrap();
+        assert!(either.name.is_some() && either.id.as_deref() == Some("abcdef12"));
+        let name = ImageQuery::parse("app:v1").unwrap();
+        assert!(name.name.is_some() && name.id.is_none());
+        assert!(ImageQuery::parse("sha256:xyz").is_err());
+    }
+}
