@@ -23,10 +23,11 @@ Arguments:
   FILE  the archive, plain or gzip-compressed; - reads standard input
 
 Options:
-  -f, --file FILE     the archive, given as a flag
-      --image NAME    only this image, from an archive that holds several
-      --tag NAME:TAG  give the image this name too (an image saved by ID has none)
-      --all-platforms keep an index and every image it lists, when all are in the archive";
+  -f, --file FILE      the archive, given as a flag
+      --image NAME|ID  only this image of an archive that holds several: a name, or
+                       sha256:ID (or an ID prefix) for an image saved without one
+      --tag NAME:TAG   give the image this name too (an image saved by ID has none)
+      --all-platforms  keep an index and every image it lists, when all are in the archive";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
 pub const GROUPS: &[&str] = &[TRANSFER_HELP];

@@ -33,7 +33,8 @@ Options:
       --registry URL                registry for --repository [default: https://registry-1.docker.io]
       --repository NAME             repository, with --reference
       --reference TAG               tag, with --repository
-      --image NAME                  which image of an archive that holds several
+      --image NAME|ID               which image of an archive that holds several: a name,
+                                    or sha256:ID (or an ID prefix) for an unnamed one
       --all-platforms               from an archive, push an index and every image it lists
   -n, --dry-run                     show what would be uploaded; send nothing";
 
