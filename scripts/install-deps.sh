@@ -2,13 +2,20 @@
 # Installs, when missing, the Debian packages the tests and the demo use: skopeo and umoci
 # (independent tools that make and read images), docker-registry (the real CNCF Distribution
 # registry) and htpasswd (its bcrypt password files), openssl (test certificates and token
-# signatures). Needs root or sudo; asks nothing.
+# signatures). With the argument `interop`, also the clients scripts/interop.sh checks against:
+# Docker (docker.io), podman, containerd (ctr), and python3 for its JSON. Needs root or sudo;
+# asks nothing.
 set -euo pipefail
 
+wanted=(skopeo:skopeo umoci:umoci docker-registry:docker-registry htpasswd:apache2-utils
+  openssl:openssl)
+if [ "${1:-}" = interop ]; then
+  wanted+=(dockerd:docker.io podman:podman containerd:containerd ctr:containerd
+    python3:python3)
+fi
 missing=()
-for wanted in skopeo:skopeo umoci:umoci docker-registry:docker-registry \
-  htpasswd:apache2-utils openssl:openssl; do
-  command -v "${wanted%%:*}" >/dev/null 2>&1 || missing+=("${wanted#*:}")
+for want in "${wanted[@]}"; do
+  command -v "${want%%:*}" >/dev/null 2>&1 || missing+=("${want#*:}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
