@@ -344,4 +344,14 @@ fn a_closed_pipe_ends_the_program_quietly() {
         Some(3),
         "a failure keeps its exit code with a closed stderr"
     );
+    // `2>&-`: no stderr at all.
+    let json = format!("extract --json '{archive}'");
+    for (args, expected) in [(json.as_str(), 0), ("extract missing.tar", 3)] {
+        let line = format!("'{}' --cache-dir '{cache}' {args} 2>&-", support::bin());
+        let status = std::process::Command::new("bash")
+            .args(["-c", &line])
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(expected), "{line}");
+    }
 }
