@@ -2,11 +2,12 @@
 //! that nothing refers to any more. No sweep follows a link: a link inside the cache is
 //! removed as a link, and a link in place of one of the cache's own directories is refused.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::digest::{self, Hasher};
+use crate::digest::{self, Digest, Hasher};
 use crate::error::{Context, Error, Result};
 
 use super::{Cache, open_lock};
@@ -78,6 +79,8 @@ impl Cache {
         report.images = keys;
 
         let blobs = index.referenced_blobs();
+        // The blobs removed: what the memo says of them goes too.
+        let mut gone = BTreeSet::new();
         for path in files_under(&self.blob_dir())? {
             let name = path
                 .file_name()
@@ -86,6 +89,7 @@ impl Cache {
             if !blobs.iter().any(|digest| digest.hex() == name) {
                 report.blobs += 1;
                 report.bytes += remove_file(&path, dry_run)?;
+                gone.extend(Digest::from_hex(name));
             } else if verify {
                 report.verified += 1;
                 if !hashes_to(&path, name)? {
@@ -115,6 +119,9 @@ impl Cache {
         if !dry_run && !report.images.is_empty() {
             fs::create_dir_all(self.tmp_dir()).context(|| "creating the cache's tmp directory")?;
             index.save(&self.index_path(), &self.tmp_dir())?;
+        }
+        if !dry_run {
+            self.forget_in_memo_locked(&gone)?;
         }
         Ok(report)
     }

@@ -2,10 +2,15 @@
 //! layer pushed compressed, the compressed blob's descriptor, so the next push of that layer is
 //! a `HEAD`, not a recompression; for each blob, the repositories (`registry/repository`) known
 //! to hold it, so a push to a sibling repository can mount it instead of uploading it.
+//!
+//! A run reads the file once, when it first needs it, keeps what it learns in memory, and
+//! writes it once at the end of each copy, merged under `index.lock` with what other processes
+//! wrote meanwhile. `clean` drops what is about blobs the cache no longer holds.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
+use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
@@ -25,9 +30,61 @@ struct Memo {
     holders: BTreeMap<Digest, BTreeSet<String>>,
 }
 
+impl Memo {
+    /// Adds what `other` knows; whether anything was new.
+    fn merge(&mut self, other: &Memo) -> bool {
+        let mut changed = false;
+        for (uncompressed, compressed) in &other.compressed {
+            changed |= self
+                .compressed
+                .insert(uncompressed.clone(), compressed.clone())
+                .as_ref()
+                != Some(compressed);
+        }
+        for (digest, holders) in &other.holders {
+            let known = self.holders.entry(digest.clone()).or_default();
+            for holder in holders {
+                changed |= known.insert(holder.clone());
+            }
+        }
+        changed
+    }
+
+    /// Forgets what it says about the blobs `gone`: their compressed forms, and who holds
+    /// them or those forms. Whether anything went.
+    fn forget(&mut self, gone: &BTreeSet<Digest>) -> bool {
+        let before = (self.compressed.len(), self.holders.len());
+        let forms: BTreeSet<Digest> = (gone.iter())
+            .filter_map(|digest| self.compressed.remove(digest))
+            .map(|form| form.digest)
+            .collect();
+        self.holders
+            .retain(|digest, _| !gone.contains(digest) && !forms.contains(digest));
+        before != (self.compressed.len(), self.holders.len())
+    }
+}
+
+/// The memo as one run uses it: read once, added to in memory, written by [`BlobMemo::save`].
+pub struct MemoStore {
+    cache: Cache,
+    /// The file as read, with what this run learned; `None` until first needed.
+    known: Mutex<Option<Memo>>,
+    /// What this run learned and has not written yet.
+    learned: Mutex<Memo>,
+}
+
 impl Cache {
     fn memo_path(&self) -> std::path::PathBuf {
         self.root.join("memo.json")
+    }
+
+    /// The memo of this cache, for one run.
+    pub fn memo(&self) -> MemoStore {
+        MemoStore {
+            cache: Cache::new(self.root.clone()),
+            known: Mutex::new(None),
+            learned: Mutex::new(Memo::default()),
+        }
     }
 
     /// The memo as it is; an unreadable one is treated as empty (it only saves work).
@@ -38,52 +95,137 @@ impl Cache {
             .unwrap_or_default()
     }
 
-    /// Changes the memo under `index.lock`.
-    fn update_memo(&self, change: impl FnOnce(&mut Memo) -> bool) -> Result<()> {
-        fs::create_dir_all(self.tmp_dir())
-            .context(|| format!("creating {}", self.tmp_dir().display()))?;
-        let lock = open_lock(&self.root.join("index.lock"))?;
-        lock.lock()
-            .map_err(|e| Error::io("locking index.lock", e))?;
+    /// Changes the memo file; the caller holds `index.lock`.
+    fn update_memo_locked(&self, change: impl FnOnce(&mut Memo) -> bool) -> Result<()> {
         let mut memo = self.read_memo();
         if !change(&mut memo) {
             return Ok(());
         }
+        fs::create_dir_all(self.tmp_dir())
+            .context(|| format!("creating {}", self.tmp_dir().display()))?;
         let bytes = serde_json::to_vec_pretty(&memo)
             .map_err(|e| Error::io("encoding memo.json", io::Error::other(e)))?;
         index::write_atomically(&self.memo_path(), &bytes, &self.tmp_dir())
     }
+
+    /// Drops what the memo says about the blobs `gone` (removed from the cache); the caller
+    /// holds `index.lock`.
+    pub(super) fn forget_in_memo_locked(&self, gone: &BTreeSet<Digest>) -> Result<()> {
+        if gone.is_empty() || !self.memo_path().exists() {
+            return Ok(());
+        }
+        self.update_memo_locked(|memo| memo.forget(gone))
+    }
 }
 
-impl BlobMemo for Cache {
+impl MemoStore {
+    /// The memo as known to this run, read from the file the first time.
+    fn known(&self) -> MutexGuard<'_, Option<Memo>> {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if known.is_none() {
+            *known = Some(self.cache.read_memo());
+        }
+        known
+    }
+
+    /// Records something learned, in memory now and in the file at the next save.
+    fn learn(&self, what: impl Fn(&mut Memo) -> bool) {
+        let mut known = self.known();
+        if let Some(known) = known.as_mut()
+            && what(known)
+        {
+            what(&mut self.learned.lock().unwrap_or_else(|e| e.into_inner()));
+        }
+    }
+}
+
+impl BlobMemo for MemoStore {
     fn compressed(&self, uncompressed: &Digest) -> Option<Descriptor> {
-        self.read_memo().compressed.remove(uncompressed)
+        (self.known().as_ref()).and_then(|memo| memo.compressed.get(uncompressed).cloned())
     }
 
     fn remember_compressed(&self, uncompressed: &Digest, compressed: &Descriptor) -> Result<()> {
-        self.update_memo(|memo| {
+        self.learn(|memo| {
             memo.compressed
                 .insert(uncompressed.clone(), compressed.clone())
                 .as_ref()
                 != Some(compressed)
-        })
+        });
+        Ok(())
     }
 
     fn holders(&self, digest: &Digest) -> Vec<String> {
-        self.read_memo()
-            .holders
-            .remove(digest)
+        (self.known().as_ref())
+            .and_then(|memo| memo.holders.get(digest))
+            .map(|holders| holders.iter().cloned().collect())
             .unwrap_or_default()
-            .into_iter()
-            .collect()
     }
 
     fn remember_holder(&self, digest: &Digest, repository: &str) -> Result<()> {
-        self.update_memo(|memo| {
+        self.learn(|memo| {
             memo.holders
                 .entry(digest.clone())
                 .or_default()
                 .insert(repository.to_string())
-        })
+        });
+        Ok(())
+    }
+
+    /// Writes what this run learned, merged with the file as it is now, under `index.lock`.
+    fn save(&self) -> Result<()> {
+        let mut learned = self.learned.lock().unwrap_or_else(|e| e.into_inner());
+        if learned.compressed.is_empty() && learned.holders.is_empty() {
+            return Ok(());
+        }
+        let cache = &self.cache;
+        fs::create_dir_all(&cache.root).context(|| format!("creating {}", cache.root.display()))?;
+        let lock = open_lock(&cache.root.join("index.lock"))?;
+        lock.lock()
+            .map_err(|e| Error::io("locking index.lock", e))?;
+        cache.update_memo_locked(|memo| memo.merge(&learned))?;
+        *learned = Memo::default();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(n: u8) -> Digest {
+        Digest::of(&[n])
+    }
+
+    #[test]
+    fn what_one_run_learns_is_merged_with_what_another_wrote() {
+        let root = std::env::temp_dir().join(format!("dip-unit-memo-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let cache = Cache::new(root.clone());
+        let (one, two) = (cache.memo(), cache.memo());
+        let gzip = Descriptor::new("application/vnd.oci.image.layer.v1.tar+gzip", digest(9), 9);
+        one.remember_compressed(&digest(1), &gzip).unwrap();
+        two.remember_holder(&digest(2), "r/a").unwrap();
+        assert!(
+            !cache.memo_path().exists(),
+            "nothing is written before a save"
+        );
+        one.save().unwrap();
+        two.save().unwrap();
+        let three = cache.memo();
+        assert_eq!(three.compressed(&digest(1)), Some(gzip));
+        assert_eq!(three.holders(&digest(2)), ["r/a"]);
+        three.remember_holder(&digest(9), "r/b").unwrap();
+        three.save().unwrap();
+        cache
+            .forget_in_memo_locked(&BTreeSet::from([digest(1)]))
+            .unwrap();
+        let four = cache.memo();
+        assert_eq!(four.compressed(&digest(1)), None);
+        assert!(
+            four.holders(&digest(9)).is_empty(),
+            "its compressed form's holders go too"
+        );
+        assert_eq!(four.holders(&digest(2)), ["r/a"]);
+        fs::remove_dir_all(&root).unwrap();
     }
 }

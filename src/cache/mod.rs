@@ -33,6 +33,7 @@ use crate::transfer::{Destination, Open, Stored};
 use crate::writeback;
 
 pub use index::{ImageRecord, Index};
+pub use memo::MemoStore;
 pub use source::CachedImage;
 
 /// The folder of `tmp/` that holds partly received blobs.

@@ -5,7 +5,7 @@ use lexopt::{Arg, Parser};
 
 use crate::archive::{Archive, Input};
 use crate::args::{FlagGroup, Globals, RegistryArgs, TransferArgs, UploadArgs};
-use crate::cache::{Cache, Session};
+use crate::cache::{Cache, MemoStore, Session};
 use crate::error::Result;
 use crate::progress::{Board, Progress, Verbosity};
 use crate::reference::Reference;
@@ -57,8 +57,10 @@ pub struct Uploads<'a> {
     dry_run: bool,
     /// Where progress and remarks go.
     pub progress: Progress,
-    /// The cache: blob memo, staging for archives read from streams, `--via-cache`.
+    /// The cache: staging for archives read from streams, `--via-cache`.
     pub cache: Cache,
+    /// What the cache remembers of blobs: compressed forms, repositories holding them.
+    memo: MemoStore,
 }
 
 impl<'a> Uploads<'a> {
@@ -78,6 +80,7 @@ impl<'a> Uploads<'a> {
             governor: flags.transfer.governor()?,
             dry_run: flags.dry_run,
             progress,
+            memo: globals.cache().memo(),
             cache: globals.cache(),
         })
     }
@@ -102,7 +105,7 @@ impl<'a> Uploads<'a> {
             force: self.upload_args.force(),
             dry_run: self.dry_run,
             attempts: self.options.attempts,
-            memo: Some(&self.cache),
+            memo: Some(&self.memo),
         }
     }
 

@@ -109,6 +109,8 @@ pub trait BlobMemo: Sync {
     fn holders(&self, digest: &Digest) -> Vec<String>;
     /// Records that `repository` holds `digest`.
     fn remember_holder(&self, digest: &Digest, repository: &str) -> Result<()>;
+    /// Keeps what was remembered for later runs (the copy loop calls it once, at its end).
+    fn save(&self) -> Result<()>;
 }
 
 /// What storing a manifest under a name did.
@@ -172,8 +174,23 @@ pub struct Summary {
 /// Copies the jobs: reads every manifest first (an index with all it lists), then copies each
 /// blob once, largest first, on `options.workers` threads, then stores the manifests
 /// (children before their index), so a failure in any blob stores no manifest at all. With
-/// `dry_run`, stops after looking.
+/// `dry_run`, stops after looking. What the memo learned is saved at the end, failed or not.
 pub fn copy(
+    jobs: &[Job<'_>],
+    destination: &dyn Destination,
+    options: Options<'_>,
+    progress: &Progress,
+) -> Result<Summary> {
+    let copied = copy_jobs(jobs, destination, options, progress);
+    let saved = match options.memo {
+        Some(memo) if !options.dry_run => memo.save(),
+        _ => Ok(()),
+    };
+    let summary = copied?;
+    saved.map(|()| summary)
+}
+
+fn copy_jobs(
     jobs: &[Job<'_>],
     destination: &dyn Destination,
     options: Options<'_>,
