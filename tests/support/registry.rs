@@ -48,7 +48,6 @@ impl TestRegistry {
     /// Starts a registry of the given kind.
     pub fn start(setup: Setup) -> TestRegistry {
         let dir = TempDir::new("registry");
-        let port = free_port();
         let mut tls = String::new();
         let mut auth = String::new();
         let mut ca_cert = None;
@@ -90,49 +89,42 @@ impl TestRegistry {
             }
             Setup::Plain | Setup::Tls => {}
         }
-        let config = format!(
-            "version: 0.1\n\
-             log:\n  level: info\n  accesslog:\n    disabled: false\n\
-             storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-             http:\n  addr: 127.0.0.1:{port}\n{tls}{auth}",
-            dir.join("storage").display()
-        );
-        fs::write(dir.join("config.yml"), config).unwrap();
-        let log = fs::File::create(dir.join("registry.log")).unwrap();
-        let process = Command::new("docker-registry")
-            .arg("serve")
-            .arg(dir.join("config.yml"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start docker-registry ({e}); scripts/test.sh installs it")
-            });
-        let mut registry = TestRegistry {
-            process,
-            dir,
-            port,
-            ca_cert,
-            credentials,
-        };
-        registry.wait_until_listening();
-        registry
-    }
-
-    fn wait_until_listening(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if let Some(status) = self.process.try_wait().unwrap() {
-                panic!("docker-registry exited ({status}):\n{}", self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "docker-registry did not listen:\n{}",
-                self.log()
+        // A port picked free may be taken by another test before the registry binds it: the
+        // registry then exits, and it is started again on another. Only its own log line says
+        // that it listens, so another test's registry on a reused port is never mistaken for it.
+        for _ in 0..5 {
+            let port = free_port();
+            let config = format!(
+                "version: 0.1\n\
+                 log:\n  level: info\n  accesslog:\n    disabled: false\n\
+                 storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
+                 http:\n  addr: 127.0.0.1:{port}\n{tls}{auth}",
+                dir.join("storage").display()
             );
-            std::thread::sleep(Duration::from_millis(20));
+            fs::write(dir.join("config.yml"), config).unwrap();
+            let log = fs::File::create(dir.join("registry.log")).unwrap();
+            let mut process = Command::new("docker-registry")
+                .arg("serve")
+                .arg(dir.join("config.yml"))
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!("cannot start docker-registry ({e}); scripts/test.sh installs it")
+                });
+            if listening(&mut process, &dir.join("registry.log"), port) {
+                return TestRegistry {
+                    process,
+                    dir,
+                    port,
+                    ca_cert,
+                    credentials,
+                };
+            }
+            let _ = process.wait();
         }
+        panic!("docker-registry found no free port in five tries");
     }
 
     /// Whether only the robot user may use it.
@@ -177,6 +169,30 @@ impl Drop for TestRegistry {
     fn drop(&mut self) {
         let _ = self.process.kill();
         let _ = self.process.wait();
+    }
+}
+
+/// Waits until the registry's log (at `log`) says it listens on `port`: `false` when it exited
+/// because another process took the port first. Any other failure fails the test.
+fn listening(process: &mut Child, log: &Path, port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let listening = format!("listening on 127.0.0.1:{port}");
+    loop {
+        let said = fs::read_to_string(log).unwrap_or_default();
+        if said.contains(&listening) && TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        if let Some(status) = process.try_wait().unwrap() {
+            if said.contains("address already in use") {
+                return false;
+            }
+            panic!("docker-registry exited ({status}):\n{said}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "docker-registry did not listen:\n{said}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
