@@ -11,9 +11,9 @@ use lexopt::{Arg, Parser};
 use crate::archive::ImageQuery;
 use crate::cache::Cache;
 use crate::error::{Error, Result};
-use crate::manifest::Platform;
+use crate::manifest::{Platform, Platforms};
 use crate::progress::{Board, BoardDisplay, Progress, Verbosity};
-use crate::registry::{Compress, Credentials, HttpOptions, Platforms, RegistryOptions, UploadPlan};
+use crate::registry::{Compress, Credentials, HttpOptions, RegistryOptions, UploadPlan};
 use crate::transfer::{Governor, RateLimit};
 
 /// A set of flags that several commands share: it takes the flags it knows.

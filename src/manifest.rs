@@ -169,6 +169,27 @@ impl Platform {
     pub fn is_unknown(&self) -> bool {
         self.os == "unknown" && self.architecture == "unknown"
     }
+
+    /// The one rule for choosing in an index: the first of `entries` whose platform this one
+    /// accepts; an attestation (`unknown/unknown`) or an entry without a platform never.
+    pub fn choose<'a>(
+        &self,
+        entries: impl IntoIterator<Item = &'a Descriptor>,
+    ) -> Option<&'a Descriptor> {
+        (entries.into_iter()).find(|entry| {
+            (entry.platform.as_ref())
+                .is_some_and(|offered| !offered.is_unknown() && self.accepts(offered))
+        })
+    }
+}
+
+/// Which images of a multi-platform index to take.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Platforms {
+    /// The image for this platform.
+    One(Platform),
+    /// The index as it is, with every image it lists.
+    All,
 }
 
 impl fmt::Display for Platform {

@@ -185,6 +185,67 @@ fn a_multi_platform_image_keeps_its_index_and_lists_one_platform_for_docker() {
         digests[host].as_str(),
         "by default, the host's platform"
     );
+    // --platform picks the other one, for extract, push FILE and sync's archive lines alike.
+    let other = ["linux/amd64", "linux/arm64"][1 - host];
+    let picked = TestCache::new();
+    picked
+        .run(&["extract", saved.to_str().unwrap(), "--platform", other])
+        .success();
+    assert_eq!(
+        picked.list()[0]["manifest_digest"],
+        digests[1 - host].as_str()
+    );
+    let missing = TestCache::new()
+        .run(&[
+            "extract",
+            saved.to_str().unwrap(),
+            "--platform",
+            "linux/s390x",
+        ])
+        .exits(6);
+    assert!(
+        missing.stderr.contains("no image for linux/s390x"),
+        "{}",
+        missing.stderr
+    );
+    let one_pushed = format!("{}/save/one:v1", registry.host());
+    TestCache::new()
+        .run(&[
+            "push",
+            saved.to_str().unwrap(),
+            &one_pushed,
+            "--platform",
+            other,
+        ])
+        .success();
+    let list = dir.join("list.txt");
+    let synced = format!("{}/save/synced:v1", registry.host());
+    std::fs::write(&list, format!("{} {synced}\n", saved.display())).unwrap();
+    TestCache::new()
+        .run(&[
+            "sync",
+            "--file",
+            list.to_str().unwrap(),
+            "--platform",
+            other,
+        ])
+        .success();
+    for reference in [&one_pushed, &synced] {
+        let raw = tool(
+            "skopeo",
+            &[
+                "inspect",
+                "--raw",
+                "--tls-verify=false",
+                &format!("docker://{reference}"),
+            ],
+        );
+        assert_eq!(
+            format!("sha256:{}", support::sha256(raw.as_bytes())),
+            digests[1 - host],
+            "{reference} is the image for {other}"
+        );
+    }
     let restored = TestCache::new();
     restored
         .run(&["extract", saved.to_str().unwrap(), "--all-platforms"])

@@ -100,10 +100,8 @@ impl<W: Write> State<W> {
         let Parsed::Index(index) = manifest::parse(&manifest.bytes).map_err(bad)? else {
             return Ok(manifest.clone());
         };
-        let host = Platform::host();
         let entries = index.entries();
-        let chosen = (entries.iter())
-            .find(|entry| entry.platform.as_ref().is_some_and(|p| host.accepts(p)))
+        let chosen = (Platform::host().choose(entries))
             .or(entries.first())
             .ok_or_else(|| bad("the index lists no image".into()))?;
         let child = self

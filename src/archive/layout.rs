@@ -10,7 +10,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::{
     self, ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, Descriptor, ImageManifest, MAX_INDEX_DEPTH,
-    Parsed, Platform, RawManifest, media_type,
+    Parsed, Platform, Platforms, RawManifest, media_type,
 };
 use crate::reference::Reference;
 
@@ -34,11 +34,12 @@ pub struct Layout {
     pub remarks: Vec<String>,
 }
 
-/// Reads the layout of `entries`. With `all_platforms`, an index whose images are all in the
-/// archive is kept whole; otherwise (and by default) its best platform stands for it.
-pub fn read(entries: &Entries, name: &str, all_platforms: bool) -> Result<Layout> {
+/// Reads the layout of `entries`. With `Platforms::All`, an index whose images are all in the
+/// archive is kept whole; otherwise the image for the platform asked for stands for it (for
+/// this host's platform, the first image in the archive when it has none for it).
+pub fn read(entries: &Entries, name: &str, platforms: &Platforms) -> Result<Layout> {
     if entries.contains("oci-layout") && entries.contains("index.json") {
-        let layout = read_oci(entries, name, all_platforms)?;
+        let layout = read_oci(entries, name, platforms)?;
         // Docker 25.0.0 to 25.0.2 wrote an empty index beside a complete manifest.json.
         if !layout.images.is_empty() || !entries.contains("manifest.json") {
             return Ok(layout);
@@ -149,7 +150,11 @@ fn read_config(
     ))
 }
 
-fn read_oci(entries: &Entries, name: &str, all_platforms: bool) -> Result<Layout> {
+fn read_oci(entries: &Entries, name: &str, platforms: &Platforms) -> Result<Layout> {
+    let (all_platforms, platform) = match platforms {
+        Platforms::All => (true, Platform::host()),
+        Platforms::One(platform) => (false, platform.clone()),
+    };
     let bytes = entries.read_small("index.json")?;
     let index = match manifest::parse(&bytes) {
         Ok(Parsed::Index(index)) => index,
@@ -178,7 +183,7 @@ fn read_oci(entries: &Entries, name: &str, all_platforms: bool) -> Result<Layout
         }
         let image = match whole {
             Some(image) => image,
-            None => match resolve(entries, name, descriptor, 0, &mut layout.remarks)? {
+            None => match resolve(entries, name, descriptor, &platform, 0, &mut layout.remarks)? {
                 Some(image) => image,
                 None => continue,
             },
@@ -212,12 +217,14 @@ fn oci_names(descriptor: &Descriptor, name: &str) -> Result<Vec<Reference>> {
     }
 }
 
-/// Turns an index entry into an image: a manifest directly, or the best platform of an index
-/// whose blobs are all in the archive. `None` when an index entry offers nothing complete.
+/// Turns an index entry into an image: a manifest directly, or the image for `wanted` of an
+/// index, among those whose blobs are all in the archive (this host's platform falls back to
+/// the first of them). `None` when an index entry offers nothing complete.
 fn resolve(
     entries: &Entries,
     name: &str,
     descriptor: &Descriptor,
+    wanted: &Platform,
     depth: usize,
     remarks: &mut Vec<String>,
 ) -> Result<Option<ArchiveImage>> {
@@ -225,7 +232,6 @@ fn resolve(
         return read_oci_image(entries, name, descriptor).map(Some);
     }
     let (_, index) = read_index(entries, name, descriptor, depth)?;
-    let host = Platform::host();
     let mut complete = Vec::new();
     for child in index.entries() {
         let platform = child.platform.clone();
@@ -241,14 +247,30 @@ fn resolve(
             ));
             continue;
         }
-        if let Some(image) = resolve(entries, name, child, depth + 1, remarks)? {
-            complete.push((platform, label, image));
+        if let Some(image) = resolve(entries, name, child, wanted, depth + 1, remarks)? {
+            complete.push((child, label, image));
         }
     }
-    let chosen = complete
-        .iter()
-        .position(|(platform, ..)| platform.as_ref().is_some_and(|p| host.accepts(p)))
-        .unwrap_or(0);
+    let offered: Vec<&Descriptor> = complete.iter().map(|(child, ..)| *child).collect();
+    let chosen = match wanted.choose(offered.iter().copied()) {
+        Some(chosen) => offered
+            .iter()
+            .position(|child| std::ptr::eq(*child, chosen))
+            .unwrap_or(0),
+        None if *wanted == Platform::host() || complete.is_empty() => 0,
+        None => {
+            let labels: Vec<&str> = complete
+                .iter()
+                .map(|(_, label, _)| label.as_str())
+                .collect();
+            return Err(Error::NotFound(format!(
+                "{name}: index {} has no image for {wanted} in the archive; it holds {} \
+                 (choose with --platform)",
+                descriptor.digest,
+                labels.join(", ")
+            )));
+        }
+    };
     if complete.len() > 1 {
         let others: Vec<&str> = (complete.iter().enumerate())
             .filter(|(i, _)| *i != chosen)

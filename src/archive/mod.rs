@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use flate2::read::MultiGzDecoder;
 
 use crate::error::{Error, Result};
-use crate::manifest::{Descriptor, RawManifest};
+use crate::manifest::{Descriptor, Platforms, RawManifest};
 use crate::transfer::Source;
 
 pub use destination::ArchiveDestination;
@@ -51,9 +51,9 @@ pub struct Archive {
 impl Archive {
     /// Opens an archive. A seekable plain tar file is indexed without reading its layers;
     /// anything else (gzip, a pipe, standard input) is read once, each file spooled into
-    /// `spool_dir` under its digest. With `all_platforms`, an index whose images are all in
-    /// the archive is one image (see [`layout::read`]).
-    pub fn open(input: &Input, spool_dir: &Path, all_platforms: bool) -> Result<Archive> {
+    /// `spool_dir` under its digest. An index is taken as `platforms` says (see
+    /// [`layout::read`]).
+    pub fn open(input: &Input, spool_dir: &Path, platforms: &Platforms) -> Result<Archive> {
         let name = input.describe();
         let entries = match input {
             Input::Stdin if io::stdin().is_terminal() => {
@@ -64,7 +64,7 @@ impl Archive {
             Input::Stdin => Entries::spool(sniff(io::stdin().lock(), &name)?, spool_dir, &name)?,
             Input::Path(path) => open_path(path, spool_dir, &name)?,
         };
-        let layout = layout::read(&entries, &name, all_platforms)?;
+        let layout = layout::read(&entries, &name, platforms)?;
         Ok(Archive {
             name,
             entries,

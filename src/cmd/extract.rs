@@ -3,7 +3,7 @@
 use lexopt::{Arg, Parser};
 
 use crate::archive::{Archive, ArchiveImage, Input};
-use crate::args::{self, Globals, TRANSFER_HELP, TransferArgs};
+use crate::args::{self, Globals, PlatformArgs, TRANSFER_HELP, TransferArgs};
 use crate::error::{Error, Result};
 use crate::progress::{Progress, count, human_bytes};
 use crate::reference::Reference;
@@ -23,11 +23,14 @@ Arguments:
   FILE  the archive, plain or gzip-compressed; - reads standard input
 
 Options:
-  -f, --file FILE      the archive, given as a flag
-      --image NAME|ID  only this image of an archive that holds several: a name, or
-                       sha256:ID (or an ID prefix) for an image saved without one
-      --tag NAME:TAG   give the image this name too (an image saved by ID has none)
-      --all-platforms  keep an index and every image it lists, when all are in the archive";
+  -f, --file FILE                   the archive, given as a flag
+      --image NAME|ID               only this image of an archive that holds several: a
+                                    name, or sha256:ID (or an ID prefix) for an unnamed one
+      --tag NAME:TAG                give the image this name too (one saved by ID has none)
+      --platform OS/ARCH[/VARIANT]  which image of a multi-platform index [default: this
+                                    host's, else the first in the archive]
+      --all-platforms               keep an index and every image it lists, when all are
+                                    in the archive";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
 pub const GROUPS: &[&str] = &[TRANSFER_HELP];
@@ -42,8 +45,9 @@ copied; nothing is added to the cache unless the whole archive is sound. An imag
 is already cached is not written again.
 
 An archive with a multi-platform index (docker save of the containerd store, save of an
-image pulled with --all-platforms) gives this host's platform, or the first one, unless
---all-platforms keeps the index whole.
+image pulled with --all-platforms) gives the image for --platform, by default this host's
+(or the first one in the archive when it has none), unless --all-platforms keeps the index
+whole.
 
 An image saved by ID has no name: without --tag it is cached under its image ID
 (sha256:...), which list shows and other commands accept.
@@ -60,8 +64,10 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let mut file = None;
     let mut image = None;
     let mut tag = None;
-    let mut all_platforms = false;
-    while let Some(flag) = args::next(parser, &mut [&mut globals, &mut transfer_args], COMMAND)? {
+    let mut platform_args = PlatformArgs::default();
+    let groups: &mut [&mut dyn args::FlagGroup] =
+        &mut [&mut globals, &mut transfer_args, &mut platform_args];
+    while let Some(flag) = args::next(parser, groups, COMMAND)? {
         match flag.as_arg() {
             Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
             Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
@@ -70,7 +76,6 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
             }
             Arg::Long("image") => image = Some(args::image_query(parser)?),
             Arg::Long("tag") => tag = Some(reference(parser, "--tag")?),
-            Arg::Long("all-platforms") => all_platforms = true,
             Arg::Value(value) => one_file(&mut file, args::utf8(value, "FILE")?)?,
             other => return Err(args::unexpected(other, COMMAND)),
         }
@@ -89,7 +94,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let governor = transfer_args.governor()?;
     let cache = globals.cache();
     let session = cache.begin()?;
-    let archive = Archive::open(&input, session.staging_dir(), all_platforms)?;
+    let archive = Archive::open(&input, session.staging_dir(), &platform_args.choice()?)?;
     for remark in archive.remarks() {
         progress.warn(format_args!("{}: {remark}", input.describe()));
     }

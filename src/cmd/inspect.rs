@@ -120,13 +120,7 @@ fn inspect(source: &dyn Source, name: &str, show: Show, platform: Option<&Platfo
     let mut manifest = source.manifest()?;
     if let (Some(platform), Ok(Parsed::Index(index))) = (platform, manifest::parse(&manifest.bytes))
     {
-        let entry = (index.entries().iter())
-            .find(|entry| {
-                entry
-                    .platform
-                    .as_ref()
-                    .is_some_and(|offered| platform.accepts(offered))
-            })
+        let entry = (platform.choose(index.entries()))
             .ok_or_else(|| Error::NotFound(format!("{name} has no image for {platform}")))?;
         manifest = source.child_manifest(entry)?;
     }

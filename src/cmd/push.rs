@@ -6,7 +6,7 @@ use std::path::Path;
 use lexopt::{Arg, Parser};
 
 use crate::archive::Input;
-use crate::args::{self, Flag, Globals, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP};
+use crate::args::{self, Flag, Globals, PlatformArgs, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP};
 use crate::error::{Error, Result};
 
 use super::seed::SeedArgs;
@@ -35,6 +35,8 @@ Options:
       --reference TAG               tag, with --repository
       --image NAME|ID               which image of an archive that holds several: a name,
                                     or sha256:ID (or an ID prefix) for an unnamed one
+      --platform OS/ARCH[/VARIANT]  from an archive, which image of a multi-platform index
+                                    [default: this host's, else the first in the archive]
       --all-platforms               from an archive, push an index and every image it lists
   -n, --dry-run                     show what would be uploaded; send nothing";
 
@@ -63,12 +65,13 @@ Examples:
 pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Result<()> {
     let mut flags = UploadFlags::from_env()?;
     let mut seed_args = SeedArgs::default();
-    let (mut source, mut target, mut image, mut all_platforms) = (None, None, None, false);
+    let (mut source, mut target, mut image) = (None, None, None);
+    let mut platform_args = PlatformArgs::default();
     let one_shot = first.is_some();
     let mut pending = first;
     loop {
         let groups: &mut [&mut dyn args::FlagGroup] =
-            &mut [&mut globals, &mut flags, &mut seed_args];
+            &mut [&mut globals, &mut flags, &mut seed_args, &mut platform_args];
         let flag = match pending.take() {
             Some(flag) => match args::unclaimed(flag, parser, groups)? {
                 Some(flag) => flag,
@@ -91,7 +94,6 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
                 "target",
             )?,
             Arg::Long("image") => image = Some(args::image_query(parser)?),
-            Arg::Long("all-platforms") => all_platforms = true,
             Arg::Value(value) if one_shot => return Err(stray_in_one_shot(&value)),
             Arg::Value(value) if source.is_none() => source = Some(args::utf8(value, "SOURCE")?),
             Arg::Value(value) if target.is_none() => target = Some(args::utf8(value, "TARGET")?),
@@ -105,6 +107,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
         refuse_swapped(&source, target.as_deref())?;
     }
     let (scheme, target) = seed_args.choose(target, ("TARGET", COMMAND), target_reference)?;
+    let platforms = platform_args.choice()?;
     if !from_archive {
         check_cached_source(&source, image.is_some())?;
     }
@@ -120,7 +123,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
             Input::Path(source.clone().into())
         };
         let session = uploads.cache.begin()?;
-        let archive = uploads.open_archive(&session, &input, all_platforms)?;
+        let archive = uploads.open_archive(&session, &input, &platforms)?;
         let image = archive.select_one(image.as_ref())?;
         let registry = uploads.connect(target.registry(), scheme)?;
         uploads.upload(&archive.source(image), &registry, &target, &board)?

@@ -14,9 +14,10 @@ use crate::args::{
     self, Globals, PlatformArgs, REGISTRY_HELP, TRANSFER_HELP, TransferArgs, UPLOAD_HELP,
 };
 use crate::error::{Context, Error, Result};
+use crate::manifest::Platforms;
 use crate::progress::{Board, count, human_bytes};
 use crate::reference::{self, Reference};
-use crate::registry::{Platforms, Registry};
+use crate::registry::Registry;
 use crate::transfer::Summary;
 
 use super::seed::seed_reference;
@@ -238,9 +239,9 @@ impl Batch<'_> {
     ) -> Result<()> {
         let input = Input::Path(path.to_path_buf());
         let session = self.uploads.cache.begin()?;
-        let archive =
-            self.uploads
-                .open_archive(&session, &input, self.platforms == Platforms::All)?;
+        let archive = self
+            .uploads
+            .open_archive(&session, &input, &self.platforms)?;
         let jobs = match target {
             Some(target) => vec![(archive.select_one(None)?, target_reference(target))],
             None => {

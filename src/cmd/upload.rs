@@ -7,9 +7,10 @@ use crate::archive::{Archive, Input};
 use crate::args::{FlagGroup, Globals, RegistryArgs, TransferArgs, UploadArgs};
 use crate::cache::{Cache, MemoStore, Session};
 use crate::error::Result;
+use crate::manifest::Platforms;
 use crate::progress::{Board, Progress, Verbosity};
 use crate::reference::Reference;
-use crate::registry::{Platforms, Registry, RegistryDestination, RegistryOptions, RegistrySource};
+use crate::registry::{Registry, RegistryDestination, RegistryOptions, RegistrySource};
 use crate::transfer::{self, Governor, Job, Options, RateLimit, Source, Summary};
 
 /// The flags of every command that uploads to a registry: the registry, transfer and upload
@@ -177,9 +178,9 @@ impl<'a> Uploads<'a> {
         &self,
         session: &Session<'_>,
         input: &Input,
-        all_platforms: bool,
+        platforms: &Platforms,
     ) -> Result<Archive> {
-        let archive = Archive::open(input, session.staging_dir(), all_platforms)?;
+        let archive = Archive::open(input, session.staging_dir(), platforms)?;
         for remark in archive.remarks() {
             self.progress
                 .warn(format_args!("{}: {remark}", input.describe()));

@@ -11,7 +11,7 @@ use super::blobs::{Bytes, UploadPlan, UploadSession};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::{
-    self, Descriptor, MAX_INDEX_DEPTH, Parsed, Platform, RawManifest, media_type,
+    self, Descriptor, MAX_INDEX_DEPTH, Parsed, Platform, Platforms, RawManifest, media_type,
 };
 use crate::reference::Reference;
 use crate::transfer::{Destination, Open, Source, Stored};
@@ -21,15 +21,6 @@ pub struct RegistrySource<'a> {
     registry: &'a Registry,
     reference: Reference,
     manifest: RawManifest,
-}
-
-/// Which images of a multi-platform index to take.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Platforms {
-    /// The image for this platform.
-    One(Platform),
-    /// The index as it is, with every image it lists.
-    All,
 }
 
 impl<'a> RegistrySource<'a> {
@@ -60,12 +51,7 @@ impl<'a> RegistrySource<'a> {
                 Ok(Parsed::Index(index)) => index,
                 _ => break,
             };
-            let chosen = index.entries().iter().find(|entry| {
-                entry
-                    .platform
-                    .as_ref()
-                    .is_some_and(|offered| !offered.is_unknown() && platform.accepts(offered))
-            });
+            let chosen = platform.choose(index.entries());
             let Some(chosen) = chosen else {
                 let offered: Vec<String> = (index.entries().iter())
                     .filter_map(|entry| entry.platform.as_ref())

@@ -23,7 +23,7 @@ use crate::retry;
 pub use auth::Credentials;
 pub use blobs::UploadPlan;
 pub use http::HttpOptions;
-pub use image::{Compress, Platforms, RegistryDestination, RegistrySource};
+pub use image::{Compress, RegistryDestination, RegistrySource};
 
 use http::{Body, Http, Response};
 
