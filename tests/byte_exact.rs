@@ -7,19 +7,11 @@ mod support;
 
 use support::registry::{Setup, TestRegistry};
 use support::tarball::noisy_archive;
-use support::{TempDir, TestCache, command, sha256, tool};
+use support::{TempDir, TestCache, command, images, sha256};
 
 /// The manifest `reference` names on `registry`, as stored: its bytes, parsed, and digest.
 fn stored_manifest(registry: &TestRegistry, reference: &str) -> (serde_json::Value, String) {
-    let raw = tool(
-        "skopeo",
-        &[
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &format!("docker://{}/{reference}", registry.host()),
-        ],
-    );
+    let raw = images::registry_manifest(&format!("{}/{reference}", registry.host()));
     (serde_json::from_str(&raw).unwrap(), sha256(raw.as_bytes()))
 }
 

@@ -250,15 +250,7 @@ fn an_index_that_repeats_a_child_fetches_it_once() {
     let registry = TestRegistry::start(Setup::Plain);
     let dir = TempDir::new("repeated-child");
     pushed_image(&registry, &dir);
-    let raw = support::tool(
-        "skopeo",
-        &[
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &format!("docker://{}/hostile/app:v1", registry.host()),
-        ],
-    );
+    let raw = images::registry_manifest(&format!("{}/hostile/app:v1", registry.host()));
     let child: serde_json::Value = serde_json::from_str(&raw).unwrap();
     let entry = serde_json::json!({
         "mediaType": child["mediaType"],

@@ -149,15 +149,7 @@ fn a_multi_platform_image_keeps_its_index_and_lists_one_platform_for_docker() {
     let raw =
         |transport_reference: &str| tool("skopeo", &["inspect", "--raw", transport_reference]);
     let index = raw(&format!("oci-archive:{}", saved.display()));
-    let pushed = tool(
-        "skopeo",
-        &[
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &format!("docker://{target}"),
-        ],
-    );
+    let pushed = images::registry_manifest(&target);
     assert_eq!(index, pushed, "the index, byte for byte");
     for digest in &digests {
         assert!(index.contains(digest.as_str()), "{digest} in {index}");
@@ -231,15 +223,7 @@ fn a_multi_platform_image_keeps_its_index_and_lists_one_platform_for_docker() {
         ])
         .success();
     for reference in [&one_pushed, &synced] {
-        let raw = tool(
-            "skopeo",
-            &[
-                "inspect",
-                "--raw",
-                "--tls-verify=false",
-                &format!("docker://{reference}"),
-            ],
-        );
+        let raw = images::registry_manifest(reference);
         assert_eq!(
             format!("sha256:{}", support::sha256(raw.as_bytes())),
             digests[1 - host],
@@ -260,15 +244,7 @@ fn a_multi_platform_image_keeps_its_index_and_lists_one_platform_for_docker() {
     TestCache::new()
         .run(&["push", saved.to_str().unwrap(), &pushed, "--all-platforms"])
         .success();
-    let pushed = tool(
-        "skopeo",
-        &[
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &format!("docker://{pushed}"),
-        ],
-    );
+    let pushed = images::registry_manifest(&pushed);
     assert_eq!(pushed, index, "an archive pushes its index whole");
 }
 

@@ -204,3 +204,17 @@ pub fn two_layers() -> [Layer<'static>; 2] {
         ],
     ]
 }
+
+/// The manifest `reference` (`host:port/repository:tag`) names on a test registry, as skopeo
+/// reads it: the exact bytes, as text.
+pub fn registry_manifest(reference: &str) -> String {
+    tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{reference}"),
+        ],
+    )
+}
