@@ -7,16 +7,17 @@
 #                              small files) made once under target/bench/full; 3 runs a case
 #   scripts/bench.sh --quick   the same shapes, small: CI checks that the bench still runs
 #   --runs N                   runs of each case, each tool (default 3)
-#   --case NAME                only this case (push-gzip, push-none, pull, extract, repush);
-#                              may be repeated
+#   --case NAME                only this case (push-gzip, push-none, pull, extract, repush,
+#                              many); may be repeated
 #   --max-concurrent N         our blobs moved at once (default 1, as the tool's default)
 #   DOCKER_IMAGE_PUSHER=path   measure that binary (the static build, say)
 #
 # Cases, each run against a fresh repository and (for us) a fresh cache, the two tools taking
 # turns to go first: push a docker save archive (our default gzip, and --compress none, both
 # against skopeo's default), pull into the cache (skopeo: into dir:), extract (skopeo:
-# docker-archive: to dir:), push again a 10-layer image the registry has (HEADs only), and the
-# floor: curl GET of the pushed blobs, curl PUT of the uncompressed layers. skopeo's blob info
+# docker-archive: to dir:), push again a 10-layer image the registry has (HEADs only), push
+# (gzip) an image of 127 small layers, Docker's most (peak RSS must not grow with the layers),
+# and the floor: curl GET of the pushed blobs, curl PUT of the uncompressed layers. skopeo's blob info
 # cache is deleted before each of its pushes (so it uploads rather than mounts, as we do).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -91,7 +92,22 @@ text() {
 random_bytes() { mkdir -p "$1/srv"; head -c $((random_mb * 1024 * 1024)) /dev/urandom >"$1/srv/random.bin"; }
 small_random() { mkdir -p "$1/srv"; head -c $((small_kb * 1024)) /dev/urandom >"$1/srv/part-$RANDOM$RANDOM.bin"; }
 
-if [ ! -f "$bench/big.tar" ] || [ ! -f "$bench/ten.tar" ]; then
+# many_layers LAYOUT: image many of LAYOUT, 127 layers of ~20 KB (text and random bytes),
+# each added as a tar, so no layer is unpacked to make the next.
+many_layers() {
+  local i dir=$1.layers
+  umoci new --image "$1:many"
+  for i in $(seq 127); do
+    rm -rf "$dir" && mkdir -p "$dir/srv"
+    awk -v i="$i" 'BEGIN { for (n = 0; n < 300; n++) printf "layer %d line %d\n", i, n }' >"$dir/srv/layer-$i.txt"
+    head -c 8192 /dev/urandom >"$dir/srv/layer-$i.bin"
+    tar -cf "$dir.tar" -C "$dir" srv
+    umoci raw add-layer --image "$1:many" "$dir.tar"
+  done
+  rm -rf "$dir" "$dir.tar"
+}
+
+if [ ! -f "$bench/big.tar" ] || [ ! -f "$bench/ten.tar" ] || [ ! -f "$bench/many.tar" ]; then
   echo "making the bench images under $bench (once)" >&2
   layout=$bench/oci
   rm -rf "$layout"
@@ -102,10 +118,11 @@ if [ ! -f "$bench/big.tar" ] || [ ! -f "$bench/ten.tar" ]; then
   layer "$layout" big big random_bytes
   layer "$layout" empty ten small_random
   for _ in $(seq 9); do layer "$layout" ten ten small_random; done
-  "${skopeo[@]}" "oci:$layout:big" "docker-archive:$bench/big.tar.partial:bench/big:v1"
-  "${skopeo[@]}" "oci:$layout:ten" "docker-archive:$bench/ten.tar.partial:bench/ten:v1"
-  mv "$bench/big.tar.partial" "$bench/big.tar"
-  mv "$bench/ten.tar.partial" "$bench/ten.tar"
+  many_layers "$layout"
+  for image in big ten many; do
+    "${skopeo[@]}" "oci:$layout:$image" "docker-archive:$bench/$image.tar.partial:bench/$image:v1"
+    mv "$bench/$image.tar.partial" "$bench/$image.tar"
+  done
   rm -rf "$layout"
 fi
 image_bytes=$(stat -c %s "$bench/big.tar")
@@ -198,6 +215,12 @@ case_repush() {
     skopeo) measure repush skopeo "${skopeo[@]}" "docker-archive:$bench/ten.tar" "docker://$REGISTRY/bench/ten-skopeo:v1" ;;
   esac
 }
+case_many() {
+  case $1 in
+    ours) measure many ours "$bin" --cache-dir "$run/cache" -q push "$bench/many.tar" "$REGISTRY/many/ours-$2:v1" ;;
+    skopeo) forget_skopeo_pushes; measure many skopeo "${skopeo[@]}" "docker-archive:$bench/many.tar" "docker://$REGISTRY/many/skopeo-$2:v1" ;;
+  esac
+}
 # The floor: curl GET of the pushed blobs to files, curl PUT of the uncompressed layers.
 floor_pull() {
   local start blob
@@ -219,7 +242,7 @@ floor_push() {
   echo "push-none floor $((($(date +%s%N) - start) / 1000000)) 0" >>"$results"
 }
 
-for case in ${cases:-push-gzip push-none pull extract repush}; do
+for case in ${cases:-push-gzip push-none pull extract repush many}; do
   case=${case//-/_}
   [ "$case" = repush ] && prime_repush
   # One unrecorded run of each tool first: the first run after a change of case pays for
@@ -269,13 +292,13 @@ awk -v bytes="$image_bytes" '
   END {
     print "| case | ours (s) | skopeo (s) | skopeo / ours | ours MB/s | ours peak RSS | skopeo peak RSS | ours / floor |"
     print "|---|---:|---:|---:|---:|---:|---:|---:|"
-    split("push-gzip push-none pull extract repush", cases, " ")
-    for (c = 1; c <= 5; c++) {
+    split("push-gzip push-none pull extract repush many", cases, " ")
+    for (c = 1; c <= 6; c++) {
       k = cases[c]
       if (!((k, "ours") in time)) continue
       ours = median(time[k, "ours"]); theirs = median(time[k, "skopeo"])
       floor = ((k, "floor") in time) ? sprintf("%.2f", ours / median(time[k, "floor"])) : "-"
-      rate = k == "repush" ? "-" : sprintf("%.0f", bytes / 1e6 / (ours / 1000))
+      rate = k == "repush" || k == "many" ? "-" : sprintf("%.0f", bytes / 1e6 / (ours / 1000))
       printf "| %s | %.2f | %.2f | %.2f | %s | %.1f MB | %.1f MB | %s |\n", k, ours / 1000, theirs / 1000,
         theirs / ours, rate, max(rss[k, "ours"]) / 1024, max(rss[k, "skopeo"]) / 1024, floor
     }

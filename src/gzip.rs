@@ -8,6 +8,7 @@
 //! The output depends only on the input and the level: resuming an upload compresses again
 //! from the start and must get the same bytes, and the cache remembers compressed digests.
 
+use std::cell::RefCell;
 use std::io::{self, Read};
 
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
@@ -32,24 +33,61 @@ enum Phase {
     Done,
 }
 
-/// A reader of the gzip compression of `inner`.
-pub struct GzipReader<R> {
-    inner: R,
+/// What one gzip stream works with: the two deflaters and the buffers, a couple of
+/// megabytes. glibc keeps what is freed, so allocating them for every layer grew a push of
+/// 127 small layers to 92 MB; each thread keeps the last one for its next stream instead.
+struct Workspace {
+    level: u32,
     /// Raw deflate at the level asked for, and at level 0; each segment starts from a reset.
     compressor: Compress,
     storer: Compress,
+    /// Room for one segment of input.
+    input: Vec<u8>,
+    /// Made and not yet returned.
+    output: Vec<u8>,
+}
+
+thread_local! {
+    /// The workspace of the last stream this thread finished, for the next one.
+    static SPARE: RefCell<Option<Workspace>> = const { RefCell::new(None) };
+}
+
+impl Workspace {
+    /// This thread's spare workspace, reset, when it is for `level`; else a new one.
+    fn take(level: u32) -> Workspace {
+        let spare = SPARE.with(|spare| spare.borrow_mut().take());
+        match spare.filter(|spare| spare.level == level) {
+            Some(mut work) => {
+                work.compressor.reset();
+                work.storer.reset();
+                work.output.clear();
+                work
+            }
+            None => Workspace {
+                level,
+                compressor: Compress::new(Compression::new(level), false),
+                storer: Compress::new(Compression::none(), false),
+                input: vec![0; SEGMENT as usize],
+                output: Vec::with_capacity(COPY_BUFFER),
+            },
+        }
+    }
+}
+
+/// A reader of the gzip compression of `inner`.
+pub struct GzipReader<R> {
+    inner: R,
+    /// Always there until the reader is dropped, when it goes back to this thread's spare.
+    work: Option<Workspace>,
+    level: u32,
     /// Segments still to store before compressing again (0: compressing).
     stored_left: u32,
-    /// The level asked for is 0: every segment is stored.
-    always_store: bool,
     crc: Crc,
     /// Read from `inner` and not yet deflated: `input[start..end]`, at most one segment.
-    input: Vec<u8>,
     start: usize,
     end: usize,
     eof: bool,
     /// Made and not yet returned: `output[taken..]`.
-    output: Vec<u8>,
     taken: usize,
     phase: Phase,
 }
@@ -59,34 +97,33 @@ impl<R: Read> GzipReader<R> {
     pub fn new(inner: R, level: u32) -> GzipReader<R> {
         GzipReader {
             inner,
-            compressor: Compress::new(Compression::new(level), false),
-            storer: Compress::new(Compression::none(), false),
+            work: Some(Workspace::take(level)),
+            level,
             stored_left: 0,
-            always_store: level == 0,
             crc: Crc::new(),
-            input: vec![0; SEGMENT as usize],
             start: 0,
             end: 0,
             eof: false,
-            output: Vec::with_capacity(COPY_BUFFER),
             taken: 0,
             phase: Phase::Header,
         }
     }
 
-    /// Makes the next piece of output (into the emptied `output`); false at the end.
+    /// Makes the next piece of output (into the emptied output buffer); false at the end.
     fn step(&mut self) -> io::Result<bool> {
-        self.output.clear();
+        let level = self.level;
+        let work = self.work.get_or_insert_with(|| Workspace::take(level));
+        work.output.clear();
         self.taken = 0;
         match self.phase {
             Phase::Header => {
-                self.output.extend_from_slice(&HEADER);
+                work.output.extend_from_slice(&HEADER);
                 self.phase = Phase::Body;
             }
             Phase::Body => self.deflate()?,
             Phase::Trailer => {
-                self.output.extend_from_slice(&self.crc.sum().to_le_bytes());
-                self.output
+                work.output.extend_from_slice(&self.crc.sum().to_le_bytes());
+                work.output
                     .extend_from_slice(&self.crc.amount().to_le_bytes());
                 self.phase = Phase::Done;
             }
@@ -98,14 +135,16 @@ impl<R: Read> GzipReader<R> {
     /// Deflates more input into the current segment, ending it (and choosing how the next
     /// one is made) when it is full, or ending the stream at the end of the input.
     fn deflate(&mut self) -> io::Result<()> {
+        let level = self.level;
         if self.start == self.end && !self.eof {
             self.refill()?;
         }
-        let storing = self.always_store || self.stored_left > 0;
+        let work = self.work.get_or_insert_with(|| Workspace::take(level));
+        let storing = level == 0 || self.stored_left > 0;
         let encoder = if storing {
-            &mut self.storer
+            &mut work.storer
         } else {
-            &mut self.compressor
+            &mut work.compressor
         };
         let room = (SEGMENT - encoder.total_in()) as usize;
         let take = room.min(self.end - self.start);
@@ -117,50 +156,39 @@ impl<R: Read> GzipReader<R> {
         let before = encoder.total_in();
         let status = encoder
             .compress_vec(
-                &self.input[self.start..self.start + take],
-                &mut self.output,
+                &work.input[self.start..self.start + take],
+                &mut work.output,
                 flush,
             )
             .map_err(io::Error::other)?;
         let consumed = (encoder.total_in() - before) as usize;
         self.start += consumed;
-        let output_full = self.output.len() == self.output.capacity();
+        let output_full = work.output.len() == work.output.capacity();
         match flush {
             FlushCompress::Finish if status == Status::StreamEnd => self.phase = Phase::Trailer,
-            FlushCompress::Sync if consumed == take && !output_full => self.next_segment(storing),
+            FlushCompress::Sync if consumed == take && !output_full => {
+                self.stored_left = next_segment(work, storing, self.stored_left)
+            }
             _ => {}
         }
         Ok(())
-    }
-
-    /// The segment just ended: store the next ones if it did not compress, compress again
-    /// after a stored run; the encoder for the next starts afresh.
-    fn next_segment(&mut self, stored: bool) {
-        if stored {
-            self.stored_left = self.stored_left.saturating_sub(1);
-            self.storer.reset();
-            return;
-        }
-        let (read, made) = (self.compressor.total_in(), self.compressor.total_out());
-        if made as f64 > read as f64 * INCOMPRESSIBLE {
-            self.stored_left = STORED_RUN;
-        }
-        self.compressor.reset();
     }
 
     /// Reads the next segment of input into the emptied buffer: a whole one, or what is
     /// left before the end. The compressor is then always given whole segments, so its
     /// output depends on the bytes alone, never on the sizes the reads happened to return.
     fn refill(&mut self) -> io::Result<()> {
+        let level = self.level;
+        let work = self.work.get_or_insert_with(|| Workspace::take(level));
         let mut filled = 0;
-        while filled < self.input.len() {
-            match self.inner.read(&mut self.input[filled..]) {
+        while filled < work.input.len() {
+            match self.inner.read(&mut work.input[filled..]) {
                 Ok(0) => {
                     self.eof = true;
                     break;
                 }
                 Ok(n) => {
-                    self.crc.update(&self.input[filled..filled + n]);
+                    self.crc.update(&work.input[filled..filled + n]);
                     filled += n;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -172,17 +200,47 @@ impl<R: Read> GzipReader<R> {
     }
 }
 
+/// The segment just ended: store the next ones if it did not compress, compress again after
+/// a stored run; the encoder for the next starts afresh. Returns the segments left to store.
+fn next_segment(work: &mut Workspace, stored: bool, stored_left: u32) -> u32 {
+    if stored {
+        work.storer.reset();
+        return stored_left.saturating_sub(1);
+    }
+    let (read, made) = (work.compressor.total_in(), work.compressor.total_out());
+    work.compressor.reset();
+    match made as f64 > read as f64 * INCOMPRESSIBLE {
+        true => STORED_RUN,
+        false => stored_left,
+    }
+}
+
+impl<R> Drop for GzipReader<R> {
+    fn drop(&mut self) {
+        if let Some(work) = self.work.take() {
+            SPARE.with(|spare| *spare.borrow_mut() = Some(work));
+        }
+    }
+}
+
 impl<R: Read> Read for GzipReader<R> {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        while self.taken == self.output.len() {
+        loop {
+            let level = self.level;
+            let output = &self
+                .work
+                .get_or_insert_with(|| Workspace::take(level))
+                .output;
+            if self.taken < output.len() {
+                let n = buffer.len().min(output.len() - self.taken);
+                buffer[..n].copy_from_slice(&output[self.taken..self.taken + n]);
+                self.taken += n;
+                return Ok(n);
+            }
             if !self.step()? {
                 return Ok(0);
             }
         }
-        let n = buffer.len().min(self.output.len() - self.taken);
-        buffer[..n].copy_from_slice(&self.output[self.taken..self.taken + n]);
-        self.taken += n;
-        Ok(n)
     }
 }
 
