@@ -304,3 +304,9 @@ awk -v bytes="$image_bytes" '
     }
   }' "$results"
 [ -z "$sizes" ] || printf '\n%s\n' "$sizes"
+# Peak memory must not grow with the layers (invariant 2): the many-layer push is held to it.
+many_rss=$(awk '$1 == "many" && $2 == "ours" && $4 > max { max = $4 } END { print max + 0 }' "$results")
+if [ "$many_rss" -gt $((16 * 1024)) ]; then
+  echo "bench: the 127-layer push peaked at $((many_rss / 1024)) MB, over the 16 MB bound" >&2
+  exit 1
+fi
