@@ -160,6 +160,11 @@ impl RegistryArgs {
         })
     }
 
+    /// Sets `--timeout` (the one-shot form's `-t`).
+    pub fn set_timeout(&mut self, seconds: u64) {
+        self.timeout = seconds;
+    }
+
     /// Tries for a request or chunk that fails in a way that may pass.
     pub fn attempts(&self) -> u32 {
         self.retries.saturating_add(1)

@@ -34,7 +34,8 @@ const USAGE: &str = "\
 Move container images between registries, docker save archives and a local cache.
 
 Usage: docker-image-pusher [OPTIONS] COMMAND [ARGS]
-       docker-image-pusher -r URL -f FILE [-u USER -p PASSWORD] [OPTIONS]   (push, one shot)
+       docker-image-pusher -r URL -f FILE [-u USER -p PASSWORD] [-t SECONDS] [OPTIONS]
+                                                          (push, one shot; -t: --timeout)
 
 Commands:
   pull IMAGE           copy an image from a registry into the cache
@@ -68,8 +69,9 @@ struct Command {
     run: fn(&mut Parser, Globals) -> Result<()>,
 }
 
-/// Flags that start the one-shot form `-r URL -f FILE -u USER -p PASSWORD` of older scripts.
-const ONE_SHOT_SHORT: [char; 4] = ['r', 'f', 'u', 'p'];
+/// Flags that start the one-shot form `-r URL -f FILE -u USER -p PASSWORD -t SECONDS` of
+/// older scripts.
+const ONE_SHOT_SHORT: [char; 5] = ['r', 'f', 'u', 'p', 't'];
 const ONE_SHOT_LONG: [&str; 13] = [
     "repository-url",
     "file",

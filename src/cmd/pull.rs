@@ -21,7 +21,7 @@ pub const USAGE: &str = "\
 Copy an image from a registry into the cache.
 
 Usage: docker-image-pusher pull [OPTIONS] IMAGE
-       docker-image-pusher pull [OPTIONS] --repository NAME --reference TAG [--registry URL]
+       docker-image-pusher pull [OPTIONS] -r NAME -t TAG [--registry URL]
 
 Arguments:
   IMAGE  [registry/]repository[:tag|@digest], or http[s]://registry/repository[:tag]
@@ -30,8 +30,8 @@ Options:
       --platform OS/ARCH[/VARIANT]  which image of a multi-platform index [default: this host's]
       --all-platforms               keep the index and every image it lists
       --registry URL                registry for --repository [default: https://registry-1.docker.io]
-      --repository NAME             repository, with --reference
-      --reference TAG               tag or sha256: digest, with --repository
+  -r, --repository NAME             repository, with --reference
+  -t, --reference TAG               tag or sha256: digest, with --repository
   -n, --dry-run                     show what would be downloaded; write nothing";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
@@ -76,6 +76,8 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
             Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
             Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
             Arg::Short('n') | Arg::Long("dry-run") => dry_run = true,
+            Arg::Short('r') => seed_args.set_repository(args::value(parser, "-r")?),
+            Arg::Short('t') => seed_args.set_reference(args::value(parser, "-t")?),
             Arg::Value(value) if image.is_none() => image = Some(args::utf8(value, "IMAGE")?),
             other => return Err(args::unexpected(other, COMMAND)),
         }

@@ -20,19 +20,21 @@ pub const USAGE: &str = "\
 Copy an image from the cache or from a docker save archive to a registry.
 
 Usage: docker-image-pusher push [OPTIONS] SOURCE TARGET
-       docker-image-pusher push [OPTIONS] --source SOURCE --repository NAME --reference TAG [--registry URL]
-       docker-image-pusher -r URL -f FILE [-u USER -p PASSWORD] [OPTIONS]
+       docker-image-pusher push [OPTIONS] -s SOURCE -r NAME -t TAG [--registry URL]
+       docker-image-pusher -r URL -f FILE [-u USER -p PASSWORD] [-t SECONDS] [OPTIONS]
 
 Arguments:
   SOURCE  an archive file (plain or gzip, - for standard input) or a cached image
   TARGET  [registry/]repository[:tag], or http[s]://registry/repository[:tag]
 
 Options:
-  -f, --file FILE, --source SOURCE  the source, given as a flag
-  -r, --repository-url URL          the target, given as a flag
+  -f, --file FILE                   the source, given as a flag
+  -s, --source SOURCE               the same
+  -r, --repository-url URL          the target, given as a flag (with -t: the repository NAME)
       --registry URL                registry for --repository [default: https://registry-1.docker.io]
       --repository NAME             repository, with --reference
-      --reference TAG               tag, with --repository
+  -t, --reference TAG               tag, with --repository; in the one-shot form (no command
+                                    word), -t is --timeout SECONDS
       --image NAME|ID               which image of an archive that holds several: a name,
                                     or sha256:ID (or an ID prefix) for an unnamed one
       --platform OS/ARCH[/VARIANT]  from an archive, which image of a multi-platform index
@@ -66,6 +68,8 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
     let mut flags = UploadFlags::from_env()?;
     let mut seed_args = SeedArgs::default();
     let (mut source, mut target, mut image) = (None, None, None);
+    // `-r`: the repository name beside `-t`, the target URL otherwise; known at the end.
+    let mut short_r = Vec::new();
     let mut platform_args = PlatformArgs::default();
     let one_shot = first.is_some();
     let mut pending = first;
@@ -85,10 +89,13 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
         match flag.as_arg() {
             Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
             Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
-            Arg::Short('f') | Arg::Long("file") | Arg::Long("source") => {
+            Arg::Short('f' | 's') | Arg::Long("file") | Arg::Long("source") => {
                 one(&mut source, args::value(parser, "--file")?, "source")?
             }
-            Arg::Short('r') | Arg::Long("repository-url") => one(
+            Arg::Short('t') if one_shot => flags.registry.set_timeout(args::number(parser, "-t")?),
+            Arg::Short('t') => seed_args.set_reference(args::value(parser, "-t")?),
+            Arg::Short('r') => short_r.push(args::value(parser, "-r")?),
+            Arg::Long("repository-url") => one(
                 &mut target,
                 args::value(parser, "--repository-url")?,
                 "target",
@@ -98,6 +105,12 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
             Arg::Value(value) if source.is_none() => source = Some(args::utf8(value, "SOURCE")?),
             Arg::Value(value) if target.is_none() => target = Some(args::utf8(value, "TARGET")?),
             other => return Err(args::unexpected(other, COMMAND)),
+        }
+    }
+    for value in short_r {
+        match seed_args.has_reference() && !one_shot {
+            true => seed_args.set_repository(value),
+            false => one(&mut target, value, "target")?,
         }
     }
     let source =

@@ -17,6 +17,21 @@ pub struct SeedArgs {
 }
 
 impl SeedArgs {
+    /// Sets the repository (`-r` of `pull`, and of `push` beside `-t`).
+    pub fn set_repository(&mut self, repository: String) {
+        self.repository = Some(repository);
+    }
+
+    /// Sets the reference (`-t` of `pull` and `push`).
+    pub fn set_reference(&mut self, reference: String) {
+        self.reference = Some(reference);
+    }
+
+    /// Whether a reference was given, so that `push -r` names a repository, not a URL.
+    pub fn has_reference(&self) -> bool {
+        self.reference.is_some()
+    }
+
     /// The image named by `given` (the positional IMAGE or TARGET, read with `parse`) or by
     /// the seed flags, which must not both be there; `what` names the positional in errors.
     pub fn choose(
