@@ -12,6 +12,32 @@ pub const DEFAULT_TAG: &str = "latest";
 const MAX_NAME_LENGTH: usize = 255;
 const MAX_TAG_LENGTH: usize = 128;
 
+/// A repository of a registry (`registry/path`), as mounts and the memo's holders name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RepositoryName {
+    /// The registry host, with its port if one was given.
+    pub registry: String,
+    /// The repository path inside the registry.
+    pub path: String,
+}
+
+impl RepositoryName {
+    /// Reads `registry/path` (a registry host never holds a `/`).
+    pub fn parse(text: &str) -> Option<RepositoryName> {
+        let (registry, path) = text.split_once('/')?;
+        (!registry.is_empty() && !path.is_empty()).then(|| RepositoryName {
+            registry: registry.to_string(),
+            path: path.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for RepositoryName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.registry, self.path)
+    }
+}
+
 /// A parsed, normalised image reference.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Reference {
@@ -144,6 +170,14 @@ impl Reference {
     /// `registry/repository`, the full name without tag or digest.
     pub fn name(&self) -> String {
         format!("{}/{}", self.registry, self.repository)
+    }
+
+    /// The repository it names, on its registry.
+    pub fn repository_name(&self) -> RepositoryName {
+        RepositoryName {
+            registry: self.registry.clone(),
+            path: self.repository.clone(),
+        }
     }
 
     /// What the registry API calls the reference: the digest when there is one, else the tag.

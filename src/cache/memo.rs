@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::digest::Digest;
 use crate::error::{Context, Error, Result};
 use crate::manifest::Descriptor;
+use crate::reference::RepositoryName;
 use crate::transfer::BlobMemo;
 
 use super::{Cache, index, open_lock};
@@ -154,14 +155,19 @@ impl BlobMemo for MemoStore {
         Ok(())
     }
 
-    fn holders(&self, digest: &Digest) -> Vec<String> {
+    fn holders(&self, digest: &Digest) -> Vec<RepositoryName> {
         (self.known().as_ref())
             .and_then(|memo| memo.holders.get(digest))
-            .map(|holders| holders.iter().cloned().collect())
+            .map(|holders| {
+                holders
+                    .iter()
+                    .filter_map(|h| RepositoryName::parse(h))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
-    fn remember_holder(&self, digest: &Digest, repository: &str) -> Result<()> {
+    fn remember_holder(&self, digest: &Digest, repository: &RepositoryName) -> Result<()> {
         self.learn(|memo| {
             memo.holders
                 .entry(digest.clone())
@@ -204,7 +210,8 @@ mod tests {
         let (one, two) = (cache.memo(), cache.memo());
         let gzip = Descriptor::new("application/vnd.oci.image.layer.v1.tar+gzip", digest(9), 9);
         one.remember_compressed(&digest(1), &gzip).unwrap();
-        two.remember_holder(&digest(2), "r/a").unwrap();
+        let holder = |text: &str| RepositoryName::parse(text).unwrap();
+        two.remember_holder(&digest(2), &holder("r/a")).unwrap();
         assert!(
             !cache.memo_path().exists(),
             "nothing is written before a save"
@@ -213,8 +220,8 @@ mod tests {
         two.save().unwrap();
         let three = cache.memo();
         assert_eq!(three.compressed(&digest(1)), Some(gzip));
-        assert_eq!(three.holders(&digest(2)), ["r/a"]);
-        three.remember_holder(&digest(9), "r/b").unwrap();
+        assert_eq!(three.holders(&digest(2)), [holder("r/a")]);
+        three.remember_holder(&digest(9), &holder("r/b")).unwrap();
         three.save().unwrap();
         cache
             .forget_in_memo_locked(&BTreeSet::from([digest(1)]))
@@ -225,7 +232,7 @@ mod tests {
             four.holders(&digest(9)).is_empty(),
             "its compressed form's holders go too"
         );
-        assert_eq!(four.holders(&digest(2)), ["r/a"]);
+        assert_eq!(four.holders(&digest(2)), [holder("r/a")]);
         fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::manifest::{
     self, Descriptor, MAX_INDEX_DEPTH, Parsed, Platform, Platforms, RawManifest, media_type,
 };
-use crate::reference::Reference;
+use crate::reference::{Reference, RepositoryName};
 use crate::transfer::{Destination, Open, Source, Stored};
 
 /// An image in a registry, resolved to one platform when its manifest is an index.
@@ -97,8 +97,8 @@ impl Source for RegistrySource<'_> {
         self.reference.to_string()
     }
 
-    fn repository(&self) -> Option<String> {
-        Some(self.reference.name())
+    fn repository(&self) -> Option<RepositoryName> {
+        Some(self.reference.repository_name())
     }
 
     fn pushbacks(&self) -> u64 {
@@ -157,8 +157,8 @@ impl Destination for RegistryDestination<'_> {
             .has_blob(self.target.repository(), &blob.digest)
     }
 
-    fn repository(&self) -> Option<String> {
-        Some(self.target.name())
+    fn repository(&self) -> Option<RepositoryName> {
+        Some(self.target.repository_name())
     }
 
     fn pushbacks(&self) -> u64 {

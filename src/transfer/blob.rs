@@ -195,19 +195,14 @@ fn mount_source(
     options: Options<'_>,
 ) -> Option<String> {
     let here = destination.repository()?;
-    let (registry, _) = here.split_once('/')?;
     let from_source = source.repository().filter(|_| blob == original);
     let remembered = options
         .memo
         .map(|memo| memo.holders(&blob.digest))
         .unwrap_or_default();
-    from_source
-        .into_iter()
-        .chain(remembered)
-        .find_map(|holder| {
-            let (holder_registry, repository) = holder.split_once('/')?;
-            (holder_registry == registry && holder != here).then(|| repository.to_string())
-        })
+    (from_source.into_iter().chain(remembered))
+        .find(|holder| holder.registry == here.registry && *holder != here)
+        .map(|holder| holder.path)
 }
 
 /// Records in the memo that the source's repository holds `blob` and the destination's now

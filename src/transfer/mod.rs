@@ -16,7 +16,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::{Descriptor, RawManifest};
 use crate::progress::{Board, Progress};
-use crate::reference::Reference;
+use crate::reference::{Reference, RepositoryName};
 
 use blob::Done;
 pub use governor::{Adjustment, Governor};
@@ -31,8 +31,8 @@ pub trait Source: Sync {
     fn open_blob(&self, blob: &Descriptor, offset: u64) -> Result<Box<dyn Read + Send + '_>>;
     /// How to name this source in messages (`image.tar`).
     fn describe(&self) -> String;
-    /// `registry/repository`, when the source is a registry.
-    fn repository(&self) -> Option<String> {
+    /// The repository, when the source is a registry.
+    fn repository(&self) -> Option<RepositoryName> {
         None
     }
     /// How many times the source pushed back so far (requests tried again after 429, 5xx,
@@ -59,8 +59,8 @@ pub trait Source: Sync {
 pub trait Destination: Sync {
     /// Whether the destination already holds `blob` as it is.
     fn has_blob(&self, blob: &Descriptor) -> Result<bool>;
-    /// `registry/repository`, when the destination is a registry.
-    fn repository(&self) -> Option<String> {
+    /// The repository, when the destination is a registry.
+    fn repository(&self) -> Option<RepositoryName> {
         None
     }
     /// How many times the destination pushed back so far (see [`Source::pushbacks`]).
@@ -106,9 +106,9 @@ pub trait BlobMemo: Sync {
     /// Records that `uncompressed` was stored as `compressed`.
     fn remember_compressed(&self, uncompressed: &Digest, compressed: &Descriptor) -> Result<()>;
     /// The repositories known to hold `digest`.
-    fn holders(&self, digest: &Digest) -> Vec<String>;
+    fn holders(&self, digest: &Digest) -> Vec<RepositoryName>;
     /// Records that `repository` holds `digest`.
-    fn remember_holder(&self, digest: &Digest, repository: &str) -> Result<()>;
+    fn remember_holder(&self, digest: &Digest, repository: &RepositoryName) -> Result<()>;
     /// Keeps what was remembered for later runs (the copy loop calls it once, at its end).
     fn save(&self) -> Result<()>;
 }
