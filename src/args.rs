@@ -29,7 +29,8 @@ Global options:
       --cache-dir DIR  cache directory [default: .cache] [env: DOCKER_PUSHER_CACHE_DIR]
   -v, --verbose        say more on stderr [env: DOCKER_PUSHER_VERBOSE]
   -q, --quiet          print errors only
-  -h, --help           print help (-h short, --help long)";
+  -h, --help           print help (-h short, --help long)
+  -V, --version        print the version";
 
 /// The flags every command accepts, before or after its name.
 pub struct Globals {
@@ -681,10 +682,10 @@ pub fn env_bool(name: &str) -> Result<Option<bool>> {
         return Ok(None);
     };
     match value.to_ascii_lowercase().as_str() {
-        "true" | "1" => Ok(Some(true)),
-        "false" | "0" => Ok(Some(false)),
+        "true" | "1" | "yes" => Ok(Some(true)),
+        "false" | "0" | "no" => Ok(Some(false)),
         _ => Err(Error::Usage(format!(
-            "{name}={value:?}: expected true, false, 1 or 0"
+            "{name}={value:?}: expected true, false, yes, no, 1 or 0"
         ))),
     }
 }

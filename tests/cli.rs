@@ -350,8 +350,70 @@ fn a_closed_pipe_ends_the_program_quietly() {
         let line = format!("'{}' --cache-dir '{cache}' {args} 2>&-", support::bin());
         let status = std::process::Command::new("bash")
             .args(["-c", &line])
+            .stdout(std::process::Stdio::null())
             .status()
             .unwrap();
         assert_eq!(status.code(), Some(expected), "{line}");
     }
+}
+
+#[test]
+fn version_and_booleans_work_wherever_they_are_given() {
+    for args in [&["-V"][..], &["list", "-V"], &["pull", "--version"]] {
+        let run = run(args).success();
+        assert!(
+            run.stdout.starts_with("docker-image-pusher "),
+            "{args:?}: {}",
+            run.stdout
+        );
+    }
+    assert!(run(&["--help"]).success().stdout.contains("-V, --version"));
+    let dir = TempDir::new("booleans");
+    let cache = dir.join("cache");
+    for (value, code) in [("yes", 0), ("no", 0), ("1", 0), ("true", 0), ("maybe", 2)] {
+        let output = command(&["--cache-dir", cache.to_str().unwrap(), "list"])
+            .env("DOCKER_PUSHER_VERBOSE", value)
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "DOCKER_PUSHER_VERBOSE={value}"
+        );
+    }
+}
+
+#[test]
+fn json_seconds_are_milliseconds_and_a_default_tag_is_said() {
+    let dir = TempDir::new("json-seconds");
+    let archive = dir.join("app.tar");
+    write_tar(
+        &archive,
+        &legacy_items(&[b"layer"], r#"["example.com/app:v1"]"#),
+    );
+    let cache = TestCache::new();
+    let run = cache
+        .run(&["extract", "--json", archive.to_str().unwrap()])
+        .success();
+    let result: serde_json::Value =
+        serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
+    let seconds = result["seconds"].as_f64().unwrap();
+    assert_eq!((seconds * 1000.0).round() / 1000.0, seconds, "{seconds}");
+    // Nothing listens on port 9; the caution comes before the connection fails.
+    let run = cache.run(&[
+        "push",
+        archive.to_str().unwrap(),
+        "--registry",
+        "http://127.0.0.1:9",
+        "--repository",
+        "app",
+        "--retry-attempts",
+        "0",
+    ]);
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the tag latest is taken"),
+        "{}",
+        run.stderr
+    );
 }

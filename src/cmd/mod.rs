@@ -23,7 +23,7 @@ use lexopt::{Arg, Parser};
 
 use crate::args::{self, GLOBAL_HELP, Globals, RegistryArgs, TransferArgs};
 use crate::error::{Error, Result};
-use crate::progress::{Board, Progress, count, human_bytes};
+use crate::progress::{Board, Progress, count, human_bytes, json_seconds};
 use crate::reference::Reference;
 use crate::registry::{Registry, RegistryOptions};
 use crate::transfer::Summary;
@@ -184,6 +184,9 @@ const COMMANDS: [Command; 13] = [
 
 /// Runs the command line (without the program name).
 pub fn run(arguments: Vec<OsString>) -> Result<()> {
+    if asks_for_version(&arguments) {
+        return write_stdout(format!("{PROGRAM} {}\n", env!("CARGO_PKG_VERSION")).as_bytes());
+    }
     let mut parser = Parser::from_args(arguments);
     let mut globals = Globals::from_env()?;
     let Some(flag) = args::next(&mut parser, &mut [&mut globals], PROGRAM)? else {
@@ -194,9 +197,6 @@ pub fn run(arguments: Vec<OsString>) -> Result<()> {
     match flag.as_arg() {
         Arg::Short('h') => print_help(USAGE, &[], DETAILS, false),
         Arg::Long("help") => print_help(USAGE, &[], DETAILS, true),
-        Arg::Short('V') | Arg::Long("version") => {
-            write_stdout(format!("{PROGRAM} {}\n", env!("CARGO_PKG_VERSION")).as_bytes())
-        }
         Arg::Short(c) if ONE_SHOT_SHORT.contains(&c) => push::run(&mut parser, globals, Some(flag)),
         Arg::Long(name) if ONE_SHOT_LONG.contains(&name) => {
             push::run(&mut parser, globals, Some(flag))
@@ -292,9 +292,9 @@ pub fn json_result(
         "bytes_copied": summary.bytes_copied,
         "retries": summary.retries,
         "adjustments": summary.adjustments.iter().map(|a| serde_json::json!({
-            "seconds": a.at.as_secs_f64(), "from": a.from, "to": a.to, "reason": a.reason,
+            "seconds": json_seconds(a.at), "from": a.from, "to": a.to, "reason": a.reason,
         })).collect::<Vec<_>>(),
-        "seconds": board.elapsed().as_secs_f64(),
+        "seconds": json_seconds(board.elapsed()),
     });
     write_stdout(format!("{result}\n").as_bytes())
 }
@@ -338,6 +338,14 @@ pub fn report_upload(
         )),
     }
     Ok(())
+}
+
+/// Whether `-V` or `--version` stands among the arguments (before any `--`): like the other
+/// global options, it may come before or after the command.
+fn asks_for_version(arguments: &[OsString]) -> bool {
+    (arguments.iter())
+        .take_while(|argument| *argument != "--")
+        .any(|argument| argument == "-V" || argument == "--version")
 }
 
 /// Writes data to stdout; a closed pipe (`| head`) is not a failure.

@@ -88,6 +88,9 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
 
     let platforms = platform_args.choice()?;
     let progress = globals.progress();
+    if let Some(caution) = seed_args.caution() {
+        progress.warn(caution);
+    }
     let limit = transfer_args.rate_limit();
     let board = transfer_args.board(globals.verbosity);
     let governor = transfer_args.governor()?;

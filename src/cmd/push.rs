@@ -120,6 +120,9 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
         refuse_swapped(&source, target.as_deref())?;
     }
     let (scheme, target) = seed_args.choose(target, ("TARGET", COMMAND), target_reference)?;
+    if let Some(caution) = seed_args.caution() {
+        globals.progress().warn(caution);
+    }
     let platforms = platform_args.choice()?;
     if !from_archive {
         check_cached_source(&source, image.is_some())?;

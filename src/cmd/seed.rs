@@ -32,6 +32,13 @@ impl SeedArgs {
         self.reference.is_some()
     }
 
+    /// What to tell the user when the seed form names a repository without a reference: the
+    /// tag `latest` is then taken, which should not go unsaid.
+    pub fn caution(&self) -> Option<&'static str> {
+        (self.repository.is_some() && self.reference.is_none())
+            .then_some("--repository without --reference (-t): the tag latest is taken")
+    }
+
     /// The image named by `given` (the positional IMAGE or TARGET, read with `parse`) or by
     /// the seed flags, which must not both be there; `what` names the positional in errors.
     pub fn choose(

@@ -185,7 +185,7 @@ impl Board {
         state.last_adjustment = Some(format!("{from} -> {to} ({reason})"));
         match self.display {
             Display::Json => event(
-                json!({ "event": "adjustment", "seconds": self.elapsed().as_secs_f64(),
+                json!({ "event": "adjustment", "seconds": super::json_seconds(self.elapsed()),
                                             "from": from, "to": to, "reason": reason }),
             ),
             Display::Lines => super::say(format_args!("workers: {from} -> {to} ({reason})")),

@@ -61,6 +61,11 @@ pub fn say(message: impl Display) {
     let _ = writeln!(std::io::stderr().lock(), "{message}");
 }
 
+/// Seconds for JSON, to the millisecond (`1.511`, not `1.5107396739999999`).
+pub fn json_seconds(elapsed: std::time::Duration) -> f64 {
+    (elapsed.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
 /// `n` things, in words: `1 layer`, `2 layers`.
 pub fn count(n: usize, thing: &str) -> String {
     if n == 1 {
