@@ -417,3 +417,41 @@ fn json_seconds_are_milliseconds_and_a_default_tag_is_said() {
         run.stderr
     );
 }
+
+#[test]
+fn each_blob_is_reported_once_and_the_cache_is_named_where_it_matters() {
+    let dir = TempDir::new("said-once");
+    let archive = dir.join("app.tar");
+    write_tar(
+        &archive,
+        &legacy_items(&[b"one", b"two"], r#"["example.com/app:v1"]"#),
+    );
+    let cache = TestCache::new();
+    let run = cache
+        .run(&["extract", "-v", archive.to_str().unwrap()])
+        .success();
+    let copied: Vec<&str> = (run.stderr.lines())
+        .filter(|l| l.starts_with("sha256:") && l.contains(" copied"))
+        .collect();
+    assert_eq!(
+        copied.len(),
+        3,
+        "config and two layers, once each:\n{}",
+        run.stderr
+    );
+
+    let empty = TestCache::new();
+    let shown = std::path::absolute(empty.path()).unwrap();
+    let listed = empty.run(&["list"]).success();
+    assert!(
+        listed.stderr.contains(&shown.display().to_string()),
+        "{}",
+        listed.stderr
+    );
+    let missing = empty.run(&["push", "nosuch", "127.0.0.1:9/x:v1"]).exits(6);
+    assert!(
+        missing.stderr.contains(&shown.display().to_string()),
+        "{}",
+        missing.stderr
+    );
+}

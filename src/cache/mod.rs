@@ -50,6 +50,15 @@ impl Cache {
         Cache { root }
     }
 
+    /// Where the cache is, absolute (the default, `.cache`, is relative to the working
+    /// directory, which messages should not leave the user to guess).
+    pub fn shown(&self) -> String {
+        std::path::absolute(&self.root)
+            .unwrap_or_else(|_| self.root.clone())
+            .display()
+            .to_string()
+    }
+
     /// The current index (empty when the cache does not exist yet).
     pub fn index(&self) -> Result<Index> {
         Index::load(&self.index_path())

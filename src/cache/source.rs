@@ -25,10 +25,16 @@ impl Cache {
     /// The cached image `query` names; an image ID naming several names takes the first.
     pub fn image(&self, query: &str) -> Result<CachedImage<'_>> {
         let index = self.index()?;
-        let key = index.find(query)?.into_iter().next().ok_or_else(|| {
-            Error::NotFound(format!(
+        let at = |e: Error| match e {
+            Error::NotFound(message) => {
+                Error::NotFound(format!("{message}; the cache is {}", self.shown()))
+            }
+            other => other,
+        };
+        let key = (index.find(query).map_err(at)?.into_iter().next()).ok_or_else(|| {
+            at(Error::NotFound(format!(
                 "no image \"{query}\" in the cache (see the list command)"
-            ))
+            )))
         })?;
         let record = index
             .get(&key)

@@ -83,8 +83,14 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
             other => return Err(args::unexpected(other, COMMAND)),
         }
     }
-    let index = globals.cache().index()?;
+    let cache = globals.cache();
+    let index = cache.index()?;
     let records: Vec<(&String, &ImageRecord)> = index.iter().collect();
+    if records.is_empty() {
+        globals
+            .progress()
+            .info(format_args!("the cache {} holds no image", cache.shown()));
+    }
     let text = if json {
         to_json(&records)?
     } else {

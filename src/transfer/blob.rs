@@ -32,10 +32,10 @@ pub fn copy(
     options: Options<'_>,
     progress: &Progress,
 ) -> Result<(Descriptor, Done, u32)> {
-    let finished = |outcome: &str| {
-        if let Some(board) = options.board {
-            board.finished(blob, outcome);
-        }
+    // Each outcome is said once: on the board when there is one, else as a detail line.
+    let finished = |outcome: &str, line: String| match options.board {
+        Some(board) => board.finished(blob, outcome),
+        None => progress.detail(line),
     };
     let transforms = destination.transforms(blob);
     let wanted = match (transforms, options.memo) {
@@ -55,13 +55,13 @@ pub fn copy(
         && let Some(wanted) = wanted
     {
         if destination.has_blob(&wanted)? {
-            if options.dry_run {
-                progress.info(format_args!("would skip {} (present)", wanted.digest));
-            } else {
-                progress.detail(format_args!("{} present, skipped", wanted.digest));
+            match options.dry_run {
+                true => progress.info(format_args!("would skip {} (present)", wanted.digest)),
+                false => {
+                    remember_holders(source, destination, blob, &wanted, options)?;
+                    finished("present", format!("{} present, skipped", wanted.digest));
+                }
             }
-            remember_holders(source, destination, blob, &wanted, options)?;
-            finished("present");
             return Ok((wanted, Done::Present, 0));
         }
         if let Some(from) = mount_source(source, destination, &wanted, blob, options) {
@@ -70,9 +70,8 @@ pub fn copy(
                 return Ok((wanted, Done::Mounted, 0));
             }
             if destination.mount(&wanted, &from)? {
-                progress.detail(format_args!("{} mounted from {from}", wanted.digest));
                 remember_holders(source, destination, blob, &wanted, options)?;
-                finished("mounted");
+                finished("mounted", format!("{} mounted from {from}", wanted.digest));
                 return Ok((wanted, Done::Mounted, 0));
             }
         }
@@ -140,13 +139,9 @@ pub fn copy(
     if transforms && let Some(memo) = options.memo {
         memo.remember_compressed(&blob.digest, &stored)?;
     }
-    progress.detail(format_args!(
-        "{} copied ({})",
-        stored.digest,
-        human_bytes(stored.size)
-    ));
     remember_holders(source, destination, blob, &stored, options)?;
-    finished("copied");
+    let line = format!("{} copied ({})", stored.digest, human_bytes(stored.size));
+    finished("copied", line);
     Ok((stored, Done::Copied(blob.size), attempt - 1))
 }
 
