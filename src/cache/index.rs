@@ -192,9 +192,19 @@ impl Index {
             .filter_map(|(_, record)| record.config_digest.as_ref())
             .collect();
         if ids.len() > 1 {
+            let listed: Vec<String> = (ids.iter())
+                .map(|id| {
+                    let names: Vec<&str> = (matches.iter())
+                        .filter(|(_, record)| record.config_digest.as_ref() == Some(*id))
+                        .map(|(key, _)| key.as_str())
+                        .collect();
+                    format!("sha256:{} ({})", id.short(), names.join(", "))
+                })
+                .collect();
             return Err(Error::Usage(format!(
-                "image ID prefix \"{query}\" is ambiguous: it matches {} images",
-                ids.len()
+                "image ID prefix \"{query}\" is ambiguous: it matches {} images: {}",
+                ids.len(),
+                listed.join("; ")
             )));
         }
         if matches.is_empty() {
@@ -350,6 +360,24 @@ mod tests {
             "the tag differs"
         );
         assert_eq!(index.find("nothing:here").unwrap_err().exit_code(), 6);
+    }
+
+    #[test]
+    fn an_ambiguous_id_prefix_lists_what_it_matches() {
+        let mut index = index();
+        for (name, last) in [("example.com/a:v1", '1'), ("example.com/b:v1", '2')] {
+            let mut image = record(Some(name), "v1", 'e');
+            let hex = format!("{}{last}", "e".repeat(63));
+            image.config_digest = Digest::from_hex(&hex);
+            index.insert(name.into(), image);
+        }
+        let error = index.find("eeeeeee").unwrap_err().to_string();
+        assert!(
+            error.contains("ambiguous")
+                && error.contains("example.com/a:v1")
+                && error.contains("example.com/b:v1"),
+            "{error}"
+        );
     }
 
     #[test]
