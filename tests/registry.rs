@@ -653,6 +653,7 @@ fn credentials_from_docker_config_login_logout_and_helpers() {
     assert_eq!(push(1).0, 4, "no credentials anywhere yet");
     let (code, said) = run(&["login", &host, "-u", ROBOT_USER, "-p", ROBOT_PASSWORD]);
     assert_eq!(code, 0, "{said}");
+    assert!(!said.contains("asked for no authentication"), "{said}");
     let config = fs::read_to_string(docker_config.join("config.json")).unwrap();
     assert!(
         config.contains(&host) && !config.contains(ROBOT_PASSWORD),
@@ -694,6 +695,19 @@ fn credentials_from_docker_config_login_logout_and_helpers() {
     .unwrap();
     let (code, said) = push(4);
     assert_eq!(code, 0, "credentials from the helper: {said}");
+}
+
+#[test]
+fn login_to_a_registry_that_asks_for_nothing_says_so() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let docker_config = TempDir::new("login-open");
+    let output = command(&["login", &registry.host(), "-u", "someone", "-p", "anything"])
+        .env("DOCKER_CONFIG", docker_config.path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{said}");
+    assert!(said.contains("asked for no authentication"), "{said}");
 }
 
 #[test]

@@ -54,8 +54,14 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         return Err(missing());
     }
     let progress = globals.progress();
-    let (_, options) = connect(&registry_args, &host, scheme, progress)?;
+    let (registry, options) = connect(&registry_args, &host, scheme, progress)?;
     let credentials = options.credentials.ok_or_else(missing)?;
+    if !registry.asks_for_credentials() {
+        progress.warn(format_args!(
+            "{host} asked for no authentication: anyone may use it as it is; the credentials \
+             are stored for when it does"
+        ));
+    }
     let place = docker_config::store(&host, &credentials)?;
     progress.info(format_args!(
         "login succeeded for {} at {host}; credentials stored in {place}",

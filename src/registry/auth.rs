@@ -76,6 +76,14 @@ impl Auth {
         self.credentials.is_some()
     }
 
+    /// Whether the registry has asked to be authenticated.
+    pub fn is_challenged(&self) -> bool {
+        self.challenge
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
     /// Takes the challenge of a 401 response. Returns false when it offers nothing usable.
     pub fn challenged(&self, header: Option<&str>, scope: &str) -> bool {
         let Some(challenge) = header.and_then(best_challenge) else {

@@ -149,6 +149,11 @@ impl Registry {
         Ok(())
     }
 
+    /// Whether the registry asked to be authenticated when it was first reached.
+    pub fn asks_for_credentials(&self) -> bool {
+        self.auth.is_challenged()
+    }
+
     /// How many requests were tried again because the registry or the network pushed back
     /// (408, 429, 5xx, timeouts, lost connections).
     pub fn pushbacks(&self) -> u64 {
