@@ -5,6 +5,7 @@ mod support;
 
 use std::path::Path;
 
+use support::registry::{Setup, TestRegistry};
 use support::tarball::{legacy_items, write_tar};
 use support::{TempDir, TestCache, command, run, verify_cache};
 
@@ -454,4 +455,42 @@ fn each_blob_is_reported_once_and_the_cache_is_named_where_it_matters() {
         "{}",
         missing.stderr
     );
+}
+
+#[test]
+fn registry_commands_end_quietly_into_a_closed_pipe() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("pipe-registry");
+    let archive = dir.join("app.tar");
+    write_tar(
+        &archive,
+        &legacy_items(&[b"layer"], r#"["example.com/app:v1"]"#),
+    );
+    let list = dir.join("list.txt");
+    let host = registry.host();
+    std::fs::write(&list, format!("{host}/pipe/app:v1 {host}/pipe/synced:v1\n")).unwrap();
+    let cache = dir.join("cache");
+    let (cache, archive, list) = (
+        cache.to_str().unwrap(),
+        archive.to_str().unwrap(),
+        list.to_str().unwrap(),
+    );
+    let image = format!("{host}/pipe/app:v1");
+    let copied = format!("{host}/pipe/copied:v1");
+    let repository = format!("{host}/pipe/app");
+    let runs: [&[&str]; 8] = [
+        &["push", "--json", archive, &image],
+        &["pull", "--json", &image],
+        &["copy", "--json", &image, &copied],
+        &["sync", "--json", "--file", list],
+        &["sync", "--file", list],
+        &["tags", &repository],
+        &["tags", "--json", &repository],
+        &["inspect", "--remote", "--json", &image],
+    ];
+    for args in runs {
+        let all: Vec<&str> = ["--cache-dir", cache].iter().chain(args).copied().collect();
+        let (code, stderr) = into_closed_pipe(&all, Closed::Stdout);
+        assert_eq!(code, Some(0), "{args:?} into a closed stdout: {stderr}");
+    }
 }
