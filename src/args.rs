@@ -258,9 +258,8 @@ impl PlatformArgs {
                 "--platform and --all-platforms: give one or the other".into(),
             )),
             (_, true) => Ok(Platforms::All),
-            (platform, false) => Ok(Platforms::One(
-                platform.clone().unwrap_or_else(Platform::host),
-            )),
+            (Some(platform), false) => Ok(Platforms::One(platform.clone())),
+            (None, false) => Ok(Platforms::Host),
         }
     }
 }

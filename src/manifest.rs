@@ -186,8 +186,11 @@ impl Platform {
 /// Which images of a multi-platform index to take.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Platforms {
-    /// The image for this platform.
+    /// The image for this platform, asked for: an image for another one is refused.
     One(Platform),
+    /// The image for this host's platform, as nothing else was asked for: a single-platform
+    /// image for another platform is taken as it is, as Docker does.
+    Host,
     /// The index as it is, with every image it lists.
     All,
 }
@@ -233,6 +236,23 @@ impl ImageIndex {
 #[derive(Clone, Debug, Deserialize)]
 pub struct ImageConfig {
     pub rootfs: RootFs,
+    #[serde(default)]
+    architecture: Option<String>,
+    #[serde(default)]
+    os: Option<String>,
+    #[serde(default)]
+    variant: Option<String>,
+}
+
+impl ImageConfig {
+    /// The platform the image says it is for, when it says.
+    pub fn platform(&self) -> Option<Platform> {
+        Some(Platform {
+            architecture: self.architecture.clone()?,
+            os: self.os.clone()?,
+            variant: self.variant.clone(),
+        })
+    }
 }
 
 /// The config's list of uncompressed layer digests.

@@ -698,6 +698,26 @@ fn credentials_from_docker_config_login_logout_and_helpers() {
 }
 
 #[test]
+fn a_platform_asked_for_is_not_replaced_by_another() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("platform-asked");
+    let archive = archive(&dir);
+    let target = format!("{}/single/app:v1", registry.host());
+    TestCache::new()
+        .run(&["push", archive.to_str().unwrap(), &target])
+        .success();
+    let refused = TestCache::new()
+        .run(&["pull", &target, "--platform", "linux/s390x"])
+        .exits(6);
+    assert!(
+        refused.stderr.contains("only, not linux/s390x"),
+        "{}",
+        refused.stderr
+    );
+    TestCache::new().run(&["pull", &target]).success();
+}
+
+#[test]
 fn login_to_a_registry_that_asks_for_nothing_says_so() {
     let registry = TestRegistry::start(Setup::Plain);
     let docker_config = TempDir::new("login-open");

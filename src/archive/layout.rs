@@ -151,10 +151,12 @@ fn read_config(
 }
 
 fn read_oci(entries: &Entries, name: &str, platforms: &Platforms) -> Result<Layout> {
-    let (all_platforms, platform) = match platforms {
-        Platforms::All => (true, Platform::host()),
-        Platforms::One(platform) => (false, platform.clone()),
+    let (all_platforms, platform, fallback) = match platforms {
+        Platforms::All => (true, Platform::host(), true),
+        Platforms::Host => (false, Platform::host(), true),
+        Platforms::One(platform) => (false, platform.clone(), false),
     };
+    let wanted = Wanted { platform, fallback };
     let bytes = entries.read_small("index.json")?;
     let index = match manifest::parse(&bytes) {
         Ok(Parsed::Index(index)) => index,
@@ -183,7 +185,7 @@ fn read_oci(entries: &Entries, name: &str, platforms: &Platforms) -> Result<Layo
         }
         let image = match whole {
             Some(image) => image,
-            None => match resolve(entries, name, descriptor, &platform, 0, &mut layout.remarks)? {
+            None => match resolve(entries, name, descriptor, &wanted, 0, &mut layout.remarks)? {
                 Some(image) => image,
                 None => continue,
             },
@@ -217,14 +219,21 @@ fn oci_names(descriptor: &Descriptor, name: &str) -> Result<Vec<Reference>> {
     }
 }
 
+/// The platform to take from an index, and whether another will do when the archive has
+/// none for it (this host's, by default; not one the user asked for).
+struct Wanted {
+    platform: Platform,
+    fallback: bool,
+}
+
 /// Turns an index entry into an image: a manifest directly, or the image for `wanted` of an
-/// index, among those whose blobs are all in the archive (this host's platform falls back to
-/// the first of them). `None` when an index entry offers nothing complete.
+/// index, among those whose blobs are all in the archive. `None` when an index entry offers
+/// nothing complete.
 fn resolve(
     entries: &Entries,
     name: &str,
     descriptor: &Descriptor,
-    wanted: &Platform,
+    wanted: &Wanted,
     depth: usize,
     remarks: &mut Vec<String>,
 ) -> Result<Option<ArchiveImage>> {
@@ -252,21 +261,22 @@ fn resolve(
         }
     }
     let offered: Vec<&Descriptor> = complete.iter().map(|(child, ..)| *child).collect();
-    let chosen = match wanted.choose(offered.iter().copied()) {
+    let chosen = match wanted.platform.choose(offered.iter().copied()) {
         Some(chosen) => offered
             .iter()
             .position(|child| std::ptr::eq(*child, chosen))
             .unwrap_or(0),
-        None if *wanted == Platform::host() || complete.is_empty() => 0,
+        None if wanted.fallback || complete.is_empty() => 0,
         None => {
             let labels: Vec<&str> = complete
                 .iter()
                 .map(|(_, label, _)| label.as_str())
                 .collect();
             return Err(Error::NotFound(format!(
-                "{name}: index {} has no image for {wanted} in the archive; it holds {} \
+                "{name}: index {} has no image for {} in the archive; it holds {} \
                  (choose with --platform)",
                 descriptor.digest,
+                wanted.platform,
                 labels.join(", ")
             )));
         }

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use super::Registry;
 use super::blobs::{Bytes, UploadPlan, UploadSession};
-use crate::digest::Digest;
+use crate::digest::{Digest, Verified};
 use crate::error::{Error, Result};
 use crate::manifest::{
     self, Descriptor, MAX_INDEX_DEPTH, Parsed, Platform, Platforms, RawManifest, media_type,
@@ -32,7 +32,12 @@ impl<'a> RegistrySource<'a> {
         platforms: &Platforms,
     ) -> Result<RegistrySource<'a>> {
         match platforms {
-            Platforms::One(platform) => RegistrySource::resolve(registry, reference, platform),
+            Platforms::One(platform) => {
+                let source = RegistrySource::resolve(registry, reference, platform)?;
+                source.check_platform(platform)?;
+                Ok(source)
+            }
+            Platforms::Host => RegistrySource::resolve(registry, reference, &Platform::host()),
             Platforms::All => RegistrySource::whole(registry, reference),
         }
     }
@@ -70,6 +75,35 @@ impl<'a> RegistrySource<'a> {
             reference: reference.clone(),
             manifest,
         })
+    }
+
+    /// Refuses a single-platform image whose config names another platform than `platform`,
+    /// which was asked for (Docker refuses it too).
+    fn check_platform(&self, platform: &Platform) -> Result<()> {
+        let Ok(image) = self.manifest.image() else {
+            return Ok(());
+        };
+        if image.config.size > manifest::MAX_MANIFEST_SIZE {
+            return Err(Error::BadInput(format!(
+                "config {} is larger than {} bytes",
+                image.config.digest,
+                manifest::MAX_MANIFEST_SIZE
+            )));
+        }
+        let mut bytes = Vec::new();
+        let blob = self.open_blob(&image.config, 0)?;
+        Verified::new(blob, &image.config.digest, image.config.size)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::from_io(format!("reading config {}", image.config.digest), e))?;
+        let config = manifest::parse_config(&bytes)
+            .map_err(|e| Error::BadInput(format!("config {}: {e}", image.config.digest)))?;
+        match config.platform() {
+            Some(offered) if !platform.accepts(&offered) => Err(Error::NotFound(format!(
+                "{} is an image for {offered} only, not {platform} (no index offers others)",
+                self.reference
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// The manifest `reference` names as it is, an index with all its platforms included.
