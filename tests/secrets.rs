@@ -106,11 +106,7 @@ fn a_broken_docker_config_is_named_but_not_quoted() {
             .env("DOCKER_CONFIG", dir.path())
             .output()
             .unwrap();
-        let run = Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        };
+        let run = Run::from(output);
         assert_unprinted(&run);
     }
 }

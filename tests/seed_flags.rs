@@ -32,12 +32,7 @@ fn run_in(dir: &Path, args: &[&str], ca: Option<&Path>) -> Run {
     if let Some(ca) = ca {
         command.env("SSL_CERT_FILE", ca);
     }
-    let output = command.output().unwrap();
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Run::from(command.output().unwrap())
 }
 
 #[test]

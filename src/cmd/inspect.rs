@@ -2,19 +2,16 @@
 //! type, its platforms or layers, and a summary of its config; or the exact manifest or config
 //! bytes.
 
-use std::io::Read;
-
 use lexopt::{Arg, Parser};
 use serde_json::{Value, json};
 
 use crate::args::{self, Globals, REGISTRY_HELP, RegistryArgs};
-use crate::digest::Verified;
 use crate::error::{Error, Result};
-use crate::manifest::{self, MAX_MANIFEST_SIZE, Parsed, Platform};
+use crate::manifest::{self, Parsed, Platform};
 use crate::progress::human_bytes;
 use crate::reference::Reference;
 use crate::registry::RegistrySource;
-use crate::transfer::Source;
+use crate::transfer::{self, Source};
 
 use super::{connect, print_help, write_stdout};
 
@@ -131,7 +128,7 @@ fn inspect(source: &dyn Source, name: &str, show: Show, platform: Option<&Platfo
             let image = manifest
                 .image()
                 .map_err(|e| bad(format!("{e}; choose one with --platform")))?;
-            return write_stdout(&read_config(source, &image.config)?);
+            return write_stdout(&transfer::read_config(source, &image.config)?);
         }
         Show::Description | Show::Json => {}
     }
@@ -151,8 +148,9 @@ fn inspect(source: &dyn Source, name: &str, show: Show, platform: Option<&Platfo
                 .map(|l| json!({ "digest": l.digest, "size": l.size, "media_type": l.media_type }))
                 .collect();
             description["layers"] = layers.into();
-            let config: Value = serde_json::from_slice(&read_config(source, &image.config)?)
-                .map_err(|e| bad(e.to_string()))?;
+            let config: Value =
+                serde_json::from_slice(&transfer::read_config(source, &image.config)?)
+                    .map_err(|e| bad(e.to_string()))?;
             let inner = &config["config"];
             description["config"] = json!({
                 "digest": image.config.digest,
@@ -167,21 +165,6 @@ fn inspect(source: &dyn Source, name: &str, show: Show, platform: Option<&Platfo
         _ => render(&description),
     };
     write_stdout(text.as_bytes())
-}
-
-/// The config blob's bytes, capped.
-fn read_config(source: &dyn Source, config: &manifest::Descriptor) -> Result<Vec<u8>> {
-    if config.size > MAX_MANIFEST_SIZE {
-        return Err(Error::BadInput(format!(
-            "config {} is larger than {MAX_MANIFEST_SIZE} bytes",
-            config.digest
-        )));
-    }
-    let mut bytes = Vec::with_capacity(config.size as usize);
-    Verified::new(source.open_blob(config, 0)?, &config.digest, config.size)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::from_io(format!("reading config {}", config.digest), e))?;
-    Ok(bytes)
 }
 
 /// The description for people.

@@ -8,13 +8,13 @@ use std::sync::Mutex;
 
 use super::Registry;
 use super::blobs::{Bytes, UploadPlan, UploadSession};
-use crate::digest::{Digest, Verified};
+use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::{
     self, Descriptor, MAX_INDEX_DEPTH, Parsed, Platform, Platforms, RawManifest, media_type,
 };
 use crate::reference::{Reference, RepositoryName};
-use crate::transfer::{Destination, Open, Source, Stored};
+use crate::transfer::{self, Destination, Open, Source, Stored};
 
 /// An image in a registry, resolved to one platform when its manifest is an index.
 pub struct RegistrySource<'a> {
@@ -83,18 +83,7 @@ impl<'a> RegistrySource<'a> {
         let Ok(image) = self.manifest.image() else {
             return Ok(());
         };
-        if image.config.size > manifest::MAX_MANIFEST_SIZE {
-            return Err(Error::BadInput(format!(
-                "config {} is larger than {} bytes",
-                image.config.digest,
-                manifest::MAX_MANIFEST_SIZE
-            )));
-        }
-        let mut bytes = Vec::new();
-        let blob = self.open_blob(&image.config, 0)?;
-        Verified::new(blob, &image.config.digest, image.config.size)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::from_io(format!("reading config {}", image.config.digest), e))?;
+        let bytes = transfer::read_config(self, &image.config)?;
         let config = manifest::parse_config(&bytes)
             .map_err(|e| Error::BadInput(format!("config {}: {e}", image.config.digest)))?;
         match config.platform() {

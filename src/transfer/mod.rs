@@ -12,9 +12,9 @@ use std::cmp::Reverse;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
-use crate::digest::Digest;
+use crate::digest::{Digest, Verified};
 use crate::error::{Error, Result};
-use crate::manifest::{Descriptor, RawManifest};
+use crate::manifest::{Descriptor, MAX_MANIFEST_SIZE, RawManifest};
 use crate::progress::{Board, Progress};
 use crate::reference::{Reference, RepositoryName};
 
@@ -53,6 +53,22 @@ pub trait Source: Sync {
             entry.digest
         )))
     }
+}
+
+/// Reads a config (a small blob) of `source` whole, capped at the manifest size and checked
+/// against its digest and size.
+pub fn read_config(source: &dyn Source, config: &Descriptor) -> Result<Vec<u8>> {
+    if config.size > MAX_MANIFEST_SIZE {
+        return Err(Error::BadInput(format!(
+            "config {} is larger than {MAX_MANIFEST_SIZE} bytes",
+            config.digest
+        )));
+    }
+    let mut bytes = Vec::with_capacity(config.size as usize);
+    Verified::new(source.open_blob(config, 0)?, &config.digest, config.size)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::from_io(format!("reading config {}", config.digest), e))?;
+    Ok(bytes)
 }
 
 /// Where an image is written to (shared by the worker threads).
