@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::manifest::{Platform, Platforms};
 use crate::progress::{Board, BoardDisplay, Progress, Verbosity};
 use crate::registry::{Compress, Credentials, HttpOptions, RegistryOptions, UploadPlan};
+use crate::retry::Pushbacks;
 use crate::transfer::{Governor, RateLimit};
 
 /// A set of flags that several commands share: it takes the flags it knows.
@@ -158,6 +159,7 @@ impl RegistryArgs {
             credentials,
             insecure: self.insecure.clone(),
             attempts: self.attempts(),
+            pushbacks: Pushbacks::default(),
         })
     }
 
@@ -224,7 +226,7 @@ impl FlagGroup for RegistryArgs {
     }
 }
 
-/// The help line of the transfer flags.
+/// The help lines of the transfer flags.
 pub const TRANSFER_HELP: &str = "\
 Transfer options:
       --max-concurrent N       blobs moved at once, largest first [default: 1]
@@ -234,7 +236,11 @@ Transfer options:
                                or the registry pushes back (429, 5xx, timeouts) [default: fixed]
       --min-concurrent N       the fewest workers with --concurrency dynamic [default: 1]
       --limit-rate RATE        cap on bytes read per second, all blobs together (10M is
-                               10 MiB/s; for a gzip push, bytes before compression)
+                               10 MiB/s; for a gzip push, bytes before compression)";
+
+/// The help lines of the progress flags.
+pub const PROGRESS_HELP: &str = "\
+Progress options:
       --progress MODE          simple (one live line), detailed (a block), none
                                [default: simple]; not on a terminal, or with --verbose, a
                                plain line per blob and a status line every 10 s
@@ -280,15 +286,14 @@ impl FlagGroup for PlatformArgs {
     }
 }
 
-/// How transfers run and how their progress is shown.
+/// How transfers run: concurrency, rate, and how their progress is shown.
 pub struct TransferArgs {
     max_concurrent: u32,
     min_concurrent: u32,
     dynamic: bool,
     limit_rate: Option<u64>,
-    progress: Option<BoardDisplay>,
-    interval: u64,
-    json: bool,
+    /// How the progress is shown.
+    pub shown: ProgressArgs,
 }
 
 impl TransferArgs {
@@ -301,10 +306,20 @@ impl TransferArgs {
             min_concurrent: 1,
             dynamic: false,
             limit_rate: None,
-            progress: None,
-            interval: 200,
-            json: false,
+            shown: ProgressArgs::default(),
         })
+    }
+
+    /// One blob at a time, no cap: what a command that writes one stream (an archive) uses,
+    /// with only its progress flags.
+    pub fn one_stream() -> TransferArgs {
+        TransferArgs {
+            max_concurrent: 1,
+            min_concurrent: 1,
+            dynamic: false,
+            limit_rate: None,
+            shown: ProgressArgs::default(),
+        }
     }
 
     /// Blobs moved at once.
@@ -312,8 +327,8 @@ impl TransferArgs {
         self.max_concurrent
     }
 
-    /// With `--concurrency dynamic`, the governor of the worker count.
-    pub fn governor(&self) -> Result<Option<Governor>> {
+    /// With `--concurrency dynamic`, the governor of the worker count, watching `pushbacks`.
+    pub fn governor(&self, pushbacks: &Pushbacks) -> Result<Option<Governor>> {
         if !self.dynamic {
             return Ok(None);
         }
@@ -326,28 +341,13 @@ impl TransferArgs {
         Ok(Some(Governor::new(
             self.min_concurrent,
             self.max_concurrent,
+            pushbacks.clone(),
         )))
     }
 
     /// Whether `--json` asked for events on stdout.
     pub fn json(&self) -> bool {
-        self.json
-    }
-
-    /// The progress board: JSON events, nothing (`--quiet`, `--progress none`), plain lines
-    /// (`--verbose`, or stderr not a terminal), else a live display.
-    pub fn board(&self, verbosity: Verbosity) -> Board {
-        let display = match self.progress {
-            _ if self.json => BoardDisplay::Json,
-            Some(BoardDisplay::Off) => BoardDisplay::Off,
-            _ if verbosity == Verbosity::Quiet => BoardDisplay::Off,
-            _ if verbosity == Verbosity::Verbose || !std::io::stderr().is_terminal() => {
-                BoardDisplay::Lines
-            }
-            Some(live) => live,
-            None => BoardDisplay::Live { detailed: false },
-        };
-        Board::new(display, Duration::from_millis(self.interval.max(10)))
+        self.shown.json
     }
 
     /// The bandwidth cap, when `--limit-rate` gave one.
@@ -379,8 +379,59 @@ impl FlagGroup for TransferArgs {
                 self.min_concurrent = number(parser, "--min-concurrent")?;
                 check_concurrency(self.min_concurrent, "--min-concurrent")?;
             }
+            Arg::Long("limit-rate") => {
+                let rate = size(parser, "--limit-rate")?;
+                if rate == 0 {
+                    return Err(Error::Usage("--limit-rate must be more than 0".into()));
+                }
+                self.limit_rate = Some(rate);
+            }
+            _ => return self.shown.claim(arg, parser),
+        }
+        Ok(true)
+    }
+}
+
+/// How progress is shown: `--progress`, `--progress-interval`, `--json`.
+pub struct ProgressArgs {
+    display: Option<BoardDisplay>,
+    interval: u64,
+    json: bool,
+}
+
+impl Default for ProgressArgs {
+    fn default() -> ProgressArgs {
+        ProgressArgs {
+            display: None,
+            interval: 200,
+            json: false,
+        }
+    }
+}
+
+impl ProgressArgs {
+    /// The progress board: JSON events, nothing (`--quiet`, `--progress none`), plain lines
+    /// (`--verbose`, or stderr not a terminal), else a live display.
+    pub fn board(&self, verbosity: Verbosity) -> Board {
+        let display = match self.display {
+            _ if self.json => BoardDisplay::Json,
+            Some(BoardDisplay::Off) => BoardDisplay::Off,
+            _ if verbosity == Verbosity::Quiet => BoardDisplay::Off,
+            _ if verbosity == Verbosity::Verbose || !std::io::stderr().is_terminal() => {
+                BoardDisplay::Lines
+            }
+            Some(live) => live,
+            None => BoardDisplay::Live { detailed: false },
+        };
+        Board::new(display, Duration::from_millis(self.interval.max(10)))
+    }
+}
+
+impl FlagGroup for ProgressArgs {
+    fn claim(&mut self, arg: &Arg<'_>, parser: &mut Parser) -> Result<bool> {
+        match arg {
             Arg::Long("progress") | Arg::Long("progress-detail") => {
-                self.progress = Some(match value(parser, "--progress")?.as_str() {
+                self.display = Some(match value(parser, "--progress")?.as_str() {
                     "simple" => BoardDisplay::Live { detailed: false },
                     "detailed" => BoardDisplay::Live { detailed: true },
                     "none" => BoardDisplay::Off,
@@ -391,18 +442,11 @@ impl FlagGroup for TransferArgs {
                     }
                 })
             }
-            Arg::Long("disable-progress") => self.progress = Some(BoardDisplay::Off),
+            Arg::Long("disable-progress") => self.display = Some(BoardDisplay::Off),
             Arg::Long("progress-interval") => {
                 self.interval = number(parser, "--progress-interval")?
             }
             Arg::Long("json") => self.json = true,
-            Arg::Long("limit-rate") => {
-                let rate = size(parser, "--limit-rate")?;
-                if rate == 0 {
-                    return Err(Error::Usage("--limit-rate must be more than 0".into()));
-                }
-                self.limit_rate = Some(rate);
-            }
             _ => return Ok(false),
         }
         Ok(true)

@@ -60,6 +60,11 @@ impl Digest {
         &self.hex
     }
 
+    /// Where an OCI layout (and the cache, which is one) keeps this blob: `blobs/sha256/<hex>`.
+    pub fn layout_path(&self) -> String {
+        format!("blobs/sha256/{}", self.hex)
+    }
+
     /// The first 12 hex digits, as shown to people.
     pub fn short(&self) -> &str {
         &self.hex[..12]

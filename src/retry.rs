@@ -3,6 +3,8 @@
 //! long as the registry's `Retry-After` asks, up to a minute. The requests a blob transfer
 //! makes are each sent once: the transfer owns their retries, so retries never nest.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::Error;
@@ -16,6 +18,24 @@ pub fn pause(attempt: u32, error: &Error) -> (Duration, &'static str) {
     match error.refusal().and_then(|refusal| refusal.retry_after) {
         Some(asked) => (asked, " (the registry asked to wait, with Retry-After)"),
         None => (backoff(attempt), ""),
+    }
+}
+
+/// How many requests the registries of a run tried again because the registry or the network
+/// pushed back (408, 429, 5xx, timeouts, lost connections): counted by every registry
+/// connection that shares it, watched by `--concurrency dynamic`.
+#[derive(Clone, Debug, Default)]
+pub struct Pushbacks(Arc<AtomicU64>);
+
+impl Pushbacks {
+    /// Counts one more.
+    pub fn note(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many so far.
+    pub fn total(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
     }
 }
 

@@ -318,3 +318,56 @@ fn a_pulled_image_saved_extracted_and_pushed_is_the_image_pulled() {
     };
     assert_eq!(inspect(&pushed), inspect(&original));
 }
+
+#[test]
+fn save_and_bundle_report_like_the_other_transfers() {
+    let dir = TempDir::new("save-json");
+    let (_, cache) = extracted_app(dir.path());
+    let pull_shape = |stdout: &str| -> serde_json::Value {
+        let last = stdout.lines().last().unwrap_or_default();
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    };
+    let saved = dir.join("out.tar");
+    let run = cache
+        .run(&[
+            "save",
+            "example.com/app:v1",
+            "-o",
+            saved.to_str().unwrap(),
+            "--json",
+        ])
+        .success();
+    let result = pull_shape(&run.stdout);
+    assert_eq!(result["event"], "result");
+    assert_eq!(result["command"], "save");
+    assert_eq!(result["images"][0], "example.com/app:v1");
+    assert_eq!(result["blobs_copied"], 3, "{result}");
+    assert!(result["bytes_copied"].as_u64().unwrap() > 0);
+    assert!(
+        run.stdout
+            .lines()
+            .any(|line| line.contains("\"event\":\"blob\"")),
+        "blob events come first: {}",
+        run.stdout
+    );
+    let bundle = dir.join("carried");
+    let run = cache
+        .run(&[
+            "bundle",
+            "example.com/app:v1",
+            "-o",
+            bundle.to_str().unwrap(),
+            "--json",
+            "--progress",
+            "none",
+        ])
+        .success();
+    let result = pull_shape(&run.stdout);
+    assert_eq!(result["command"], "bundle");
+    assert_eq!(result["blobs_copied"], 3, "{result}");
+
+    let refused = cache
+        .run(&["save", "example.com/app:v1", "-o", "-", "--json"])
+        .exits(2);
+    assert!(refused.stderr.contains("-o FILE"), "{}", refused.stderr);
+}

@@ -349,19 +349,19 @@ fn read_index(
 
 /// Whether a manifest and every blob it names are in the archive.
 fn is_complete(entries: &Entries, descriptor: &Descriptor) -> bool {
-    if !entries.contains(&blob_path(&descriptor.digest)) {
+    if !entries.contains(&descriptor.digest.layout_path()) {
         return false;
     }
     if descriptor.is_index() {
         return true; // its children are checked one by one
     }
-    let Ok(bytes) = entries.read_small(&blob_path(&descriptor.digest)) else {
+    let Ok(bytes) = entries.read_small(&descriptor.digest.layout_path()) else {
         return false;
     };
     match manifest::parse(&bytes) {
         Ok(Parsed::Image(image)) => std::iter::once(&image.config)
             .chain(&image.layers)
-            .all(|blob| entries.contains(&blob_path(&blob.digest))),
+            .all(|blob| entries.contains(&blob.digest.layout_path())),
         _ => false,
     }
 }
@@ -372,11 +372,11 @@ fn read_oci_image(entries: &Entries, name: &str, descriptor: &Descriptor) -> Res
     let image = raw
         .image()
         .map_err(|e| Error::BadInput(format!("{name}: {e}")))?;
-    let config_path = blob_path(&image.config.digest);
+    let config_path = image.config.digest.layout_path();
     let (_, diff_ids) = read_config(entries, name, &config_path, Some(&image.config))?;
     let mut paths = HashMap::from([(image.config.digest.clone(), config_path)]);
     for layer in &image.layers {
-        let path = blob_path(&layer.digest);
+        let path = layer.digest.layout_path();
         let size = entries.size(&path)?;
         if size != layer.size {
             return Err(Error::BadInput(format!(
@@ -397,7 +397,7 @@ fn read_oci_image(entries: &Entries, name: &str, descriptor: &Descriptor) -> Res
 
 /// Reads a small blob named by `descriptor` and checks its digest and size.
 pub(super) fn read_blob(entries: &Entries, name: &str, descriptor: &Descriptor) -> Result<Vec<u8>> {
-    let path = blob_path(&descriptor.digest);
+    let path = descriptor.digest.layout_path();
     let bytes = entries.read_small(&path)?;
     let digest = Digest::of(&bytes);
     if digest != descriptor.digest || bytes.len() as u64 != descriptor.size {
@@ -408,8 +408,4 @@ pub(super) fn read_blob(entries: &Entries, name: &str, descriptor: &Descriptor) 
         )));
     }
     Ok(bytes)
-}
-
-fn blob_path(digest: &Digest) -> String {
-    format!("blobs/sha256/{}", digest.hex())
 }

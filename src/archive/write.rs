@@ -57,7 +57,7 @@ impl<W: Write> ArchiveWriter<W> {
         let mut header = tar::Header::new_gnu();
         header.set_size(size);
         header.set_mode(0o644);
-        let path = blob_path(digest);
+        let path = digest.layout_path();
         let appended =
             self.builder
                 .append_data(&mut header, &path, Verified::new(data, digest, size));
@@ -110,9 +110,9 @@ impl<W: Write> ArchiveWriter<W> {
         let legacy: Vec<Value> = (self.legacy.iter())
             .map(|entry| {
                 json!({
-                    "Config": blob_path(&entry.config),
+                    "Config": entry.config.layout_path(),
                     "RepoTags": if entry.repo_tags.is_empty() { Value::Null } else { json!(entry.repo_tags) },
-                    "Layers": entry.layers.iter().map(blob_path).collect::<Vec<_>>(),
+                    "Layers": entry.layers.iter().map(Digest::layout_path).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -135,8 +135,4 @@ impl<W: Write> ArchiveWriter<W> {
             .into_inner()
             .map_err(|e| Error::from_io("ending the archive", e))
     }
-}
-
-fn blob_path(digest: &Digest) -> String {
-    format!("blobs/sha256/{}", digest.hex())
 }

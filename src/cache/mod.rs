@@ -27,9 +27,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::digest::Digest;
 use crate::error::{Context, Error, Result};
-use crate::manifest::{self, Descriptor, MAX_MANIFEST_SIZE, RawManifest};
+use crate::manifest::{self, Descriptor, RawManifest};
 use crate::reference::Reference;
-use crate::transfer::{Destination, Open, Stored};
+use crate::transfer::{self, Destination, Open, Stored};
 use crate::writeback;
 
 pub use index::{ImageRecord, Index};
@@ -82,7 +82,7 @@ impl Cache {
     }
 
     fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.blob_dir().join(digest.hex())
+        self.root.join(digest.layout_path())
     }
 
     /// Moves the blobs that killed runs left staged into `tmp/partial/`, where the next
@@ -187,21 +187,16 @@ impl Session<'_> {
         self.staging.join(digest.hex())
     }
 
-    /// Reads a small blob (a config) from staging or the cache.
+    /// Reads a small blob (a config) from staging or the cache, checked as it is read.
     fn read_small_blob(&self, blob: &Descriptor) -> Result<Vec<u8>> {
-        if blob.size > MAX_MANIFEST_SIZE {
-            return Err(Error::BadInput(format!(
-                "config {} is larger than {MAX_MANIFEST_SIZE} bytes",
-                blob.digest
-            )));
-        }
         let staged = self.staged_path(&blob.digest);
         let path = if staged.exists() {
             staged
         } else {
             self.cache.blob_path(&blob.digest)
         };
-        fs::read(&path).context(|| format!("reading {}", path.display()))
+        let file = File::open(&path).context(|| format!("reading {}", path.display()))?;
+        transfer::read_small_blob(file, blob)
     }
 
     /// Stores one image (or index) under one name: moves its staged blobs into `blobs/` and
@@ -418,7 +413,7 @@ fn blob_record(blob: &Descriptor, config: Option<&Descriptor>) -> index::BlobRec
     index::BlobRecord {
         digest: blob.digest.clone(),
         size: blob.size,
-        path: format!("blobs/sha256/{}", blob.digest.hex()),
+        path: blob.digest.layout_path(),
         is_config: config.is_some_and(|config| config.digest == blob.digest),
         compressed: media_type.ends_with("gzip") || media_type.ends_with("zstd"),
         media_type,

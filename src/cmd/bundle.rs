@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{self, Globals, TransferArgs};
+use crate::args::{self, Globals, PROGRESS_HELP, TransferArgs};
 use crate::cache::CachedImage;
 use crate::digest::{Digest, HashingWriter};
 use crate::error::{Context, Error, Result};
@@ -16,7 +16,8 @@ use crate::progress::{Board, Progress, count, human_bytes};
 use crate::transfer::Summary;
 use crate::writeback::WriteBehind;
 
-use super::print_help;
+use super::context::RunContext;
+use super::output::print_help;
 use super::save::{cached_images, write_archive};
 
 const COMMAND: &str = "docker-image-pusher bundle";
@@ -36,7 +37,7 @@ Options:
       --gzip         compress the archive";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
-pub const GROUPS: &[&str] = &[];
+pub const GROUPS: &[&str] = &[PROGRESS_HELP];
 
 /// The long help.
 pub const DETAILS: &str = "
@@ -82,7 +83,12 @@ exec "$here/docker-image-pusher" --cache-dir "$cache" sync --file "$here/images.
 /// Runs `bundle` on the rest of the command line.
 pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let (mut images, mut output, mut binary, mut gzip) = (Vec::new(), None, None, false);
-    while let Some(flag) = args::next(parser, &mut [&mut globals], COMMAND)? {
+    let mut transfer_args = TransferArgs::one_stream();
+    while let Some(flag) = args::next(
+        parser,
+        &mut [&mut globals, &mut transfer_args.shown],
+        COMMAND,
+    )? {
         match flag.as_arg() {
             Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
             Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
@@ -112,7 +118,8 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         Some(path) => path,
         None => std::env::current_exe().context(|| "finding this program")?,
     };
-    let progress = globals.progress();
+    let run = RunContext::new(&globals, &transfer_args)?;
+    let progress = run.progress;
     if is_dynamically_linked(&binary) {
         progress.warn(format_args!(
             "{} is dynamically linked: it runs only where the same C library is; give the \
@@ -120,9 +127,8 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
             binary.display()
         ));
     }
-    let cache = globals.cache();
-    let cached = cached_images(&cache, &images)?;
-    let board = TransferArgs::from_env()?.board(globals.verbosity);
+    let cached = cached_images(&run.cache, &images)?;
+    let board = run.board();
 
     let mut partial = output.as_os_str().to_owned();
     partial.push(".partial");
@@ -138,16 +144,18 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let summary = filled.inspect_err(|_| {
         let _ = fs::remove_dir_all(&partial);
     })?;
-    progress.info(format_args!(
-        "bundled {} ({}, {}) with {} in {}; on the other side: {}/push.sh REGISTRY[/PREFIX]",
-        count(cached.len(), "image"),
-        count(summary.blobs_copied, "blob"),
-        human_bytes(summary.bytes_copied),
-        binary.display(),
-        output.display(),
-        output.display()
-    ));
-    Ok(())
+    let names: Vec<String> = cached.iter().map(|image| image.key.clone()).collect();
+    run.finish(("bundle", &names), &summary, &board, |took| {
+        format!(
+            "bundled {} ({}, {}) with {} in {}{took}; on the other side: {}/push.sh REGISTRY[/PREFIX]",
+            count(cached.len(), "image"),
+            count(summary.blobs_copied, "blob"),
+            human_bytes(summary.bytes_copied),
+            binary.display(),
+            output.display(),
+            output.display()
+        )
+    })
 }
 
 /// Writes the bundle's files into `dir`, showing the archive's progress; returns what

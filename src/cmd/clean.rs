@@ -6,7 +6,7 @@ use crate::args::{self, Globals};
 use crate::error::{Error, Result};
 use crate::progress::{count, human_bytes};
 
-use super::print_help;
+use super::output::print_help;
 
 const COMMAND: &str = "docker-image-pusher clean";
 

@@ -2,13 +2,16 @@
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{self, Globals, PlatformArgs, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP};
+use crate::args::{
+    self, Globals, PROGRESS_HELP, PlatformArgs, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP,
+};
 use crate::error::{Error, Result};
 use crate::reference::Reference;
 use crate::registry::Registry;
 
-use super::upload::{UploadFlags, Uploads};
-use super::{print_help, report_upload, target_reference};
+use super::output::print_help;
+use super::remote::target_reference;
+use super::upload::{UploadFlags, Uploads, report_upload};
 
 const COMMAND: &str = "docker-image-pusher copy";
 
@@ -29,7 +32,7 @@ Options:
   -n, --dry-run                     show what would be copied; send nothing";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
-pub const GROUPS: &[&str] = &[UPLOAD_HELP, REGISTRY_HELP, TRANSFER_HELP];
+pub const GROUPS: &[&str] = &[UPLOAD_HELP, REGISTRY_HELP, TRANSFER_HELP, PROGRESS_HELP];
 
 /// The long help.
 pub const DETAILS: &str = "
@@ -82,7 +85,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         false => Some(uploads.connect(target.registry(), target_scheme)?),
     };
     let to = separate.as_ref().unwrap_or(&from);
-    let board = uploads.board();
+    let board = uploads.run.board();
     let summary = uploads.copy(
         (&from, &source),
         &platforms,
@@ -90,12 +93,5 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         (to, &target),
         &board,
     )?;
-    report_upload(
-        ("copy", "copied"),
-        &target,
-        &summary,
-        &board,
-        &flags.transfer,
-        &uploads.progress,
-    )
+    report_upload(&uploads.run, ("copy", "copied"), &target, &summary, &board)
 }

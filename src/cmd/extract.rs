@@ -3,13 +3,14 @@
 use lexopt::{Arg, Parser};
 
 use crate::archive::{Archive, ArchiveImage, Input};
-use crate::args::{self, Globals, PlatformArgs, TRANSFER_HELP, TransferArgs};
+use crate::args::{self, Globals, PROGRESS_HELP, PlatformArgs, TRANSFER_HELP, TransferArgs};
 use crate::error::{Error, Result};
 use crate::progress::{Progress, count, human_bytes};
 use crate::reference::Reference;
 use crate::transfer::{self, Job, Stored, Summary};
 
-use super::{json_result, print_help, timing};
+use super::context::RunContext;
+use super::output::print_help;
 
 const COMMAND: &str = "docker-image-pusher extract";
 
@@ -33,7 +34,7 @@ Options:
                                     in the archive";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
-pub const GROUPS: &[&str] = &[TRANSFER_HELP];
+pub const GROUPS: &[&str] = &[TRANSFER_HELP, PROGRESS_HELP];
 
 /// The long help.
 pub const DETAILS: &str = "
@@ -88,12 +89,10 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         Input::Path(file.into())
     };
 
-    let progress = globals.progress();
-    let limit = transfer_args.rate_limit();
-    let board = transfer_args.board(globals.verbosity);
-    let governor = transfer_args.governor()?;
-    let cache = globals.cache();
-    let session = cache.begin()?;
+    let run = RunContext::new(&globals, &transfer_args)?;
+    let progress = run.progress;
+    let board = run.board();
+    let session = run.cache.begin()?;
     let archive = Archive::open(&input, session.staging_dir(), &platform_args.choice()?)?;
     for remark in archive.remarks() {
         progress.warn(format_args!("{}: {remark}", input.describe()));
@@ -114,33 +113,23 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         })
         .collect();
     let destination = session.destination(format!("archive:{}", input.describe()));
-    let summary = transfer::copy(
-        &jobs,
-        &destination,
-        transfer::Options {
-            workers: transfer_args.workers(),
-            limit: limit.as_ref(),
-            board: Some(&board),
-            governor: governor.as_ref(),
-            ..transfer::Options::default()
-        },
-        &progress,
-    )?;
-    if transfer_args.json() {
-        let names: Vec<String> = selected
-            .iter()
-            .flat_map(|image| image.names.iter().map(Reference::to_string))
-            .collect();
-        return json_result("extract", &names, &summary, &board);
+    let summary = transfer::copy(&jobs, &destination, run.options(Some(&board), 1), &progress)?;
+    let names: Vec<String> = (selected.iter())
+        .flat_map(|image| image.names.iter().map(Reference::to_string))
+        .collect();
+    if !run.json() {
+        say_stored(&summary, &selected, &progress);
     }
-    report(
-        &summary,
-        &selected,
-        &input,
-        &progress,
-        &timing(&summary, &board),
-    );
-    Ok(())
+    run.finish(("extract", &names), &summary, &board, |took| {
+        format!(
+            "extracted {} from {}: {} copied ({}), {} already in the cache{took}",
+            count(summary.outcomes.len(), "image"),
+            input.describe(),
+            count(summary.blobs_copied, "blob"),
+            human_bytes(summary.bytes_copied),
+            summary.blobs_present
+        )
+    })
 }
 
 /// Records the archive, refusing a second one.
@@ -158,13 +147,8 @@ fn reference(parser: &mut Parser, flag: &str) -> Result<Reference> {
     Reference::parse(&args::value(parser, flag)?).map_err(|e| Error::Usage(format!("{flag}: {e}")))
 }
 
-fn report(
-    summary: &Summary,
-    images: &[&ArchiveImage],
-    input: &Input,
-    progress: &Progress,
-    took: &str,
-) {
+/// Says what was stored under each name of each image.
+fn say_stored(summary: &Summary, images: &[&ArchiveImage], progress: &Progress) {
     for (outcome, image) in summary.outcomes.iter().zip(images) {
         let layers = count(image.diff_ids.len(), "layer");
         for (name, stored) in &outcome.stored {
@@ -196,12 +180,4 @@ fn report(
             }
         }
     }
-    progress.info(format_args!(
-        "extracted {} from {}: {} copied ({}), {} already in the cache{took}",
-        count(summary.outcomes.len(), "image"),
-        input.describe(),
-        count(summary.blobs_copied, "blob"),
-        human_bytes(summary.bytes_copied),
-        summary.blobs_present
-    ));
 }

@@ -13,7 +13,8 @@ use crate::reference::Reference;
 use crate::registry::RegistrySource;
 use crate::transfer::{self, Source};
 
-use super::{connect, print_help, write_stdout};
+use super::output::{print_help, write_stdout};
+use super::remote::connect;
 
 const COMMAND: &str = "docker-image-pusher inspect";
 

@@ -6,7 +6,8 @@ use crate::args::{self, Globals, REGISTRY_HELP, RegistryArgs};
 use crate::error::{Error, Result};
 use crate::registry::docker_config;
 
-use super::{connect, print_help, registry_host};
+use super::output::print_help;
+use super::remote::{connect, registry_host};
 
 const COMMAND: &str = "docker-image-pusher login";
 

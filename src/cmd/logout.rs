@@ -6,7 +6,8 @@ use crate::args::{self, Globals};
 use crate::error::Result;
 use crate::registry::docker_config;
 
-use super::{print_help, registry_host};
+use super::output::print_help;
+use super::remote::registry_host;
 
 const COMMAND: &str = "docker-image-pusher logout";
 

@@ -1,16 +1,19 @@
 //! The commands: parse the global flags and the command name, then hand the rest of the
-//! command line to that command.
+//! command line to that command (or to `push`, for the one-shot form of older scripts).
 
 mod bundle;
 mod clean;
+mod context;
 mod copy;
 mod extract;
 mod inspect;
 mod list;
 mod login;
 mod logout;
+mod output;
 mod pull;
 mod push;
+mod remote;
 mod save;
 mod seed;
 mod sync;
@@ -21,12 +24,10 @@ use std::ffi::OsString;
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{self, GLOBAL_HELP, Globals, RegistryArgs, TransferArgs};
+use crate::args::{self, Globals};
 use crate::error::{Error, Result};
-use crate::progress::{Board, Progress, count, human_bytes, json_seconds};
-use crate::reference::Reference;
-use crate::registry::{Registry, RegistryOptions};
-use crate::transfer::Summary;
+
+use output::{print_help, write_stdout};
 
 const PROGRAM: &str = "docker-image-pusher";
 
@@ -209,174 +210,12 @@ pub fn run(arguments: Vec<OsString>) -> Result<()> {
     }
 }
 
-/// The registry host the REGISTRY argument of `login`/`logout` (`command`) names
-/// (`host[:port]` or a URL), with the scheme when one was given; a usage error without one.
-pub fn registry_host(
-    argument: Option<&str>,
-    command: &str,
-) -> Result<(Option<&'static str>, String)> {
-    let text = argument
-        .ok_or_else(|| Error::Usage(format!("no registry given; see '{command} --help'")))?;
-    let (scheme, rest) = match (text.strip_prefix("https://"), text.strip_prefix("http://")) {
-        (Some(rest), _) => (Some("https"), rest),
-        (_, Some(rest)) => (Some("http"), rest),
-        _ => (None, text),
-    };
-    let host = rest.split('/').next().unwrap_or_default();
-    let probe = Reference::parse_url(&format!("https://{host}/probe")).map_err(|_| {
-        let shown = crate::reference::hide_credentials(text);
-        Error::Usage(format!("REGISTRY \"{shown}\" is not a host[:port]"))
-    })?;
-    Ok((scheme, probe.1.registry().to_string()))
-}
-
-/// Connects to the registry `host` as the registry flags say (warning of what
-/// [`RegistryArgs::cautions`] names); returns the connection and the options it was made with.
-pub fn connect(
-    registry_args: &RegistryArgs,
-    host: &str,
-    scheme: Option<&str>,
-    progress: Progress,
-) -> Result<(Registry, RegistryOptions)> {
-    for caution in registry_args.cautions() {
-        progress.warn(caution);
-    }
-    let options = registry_args.options()?;
-    let registry = Registry::connect(host, scheme, &options, progress)?;
-    Ok((registry, options))
-}
-
-/// ` in 2.3 s (4.6 MB/s)`, and the retries if any, for the summary line of a transfer.
-pub fn timing(summary: &Summary, board: &Board) -> String {
-    let seconds = board.elapsed().as_secs_f64();
-    let speed = human_bytes((summary.bytes_copied as f64 / seconds.max(0.001)) as u64);
-    let retries = match summary.retries {
-        0 => String::new(),
-        1 => ", 1 retry".to_string(),
-        n => format!(", {n} retries"),
-    };
-    let adjustments = match summary.adjustments.len() {
-        0 => String::new(),
-        n => format!(", {}", count(n, "concurrency adjustment")),
-    };
-    let speed = if summary.bytes_copied == 0 {
-        String::new()
-    } else {
-        format!(" ({speed}/s)")
-    };
-    format!(" in {seconds:.1} s{speed}{retries}{adjustments}")
-}
-
-/// With `--json`, the last event on stdout: what the transfer did.
-pub fn json_result(
-    command: &str,
-    images: &[String],
-    summary: &Summary,
-    board: &Board,
-) -> Result<()> {
-    let manifests: Vec<String> = summary
-        .outcomes
-        .iter()
-        .map(|outcome| outcome.manifest.to_string())
-        .collect();
-    let result = serde_json::json!({
-        "event": "result",
-        "ok": true,
-        "command": command,
-        "images": images,
-        "manifests": manifests,
-        "dry_run": summary.outcomes.is_empty(),
-        "blobs_copied": summary.blobs_copied,
-        "blobs_present": summary.blobs_present,
-        "blobs_mounted": summary.blobs_mounted,
-        "bytes_copied": summary.bytes_copied,
-        "retries": summary.retries,
-        "adjustments": summary.adjustments.iter().map(|a| serde_json::json!({
-            "seconds": json_seconds(a.at), "from": a.from, "to": a.to, "reason": a.reason,
-        })).collect::<Vec<_>>(),
-        "seconds": json_seconds(board.elapsed()),
-    });
-    write_stdout(format!("{result}\n").as_bytes())
-}
-
-/// A push or copy TARGET: a reference or URL naming a tag, not a digest.
-pub fn target_reference(text: &str) -> Result<(Option<&'static str>, Reference)> {
-    let (scheme, target) =
-        Reference::parse_url(text).map_err(|e| Error::Usage(format!("TARGET: {e}")))?;
-    if target.digest().is_some() {
-        return Err(Error::Usage(format!(
-            "TARGET {target}: push to a tag, not a digest"
-        )));
-    }
-    Ok((scheme, target))
-}
-
-/// How a transfer to a registry ended (`push`, `copy`; `done` is its past tense): the JSON
-/// result with `--json`, else a summary line on stderr.
-pub fn report_upload(
-    (command, done): (&str, &str),
-    target: &Reference,
-    summary: &Summary,
-    board: &Board,
-    transfer_args: &TransferArgs,
-    progress: &Progress,
-) -> Result<()> {
-    if transfer_args.json() {
-        return json_result(command, &[target.to_string()], summary, board);
-    }
-    let blobs = count(summary.blobs_copied, "blob");
-    let size = human_bytes(summary.bytes_copied);
-    let (present, mounted) = (summary.blobs_present, summary.blobs_mounted);
-    match summary.outcomes.first() {
-        None => progress.info(format_args!(
-            "would {command} {target}: {blobs} to upload ({size}), {mounted} to mount, {present} already there"
-        )),
-        Some(outcome) => progress.info(format_args!(
-            "{done} {target} (manifest {}): {blobs} uploaded ({size}), {mounted} mounted, {present} already there{}",
-            outcome.manifest,
-            timing(summary, board)
-        )),
-    }
-    Ok(())
-}
-
 /// Whether `-V` or `--version` stands among the arguments (before any `--`): like the other
 /// global options, it may come before or after the command.
 fn asks_for_version(arguments: &[OsString]) -> bool {
     (arguments.iter())
         .take_while(|argument| *argument != "--")
         .any(|argument| argument == "-V" || argument == "--version")
-}
-
-/// Writes data to stdout; a closed pipe (`| head`) is not a failure.
-pub fn write_stdout(bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    still_read(stdout.write_all(bytes).and_then(|()| stdout.flush())).map(drop)
-}
-
-/// What writing to standard output came to: `false` once its reader has gone (a broken pipe,
-/// which ends a listing quietly), an error for anything else.
-pub fn still_read(written: std::io::Result<()>) -> Result<bool> {
-    match written {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
-        Err(e) => Err(Error::io("writing to standard output", e)),
-    }
-}
-
-/// Prints a command's help: `-h` the usage, `--help` also the details.
-pub fn print_help(usage: &str, groups: &[&str], details: &str, long: bool) -> Result<()> {
-    let mut text = usage.to_string();
-    for group in groups.iter().chain([&GLOBAL_HELP]) {
-        text.push_str("\n\n");
-        text.push_str(group);
-    }
-    if long {
-        text.push_str(details);
-    }
-    text.push('\n');
-    write_stdout(text.as_bytes())
 }
 
 fn find(name: &str) -> Result<&'static Command> {

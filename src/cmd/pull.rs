@@ -3,7 +3,8 @@
 use lexopt::{Arg, Parser};
 
 use crate::args::{
-    self, Globals, PlatformArgs, REGISTRY_HELP, RegistryArgs, TRANSFER_HELP, TransferArgs,
+    self, Globals, PROGRESS_HELP, PlatformArgs, REGISTRY_HELP, RegistryArgs, TRANSFER_HELP,
+    TransferArgs,
 };
 use crate::error::{Error, Result};
 use crate::progress::{count, human_bytes};
@@ -11,8 +12,9 @@ use crate::reference::Reference;
 use crate::registry::RegistrySource;
 use crate::transfer::{self, Job, Options, Stored};
 
+use super::context::RunContext;
+use super::output::print_help;
 use super::seed::SeedArgs;
-use super::{connect, json_result, print_help, timing};
 
 const COMMAND: &str = "docker-image-pusher pull";
 
@@ -35,7 +37,7 @@ Options:
   -n, --dry-run                     show what would be downloaded; write nothing";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
-pub const GROUPS: &[&str] = &[REGISTRY_HELP, TRANSFER_HELP];
+pub const GROUPS: &[&str] = &[REGISTRY_HELP, TRANSFER_HELP, PROGRESS_HELP];
 
 /// The long help.
 pub const DETAILS: &str = "
@@ -87,59 +89,43 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     })?;
 
     let platforms = platform_args.choice()?;
-    let progress = globals.progress();
+    let run = RunContext::new(&globals, &transfer_args)?;
+    let progress = run.progress;
     if let Some(caution) = seed_args.caution() {
         progress.warn(caution);
     }
-    let limit = transfer_args.rate_limit();
-    let board = transfer_args.board(globals.verbosity);
-    let governor = transfer_args.governor()?;
-    let (registry, registry_options) =
-        connect(&registry_args, reference.registry(), scheme, progress)?;
+    let board = run.board();
+    let registry_options = run.registry_options(&registry_args)?;
+    let registry = run.connect(&registry_options, reference.registry(), scheme)?;
     let source = RegistrySource::open(&registry, &reference, &platforms)?;
-    let cache = globals.cache();
-    let session = cache.begin()?;
+    let session = run.cache.begin()?;
     let destination = session.destination(format!("registry:{reference}"));
     let jobs = [Job {
         source: &source,
         names: vec![reference.clone()],
     }];
     let options = Options {
-        workers: transfer_args.workers(),
-        limit: limit.as_ref(),
-        board: Some(&board),
-        governor: governor.as_ref(),
         dry_run,
-        attempts: registry_options.attempts,
-        ..Options::default()
+        ..run.options(Some(&board), registry_options.attempts)
     };
     let summary = transfer::copy(&jobs, &destination, options, &progress)?;
-    if transfer_args.json() {
-        return json_result("pull", &[reference.to_string()], &summary, &board);
-    }
-    let took = timing(&summary, &board);
     let blobs = count(summary.blobs_copied, "blob");
     let size = human_bytes(summary.bytes_copied);
-    if dry_run {
-        progress.info(format_args!(
-            "would pull {reference}: {blobs} to download ({size}), {} already cached",
-            summary.blobs_present
-        ));
-        return Ok(());
-    }
-    let unchanged = summary
-        .outcomes
-        .iter()
+    let present = summary.blobs_present;
+    let unchanged = (summary.outcomes.iter())
         .flat_map(|o| &o.stored)
         .all(|(_, stored)| *stored == Stored::Unchanged);
-    let verb = if unchanged {
-        "already up to date:"
-    } else {
-        "pulled"
-    };
-    progress.info(format_args!(
-        "{verb} {reference}: {blobs} downloaded ({size}), {} already cached{took}",
-        summary.blobs_present
-    ));
-    Ok(())
+    run.finish(("pull", &[reference.to_string()]), &summary, &board, |took| {
+        match (dry_run, unchanged) {
+            (true, _) => format!(
+                "would pull {reference}: {blobs} to download ({size}), {present} already cached"
+            ),
+            (false, true) => format!(
+                "already up to date: {reference}: {blobs} downloaded ({size}), {present} already cached{took}"
+            ),
+            (false, false) => format!(
+                "pulled {reference}: {blobs} downloaded ({size}), {present} already cached{took}"
+            ),
+        }
+    })
 }

@@ -6,12 +6,15 @@ use std::path::Path;
 use lexopt::{Arg, Parser};
 
 use crate::archive::Input;
-use crate::args::{self, Flag, Globals, PlatformArgs, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP};
+use crate::args::{
+    self, Flag, Globals, PROGRESS_HELP, PlatformArgs, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP,
+};
 use crate::error::{Error, Result};
 
+use super::output::print_help;
+use super::remote::target_reference;
 use super::seed::SeedArgs;
-use super::upload::{UploadFlags, Uploads, looks_like_a_file};
-use super::{print_help, report_upload, target_reference};
+use super::upload::{UploadFlags, Uploads, looks_like_a_file, report_upload};
 
 const COMMAND: &str = "docker-image-pusher push";
 
@@ -43,7 +46,7 @@ Options:
   -n, --dry-run                     show what would be uploaded; send nothing";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
-pub const GROUPS: &[&str] = &[UPLOAD_HELP, REGISTRY_HELP, TRANSFER_HELP];
+pub const GROUPS: &[&str] = &[UPLOAD_HELP, REGISTRY_HELP, TRANSFER_HELP, PROGRESS_HELP];
 
 /// The long help.
 pub const DETAILS: &str = "
@@ -131,20 +134,20 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
     // Everything local is checked before the network: the archive opened and its image
     // picked, or the cached image found.
     let uploads = Uploads::new(&globals, &flags)?;
-    let board = uploads.board();
+    let board = uploads.run.board();
     let summary = if from_archive {
         let input = if source == "-" {
             Input::Stdin
         } else {
             Input::Path(source.clone().into())
         };
-        let session = uploads.cache.begin()?;
+        let session = uploads.run.cache.begin()?;
         let archive = uploads.open_archive(&session, &input, &platforms)?;
         let image = archive.select_one(image.as_ref())?;
         let registry = uploads.connect(target.registry(), scheme)?;
         uploads.upload(&archive.source(image), &registry, &target, &board)?
     } else {
-        let cached = uploads.cache.image(&source).map_err(|e| match e {
+        let cached = uploads.run.cache.image(&source).map_err(|e| match e {
             Error::NotFound(message) => {
                 Error::NotFound(format!("{message}; nor is \"{source}\" a file"))
             }
@@ -153,14 +156,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
         let registry = uploads.connect(target.registry(), scheme)?;
         uploads.upload(&cached, &registry, &target, &board)?
     };
-    report_upload(
-        ("push", "pushed"),
-        &target,
-        &summary,
-        &board,
-        &flags.transfer,
-        &uploads.progress,
-    )
+    report_upload(&uploads.run, ("push", "pushed"), &target, &summary, &board)
 }
 
 /// Refuses a SOURCE that is not a file with a TARGET that is: the two were swapped.

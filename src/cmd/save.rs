@@ -10,7 +10,7 @@ use flate2::write::GzEncoder;
 use lexopt::{Arg, Parser};
 
 use crate::archive::ArchiveDestination;
-use crate::args::{self, Globals, TransferArgs};
+use crate::args::{self, Globals, PROGRESS_HELP, TransferArgs};
 use crate::cache::{Cache, CachedImage};
 use crate::digest::COPY_BUFFER;
 use crate::error::{Context, Error, Result};
@@ -18,7 +18,8 @@ use crate::progress::{Board, Progress, count, human_bytes};
 use crate::transfer::{self, Job, Options, Summary};
 use crate::writeback::WriteBehind;
 
-use super::{print_help, timing};
+use super::context::RunContext;
+use super::output::print_help;
 
 const COMMAND: &str = "docker-image-pusher save";
 
@@ -36,7 +37,7 @@ Options:
       --gzip         compress the archive";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
-pub const GROUPS: &[&str] = &[];
+pub const GROUPS: &[&str] = &[PROGRESS_HELP];
 
 /// The long help.
 pub const DETAILS: &str = "
@@ -58,7 +59,12 @@ Examples:
 /// Runs `save` on the rest of the command line.
 pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let (mut images, mut output, mut gzip) = (Vec::new(), None, false);
-    while let Some(flag) = args::next(parser, &mut [&mut globals], COMMAND)? {
+    let mut transfer_args = TransferArgs::one_stream();
+    while let Some(flag) = args::next(
+        parser,
+        &mut [&mut globals, &mut transfer_args.shown],
+        COMMAND,
+    )? {
         match flag.as_arg() {
             Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
             Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
@@ -86,27 +92,30 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
                 .into(),
         ));
     }
-    let cache = globals.cache();
-    let cached = cached_images(&cache, &images)?;
-    let (progress, board) = (
-        globals.progress(),
-        TransferArgs::from_env()?.board(globals.verbosity),
-    );
-    let shown = (&board, &progress);
+    if output == "-" && transfer_args.json() {
+        return Err(Error::Usage(
+            "--json prints on standard output, where -o - writes the archive: give -o FILE".into(),
+        ));
+    }
+    let run = RunContext::new(&globals, &transfer_args)?;
+    let cached = cached_images(&run.cache, &images)?;
+    let board = run.board();
+    let shown = (&board, &run.progress);
     let summary = match output.as_str() {
         "-" => write_archive(std::io::stdout(), gzip, &cached, shown)?.0,
         path => write_whole(Path::new(path), |file| {
             write_archive(file, gzip, &cached, shown).map(|(summary, _)| summary)
         })?,
     };
-    progress.info(format_args!(
-        "saved {} to {output}: {} ({}){}",
-        count(cached.len(), "image"),
-        count(summary.blobs_copied, "blob"),
-        human_bytes(summary.bytes_copied),
-        timing(&summary, &board)
-    ));
-    Ok(())
+    let names: Vec<String> = cached.iter().map(|image| image.key.clone()).collect();
+    run.finish(("save", &names), &summary, &board, |took| {
+        format!(
+            "saved {} to {output}: {} ({}){took}",
+            count(cached.len(), "image"),
+            count(summary.blobs_copied, "blob"),
+            human_bytes(summary.bytes_copied),
+        )
+    })
 }
 
 /// The cached images `queries` name, each once however many names it is given by.

@@ -8,7 +8,8 @@ use crate::args::{self, Globals, REGISTRY_HELP, RegistryArgs};
 use crate::error::{Error, Result};
 use crate::reference::{self, Reference};
 
-use super::{connect, print_help, still_read};
+use super::output::{print_help, still_read};
+use super::remote::connect;
 
 const COMMAND: &str = "docker-image-pusher tags";
 

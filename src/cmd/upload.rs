@@ -5,13 +5,15 @@ use lexopt::{Arg, Parser};
 
 use crate::archive::{Archive, Input};
 use crate::args::{FlagGroup, Globals, RegistryArgs, TransferArgs, UploadArgs};
-use crate::cache::{Cache, MemoStore, Session};
+use crate::cache::{MemoStore, Session};
 use crate::error::Result;
 use crate::manifest::Platforms;
-use crate::progress::{Board, Progress, Verbosity};
+use crate::progress::{Board, count, human_bytes};
 use crate::reference::Reference;
 use crate::registry::{Registry, RegistryDestination, RegistryOptions, RegistrySource};
-use crate::transfer::{self, Governor, Job, Options, RateLimit, Source, Summary};
+use crate::transfer::{self, Job, Options, Source, Summary};
+
+use super::context::RunContext;
 
 /// The flags of every command that uploads to a registry: the registry, transfer and upload
 /// groups, and `-n/--dry-run` (each command's help describes it in its own words).
@@ -46,20 +48,15 @@ impl FlagGroup for UploadFlags {
     }
 }
 
-/// The settings of a run of uploads: what the flags say, and what is built from them once
-/// (credentials, rate limit, concurrency governor) and shared by every upload of the run.
+/// A run of uploads: the run's context, and what the upload flags add to it (the registry
+/// options with their credentials, the memo of blobs), built once and shared by every upload
+/// of the run.
 pub struct Uploads<'a> {
-    transfer_args: &'a TransferArgs,
+    /// Progress, cache, rate limit, governor.
+    pub run: RunContext<'a>,
     upload_args: &'a UploadArgs,
     options: RegistryOptions,
-    verbosity: Verbosity,
-    limit: Option<RateLimit>,
-    governor: Option<Governor>,
     dry_run: bool,
-    /// Where progress and remarks go.
-    pub progress: Progress,
-    /// The cache: staging for archives read from streams, `--via-cache`.
-    pub cache: Cache,
     /// What the cache remembers of blobs: compressed forms, repositories holding them.
     memo: MemoStore,
 }
@@ -68,45 +65,28 @@ impl<'a> Uploads<'a> {
     /// Sets up uploads as the flags say; reads a password from standard input once if
     /// `--password-stdin` asks for it.
     pub fn new(globals: &Globals, flags: &'a UploadFlags) -> Result<Uploads<'a>> {
-        let progress = globals.progress();
-        for caution in flags.registry.cautions() {
-            progress.warn(caution);
-        }
+        let run = RunContext::new(globals, &flags.transfer)?;
         Ok(Uploads {
-            transfer_args: &flags.transfer,
+            options: run.registry_options(&flags.registry)?,
+            memo: run.cache.memo(),
+            run,
             upload_args: &flags.upload,
-            options: flags.registry.options()?,
-            verbosity: globals.verbosity,
-            limit: flags.transfer.rate_limit(),
-            governor: flags.transfer.governor()?,
             dry_run: flags.dry_run,
-            progress,
-            memo: globals.cache().memo(),
-            cache: globals.cache(),
         })
     }
 
     /// Connects to the registry `host` (`scheme`: as a URL gave it, else found out).
     pub fn connect(&self, host: &str, scheme: Option<&str>) -> Result<Registry> {
-        Registry::connect(host, scheme, &self.options, self.progress)
-    }
-
-    /// A fresh progress board for one upload.
-    pub fn board(&self) -> Board {
-        self.transfer_args.board(self.verbosity)
+        self.run.connect(&self.options, host, scheme)
     }
 
     /// The transfer options, showing progress on `board`, with the cache's memo of blobs.
     pub fn options<'b>(&'b self, board: Option<&'b Board>) -> Options<'b> {
         Options {
-            workers: self.transfer_args.workers(),
-            limit: self.limit.as_ref(),
-            board,
-            governor: self.governor.as_ref(),
             force: self.upload_args.force(),
             dry_run: self.dry_run,
-            attempts: self.options.attempts,
             memo: Some(&self.memo),
+            ..self.run.options(board, self.options.attempts)
         }
     }
 
@@ -131,14 +111,14 @@ impl<'a> Uploads<'a> {
         if source.repository().is_some() {
             options.memo = None;
         }
-        let summary = transfer::copy(&[job], &destination, options, &self.progress)?;
+        let summary = transfer::copy(&[job], &destination, options, &self.run.progress)?;
         if self.upload_args.reencodes()
             && !source.saved_layers()
             && let Some(outcome) = summary.outcomes.first()
         {
             let from = source.manifest()?.digest;
             if outcome.manifest != from {
-                self.progress.warn(format_args!(
+                self.run.progress.warn(format_args!(
                     "--compress re-encoded the layers: {target} is {}, not the source's {from}",
                     outcome.manifest
                 ));
@@ -161,15 +141,20 @@ impl<'a> Uploads<'a> {
         if !via_cache || self.dry_run {
             return self.upload(&remote, to, target, board);
         }
-        let session = self.cache.begin()?;
+        let session = self.run.cache.begin()?;
         let into_cache = session.destination(format!("registry:{source}"));
         let pull = Job {
             source: &remote,
             names: vec![source.clone()],
         };
-        transfer::copy(&[pull], &into_cache, self.options(None), &self.progress)?;
+        transfer::copy(&[pull], &into_cache, self.options(None), &self.run.progress)?;
         drop(session);
-        self.upload(&self.cache.image(&source.to_string())?, to, target, board)
+        self.upload(
+            &self.run.cache.image(&source.to_string())?,
+            to,
+            target,
+            board,
+        )
     }
 
     /// Opens an archive for uploading (a stream is spooled into `session`), telling the
@@ -182,11 +167,37 @@ impl<'a> Uploads<'a> {
     ) -> Result<Archive> {
         let archive = Archive::open(input, session.staging_dir(), platforms)?;
         for remark in archive.remarks() {
-            self.progress
+            self.run
+                .progress
                 .warn(format_args!("{}: {remark}", input.describe()));
         }
         Ok(archive)
     }
+}
+
+/// How an upload to `target` (`push`, `copy`; `done` is its past tense) ended: the JSON
+/// result with `--json`, else a summary line on stderr.
+pub fn report_upload(
+    run: &RunContext<'_>,
+    (command, done): (&str, &str),
+    target: &Reference,
+    summary: &Summary,
+    board: &Board,
+) -> Result<()> {
+    let blobs = count(summary.blobs_copied, "blob");
+    let size = human_bytes(summary.bytes_copied);
+    let (present, mounted) = (summary.blobs_present, summary.blobs_mounted);
+    run.finish((command, &[target.to_string()]), summary, board, |took| {
+        match summary.outcomes.first() {
+            None => format!(
+                "would {command} {target}: {blobs} to upload ({size}), {mounted} to mount, {present} already there"
+            ),
+            Some(outcome) => format!(
+                "{done} {target} (manifest {}): {blobs} uploaded ({size}), {mounted} mounted, {present} already there{took}",
+                outcome.manifest
+            ),
+        }
+    })
 }
 
 /// Whether SOURCE, not being a file, was meant as one rather than as an image name.

@@ -124,10 +124,6 @@ impl Source for RegistrySource<'_> {
         Some(self.reference.repository_name())
     }
 
-    fn pushbacks(&self) -> u64 {
-        self.registry.pushbacks()
-    }
-
     fn child_manifest(&self, entry: &Descriptor) -> Result<RawManifest> {
         self.registry
             .get_manifest(self.reference.repository(), &entry.digest.to_string())
@@ -182,10 +178,6 @@ impl Destination for RegistryDestination<'_> {
 
     fn repository(&self) -> Option<RepositoryName> {
         Some(self.target.repository_name())
-    }
-
-    fn pushbacks(&self) -> u64 {
-        self.registry.pushbacks()
     }
 
     fn mount(&self, blob: &Descriptor, from: &str) -> Result<bool> {

@@ -14,11 +14,10 @@ mod url;
 
 use std::collections::HashSet;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Refusal, Result};
 use crate::progress::Progress;
-use crate::retry;
+use crate::retry::{self, Pushbacks};
 
 pub use auth::Credentials;
 pub use blobs::UploadPlan;
@@ -41,6 +40,8 @@ pub struct RegistryOptions {
     pub insecure: Vec<String>,
     /// Attempts for a failed request that may succeed later (at least 1).
     pub attempts: u32,
+    /// Where the requests tried again are counted (shared by the connections of a run).
+    pub pushbacks: Pushbacks,
 }
 
 /// A connection to one registry.
@@ -52,7 +53,7 @@ pub struct Registry {
     attempts: u32,
     warnings: Mutex<HashSet<String>>,
     /// Requests tried again because the registry or the network pushed back.
-    pushbacks: AtomicU64,
+    pushbacks: Pushbacks,
     progress: Progress,
 }
 
@@ -85,7 +86,7 @@ impl Registry {
             auth: auth::Auth::new(credentials),
             attempts: options.attempts.max(1),
             warnings: Mutex::new(HashSet::new()),
-            pushbacks: AtomicU64::new(0),
+            pushbacks: options.pushbacks.clone(),
             progress,
         };
         let schemes: &[&str] = match scheme {
@@ -154,12 +155,6 @@ impl Registry {
         self.auth.is_challenged()
     }
 
-    /// How many requests were tried again because the registry or the network pushed back
-    /// (408, 429, 5xx, timeouts, lost connections).
-    pub fn pushbacks(&self) -> u64 {
-        self.pushbacks.load(Ordering::Relaxed)
-    }
-
     /// Runs `attempt` up to `tries` times while it fails in a way that may pass, pausing as
     /// the retry policy says between tries.
     fn retried<T>(&self, tries: u32, mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
@@ -168,7 +163,7 @@ impl Registry {
             match attempt() {
                 Err(error) if error.is_retryable() && tried < tries => {
                     let (pause, why) = retry::pause(tried, &error);
-                    self.pushbacks.fetch_add(1, Ordering::Relaxed);
+                    self.pushbacks.note();
                     self.progress.warn(format_args!(
                         "{error}; retrying in {:.1}s{why}",
                         pause.as_secs_f64()

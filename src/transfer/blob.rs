@@ -5,7 +5,7 @@
 use std::io::{self, Read};
 
 use crate::digest::{Bounded, Digest};
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
 use crate::manifest::{Descriptor, media_type};
 use crate::progress::{Board, Progress, human_bytes};
 use crate::retry;
@@ -23,126 +23,224 @@ pub enum Done {
     Mounted,
 }
 
-/// Copies `blob` from `source` to `destination`; returns the descriptor the destination holds,
-/// what was done, and how many times it was tried again.
+/// What copying one blob ends with: the descriptor the destination holds, what was done,
+/// and how many times it was tried again.
+type Copied = (Descriptor, Done, u32);
+
+/// Copies `blob` from `source` to `destination`: skipped when there, else mounted when a
+/// sibling repository holds it, else streamed.
 pub fn copy(
     source: &dyn Source,
     destination: &dyn Destination,
     blob: &Descriptor,
     options: Options<'_>,
     progress: &Progress,
-) -> Result<(Descriptor, Done, u32)> {
-    // Each outcome is said once: on the board when there is one, else as a detail line.
-    let finished = |outcome: &str, line: String| match options.board {
-        Some(board) => board.finished(blob, outcome),
-        None => progress.detail(line),
-    };
-    let transforms = destination.transforms(blob);
-    let wanted = match (transforms, options.memo) {
-        (false, _) => Some(blob.clone()),
-        // The memo's form may come from an image of the other family (a Docker layer type
-        // where this manifest is OCI): the type is always this layer's own family's.
-        (true, Some(memo)) => memo.compressed(&blob.digest).and_then(|found| {
-            let media_type = media_type::gzipped(&blob.media_type)?.to_string();
-            Some(Descriptor {
-                media_type,
-                ..found
-            })
-        }),
-        (true, None) => None,
+) -> Result<Copied> {
+    let one = OneBlob {
+        source,
+        destination,
+        blob,
+        options,
+        progress,
     };
     if !options.force
-        && let Some(wanted) = wanted
+        && let Some(wanted) = one.wanted()
     {
-        if destination.has_blob(&wanted)? {
-            match options.dry_run {
-                true => progress.info(format_args!("would skip {} (present)", wanted.digest)),
-                false => {
-                    remember_holders(source, destination, blob, &wanted, options)?;
-                    finished("present", format!("{} present, skipped", wanted.digest));
-                }
-            }
-            return Ok((wanted, Done::Present, 0));
+        if let Some(copied) = one.skip(&wanted)? {
+            return Ok(copied);
         }
-        if let Some(from) = mount_source(source, destination, &wanted, blob, options) {
-            if options.dry_run {
-                progress.info(format_args!("would mount {} from {from}", wanted.digest));
-                return Ok((wanted, Done::Mounted, 0));
-            }
-            if destination.mount(&wanted, &from)? {
-                remember_holders(source, destination, blob, &wanted, options)?;
-                finished("mounted", format!("{} mounted from {from}", wanted.digest));
-                return Ok((wanted, Done::Mounted, 0));
-            }
+        if let Some(copied) = one.mount(&wanted)? {
+            return Ok(copied);
         }
     }
-    if options.dry_run {
-        progress.info(format_args!(
-            "would copy {} ({})",
-            blob.digest,
-            human_bytes(blob.size)
-        ));
-        return Ok((blob.clone(), Done::Copied(blob.size), 0));
+    one.stream()
+}
+
+/// One blob being copied, and where from and to.
+struct OneBlob<'a> {
+    source: &'a dyn Source,
+    destination: &'a dyn Destination,
+    blob: &'a Descriptor,
+    options: Options<'a>,
+    progress: &'a Progress,
+}
+
+impl OneBlob<'_> {
+    /// The form the destination would hold: the blob itself, or for a layer it compresses the
+    /// compressed form the memo knows (`None` when there is none to look for).
+    fn wanted(&self) -> Option<Descriptor> {
+        let blob = self.blob;
+        if !self.destination.transforms(blob) {
+            return Some(blob.clone());
+        }
+        // The memo's form may come from an image of the other family (a Docker layer type
+        // where this manifest is OCI): the type is always this layer's own family's.
+        let found = self.options.memo?.compressed(&blob.digest)?;
+        let media_type = media_type::gzipped(&blob.media_type)?.to_string();
+        Some(Descriptor {
+            media_type,
+            ..found
+        })
     }
-    if let Some(board) = options.board {
-        board.started(blob);
+
+    /// Says an outcome once: on the board when there is one, else as a detail line.
+    fn finished(&self, outcome: &str, line: String) {
+        match self.options.board {
+            Some(board) => board.finished(self.blob, outcome),
+            None => self.progress.detail(line),
+        }
     }
-    let what = || format!("copying blob {} from {}", blob.digest, source.describe());
-    let mut attempt = 1;
-    let stored = loop {
-        let mut open = |offset| {
-            let mut reader: Box<dyn Read + Send> = Box::new(Bounded::new(
-                source.open_blob(blob, offset)?,
-                &blob.digest,
-                blob.size,
-                offset,
-            ));
-            if let Some(limit) = options.limit {
-                reader = limit.wrap(reader);
+
+    /// Skips the blob when the destination holds `wanted`.
+    fn skip(&self, wanted: &Descriptor) -> Result<Option<Copied>> {
+        if !self.destination.has_blob(wanted)? {
+            return Ok(None);
+        }
+        match self.options.dry_run {
+            true => (self.progress).info(format_args!("would skip {} (present)", wanted.digest)),
+            false => {
+                self.remember_holders(wanted)?;
+                self.finished("present", format!("{} present, skipped", wanted.digest));
             }
-            if options.board.is_some() || options.governor.is_some() {
-                reader = Box::new(Counted {
-                    inner: reader,
-                    options,
-                    digest: &blob.digest,
-                    source,
-                    destination,
-                });
-            }
-            Ok(reader)
+        }
+        Ok(Some((wanted.clone(), Done::Present, 0)))
+    }
+
+    /// Mounts `wanted` from a sibling repository known to hold it, if the registry agrees.
+    fn mount(&self, wanted: &Descriptor) -> Result<Option<Copied>> {
+        let Some(from) = self.mount_source(wanted) else {
+            return Ok(None);
         };
-        match destination.put_blob(blob, &mut open) {
-            Ok(stored) => break stored,
-            Err(error) if error.is_retryable() && attempt < options.attempts => {
-                let (pause, why) = retry::pause(attempt, &error);
-                let said = format!("{error}; trying again in {:.1}s{why}", pause.as_secs_f64());
-                match options.board {
-                    Some(board) => board.retried(blob, &said),
-                    None => progress.warn(format_args!("{}: {said}", what())),
-                }
-                if let Some(adjustment) =
-                    options.governor.and_then(|g| g.trouble(&error.to_string()))
-                {
-                    show(options.board, &adjustment);
-                }
-                std::thread::sleep(pause);
-                attempt += 1;
-            }
-            Err(error) => {
-                if let Some(board) = options.board {
-                    board.failed(blob, &error.to_string());
-                }
-                return Err(error).context(what);
-            }
+        if self.options.dry_run {
+            (self.progress).info(format_args!("would mount {} from {from}", wanted.digest));
+            return Ok(Some((wanted.clone(), Done::Mounted, 0)));
         }
-    };
-    if transforms && let Some(memo) = options.memo {
-        memo.remember_compressed(&blob.digest, &stored)?;
+        if !self.destination.mount(wanted, &from)? {
+            return Ok(None);
+        }
+        self.remember_holders(wanted)?;
+        self.finished("mounted", format!("{} mounted from {from}", wanted.digest));
+        Ok(Some((wanted.clone(), Done::Mounted, 0)))
     }
-    remember_holders(source, destination, blob, &stored, options)?;
-    let line = format!("{} copied ({})", stored.digest, human_bytes(stored.size));
-    finished("copied", line);
-    Ok((stored, Done::Copied(blob.size), attempt - 1))
+
+    /// Streams the blob, trying again (resuming where the last try stopped) while it fails in
+    /// a way that may pass.
+    fn stream(&self) -> Result<Copied> {
+        let (blob, options) = (self.blob, self.options);
+        if options.dry_run {
+            (self.progress).info(format_args!(
+                "would copy {} ({})",
+                blob.digest,
+                human_bytes(blob.size)
+            ));
+            return Ok((blob.clone(), Done::Copied(blob.size), 0));
+        }
+        if let Some(board) = options.board {
+            board.started(blob);
+        }
+        let what = || {
+            format!(
+                "copying blob {} from {}",
+                blob.digest,
+                self.source.describe()
+            )
+        };
+        let mut attempt = 1;
+        let stored = loop {
+            match self
+                .destination
+                .put_blob(blob, &mut |offset| self.open(offset))
+            {
+                Ok(stored) => break stored,
+                Err(error) if error.is_retryable() && attempt < options.attempts => {
+                    self.pause(attempt, &error, what);
+                    attempt += 1;
+                }
+                Err(error) => {
+                    if let Some(board) = options.board {
+                        board.failed(blob, &error.to_string());
+                    }
+                    return Err(error).context(what);
+                }
+            }
+        };
+        if self.destination.transforms(blob)
+            && let Some(memo) = options.memo
+        {
+            memo.remember_compressed(&blob.digest, &stored)?;
+        }
+        self.remember_holders(&stored)?;
+        let line = format!("{} copied ({})", stored.digest, human_bytes(stored.size));
+        self.finished("copied", line);
+        Ok((stored, Done::Copied(blob.size), attempt - 1))
+    }
+
+    /// The source's bytes of the blob from `offset`: bounded by its size, held to the rate
+    /// limit, counted for the board and the governor.
+    fn open(&self, offset: u64) -> Result<Box<dyn Read + Send + '_>> {
+        let (blob, options) = (self.blob, self.options);
+        let mut reader: Box<dyn Read + Send> = Box::new(Bounded::new(
+            self.source.open_blob(blob, offset)?,
+            &blob.digest,
+            blob.size,
+            offset,
+        ));
+        if let Some(limit) = options.limit {
+            reader = limit.wrap(reader);
+        }
+        if options.board.is_some() || options.governor.is_some() {
+            reader = Box::new(Counted {
+                inner: reader,
+                options,
+                digest: &blob.digest,
+            });
+        }
+        Ok(reader)
+    }
+
+    /// Says that try `attempt` failed with `error` and waits as the retry policy says.
+    fn pause(&self, attempt: u32, error: &Error, what: impl Fn() -> String) {
+        let (pause, why) = retry::pause(attempt, error);
+        let said = format!("{error}; trying again in {:.1}s{why}", pause.as_secs_f64());
+        match self.options.board {
+            Some(board) => board.retried(self.blob, &said),
+            None => self.progress.warn(format_args!("{}: {said}", what())),
+        }
+        if let Some(adjustment) =
+            (self.options.governor).and_then(|g| g.trouble(&error.to_string()))
+        {
+            show(self.options.board, &adjustment);
+        }
+        std::thread::sleep(pause);
+    }
+
+    /// Another repository of the destination's registry known to hold `wanted`: the source's
+    /// own (when the blob is the source's, as it is) or one the memo remembers.
+    fn mount_source(&self, wanted: &Descriptor) -> Option<String> {
+        let here = self.destination.repository()?;
+        let from_source = self.source.repository().filter(|_| wanted == self.blob);
+        let remembered = (self.options.memo)
+            .map(|memo| memo.holders(&wanted.digest))
+            .unwrap_or_default();
+        (from_source.into_iter().chain(remembered))
+            .find(|holder| holder.registry == here.registry && *holder != here)
+            .map(|holder| holder.path)
+    }
+
+    /// Records in the memo that the source's repository holds the blob and the destination's
+    /// now holds `stored` (its form there), for later mounts.
+    fn remember_holders(&self, stored: &Descriptor) -> Result<()> {
+        let Some(memo) = self.options.memo.filter(|_| !self.options.dry_run) else {
+            return Ok(());
+        };
+        if let Some(repository) = self.source.repository() {
+            memo.remember_holder(&self.blob.digest, &repository)?;
+        }
+        if let Some(repository) = self.destination.repository() {
+            memo.remember_holder(&stored.digest, &repository)?;
+        }
+        Ok(())
+    }
 }
 
 /// A source reader that tells the board and the governor how many bytes passed.
@@ -150,8 +248,6 @@ struct Counted<'a> {
     inner: Box<dyn Read + Send + 'a>,
     options: Options<'a>,
     digest: &'a Digest,
-    source: &'a dyn Source,
-    destination: &'a dyn Destination,
 }
 
 impl Read for Counted<'_> {
@@ -161,8 +257,7 @@ impl Read for Counted<'_> {
             board.moved(self.digest, n as u64);
         }
         if let Some(governor) = self.options.governor {
-            let pushbacks = self.source.pushbacks() + self.destination.pushbacks();
-            for adjustment in [governor.pushbacks(pushbacks), governor.moved(n as u64)]
+            for adjustment in [governor.watch_pushbacks(), governor.moved(n as u64)]
                 .into_iter()
                 .flatten()
             {
@@ -178,45 +273,4 @@ fn show(board: Option<&Board>, adjustment: &Adjustment) {
     if let Some(board) = board {
         board.adjusted(adjustment.from, adjustment.to, &adjustment.reason);
     }
-}
-
-/// Another repository of the destination's registry known to hold `blob`: the source's own
-/// (when the blob is the source's, as it is) or one the memo remembers.
-fn mount_source(
-    source: &dyn Source,
-    destination: &dyn Destination,
-    blob: &Descriptor,
-    original: &Descriptor,
-    options: Options<'_>,
-) -> Option<String> {
-    let here = destination.repository()?;
-    let from_source = source.repository().filter(|_| blob == original);
-    let remembered = options
-        .memo
-        .map(|memo| memo.holders(&blob.digest))
-        .unwrap_or_default();
-    (from_source.into_iter().chain(remembered))
-        .find(|holder| holder.registry == here.registry && *holder != here)
-        .map(|holder| holder.path)
-}
-
-/// Records in the memo that the source's repository holds `blob` and the destination's now
-/// holds `stored` (its form there), for later mounts.
-fn remember_holders(
-    source: &dyn Source,
-    destination: &dyn Destination,
-    blob: &Descriptor,
-    stored: &Descriptor,
-    options: Options<'_>,
-) -> Result<()> {
-    let Some(memo) = options.memo.filter(|_| !options.dry_run) else {
-        return Ok(());
-    };
-    if let Some(repository) = source.repository() {
-        memo.remember_holder(&blob.digest, &repository)?;
-    }
-    if let Some(repository) = destination.repository() {
-        memo.remember_holder(&stored.digest, &repository)?;
-    }
-    Ok(())
 }

@@ -8,6 +8,8 @@
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::retry::Pushbacks;
+
 /// How long throughput is measured before a decision.
 const WINDOW: Duration = Duration::from_secs(2);
 /// The change in throughput that counts as rising or falling.
@@ -28,6 +30,8 @@ pub struct Governor {
     min: u32,
     max: u32,
     started: Instant,
+    /// The requests the registries tried again: more than last seen is trouble.
+    pushbacks: Pushbacks,
     state: Mutex<State>,
     changed: Condvar,
 }
@@ -45,14 +49,16 @@ struct State {
 }
 
 impl Governor {
-    /// A governor between `min` and `max` workers, starting at `min`.
-    pub fn new(min: u32, max: u32) -> Governor {
+    /// A governor between `min` and `max` workers, starting at `min`, that takes each new
+    /// count in `pushbacks` as trouble.
+    pub fn new(min: u32, max: u32, pushbacks: Pushbacks) -> Governor {
         let (min, max) = (min.max(1), max.max(min.max(1)));
         let now = Instant::now();
         Governor {
             min,
             max,
             started: now,
+            pushbacks,
             state: Mutex::new(State {
                 allowed: min,
                 active: 0,
@@ -79,10 +85,9 @@ impl Governor {
     /// Waits until another worker may start on a blob; the leave ends when it is dropped.
     pub fn leave(&self) -> Leave<'_> {
         let mut state = self.state();
-        while state.active >= state.allowed {
+        while !take_place(&mut state) {
             state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
         }
-        state.active += 1;
         Leave { governor: self }
     }
 
@@ -111,8 +116,9 @@ impl Governor {
         Some(self.adjust(&mut state, to, reason))
     }
 
-    /// The endpoints have pushed back `total` times so far; more than last time is trouble.
-    pub fn pushbacks(&self, total: u64) -> Option<Adjustment> {
+    /// One worker fewer when the registries pushed back since the last look.
+    pub fn watch_pushbacks(&self) -> Option<Adjustment> {
+        let total = self.pushbacks.total();
         {
             let mut state = self.state();
             if total <= state.pushbacks_seen {
@@ -170,6 +176,13 @@ impl Drop for Leave<'_> {
         self.governor.state().active -= 1;
         self.governor.changed.notify_all();
     }
+}
+
+/// Takes a worker's place if one is free.
+fn take_place(state: &mut State) -> bool {
+    let free = state.active < state.allowed;
+    state.active += u32::from(free);
+    free
 }
 
 /// The new worker count and why, when the throughput of the last window (`now`, bytes per
@@ -247,7 +260,7 @@ mod tests {
 
     #[test]
     fn trouble_lowers_at_once_and_is_recorded() {
-        let governor = Governor::new(1, 4);
+        let governor = Governor::new(1, 4, Pushbacks::default());
         assert_eq!(governor.allowed(), 1, "it starts at the minimum");
         assert_eq!(governor.trouble("HTTP 429"), None, "not below the minimum");
         governor.state().allowed = 3;
@@ -259,30 +272,37 @@ mod tests {
 
     #[test]
     fn more_pushbacks_than_last_seen_are_trouble() {
-        let governor = Governor::new(1, 4);
+        let pushbacks = Pushbacks::default();
+        let governor = Governor::new(1, 4, pushbacks.clone());
         governor.state().allowed = 3;
-        assert_eq!(governor.pushbacks(0), None);
-        assert_eq!(governor.pushbacks(2).map(|a| a.to), Some(2));
+        assert_eq!(governor.watch_pushbacks(), None);
+        pushbacks.note();
+        pushbacks.note();
+        assert_eq!(governor.watch_pushbacks().map(|a| a.to), Some(2));
         assert_eq!(
-            governor.pushbacks(2),
+            governor.watch_pushbacks(),
             None,
             "the same two are not counted again"
         );
-        assert_eq!(governor.pushbacks(3).map(|a| a.to), Some(1));
+        pushbacks.note();
+        assert_eq!(governor.watch_pushbacks().map(|a| a.to), Some(1));
     }
 
     #[test]
     fn workers_wait_for_room() {
-        let governor = Governor::new(1, 2);
+        let governor = Governor::new(1, 2, Pushbacks::default());
         let first = governor.leave();
+        assert!(
+            !take_place(&mut governor.state()),
+            "no second place while one worker is allowed"
+        );
         std::thread::scope(|scope| {
             let waiting = scope.spawn(|| drop(governor.leave()));
-            std::thread::sleep(Duration::from_millis(30));
-            assert!(
-                !waiting.is_finished(),
-                "a second worker waits while one is allowed"
-            );
             drop(first);
+            waiting
+                .join()
+                .expect("the waiting worker gets the place given back");
         });
+        assert_eq!(governor.state().active, 0);
     }
 }

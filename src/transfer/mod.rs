@@ -35,11 +35,6 @@ pub trait Source: Sync {
     fn repository(&self) -> Option<RepositoryName> {
         None
     }
-    /// How many times the source pushed back so far (requests tried again after 429, 5xx,
-    /// timeouts), for `--concurrency dynamic`.
-    fn pushbacks(&self) -> u64 {
-        0
-    }
     /// Whether its layers are a `docker save` archive's uncompressed tars, which a push
     /// gzips unless told otherwise (anything else is copied as it is by default).
     fn saved_layers(&self) -> bool {
@@ -55,19 +50,24 @@ pub trait Source: Sync {
     }
 }
 
-/// Reads a config (a small blob) of `source` whole, capped at the manifest size and checked
-/// against its digest and size.
+/// Reads a config (a small blob) of `source` whole: see [`read_small_blob`].
 pub fn read_config(source: &dyn Source, config: &Descriptor) -> Result<Vec<u8>> {
-    if config.size > MAX_MANIFEST_SIZE {
+    read_small_blob(source.open_blob(config, 0)?, config)
+}
+
+/// Reads a small blob (a config) whole from `reader`, capped at the manifest size and checked
+/// against its digest and size: the one way a blob is ever held in memory.
+pub fn read_small_blob(reader: impl Read, blob: &Descriptor) -> Result<Vec<u8>> {
+    if blob.size > MAX_MANIFEST_SIZE {
         return Err(Error::BadInput(format!(
             "config {} is larger than {MAX_MANIFEST_SIZE} bytes",
-            config.digest
+            blob.digest
         )));
     }
-    let mut bytes = Vec::with_capacity(config.size as usize);
-    Verified::new(source.open_blob(config, 0)?, &config.digest, config.size)
+    let mut bytes = Vec::with_capacity(blob.size as usize);
+    Verified::new(reader, &blob.digest, blob.size)
         .read_to_end(&mut bytes)
-        .map_err(|e| Error::from_io(format!("reading config {}", config.digest), e))?;
+        .map_err(|e| Error::from_io(format!("reading config {}", blob.digest), e))?;
     Ok(bytes)
 }
 
@@ -78,10 +78,6 @@ pub trait Destination: Sync {
     /// The repository, when the destination is a registry.
     fn repository(&self) -> Option<RepositoryName> {
         None
-    }
-    /// How many times the destination pushed back so far (see [`Source::pushbacks`]).
-    fn pushbacks(&self) -> u64 {
-        0
     }
     /// Links `blob` from repository `from` of the same registry instead of uploading it;
     /// `false` when the registry declines.

@@ -1,0 +1,161 @@
+//! What every transfer command builds once from its flags before it moves anything (where
+//! progress goes, the cache, the rate limit, the concurrency governor and the pushbacks it
+//! watches), and how every transfer ends: one summary line on stderr, or one JSON result on
+//! stdout, in the same shape for every command.
+
+use crate::args::{Globals, RegistryArgs, TransferArgs};
+use crate::cache::Cache;
+use crate::error::Result;
+use crate::progress::{Board, Progress, Verbosity, count, human_bytes, json_seconds};
+use crate::registry::{Registry, RegistryOptions};
+use crate::retry::Pushbacks;
+use crate::transfer::{Governor, Options, RateLimit, Summary};
+
+use super::output::write_stdout;
+
+/// The settings of one run of a transfer command, built once and shared by its copies.
+pub struct RunContext<'a> {
+    /// Where messages go.
+    pub progress: Progress,
+    /// The cache the flags name (opened by the commands that use it).
+    pub cache: Cache,
+    transfer: &'a TransferArgs,
+    verbosity: Verbosity,
+    limit: Option<RateLimit>,
+    governor: Option<Governor>,
+    /// The requests every registry of the run tried again, which the governor watches.
+    pushbacks: Pushbacks,
+}
+
+impl<'a> RunContext<'a> {
+    /// Builds what `globals` and `transfer` describe.
+    pub fn new(globals: &Globals, transfer: &'a TransferArgs) -> Result<RunContext<'a>> {
+        let pushbacks = Pushbacks::default();
+        Ok(RunContext {
+            progress: globals.progress(),
+            cache: globals.cache(),
+            transfer,
+            verbosity: globals.verbosity,
+            limit: transfer.rate_limit(),
+            governor: transfer.governor(&pushbacks)?,
+            pushbacks,
+        })
+    }
+
+    /// The registry options `registry` describes, warning of what [`RegistryArgs::cautions`]
+    /// names; every connection made with them counts its pushbacks for this run.
+    pub fn registry_options(&self, registry: &RegistryArgs) -> Result<RegistryOptions> {
+        for caution in registry.cautions() {
+            self.progress.warn(caution);
+        }
+        Ok(RegistryOptions {
+            pushbacks: self.pushbacks.clone(),
+            ..registry.options()?
+        })
+    }
+
+    /// Connects to the registry `host` (`scheme`: as a URL gave it, else found out).
+    pub fn connect(
+        &self,
+        options: &RegistryOptions,
+        host: &str,
+        scheme: Option<&str>,
+    ) -> Result<Registry> {
+        Registry::connect(host, scheme, options, self.progress)
+    }
+
+    /// A fresh progress board for one transfer.
+    pub fn board(&self) -> Board {
+        self.transfer.shown.board(self.verbosity)
+    }
+
+    /// The transfer options, showing progress on `board`; a blob is tried `attempts` times.
+    pub fn options<'b>(&'b self, board: Option<&'b Board>, attempts: u32) -> Options<'b> {
+        Options {
+            workers: self.transfer.workers(),
+            limit: self.limit.as_ref(),
+            board,
+            governor: self.governor.as_ref(),
+            attempts,
+            ..Options::default()
+        }
+    }
+
+    /// Ends a transfer of `images` by `command`: with `--json` the result on stdout, else
+    /// the line `said` makes of the timing ([`timing`]) on stderr.
+    pub fn finish(
+        &self,
+        (command, images): (&str, &[String]),
+        summary: &Summary,
+        board: &Board,
+        said: impl FnOnce(&str) -> String,
+    ) -> Result<()> {
+        if self.transfer.json() {
+            return json_result(command, images, summary, board);
+        }
+        self.progress.info(said(&timing(summary, board)));
+        Ok(())
+    }
+
+    /// Whether `--json` asked for events and the result on stdout.
+    pub fn json(&self) -> bool {
+        self.transfer.json()
+    }
+}
+
+/// ` in 2.3 s (4.6 MB/s)`, and the retries if any, for the summary line of a transfer.
+pub fn timing(summary: &Summary, board: &Board) -> String {
+    let seconds = board.elapsed().as_secs_f64();
+    let speed = human_bytes((summary.bytes_copied as f64 / seconds.max(0.001)) as u64);
+    let retries = match summary.retries {
+        0 => String::new(),
+        1 => ", 1 retry".to_string(),
+        n => format!(", {n} retries"),
+    };
+    let adjustments = match summary.adjustments.len() {
+        0 => String::new(),
+        n => format!(", {}", count(n, "concurrency adjustment")),
+    };
+    let speed = if summary.bytes_copied == 0 {
+        String::new()
+    } else {
+        format!(" ({speed}/s)")
+    };
+    format!(" in {seconds:.1} s{speed}{retries}{adjustments}")
+}
+
+/// What a transfer did, as the JSON result says it (`sync` lists one per job).
+pub fn json_summary(summary: &Summary) -> serde_json::Value {
+    let manifests: Vec<String> = (summary.outcomes.iter())
+        .map(|outcome| outcome.manifest.to_string())
+        .collect();
+    serde_json::json!({
+        "manifests": manifests,
+        "dry_run": summary.outcomes.is_empty(),
+        "blobs_copied": summary.blobs_copied,
+        "blobs_present": summary.blobs_present,
+        "blobs_mounted": summary.blobs_mounted,
+        "bytes_copied": summary.bytes_copied,
+        "retries": summary.retries,
+        "adjustments": summary.adjustments.iter().map(|a| serde_json::json!({
+            "seconds": json_seconds(a.at), "from": a.from, "to": a.to, "reason": a.reason,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// With `--json`, the last event on stdout: what the transfer did.
+fn json_result(command: &str, images: &[String], summary: &Summary, board: &Board) -> Result<()> {
+    let mut result = serde_json::json!({
+        "event": "result",
+        "ok": true,
+        "command": command,
+        "images": images,
+        "seconds": json_seconds(board.elapsed()),
+    });
+    if let (Some(result), serde_json::Value::Object(fields)) =
+        (result.as_object_mut(), json_summary(summary))
+    {
+        result.extend(fields);
+    }
+    write_stdout(format!("{result}\n").as_bytes())
+}

@@ -1,0 +1,96 @@
+//! How a sync ends: the table of its rows on stdout, or with `--json` one document.
+
+use serde_json::json;
+
+use crate::error::Result;
+use crate::progress::human_bytes;
+use crate::transfer::Summary;
+
+use super::super::context::json_summary;
+use super::batch::Row;
+
+/// What a row's result says in the table.
+fn outcome(result: &Result<Summary>) -> String {
+    let summary = match result {
+        Err(error) => return format!("FAILED (exit {}): {error}", error.exit_code()),
+        Ok(summary) => summary,
+    };
+    let (blobs, size) = (summary.blobs_copied, human_bytes(summary.bytes_copied));
+    let (mounted, present) = (summary.blobs_mounted, summary.blobs_present);
+    match summary.outcomes.first() {
+        None => format!("would upload {blobs} ({size}), mount {mounted}; {present} present"),
+        Some(done) => format!(
+            "ok (manifest {}): {blobs} uploaded ({size}), {mounted} mounted, {present} present",
+            done.manifest.short()
+        ),
+    }
+}
+
+/// The table printed at the end: a row per transfer.
+pub fn table(rows: &[Row]) -> String {
+    let header = ["LINE", "SOURCE", "TARGET", "RESULT"].map(String::from);
+    let cells: Vec<[String; 4]> = std::iter::once(header)
+        .chain(rows.iter().map(|row| {
+            let result = outcome(&row.result);
+            [
+                row.line.to_string(),
+                row.source.clone(),
+                row.target.clone(),
+                result,
+            ]
+        }))
+        .collect();
+    let width = |column: usize| {
+        cells
+            .iter()
+            .map(|row| row[column].chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let widths = [width(0), width(1), width(2)];
+    let mut text = String::new();
+    for [line, source, target, result] in &cells {
+        text.push_str(&format!(
+            "{line:<w0$}  {source:<w1$}  {target:<w2$}  {result}\n",
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        ));
+    }
+    text
+}
+
+/// The JSON document `--json` prints at the end: a job per row, each with what the other
+/// commands' results say (`manifests`, `blobs_copied`, ...) or its error.
+pub fn json_result(rows: &[Row], dry_run: bool) -> serde_json::Value {
+    let jobs: Vec<serde_json::Value> = (rows.iter())
+        .map(|row| {
+            let mut job = json!({ "line": row.line, "source": row.source, "target": row.target });
+            match &row.result {
+                Ok(summary) => {
+                    job["ok"] = true.into();
+                    if let (Some(job), serde_json::Value::Object(fields)) =
+                        (job.as_object_mut(), json_summary(summary))
+                    {
+                        job.extend(fields);
+                    }
+                }
+                Err(error) => {
+                    job["ok"] = false.into();
+                    job["error"] = error.to_string().into();
+                    job["exit_code"] = error.exit_code().into();
+                }
+            }
+            job
+        })
+        .collect();
+    let failed = rows.iter().filter(|row| row.result.is_err()).count();
+    json!({
+        "event": "result",
+        "command": "sync",
+        "ok": failed == 0,
+        "dry_run": dry_run,
+        "failed": failed,
+        "jobs": jobs,
+    })
+}
