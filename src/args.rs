@@ -245,6 +245,7 @@ Progress options:
                                [default: simple]; not on a terminal, or with --verbose, a
                                plain line per blob and a status line every 10 s
       --progress-interval MS   how often the live display is redrawn [default: 200]
+      --status-interval SECS   how often plain lines add a status line [default: 10]
       --json                   newline-delimited JSON events on stdout instead (start,
                                progress, blob, retry, result); the last line is the result";
 
@@ -396,6 +397,7 @@ impl FlagGroup for TransferArgs {
 pub struct ProgressArgs {
     display: Option<BoardDisplay>,
     interval: u64,
+    status_every: u64,
     json: bool,
 }
 
@@ -404,6 +406,7 @@ impl Default for ProgressArgs {
         ProgressArgs {
             display: None,
             interval: 200,
+            status_every: 10,
             json: false,
         }
     }
@@ -423,7 +426,11 @@ impl ProgressArgs {
             Some(live) => live,
             None => BoardDisplay::Live { detailed: false },
         };
-        Board::new(display, Duration::from_millis(self.interval.max(10)))
+        Board::new(
+            display,
+            Duration::from_millis(self.interval.max(10)),
+            Duration::from_secs(self.status_every.max(1)),
+        )
     }
 }
 
@@ -445,6 +452,9 @@ impl FlagGroup for ProgressArgs {
             Arg::Long("disable-progress") => self.display = Some(BoardDisplay::Off),
             Arg::Long("progress-interval") => {
                 self.interval = number(parser, "--progress-interval")?
+            }
+            Arg::Long("status-interval") => {
+                self.status_every = number(parser, "--status-interval")?
             }
             Arg::Long("json") => self.json = true,
             _ => return Ok(false),

@@ -208,19 +208,26 @@ fn dynamic_concurrency_adds_workers_while_they_help() {
 }
 
 #[test]
-fn plain_lines_include_a_status_line_every_ten_seconds() {
+fn plain_lines_include_a_status_line_as_often_as_asked() {
     let registry = TestRegistry::start(Setup::Plain);
     let dir = TempDir::new("status");
-    let archive = dir.join("twelve.tar");
+    let archive = dir.join("four.tar");
     write_tar(
         &archive,
-        &legacy_items(&[&vec![9u8; 12 << 20]], r#"["example.com/twelve:v1"]"#),
+        &legacy_items(&[&vec![9u8; 4 << 20]], r#"["example.com/four:v1"]"#),
     );
-    let target = format!("{}/status/twelve:v1", registry.host());
+    let target = format!("{}/status/four:v1", registry.host());
     support::push_uncompressed(&archive, &target);
-    // 12 MiB at 1 MiB/s (one second of burst): about eleven seconds.
+    // 4 MiB at 1 MiB/s (one second of burst): about three seconds.
     let run = TestCache::new()
-        .run(&["pull", &target, "--limit-rate", "1M"])
+        .run(&[
+            "pull",
+            &target,
+            "--limit-rate",
+            "1M",
+            "--status-interval",
+            "1",
+        ])
         .success();
     let status: Vec<&str> = run
         .stderr

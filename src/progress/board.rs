@@ -15,7 +15,6 @@ use crate::manifest::Descriptor;
 use super::human_bytes;
 
 /// How often plain lines report the overall state.
-const STATUS_EVERY: Duration = Duration::from_secs(10);
 /// The window over which the current speed is measured.
 const SPEED_WINDOW: Duration = Duration::from_secs(3);
 /// The width of the bar.
@@ -38,6 +37,8 @@ pub enum Display {
 pub struct Board {
     display: Display,
     interval: Duration,
+    /// How often plain lines add a status line.
+    status_every: Duration,
     started: Instant,
     state: Mutex<State>,
 }
@@ -65,11 +66,13 @@ struct State {
 }
 
 impl Board {
-    /// A board drawn as `display` says, redrawn at most every `interval` when live.
-    pub fn new(display: Display, interval: Duration) -> Board {
+    /// A board drawn as `display` says, redrawn at most every `interval` when live; as plain
+    /// lines, with a status line every `status_every`.
+    pub fn new(display: Display, interval: Duration, status_every: Duration) -> Board {
         Board {
             display,
             interval,
+            status_every,
             started: Instant::now(),
             state: Mutex::new(State::default()),
         }
@@ -228,7 +231,7 @@ impl Board {
                 state.last_draw = Some(now);
             }
             Display::Lines
-                if state.last_status.is_some() && due(state.last_status, STATUS_EVERY) =>
+                if state.last_status.is_some() && due(state.last_status, self.status_every) =>
             {
                 super::say(format_args!("progress: {}", status(state, self.elapsed())));
                 state.last_status = Some(now);
