@@ -4,6 +4,7 @@
 //! Each test file uses a different subset, hence the allowance below.
 #![allow(dead_code)]
 
+pub mod access;
 pub mod front;
 pub mod images;
 pub mod registry;

@@ -1,0 +1,636 @@
+//! `push` and `pull` against the real registry on loopback: plain HTTP, HTTPS with a test CA,
+//! htpasswd Basic authentication and Bearer tokens. skopeo, which this project did not write,
+//! pushes the images we pull and reads back the images we push.
+
+mod support;
+
+use std::fs;
+
+use support::access::{archive, run_with, skopeo_flags, skopeo_sees};
+use support::images::{self, listed_identity, two_layers};
+use support::registry::{ROBOT_PASSWORD, ROBOT_USER, Setup, TestRegistry};
+use support::tarball::{legacy_items, write_tar};
+use support::{TempDir, TestCache, tool};
+
+/// Push an archive, read it back with skopeo, pull it back with the tool, push it again (no
+/// upload at all), and force an upload.
+fn round_trip(setup: Setup) {
+    let registry = TestRegistry::start(setup);
+    let dir = TempDir::new("round-trip");
+    let archive = archive(&dir);
+    let source = images::skopeo_identity(&format!("docker-archive:{}", archive.display()));
+    let target = format!("{}/team/app:v1", registry.host());
+    let cache = TestCache::new();
+
+    let pushed = run_with(
+        &cache,
+        &["push", archive.to_str().unwrap(), &target, "-v"],
+        &registry,
+    )
+    .success();
+    let head = format!("://{}/v2/team/app/blobs/sha256:", registry.host());
+    assert!(
+        pushed.stderr.contains("HEAD http") && pushed.stderr.contains(&head),
+        "-v shows each request: {}",
+        pushed.stderr
+    );
+    assert_eq!(
+        skopeo_sees(&registry, "team/app:v1"),
+        source,
+        "skopeo reads back what was pushed"
+    );
+    let back = dir.join("back.tar");
+    let flags = skopeo_flags(&registry, "src-");
+    let mut copy: Vec<&str> = vec!["--insecure-policy", "copy", "--quiet"];
+    copy.extend(flags.iter().map(String::as_str));
+    let from = format!("docker://{target}");
+    let to = format!("docker-archive:{}:example.com/app:v1", back.display());
+    copy.extend([from.as_str(), to.as_str()]);
+    tool("skopeo", &copy);
+    assert_eq!(
+        images::skopeo_identity(&format!("docker-archive:{}", back.display())),
+        source
+    );
+
+    let pulled = TestCache::new();
+    run_with(&pulled, &["pull", &target], &registry).success();
+    assert_eq!(
+        listed_identity(&pulled.list()[0]),
+        source,
+        "pulled back with the same config and diff_ids"
+    );
+
+    let uploads = registry.requests("POST /v2/team/app/blobs/uploads/");
+    assert_eq!(uploads, 3, "config and two layers");
+    let again = run_with(
+        &cache,
+        &["push", archive.to_str().unwrap(), &target],
+        &registry,
+    )
+    .success();
+    assert!(
+        again.stderr.contains("0 blobs uploaded"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(
+        registry.requests("POST /v2/team/app/blobs/uploads/"),
+        uploads,
+        "a second push uploads nothing"
+    );
+    assert_eq!(
+        registry.requests("PATCH /v2/"),
+        2,
+        "only the first push streamed its two layers"
+    );
+    run_with(
+        &cache,
+        &["push", archive.to_str().unwrap(), &target, "--force-upload"],
+        &registry,
+    )
+    .success();
+    assert_eq!(
+        registry.requests("POST /v2/team/app/blobs/uploads/"),
+        uploads + 3,
+        "--force-upload uploads again"
+    );
+
+    let extracted = TestCache::new();
+    extracted
+        .run(&["extract", archive.to_str().unwrap()])
+        .success();
+    let from_cache = format!("{}/team/from-cache:v1", registry.host());
+    run_with(
+        &extracted,
+        &["push", "example.com/app:v1", &from_cache],
+        &registry,
+    )
+    .success();
+    assert_eq!(
+        skopeo_sees(&registry, "team/from-cache:v1"),
+        source,
+        "pushed from the cache"
+    );
+    let scheme = if registry.ca_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let one_shot = format!("{scheme}://{}/team/one-shot:v1", registry.host());
+    run_with(
+        &extracted,
+        &["-r", &one_shot, "-f", archive.to_str().unwrap()],
+        &registry,
+    )
+    .success();
+    assert_eq!(
+        skopeo_sees(&registry, "team/one-shot:v1"),
+        source,
+        "pushed with the one-shot form"
+    );
+
+    pull_what_skopeo_pushed(&registry);
+}
+
+#[test]
+fn round_trip_over_plain_http() {
+    round_trip(Setup::Plain);
+}
+
+#[test]
+fn round_trip_over_https_with_a_private_ca() {
+    round_trip(Setup::Tls);
+}
+
+#[test]
+fn round_trip_with_basic_authentication() {
+    round_trip(Setup::Basic {
+        username: ROBOT_USER,
+        password: ROBOT_PASSWORD,
+    });
+}
+
+#[test]
+fn round_trip_with_bearer_tokens() {
+    round_trip(Setup::Token);
+}
+
+/// Pulls images skopeo pushed to `registry` in both manifest formats, and checks them.
+fn pull_what_skopeo_pushed(registry: &TestRegistry) {
+    let dir = TempDir::new("skopeo-pushed");
+    let layout = images::umoci_layout(dir.path(), "src", &two_layers());
+    for format in ["oci", "v2s2"] {
+        let target = format!("{}/pushed/{format}:v1", registry.host());
+        let mut copy = vec![
+            "--insecure-policy".to_string(),
+            "copy".into(),
+            "--quiet".into(),
+            "--format".into(),
+            format.into(),
+        ];
+        copy.extend(skopeo_flags(registry, "dest-"));
+        copy.extend([
+            format!("oci:{}:src", layout.display()),
+            format!("docker://{target}"),
+        ]);
+        tool(
+            "skopeo",
+            &copy.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        let cache = TestCache::new();
+        run_with(&cache, &["pull", &target], registry).success();
+        let listed = cache.list();
+        let expected_type = if format == "oci" {
+            "application/vnd.oci.image.manifest.v1+json"
+        } else {
+            "application/vnd.docker.distribution.manifest.v2+json"
+        };
+        assert_eq!(listed[0]["media_type"], expected_type);
+        assert_eq!(
+            listed_identity(&listed[0]),
+            skopeo_sees(registry, &format!("pushed/{format}:v1")),
+            "{format}"
+        );
+        let again = run_with(&cache, &["pull", &target], registry).success();
+        assert!(
+            again.stderr.contains("0 blobs downloaded"),
+            "cached blobs are not fetched again: {}",
+            again.stderr
+        );
+    }
+}
+
+#[test]
+fn compress_none_pushes_the_layers_as_they_are_under_an_oci_manifest() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("none");
+    let archive = archive(&dir);
+    let target = format!("{}/plain/app:v1", registry.host());
+    support::push_uncompressed(&archive, &target);
+    let raw: serde_json::Value = serde_json::from_str(&tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{target}"),
+        ],
+    ))
+    .unwrap();
+    assert_eq!(
+        raw["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    let source = images::skopeo_identity(&format!("docker-archive:{}", archive.display()));
+    for (layer, diff_id) in raw["layers"].as_array().unwrap().iter().zip(&source.1) {
+        assert_eq!(layer["mediaType"], "application/vnd.oci.image.layer.v1.tar");
+        assert_eq!(
+            &layer["digest"], diff_id,
+            "uncompressed: the digest is the diff_id"
+        );
+    }
+    assert_eq!(skopeo_sees(&registry, "plain/app:v1"), source);
+}
+
+#[test]
+fn the_seed_form_names_registry_repository_and_reference() {
+    let registry = TestRegistry::start(Setup::Basic {
+        username: ROBOT_USER,
+        password: ROBOT_PASSWORD,
+    });
+    let dir = TempDir::new("seed");
+    let archive = archive(&dir);
+    let source = images::skopeo_identity(&format!("docker-archive:{}", archive.display()));
+    let cache = TestCache::new();
+    let registry_url = format!("https://{}", registry.host());
+    let push = [
+        "push",
+        "--source",
+        archive.to_str().unwrap(),
+        "--registry",
+        &registry_url,
+        "--repository",
+        "seed/form",
+        "--reference",
+        "v3",
+    ];
+    run_with(&cache, &push, &registry).success();
+    assert_eq!(skopeo_sees(&registry, "seed/form:v3"), source);
+    let pull = [
+        "pull",
+        "--registry",
+        &registry_url,
+        "--repository",
+        "seed/form",
+        "--reference",
+        "v3",
+    ];
+    run_with(&cache, &pull, &registry).success();
+    assert!(
+        cache
+            .list()
+            .iter()
+            .any(|image| image["name"] == format!("{}/seed/form:v3", registry.host()))
+    );
+}
+
+#[test]
+fn a_dry_run_sends_no_upload_and_no_manifest() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("dry");
+    let archive = archive(&dir);
+    let target = format!("{}/dry/app:v1", registry.host());
+    let run = TestCache::new()
+        .run(&["push", archive.to_str().unwrap(), &target, "--dry-run"])
+        .success();
+    assert!(run.stderr.contains("would push"), "{}", run.stderr);
+    assert_eq!(
+        run.stderr.matches("would copy sha256:").count(),
+        3,
+        "each blob is reported: {}",
+        run.stderr
+    );
+    assert_eq!(registry.requests("POST /v2/"), 0);
+    assert_eq!(registry.requests("PUT /v2/"), 0);
+    let pulled = TestCache::new();
+    pulled.run(&["pull", &target]).exits(6);
+    let dry_pull = pulled
+        .run(&["pull", &format!("{}/dry/app:v1", registry.host()), "-n"])
+        .exits(6);
+    assert!(
+        dry_pull.stderr.contains("MANIFEST_UNKNOWN"),
+        "{}",
+        dry_pull.stderr
+    );
+    assert!(!fs::exists(pulled.path().join("index.json")).unwrap());
+
+    // Pushed for real, then a dry run: what is there is reported as skipped. (A fresh cache
+    // does not know the layers' compressed digests, so only the config can be seen.)
+    TestCache::new()
+        .run(&[
+            "push",
+            archive.to_str().unwrap(),
+            &format!("{}/dry/other:v1", registry.host()),
+        ])
+        .success();
+    let again = TestCache::new()
+        .run(&[
+            "push",
+            archive.to_str().unwrap(),
+            &format!("{}/dry/other:v1", registry.host()),
+            "-n",
+        ])
+        .success();
+    assert_eq!(
+        again.stderr.matches("would skip sha256:").count(),
+        1,
+        "the config is there: {}",
+        again.stderr
+    );
+}
+
+#[test]
+fn large_layers_go_in_chunks() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("chunks");
+    let archive = support::tarball::noisy_archive(dir.path(), 300_000);
+    let source = images::skopeo_identity(&format!("docker-archive:{}", archive.display()));
+    for (compress, repository) in [("gzip", "chunked/gzip"), ("none", "chunked/none")] {
+        let before = registry.requests("PATCH /v2/");
+        let target = format!("{}/{repository}:v1", registry.host());
+        let args = [
+            "push",
+            archive.to_str().unwrap(),
+            &target,
+            "--compress",
+            compress,
+            "--large-layer-threshold",
+            "64K",
+            "--chunk-size",
+            "32K",
+        ];
+        TestCache::new().run(&args).success();
+        let patches = registry.requests("PATCH /v2/") - before;
+        assert!(
+            patches >= 10,
+            "{compress}: 300 kB in 32 KiB chunks took {patches} PATCH requests"
+        );
+        assert_eq!(
+            skopeo_sees(&registry, &format!("{repository}:v1")),
+            source,
+            "{compress}"
+        );
+    }
+}
+
+#[test]
+fn a_pull_resumes_from_what_an_earlier_run_left() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("resume");
+    let archive = support::tarball::noisy_archive(dir.path(), 400_000);
+    let target = format!("{}/resume/app:v1", registry.host());
+    support::push_uncompressed(&archive, &target);
+
+    let cache = TestCache::new();
+    cache.run(&["pull", &target]).success();
+    let listed = cache.list();
+    let layer = listed[0]["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let hex = layer.trim_start_matches("sha256:");
+    let whole = fs::read(cache.path().join("blobs/sha256").join(hex)).unwrap();
+    cache.run(&["clean", "--all"]).success();
+    let partial = cache.path().join("tmp/partial");
+    fs::create_dir_all(&partial).unwrap();
+    fs::write(partial.join(hex), &whole[..whole.len() / 2]).unwrap();
+
+    cache.run(&["pull", &target]).success();
+    let ranged = registry
+        .log()
+        .lines()
+        .filter(|line| line.contains(&layer) && line.contains("\" 206 "))
+        .count();
+    assert_eq!(
+        ranged,
+        1,
+        "the second pull asked for the missing half only:\n{}",
+        registry.log()
+    );
+    assert!(
+        !partial.join(hex).exists(),
+        "the partial file became the blob"
+    );
+}
+
+#[test]
+fn concurrent_transfers_give_the_same_image() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("concurrent");
+    let layers: Vec<Vec<u8>> = (1..=6u8).map(|n| vec![n; 20_000 * n as usize]).collect();
+    let layer_refs: Vec<&[u8]> = layers.iter().map(Vec::as_slice).collect();
+    let archive = dir.join("six.tar");
+    support::tarball::write_tar(
+        &archive,
+        &support::tarball::legacy_items(&layer_refs, r#"["example.com/six:v1"]"#),
+    );
+    let source = images::skopeo_identity(&format!("docker-archive:{}", archive.display()));
+    let target = format!("{}/concurrent/six:v1", registry.host());
+    TestCache::new()
+        .run(&[
+            "push",
+            archive.to_str().unwrap(),
+            &target,
+            "--max-concurrent",
+            "4",
+        ])
+        .success();
+    assert_eq!(skopeo_sees(&registry, "concurrent/six:v1"), source);
+
+    let one = TestCache::new();
+    one.run(&["pull", &target]).success();
+    let four = TestCache::new();
+    four.run(&[
+        "pull",
+        &target,
+        "--max-concurrent",
+        "4",
+        "--limit-rate",
+        "100M",
+    ])
+    .success();
+    assert_eq!(listed_identity(&four.list()[0]), source);
+    assert_eq!(
+        four.list()[0]["manifest_digest"],
+        one.list()[0]["manifest_digest"]
+    );
+    assert_eq!(
+        four.content_snapshot(),
+        one.content_snapshot(),
+        "the same blobs, byte for byte"
+    );
+
+    for (n, spelling) in [
+        ["--concurrency", "dynamic"],
+        ["--concurrency-manager", "dynamic"],
+        ["--enable-dynamic-concurrency", "-v"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let dynamic = TestCache::new();
+        let args = [
+            &["pull", target.as_str(), "--max-concurrent", "4", "--json"][..],
+            &spelling[..],
+        ]
+        .concat();
+        let run = dynamic.run(&args).success();
+        let result: serde_json::Value =
+            serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
+        assert!(
+            result["adjustments"].is_array(),
+            "{spelling:?}: {}",
+            run.stdout
+        );
+        assert_eq!(
+            dynamic.content_snapshot(),
+            one.content_snapshot(),
+            "{spelling:?}"
+        );
+        let again = format!("{}/concurrent/dynamic{n}:v1", registry.host());
+        TestCache::new()
+            .run(&[
+                "push",
+                archive.to_str().unwrap(),
+                &again,
+                "--max-concurrent",
+                "3",
+                spelling[0],
+                spelling[1],
+            ])
+            .success();
+        assert_eq!(
+            skopeo_sees(&registry, &format!("concurrent/dynamic{n}:v1")),
+            source,
+            "{spelling:?}"
+        );
+    }
+}
+
+#[test]
+fn a_rate_limit_caps_the_transfer() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("rate");
+    let archive = dir.join("three.tar");
+    support::tarball::write_tar(
+        &archive,
+        &support::tarball::legacy_items(&[&vec![7u8; 3 << 20]], r#"["example.com/three:v1"]"#),
+    );
+    let target = format!("{}/rate/three:v1", registry.host());
+    support::push_uncompressed(&archive, &target);
+    // 3 MiB at 1 MiB/s, with one second of burst allowed: two seconds at least.
+    let started = std::time::Instant::now();
+    TestCache::new()
+        .run(&[
+            "pull",
+            &target,
+            "--limit-rate",
+            "1M",
+            "--max-concurrent",
+            "2",
+        ])
+        .success();
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(1800),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_layer_that_does_not_match_its_diff_id_is_never_pushed() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("tampered");
+    let mut items = legacy_items(&[b"the real layer"], r#"["example.com/tampered:v1"]"#);
+    items[0] = support::tarball::Item::File("0/layer.tar".into(), b"a tampered layer".to_vec());
+    let archive = dir.join("tampered.tar");
+    write_tar(&archive, &items);
+    let expected = format!("sha256:{}", support::sha256(b"the real layer"));
+    for compress in ["gzip", "none"] {
+        let target = format!("{}/tampered/{compress}:v1", registry.host());
+        let run = TestCache::new().run(&[
+            "push",
+            archive.to_str().unwrap(),
+            &target,
+            "--compress",
+            compress,
+        ]);
+        assert_eq!(run.code, 3, "{compress}: {}", run.stderr);
+        assert!(run.stderr.contains(&expected), "{compress}: {}", run.stderr);
+        let manifests = format!("PUT /v2/tampered/{compress}/manifests/");
+        assert_eq!(
+            registry.requests(&manifests),
+            0,
+            "{compress}: no manifest was pushed"
+        );
+    }
+}
+
+#[test]
+fn gzip_layers_with_incompressible_stretches_decompress_with_gnu_gzip() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("gzip-mixed");
+    // Random stretches long enough to be stored, between text that is compressed.
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut random = |len: usize| -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect()
+    };
+    let text = |len: usize| -> Vec<u8> {
+        b"GET /items 200\n"
+            .iter()
+            .copied()
+            .cycle()
+            .take(len)
+            .collect()
+    };
+    let layer = [
+        text(1 << 20),
+        random(4 << 20),
+        text(12 << 20),
+        random(1 << 20),
+    ]
+    .concat();
+    let archive = dir.join("mixed.tar");
+    write_tar(
+        &archive,
+        &legacy_items(&[&layer], r#"["example.com/mixed:v1"]"#),
+    );
+    let target = format!("{}/mixed/app:v1", registry.host());
+    TestCache::new()
+        .run(&["push", archive.to_str().unwrap(), &target])
+        .success();
+
+    let copied = dir.join("copied");
+    let from = format!("docker://{target}");
+    let to = format!("dir:{}", copied.display());
+    tool(
+        "skopeo",
+        &[
+            "--insecure-policy",
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            &from,
+            &to,
+        ],
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(copied.join("manifest.json")).unwrap()).unwrap();
+    let blob = manifest["layers"][0]["digest"].as_str().unwrap();
+    let compressed = copied.join(blob.trim_start_matches("sha256:"));
+    assert!(
+        fs::metadata(&compressed).unwrap().len() < layer.len() as u64 - (6 << 20),
+        "the text after the random stretch was compressed again"
+    );
+    let output = std::process::Command::new("gzip")
+        .args(["-dc", compressed.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        support::sha256(&output.stdout),
+        support::sha256(&layer),
+        "GNU gzip gives the layer back"
+    );
+}
