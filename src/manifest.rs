@@ -86,11 +86,6 @@ impl Descriptor {
     pub fn annotation(&self, key: &str) -> Option<&str> {
         self.annotations.as_ref()?.get(key).map(String::as_str)
     }
-
-    /// Whether this descriptor points at an index rather than an image manifest.
-    pub fn is_index(&self) -> bool {
-        self.media_type == media_type::OCI_INDEX || self.media_type == media_type::DOCKER_LIST
-    }
 }
 
 /// The platform an image in an index runs on.

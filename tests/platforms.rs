@@ -55,8 +55,24 @@ fn a_multi_platform_index_resolves_to_the_platform_asked_for() {
         .collect();
     assert_eq!(children, [digests[0].as_str(), digests[1].as_str()]);
 
+    // From the cache, as from anywhere: this host's image unless --all-platforms.
+    let one = format!("{}/multi/one:v1", registry.host());
+    all.run(&["push", &target, &one]).success();
+    let pushed = tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--format",
+            "{{.Digest}}",
+            &format!("docker://{one}"),
+        ],
+    );
+    assert_eq!(pushed.trim(), digests[0], "the amd64 image, alone");
+
     let copy = format!("{}/multi/copy:v1", registry.host());
-    all.run(&["push", &target, &copy]).success();
+    all.run(&["push", "--all-platforms", &target, &copy])
+        .success();
     let raw: serde_json::Value = serde_json::from_str(&tool(
         "skopeo",
         &[

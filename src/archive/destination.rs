@@ -101,8 +101,12 @@ impl<W: Write> State<W> {
             return Ok(manifest.clone());
         };
         let entries = index.entries();
-        let chosen = (Platform::host().choose(entries))
-            .or(entries.first())
+        let images = || {
+            (entries.iter())
+                .filter(|entry| !entry.platform.as_ref().is_some_and(Platform::is_unknown))
+        };
+        let chosen = (Platform::host().choose(images()))
+            .or(images().next())
             .ok_or_else(|| bad("the index lists no image".into()))?;
         let child = self
             .manifests

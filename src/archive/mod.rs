@@ -7,14 +7,16 @@ mod layout;
 mod select;
 mod write;
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, Cursor, IsTerminal, Read, Seek};
 use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
 
+use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::manifest::{Descriptor, Platforms, RawManifest};
+use crate::manifest::{Descriptor, RawManifest};
 use crate::transfer::Source;
 
 pub use destination::ArchiveDestination;
@@ -45,15 +47,15 @@ pub struct Archive {
     name: String,
     entries: Entries,
     images: Vec<ArchiveImage>,
-    remarks: Vec<String>,
+    /// Where the blobs of a legacy archive are (an OCI layout's are at their layout path).
+    paths: HashMap<Digest, String>,
 }
 
 impl Archive {
     /// Opens an archive. A seekable plain tar file is indexed without reading its layers;
     /// anything else (gzip, a pipe, standard input) is read once, each file spooled into
-    /// `spool_dir` under its digest. An index is taken as `platforms` says (see
-    /// [`layout::read`]).
-    pub fn open(input: &Input, spool_dir: &Path, platforms: &Platforms) -> Result<Archive> {
+    /// `spool_dir` under its digest.
+    pub fn open(input: &Input, spool_dir: &Path) -> Result<Archive> {
         let name = input.describe();
         let entries = match input {
             Input::Stdin if io::stdin().is_terminal() => {
@@ -64,23 +66,18 @@ impl Archive {
             Input::Stdin => Entries::spool(sniff(io::stdin().lock(), &name)?, spool_dir, &name)?,
             Input::Path(path) => open_path(path, spool_dir, &name)?,
         };
-        let layout = layout::read(&entries, &name, platforms)?;
+        let layout = layout::read(&entries, &name)?;
         Ok(Archive {
             name,
             entries,
             images: layout.images,
-            remarks: layout.remarks,
+            paths: layout.paths,
         })
     }
 
     /// The images in the archive.
     pub fn images(&self) -> &[ArchiveImage] {
         &self.images
-    }
-
-    /// Things worth telling the user, such as platforms listed but not included.
-    pub fn remarks(&self) -> &[String] {
-        &self.remarks
     }
 
     /// One image of this archive as a copy source.
@@ -161,13 +158,9 @@ impl Source for ArchiveSource<'_> {
     }
 
     fn open_blob(&self, blob: &Descriptor, offset: u64) -> Result<Box<dyn Read + Send + '_>> {
-        let path = self.image.paths.get(&blob.digest).ok_or_else(|| {
-            Error::NotFound(format!(
-                "{}: no blob {} in this image",
-                self.archive.name, blob.digest
-            ))
-        })?;
-        self.archive.entries.open(path, offset)
+        let path = (self.archive.paths.get(&blob.digest).cloned())
+            .unwrap_or_else(|| blob.digest.layout_path());
+        self.archive.entries.open(&path, offset)
     }
 
     fn describe(&self) -> String {
@@ -179,7 +172,10 @@ impl Source for ArchiveSource<'_> {
     }
 
     fn child_manifest(&self, entry: &Descriptor) -> Result<RawManifest> {
-        let bytes = layout::read_blob(&self.archive.entries, &self.archive.name, entry)?;
-        Ok(RawManifest::new(bytes, &entry.media_type))
+        layout::read_manifest(&self.archive.entries, &self.archive.name, entry)
+    }
+
+    fn holds(&self, entry: &Descriptor) -> bool {
+        layout::holds(&self.archive.entries, entry, 0)
     }
 }

@@ -2,9 +2,7 @@
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{
-    self, Globals, PROGRESS_HELP, PlatformArgs, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP,
-};
+use crate::args::{self, Globals, PROGRESS_HELP, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP};
 use crate::error::{Error, Result};
 use crate::reference::Reference;
 use crate::registry::Registry;
@@ -51,10 +49,8 @@ Examples:
 /// Runs `copy` on the rest of the command line.
 pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let mut flags = UploadFlags::from_env()?;
-    let mut platform_args = PlatformArgs::default();
     let (mut source, mut target, mut via_cache) = (None, None, false);
-    let groups: &mut [&mut dyn args::FlagGroup] =
-        &mut [&mut globals, &mut flags, &mut platform_args];
+    let groups: &mut [&mut dyn args::FlagGroup] = &mut [&mut globals, &mut flags];
     while let Some(flag) = args::next(parser, groups, COMMAND)? {
         match flag.as_arg() {
             Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
@@ -73,7 +69,6 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let (source_scheme, source) =
         Reference::parse_url(&source).map_err(|e| Error::Usage(format!("SOURCE: {e}")))?;
     let (target_scheme, target) = target_reference(&target)?;
-    let platforms = platform_args.choice()?;
 
     let uploads = Uploads::new(&globals, &flags)?;
     let from = uploads.connect(source.registry(), source_scheme)?;
@@ -86,12 +81,6 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     };
     let to = separate.as_ref().unwrap_or(&from);
     let board = uploads.run.board();
-    let summary = uploads.copy(
-        (&from, &source),
-        &platforms,
-        via_cache,
-        (to, &target),
-        &board,
-    )?;
+    let summary = uploads.copy((&from, &source), via_cache, (to, &target), &board)?;
     report_upload(&uploads.run, ("copy", "copied"), &target, &summary, &board)
 }

@@ -2,7 +2,7 @@
 
 use lexopt::{Arg, Parser};
 
-use crate::archive::{Archive, ArchiveImage, Input};
+use crate::archive::{Archive, Input};
 use crate::args::{self, Globals, PROGRESS_HELP, PlatformArgs, TRANSFER_HELP, TransferArgs};
 use crate::error::{Error, Result};
 use crate::progress::{Progress, count, human_bytes};
@@ -93,10 +93,8 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let progress = run.progress;
     let board = run.board();
     let session = run.cache.begin()?;
-    let archive = Archive::open(&input, session.staging_dir(), &platform_args.choice()?)?;
-    for remark in archive.remarks() {
-        progress.warn(format_args!("{}: {remark}", input.describe()));
-    }
+    let platforms = platform_args.choice()?;
+    let archive = Archive::open(&input, session.staging_dir())?;
     let selected = archive.select(image.as_ref())?;
     if tag.is_some() && selected.len() > 1 {
         return Err(Error::Usage(format!(
@@ -108,6 +106,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let sources: Vec<_> = selected.iter().map(|image| archive.source(image)).collect();
     let jobs: Vec<Job<'_>> = (selected.iter().zip(&sources))
         .map(|(image, source)| Job {
+            platforms: &platforms,
             source,
             names: image.names.iter().chain(&tag).cloned().collect(),
         })
@@ -118,7 +117,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         .flat_map(|image| image.names.iter().map(Reference::to_string))
         .collect();
     if !run.json() {
-        say_stored(&summary, &selected, &progress);
+        say_stored(&summary, &progress);
     }
     run.finish(("extract", &names), &summary, &board, |took| {
         format!(
@@ -148,22 +147,18 @@ fn reference(parser: &mut Parser, flag: &str) -> Result<Reference> {
 }
 
 /// Says what was stored under each name of each image.
-fn say_stored(summary: &Summary, images: &[&ArchiveImage], progress: &Progress) {
-    for (outcome, image) in summary.outcomes.iter().zip(images) {
-        let layers = count(image.diff_ids.len(), "layer");
+fn say_stored(summary: &Summary, progress: &Progress) {
+    for outcome in &summary.outcomes {
+        let layers = count(outcome.layers, "layer");
         for (name, stored) in &outcome.stored {
             let what = match name {
                 Some(name) => name.to_string(),
                 None => {
-                    let id = image
-                        .manifest
-                        .image()
-                        .map(|m| m.config.digest.to_string())
-                        .unwrap_or_default();
+                    let id = &outcome.id;
                     progress.warn(format_args!(
                         "the image has no name; it is cached as {id} (name it with --tag NAME:TAG)"
                     ));
-                    id
+                    id.to_string()
                 }
             };
             let short = outcome.manifest.short();

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::args::{self, Globals, REGISTRY_HELP, RegistryArgs};
 use crate::error::{Error, Result};
-use crate::manifest::{self, Parsed, Platform};
+use crate::manifest::{self, Parsed, Platform, Platforms};
 use crate::progress::human_bytes;
 use crate::reference::Reference;
 use crate::registry::RegistrySource;
@@ -31,7 +31,8 @@ Options:
       --raw                         print the manifest bytes exactly as stored
       --config                      print the config bytes exactly as stored
       --json                        print the description as JSON
-      --platform OS/ARCH[/VARIANT]  for an index: describe this platform's image
+      --platform OS/ARCH[/VARIANT]  for an index: this platform's image (with --raw and
+                                    --config too)
       --remote                      ask the registry even when the cache holds the image";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
@@ -93,7 +94,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         true => None,
     };
     if let Some(cached) = cached {
-        return inspect(&cached, &cached.key.clone(), show, platform.as_ref());
+        return inspect(&cached, &cached.key.clone(), show, platform);
     }
     let (scheme, reference) =
         Reference::parse_url(&image).map_err(|e| Error::Usage(format!("IMAGE: {e}")))?;
@@ -103,25 +104,17 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         scheme,
         globals.progress(),
     )?;
-    let source = match &platform {
-        Some(platform) if show != Show::Raw => {
-            RegistrySource::resolve(&registry, &reference, platform)?
-        }
-        _ => RegistrySource::whole(&registry, &reference)?,
-    };
-    inspect(&source, &reference.to_string(), show, None)
+    let source = RegistrySource::new(&registry, &reference)?;
+    inspect(&source, &reference.to_string(), show, platform)
 }
 
 /// Prints what `show` asks of the image `source` gives (for an index, the image of
-/// `platform` when one is given).
-fn inspect(source: &dyn Source, name: &str, show: Show, platform: Option<&Platform>) -> Result<()> {
-    let mut manifest = source.manifest()?;
-    if let (Some(platform), Ok(Parsed::Index(index))) = (platform, manifest::parse(&manifest.bytes))
-    {
-        let entry = (platform.choose(index.entries()))
-            .ok_or_else(|| Error::NotFound(format!("{name} has no image for {platform}")))?;
-        manifest = source.child_manifest(entry)?;
-    }
+/// `platform` when one is given, chosen as a copy would).
+fn inspect(source: &dyn Source, name: &str, show: Show, platform: Option<Platform>) -> Result<()> {
+    let manifest = match platform {
+        Some(platform) => transfer::chosen(source, &Platforms::One(platform))?,
+        None => source.manifest()?,
+    };
     let bad = |e: String| Error::BadInput(format!("{name}: {e}"));
     match show {
         Show::Raw => return write_stdout(&manifest.bytes),

@@ -97,10 +97,11 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let board = run.board();
     let registry_options = run.registry_options(&registry_args)?;
     let registry = run.connect(&registry_options, reference.registry(), scheme)?;
-    let source = RegistrySource::open(&registry, &reference, &platforms)?;
+    let source = RegistrySource::new(&registry, &reference)?;
     let session = run.cache.begin()?;
     let destination = session.destination(format!("registry:{reference}"));
     let jobs = [Job {
+        platforms: &platforms,
         source: &source,
         names: vec![reference.clone()],
     }];

@@ -6,9 +6,7 @@ use std::path::Path;
 use lexopt::{Arg, Parser};
 
 use crate::archive::Input;
-use crate::args::{
-    self, Flag, Globals, PROGRESS_HELP, PlatformArgs, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP,
-};
+use crate::args::{self, Flag, Globals, PROGRESS_HELP, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP};
 use crate::error::{Error, Result};
 
 use super::output::print_help;
@@ -40,9 +38,9 @@ Options:
                                     word), -t is --timeout SECONDS
       --image NAME|ID               which image of an archive that holds several: a name,
                                     or sha256:ID (or an ID prefix) for an unnamed one
-      --platform OS/ARCH[/VARIANT]  from an archive, which image of a multi-platform index
+      --platform OS/ARCH[/VARIANT]  which image of a multi-platform index [default: this host's]
                                     [default: this host's, else the first in the archive]
-      --all-platforms               from an archive, push an index and every image it lists
+      --all-platforms               push an index and every image it lists
   -n, --dry-run                     show what would be uploaded; send nothing";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
@@ -73,12 +71,11 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
     let (mut source, mut target, mut image) = (None, None, None);
     // `-r`: the repository name beside `-t`, the target URL otherwise; known at the end.
     let mut short_r = Vec::new();
-    let mut platform_args = PlatformArgs::default();
     let one_shot = first.is_some();
     let mut pending = first;
     loop {
         let groups: &mut [&mut dyn args::FlagGroup] =
-            &mut [&mut globals, &mut flags, &mut seed_args, &mut platform_args];
+            &mut [&mut globals, &mut flags, &mut seed_args];
         let flag = match pending.take() {
             Some(flag) => match args::unclaimed(flag, parser, groups)? {
                 Some(flag) => flag,
@@ -126,7 +123,6 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
     if let Some(caution) = seed_args.caution() {
         globals.progress().warn(caution);
     }
-    let platforms = platform_args.choice()?;
     if !from_archive {
         check_cached_source(&source, image.is_some())?;
     }
@@ -142,7 +138,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Re
             Input::Path(source.clone().into())
         };
         let session = uploads.run.cache.begin()?;
-        let archive = uploads.open_archive(&session, &input, &platforms)?;
+        let archive = uploads.open_archive(&session, &input)?;
         let image = archive.select_one(image.as_ref())?;
         let registry = uploads.connect(target.registry(), scheme)?;
         uploads.upload(&archive.source(image), &registry, &target, &board)?

@@ -14,6 +14,7 @@ use crate::args::{self, Globals, PROGRESS_HELP, TransferArgs};
 use crate::cache::{Cache, CachedImage};
 use crate::digest::COPY_BUFFER;
 use crate::error::{Context, Error, Result};
+use crate::manifest::Platforms;
 use crate::progress::{Board, Progress, count, human_bytes};
 use crate::transfer::{self, Job, Options, Summary};
 use crate::writeback::WriteBehind;
@@ -193,6 +194,7 @@ fn copy_into<W: Write + Send>(
     let destination = ArchiveDestination::new(out);
     let jobs: Vec<Job<'_>> = (images.iter())
         .map(|image| Job {
+            platforms: &Platforms::All,
             source: image,
             names: image.name().into_iter().collect(),
         })

@@ -4,7 +4,7 @@
 use lexopt::{Arg, Parser};
 
 use crate::archive::{Archive, Input};
-use crate::args::{FlagGroup, Globals, RegistryArgs, TransferArgs, UploadArgs};
+use crate::args::{FlagGroup, Globals, PlatformArgs, RegistryArgs, TransferArgs, UploadArgs};
 use crate::cache::{MemoStore, Session};
 use crate::error::Result;
 use crate::manifest::Platforms;
@@ -15,12 +15,13 @@ use crate::transfer::{self, Job, Options, Source, Summary};
 
 use super::context::RunContext;
 
-/// The flags of every command that uploads to a registry: the registry, transfer and upload
-/// groups, and `-n/--dry-run` (each command's help describes it in its own words).
+/// The flags of every command that uploads to a registry: the registry, transfer, upload and
+/// platform groups, and `-n/--dry-run` (each command's help describes it in its own words).
 pub struct UploadFlags {
     pub registry: RegistryArgs,
     pub transfer: TransferArgs,
     pub upload: UploadArgs,
+    pub platform: PlatformArgs,
     pub dry_run: bool,
 }
 
@@ -31,6 +32,7 @@ impl UploadFlags {
             registry: RegistryArgs::from_env()?,
             transfer: TransferArgs::from_env()?,
             upload: UploadArgs::from_env()?,
+            platform: PlatformArgs::default(),
             dry_run: false,
         })
     }
@@ -44,7 +46,8 @@ impl FlagGroup for UploadFlags {
         }
         Ok(self.registry.claim(arg, parser)?
             || self.transfer.claim(arg, parser)?
-            || self.upload.claim(arg, parser)?)
+            || self.upload.claim(arg, parser)?
+            || self.platform.claim(arg, parser)?)
     }
 }
 
@@ -56,6 +59,8 @@ pub struct Uploads<'a> {
     pub run: RunContext<'a>,
     upload_args: &'a UploadArgs,
     options: RegistryOptions,
+    /// Which platforms of an index every upload takes.
+    platforms: Platforms,
     dry_run: bool,
     /// What the cache remembers of blobs: compressed forms, repositories holding them.
     memo: MemoStore,
@@ -71,6 +76,7 @@ impl<'a> Uploads<'a> {
             memo: run.cache.memo(),
             run,
             upload_args: &flags.upload,
+            platforms: flags.platform.choice()?,
             dry_run: flags.dry_run,
         })
     }
@@ -104,6 +110,7 @@ impl<'a> Uploads<'a> {
         let job = Job {
             source,
             names: vec![target.clone()],
+            platforms: &self.platforms,
         };
         // From a registry the memo has nothing to add (the source's repository is the mount
         // source), and a copy between registries writes nothing to disk.
@@ -115,14 +122,12 @@ impl<'a> Uploads<'a> {
         if self.upload_args.reencodes()
             && !source.saved_layers()
             && let Some(outcome) = summary.outcomes.first()
+            && outcome.manifest != outcome.original
         {
-            let from = source.manifest()?.digest;
-            if outcome.manifest != from {
-                self.run.progress.warn(format_args!(
-                    "--compress re-encoded the layers: {target} is {}, not the source's {from}",
-                    outcome.manifest
-                ));
-            }
+            self.run.progress.warn(format_args!(
+                "--compress re-encoded the layers: {target} is {}, not the source's {}",
+                outcome.manifest, outcome.original
+            ));
         }
         Ok(summary)
     }
@@ -132,12 +137,11 @@ impl<'a> Uploads<'a> {
     pub fn copy(
         &self,
         (from, source): (&Registry, &Reference),
-        platforms: &Platforms,
         via_cache: bool,
         (to, target): (&Registry, &Reference),
         board: &Board,
     ) -> Result<Summary> {
-        let remote = RegistrySource::open(from, source, platforms)?;
+        let remote = RegistrySource::new(from, source)?;
         if !via_cache || self.dry_run {
             return self.upload(&remote, to, target, board);
         }
@@ -146,6 +150,7 @@ impl<'a> Uploads<'a> {
         let pull = Job {
             source: &remote,
             names: vec![source.clone()],
+            platforms: &self.platforms,
         };
         transfer::copy(&[pull], &into_cache, self.options(None), &self.run.progress)?;
         drop(session);
@@ -157,21 +162,9 @@ impl<'a> Uploads<'a> {
         )
     }
 
-    /// Opens an archive for uploading (a stream is spooled into `session`), telling the
-    /// user what it leaves out.
-    pub fn open_archive(
-        &self,
-        session: &Session<'_>,
-        input: &Input,
-        platforms: &Platforms,
-    ) -> Result<Archive> {
-        let archive = Archive::open(input, session.staging_dir(), platforms)?;
-        for remark in archive.remarks() {
-            self.run
-                .progress
-                .warn(format_args!("{}: {remark}", input.describe()));
-        }
-        Ok(archive)
+    /// Opens an archive for uploading (a stream is spooled into `session`).
+    pub fn open_archive(&self, session: &Session<'_>, input: &Input) -> Result<Archive> {
+        Archive::open(input, session.staging_dir())
     }
 }
 

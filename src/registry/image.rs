@@ -1,5 +1,5 @@
-//! One repository of a registry as a copy source (an image resolved to one platform) and as a
-//! copy destination (blobs uploaded or mounted, uncompressed layers gzipped on the way, then
+//! One repository of a registry as a copy source (an image, or an index the plan chooses in)
+//! and as a copy destination (blobs uploaded or mounted, uncompressed layers gzipped on the way, then
 //! manifests).
 
 use std::collections::HashMap;
@@ -10,13 +10,12 @@ use super::Registry;
 use super::blobs::{Bytes, UploadPlan, UploadSession};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::manifest::{
-    self, Descriptor, MAX_INDEX_DEPTH, Parsed, Platform, Platforms, RawManifest, media_type,
-};
+use crate::manifest::{self, Descriptor, RawManifest, media_type};
 use crate::reference::{Reference, RepositoryName};
-use crate::transfer::{self, Destination, Open, Source, Stored};
+use crate::transfer::{Destination, Open, Source, Stored};
 
-/// An image in a registry, resolved to one platform when its manifest is an index.
+/// An image in a registry, its manifest as the registry gives it (an index is chosen in by
+/// the plan, like every source's).
 pub struct RegistrySource<'a> {
     registry: &'a Registry,
     reference: Reference,
@@ -24,79 +23,8 @@ pub struct RegistrySource<'a> {
 }
 
 impl<'a> RegistrySource<'a> {
-    /// The image `reference` names, as `platforms` says: see [`RegistrySource::resolve`] and
-    /// [`RegistrySource::whole`].
-    pub fn open(
-        registry: &'a Registry,
-        reference: &Reference,
-        platforms: &Platforms,
-    ) -> Result<RegistrySource<'a>> {
-        match platforms {
-            Platforms::One(platform) => {
-                let source = RegistrySource::resolve(registry, reference, platform)?;
-                source.check_platform(platform)?;
-                Ok(source)
-            }
-            Platforms::Host => RegistrySource::resolve(registry, reference, &Platform::host()),
-            Platforms::All => RegistrySource::whole(registry, reference),
-        }
-    }
-
-    /// Fetches the manifest `reference` names; an index resolves to the first entry for
-    /// `platform` (attestations are never chosen).
-    pub fn resolve(
-        registry: &'a Registry,
-        reference: &Reference,
-        platform: &Platform,
-    ) -> Result<RegistrySource<'a>> {
-        let repository = reference.repository();
-        let mut manifest = registry.get_manifest(repository, &reference.reference())?;
-        for _ in 0..MAX_INDEX_DEPTH {
-            let index = match manifest::parse(&manifest.bytes) {
-                Ok(Parsed::Index(index)) => index,
-                _ => break,
-            };
-            let chosen = platform.choose(index.entries());
-            let Some(chosen) = chosen else {
-                let offered: Vec<String> = (index.entries().iter())
-                    .filter_map(|entry| entry.platform.as_ref())
-                    .filter(|p| !p.is_unknown())
-                    .map(Platform::to_string)
-                    .collect();
-                return Err(Error::NotFound(format!(
-                    "{reference} has no image for {platform}; it offers {} (choose with --platform)",
-                    offered.join(", ")
-                )));
-            };
-            manifest = registry.get_manifest(repository, &chosen.digest.to_string())?;
-        }
-        Ok(RegistrySource {
-            registry,
-            reference: reference.clone(),
-            manifest,
-        })
-    }
-
-    /// Refuses a single-platform image whose config names another platform than `platform`,
-    /// which was asked for (Docker refuses it too).
-    fn check_platform(&self, platform: &Platform) -> Result<()> {
-        let Ok(image) = self.manifest.image() else {
-            return Ok(());
-        };
-        let bytes = transfer::read_config(self, &image.config)?;
-        let config = manifest::parse_config(&bytes)
-            .map_err(|e| Error::BadInput(format!("config {}: {e}", image.config.digest)))?;
-        match config.platform() {
-            Some(offered) if !platform.accepts(&offered) => Err(Error::NotFound(format!(
-                "{} is an image for {offered} only, not {platform} (no index offers others)",
-                self.reference
-            ))),
-            _ => Ok(()),
-        }
-    }
-
-    /// The manifest `reference` names as it is, an index with all its platforms included.
-    pub fn whole(registry: &'a Registry, reference: &Reference) -> Result<RegistrySource<'a>> {
+    /// Fetches the manifest `reference` names.
+    pub fn new(registry: &'a Registry, reference: &Reference) -> Result<RegistrySource<'a>> {
         let manifest = registry.get_manifest(reference.repository(), &reference.reference())?;
         Ok(RegistrySource {
             registry,

@@ -14,7 +14,7 @@ use std::io::Read;
 
 use crate::digest::{Digest, Verified};
 use crate::error::{Error, Result};
-use crate::manifest::{Descriptor, MAX_MANIFEST_SIZE, RawManifest};
+use crate::manifest::{Descriptor, MAX_MANIFEST_SIZE, Platforms, RawManifest};
 use crate::progress::{Board, Progress};
 use crate::reference::{Reference, RepositoryName};
 
@@ -39,6 +39,11 @@ pub trait Source: Sync {
     /// gzips unless told otherwise (anything else is copied as it is by default).
     fn saved_layers(&self) -> bool {
         false
+    }
+    /// Whether the source holds the manifest `entry` of one of its indexes and every blob it
+    /// names: an archive `docker save` wrote lists every platform and holds one.
+    fn holds(&self, _entry: &Descriptor) -> bool {
+        true
     }
     /// One manifest its index lists (its blobs are opened through this same source).
     fn child_manifest(&self, entry: &Descriptor) -> Result<RawManifest> {
@@ -69,6 +74,14 @@ pub fn read_small_blob(reader: impl Read, blob: &Descriptor) -> Result<Vec<u8>> 
         .read_to_end(&mut bytes)
         .map_err(|e| Error::from_io(format!("reading config {}", blob.digest), e))?;
     Ok(bytes)
+}
+
+/// The manifest a copy of `source` would take as `platforms` say (for an index, the image
+/// chosen in it), without copying anything.
+pub fn chosen(source: &dyn Source, platforms: &Platforms) -> Result<RawManifest> {
+    Ok(Tree::read(source, platforms, &mut Vec::new())?
+        .manifest()
+        .clone())
 }
 
 /// Where an image is written to (shared by the worker threads).
@@ -136,10 +149,12 @@ pub enum Stored {
     Unchanged,
 }
 
-/// One image to copy, and the names to give it at the destination.
+/// One image to copy, the names to give it at the destination, and which platforms of an
+/// index to take.
 pub struct Job<'a> {
     pub source: &'a dyn Source,
     pub names: Vec<Reference>,
+    pub platforms: &'a Platforms,
 }
 
 /// How to copy.
@@ -165,7 +180,14 @@ pub struct Options<'a> {
 
 /// What one job stored, name by name (`None`: the image has no name).
 pub struct Outcome {
+    /// The manifest stored (the source's, unless layers were re-encoded).
     pub manifest: Digest,
+    /// The manifest as the source has it.
+    pub original: Digest,
+    /// The image ID: its config's digest (an index's own digest).
+    pub id: Digest,
+    /// How many layers its images have, each counted once.
+    pub layers: usize,
     pub stored: Vec<(Option<Reference>, Stored)>,
 }
 
@@ -183,7 +205,8 @@ pub struct Summary {
     pub outcomes: Vec<Outcome>,
 }
 
-/// Copies the jobs: reads every manifest first (an index with all it lists), then copies each
+/// Copies the jobs: reads every manifest first (choosing in an index as the job's `platforms`
+/// say, or taking it with all it lists), then copies each
 /// blob once, largest first, on `options.workers` threads, then stores the manifests
 /// (children before their index), so a failure in any blob stores no manifest at all. With
 /// `dry_run`, stops after looking. What the memo learned is saved at the end, failed or not.
@@ -208,9 +231,15 @@ fn copy_jobs(
     options: Options<'_>,
     progress: &Progress,
 ) -> Result<Summary> {
-    let trees = jobs
-        .iter()
-        .map(|job| Tree::read(job.source))
+    let trees = (jobs.iter())
+        .map(|job| {
+            let mut remarks = Vec::new();
+            let tree = Tree::read(job.source, job.platforms, &mut remarks);
+            for remark in remarks {
+                progress.warn(format_args!("{}: {remark}", job.source.describe()));
+            }
+            tree
+        })
         .collect::<Result<Vec<_>>>()?;
     let mut seen = HashSet::new();
     let mut work: Vec<(&dyn Source, &Descriptor)> = Vec::new();
@@ -268,13 +297,16 @@ fn copy_jobs(
         .iter()
         .map(|tree| tree.prepare(&stored, destination))
         .collect::<Result<Vec<_>>>()?;
-    for (job, prepared) in jobs.iter().zip(prepared) {
+    for ((job, tree), prepared) in jobs.iter().zip(&trees).zip(prepared) {
         let names: Vec<Option<&Reference>> = match job.names.is_empty() {
             true => vec![None],
             false => job.names.iter().map(Some).collect(),
         };
         let mut outcome = Outcome {
             manifest: prepared.manifest.digest.clone(),
+            original: tree.manifest().digest.clone(),
+            id: tree.id(),
+            layers: tree.layers(),
             stored: Vec::new(),
         };
         for name in names {

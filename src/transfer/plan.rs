@@ -1,17 +1,22 @@
-//! The manifests a copy involves: read first (an index with every manifest it lists), and
-//! stored last, each rewritten to what the destination holds, children before their index.
-//! A child an index lists more than once is read, prepared and stored once, and the manifest
-//! bytes held together stay within [`MANIFEST_BUDGET`], whatever a source sends.
+//! The manifests a copy involves: read first, and stored last, each rewritten to what the
+//! destination holds, children before their index. Reading is where the platform of an index
+//! is chosen, once, for every kind of source: the one asked for, this host's, or the index
+//! with every manifest it lists. A child an index lists more than once is read, prepared and
+//! stored once, and the manifest bytes held together stay within [`MANIFEST_BUDGET`],
+//! whatever a source sends.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::manifest::{self, Descriptor, ImageManifest, MAX_INDEX_DEPTH, Parsed, RawManifest};
+use crate::manifest::{
+    self, Descriptor, ImageIndex, ImageManifest, MAX_INDEX_DEPTH, Parsed, Platform, Platforms,
+    RawManifest,
+};
 use crate::reference::Reference;
 
-use super::{Destination, Source, Stored};
+use super::{Destination, Source, Stored, read_config};
 
 /// The most manifest bytes one copy holds: a few thousand children of an index fit, and no
 /// source can make the copy grow past it.
@@ -26,6 +31,11 @@ pub struct Tree {
 enum Node {
     Image(ImageManifest),
     Index(Vec<Arc<Tree>>),
+}
+
+/// How an index entry is named in messages: its platform, else its digest.
+fn label(entry: &Descriptor) -> String {
+    (entry.platform.as_ref()).map_or_else(|| entry.digest.to_string(), Platform::to_string)
 }
 
 /// A manifest as the destination will store it, and for an index its children.
@@ -68,6 +78,118 @@ impl Reading<'_> {
         Ok(tree)
     }
 
+    /// The tree of `manifest` as `platforms` say: an index is kept whole for `All` when the
+    /// source holds all it lists, else the image for the platform is chosen in it (adding to
+    /// `remarks` what is left out).
+    fn choose(
+        &mut self,
+        manifest: RawManifest,
+        platforms: &Platforms,
+        depth: usize,
+        remarks: &mut Vec<String>,
+    ) -> Result<Tree> {
+        let source = self.source;
+        let bad = |e: String| Error::BadInput(format!("{}: {e}", source.describe()));
+        let index = match manifest::parse(&manifest.bytes).map_err(bad)? {
+            Parsed::Image(image) => {
+                if let Platforms::One(platform) = platforms {
+                    self.check_platform(&image, platform)?;
+                }
+                return Ok(Tree {
+                    manifest,
+                    node: Node::Image(image),
+                });
+            }
+            Parsed::Index(index) => index,
+        };
+        if depth >= MAX_INDEX_DEPTH {
+            return Err(bad(format!(
+                "indexes nest more than {MAX_INDEX_DEPTH} deep"
+            )));
+        }
+        if *platforms == Platforms::All {
+            if index.entries().iter().all(|entry| source.holds(entry)) {
+                return self.tree(manifest, depth);
+            }
+            remarks.push(format!(
+                "index {} is not whole here, so it cannot be kept with all its platforms",
+                manifest.digest
+            ));
+        }
+        let entry = self.chosen_entry(&index, platforms, remarks)?;
+        let child = source.child_manifest(entry)?;
+        self.hold(&child)?;
+        self.choose(child, platforms, depth + 1, remarks)
+    }
+
+    /// The entry of `index` to take, by the one rule: the first image (never an attestation)
+    /// for the platform asked for, or else for this host's, among those the source holds;
+    /// with nothing asked for, when the source holds only part of the index (as `docker
+    /// save` writes it) and nothing for this host, the first image it holds.
+    fn chosen_entry<'i>(
+        &self,
+        index: &'i ImageIndex,
+        platforms: &Platforms,
+        remarks: &mut Vec<String>,
+    ) -> Result<&'i Descriptor> {
+        let source = self.source;
+        let images: Vec<&Descriptor> = (index.entries().iter())
+            .filter(|entry| !entry.platform.as_ref().is_some_and(Platform::is_unknown))
+            .collect();
+        let (held, missing): (Vec<&Descriptor>, Vec<&Descriptor>) =
+            images.iter().partition(|entry| source.holds(entry));
+        for entry in &missing {
+            remarks.push(format!(
+                "platform {} is listed but its blobs are not here",
+                label(entry)
+            ));
+        }
+        let (wanted, asked) = match platforms {
+            Platforms::One(platform) => (platform.clone(), true),
+            _ => (Platform::host(), false),
+        };
+        let fallback = (!asked && !missing.is_empty()).then(|| held.first().copied());
+        let Some(chosen) = wanted.choose(held.iter().copied()).or(fallback.flatten()) else {
+            let offered: Vec<String> = held.iter().map(|entry| label(entry)).collect();
+            return Err(Error::NotFound(format!(
+                "{} has no image for {wanted}; it offers {} (choose with --platform)",
+                source.describe(),
+                match offered.is_empty() {
+                    true => "none".to_string(),
+                    false => offered.join(", "),
+                }
+            )));
+        };
+        // A local source tells what it leaves out; a registry's other platforms stay there.
+        if held.len() > 1 && source.repository().is_none() {
+            let others: Vec<String> = (held.iter())
+                .filter(|entry| !std::ptr::eq(**entry, chosen))
+                .map(|entry| label(entry))
+                .collect();
+            remarks.push(format!(
+                "it also holds {}; only {} was taken (--all-platforms takes them all)",
+                others.join(", "),
+                label(chosen)
+            ));
+        }
+        Ok(chosen)
+    }
+
+    /// Refuses a single-platform image whose config names another platform than `platform`,
+    /// which was asked for (Docker refuses it too).
+    fn check_platform(&self, image: &ImageManifest, platform: &Platform) -> Result<()> {
+        let bytes = read_config(self.source, &image.config)?;
+        let config = manifest::parse_config(&bytes)
+            .map_err(|e| Error::BadInput(format!("config {}: {e}", image.config.digest)))?;
+        match config.platform() {
+            Some(offered) if !platform.accepts(&offered) => Err(Error::NotFound(format!(
+                "{} is an image for {offered} only, not {platform} (no index offers others)",
+                self.source.describe()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     fn tree(&mut self, manifest: RawManifest, depth: usize) -> Result<Tree> {
         let source = self.source;
         let bad = |e: String| Error::BadInput(format!("{}: {e}", source.describe()));
@@ -90,8 +212,13 @@ impl Reading<'_> {
 }
 
 impl Tree {
-    /// Reads the source's manifest and, for an index, every manifest it lists.
-    pub fn read(source: &dyn Source) -> Result<Tree> {
+    /// Reads the source's manifest, choosing in an index as `platforms` say (what is left out
+    /// is added to `remarks`); an index kept whole is read with every manifest it lists.
+    pub fn read(
+        source: &dyn Source,
+        platforms: &Platforms,
+        remarks: &mut Vec<String>,
+    ) -> Result<Tree> {
         let mut reading = Reading {
             source,
             read: HashMap::new(),
@@ -99,7 +226,33 @@ impl Tree {
         };
         let manifest = source.manifest()?;
         reading.hold(&manifest)?;
-        reading.tree(manifest, 0)
+        reading.choose(manifest, platforms, 0, remarks)
+    }
+
+    /// The manifest at the root.
+    pub fn manifest(&self) -> &RawManifest {
+        &self.manifest
+    }
+
+    /// The image ID: the config's digest, or an index's own digest.
+    pub fn id(&self) -> Digest {
+        match &self.node {
+            Node::Image(image) => image.config.digest.clone(),
+            Node::Index(_) => self.manifest.digest.clone(),
+        }
+    }
+
+    /// How many layers its images have, each counted once.
+    pub fn layers(&self) -> usize {
+        self.blobs().len() - self.configs().len()
+    }
+
+    /// The configs of its images, each once.
+    fn configs(&self) -> HashSet<&Digest> {
+        match &self.node {
+            Node::Image(image) => HashSet::from([&image.config.digest]),
+            Node::Index(children) => children.iter().flat_map(|child| child.configs()).collect(),
+        }
     }
 
     /// Every blob the manifests name (configs and layers), in order, each once.
@@ -222,10 +375,12 @@ mod tests {
     use super::*;
     use crate::manifest::media_type;
 
-    /// An index and its children in memory, counting the children fetched.
+    /// An index and the children it holds in memory (with their configs), counting the
+    /// children fetched.
     struct Listed {
         index: RawManifest,
         children: HashMap<Digest, RawManifest>,
+        configs: HashMap<Digest, Vec<u8>>,
         fetched: AtomicUsize,
     }
 
@@ -233,8 +388,12 @@ mod tests {
         fn manifest(&self) -> Result<RawManifest> {
             Ok(self.index.clone())
         }
-        fn open_blob(&self, _: &Descriptor, _: u64) -> Result<Box<dyn Read + Send + '_>> {
-            unreachable!("planning opens no blob")
+        fn open_blob(&self, blob: &Descriptor, _: u64) -> Result<Box<dyn Read + Send + '_>> {
+            let config = self
+                .configs
+                .get(&blob.digest)
+                .expect("planning reads configs only");
+            Ok(Box::new(config.as_slice()))
         }
         fn describe(&self) -> String {
             "listed".into()
@@ -242,6 +401,9 @@ mod tests {
         fn child_manifest(&self, entry: &Descriptor) -> Result<RawManifest> {
             self.fetched.fetch_add(1, Ordering::Relaxed);
             Ok(self.children[&entry.digest].clone())
+        }
+        fn holds(&self, entry: &Descriptor) -> bool {
+            self.children.contains_key(&entry.digest)
         }
     }
 
@@ -258,36 +420,166 @@ mod tests {
         RawManifest::new(bytes.to_string().into_bytes(), media_type::OCI_MANIFEST)
     }
 
-    /// An index listing `children` in this order (repeats included).
+    /// An index listing `children` in this order (repeats included), holding them all.
     fn listed(children: &[RawManifest]) -> Listed {
-        let entries: Vec<serde_json::Value> = (children.iter())
-            .map(|child| {
-                serde_json::json!({
+        let entries: Vec<(RawManifest, Option<&str>, bool)> = (children.iter())
+            .map(|child| (child.clone(), None, true))
+            .collect();
+        index_of(&entries, HashMap::new())
+    }
+
+    /// An index listing `entries` (a manifest, its platform, whether the source holds it).
+    fn index_of(
+        entries: &[(RawManifest, Option<&str>, bool)],
+        configs: HashMap<Digest, Vec<u8>>,
+    ) -> Listed {
+        let listed: Vec<serde_json::Value> = (entries.iter())
+            .map(|(child, platform, _)| {
+                let mut entry = serde_json::json!({
                     "mediaType": child.media_type,
                     "digest": child.digest.to_string(),
                     "size": child.bytes.len(),
-                })
+                });
+                if let Some((os, architecture)) = platform.and_then(|p| p.split_once('/')) {
+                    entry["platform"] = serde_json::json!({"os": os, "architecture": architecture});
+                }
+                entry
             })
             .collect();
         let index = serde_json::json!({
             "schemaVersion": 2,
             "mediaType": media_type::OCI_INDEX,
-            "manifests": entries,
+            "manifests": listed,
         });
         Listed {
             index: RawManifest::new(index.to_string().into_bytes(), media_type::OCI_INDEX),
-            children: (children.iter())
-                .map(|child| (child.digest.clone(), child.clone()))
+            children: (entries.iter())
+                .filter(|(_, _, held)| *held)
+                .map(|(child, ..)| (child.digest.clone(), child.clone()))
                 .collect(),
+            configs,
             fetched: AtomicUsize::new(0),
         }
+    }
+
+    /// An index of images for `platforms` (`os/arch`, and whether the source holds it), with
+    /// this host's platform written as `host`; returns it and each image's manifest digest.
+    fn platforms_index(platforms: &[(&str, bool)]) -> (Listed, Vec<Digest>) {
+        let host = Platform::host().to_string();
+        let mut configs = HashMap::new();
+        let mut entries = Vec::new();
+        for &(platform, held) in platforms {
+            let platform = if platform == "host" {
+                host.as_str()
+            } else {
+                platform
+            };
+            let (os, architecture) = platform.split_once('/').unwrap();
+            let config = serde_json::json!({"os": os, "architecture": architecture, "rootfs": {"type": "layers", "diff_ids": []}});
+            let config = config.to_string().into_bytes();
+            let digest = Digest::of(&config);
+            let manifest = serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": media_type::OCI_MANIFEST,
+                "config": {"mediaType": media_type::OCI_CONFIG, "digest": digest.to_string(), "size": config.len()},
+                "layers": [],
+            });
+            let manifest =
+                RawManifest::new(manifest.to_string().into_bytes(), media_type::OCI_MANIFEST);
+            configs.insert(digest, config);
+            entries.push((manifest, Some(platform), held));
+        }
+        let digests = entries.iter().map(|(m, ..)| m.digest.clone()).collect();
+        (index_of(&entries, configs), digests)
+    }
+
+    /// What reading `source` as `platforms` say chooses, and the remarks.
+    fn choice(source: &Listed, platforms: &Platforms) -> (Result<Digest>, Vec<String>) {
+        let mut remarks = Vec::new();
+        let tree = Tree::read(source, platforms, &mut remarks);
+        (tree.map(|tree| tree.manifest().digest.clone()), remarks)
+    }
+
+    #[test]
+    fn the_host_platform_is_chosen_and_attestations_never() {
+        let (source, digests) = platforms_index(&[
+            ("unknown/unknown", true),
+            ("plan9/mips", true),
+            ("host", true),
+        ]);
+        let (chosen, remarks) = choice(&source, &Platforms::Host);
+        assert_eq!(chosen.unwrap(), digests[2]);
+        assert_eq!(remarks.len(), 1, "{remarks:?}");
+        assert!(
+            remarks[0].contains("also holds plan9/mips"),
+            "a local source says what it leaves out: {remarks:?}"
+        );
+        let asked = Platforms::One(Platform::parse("plan9/mips").unwrap());
+        assert_eq!(choice(&source, &asked).0.unwrap(), digests[1]);
+        let error = choice(
+            &source,
+            &Platforms::One(Platform::parse("linux/s390x").unwrap()),
+        )
+        .0
+        .unwrap_err();
+        assert_eq!(error.exit_code(), 6);
+        let message = error.to_string();
+        assert!(
+            message.contains("plan9/mips") && !message.contains("unknown"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_partial_index_gives_what_it_holds_unless_a_platform_was_asked_for() {
+        let (source, digests) = platforms_index(&[("host", false), ("plan9/mips", true)]);
+        let (chosen, remarks) = choice(&source, &Platforms::Host);
+        assert_eq!(
+            chosen.unwrap(),
+            digests[1],
+            "docker save kept only plan9/mips"
+        );
+        assert!(
+            remarks.iter().any(|r| r.contains("is listed but")),
+            "{remarks:?}"
+        );
+        let asked = Platforms::One(Platform::host());
+        let error = choice(&source, &asked).0.unwrap_err();
+        assert_eq!(error.exit_code(), 6, "{error}");
+        let (chosen, remarks) = choice(&source, &Platforms::All);
+        assert_eq!(chosen.unwrap(), digests[1]);
+        assert!(
+            remarks.iter().any(|r| r.contains("not whole")),
+            "{remarks:?}"
+        );
+    }
+
+    #[test]
+    fn a_single_image_for_another_platform_is_refused_only_when_one_was_asked_for() {
+        let (listed, _) = platforms_index(&[("plan9/mips", true)]);
+        let image = listed.children.values().next().unwrap().clone();
+        let source = Listed {
+            index: image.clone(),
+            ..listed
+        };
+        assert_eq!(choice(&source, &Platforms::Host).0.unwrap(), image.digest);
+        let error = choice(
+            &source,
+            &Platforms::One(Platform::parse("linux/arm64").unwrap()),
+        )
+        .0
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("only, not linux/arm64"),
+            "{error}"
+        );
     }
 
     #[test]
     fn a_child_listed_many_times_is_read_once() {
         let one = child(1, 1000);
         let source = listed(&vec![one.clone(); 150]);
-        let tree = Tree::read(&source).unwrap();
+        let tree = Tree::read(&source, &Platforms::All, &mut Vec::new()).unwrap();
         assert_eq!(source.fetched.load(Ordering::Relaxed), 1);
         assert_eq!(tree.blobs().len(), 1, "the config, once");
     }
@@ -296,10 +588,12 @@ mod tests {
     fn manifests_past_the_budget_are_refused() {
         let big = (MANIFEST_BUDGET / 4) as usize;
         let children: Vec<RawManifest> = (0..5).map(|n| child(n, big)).collect();
-        let error = Tree::read(&listed(&children)).err().unwrap();
+        let error = Tree::read(&listed(&children), &Platforms::All, &mut Vec::new())
+            .err()
+            .unwrap();
         assert_eq!(error.exit_code(), 3);
         assert!(error.to_string().contains("MiB"), "{error}");
         let within: Vec<RawManifest> = (0..3).map(|n| child(n, big)).collect();
-        assert!(Tree::read(&listed(&within)).is_ok());
+        assert!(Tree::read(&listed(&within), &Platforms::All, &mut Vec::new()).is_ok());
     }
 }

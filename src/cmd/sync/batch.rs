@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use crate::archive::Input;
 use crate::error::{Error, Result};
-use crate::manifest::Platforms;
 use crate::progress::Board;
 use crate::reference::{self, Reference};
 use crate::registry::Registry;
@@ -30,7 +29,6 @@ pub struct Row {
 pub struct Batch<'a> {
     uploads: &'a Uploads<'a>,
     to: Option<&'a str>,
-    platforms: Platforms,
     /// The folder relative archive paths start at.
     base: PathBuf,
     connections: Connections,
@@ -41,16 +39,10 @@ pub struct Batch<'a> {
 impl<'a> Batch<'a> {
     /// A sync of jobs sharing `uploads`: lines without a TARGET go under `to`, relative
     /// archive paths start at `base`.
-    pub fn new(
-        uploads: &'a Uploads<'a>,
-        to: Option<&'a str>,
-        platforms: Platforms,
-        base: PathBuf,
-    ) -> Batch<'a> {
+    pub fn new(uploads: &'a Uploads<'a>, to: Option<&'a str>, base: PathBuf) -> Batch<'a> {
         Batch {
             uploads,
             to,
-            platforms,
             base,
             connections: Connections::default(),
             rows: Vec::new(),
@@ -87,9 +79,7 @@ impl<'a> Batch<'a> {
     ) -> Result<()> {
         let input = Input::Path(path.to_path_buf());
         let session = self.uploads.run.cache.begin()?;
-        let archive = self
-            .uploads
-            .open_archive(&session, &input, &self.platforms)?;
+        let archive = self.uploads.open_archive(&session, &input)?;
         let jobs = match target {
             Some(target) => vec![(archive.select_one(None)?, target_reference(target))],
             None => {
@@ -149,7 +139,6 @@ impl<'a> Batch<'a> {
                 let board = self.uploads.run.board();
                 let summary = self.uploads.copy(
                     (from, &source_reference),
-                    &self.platforms,
                     false,
                     (to, &target_reference),
                     &board,

@@ -6,9 +6,7 @@ mod results;
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{
-    self, Globals, PROGRESS_HELP, PlatformArgs, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP,
-};
+use crate::args::{self, Globals, PROGRESS_HELP, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP};
 use crate::error::{Context, Error, Result};
 use crate::progress::count;
 use crate::reference;
@@ -64,10 +62,8 @@ Examples:
 /// Runs `sync` on the rest of the command line.
 pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let mut flags = UploadFlags::from_env()?;
-    let mut platform_args = PlatformArgs::default();
     let (mut list, mut to) = (None, None);
-    let groups: &mut [&mut dyn args::FlagGroup] =
-        &mut [&mut globals, &mut flags, &mut platform_args];
+    let groups: &mut [&mut dyn args::FlagGroup] = &mut [&mut globals, &mut flags];
     while let Some(flag) = args::next(parser, groups, COMMAND)? {
         match flag.as_arg() {
             Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
@@ -94,9 +90,8 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     }
     let (text, base) = list::read_list(&list)?;
 
-    let platforms = platform_args.choice()?;
     let uploads = Uploads::new(&globals, &flags)?;
-    let mut batch = Batch::new(&uploads, to.as_deref(), platforms, base);
+    let mut batch = Batch::new(&uploads, to.as_deref(), base);
     let jobs = list::jobs(&text);
     for (i, &(number, line)) in jobs.iter().enumerate() {
         uploads.run.progress.info(format_args!(
