@@ -17,6 +17,15 @@ use crate::registry::{Compress, Credentials, HttpOptions, RegistryOptions, Uploa
 use crate::retry::Pushbacks;
 use crate::transfer::{Governor, RateLimit};
 
+/// What a command line asks for: the command's help, or a run with these arguments (each
+/// command parses into a plain struct first, and opens or connects to anything only after).
+pub enum Parsed<T> {
+    /// `-h` (short) or `--help` (long).
+    Help { long: bool },
+    /// The arguments, checked.
+    Run(T),
+}
+
 /// A set of flags that several commands share: it takes the flags it knows.
 pub trait FlagGroup {
     /// Takes `arg` (reading its value from `parser`) if it is one of this group's flags;

@@ -25,6 +25,7 @@ pub use layout::ArchiveImage;
 pub use select::ImageQuery;
 
 /// Where an archive comes from.
+#[derive(Debug, PartialEq, Eq)]
 pub enum Input {
     /// A file (or anything with a path, such as a named pipe).
     Path(PathBuf),

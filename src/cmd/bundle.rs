@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{self, Globals, PROGRESS_HELP, TransferArgs};
+use crate::args::{self, Globals, PROGRESS_HELP, Parsed, TransferArgs};
 use crate::cache::CachedImage;
 use crate::digest::{Digest, HashingWriter};
 use crate::error::{Context, Error, Result};
@@ -80,45 +80,85 @@ cache=${DOCKER_PUSHER_CACHE_DIR:-${TMPDIR:-/tmp}/docker-image-pusher-bundle}
 exec "$here/docker-image-pusher" --cache-dir "$cache" sync --file "$here/images.list" --to "$to" "$@"
 "#;
 
-/// Runs `bundle` on the rest of the command line.
-pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
-    let (mut images, mut output, mut binary, mut gzip) = (Vec::new(), None, None, false);
-    let mut transfer_args = TransferArgs::one_stream();
-    while let Some(flag) = args::next(
-        parser,
-        &mut [&mut globals, &mut transfer_args.shown],
-        COMMAND,
-    )? {
-        match flag.as_arg() {
-            Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
-            Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
-            Arg::Short('o') | Arg::Long("output") => {
-                output = Some(PathBuf::from(args::value(parser, "--output")?))
+/// What the command line of `bundle` says, checked, before anything is opened.
+pub struct BundleArgs {
+    pub globals: Globals,
+    /// Its progress flags (the archive is one stream: one blob at a time).
+    pub transfer: TransferArgs,
+    /// The cached images, as named.
+    pub images: Vec<String>,
+    /// The folder to make; it must not exist.
+    pub output: PathBuf,
+    /// The program to carry (`--binary`; this one without).
+    pub binary: Option<PathBuf>,
+    pub gzip: bool,
+}
+
+impl BundleArgs {
+    /// Reads the rest of the command line.
+    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<BundleArgs>> {
+        let (mut images, mut output, mut binary, mut gzip) = (Vec::new(), None, None, false);
+        let mut transfer = TransferArgs::one_stream();
+        while let Some(flag) =
+            args::next(parser, &mut [&mut globals, &mut transfer.shown], COMMAND)?
+        {
+            match flag.as_arg() {
+                Arg::Short('h') => return Ok(Parsed::Help { long: false }),
+                Arg::Long("help") => return Ok(Parsed::Help { long: true }),
+                Arg::Short('o') | Arg::Long("output") => {
+                    output = Some(PathBuf::from(args::value(parser, "--output")?))
+                }
+                Arg::Long("binary") => {
+                    binary = Some(PathBuf::from(args::value(parser, "--binary")?))
+                }
+                Arg::Long("gzip") => gzip = true,
+                Arg::Value(value) => images.push(args::utf8(value, "IMAGE")?),
+                other => return Err(args::unexpected(other, COMMAND)),
             }
-            Arg::Long("binary") => binary = Some(PathBuf::from(args::value(parser, "--binary")?)),
-            Arg::Long("gzip") => gzip = true,
-            Arg::Value(value) => images.push(args::utf8(value, "IMAGE")?),
-            other => return Err(args::unexpected(other, COMMAND)),
         }
+        let output = output.ok_or_else(|| {
+            Error::Usage(format!("no folder given (-o DIR); see '{COMMAND} --help'"))
+        })?;
+        if images.is_empty() {
+            return Err(Error::Usage(format!(
+                "no image given; see '{COMMAND} --help'"
+            )));
+        }
+        if output.exists() {
+            return Err(Error::Usage(format!(
+                "{} exists; bundle makes a new folder",
+                output.display()
+            )));
+        }
+        Ok(Parsed::Run(BundleArgs {
+            globals,
+            transfer,
+            images,
+            output,
+            binary,
+            gzip,
+        }))
     }
-    let output = output
-        .ok_or_else(|| Error::Usage(format!("no folder given (-o DIR); see '{COMMAND} --help'")))?;
-    if images.is_empty() {
-        return Err(Error::Usage(format!(
-            "no image given; see '{COMMAND} --help'"
-        )));
-    }
-    if output.exists() {
-        return Err(Error::Usage(format!(
-            "{} exists; bundle makes a new folder",
-            output.display()
-        )));
-    }
+}
+
+/// Runs `bundle` on the rest of the command line.
+pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
+    let BundleArgs {
+        globals,
+        transfer,
+        images,
+        output,
+        binary,
+        gzip,
+    } = match BundleArgs::parse(parser, globals)? {
+        Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
+        Parsed::Run(bundle) => bundle,
+    };
     let binary = match binary {
         Some(path) => path,
         None => std::env::current_exe().context(|| "finding this program")?,
     };
-    let run = RunContext::new(&globals, &transfer_args)?;
+    let run = RunContext::new(&globals, &transfer)?;
     let progress = run.progress;
     if is_dynamically_linked(&binary) {
         progress.warn(format_args!(

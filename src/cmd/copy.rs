@@ -2,7 +2,9 @@
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{self, Globals, PROGRESS_HELP, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP};
+use crate::args::{
+    self, Globals, PROGRESS_HELP, Parsed, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP,
+};
 use crate::error::{Error, Result};
 use crate::reference::Reference;
 use crate::registry::Registry;
@@ -46,31 +48,63 @@ Examples:
   docker-image-pusher copy registry.example.com/team/app:v1 registry.example.com/prod/app:v1
   docker-image-pusher copy --all-platforms ghcr.io/org/tool:2 127.0.0.1:5000/tool:2";
 
-/// Runs `copy` on the rest of the command line.
-pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
-    let mut flags = UploadFlags::from_env()?;
-    let (mut source, mut target, mut via_cache) = (None, None, false);
-    let groups: &mut [&mut dyn args::FlagGroup] = &mut [&mut globals, &mut flags];
-    while let Some(flag) = args::next(parser, groups, COMMAND)? {
-        match flag.as_arg() {
-            Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
-            Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
-            Arg::Long("via-cache") => via_cache = true,
-            Arg::Value(value) if source.is_none() => source = Some(args::utf8(value, "SOURCE")?),
-            Arg::Value(value) if target.is_none() => target = Some(args::utf8(value, "TARGET")?),
-            other => return Err(args::unexpected(other, COMMAND)),
-        }
-    }
-    let (Some(source), Some(target)) = (source, target) else {
-        return Err(Error::Usage(format!(
-            "copy needs SOURCE and TARGET; see '{COMMAND} --help'"
-        )));
-    };
-    let (source_scheme, source) =
-        Reference::parse_url(&source).map_err(|e| Error::Usage(format!("SOURCE: {e}")))?;
-    let (target_scheme, target) = target_reference(&target)?;
+/// What the command line of `copy` says, checked, before anything is opened.
+pub struct CopyArgs {
+    pub globals: Globals,
+    pub flags: UploadFlags,
+    /// The image copied, and the scheme a URL gave.
+    pub source: (Option<&'static str>, Reference),
+    /// Where it goes, and the scheme a URL gave.
+    pub target: (Option<&'static str>, Reference),
+    /// Through the cache (`--via-cache`), rather than straight from registry to registry.
+    pub via_cache: bool,
+}
 
-    let uploads = Uploads::new(&globals, &flags)?;
+impl CopyArgs {
+    /// Reads the rest of the command line.
+    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<CopyArgs>> {
+        let mut flags = UploadFlags::from_env()?;
+        let (mut source, mut target, mut via_cache) = (None, None, false);
+        let groups: &mut [&mut dyn args::FlagGroup] = &mut [&mut globals, &mut flags];
+        while let Some(flag) = args::next(parser, groups, COMMAND)? {
+            match flag.as_arg() {
+                Arg::Short('h') => return Ok(Parsed::Help { long: false }),
+                Arg::Long("help") => return Ok(Parsed::Help { long: true }),
+                Arg::Long("via-cache") => via_cache = true,
+                Arg::Value(value) if source.is_none() => {
+                    source = Some(args::utf8(value, "SOURCE")?)
+                }
+                Arg::Value(value) if target.is_none() => {
+                    target = Some(args::utf8(value, "TARGET")?)
+                }
+                other => return Err(args::unexpected(other, COMMAND)),
+            }
+        }
+        let (Some(source), Some(target)) = (source, target) else {
+            return Err(Error::Usage(format!(
+                "copy needs SOURCE and TARGET; see '{COMMAND} --help'"
+            )));
+        };
+        Ok(Parsed::Run(CopyArgs {
+            source: Reference::parse_url(&source)
+                .map_err(|e| Error::Usage(format!("SOURCE: {e}")))?,
+            target: target_reference(&target)?,
+            globals,
+            flags,
+            via_cache,
+        }))
+    }
+}
+
+/// Runs `copy` on the rest of the command line.
+pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
+    let copy = match CopyArgs::parse(parser, globals)? {
+        Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
+        Parsed::Run(copy) => copy,
+    };
+    let ((source_scheme, source), (target_scheme, target)) = (copy.source, copy.target);
+    let via_cache = copy.via_cache;
+    let uploads = Uploads::new(&copy.globals, &copy.flags)?;
     let from = uploads.connect(source.registry(), source_scheme)?;
     // One registry for both ends when they are the same, so a mount's token covers both.
     let same = source.registry() == target.registry()

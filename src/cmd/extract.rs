@@ -2,9 +2,12 @@
 
 use lexopt::{Arg, Parser};
 
-use crate::archive::{Archive, Input};
-use crate::args::{self, Globals, PROGRESS_HELP, PlatformArgs, TRANSFER_HELP, TransferArgs};
+use crate::archive::{Archive, ImageQuery, Input};
+use crate::args::{
+    self, Globals, PROGRESS_HELP, Parsed, PlatformArgs, TRANSFER_HELP, TransferArgs,
+};
 use crate::error::{Error, Result};
+use crate::manifest::Platforms;
 use crate::progress::{Progress, count, human_bytes};
 use crate::reference::Reference;
 use crate::transfer::{self, Job, Stored, Summary};
@@ -59,41 +62,73 @@ Examples:
   docker-image-pusher extract bundle.tar --image app/web:v2
   docker-image-pusher extract by-id.tar --tag registry.example.com/team/app:v1";
 
-/// Runs `extract` on the rest of the command line.
-pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
-    let mut transfer_args = TransferArgs::from_env()?;
-    let mut file = None;
-    let mut image = None;
-    let mut tag = None;
-    let mut platform_args = PlatformArgs::default();
-    let groups: &mut [&mut dyn args::FlagGroup] =
-        &mut [&mut globals, &mut transfer_args, &mut platform_args];
-    while let Some(flag) = args::next(parser, groups, COMMAND)? {
-        match flag.as_arg() {
-            Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
-            Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
-            Arg::Short('f') | Arg::Long("file") => {
-                one_file(&mut file, args::value(parser, "--file")?)?
-            }
-            Arg::Long("image") => image = Some(args::image_query(parser)?),
-            Arg::Long("tag") => tag = Some(reference(parser, "--tag")?),
-            Arg::Value(value) => one_file(&mut file, args::utf8(value, "FILE")?)?,
-            other => return Err(args::unexpected(other, COMMAND)),
-        }
-    }
-    let file =
-        file.ok_or_else(|| Error::Usage(format!("no archive given; see '{COMMAND} --help'")))?;
-    let input = if file == "-" {
-        Input::Stdin
-    } else {
-        Input::Path(file.into())
-    };
+/// What the command line of `extract` says, checked, before anything is opened.
+pub struct ExtractArgs {
+    pub globals: Globals,
+    pub transfer: TransferArgs,
+    pub platforms: Platforms,
+    /// The archive.
+    pub input: Input,
+    /// Which images of it (`--image`; all without).
+    pub image: Option<ImageQuery>,
+    /// The name to give the image (`--tag`).
+    pub tag: Option<Reference>,
+}
 
-    let run = RunContext::new(&globals, &transfer_args)?;
+impl ExtractArgs {
+    /// Reads the rest of the command line.
+    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<ExtractArgs>> {
+        let mut transfer = TransferArgs::from_env()?;
+        let (mut file, mut image, mut tag) = (None, None, None);
+        let mut platform = PlatformArgs::default();
+        let groups: &mut [&mut dyn args::FlagGroup] =
+            &mut [&mut globals, &mut transfer, &mut platform];
+        while let Some(flag) = args::next(parser, groups, COMMAND)? {
+            match flag.as_arg() {
+                Arg::Short('h') => return Ok(Parsed::Help { long: false }),
+                Arg::Long("help") => return Ok(Parsed::Help { long: true }),
+                Arg::Short('f') | Arg::Long("file") => {
+                    one_file(&mut file, args::value(parser, "--file")?)?
+                }
+                Arg::Long("image") => image = Some(args::image_query(parser)?),
+                Arg::Long("tag") => tag = Some(reference(parser, "--tag")?),
+                Arg::Value(value) => one_file(&mut file, args::utf8(value, "FILE")?)?,
+                other => return Err(args::unexpected(other, COMMAND)),
+            }
+        }
+        let file =
+            file.ok_or_else(|| Error::Usage(format!("no archive given; see '{COMMAND} --help'")))?;
+        Ok(Parsed::Run(ExtractArgs {
+            input: match file.as_str() {
+                "-" => Input::Stdin,
+                _ => Input::Path(file.into()),
+            },
+            platforms: platform.choice()?,
+            globals,
+            transfer,
+            image,
+            tag,
+        }))
+    }
+}
+
+/// Runs `extract` on the rest of the command line.
+pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
+    let ExtractArgs {
+        globals,
+        transfer,
+        platforms,
+        input,
+        image,
+        tag,
+    } = match ExtractArgs::parse(parser, globals)? {
+        Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
+        Parsed::Run(extract) => extract,
+    };
+    let run = RunContext::new(&globals, &transfer)?;
     let progress = run.progress;
     let board = run.board();
     let session = run.cache.begin()?;
-    let platforms = platform_args.choice()?;
     let archive = Archive::open(&input, session.staging_dir())?;
     let selected = archive.select(image.as_ref())?;
     if tag.is_some() && selected.len() > 1 {

@@ -3,10 +3,11 @@
 use lexopt::{Arg, Parser};
 
 use crate::args::{
-    self, Globals, PROGRESS_HELP, PlatformArgs, REGISTRY_HELP, RegistryArgs, TRANSFER_HELP,
+    self, Globals, PROGRESS_HELP, Parsed, PlatformArgs, REGISTRY_HELP, RegistryArgs, TRANSFER_HELP,
     TransferArgs,
 };
 use crate::error::{Error, Result};
+use crate::manifest::Platforms;
 use crate::progress::{count, human_bytes};
 use crate::reference::Reference;
 use crate::registry::RegistrySource;
@@ -55,53 +56,85 @@ Examples:
   docker-image-pusher pull registry.example.com/team/app:v1 --platform linux/arm64
   docker-image-pusher pull 127.0.0.1:5000/app:v1";
 
-/// Runs `pull` on the rest of the command line.
-pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
-    let mut registry_args = RegistryArgs::from_env()?;
-    let mut transfer_args = TransferArgs::from_env()?;
-    let mut image = None;
-    let mut platform_args = PlatformArgs::default();
-    let mut dry_run = false;
-    let mut seed_args = SeedArgs::default();
-    while let Some(flag) = args::next(
-        parser,
-        &mut [
-            &mut globals,
-            &mut registry_args,
-            &mut transfer_args,
-            &mut platform_args,
-            &mut seed_args,
-        ],
-        COMMAND,
-    )? {
-        match flag.as_arg() {
-            Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
-            Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
-            Arg::Short('n') | Arg::Long("dry-run") => dry_run = true,
-            Arg::Short('r') => seed_args.set_repository(args::value(parser, "-r")?),
-            Arg::Short('t') => seed_args.set_reference(args::value(parser, "-t")?),
-            Arg::Value(value) if image.is_none() => image = Some(args::utf8(value, "IMAGE")?),
-            other => return Err(args::unexpected(other, COMMAND)),
-        }
-    }
-    let (scheme, reference) = seed_args.choose(image, ("IMAGE", COMMAND), |image| {
-        Reference::parse_url(image).map_err(|e| Error::Usage(format!("IMAGE: {e}")))
-    })?;
+/// What the command line of `pull` says, checked, before anything is opened.
+pub struct PullArgs {
+    pub globals: Globals,
+    pub registry: RegistryArgs,
+    pub transfer: TransferArgs,
+    pub platforms: Platforms,
+    pub dry_run: bool,
+    /// The image, and the scheme a URL gave.
+    pub image: (Option<&'static str>, Reference),
+    /// What to warn of before starting.
+    pub caution: Option<&'static str>,
+}
 
-    let platforms = platform_args.choice()?;
-    let run = RunContext::new(&globals, &transfer_args)?;
+impl PullArgs {
+    /// Reads the rest of the command line.
+    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<PullArgs>> {
+        let mut registry = RegistryArgs::from_env()?;
+        let mut transfer = TransferArgs::from_env()?;
+        let mut image = None;
+        let mut platform = PlatformArgs::default();
+        let mut dry_run = false;
+        let mut seed_args = SeedArgs::default();
+        while let Some(flag) = args::next(
+            parser,
+            &mut [
+                &mut globals,
+                &mut registry,
+                &mut transfer,
+                &mut platform,
+                &mut seed_args,
+            ],
+            COMMAND,
+        )? {
+            match flag.as_arg() {
+                Arg::Short('h') => return Ok(Parsed::Help { long: false }),
+                Arg::Long("help") => return Ok(Parsed::Help { long: true }),
+                Arg::Short('n') | Arg::Long("dry-run") => dry_run = true,
+                Arg::Short('r') => seed_args.set_repository(args::value(parser, "-r")?),
+                Arg::Short('t') => seed_args.set_reference(args::value(parser, "-t")?),
+                Arg::Value(value) if image.is_none() => image = Some(args::utf8(value, "IMAGE")?),
+                other => return Err(args::unexpected(other, COMMAND)),
+            }
+        }
+        let image = seed_args.choose(image, ("IMAGE", COMMAND), |image| {
+            Reference::parse_url(image).map_err(|e| Error::Usage(format!("IMAGE: {e}")))
+        })?;
+        Ok(Parsed::Run(PullArgs {
+            platforms: platform.choice()?,
+            caution: seed_args.caution(),
+            globals,
+            registry,
+            transfer,
+            dry_run,
+            image,
+        }))
+    }
+}
+
+/// Runs `pull` on the rest of the command line.
+pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
+    let pull = match PullArgs::parse(parser, globals)? {
+        Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
+        Parsed::Run(pull) => pull,
+    };
+    let (scheme, reference) = &pull.image;
+    let (platforms, dry_run) = (&pull.platforms, pull.dry_run);
+    let run = RunContext::new(&pull.globals, &pull.transfer)?;
     let progress = run.progress;
-    if let Some(caution) = seed_args.caution() {
+    if let Some(caution) = pull.caution {
         progress.warn(caution);
     }
     let board = run.board();
-    let registry_options = run.registry_options(&registry_args)?;
-    let registry = run.connect(&registry_options, reference.registry(), scheme)?;
-    let source = RegistrySource::new(&registry, &reference)?;
+    let registry_options = run.registry_options(&pull.registry)?;
+    let registry = run.connect(&registry_options, reference.registry(), *scheme)?;
+    let source = RegistrySource::new(&registry, reference)?;
     let session = run.cache.begin()?;
     let destination = session.destination(format!("registry:{reference}"));
     let jobs = [Job {
-        platforms: &platforms,
+        platforms,
         source: &source,
         names: vec![reference.clone()],
     }];
@@ -129,4 +162,42 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
             ),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::Platform;
+
+    fn parse(line: &[&str]) -> Result<Parsed<PullArgs>> {
+        PullArgs::parse(
+            &mut Parser::from_args(line.iter().copied()),
+            Globals::from_env()?,
+        )
+    }
+
+    #[test]
+    fn the_seed_short_flags_name_the_image() {
+        let Ok(Parsed::Run(pull)) =
+            parse(&["-r", "team/app", "-t", "v1", "--platform", "linux/arm64"])
+        else {
+            panic!("not parsed");
+        };
+        assert_eq!(pull.image.1.to_string(), "docker.io/team/app:v1");
+        assert_eq!(
+            pull.platforms,
+            Platforms::One(Platform::parse("linux/arm64").unwrap())
+        );
+        assert!(!pull.dry_run && pull.caution.is_none());
+    }
+
+    #[test]
+    fn an_image_and_the_seed_form_together_are_refused() {
+        let error = parse(&["app:v1", "-r", "team/app"])
+            .err()
+            .map(|e| e.exit_code());
+        assert_eq!(error, Some(2));
+        let error = parse(&["app:v1", "--platform", "x", "--all-platforms"]).err();
+        assert_eq!(error.map(|e| e.exit_code()), Some(2));
+    }
 }

@@ -5,9 +5,12 @@ use std::path::Path;
 
 use lexopt::{Arg, Parser};
 
-use crate::archive::Input;
-use crate::args::{self, Flag, Globals, PROGRESS_HELP, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP};
+use crate::archive::{ImageQuery, Input};
+use crate::args::{
+    self, Flag, Globals, PROGRESS_HELP, Parsed, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP,
+};
 use crate::error::{Error, Result};
+use crate::reference::Reference;
 
 use super::output::print_help;
 use super::remote::target_reference;
@@ -63,96 +66,151 @@ Examples:
   docker save app:v1 | docker-image-pusher push - registry.example.com/team/app:v1
   docker-image-pusher -r https://registry.example.com/team/app:v1 -f app.tar -u ci -p \"$TOKEN\"";
 
-/// Runs `push` on the rest of the command line; `first` is a flag already read (the
-/// one-shot form, recognised by the dispatcher).
-pub fn run(parser: &mut Parser, mut globals: Globals, first: Option<Flag>) -> Result<()> {
-    let mut flags = UploadFlags::from_env()?;
-    let mut seed_args = SeedArgs::default();
-    let (mut source, mut target, mut image) = (None, None, None);
-    // `-r`: the repository name beside `-t`, the target URL otherwise; known at the end.
-    let mut short_r = Vec::new();
-    let one_shot = first.is_some();
-    let mut pending = first;
-    loop {
-        let groups: &mut [&mut dyn args::FlagGroup] =
-            &mut [&mut globals, &mut flags, &mut seed_args];
-        let flag = match pending.take() {
-            Some(flag) => match args::unclaimed(flag, parser, groups)? {
-                Some(flag) => flag,
-                None => continue,
-            },
-            None => match args::next(parser, groups, COMMAND)? {
-                Some(flag) => flag,
-                None => break,
-            },
-        };
-        match flag.as_arg() {
-            Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
-            Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
-            Arg::Short('f' | 's') | Arg::Long("file") | Arg::Long("source") => {
-                one(&mut source, args::value(parser, "--file")?, "source")?
-            }
-            Arg::Short('t') if one_shot => flags.registry.set_timeout(args::number(parser, "-t")?),
-            Arg::Short('t') => seed_args.set_reference(args::value(parser, "-t")?),
-            Arg::Short('r') => short_r.push(args::value(parser, "-r")?),
-            Arg::Long("repository-url") => one(
-                &mut target,
-                args::value(parser, "--repository-url")?,
-                "target",
-            )?,
-            Arg::Long("image") => image = Some(args::image_query(parser)?),
-            Arg::Value(value) if one_shot => return Err(stray_in_one_shot(&value)),
-            Arg::Value(value) if source.is_none() => source = Some(args::utf8(value, "SOURCE")?),
-            Arg::Value(value) if target.is_none() => target = Some(args::utf8(value, "TARGET")?),
-            other => return Err(args::unexpected(other, COMMAND)),
-        }
-    }
-    for value in short_r {
-        match seed_args.has_reference() && !one_shot {
-            true => seed_args.set_repository(value),
-            false => one(&mut target, value, "target")?,
-        }
-    }
-    let source =
-        source.ok_or_else(|| Error::Usage(format!("no source given; see '{COMMAND} --help'")))?;
-    let from_archive = source == "-" || Path::new(&source).is_file();
-    if !from_archive {
-        refuse_swapped(&source, target.as_deref())?;
-    }
-    let (scheme, target) = seed_args.choose(target, ("TARGET", COMMAND), target_reference)?;
-    if let Some(caution) = seed_args.caution() {
-        globals.progress().warn(caution);
-    }
-    if !from_archive {
-        check_cached_source(&source, image.is_some())?;
-    }
+/// What the command line of `push` says, checked, before anything is opened.
+pub struct PushArgs {
+    pub globals: Globals,
+    pub flags: UploadFlags,
+    /// An archive (`-`: standard input), or else a cached image.
+    pub source: Source,
+    /// Where to push, and the scheme a URL gave.
+    pub target: (Option<&'static str>, Reference),
+    /// Which image of a multi-image archive (`--image`).
+    pub image: Option<ImageQuery>,
+    /// What to warn of before starting.
+    pub caution: Option<&'static str>,
+}
 
+/// What is pushed.
+#[derive(Debug, PartialEq)]
+pub enum Source {
+    /// An archive: a file, or standard input.
+    Archive(Input),
+    /// An image of the cache, by name or ID.
+    Cached(String),
+}
+
+impl PushArgs {
+    /// Reads the rest of the command line; `first` is a flag already read (the one-shot
+    /// form, recognised by the dispatcher).
+    pub fn parse(
+        parser: &mut Parser,
+        mut globals: Globals,
+        first: Option<Flag>,
+    ) -> Result<Parsed<PushArgs>> {
+        let mut flags = UploadFlags::from_env()?;
+        let mut seed_args = SeedArgs::default();
+        let (mut source, mut target, mut image) = (None, None, None);
+        // `-r`: the repository name beside `-t`, the target URL otherwise; known at the end.
+        let mut short_r = Vec::new();
+        let one_shot = first.is_some();
+        let mut pending = first;
+        loop {
+            let groups: &mut [&mut dyn args::FlagGroup] =
+                &mut [&mut globals, &mut flags, &mut seed_args];
+            let flag = match pending.take() {
+                Some(flag) => match args::unclaimed(flag, parser, groups)? {
+                    Some(flag) => flag,
+                    None => continue,
+                },
+                None => match args::next(parser, groups, COMMAND)? {
+                    Some(flag) => flag,
+                    None => break,
+                },
+            };
+            match flag.as_arg() {
+                Arg::Short('h') => return Ok(Parsed::Help { long: false }),
+                Arg::Long("help") => return Ok(Parsed::Help { long: true }),
+                Arg::Short('f' | 's') | Arg::Long("file") | Arg::Long("source") => {
+                    one(&mut source, args::value(parser, "--file")?, "source")?
+                }
+                Arg::Short('t') if one_shot => {
+                    flags.registry.set_timeout(args::number(parser, "-t")?)
+                }
+                Arg::Short('t') => seed_args.set_reference(args::value(parser, "-t")?),
+                Arg::Short('r') => short_r.push(args::value(parser, "-r")?),
+                Arg::Long("repository-url") => one(
+                    &mut target,
+                    args::value(parser, "--repository-url")?,
+                    "target",
+                )?,
+                Arg::Long("image") => image = Some(args::image_query(parser)?),
+                Arg::Value(value) if one_shot => return Err(stray_in_one_shot(&value)),
+                Arg::Value(value) if source.is_none() => {
+                    source = Some(args::utf8(value, "SOURCE")?)
+                }
+                Arg::Value(value) if target.is_none() => {
+                    target = Some(args::utf8(value, "TARGET")?)
+                }
+                other => return Err(args::unexpected(other, COMMAND)),
+            }
+        }
+        for value in short_r {
+            match seed_args.has_reference() && !one_shot {
+                true => seed_args.set_repository(value),
+                false => one(&mut target, value, "target")?,
+            }
+        }
+        let source = source
+            .ok_or_else(|| Error::Usage(format!("no source given; see '{COMMAND} --help'")))?;
+        let from_archive = source == "-" || Path::new(&source).is_file();
+        if !from_archive {
+            refuse_swapped(&source, target.as_deref())?;
+        }
+        // A mistake in the command line is told before a file that is not there.
+        let target = seed_args.choose(target, ("TARGET", COMMAND), target_reference)?;
+        let source = match source.as_str() {
+            "-" => Source::Archive(Input::Stdin),
+            path if from_archive => Source::Archive(Input::Path(path.into())),
+            _ => {
+                check_cached_source(&source, image.is_some())?;
+                Source::Cached(source)
+            }
+        };
+        Ok(Parsed::Run(PushArgs {
+            target,
+            caution: seed_args.caution(),
+            globals,
+            flags,
+            source,
+            image,
+        }))
+    }
+}
+
+/// Runs `push` on the rest of the command line (see [`PushArgs::parse`]).
+pub fn run(parser: &mut Parser, globals: Globals, first: Option<Flag>) -> Result<()> {
+    let push = match PushArgs::parse(parser, globals, first)? {
+        Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
+        Parsed::Run(push) => push,
+    };
+    let (scheme, target) = &push.target;
+    if let Some(caution) = push.caution {
+        push.globals.progress().warn(caution);
+    }
     // Everything local is checked before the network: the archive opened and its image
     // picked, or the cached image found.
-    let uploads = Uploads::new(&globals, &flags)?;
+    let uploads = Uploads::new(&push.globals, &push.flags)?;
     let board = uploads.run.board();
-    let summary = if from_archive {
-        let input = if source == "-" {
-            Input::Stdin
-        } else {
-            Input::Path(source.clone().into())
-        };
-        let session = uploads.run.cache.begin()?;
-        let archive = uploads.open_archive(&session, &input)?;
-        let image = archive.select_one(image.as_ref())?;
-        let registry = uploads.connect(target.registry(), scheme)?;
-        uploads.upload(&archive.source(image), &registry, &target, &board)?
-    } else {
-        let cached = uploads.run.cache.image(&source).map_err(|e| match e {
-            Error::NotFound(message) => {
-                Error::NotFound(format!("{message}; nor is \"{source}\" a file"))
-            }
-            other => other,
-        })?;
-        let registry = uploads.connect(target.registry(), scheme)?;
-        uploads.upload(&cached, &registry, &target, &board)?
+    let summary = match &push.source {
+        Source::Archive(input) => {
+            let session = uploads.run.cache.begin()?;
+            let archive = uploads.open_archive(&session, input)?;
+            let image = archive.select_one(push.image.as_ref())?;
+            let registry = uploads.connect(target.registry(), *scheme)?;
+            uploads.upload(&archive.source(image), &registry, target, &board)?
+        }
+        Source::Cached(name) => {
+            let cached = uploads.run.cache.image(name).map_err(|e| match e {
+                Error::NotFound(message) => {
+                    Error::NotFound(format!("{message}; nor is \"{name}\" a file"))
+                }
+                other => other,
+            })?;
+            let registry = uploads.connect(target.registry(), *scheme)?;
+            uploads.upload(&cached, &registry, target, &board)?
+        }
     };
-    report_upload(&uploads.run, ("push", "pushed"), &target, &summary, &board)
+    report_upload(&uploads.run, ("push", "pushed"), target, &summary, &board)
 }
 
 /// Refuses a SOURCE that is not a file with a TARGET that is: the two were swapped.
@@ -200,4 +258,78 @@ fn one(slot: &mut Option<String>, given: String, what: &str) -> Result<()> {
     }
     *slot = Some(given);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses `push` arguments (`first`: the one-shot form's first flag, already read).
+    fn parse(line: &[&str], first: Option<Flag>) -> Result<PushArgs> {
+        let mut parser = Parser::from_args(line.iter().copied());
+        match PushArgs::parse(&mut parser, Globals::from_env()?, first)? {
+            Parsed::Run(push) => Ok(push),
+            Parsed::Help { .. } => panic!("help asked for"),
+        }
+    }
+
+    #[test]
+    fn a_cached_image_and_a_target_parse_into_plain_fields() {
+        let push = parse(&["app:v1", "registry.example.com/team/app:v2"], None).unwrap();
+        assert_eq!(push.source, Source::Cached("app:v1".into()));
+        assert_eq!(
+            push.target.1.to_string(),
+            "registry.example.com/team/app:v2"
+        );
+        assert_eq!(push.target.0, None);
+        assert!(push.caution.is_none());
+    }
+
+    #[test]
+    fn the_one_shot_form_reads_its_short_flags() {
+        let line = [
+            "https://registry.example.com/team/app:v1",
+            "-f",
+            "-",
+            "-t",
+            "30",
+        ];
+        let push = parse(&line, Some(Flag::Short('r'))).unwrap();
+        assert_eq!(push.source, Source::Archive(Input::Stdin));
+        assert_eq!(push.target.0, Some("https"));
+        assert_eq!(
+            push.target.1.to_string(),
+            "registry.example.com/team/app:v1"
+        );
+    }
+
+    #[test]
+    fn the_seed_flags_name_the_target_and_warn_of_latest() {
+        let line = [
+            "-",
+            "--registry",
+            "registry.example.com",
+            "--repository",
+            "team/app",
+        ];
+        let push = parse(&line, None).unwrap();
+        assert_eq!(
+            push.target.1.to_string(),
+            "registry.example.com/team/app:latest"
+        );
+        assert!(push.caution.is_some());
+    }
+
+    #[test]
+    fn help_and_mistakes_are_told_apart() {
+        let mut parser = Parser::from_args(["app:v1", "--help"]);
+        let help = PushArgs::parse(&mut parser, Globals::from_env().unwrap(), None).unwrap();
+        assert!(matches!(help, Parsed::Help { long: true }));
+        let error = parse(&["missing.tar", "registry.example.com/app:v1"], None).err();
+        assert_eq!(error.map(|e| e.exit_code()), Some(3), "a missing file");
+        let error = parse(&["app:v1", "x", "y"], None).err();
+        assert_eq!(error.map(|e| e.exit_code()), Some(2), "a third word");
+        let error = parse(&["app:v1", "registry.example.com/app@sha256:00"], None).err();
+        assert_eq!(error.map(|e| e.exit_code()), Some(2), "a digest target");
+    }
 }

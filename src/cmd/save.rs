@@ -10,7 +10,7 @@ use flate2::write::GzEncoder;
 use lexopt::{Arg, Parser};
 
 use crate::archive::ArchiveDestination;
-use crate::args::{self, Globals, PROGRESS_HELP, TransferArgs};
+use crate::args::{self, Globals, PROGRESS_HELP, Parsed, TransferArgs};
 use crate::cache::{Cache, CachedImage};
 use crate::digest::COPY_BUFFER;
 use crate::error::{Context, Error, Result};
@@ -57,48 +57,82 @@ Examples:
   docker-image-pusher save app:v1 worker:v1 --gzip -o images.tar.gz
   docker-image-pusher save app:v1 -o - | ssh edge-host docker load";
 
-/// Runs `save` on the rest of the command line.
-pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
-    let (mut images, mut output, mut gzip) = (Vec::new(), None, false);
-    let mut transfer_args = TransferArgs::one_stream();
-    while let Some(flag) = args::next(
-        parser,
-        &mut [&mut globals, &mut transfer_args.shown],
-        COMMAND,
-    )? {
-        match flag.as_arg() {
-            Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
-            Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
-            Arg::Short('o') | Arg::Long("output") => {
-                output = Some(args::value(parser, "--output")?)
+/// What the command line of `save` says, checked, before anything is opened.
+pub struct SaveArgs {
+    pub globals: Globals,
+    /// Its progress flags (an archive is one stream: one blob at a time).
+    pub transfer: TransferArgs,
+    /// The cached images, as named.
+    pub images: Vec<String>,
+    /// The archive to write; `-` is standard output.
+    pub output: String,
+    pub gzip: bool,
+}
+
+impl SaveArgs {
+    /// Reads the rest of the command line.
+    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<SaveArgs>> {
+        let (mut images, mut output, mut gzip) = (Vec::new(), None, false);
+        let mut transfer = TransferArgs::one_stream();
+        while let Some(flag) =
+            args::next(parser, &mut [&mut globals, &mut transfer.shown], COMMAND)?
+        {
+            match flag.as_arg() {
+                Arg::Short('h') => return Ok(Parsed::Help { long: false }),
+                Arg::Long("help") => return Ok(Parsed::Help { long: true }),
+                Arg::Short('o') | Arg::Long("output") => {
+                    output = Some(args::value(parser, "--output")?)
+                }
+                Arg::Long("gzip") => gzip = true,
+                Arg::Value(value) => images.push(args::utf8(value, "IMAGE")?),
+                other => return Err(args::unexpected(other, COMMAND)),
             }
-            Arg::Long("gzip") => gzip = true,
-            Arg::Value(value) => images.push(args::utf8(value, "IMAGE")?),
-            other => return Err(args::unexpected(other, COMMAND)),
         }
+        let output = output.ok_or_else(|| {
+            Error::Usage(format!(
+                "no archive given (-o FILE); see '{COMMAND} --help'"
+            ))
+        })?;
+        if images.is_empty() {
+            return Err(Error::Usage(format!(
+                "no image given; see '{COMMAND} --help'"
+            )));
+        }
+        if output == "-" && std::io::stdout().is_terminal() {
+            return Err(Error::Usage(
+                "refusing to write an archive to a terminal; redirect standard output or give -o FILE"
+                    .into(),
+            ));
+        }
+        if output == "-" && transfer.json() {
+            return Err(Error::Usage(
+                "--json prints on standard output, where -o - writes the archive: give -o FILE"
+                    .into(),
+            ));
+        }
+        Ok(Parsed::Run(SaveArgs {
+            globals,
+            transfer,
+            images,
+            output,
+            gzip,
+        }))
     }
-    let output = output.ok_or_else(|| {
-        Error::Usage(format!(
-            "no archive given (-o FILE); see '{COMMAND} --help'"
-        ))
-    })?;
-    if images.is_empty() {
-        return Err(Error::Usage(format!(
-            "no image given; see '{COMMAND} --help'"
-        )));
-    }
-    if output == "-" && std::io::stdout().is_terminal() {
-        return Err(Error::Usage(
-            "refusing to write an archive to a terminal; redirect standard output or give -o FILE"
-                .into(),
-        ));
-    }
-    if output == "-" && transfer_args.json() {
-        return Err(Error::Usage(
-            "--json prints on standard output, where -o - writes the archive: give -o FILE".into(),
-        ));
-    }
-    let run = RunContext::new(&globals, &transfer_args)?;
+}
+
+/// Runs `save` on the rest of the command line.
+pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
+    let SaveArgs {
+        globals,
+        transfer,
+        images,
+        output,
+        gzip,
+    } = match SaveArgs::parse(parser, globals)? {
+        Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
+        Parsed::Run(save) => save,
+    };
+    let run = RunContext::new(&globals, &transfer)?;
     let cached = cached_images(&run.cache, &images)?;
     let board = run.board();
     let shown = (&board, &run.progress);

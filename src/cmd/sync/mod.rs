@@ -6,7 +6,9 @@ mod results;
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{self, Globals, PROGRESS_HELP, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP};
+use crate::args::{
+    self, Globals, PROGRESS_HELP, Parsed, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP,
+};
 use crate::error::{Context, Error, Result};
 use crate::progress::count;
 use crate::reference;
@@ -59,35 +61,66 @@ Examples:
   docker-image-pusher sync --file images.txt --to registry.local/mirror
   docker-image-pusher sync -f - --to https://harbor.example.com/edge --max-concurrent 4 < list";
 
-/// Runs `sync` on the rest of the command line.
-pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
-    let mut flags = UploadFlags::from_env()?;
-    let (mut list, mut to) = (None, None);
-    let groups: &mut [&mut dyn args::FlagGroup] = &mut [&mut globals, &mut flags];
-    while let Some(flag) = args::next(parser, groups, COMMAND)? {
-        match flag.as_arg() {
-            Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
-            Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
-            Arg::Short('f') | Arg::Long("file") => list = Some(args::value(parser, "--file")?),
-            Arg::Long("to") => to = Some(args::value(parser, "--to")?),
-            other => return Err(args::unexpected(other, COMMAND)),
+/// What the command line of `sync` says, checked, before anything is opened.
+pub struct SyncArgs {
+    pub globals: Globals,
+    pub flags: UploadFlags,
+    /// The list: a file, or `-` for standard input.
+    pub list: String,
+    /// Where lines that give only SOURCE go (`REGISTRY[/PREFIX]`).
+    pub to: Option<String>,
+}
+
+impl SyncArgs {
+    /// Reads the rest of the command line.
+    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<SyncArgs>> {
+        let mut flags = UploadFlags::from_env()?;
+        let (mut list, mut to) = (None, None);
+        let groups: &mut [&mut dyn args::FlagGroup] = &mut [&mut globals, &mut flags];
+        while let Some(flag) = args::next(parser, groups, COMMAND)? {
+            match flag.as_arg() {
+                Arg::Short('h') => return Ok(Parsed::Help { long: false }),
+                Arg::Long("help") => return Ok(Parsed::Help { long: true }),
+                Arg::Short('f') | Arg::Long("file") => list = Some(args::value(parser, "--file")?),
+                Arg::Long("to") => to = Some(args::value(parser, "--to")?),
+                other => return Err(args::unexpected(other, COMMAND)),
+            }
         }
+        let list = list.ok_or_else(|| {
+            Error::Usage(format!(
+                "no list given (--file LIST); see '{COMMAND} --help'"
+            ))
+        })?;
+        if let Some(to) = &to {
+            seed_reference(Some(to), "probe", None)
+                .map_err(|_| Error::Usage(format!("--to {to}: not REGISTRY[/PREFIX]")))?;
+        }
+        if list == "-" && flags.registry.reads_password_from_stdin() {
+            return Err(Error::Usage(
+                "--file - and --password-stdin both want standard input; give the list as a file"
+                    .into(),
+            ));
+        }
+        Ok(Parsed::Run(SyncArgs {
+            globals,
+            flags,
+            list,
+            to,
+        }))
     }
-    let list = list.ok_or_else(|| {
-        Error::Usage(format!(
-            "no list given (--file LIST); see '{COMMAND} --help'"
-        ))
-    })?;
-    if let Some(to) = &to {
-        seed_reference(Some(to), "probe", None)
-            .map_err(|_| Error::Usage(format!("--to {to}: not REGISTRY[/PREFIX]")))?;
-    }
-    if list == "-" && flags.registry.reads_password_from_stdin() {
-        return Err(Error::Usage(
-            "--file - and --password-stdin both want standard input; give the list as a file"
-                .into(),
-        ));
-    }
+}
+
+/// Runs `sync` on the rest of the command line.
+pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
+    let SyncArgs {
+        globals,
+        flags,
+        list,
+        to,
+    } = match SyncArgs::parse(parser, globals)? {
+        Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
+        Parsed::Run(sync) => sync,
+    };
     let (text, base) = list::read_list(&list)?;
 
     let uploads = Uploads::new(&globals, &flags)?;
@@ -133,4 +166,34 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         .result
         .map(drop)
         .context(|| format!("{summary}; line {}", first.line))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &[&str]) -> Result<Parsed<SyncArgs>> {
+        SyncArgs::parse(
+            &mut Parser::from_args(line.iter().copied()),
+            Globals::from_env()?,
+        )
+    }
+
+    #[test]
+    fn a_list_and_a_prefix_parse() {
+        let Ok(Parsed::Run(sync)) = parse(&["-f", "list.txt", "--to", "registry.local/mirror"])
+        else {
+            panic!("not parsed");
+        };
+        assert_eq!(sync.list, "list.txt");
+        assert_eq!(sync.to.as_deref(), Some("registry.local/mirror"));
+    }
+
+    #[test]
+    fn standard_input_is_asked_for_once() {
+        let error = parse(&["-f", "-", "-u", "ci", "--password-stdin"]).err();
+        assert!(error.is_some_and(|e| e.to_string().contains("both want standard input")));
+        let error = parse(&["-f", "list", "--to", "not a registry"]).err();
+        assert_eq!(error.map(|e| e.exit_code()), Some(2));
+    }
 }
