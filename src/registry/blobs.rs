@@ -20,6 +20,11 @@ pub fn push_scope(repository: &str) -> String {
     format!("repository:{repository}:pull,push")
 }
 
+/// The content type of every upload request's body.
+fn octets() -> (&'static str, String) {
+    ("Content-Type", "application/octet-stream".to_string())
+}
+
 impl Registry {
     /// Whether the repository has the blob.
     pub fn has_blob(&self, repository: &str, digest: &Digest) -> Result<bool> {
@@ -137,68 +142,84 @@ impl Registry {
     ) -> Result<(Digest, u64)> {
         let mut stream = bytes.open(open, upload.sent)?;
         if held > upload.sent {
-            // Bytes the registry took from a try that failed before it could say so.
-            let mut taken = Outgoing {
-                inner: &mut (&mut *stream).take(held - upload.sent),
-                hasher: &mut upload.hasher,
-                error: None,
-            };
-            io::copy(&mut taken, &mut io::sink())
-                .map_err(|e| Error::from_io("re-reading the blob", e))?;
-            taken.into_result()?;
-            upload.sent = held;
+            catch_up(&mut *stream, upload, held)?;
         }
-        let octets = ("Content-Type", "application/octet-stream".to_string());
         let small = bytes.size <= plan.threshold;
         if let Some(digest) = bytes.known().filter(|_| small && upload.sent == 0) {
-            let mut hasher = Hasher::default();
-            let mut outgoing = Outgoing {
-                inner: &mut *stream,
-                hasher: &mut hasher,
-                error: None,
-            };
-            let url = url::with_query(&upload.location, "digest", &digest.to_string());
-            let headers = [octets, ("Content-Length", bytes.size.to_string())];
-            let put = self.request_once(
-                "PUT",
-                &url,
-                scope,
-                &headers,
-                Body::Stream(&mut outgoing),
-                &[201],
-            );
-            outgoing.into_result()?;
-            put?;
-            return checked(hasher, bytes);
+            return self.put_whole(scope, &mut *stream, bytes, digest, &upload.location);
         }
         let chunk_size = if small { u64::MAX } else { plan.chunk_size };
         while !upload.complete {
-            let mut hasher = upload.hasher.clone();
-            let mut outgoing = Outgoing {
-                inner: &mut (&mut *stream).take(chunk_size),
-                hasher: &mut hasher,
-                error: None,
-            };
-            let patch = self.request_once(
-                "PATCH",
-                &upload.location,
-                scope,
-                std::slice::from_ref(&octets),
-                Body::Stream(&mut outgoing),
-                &[202],
-            );
-            outgoing.into_result()?;
-            let response = patch?;
-            upload.location = location_after(&response, &upload.location)?;
-            upload.complete = hasher.len() - upload.sent < chunk_size;
-            upload.sent = hasher.len();
-            upload.hasher = hasher;
+            self.patch_chunk(scope, &mut *stream, chunk_size, upload)?;
         }
         let digest = upload.hasher.clone().finish();
         let url = url::with_query(&upload.location, "digest", &digest.to_string());
         let headers = [("Content-Length", "0".to_string())];
         self.request_once("PUT", &url, scope, &headers, Body::Empty, &[201])?;
         checked(upload.hasher.clone(), bytes)
+    }
+
+    /// The monolithic upload: the whole blob, whose digest is known, in the closing `PUT`.
+    fn put_whole(
+        &self,
+        scope: &str,
+        stream: &mut dyn Read,
+        bytes: &Bytes,
+        digest: &Digest,
+        location: &str,
+    ) -> Result<(Digest, u64)> {
+        let mut hasher = Hasher::default();
+        let mut outgoing = Outgoing {
+            inner: stream,
+            hasher: &mut hasher,
+            error: None,
+        };
+        let url = url::with_query(location, "digest", &digest.to_string());
+        let headers = [octets(), ("Content-Length", bytes.size.to_string())];
+        let put = self.request_once(
+            "PUT",
+            &url,
+            scope,
+            &headers,
+            Body::Stream(&mut outgoing),
+            &[201],
+        );
+        outgoing.into_result()?;
+        put?;
+        checked(hasher, bytes)
+    }
+
+    /// One streamed `PATCH` of up to `chunk_size` bytes (the rest of the blob, for a small
+    /// one); `upload` moves on by what the registry acknowledged, and is complete once the
+    /// stream ran out within a chunk.
+    fn patch_chunk(
+        &self,
+        scope: &str,
+        stream: &mut dyn Read,
+        chunk_size: u64,
+        upload: &mut UploadSession,
+    ) -> Result<()> {
+        let mut hasher = upload.hasher.clone();
+        let mut outgoing = Outgoing {
+            inner: &mut stream.take(chunk_size),
+            hasher: &mut hasher,
+            error: None,
+        };
+        let patch = self.request_once(
+            "PATCH",
+            &upload.location,
+            scope,
+            &[octets()],
+            Body::Stream(&mut outgoing),
+            &[202],
+        );
+        outgoing.into_result()?;
+        let response = patch?;
+        upload.location = location_after(&response, &upload.location)?;
+        upload.complete = hasher.len() - upload.sent < chunk_size;
+        upload.sent = hasher.len();
+        upload.hasher = hasher;
+        Ok(())
     }
 
     /// Asks the registry to link `digest` from repository `from` into `repository` (a
@@ -329,6 +350,20 @@ pub struct UploadPlan {
 }
 
 /// The stored digest and size, checked against what was expected.
+/// Reads past the bytes the registry took from a try that failed before it could say so
+/// (`held` in all), hashing them, so the upload goes on from there.
+fn catch_up(stream: &mut dyn Read, upload: &mut UploadSession, held: u64) -> Result<()> {
+    let mut taken = Outgoing {
+        inner: &mut stream.take(held - upload.sent),
+        hasher: &mut upload.hasher,
+        error: None,
+    };
+    io::copy(&mut taken, &mut io::sink()).map_err(|e| Error::from_io("re-reading the blob", e))?;
+    taken.into_result()?;
+    upload.sent = held;
+    Ok(())
+}
+
 fn checked(hasher: Hasher, bytes: &Bytes) -> Result<(Digest, u64)> {
     let size = hasher.len();
     let digest = hasher.finish();
