@@ -6,17 +6,22 @@
 //! see whether the data has changed. The segments make one ordinary gzip member.
 //!
 //! The output depends only on the input and the level: resuming an upload compresses again
-//! from the start and must get the same bytes, and the cache remembers compressed digests.
+//! from the start and must get the same bytes, and the cache remembers compressed digests. So
+//! the compressor is always given whole pieces of [`PIECE`] bytes, whatever sizes the reads
+//! return, and stored segments are written as stored blocks of one piece each. A stream holds
+//! one piece of input and a little output besides its compressor, so many at once stay small.
 
 use std::cell::RefCell;
 use std::io::{self, Read};
 
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 
-use crate::digest::COPY_BUFFER;
-
 /// Input in one segment.
 const SEGMENT: u64 = 1024 * 1024;
+/// Input given to the compressor at once, and in one stored block (at most 65 535).
+const PIECE: usize = 32 * 1024;
+/// Room for output made and not yet returned.
+const OUTPUT: usize = 64 * 1024;
 /// A segment that compresses to more than this share of its size is deemed incompressible.
 const INCOMPRESSIBLE: f64 = 0.97;
 /// How many segments are stored after an incompressible one before compressing again.
@@ -33,15 +38,14 @@ enum Phase {
     Done,
 }
 
-/// What one gzip stream works with: the two deflaters and the buffers, a couple of
-/// megabytes. glibc keeps what is freed, so allocating them for every layer grew a push of
-/// 127 small layers to 92 MB; each thread keeps the last one for its next stream instead.
+/// What one gzip stream works with: the deflater and the buffers, a few hundred KB. glibc
+/// keeps what is freed, so allocating them for every layer grew a push of 127 small layers to
+/// 92 MB; each thread keeps the last one for its next stream instead.
 struct Workspace {
     level: u32,
-    /// Raw deflate at the level asked for, and at level 0; each segment starts from a reset.
+    /// Raw deflate at the level asked for; each segment starts from a reset.
     compressor: Compress,
-    storer: Compress,
-    /// Room for one segment of input.
+    /// Room for one piece of input.
     input: Vec<u8>,
     /// Made and not yet returned.
     output: Vec<u8>,
@@ -59,16 +63,14 @@ impl Workspace {
         match spare.filter(|spare| spare.level == level) {
             Some(mut work) => {
                 work.compressor.reset();
-                work.storer.reset();
                 work.output.clear();
                 work
             }
             None => Workspace {
                 level,
                 compressor: Compress::new(Compression::new(level), false),
-                storer: Compress::new(Compression::none(), false),
-                input: vec![0; SEGMENT as usize],
-                output: Vec::with_capacity(COPY_BUFFER),
+                input: vec![0; PIECE],
+                output: Vec::with_capacity(OUTPUT),
             },
         }
     }
@@ -82,8 +84,10 @@ pub struct GzipReader<R> {
     level: u32,
     /// Segments still to store before compressing again (0: compressing).
     stored_left: u32,
+    /// Input taken into the current segment.
+    segment_in: u64,
     crc: Crc,
-    /// Read from `inner` and not yet deflated: `input[start..end]`, at most one segment.
+    /// Read from `inner` and not yet deflated: `input[start..end]`, at most one piece.
     start: usize,
     end: usize,
     eof: bool,
@@ -100,6 +104,7 @@ impl<R: Read> GzipReader<R> {
             work: Some(Workspace::take(level)),
             level,
             stored_left: 0,
+            segment_in: 0,
             crc: Crc::new(),
             start: 0,
             end: 0,
@@ -135,48 +140,72 @@ impl<R: Read> GzipReader<R> {
     /// Deflates more input into the current segment, ending it (and choosing how the next
     /// one is made) when it is full, or ending the stream at the end of the input.
     fn deflate(&mut self) -> io::Result<()> {
-        let level = self.level;
         if self.start == self.end && !self.eof {
             self.refill()?;
         }
-        let work = self.work.get_or_insert_with(|| Workspace::take(level));
-        let storing = level == 0 || self.stored_left > 0;
-        let encoder = if storing {
-            &mut work.storer
-        } else {
-            &mut work.compressor
-        };
-        let room = (SEGMENT - encoder.total_in()) as usize;
+        let room = (SEGMENT - self.segment_in) as usize;
         let take = room.min(self.end - self.start);
+        if self.level == 0 || self.stored_left > 0 {
+            self.store(take);
+            return Ok(());
+        }
+        let level = self.level;
+        let work = self.work.get_or_insert_with(|| Workspace::take(level));
         let flush = match (take == room, self.eof) {
             (true, _) => FlushCompress::Sync,
             (false, true) => FlushCompress::Finish,
             (false, false) => FlushCompress::None,
         };
-        let before = encoder.total_in();
-        let status = encoder
+        let before = work.compressor.total_in();
+        let status = (work.compressor)
             .compress_vec(
                 &work.input[self.start..self.start + take],
                 &mut work.output,
                 flush,
             )
             .map_err(io::Error::other)?;
-        let consumed = (encoder.total_in() - before) as usize;
+        let consumed = (work.compressor.total_in() - before) as usize;
         self.start += consumed;
+        self.segment_in += consumed as u64;
         let output_full = work.output.len() == work.output.capacity();
         match flush {
             FlushCompress::Finish if status == Status::StreamEnd => self.phase = Phase::Trailer,
             FlushCompress::Sync if consumed == take && !output_full => {
-                self.stored_left = next_segment(work, storing, self.stored_left)
+                self.stored_left = next_segment(work, self.stored_left);
+                self.segment_in = 0;
             }
             _ => {}
         }
         Ok(())
     }
 
-    /// Reads the next segment of input into the emptied buffer: a whole one, or what is
-    /// left before the end. The compressor is then always given whole segments, so its
-    /// output depends on the bytes alone, never on the sizes the reads happened to return.
+    /// Writes `take` bytes of input as one stored block (the stream is on a byte boundary
+    /// after every segment), and at the end of the input the final, empty one.
+    fn store(&mut self, take: usize) {
+        let level = self.level;
+        let work = self.work.get_or_insert_with(|| Workspace::take(level));
+        if take > 0 {
+            let len = take as u16;
+            work.output.push(0); // not final, stored
+            work.output.extend_from_slice(&len.to_le_bytes());
+            work.output.extend_from_slice(&(!len).to_le_bytes());
+            work.output
+                .extend_from_slice(&work.input[self.start..self.start + take]);
+            self.start += take;
+            self.segment_in += take as u64;
+        }
+        if self.eof && self.start == self.end {
+            work.output.extend_from_slice(&[1, 0, 0, 0xff, 0xff]); // final, stored, empty
+            self.phase = Phase::Trailer;
+        } else if self.segment_in == SEGMENT {
+            self.stored_left = self.stored_left.saturating_sub(1);
+            self.segment_in = 0;
+        }
+    }
+
+    /// Reads the next piece of input into the emptied buffer: a whole one, or what is left
+    /// before the end. The compressor is then always given whole pieces, so its output
+    /// depends on the bytes alone, never on the sizes the reads happened to return.
     fn refill(&mut self) -> io::Result<()> {
         let level = self.level;
         let work = self.work.get_or_insert_with(|| Workspace::take(level));
@@ -200,13 +229,9 @@ impl<R: Read> GzipReader<R> {
     }
 }
 
-/// The segment just ended: store the next ones if it did not compress, compress again after
-/// a stored run; the encoder for the next starts afresh. Returns the segments left to store.
-fn next_segment(work: &mut Workspace, stored: bool, stored_left: u32) -> u32 {
-    if stored {
-        work.storer.reset();
-        return stored_left.saturating_sub(1);
-    }
+/// The compressed segment just ended: store the next ones if it did not compress; the
+/// compressor starts afresh. Returns the segments left to store.
+fn next_segment(work: &mut Workspace, stored_left: u32) -> u32 {
     let (read, made) = (work.compressor.total_in(), work.compressor.total_out());
     work.compressor.reset();
     match made as f64 > read as f64 * INCOMPRESSIBLE {
