@@ -10,6 +10,10 @@
 #   --case NAME                only this case (push-gzip, push-none, pull, extract, repush,
 #                              many); may be repeated
 #   --max-concurrent N         our blobs moved at once (default 1, as the tool's default)
+#   --wan RTT_MS,MBIT          instead: pull and push of a dozen-layer image through a delay
+#                              line of that round trip and bandwidth (scripts/lib/wan.sh), for
+#                              skopeo and ours at defaults, --concurrency dynamic and
+#                              --max-concurrent 4, beside the link's floor; best of the runs
 #   DOCKER_IMAGE_PUSHER=path   measure that binary (the static build, say)
 #
 # Cases, each run against a fresh repository and (for us) a fresh cache, the two tools taking
@@ -26,12 +30,14 @@ source scripts/lib/registry.sh
 runs=3
 size=full
 cases=""
+wan=""
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) size=quick ;;
     --runs) runs=${2:?--runs needs a number}; shift ;;
     --case) cases="$cases ${2:?--case needs a name}"; shift ;;
     --max-concurrent) export DOCKER_PUSHER_MAX_CONCURRENT=${2:?--max-concurrent needs a number}; shift ;;
+    --wan) wan=${2:?--wan needs RTT_MS,MBIT}; shift ;;
     -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument '$1'; see --help" >&2; exit 2 ;;
   esac
@@ -43,7 +49,7 @@ case $size in
 esac
 
 scripts/install-deps.sh
-for wanted in curl:curl /usr/bin/time:time; do
+for wanted in curl:curl /usr/bin/time:time python3:python3; do
   if ! command -v "${wanted%%:*}" >/dev/null 2>&1; then
     sudo=""
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
@@ -107,7 +113,7 @@ many_layers() {
   rm -rf "$dir" "$dir.tar"
 }
 
-if [ ! -f "$bench/big.tar" ] || [ ! -f "$bench/ten.tar" ] || [ ! -f "$bench/many.tar" ]; then
+if [ -z "$wan" ] && { [ ! -f "$bench/big.tar" ] || [ ! -f "$bench/ten.tar" ] || [ ! -f "$bench/many.tar" ]; }; then
   echo "making the bench images under $bench (once)" >&2
   layout=$bench/oci
   rm -rf "$layout"
@@ -125,7 +131,6 @@ if [ ! -f "$bench/big.tar" ] || [ ! -f "$bench/ten.tar" ] || [ ! -f "$bench/many
   done
   rm -rf "$layout"
 fi
-image_bytes=$(stat -c %s "$bench/big.tar")
 
 run=$bench/run
 rm -rf "$run"
@@ -160,6 +165,14 @@ forget_skopeo_pushes() {
   rm -f /var/lib/containers/cache/blob-info-cache-v1.boltdb \
     "${XDG_DATA_HOME:-$HOME/.local/share}/containers/cache/blob-info-cache-v1.boltdb"
 }
+if [ -n "$wan" ]; then
+  source scripts/lib/wan.sh
+  [ "$runs" = 3 ] && [ "$size" = full ] && runs=2
+  wan_bench "$wan"
+  exit 0
+fi
+image_bytes=$(stat -c %s "$bench/big.tar")
+
 # Each tool pushes the 10-layer image once, so the re-push case finds it there and both tools
 # know its compressed digests.
 prime_repush() {

@@ -238,11 +238,14 @@ impl FlagGroup for RegistryArgs {
 /// The help lines of the transfer flags.
 pub const TRANSFER_HELP: &str = "\
 Transfer options:
-      --max-concurrent N       blobs moved at once, largest first [default: 1]
-                               [env: DOCKER_PUSHER_MAX_CONCURRENT]
-      --concurrency MODE       fixed, or dynamic: start at --min-concurrent and add a worker
-                               while throughput rises by more than 10 %, drop one when it falls
-                               or the registry pushes back (429, 5xx, timeouts) [default: fixed]
+      --max-concurrent N       blobs moved at once, largest first [default: 1; with
+                               --concurrency dynamic, at most 8] [env: DOCKER_PUSHER_MAX_CONCURRENT]
+      --concurrency MODE       fixed, or dynamic: start at --min-concurrent and decide after
+                               0.5 s, then every second: twice the workers while blobs wait on
+                               round trips (over 20 % of their time before the first byte), one
+                               more while throughput rises by 10 %, one fewer when it falls, and
+                               one fewer at once when the registry pushes back (429, 5xx,
+                               timeouts) [default: fixed]
       --min-concurrent N       the fewest workers with --concurrency dynamic [default: 1]
       --limit-rate RATE        cap on bytes read per second, all blobs together (10M is
                                10 MiB/s; for a gzip push, bytes before compression)";
@@ -296,9 +299,13 @@ impl FlagGroup for PlatformArgs {
     }
 }
 
+/// The most workers `--concurrency dynamic` takes when `--max-concurrent` does not say.
+pub const DYNAMIC_CEILING: u32 = 8;
+
 /// How transfers run: concurrency, rate, and how their progress is shown.
 pub struct TransferArgs {
-    max_concurrent: u32,
+    /// `--max-concurrent`, when given (by flag or environment).
+    max_concurrent: Option<u32>,
     min_concurrent: u32,
     dynamic: bool,
     limit_rate: Option<u64>,
@@ -309,8 +316,10 @@ pub struct TransferArgs {
 impl TransferArgs {
     /// The defaults, overridden by the environment.
     pub fn from_env() -> Result<TransferArgs> {
-        let max_concurrent = env_number("DOCKER_PUSHER_MAX_CONCURRENT")?.unwrap_or(1);
-        check_concurrency(max_concurrent, "DOCKER_PUSHER_MAX_CONCURRENT")?;
+        let max_concurrent = env_number("DOCKER_PUSHER_MAX_CONCURRENT")?;
+        if let Some(max) = max_concurrent {
+            check_concurrency(max, "DOCKER_PUSHER_MAX_CONCURRENT")?;
+        }
         Ok(TransferArgs {
             max_concurrent,
             min_concurrent: 1,
@@ -324,7 +333,7 @@ impl TransferArgs {
     /// with only its progress flags.
     pub fn one_stream() -> TransferArgs {
         TransferArgs {
-            max_concurrent: 1,
+            max_concurrent: Some(1),
             min_concurrent: 1,
             dynamic: false,
             limit_rate: None,
@@ -332,9 +341,14 @@ impl TransferArgs {
         }
     }
 
-    /// Blobs moved at once.
+    /// Blobs moved at once, at most: `--max-concurrent`, else 1, or with `--concurrency
+    /// dynamic` [`DYNAMIC_CEILING`].
     pub fn workers(&self) -> u32 {
-        self.max_concurrent
+        match (self.max_concurrent, self.dynamic) {
+            (Some(max), _) => max,
+            (None, true) => DYNAMIC_CEILING,
+            (None, false) => 1,
+        }
     }
 
     /// With `--concurrency dynamic`, the governor of the worker count, watching `pushbacks`.
@@ -342,15 +356,16 @@ impl TransferArgs {
         if !self.dynamic {
             return Ok(None);
         }
-        if self.min_concurrent > self.max_concurrent {
+        if self.min_concurrent > self.workers() {
             return Err(Error::Usage(format!(
                 "--min-concurrent {} is more than --max-concurrent {}",
-                self.min_concurrent, self.max_concurrent
+                self.min_concurrent,
+                self.workers()
             )));
         }
         Ok(Some(Governor::new(
             self.min_concurrent,
-            self.max_concurrent,
+            self.workers(),
             pushbacks.clone(),
         )))
     }
@@ -370,8 +385,9 @@ impl FlagGroup for TransferArgs {
     fn claim(&mut self, arg: &Arg<'_>, parser: &mut Parser) -> Result<bool> {
         match arg {
             Arg::Long("max-concurrent") => {
-                self.max_concurrent = number(parser, "--max-concurrent")?;
-                check_concurrency(self.max_concurrent, "--max-concurrent")?;
+                let max = number(parser, "--max-concurrent")?;
+                check_concurrency(max, "--max-concurrent")?;
+                self.max_concurrent = Some(max);
             }
             Arg::Long("concurrency") | Arg::Long("concurrency-manager") => {
                 self.dynamic = match value(parser, "--concurrency")?.as_str() {

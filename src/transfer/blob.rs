@@ -3,6 +3,7 @@
 //! else streamed, with retries that resume where the last attempt stopped.
 
 use std::io::{self, Read};
+use std::time::Instant;
 
 use crate::digest::{Bounded, Digest};
 use crate::error::{Context, Error, Result};
@@ -145,11 +146,12 @@ impl OneBlob<'_> {
                 self.source.describe()
             )
         };
+        let started = Instant::now();
         let mut attempt = 1;
         let stored = loop {
             match self
                 .destination
-                .put_blob(blob, &mut |offset| self.open(offset))
+                .put_blob(blob, &mut |offset| self.open(offset, started))
             {
                 Ok(stored) => break stored,
                 Err(error) if error.is_retryable() && attempt < options.attempts => {
@@ -176,8 +178,9 @@ impl OneBlob<'_> {
     }
 
     /// The source's bytes of the blob from `offset`: bounded by its size, held to the rate
-    /// limit, counted for the board and the governor.
-    fn open(&self, offset: u64) -> Result<Box<dyn Read + Send + '_>> {
+    /// limit, counted for the board and the governor (which learns how long after `started`
+    /// the first byte came).
+    fn open(&self, offset: u64, started: Instant) -> Result<Box<dyn Read + Send + '_>> {
         let (blob, options) = (self.blob, self.options);
         let mut reader: Box<dyn Read + Send> = Box::new(Bounded::new(
             self.source.open_blob(blob, offset)?,
@@ -193,6 +196,8 @@ impl OneBlob<'_> {
                 inner: reader,
                 options,
                 digest: &blob.digest,
+                started,
+                first_byte: None,
             });
         }
         Ok(reader)
@@ -243,11 +248,15 @@ impl OneBlob<'_> {
     }
 }
 
-/// A source reader that tells the board and the governor how many bytes passed.
+/// A source reader that tells the board and the governor how many bytes passed, and the
+/// governor how long the blob waited for its first byte and then moved.
 struct Counted<'a> {
     inner: Box<dyn Read + Send + 'a>,
     options: Options<'a>,
     digest: &'a Digest,
+    /// When the blob's transfer started.
+    started: Instant,
+    first_byte: Option<Instant>,
 }
 
 impl Read for Counted<'_> {
@@ -257,6 +266,14 @@ impl Read for Counted<'_> {
             board.moved(self.digest, n as u64);
         }
         if let Some(governor) = self.options.governor {
+            match (n, self.first_byte) {
+                (0, Some(first)) if !buffer.is_empty() => {
+                    governor.blob_moved(first - self.started, first.elapsed());
+                    self.first_byte = None;
+                }
+                (1.., None) => self.first_byte = Some(Instant::now()),
+                _ => {}
+            }
             for adjustment in [governor.watch_pushbacks(), governor.moved(n as u64)]
                 .into_iter()
                 .flatten()

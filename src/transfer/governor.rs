@@ -1,17 +1,28 @@
 //! `--concurrency dynamic`: how many workers may move blobs at once, between `--min-concurrent`
-//! and `--max-concurrent`. It starts at the minimum and, after the first window, tries one
-//! worker more; from then on, every window it compares the throughput with the last one: one
-//! more worker while it rises by more than 10 %, one fewer when it falls by more than 10 %, and
-//! one fewer at once when the registry pushes back (429, 5xx, timeouts), after which it no
-//! longer probes. Each change is recorded.
+//! and `--max-concurrent`. It starts at the minimum and decides at the end of each window (the
+//! first after half a second, then every second), in this order:
+//! - the registry pushed back (429, 5xx, timeouts): one worker fewer at once, and no more
+//!   probing;
+//! - blobs are still waiting and the blobs of the window spent more than a fifth of their time
+//!   before their first byte (round trips, not bandwidth, bound them): twice the workers;
+//! - else, by throughput against the last window: one more while it rises by more than 10 %
+//!   (and once to probe, with nothing to compare yet), one fewer when it falls by more than
+//!   10 %.
+//!
+//! Each change is recorded, with the samples that led to it.
 
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::retry::Pushbacks;
 
-/// How long throughput is measured before a decision.
-const WINDOW: Duration = Duration::from_secs(2);
+/// How long the first window lasts: the first decision comes early, as most of a WAN transfer
+/// of small layers is over within seconds.
+const FIRST_WINDOW: Duration = Duration::from_millis(500);
+/// How long throughput is measured before each later decision.
+const WINDOW: Duration = Duration::from_secs(1);
+/// The share of the blobs' time before their first byte above which more workers help.
+const LATENCY_BOUND: f64 = 0.2;
 /// The change in throughput that counts as rising or falling.
 const MARGIN: f64 = 0.10;
 
@@ -39,6 +50,13 @@ pub struct Governor {
 struct State {
     allowed: u32,
     active: u32,
+    /// Blobs not started yet.
+    waiting: usize,
+    /// The length of the current window.
+    window: Duration,
+    /// The blobs of this window: time before their first byte, and time moving bytes.
+    before_first_byte: Duration,
+    moving: Duration,
     window_started: Instant,
     window_bytes: u64,
     last_throughput: Option<f64>,
@@ -62,6 +80,10 @@ impl Governor {
             state: Mutex::new(State {
                 allowed: min,
                 active: 0,
+                waiting: 0,
+                window: FIRST_WINDOW,
+                before_first_byte: Duration::ZERO,
+                moving: Duration::ZERO,
                 window_started: now,
                 window_bytes: 0,
                 last_throughput: None,
@@ -82,13 +104,26 @@ impl Governor {
         self.state().allowed
     }
 
+    /// The transfer has `blobs` blobs to move.
+    pub fn begin(&self, blobs: usize) {
+        self.state().waiting = blobs;
+    }
+
     /// Waits until another worker may start on a blob; the leave ends when it is dropped.
     pub fn leave(&self) -> Leave<'_> {
         let mut state = self.state();
         while !take_place(&mut state) {
             state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
         }
+        state.waiting = state.waiting.saturating_sub(1);
         Leave { governor: self }
+    }
+
+    /// A blob has moved all its bytes: `before_first_byte` after it started, then `moving`.
+    pub fn blob_moved(&self, before_first_byte: Duration, moving: Duration) {
+        let mut state = self.state();
+        state.before_first_byte += before_first_byte;
+        state.moving += moving;
     }
 
     /// `n` more bytes moved; at the end of a window, decides. Returns the adjustment made.
@@ -96,23 +131,39 @@ impl Governor {
         let mut state = self.state();
         state.window_bytes += n;
         let elapsed = state.window_started.elapsed();
-        if elapsed < WINDOW {
+        if elapsed < state.window {
             return None;
         }
         let throughput = state.window_bytes as f64 / elapsed.as_secs_f64();
-        let decision = decide(
-            state.allowed,
-            self.min,
-            self.max,
-            state.last_throughput,
-            state.probing,
-            throughput,
-        );
+        let timed = state.before_first_byte + state.moving;
+        let latency =
+            (!timed.is_zero()).then(|| state.before_first_byte.as_secs_f64() / timed.as_secs_f64());
+        let decision =
+            latency_bound(state.allowed, self.max, state.waiting, latency).or_else(|| {
+                decide(
+                    state.allowed,
+                    self.min,
+                    self.max,
+                    state.last_throughput,
+                    state.probing,
+                    throughput,
+                )
+            });
         state.last_throughput = Some(throughput);
         state.probing = false;
+        state.window = WINDOW;
         state.window_started = Instant::now();
         state.window_bytes = 0;
+        (state.before_first_byte, state.moving) = (Duration::ZERO, Duration::ZERO);
         let (to, reason) = decision?;
+        let reason = format!(
+            "{reason} ({}/s{})",
+            crate::progress::human_bytes(throughput as u64),
+            latency.map_or(String::new(), |share| format!(
+                ", {:.0}% before the first byte",
+                share * 100.0
+            ))
+        );
         Some(self.adjust(&mut state, to, reason))
     }
 
@@ -185,6 +236,25 @@ fn take_place(state: &mut State) -> bool {
     free
 }
 
+/// Twice the workers (up to `max`) when blobs are `waiting` and the blobs of the window spent
+/// more than [`LATENCY_BOUND`] of their time before their first byte (`latency`).
+fn latency_bound(
+    allowed: u32,
+    max: u32,
+    waiting: usize,
+    latency: Option<f64>,
+) -> Option<(u32, String)> {
+    let share = latency.filter(|share| *share > LATENCY_BOUND)?;
+    (waiting > 0 && allowed < max).then(|| {
+        let to = (allowed * 2).min(max);
+        let reason = format!(
+            "round trips bind: {:.0}% of the time before the first byte, {waiting} blobs waiting",
+            share * 100.0
+        );
+        (to, reason)
+    })
+}
+
 /// The new worker count and why, when the throughput of the last window (`now`, bytes per
 /// second) calls for one, compared with the window before (`last`); with nothing to compare,
 /// one worker more when `probing`.
@@ -245,6 +315,18 @@ mod tests {
             None,
             "after pushback it only measures"
         );
+    }
+
+    #[test]
+    fn round_trips_double_the_workers_while_blobs_wait() {
+        let (to, reason) = latency_bound(2, 8, 5, Some(0.4)).unwrap();
+        assert_eq!(to, 4);
+        assert!(reason.contains("40%"), "{reason}");
+        assert_eq!(latency_bound(6, 8, 5, Some(0.4)).map(|d| d.0), Some(8));
+        assert_eq!(latency_bound(2, 8, 0, Some(0.9)), None, "nothing waits");
+        assert_eq!(latency_bound(2, 8, 5, Some(0.1)), None, "bandwidth binds");
+        assert_eq!(latency_bound(8, 8, 5, Some(0.9)), None, "at the maximum");
+        assert_eq!(latency_bound(2, 8, 5, None), None, "no blob timed yet");
     }
 
     #[test]

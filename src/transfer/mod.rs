@@ -251,6 +251,9 @@ fn copy_jobs(
         }
     }
     work.sort_by_key(|(_, blob)| Reverse(blob.size));
+    if let Some(governor) = options.governor {
+        governor.begin(work.len());
+    }
     if let Some(board) = options.board {
         let workers = options.governor.map_or(options.workers, Governor::allowed);
         board.begin(

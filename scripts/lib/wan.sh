@@ -1,0 +1,98 @@
+# Sourced by bench.sh for --wan RTT_MS,MBIT: pull and push of a dozen-layer image through a
+# delay line (scripts/lib/delay_line.py) in front of the loopback registry, for skopeo, ours
+# at defaults, ours with --concurrency dynamic and ours with --max-concurrent 4; best of the
+# runs, beside the link's floor (the bytes over the bandwidth). Uses bench.sh's bin, skopeo,
+# run, runs, size, measure and REGISTRY.
+
+# wan_image DIR: the bench's WAN image, DIR/wan.tar: twelve layers of random bytes and text,
+# a few MB each (a few hundred KB with --quick), made once with umoci.
+wan_image() {
+  local dir=$1 layout=$1/wan-oci i kb
+  [ -f "$dir/wan.tar" ] && return 0
+  rm -rf "$layout"
+  umoci init --layout "$layout"
+  umoci new --image "$layout:wan"
+  for i in $(seq 12); do
+    kb=$(((i * 613) % 2900 + 300))
+    [ "$size" = quick ] && kb=$((kb / 10))
+    rm -rf "$layout.layer" && mkdir -p "$layout.layer/srv"
+    head -c "$((kb * 1024))" /dev/urandom >"$layout.layer/srv/data-$i.bin"
+    awk -v i="$i" -v n="$((kb * 20))" 'BEGIN { for (k = 0; k < n; k++) printf "layer %d line %d\n", i, k }' \
+      >"$layout.layer/srv/text-$i.txt"
+    tar -cf "$layout.layer.tar" -C "$layout.layer" srv
+    umoci raw add-layer --image "$layout:wan" "$layout.layer.tar"
+  done
+  "${skopeo[@]}" "oci:$layout:wan" "docker-archive:$dir/wan.tar.partial:bench/wan:v1"
+  mv "$dir/wan.tar.partial" "$dir/wan.tar"
+  rm -rf "$layout" "$layout.layer" "$layout.layer.tar"
+}
+
+# blob_bytes REPOSITORY: the bytes of the config and layers of REPOSITORY:v1 in the registry.
+blob_bytes() {
+  curl -sSf -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$REGISTRY/v2/$1/manifests/v1" |
+    grep -o '"size": *[0-9]*' | awk -F: '{ sum += $2 } END { printf "%d", sum }'
+}
+
+wan_bench() {
+  local rtt=${1%,*} mbit=${1#*,} port delay_pid tool i link
+  case "$rtt,$mbit" in
+    *[!0-9,.]* | ,* | *,) echo "bench.sh: --wan takes RTT_MS,MBIT (40,200), not '$1'" >&2; exit 2 ;;
+  esac
+  wan_image "$bench"
+  port=$((20000 + RANDOM % 20000))
+  while (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+  python3 scripts/lib/delay_line.py "$port" "${REGISTRY#*:}" "$rtt" "$mbit" >"$run/delay.log" 2>&1 &
+  delay_pid=$!
+  trap '[ -n "$REGISTRY_PID" ] && kill "$REGISTRY_PID" 2>/dev/null; kill '"$delay_pid"' 2>/dev/null; rm -rf "$run"' EXIT
+  for _ in $(seq 50); do grep -q ready "$run/delay.log" 2>/dev/null && break; sleep 0.1; done
+  link=127.0.0.1:$port
+  # The pull source, pushed straight to the registry (not through the link).
+  "${skopeo[@]}" "docker-archive:$bench/wan.tar" "docker://$REGISTRY/wan/source:v1"
+  local ours=("$bin" -q) dynamic=(--concurrency dynamic) four=(--max-concurrent 4)
+  for i in $(seq "$runs"); do
+    for tool in skopeo ours dynamic four; do
+      echo "bench: wan, run $i, $tool" >&2
+      forget_skopeo_pushes
+      rm -rf "$run/cache" "$run/dir"
+      case $tool in
+        skopeo)
+          measure wan-push skopeo "${skopeo[@]}" "docker-archive:$bench/wan.tar" "docker://$link/wan/skopeo-$i:v1"
+          measure wan-pull skopeo "${skopeo[@]}" "docker://$link/wan/source:v1" "dir:$run/dir" ;;
+        ours)
+          measure wan-push ours "${ours[@]}" --cache-dir "$run/cache" push "$bench/wan.tar" "http://$link/wan/ours-$i:v1"
+          rm -rf "$run/cache"
+          measure wan-pull ours "${ours[@]}" --cache-dir "$run/cache" pull "http://$link/wan/source:v1" ;;
+        *)
+          local extra=("${dynamic[@]}")
+          [ "$tool" = four ] && extra=("${four[@]}")
+          measure wan-push "$tool" "${ours[@]}" --cache-dir "$run/cache" push "${extra[@]}" "$bench/wan.tar" "http://$link/wan/$tool-$i:v1"
+          rm -rf "$run/cache"
+          measure wan-pull "$tool" "${ours[@]}" --cache-dir "$run/cache" pull "${extra[@]}" "http://$link/wan/source:v1" ;;
+      esac
+    done
+  done
+  local pull_bytes push_bytes
+  pull_bytes=$(blob_bytes wan/source)
+  push_bytes=$(blob_bytes wan/ours-1)
+  echo
+  echo "docker-image-pusher $("$bin" --version | cut -d' ' -f2) and $(skopeo --version), $(nproc) cores,"
+  echo "through a delay line of ${rtt} ms round trip and ${mbit} Mbit/s; the $size WAN image" \
+    "($((pull_bytes / 1000000)) MB pulled, $((push_bytes / 1000000)) MB pushed), best of $runs:"
+  echo
+  awk -v mbit="$mbit" -v pull="$pull_bytes" -v push="$push_bytes" '
+    { key = $1 SUBSEP $2; if (!(key in best) || $3 < best[key]) best[key] = $3
+      if ($4 > rss[$1, $2]) rss[$1, $2] = $4 }
+    END {
+      print "| case | link floor (s) | skopeo (s) | ours (s) | dynamic (s) | --max-concurrent 4 (s) | skopeo / ours | skopeo / dynamic | ours peak RSS (max) |"
+      print "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+      for (c = 1; c <= 2; c++) {
+        k = c == 1 ? "wan-pull" : "wan-push"
+        floor = (c == 1 ? pull : push) * 8 / (mbit * 1e6)
+        s = best[k, "skopeo"] / 1000; o = best[k, "ours"] / 1000
+        d = best[k, "dynamic"] / 1000; f = best[k, "four"] / 1000
+        m = rss[k, "ours"]; if (rss[k, "dynamic"] > m) m = rss[k, "dynamic"]; if (rss[k, "four"] > m) m = rss[k, "four"]
+        printf "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2fx | %.2fx | %.1f MB |\n", k, floor, s, o, d, f, s / o, s / d, m / 1024
+      }
+    }' "$results"
+}
