@@ -15,7 +15,7 @@ use crate::manifest::{Platform, Platforms};
 use crate::progress::{Board, BoardDisplay, Progress, Verbosity};
 use crate::registry::{Compress, Credentials, HttpOptions, RegistryOptions, UploadPlan};
 use crate::retry::Pushbacks;
-use crate::transfer::{Governor, RateLimit};
+use crate::transfer::{Governor, RateLimit, Tuning};
 
 /// What a command line asks for: the command's help, or a run with these arguments (each
 /// command parses into a plain struct first, and opens or connects to anything only after).
@@ -240,12 +240,12 @@ pub const TRANSFER_HELP: &str = "\
 Transfer options:
       --max-concurrent N       blobs moved at once, largest first [default: 1; with
                                --concurrency dynamic, at most 8] [env: DOCKER_PUSHER_MAX_CONCURRENT]
-      --concurrency MODE       fixed, or dynamic: start at --min-concurrent and decide after
-                               0.5 s, then every second: twice the workers while blobs wait on
-                               round trips (over 20 % of their time before the first byte), one
-                               more while throughput rises by 10 %, one fewer when it falls, and
-                               one fewer at once when the registry pushes back (429, 5xx,
-                               timeouts) [default: fixed]
+      --concurrency MODE       fixed, or dynamic: start at 2 workers and decide after
+                               0.5 s, then every 1 s (0.5 s while rising): twice the workers
+                               while blobs wait and over 20 % of their time goes on round
+                               trips, one more while throughput rises by 10 %, one fewer when
+                               it falls, one fewer at once when the registry pushes back
+                               (429, 5xx, timeouts) [default: fixed]
       --min-concurrent N       the fewest workers with --concurrency dynamic [default: 1]
       --limit-rate RATE        cap on bytes read per second, all blobs together (10M is
                                10 MiB/s; for a gzip push, bytes before compression)";
@@ -309,6 +309,7 @@ pub struct TransferArgs {
     min_concurrent: u32,
     dynamic: bool,
     limit_rate: Option<u64>,
+    tuning: TuningArgs,
     /// How the progress is shown.
     pub shown: ProgressArgs,
 }
@@ -325,6 +326,7 @@ impl TransferArgs {
             min_concurrent: 1,
             dynamic: false,
             limit_rate: None,
+            tuning: TuningArgs::default(),
             shown: ProgressArgs::default(),
         })
     }
@@ -337,6 +339,7 @@ impl TransferArgs {
             min_concurrent: 1,
             dynamic: false,
             limit_rate: None,
+            tuning: TuningArgs::default(),
             shown: ProgressArgs::default(),
         }
     }
@@ -366,6 +369,7 @@ impl TransferArgs {
         Ok(Some(Governor::new(
             self.min_concurrent,
             self.workers(),
+            self.tuning.tuning(),
             pushbacks.clone(),
         )))
     }
@@ -412,6 +416,7 @@ impl FlagGroup for TransferArgs {
                 }
                 self.limit_rate = Some(rate);
             }
+            _ if self.tuning.claim(arg, parser)? => self.dynamic = true,
             _ => return self.shown.claim(arg, parser),
         }
         Ok(true)
@@ -424,6 +429,8 @@ pub struct ProgressArgs {
     interval: u64,
     status_every: u64,
     json: bool,
+    /// `--enable-monitoring`: each change of the worker count said on a line.
+    monitor: bool,
 }
 
 impl Default for ProgressArgs {
@@ -433,6 +440,7 @@ impl Default for ProgressArgs {
             interval: 200,
             status_every: 10,
             json: false,
+            monitor: false,
         }
     }
 }
@@ -451,11 +459,15 @@ impl ProgressArgs {
             Some(live) => live,
             None => BoardDisplay::Live { detailed: false },
         };
-        Board::new(
+        let board = Board::new(
             display,
             Duration::from_millis(self.interval.max(10)),
             Duration::from_secs(self.status_every.max(1)),
-        )
+        );
+        match self.monitor && verbosity != Verbosity::Quiet {
+            true => board.monitored(),
+            false => board,
+        }
     }
 }
 
@@ -482,10 +494,127 @@ impl FlagGroup for ProgressArgs {
                 self.status_every = number(parser, "--status-interval")?
             }
             Arg::Long("json") => self.json = true,
+            Arg::Long("enable-monitoring") => self.monitor = true,
             _ => return Ok(false),
         }
         Ok(true)
     }
+}
+
+/// The help lines of the tuning flags of `--concurrency dynamic`.
+pub const TUNING_HELP: &str = "\
+Tuning of --concurrency dynamic (the older tool's names; all but the last turn it on):
+      --concurrency-strategy S        adaptive (the rules above), conservative (start at 1,
+                                      2 s windows, one worker at a time, throughput only) or
+                                      aggressive (start at 4, 0.5 s windows, 5 %, round trips
+                                      bind at 10 %) [default: adaptive]
+      --adjustment-factor F           what the workers are multiplied by when round trips
+                                      bind [default: 2]; 1 adds one at a time
+      --speed-threshold PCT           the change in throughput that counts as a rise or a
+                                      fall [default: 10]
+      --sample-interval MS            how long throughput is measured before a decision
+                                      [default: 1000]; the first window is half as long
+      --auto-strategy-switching       let the round-trip rule multiply the workers (on, except
+                                      with conservative)
+      --strategy-switch-confidence PCT
+                                      the share of blob time on round trips above which they
+                                      bind [default: 20]
+      --confidence-threshold N        blobs a window must see done before their round trips
+                                      count [default: 1]
+      --enable-monitoring             print each change of the worker count and the samples
+                                      that led to it, whatever the progress display";
+
+/// The seeds' tuning flags of `--concurrency dynamic`, as given: a strategy, then any of its
+/// numbers changed, whatever the order on the command line.
+#[derive(Default)]
+struct TuningArgs {
+    strategy: Option<Tuning>,
+    factor: Option<f64>,
+    margin: Option<f64>,
+    window: Option<u64>,
+    switching: bool,
+    share: Option<f64>,
+    samples: Option<u32>,
+}
+
+impl TuningArgs {
+    /// The tuning: the strategy's, with what the flags changed.
+    fn tuning(&self) -> Tuning {
+        let mut tuning = self.strategy.clone().unwrap_or_else(Tuning::adaptive);
+        tuning.factor = self.factor.unwrap_or(tuning.factor);
+        tuning.margin = self.margin.unwrap_or(tuning.margin);
+        tuning.window = self.window.map_or(tuning.window, Duration::from_millis);
+        tuning.switching |= self.switching;
+        tuning.round_trip_share = self.share.unwrap_or(tuning.round_trip_share);
+        tuning.min_samples = self.samples.unwrap_or(tuning.min_samples);
+        tuning
+    }
+}
+
+impl FlagGroup for TuningArgs {
+    fn claim(&mut self, arg: &Arg<'_>, parser: &mut Parser) -> Result<bool> {
+        match arg {
+            Arg::Long("concurrency-strategy") => {
+                self.strategy = Some(match value(parser, "--concurrency-strategy")?.as_str() {
+                    "adaptive" => Tuning::adaptive(),
+                    "conservative" => Tuning::conservative(),
+                    "aggressive" => Tuning::aggressive(),
+                    other => {
+                        return Err(Error::Usage(format!(
+                            "--concurrency-strategy {other:?}: expected adaptive, conservative \
+                             or aggressive"
+                        )));
+                    }
+                })
+            }
+            Arg::Long("adjustment-factor") => {
+                let factor = fraction(parser, "--adjustment-factor")?;
+                if !(1.0..=16.0).contains(&factor) {
+                    return Err(Error::Usage("--adjustment-factor: between 1 and 16".into()));
+                }
+                self.factor = Some(factor);
+            }
+            Arg::Long("speed-threshold") => {
+                self.margin = Some(percent(parser, "--speed-threshold")?)
+            }
+            Arg::Long("sample-interval") => {
+                let ms: u64 = number(parser, "--sample-interval")?;
+                if ms < 100 {
+                    return Err(Error::Usage(
+                        "--sample-interval: at least 100 (milliseconds)".into(),
+                    ));
+                }
+                self.window = Some(ms);
+            }
+            Arg::Long("auto-strategy-switching") => self.switching = true,
+            Arg::Long("strategy-switch-confidence") => {
+                self.share = Some(percent(parser, "--strategy-switch-confidence")?)
+            }
+            Arg::Long("confidence-threshold") => {
+                self.samples = Some(number(parser, "--confidence-threshold")?)
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// A number with a fraction (`1.5`) for `flag`.
+fn fraction(parser: &mut Parser, flag: &str) -> Result<f64> {
+    let text = value(parser, flag)?;
+    text.parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite())
+        .ok_or_else(|| Error::Usage(format!("{flag} {text:?}: not a number")))
+}
+
+/// A percentage, 0 to 100 (`10` or `10%`), for `flag`, as a share (0.10).
+fn percent(parser: &mut Parser, flag: &str) -> Result<f64> {
+    let text = value(parser, flag)?;
+    (text.trim_end_matches('%').parse::<f64>().ok())
+        .filter(|n| (0.0..=100.0).contains(n))
+        .map(|n| n / 100.0)
+        .ok_or_else(|| Error::Usage(format!("{flag} {text:?}: a percentage, 0 to 100")))
 }
 
 fn check_concurrency(value: u32, what: &str) -> Result<()> {
@@ -781,6 +910,65 @@ mod tests {
         assert_eq!(parse_size("1g"), Some(1 << 30));
         for bad in ["", "M", "5X", "-1", "1.5G"] {
             assert_eq!(parse_size(bad), None, "{bad}");
+        }
+    }
+
+    /// The transfer flags `line` gives.
+    fn transfer(line: &[&str]) -> Result<TransferArgs> {
+        let mut parser = Parser::from_args(line.iter().copied());
+        let mut args = TransferArgs::from_env()?;
+        if let Some(flag) = next(&mut parser, &mut [&mut args], "test")? {
+            panic!("{:?} not claimed", flag.as_arg());
+        }
+        Ok(args)
+    }
+
+    #[test]
+    fn the_seeds_tuning_flags_set_the_rules_and_turn_dynamic_on() {
+        let args = transfer(&[
+            "--concurrency-strategy",
+            "conservative",
+            "--adjustment-factor",
+            "1.5",
+            "--speed-threshold",
+            "25%",
+            "--sample-interval",
+            "3000",
+            "--auto-strategy-switching",
+            "--strategy-switch-confidence",
+            "40",
+            "--confidence-threshold",
+            "3",
+        ])
+        .unwrap();
+        assert!(args.dynamic, "a tuning flag means --concurrency dynamic");
+        assert_eq!(args.workers(), DYNAMIC_CEILING);
+        let tuning = args.tuning.tuning();
+        assert_eq!(
+            tuning,
+            Tuning {
+                start: 1,
+                window: Duration::from_secs(3),
+                margin: 0.25,
+                factor: 1.5,
+                switching: true,
+                round_trip_share: 0.40,
+                min_samples: 3,
+            }
+        );
+        let aggressive = transfer(&["--concurrency-strategy", "aggressive"]).unwrap();
+        assert_eq!(aggressive.tuning.tuning(), Tuning::aggressive());
+        for bad in [
+            &["--concurrency-strategy", "fast"][..],
+            &["--adjustment-factor", "0.5"],
+            &["--speed-threshold", "150"],
+            &["--sample-interval", "10"],
+        ] {
+            let error = transfer(bad).err().map(|e| e.to_string());
+            assert!(
+                error.as_ref().is_some_and(|e| e.contains(bad[0])),
+                "{bad:?}: {error:?}"
+            );
         }
     }
 }

@@ -205,6 +205,26 @@ fn dynamic_concurrency_adds_workers_while_they_help() {
     let result = events.last().unwrap();
     assert_eq!(result["event"], "result");
     assert!(!result["adjustments"].as_array().unwrap().is_empty());
+
+    // The older tool's spelling: a strategy alone turns dynamic on, and monitoring says
+    // each change on stderr even with no progress display.
+    let run = TestCache::new()
+        .run(&[
+            "pull",
+            &target,
+            "--concurrency-strategy",
+            "conservative",
+            "--enable-monitoring",
+            "--progress",
+            "none",
+        ])
+        .success();
+    assert!(
+        run.stderr
+            .contains("workers: 1 -> 2 (trying one worker more"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

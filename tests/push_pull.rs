@@ -385,7 +385,14 @@ fn a_pull_resumes_from_what_an_earlier_run_left() {
     fs::create_dir_all(&partial).unwrap();
     fs::write(partial.join(hex), &whole[..whole.len() / 2]).unwrap();
 
-    cache.run(&["pull", &target]).success();
+    let resumed = cache.run(&["pull", &target, "--json"]).success();
+    let result: serde_json::Value =
+        serde_json::from_str(resumed.stdout.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(
+        result["bytes_resumed"],
+        whole.len() / 2,
+        "the summary tells what was resumed: {result}"
+    );
     let ranged = registry
         .log()
         .lines()
@@ -633,4 +640,40 @@ fn gzip_layers_with_incompressible_stretches_decompress_with_gnu_gzip() {
         support::sha256(&layer),
         "GNU gzip gives the layer back"
     );
+}
+
+#[test]
+fn the_summary_tells_bytes_read_from_bytes_sent() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("bytes-sent");
+    let archive = archive(&dir);
+    let target = format!("{}/sent/app:v1", registry.host());
+    let pushed = TestCache::new()
+        .run(&["push", archive.to_str().unwrap(), &target, "--json"])
+        .success();
+    let result: serde_json::Value =
+        serde_json::from_str(pushed.stdout.lines().last().unwrap_or_default()).unwrap();
+    let raw = tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{target}"),
+        ],
+    );
+    let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    let stored: u64 = std::iter::once(&manifest["config"])
+        .chain(manifest["layers"].as_array().unwrap())
+        .map(|blob| blob["size"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        result["bytes_sent"], stored,
+        "what the registry holds: {result}"
+    );
+    assert!(
+        result["bytes_copied"].as_u64().unwrap() > stored,
+        "the layers were read uncompressed and sent gzipped: {result}"
+    );
+    assert_eq!(result["bytes_resumed"], 0);
 }

@@ -4,8 +4,8 @@
 # runs, beside the link's floor (the bytes over the bandwidth). Uses bench.sh's bin, skopeo,
 # run, runs, size, measure and REGISTRY.
 
-# wan_image DIR: the bench's WAN image, DIR/wan.tar: twelve layers of random bytes and text,
-# a few MB each (a few hundred KB with --quick), made once with umoci.
+# wan_image DIR: the bench's WAN image, DIR/wan.tar: twelve layers of 0.7 to 7.7 MB of random
+# bytes and a little text, about 50 MB in all (a tenth with --quick), made once with umoci.
 wan_image() {
   local dir=$1 layout=$1/wan-oci i kb
   [ -f "$dir/wan.tar" ] && return 0
@@ -13,11 +13,11 @@ wan_image() {
   umoci init --layout "$layout"
   umoci new --image "$layout:wan"
   for i in $(seq 12); do
-    kb=$(((i * 613) % 2900 + 300))
+    kb=$(((i * 613) % 7000 + 700))
     [ "$size" = quick ] && kb=$((kb / 10))
     rm -rf "$layout.layer" && mkdir -p "$layout.layer/srv"
     head -c "$((kb * 1024))" /dev/urandom >"$layout.layer/srv/data-$i.bin"
-    awk -v i="$i" -v n="$((kb * 20))" 'BEGIN { for (k = 0; k < n; k++) printf "layer %d line %d\n", i, k }' \
+    awk -v i="$i" -v n="$((kb * 5))" 'BEGIN { for (k = 0; k < n; k++) printf "layer %d line %d\n", i, k }' \
       >"$layout.layer/srv/text-$i.txt"
     tar -cf "$layout.layer.tar" -C "$layout.layer" srv
     umoci raw add-layer --image "$layout:wan" "$layout.layer.tar"

@@ -121,7 +121,15 @@ pub fn timing(summary: &Summary, board: &Board) -> String {
     } else {
         format!(" ({speed}/s)")
     };
-    format!(" in {seconds:.1} s{speed}{retries}{adjustments}")
+    let sent = match summary.bytes_sent {
+        sent if sent == summary.bytes_copied => String::new(),
+        sent => format!(", {} sent", human_bytes(sent)),
+    };
+    let resumed = match summary.bytes_resumed {
+        0 => String::new(),
+        resumed => format!(", {} resumed rather than read again", human_bytes(resumed)),
+    };
+    format!(" in {seconds:.1} s{speed}{sent}{resumed}{retries}{adjustments}")
 }
 
 /// What a transfer did, as the JSON result says it (`sync` lists one per job).
@@ -136,6 +144,8 @@ pub fn json_summary(summary: &Summary) -> serde_json::Value {
         "blobs_present": summary.blobs_present,
         "blobs_mounted": summary.blobs_mounted,
         "bytes_copied": summary.bytes_copied,
+        "bytes_sent": summary.bytes_sent,
+        "bytes_resumed": summary.bytes_resumed,
         "retries": summary.retries,
         "adjustments": summary.adjustments.iter().map(|a| serde_json::json!({
             "seconds": json_seconds(a.at), "from": a.from, "to": a.to, "reason": a.reason,

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use crate::args::GLOBAL_HELP;
+use crate::args::{GLOBAL_HELP, TRANSFER_HELP, TUNING_HELP};
 use crate::error::{Error, Result};
 
 /// Writes data to stdout; a closed pipe (`| head`) is not a failure.
@@ -22,10 +22,12 @@ pub fn still_read(written: std::io::Result<()>) -> Result<bool> {
     }
 }
 
-/// Prints a command's help: `-h` the usage, `--help` also the details.
+/// Prints a command's help: `-h` the usage, `--help` also the details (and, for a command
+/// with the transfer flags, the tuning of `--concurrency dynamic`).
 pub fn print_help(usage: &str, groups: &[&str], details: &str, long: bool) -> Result<()> {
     let mut text = usage.to_string();
-    for group in groups.iter().chain([&GLOBAL_HELP]) {
+    let tuning = (long && groups.contains(&TRANSFER_HELP)).then_some(&TUNING_HELP);
+    for group in groups.iter().chain(tuning).chain([&GLOBAL_HELP]) {
         text.push_str("\n\n");
         text.push_str(group);
     }

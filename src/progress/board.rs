@@ -39,6 +39,8 @@ pub struct Board {
     interval: Duration,
     /// How often plain lines add a status line.
     status_every: Duration,
+    /// Whether each change of the worker count is said on a line, whatever the display.
+    monitored: bool,
     started: Instant,
     state: Mutex<State>,
 }
@@ -73,8 +75,17 @@ impl Board {
             display,
             interval,
             status_every,
+            monitored: false,
             started: Instant::now(),
             state: Mutex::new(State::default()),
+        }
+    }
+
+    /// The same board, saying each change of the worker count on a line of its own.
+    pub fn monitored(self) -> Board {
+        Board {
+            monitored: true,
+            ..self
         }
     }
 
@@ -192,6 +203,14 @@ impl Board {
                                             "from": from, "to": to, "reason": reason }),
             ),
             Display::Lines => super::say(format_args!("workers: {from} -> {to} ({reason})")),
+            Display::Live { .. } if self.monitored => {
+                clear(state.drawn);
+                state.drawn = 0;
+                super::say(format_args!("workers: {from} -> {to} ({reason})"));
+            }
+            Display::Off if self.monitored => {
+                super::say(format_args!("workers: {from} -> {to} ({reason})"))
+            }
             _ => {}
         }
         self.redraw(&mut state, true);

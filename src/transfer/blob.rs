@@ -3,7 +3,9 @@
 //! else streamed, with retries that resume where the last attempt stopped.
 
 use std::io::{self, Read};
-use std::time::Instant;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::digest::{Bounded, Digest};
 use crate::error::{Context, Error, Result};
@@ -13,11 +15,22 @@ use crate::retry;
 
 use super::{Adjustment, Destination, Options, Source};
 
+/// The bytes of one blob copied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Moved {
+    /// The blob's size at the source.
+    pub bytes: u64,
+    /// Its size as stored (compressed on the way, it differs).
+    pub sent: u64,
+    /// Bytes an interrupted try had moved already, not read from the source again.
+    pub resumed: u64,
+}
+
 /// What copying one blob did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Done {
-    /// Sent (or, in a dry run, would be), this many bytes read from the source.
-    Copied(u64),
+    /// Copied (or, in a dry run, would be).
+    Copied(Moved),
     /// The destination had it.
     Present,
     /// Linked from another repository of the same registry.
@@ -43,6 +56,8 @@ pub fn copy(
         blob,
         options,
         progress,
+        moving: Mutex::new(None),
+        resumed: AtomicU64::new(0),
     };
     if !options.force
         && let Some(wanted) = one.wanted()
@@ -64,6 +79,10 @@ struct OneBlob<'a> {
     blob: &'a Descriptor,
     options: Options<'a>,
     progress: &'a Progress,
+    /// When the source's first and (so far) last bytes passed, for the governor.
+    moving: Mutex<Option<(Instant, Instant)>>,
+    /// The furthest offset the source was opened at: bytes a resumed try did not read again.
+    resumed: AtomicU64,
 }
 
 impl OneBlob<'_> {
@@ -134,7 +153,12 @@ impl OneBlob<'_> {
                 blob.digest,
                 human_bytes(blob.size)
             ));
-            return Ok((blob.clone(), Done::Copied(blob.size), 0));
+            let moved = Moved {
+                bytes: blob.size,
+                sent: blob.size,
+                resumed: 0,
+            };
+            return Ok((blob.clone(), Done::Copied(moved), 0));
         }
         if let Some(board) = options.board {
             board.started(blob);
@@ -151,7 +175,7 @@ impl OneBlob<'_> {
         let stored = loop {
             match self
                 .destination
-                .put_blob(blob, &mut |offset| self.open(offset, started))
+                .put_blob(blob, &mut |offset| self.open(offset))
             {
                 Ok(stored) => break stored,
                 Err(error) if error.is_retryable() && attempt < options.attempts => {
@@ -166,6 +190,15 @@ impl OneBlob<'_> {
                 }
             }
         };
+        if let Some(governor) = options.governor {
+            let moving = (self.moving.lock().unwrap_or_else(|e| e.into_inner()))
+                .map_or(Duration::ZERO, |(first, last)| last - first);
+            if let Some(adjustment) =
+                governor.blob_moved(started.elapsed().saturating_sub(moving), moving)
+            {
+                show(options.board, &adjustment);
+            }
+        }
         if self.destination.transforms(blob)
             && let Some(memo) = options.memo
         {
@@ -174,14 +207,19 @@ impl OneBlob<'_> {
         self.remember_holders(&stored)?;
         let line = format!("{} copied ({})", stored.digest, human_bytes(stored.size));
         self.finished("copied", line);
-        Ok((stored, Done::Copied(blob.size), attempt - 1))
+        let moved = Moved {
+            bytes: blob.size,
+            sent: stored.size,
+            resumed: self.resumed.load(Ordering::Relaxed),
+        };
+        Ok((stored, Done::Copied(moved), attempt - 1))
     }
 
     /// The source's bytes of the blob from `offset`: bounded by its size, held to the rate
-    /// limit, counted for the board and the governor (which learns how long after `started`
-    /// the first byte came).
-    fn open(&self, offset: u64, started: Instant) -> Result<Box<dyn Read + Send + '_>> {
+    /// limit, counted for the board and the governor.
+    fn open(&self, offset: u64) -> Result<Box<dyn Read + Send + '_>> {
         let (blob, options) = (self.blob, self.options);
+        self.resumed.fetch_max(offset, Ordering::Relaxed);
         let mut reader: Box<dyn Read + Send> = Box::new(Bounded::new(
             self.source.open_blob(blob, offset)?,
             &blob.digest,
@@ -196,8 +234,7 @@ impl OneBlob<'_> {
                 inner: reader,
                 options,
                 digest: &blob.digest,
-                started,
-                first_byte: None,
+                moving: &self.moving,
             });
         }
         Ok(reader)
@@ -248,15 +285,13 @@ impl OneBlob<'_> {
     }
 }
 
-/// A source reader that tells the board and the governor how many bytes passed, and the
-/// governor how long the blob waited for its first byte and then moved.
+/// A source reader that tells the board and the governor how many bytes passed, and notes
+/// when the first and last bytes did.
 struct Counted<'a> {
     inner: Box<dyn Read + Send + 'a>,
     options: Options<'a>,
     digest: &'a Digest,
-    /// When the blob's transfer started.
-    started: Instant,
-    first_byte: Option<Instant>,
+    moving: &'a Mutex<Option<(Instant, Instant)>>,
 }
 
 impl Read for Counted<'_> {
@@ -266,13 +301,10 @@ impl Read for Counted<'_> {
             board.moved(self.digest, n as u64);
         }
         if let Some(governor) = self.options.governor {
-            match (n, self.first_byte) {
-                (0, Some(first)) if !buffer.is_empty() => {
-                    governor.blob_moved(first - self.started, first.elapsed());
-                    self.first_byte = None;
-                }
-                (1.., None) => self.first_byte = Some(Instant::now()),
-                _ => {}
+            if n > 0 {
+                let now = Instant::now();
+                let mut moving = self.moving.lock().unwrap_or_else(|e| e.into_inner());
+                *moving = Some((moving.map_or(now, |(first, _)| first), now));
             }
             for adjustment in [governor.watch_pushbacks(), governor.moved(n as u64)]
                 .into_iter()

@@ -1,10 +1,12 @@
 //! `--concurrency dynamic`: how many workers may move blobs at once, between `--min-concurrent`
-//! and `--max-concurrent`. It starts at the minimum and decides at the end of each window (the
-//! first after half a second, then every second), in this order:
+//! and `--max-concurrent`. It starts at two (within them) and decides at the end of each window (half
+//! a second for the first and after each rise, while the workers ramp up; else a second), in
+//! this order:
 //! - the registry pushed back (429, 5xx, timeouts): one worker fewer at once, and no more
 //!   probing;
-//! - blobs are still waiting and the blobs of the window spent more than a fifth of their time
-//!   before their first byte (round trips, not bandwidth, bound them): twice the workers;
+//! - blobs are still waiting and the blobs done in the window spent more than a fifth of their
+//!   time on round trips (before their first byte and after their last, not moving bytes):
+//!   twice the workers;
 //! - else, by throughput against the last window: one more while it rises by more than 10 %
 //!   (and once to probe, with nothing to compare yet), one fewer when it falls by more than
 //!   10 %.
@@ -16,15 +18,63 @@ use std::time::{Duration, Instant};
 
 use crate::retry::Pushbacks;
 
-/// How long the first window lasts: the first decision comes early, as most of a WAN transfer
-/// of small layers is over within seconds.
-const FIRST_WINDOW: Duration = Duration::from_millis(500);
-/// How long throughput is measured before each later decision.
-const WINDOW: Duration = Duration::from_secs(1);
-/// The share of the blobs' time before their first byte above which more workers help.
-const LATENCY_BOUND: f64 = 0.2;
-/// The change in throughput that counts as rising or falling.
-const MARGIN: f64 = 0.10;
+/// The numbers the rules go by. `--concurrency-strategy` picks a set and the seeds' tuning
+/// flags (`--adjustment-factor`, `--speed-threshold`, `--sample-interval`, ...) change one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tuning {
+    /// The workers to start with (within the minimum and maximum).
+    pub start: u32,
+    /// How long throughput is measured before a decision; the first window, and the one after
+    /// each rise, last half as long, so the workers ramp up early.
+    pub window: Duration,
+    /// The change in throughput that counts as rising or falling.
+    pub margin: f64,
+    /// What the workers are multiplied by when round trips bind (1: one more).
+    pub factor: f64,
+    /// Whether the round-trip rule applies at all (else only throughput decides).
+    pub switching: bool,
+    /// The share of the blobs' time on round trips above which they bind.
+    pub round_trip_share: f64,
+    /// The blobs a window must have seen done before their round trips count.
+    pub min_samples: u32,
+}
+
+impl Tuning {
+    /// The rules as described above: start at two, windows of a second, 10 %, twice.
+    pub fn adaptive() -> Tuning {
+        Tuning {
+            start: 2,
+            window: Duration::from_secs(1),
+            margin: 0.10,
+            factor: 2.0,
+            switching: true,
+            round_trip_share: 0.20,
+            min_samples: 1,
+        }
+    }
+
+    /// Slow and steady: start at one, windows of two seconds, one worker at a time.
+    pub fn conservative() -> Tuning {
+        Tuning {
+            start: 1,
+            window: Duration::from_secs(2),
+            switching: false,
+            factor: 1.0,
+            ..Tuning::adaptive()
+        }
+    }
+
+    /// Quick to add: start at four, half-second windows, 5 %, round trips bind at 10 %.
+    pub fn aggressive() -> Tuning {
+        Tuning {
+            start: 4,
+            window: Duration::from_millis(500),
+            margin: 0.05,
+            round_trip_share: 0.10,
+            ..Tuning::adaptive()
+        }
+    }
+}
 
 /// One change of the worker count.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,6 +90,7 @@ pub struct Adjustment {
 pub struct Governor {
     min: u32,
     max: u32,
+    tuning: Tuning,
     started: Instant,
     /// The requests the registries tried again: more than last seen is trouble.
     pushbacks: Pushbacks,
@@ -52,10 +103,12 @@ struct State {
     active: u32,
     /// Blobs not started yet.
     waiting: usize,
+    /// Blobs done in this window.
+    samples: u32,
     /// The length of the current window.
     window: Duration,
-    /// The blobs of this window: time before their first byte, and time moving bytes.
-    before_first_byte: Duration,
+    /// The blobs done in this window: time on round trips, and time moving bytes.
+    round_trips: Duration,
     moving: Duration,
     window_started: Instant,
     window_bytes: u64,
@@ -67,22 +120,25 @@ struct State {
 }
 
 impl Governor {
-    /// A governor between `min` and `max` workers, starting at `min`, that takes each new
-    /// count in `pushbacks` as trouble.
-    pub fn new(min: u32, max: u32, pushbacks: Pushbacks) -> Governor {
+    /// A governor between `min` and `max` workers going by `tuning` (starting at its `start`,
+    /// within them), that takes each new count in `pushbacks` as trouble.
+    pub fn new(min: u32, max: u32, tuning: Tuning, pushbacks: Pushbacks) -> Governor {
         let (min, max) = (min.max(1), max.max(min.max(1)));
+        let (start, first_window) = (tuning.start.clamp(min, max), tuning.window / 2);
         let now = Instant::now();
         Governor {
             min,
             max,
             started: now,
+            tuning,
             pushbacks,
             state: Mutex::new(State {
-                allowed: min,
+                allowed: start,
                 active: 0,
                 waiting: 0,
-                window: FIRST_WINDOW,
-                before_first_byte: Duration::ZERO,
+                samples: 0,
+                window: first_window,
+                round_trips: Duration::ZERO,
                 moving: Duration::ZERO,
                 window_started: now,
                 window_bytes: 0,
@@ -104,9 +160,11 @@ impl Governor {
         self.state().allowed
     }
 
-    /// The transfer has `blobs` blobs to move.
+    /// The transfer has `blobs` blobs to move; the first window starts now.
     pub fn begin(&self, blobs: usize) {
-        self.state().waiting = blobs;
+        let mut state = self.state();
+        state.waiting = blobs;
+        state.window_started = Instant::now();
     }
 
     /// Waits until another worker may start on a blob; the leave ends when it is dropped.
@@ -119,52 +177,61 @@ impl Governor {
         Leave { governor: self }
     }
 
-    /// A blob has moved all its bytes: `before_first_byte` after it started, then `moving`.
-    pub fn blob_moved(&self, before_first_byte: Duration, moving: Duration) {
+    /// A blob is done: it spent `waiting` on round trips (before its first byte, after its
+    /// last) and `moving` between them. At the end of a window, decides.
+    pub fn blob_moved(&self, waiting: Duration, moving: Duration) -> Option<Adjustment> {
         let mut state = self.state();
-        state.before_first_byte += before_first_byte;
+        state.round_trips += waiting;
         state.moving += moving;
+        state.samples += 1;
+        self.decide_at_window_end(&mut state)
     }
 
     /// `n` more bytes moved; at the end of a window, decides. Returns the adjustment made.
     pub fn moved(&self, n: u64) -> Option<Adjustment> {
         let mut state = self.state();
         state.window_bytes += n;
+        self.decide_at_window_end(&mut state)
+    }
+
+    /// When the window is over: the decision its samples call for, and a new window (half a
+    /// second again after adding workers, while they ramp up; else a second).
+    fn decide_at_window_end(&self, state: &mut State) -> Option<Adjustment> {
         let elapsed = state.window_started.elapsed();
         if elapsed < state.window {
             return None;
         }
         let throughput = state.window_bytes as f64 / elapsed.as_secs_f64();
-        let timed = state.before_first_byte + state.moving;
-        let latency =
-            (!timed.is_zero()).then(|| state.before_first_byte.as_secs_f64() / timed.as_secs_f64());
-        let decision =
-            latency_bound(state.allowed, self.max, state.waiting, latency).or_else(|| {
-                decide(
-                    state.allowed,
-                    self.min,
-                    self.max,
-                    state.last_throughput,
-                    state.probing,
-                    throughput,
-                )
-            });
+        let timed = state.round_trips + state.moving;
+        let latency = (!timed.is_zero() && state.samples >= self.tuning.min_samples)
+            .then(|| state.round_trips.as_secs_f64() / timed.as_secs_f64());
+        let samples = (state.allowed, state.waiting, latency);
+        let decision = latency_bound(samples, self.max, &self.tuning).or_else(|| {
+            decide(
+                state.allowed,
+                (self.min, self.max),
+                (state.last_throughput, state.probing),
+                throughput,
+                self.tuning.margin,
+            )
+        });
         state.last_throughput = Some(throughput);
         state.probing = false;
-        state.window = WINDOW;
+        state.window = match &decision {
+            Some((to, _)) if *to > state.allowed => self.tuning.window / 2,
+            _ => self.tuning.window,
+        };
         state.window_started = Instant::now();
         state.window_bytes = 0;
-        (state.before_first_byte, state.moving) = (Duration::ZERO, Duration::ZERO);
+        (state.round_trips, state.moving) = (Duration::ZERO, Duration::ZERO);
+        state.samples = 0;
         let (to, reason) = decision?;
         let reason = format!(
-            "{reason} ({}/s{})",
+            "{reason} ({}/s in {:.1} s)",
             crate::progress::human_bytes(throughput as u64),
-            latency.map_or(String::new(), |share| format!(
-                ", {:.0}% before the first byte",
-                share * 100.0
-            ))
+            elapsed.as_secs_f64()
         );
-        Some(self.adjust(&mut state, to, reason))
+        Some(self.adjust(state, to, reason))
     }
 
     /// One worker fewer when the registries pushed back since the last look.
@@ -236,19 +303,19 @@ fn take_place(state: &mut State) -> bool {
     free
 }
 
-/// Twice the workers (up to `max`) when blobs are `waiting` and the blobs of the window spent
-/// more than [`LATENCY_BOUND`] of their time before their first byte (`latency`).
+/// The workers times the factor (at least one more, up to `max`) when blobs are `waiting` and
+/// the blobs of the window spent more than the tuning's share of their time on round trips
+/// (`latency`; `None` when too few were timed).
 fn latency_bound(
-    allowed: u32,
+    (allowed, waiting, latency): (u32, usize, Option<f64>),
     max: u32,
-    waiting: usize,
-    latency: Option<f64>,
+    tuning: &Tuning,
 ) -> Option<(u32, String)> {
-    let share = latency.filter(|share| *share > LATENCY_BOUND)?;
+    let share = latency.filter(|share| tuning.switching && *share > tuning.round_trip_share)?;
     (waiting > 0 && allowed < max).then(|| {
-        let to = (allowed * 2).min(max);
+        let to = ((f64::from(allowed) * tuning.factor) as u32).clamp(allowed + 1, max);
         let reason = format!(
-            "round trips bind: {:.0}% of the time before the first byte, {waiting} blobs waiting",
+            "round trips bind: {:.0}% of blob time, {waiting} blobs waiting",
             share * 100.0
         );
         (to, reason)
@@ -260,23 +327,22 @@ fn latency_bound(
 /// one worker more when `probing`.
 fn decide(
     allowed: u32,
-    min: u32,
-    max: u32,
-    last: Option<f64>,
-    probing: bool,
+    (min, max): (u32, u32),
+    (last, probing): (Option<f64>, bool),
     now: f64,
+    margin: f64,
 ) -> Option<(u32, String)> {
     let Some(last) = last else {
         return (probing && allowed < max)
             .then(|| (allowed + 1, "trying one worker more".to_string()));
     };
-    if now > last * (1.0 + MARGIN) && allowed < max {
+    if now > last * (1.0 + margin) && allowed < max {
         return Some((
             allowed + 1,
             format!("throughput rose {:.0}%", (now / last - 1.0) * 100.0),
         ));
     }
-    if now < last * (1.0 - MARGIN) && allowed > min {
+    if now < last * (1.0 - margin) && allowed > min {
         return Some((
             allowed - 1,
             format!("throughput fell {:.0}%", (1.0 - now / last) * 100.0),
@@ -292,26 +358,26 @@ mod tests {
     #[test]
     fn rising_throughput_adds_a_worker_up_to_the_maximum() {
         assert_eq!(
-            decide(2, 1, 4, Some(100.0), false, 120.0).map(|d| d.0),
+            decide(2, (1, 4), (Some(100.0), false), 120.0, 0.10).map(|d| d.0),
             Some(3)
         );
         assert_eq!(
-            decide(4, 1, 4, Some(100.0), false, 200.0),
+            decide(4, (1, 4), (Some(100.0), false), 200.0, 0.10),
             None,
             "already at the maximum"
         );
         assert_eq!(
-            decide(2, 1, 4, Some(100.0), false, 105.0),
+            decide(2, (1, 4), (Some(100.0), false), 105.0, 0.10),
             None,
             "within 10% is no change"
         );
         assert_eq!(
-            decide(1, 1, 4, None, true, 100.0).map(|d| d.0),
+            decide(1, (1, 4), (None, true), 100.0, 0.10).map(|d| d.0),
             Some(2),
             "the first window probes"
         );
         assert_eq!(
-            decide(1, 1, 4, None, false, 100.0),
+            decide(1, (1, 4), (None, false), 100.0, 0.10),
             None,
             "after pushback it only measures"
         );
@@ -319,22 +385,56 @@ mod tests {
 
     #[test]
     fn round_trips_double_the_workers_while_blobs_wait() {
-        let (to, reason) = latency_bound(2, 8, 5, Some(0.4)).unwrap();
+        let adaptive = Tuning::adaptive();
+        let (to, reason) = latency_bound((2, 5, Some(0.4)), 8, &adaptive).unwrap();
         assert_eq!(to, 4);
         assert!(reason.contains("40%"), "{reason}");
-        assert_eq!(latency_bound(6, 8, 5, Some(0.4)).map(|d| d.0), Some(8));
-        assert_eq!(latency_bound(2, 8, 0, Some(0.9)), None, "nothing waits");
-        assert_eq!(latency_bound(2, 8, 5, Some(0.1)), None, "bandwidth binds");
-        assert_eq!(latency_bound(8, 8, 5, Some(0.9)), None, "at the maximum");
-        assert_eq!(latency_bound(2, 8, 5, None), None, "no blob timed yet");
+        assert_eq!(
+            latency_bound((6, 5, Some(0.4)), 8, &adaptive).map(|d| d.0),
+            Some(8)
+        );
+        assert_eq!(
+            latency_bound((2, 0, Some(0.9)), 8, &adaptive),
+            None,
+            "nothing waits"
+        );
+        assert_eq!(
+            latency_bound((2, 5, Some(0.1)), 8, &adaptive),
+            None,
+            "bandwidth binds"
+        );
+        assert_eq!(
+            latency_bound((8, 5, Some(0.9)), 8, &adaptive),
+            None,
+            "at the maximum"
+        );
+        assert_eq!(
+            latency_bound((2, 5, None), 8, &adaptive),
+            None,
+            "no blob timed yet"
+        );
+        let conservative = Tuning::conservative();
+        assert_eq!(
+            latency_bound((2, 5, Some(0.9)), 8, &conservative),
+            None,
+            "conservative never switches"
+        );
+        let slow = Tuning {
+            factor: 1.0,
+            ..Tuning::adaptive()
+        };
+        assert_eq!(
+            latency_bound((2, 5, Some(0.9)), 8, &slow).map(|d| d.0),
+            Some(3)
+        );
     }
 
     #[test]
     fn falling_throughput_removes_a_worker_down_to_the_minimum() {
-        let (to, reason) = decide(3, 1, 4, Some(100.0), false, 50.0).unwrap();
+        let (to, reason) = decide(3, (1, 4), (Some(100.0), false), 50.0, 0.10).unwrap();
         assert_eq!((to, reason.as_str()), (2, "throughput fell 50%"));
         assert_eq!(
-            decide(1, 1, 4, Some(100.0), false, 10.0),
+            decide(1, (1, 4), (Some(100.0), false), 10.0, 0.10),
             None,
             "already at the minimum"
         );
@@ -342,8 +442,17 @@ mod tests {
 
     #[test]
     fn trouble_lowers_at_once_and_is_recorded() {
-        let governor = Governor::new(1, 4, Pushbacks::default());
-        assert_eq!(governor.allowed(), 1, "it starts at the minimum");
+        let governor = Governor::new(1, 4, Tuning::adaptive(), Pushbacks::default());
+        assert_eq!(governor.allowed(), 2, "it starts at two");
+        assert_eq!(
+            Governor::new(1, 1, Tuning::adaptive(), Pushbacks::default()).allowed(),
+            1
+        );
+        assert_eq!(
+            Governor::new(3, 4, Tuning::adaptive(), Pushbacks::default()).allowed(),
+            3
+        );
+        governor.state().allowed = 1;
         assert_eq!(governor.trouble("HTTP 429"), None, "not below the minimum");
         governor.state().allowed = 3;
         let adjustment = governor.trouble("HTTP 503").unwrap();
@@ -355,7 +464,7 @@ mod tests {
     #[test]
     fn more_pushbacks_than_last_seen_are_trouble() {
         let pushbacks = Pushbacks::default();
-        let governor = Governor::new(1, 4, pushbacks.clone());
+        let governor = Governor::new(1, 4, Tuning::adaptive(), pushbacks.clone());
         governor.state().allowed = 3;
         assert_eq!(governor.watch_pushbacks(), None);
         pushbacks.note();
@@ -372,7 +481,7 @@ mod tests {
 
     #[test]
     fn workers_wait_for_room() {
-        let governor = Governor::new(1, 2, Pushbacks::default());
+        let governor = Governor::new(1, 1, Tuning::adaptive(), Pushbacks::default());
         let first = governor.leave();
         assert!(
             !take_place(&mut governor.state()),

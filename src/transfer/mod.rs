@@ -19,7 +19,7 @@ use crate::progress::{Board, Progress};
 use crate::reference::{Reference, RepositoryName};
 
 use blob::Done;
-pub use governor::{Adjustment, Governor};
+pub use governor::{Adjustment, Governor, Tuning};
 use plan::Tree;
 pub use rate::RateLimit;
 
@@ -197,7 +197,12 @@ pub struct Summary {
     pub blobs_copied: usize,
     pub blobs_present: usize,
     pub blobs_mounted: usize,
+    /// The source sizes of the blobs copied.
     pub bytes_copied: u64,
+    /// Their sizes as stored (less, when compressed on the way).
+    pub bytes_sent: u64,
+    /// What interrupted tries had moved already, not read from the source again.
+    pub bytes_resumed: u64,
     /// Blob transfers tried again after a failure that could pass.
     pub retries: u32,
     /// Changes of the worker count (`--concurrency dynamic`).
@@ -284,9 +289,11 @@ fn copy_jobs(
     for ((_, blob), (held, done, retries)) in work.iter().zip(copied) {
         summary.retries += retries;
         match done {
-            Done::Copied(bytes) => {
+            Done::Copied(moved) => {
                 summary.blobs_copied += 1;
-                summary.bytes_copied += bytes;
+                summary.bytes_copied += moved.bytes;
+                summary.bytes_sent += moved.sent;
+                summary.bytes_resumed += moved.resumed;
             }
             Done::Present => summary.blobs_present += 1,
             Done::Mounted => summary.blobs_mounted += 1,
