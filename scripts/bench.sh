@@ -10,6 +10,7 @@
 #   --case NAME                only this case (push-gzip, push-none, pull, extract, repush,
 #                              many); may be repeated
 #   --max-concurrent N         our blobs moved at once (default 1, as the tool's default)
+#   --dynamic                  ours with --concurrency dynamic (DOCKER_PUSHER_CONCURRENCY)
 #   --wan RTT_MS,MBIT          instead: pull and push of a dozen-layer image through a delay
 #                              line of that round trip and bandwidth (scripts/lib/wan.sh), for
 #                              skopeo and ours at defaults, --concurrency dynamic and
@@ -37,6 +38,7 @@ while [ $# -gt 0 ]; do
     --runs) runs=${2:?--runs needs a number}; shift ;;
     --case) cases="$cases ${2:?--case needs a name}"; shift ;;
     --max-concurrent) export DOCKER_PUSHER_MAX_CONCURRENT=${2:?--max-concurrent needs a number}; shift ;;
+    --dynamic) export DOCKER_PUSHER_CONCURRENCY=dynamic ;;
     --wan) wan=${2:?--wan needs RTT_MS,MBIT}; shift ;;
     -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument '$1'; see --help" >&2; exit 2 ;;
@@ -286,7 +288,7 @@ fi
 echo
 echo "docker-image-pusher $("$bin" --version | cut -d' ' -f2) and $(skopeo --version), $(nproc) cores,"
 echo "$size image of $((image_bytes / 1000000)) MB, $runs runs each (medians), ours with" \
-  "--max-concurrent ${DOCKER_PUSHER_MAX_CONCURRENT:-1}:"
+  "--max-concurrent ${DOCKER_PUSHER_MAX_CONCURRENT:-1}, --concurrency ${DOCKER_PUSHER_CONCURRENCY:-fixed}:"
 echo
 awk -v bytes="$image_bytes" '
   function median(list,    n, values, i, j, t) {

@@ -246,6 +246,7 @@ Transfer options:
                                trips, one more while throughput rises by 10 %, one fewer when
                                it falls, one fewer at once when the registry pushes back
                                (429, 5xx, timeouts) [default: fixed]
+                               [env: DOCKER_PUSHER_CONCURRENCY]
       --min-concurrent N       the fewest workers with --concurrency dynamic [default: 1]
       --limit-rate RATE        cap on bytes read per second, all blobs together (10M is
                                10 MiB/s; for a gzip push, bytes before compression)";
@@ -321,10 +322,14 @@ impl TransferArgs {
         if let Some(max) = max_concurrent {
             check_concurrency(max, "DOCKER_PUSHER_MAX_CONCURRENT")?;
         }
+        let dynamic = match env_value("DOCKER_PUSHER_CONCURRENCY") {
+            Some(mode) => concurrency_mode(&mode, "DOCKER_PUSHER_CONCURRENCY")?,
+            None => false,
+        };
         Ok(TransferArgs {
             max_concurrent,
             min_concurrent: 1,
-            dynamic: false,
+            dynamic,
             limit_rate: None,
             tuning: TuningArgs::default(),
             shown: ProgressArgs::default(),
@@ -394,15 +399,7 @@ impl FlagGroup for TransferArgs {
                 self.max_concurrent = Some(max);
             }
             Arg::Long("concurrency") | Arg::Long("concurrency-manager") => {
-                self.dynamic = match value(parser, "--concurrency")?.as_str() {
-                    "fixed" => false,
-                    "dynamic" => true,
-                    other => {
-                        return Err(Error::Usage(format!(
-                            "--concurrency {other:?}: expected fixed or dynamic"
-                        )));
-                    }
-                }
+                self.dynamic = concurrency_mode(&value(parser, "--concurrency")?, "--concurrency")?
             }
             Arg::Long("enable-dynamic-concurrency") => self.dynamic = true,
             Arg::Long("min-concurrent") => {
@@ -615,6 +612,17 @@ fn percent(parser: &mut Parser, flag: &str) -> Result<f64> {
         .filter(|n| (0.0..=100.0).contains(n))
         .map(|n| n / 100.0)
         .ok_or_else(|| Error::Usage(format!("{flag} {text:?}: a percentage, 0 to 100")))
+}
+
+/// Whether `mode` (of `what`) is `dynamic` rather than `fixed`.
+fn concurrency_mode(mode: &str, what: &str) -> Result<bool> {
+    match mode {
+        "fixed" => Ok(false),
+        "dynamic" => Ok(true),
+        other => Err(Error::Usage(format!(
+            "{what} {other:?}: expected fixed or dynamic"
+        ))),
+    }
 }
 
 fn check_concurrency(value: u32, what: &str) -> Result<()> {
