@@ -288,7 +288,7 @@ fi
 echo
 echo "docker-image-pusher $("$bin" --version | cut -d' ' -f2) and $(skopeo --version), $(nproc) cores,"
 echo "$size image of $((image_bytes / 1000000)) MB, $runs runs each (medians), ours with" \
-  "--max-concurrent ${DOCKER_PUSHER_MAX_CONCURRENT:-1}, --concurrency ${DOCKER_PUSHER_CONCURRENCY:-fixed}:"
+  "--concurrency ${DOCKER_PUSHER_CONCURRENCY:-fixed} and --max-concurrent ${DOCKER_PUSHER_MAX_CONCURRENT:-default}:"
 echo
 awk -v bytes="$image_bytes" '
   function median(list,    n, values, i, j, t) {

@@ -100,7 +100,9 @@ Registry options:
                                transfer [default: 300] [env: DOCKER_PUSHER_TIMEOUT]
       --retry-attempts N       retries after a failure that may pass: connection lost,
                                timeout, 408, 429, 5xx [default: 3]
-                               [env: DOCKER_PUSHER_RETRY_ATTEMPTS]";
+                               [env: DOCKER_PUSHER_RETRY_ATTEMPTS]
+  Without -u, credentials come from Docker's config.json (its credential helpers, then its
+  auths), as 'login' or 'docker login' stored them.";
 
 /// How to reach registries and who to be there.
 pub struct RegistryArgs {

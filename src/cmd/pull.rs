@@ -48,8 +48,11 @@ already cached are not downloaded again. A manifest pulled by digest must match 
 Docker schema 1 images are refused. Without a scheme, HTTPS is used, falling back to
 plain HTTP for loopback addresses and --insecure-registry hosts.
 
-Credentials, first found wins: -u/--username with -p/--password or --password-stdin,
-then DOCKER_PUSHER_USERNAME and DOCKER_PUSHER_PASSWORD.
+Credentials, first found wins: -u/--username with -p/--password or --password-stdin; then
+DOCKER_PUSHER_USERNAME and DOCKER_PUSHER_PASSWORD; then Docker's config.json
+($DOCKER_CONFIG/config.json, else ~/.docker/config.json): the credHelpers entry for the
+registry, else the credsStore helper (docker-credential-NAME get), else its auths entry, as
+'docker-image-pusher login' or 'docker login' left it. Anonymous otherwise.
 
 Examples:
   docker-image-pusher pull nginx:1.27
