@@ -1,0 +1,46 @@
+//! `--platform` and `--all-platforms`.
+
+use lexopt::{Arg, Parser};
+
+use crate::error::{Error, Result};
+use crate::manifest::{Platform, Platforms};
+
+use super::*;
+
+/// `--platform` and `--all-platforms`: which images of a multi-platform index a command
+/// takes from a registry (the help lines are in each command's options).
+#[derive(Default)]
+pub struct PlatformArgs {
+    platform: Option<Platform>,
+    all: bool,
+}
+
+impl PlatformArgs {
+    /// The choice made: every platform, the one named, or this host's.
+    pub fn choice(&self) -> Result<Platforms> {
+        match (&self.platform, self.all) {
+            (Some(_), true) => Err(Error::Usage(
+                "--platform and --all-platforms: give one or the other".into(),
+            )),
+            (_, true) => Ok(Platforms::All),
+            (Some(platform), false) => Ok(Platforms::One(platform.clone())),
+            (None, false) => Ok(Platforms::Host),
+        }
+    }
+}
+
+impl FlagGroup for PlatformArgs {
+    fn claim(&mut self, arg: &Arg<'_>, parser: &mut Parser) -> Result<bool> {
+        match arg {
+            Arg::Long("platform") => {
+                let text = value(parser, "--platform")?;
+                let platform =
+                    Platform::parse(&text).map_err(|e| Error::Usage(format!("--platform: {e}")))?;
+                self.platform = Some(platform);
+            }
+            Arg::Long("all-platforms") => self.all = true,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}

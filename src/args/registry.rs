@@ -1,0 +1,164 @@
+//! How to reach registries and who to be there: credentials, TLS, timeouts, retries.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lexopt::{Arg, Parser};
+
+use crate::error::{Error, Result};
+use crate::registry::{Credentials, HttpOptions, RegistryOptions};
+use crate::retry::Pushbacks;
+
+use super::*;
+
+/// The help lines of the registry flags.
+pub const REGISTRY_HELP: &str = "\
+Registry options:
+  -u, --username USER          user name [env: DOCKER_PUSHER_USERNAME]
+  -p, --password PASSWORD      password or token [env: DOCKER_PUSHER_PASSWORD]
+      --password-stdin         read the password from standard input
+      --ca-cert FILE           also trust this CA certificate (PEM); may be repeated
+      --skip-tls               accept any certificate (insecure) [env: DOCKER_PUSHER_SKIP_TLS]
+      --insecure-registry HOST allow plain HTTP for HOST when HTTPS fails (loopback always
+                               may); may be repeated
+      --timeout SECS           limit on connecting and on any stall, never on a whole
+                               transfer [default: 300] [env: DOCKER_PUSHER_TIMEOUT]
+      --retry-attempts N       retries after a failure that may pass: connection lost,
+                               timeout, 408, 429, 5xx [default: 3]
+                               [env: DOCKER_PUSHER_RETRY_ATTEMPTS]
+  Without -u, credentials come from Docker's config.json (its credential helpers, then its
+  auths), as 'login' or 'docker login' stored them.";
+
+/// How to reach registries and who to be there.
+pub struct RegistryArgs {
+    username: Option<String>,
+    password: Option<String>,
+    password_stdin: bool,
+    /// Whether the password came as `-p`, where `ps` shows it to every user.
+    password_in_arguments: bool,
+    ca_certs: Vec<PathBuf>,
+    skip_tls: bool,
+    insecure: Vec<String>,
+    timeout: u64,
+    retries: u32,
+}
+
+impl RegistryArgs {
+    /// The defaults, overridden by the environment.
+    pub fn from_env() -> Result<RegistryArgs> {
+        Ok(RegistryArgs {
+            username: env_value("DOCKER_PUSHER_USERNAME"),
+            password: env_value("DOCKER_PUSHER_PASSWORD"),
+            password_stdin: false,
+            password_in_arguments: false,
+            ca_certs: Vec::new(),
+            skip_tls: env_bool("DOCKER_PUSHER_SKIP_TLS")?.unwrap_or(false),
+            insecure: Vec::new(),
+            timeout: env_number("DOCKER_PUSHER_TIMEOUT")?.unwrap_or(300),
+            retries: env_number("DOCKER_PUSHER_RETRY_ATTEMPTS")?.unwrap_or(3),
+        })
+    }
+
+    /// The options these flags describe; reads the password from standard input if asked.
+    pub fn options(&self) -> Result<RegistryOptions> {
+        let mut password = self.password.clone();
+        if self.password_stdin {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text).map_err(|e| {
+                Error::Usage(format!("--password-stdin: cannot read standard input: {e}"))
+            })?;
+            password = Some(text.trim_end_matches(['\r', '\n']).to_string());
+        }
+        let credentials = match (&self.username, password) {
+            (Some(username), Some(password)) => Some(Credentials {
+                username: username.clone(),
+                password,
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(Error::Usage(
+                    "--username needs --password or --password-stdin".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(Error::Usage(
+                    "a password was given without --username".into(),
+                ));
+            }
+        };
+        Ok(RegistryOptions {
+            http: HttpOptions {
+                ca_certs: self.ca_certs.clone(),
+                skip_tls: self.skip_tls,
+                timeout: Duration::from_secs(self.timeout.max(1)),
+            },
+            credentials,
+            insecure: self.insecure.clone(),
+            attempts: self.attempts(),
+            pushbacks: Pushbacks::default(),
+        })
+    }
+
+    /// Sets `--timeout` (the one-shot form's `-t`).
+    pub fn set_timeout(&mut self, seconds: u64) {
+        self.timeout = seconds;
+    }
+
+    /// Tries for a request or chunk that fails in a way that may pass.
+    pub fn attempts(&self) -> u32 {
+        self.retries.saturating_add(1)
+    }
+
+    /// Whether a user name was given (by flag or environment).
+    pub fn has_username(&self) -> bool {
+        self.username.is_some()
+    }
+
+    /// Whether `--password-stdin` was given (standard input is taken).
+    pub fn reads_password_from_stdin(&self) -> bool {
+        self.password_stdin
+    }
+
+    /// What the user should be warned of: certificates going unchecked, a password where
+    /// `ps` shows it.
+    pub fn cautions(&self) -> Vec<&'static str> {
+        let mut cautions = Vec::new();
+        if self.skip_tls {
+            cautions.push("--skip-tls: certificates are not checked");
+        }
+        if self.password_in_arguments {
+            cautions.push(
+                "--password on the command line is visible to every user of this machine (ps); \
+                 use --password-stdin or DOCKER_PUSHER_PASSWORD",
+            );
+        }
+        cautions
+    }
+}
+
+impl FlagGroup for RegistryArgs {
+    fn claim(&mut self, arg: &Arg<'_>, parser: &mut Parser) -> Result<bool> {
+        match arg {
+            Arg::Short('u') | Arg::Long("username") => {
+                self.username = Some(value(parser, "--username")?)
+            }
+            Arg::Short('p') | Arg::Long("password") => {
+                self.password = Some(secret(parser, "--password")?);
+                self.password_in_arguments = true;
+            }
+            Arg::Long("password-stdin") => self.password_stdin = true,
+            Arg::Long("ca-cert") => self
+                .ca_certs
+                .push(PathBuf::from(value(parser, "--ca-cert")?)),
+            Arg::Long("skip-tls") => self.skip_tls = true,
+            Arg::Long("insecure-registry") => {
+                self.insecure.push(value(parser, "--insecure-registry")?)
+            }
+            Arg::Long("timeout") => self.timeout = number(parser, "--timeout")?,
+            Arg::Long("retry-attempts") => self.retries = number(parser, "--retry-attempts")?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
