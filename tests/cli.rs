@@ -32,6 +32,11 @@ fn help_is_on_stdout_short_and_long() {
             long.stdout.len() > short.stdout.len(),
             "{prefix:?}: --help says more than -h"
         );
+        assert!(
+            short.stdout.lines().count() <= 45,
+            "{prefix:?}: -h is short: {}",
+            short.stdout
+        );
         assert!(short.stderr.is_empty() && long.stderr.is_empty());
     }
     let top = run(&["--help"]).success();
@@ -44,6 +49,21 @@ fn help_is_on_stdout_short_and_long() {
         assert_eq!(help.stdout, run(&[command, "--help"]).success().stdout);
     }
     assert!(top.stdout.contains("Exit codes"));
+    let push = run(&["push", "--help"]).success().stdout;
+    for alias in [
+        "--progress-detail",
+        "--disable-progress",
+        "--concurrency-manager",
+        "--enable-dynamic-concurrency",
+        "--concurrency-strategy",
+    ] {
+        assert!(push.contains(alias), "push --help names {alias}");
+    }
+    let short = run(&["push", "-h"]).success().stdout;
+    assert!(
+        short.contains("Registry, Transfer, Progress options too: see --help."),
+        "{short}"
+    );
 }
 
 #[test]

@@ -19,7 +19,9 @@ Progress options:
       --progress-interval MS   how often the live display is redrawn [default: 200]
       --status-interval SECS   how often plain lines add a status line [default: 10]
       --json                   newline-delimited JSON events on stdout instead (start,
-                               progress, blob, retry, result); the last line is the result";
+                               progress, blob, retry, result); the last line is the result
+  The older tool's spellings work too: --progress-detail MODE is --progress MODE, and
+  --disable-progress is --progress none.";
 
 /// How progress is shown: `--progress`, `--progress-interval`, `--json`.
 pub struct ProgressArgs {

@@ -23,7 +23,9 @@ Transfer options:
                                [env: DOCKER_PUSHER_CONCURRENCY]
       --min-concurrent N       the fewest workers with --concurrency dynamic [default: 1]
       --limit-rate RATE        cap on bytes read per second, all blobs together (10M is
-                               10 MiB/s; for a gzip push, bytes before compression)";
+                               10 MiB/s; for a gzip push, bytes before compression)
+  The older tool's spellings work too: --concurrency-manager MODE is --concurrency MODE,
+  and --enable-dynamic-concurrency is --concurrency dynamic.";
 
 /// The most workers `--concurrency dynamic` takes when `--max-concurrent` does not say.
 pub const DYNAMIC_CEILING: u32 = 8;

@@ -22,15 +22,29 @@ pub fn still_read(written: std::io::Result<()>) -> Result<bool> {
     }
 }
 
-/// Prints a command's help: `-h` the usage, `--help` also the details (and, for a command
-/// with the transfer flags, the tuning of `--concurrency dynamic`).
+/// Prints a command's help: `-h` the synopsis, the command's own options and the global
+/// ones, naming the shared groups; `--help` also the groups (and, for a command with the
+/// transfer flags, the tuning of `--concurrency dynamic`) and the details.
 pub fn print_help(usage: &str, groups: &[&str], details: &str, long: bool) -> Result<()> {
     let mut text = usage.to_string();
-    let tuning = (long && groups.contains(&TRANSFER_HELP)).then_some(&TUNING_HELP);
-    for group in groups.iter().chain(tuning).chain([&GLOBAL_HELP]) {
-        text.push_str("\n\n");
-        text.push_str(group);
+    if long {
+        let tuning = groups.contains(&TRANSFER_HELP).then_some(&TUNING_HELP);
+        for group in groups.iter().chain(tuning) {
+            text.push_str("\n\n");
+            text.push_str(group);
+        }
+    } else if !groups.is_empty() {
+        let names: Vec<&str> = (groups.iter())
+            .filter_map(|group| group.lines().next())
+            .map(|title| title.trim_end_matches(':').trim_end_matches(" options"))
+            .collect();
+        text.push_str(&format!(
+            "\n\n{} options too: see --help.",
+            names.join(", ")
+        ));
     }
+    text.push_str("\n\n");
+    text.push_str(GLOBAL_HELP);
     if long {
         text.push_str(details);
     }
