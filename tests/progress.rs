@@ -255,6 +255,18 @@ fn plain_lines_include_a_status_line_as_often_as_asked() {
         .filter(|line| line.starts_with("progress: "))
         .collect();
     assert!(!status.is_empty(), "a status line: {}", run.stderr);
+    let started: Vec<&str> = (run.stderr.lines())
+        .filter(|line| line.contains(" start ("))
+        .collect();
+    assert!(
+        !started.is_empty()
+            && started.iter().all(|line| {
+                let digest = line.split(' ').next().unwrap_or_default();
+                digest.len() == "sha256:".len() + 12
+            }),
+        "plain lines show short digests: {}",
+        run.stderr
+    );
     assert!(
         status[0].contains("%") && status[0].contains("ETA"),
         "{}",

@@ -69,6 +69,10 @@ impl ProgressArgs {
             Duration::from_millis(self.interval.max(10)),
             Duration::from_secs(self.status_every.max(1)),
         );
+        let board = match verbosity {
+            Verbosity::Verbose => board.with_full_digests(),
+            _ => board,
+        };
         match self.monitor && verbosity != Verbosity::Quiet {
             true => board.monitored(),
             false => board,

@@ -41,6 +41,8 @@ pub struct Board {
     status_every: Duration,
     /// Whether each change of the worker count is said on a line, whatever the display.
     monitored: bool,
+    /// Whether plain lines show whole digests (`--verbose`) rather than short ones.
+    full_digests: bool,
     started: Instant,
     state: Mutex<State>,
 }
@@ -76,8 +78,25 @@ impl Board {
             interval,
             status_every,
             monitored: false,
+            full_digests: false,
             started: Instant::now(),
             state: Mutex::new(State::default()),
+        }
+    }
+
+    /// The same board, showing whole digests on its plain lines.
+    pub fn with_full_digests(self) -> Board {
+        Board {
+            full_digests: true,
+            ..self
+        }
+    }
+
+    /// How a digest is shown on a plain line: `sha256:` and 12 hex digits, or whole.
+    fn shown(&self, digest: &Digest) -> String {
+        match self.full_digests {
+            true => digest.to_string(),
+            false => format!("sha256:{}", digest.short()),
         }
     }
 
@@ -115,7 +134,7 @@ impl Board {
         if self.display == Display::Lines {
             super::say(format_args!(
                 "{} start ({})",
-                blob.digest,
+                self.shown(&blob.digest),
                 human_bytes(blob.size)
             ));
         }
@@ -154,7 +173,7 @@ impl Board {
             ),
             Display::Lines => super::say(format_args!(
                 "{} {outcome} ({})",
-                blob.digest,
+                self.shown(&blob.digest),
                 human_bytes(blob.size)
             )),
             _ => {}
@@ -172,7 +191,7 @@ impl Board {
                 json!({ "event": "blob", "digest": blob.digest, "size": blob.size,
                                             "outcome": "failed", "error": error }),
             ),
-            Display::Lines => super::say(format_args!("{} failed", blob.digest)),
+            Display::Lines => super::say(format_args!("{} failed", self.shown(&blob.digest))),
             _ => {}
         }
     }
@@ -187,7 +206,10 @@ impl Board {
             Display::Json => {
                 event(json!({ "event": "retry", "digest": blob.digest, "error": error }))
             }
-            Display::Lines => super::say(format_args!("{} retrying: {error}", blob.digest)),
+            Display::Lines => super::say(format_args!(
+                "{} retrying: {error}",
+                self.shown(&blob.digest)
+            )),
             _ => {}
         }
     }
