@@ -21,6 +21,20 @@ done
 
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo="sudo"
-echo "installing ${missing[*]} with apt-get" >&2
-$sudo apt-get update -qq >&2
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >&2
+# apt's progress, debconf and invoke-rc.d lines go to a log, shown only when it fails.
+log=$(mktemp "${TMPDIR:-/tmp}/install-deps.XXXXXX.log")
+echo "installing ${missing[*]} with apt-get (log: $log)" >&2
+if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+  -o Dpkg::Use-Pty=0 "${missing[@]}"; } >"$log" 2>&1; then
+  tail -20 "$log" >&2
+  echo "install-deps.sh: apt-get failed; the whole log is $log" >&2
+  exit 1
+fi
+# The docker-registry package starts a registry on port 5000 as a system service; the tests
+# and the demo start their own, so it is stopped and disabled (say so: it is the host's).
+if [[ " ${missing[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null 2>&1 &&
+  systemctl is-enabled docker-registry >/dev/null 2>&1; then
+  $sudo systemctl disable --now docker-registry >>"$log" 2>&1 || true
+  echo "disabled the docker-registry system service the package enabled (the tests start their own)" >&2
+fi
+rm -f "$log"

@@ -272,12 +272,16 @@ fn two_processes_can_extract_into_one_cache_at_once() {
             let cache_dir = cache.path();
             support::command(&["--cache-dir", cache_dir.to_str().unwrap(), "extract"])
                 .arg(archive)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
                 .spawn()
                 .unwrap()
         })
         .collect();
-    for mut child in children {
-        assert!(child.wait().unwrap().success());
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
     }
     let names: Vec<String> = (cache.list().iter())
         .map(|image| image["name"].as_str().unwrap().to_string())
