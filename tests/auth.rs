@@ -313,3 +313,30 @@ fn a_blob_redirect_to_another_host_gets_no_credentials() {
     let source = images::skopeo_identity(&format!("docker-archive:{}", archive.display()));
     assert_eq!(listed_identity(&pulled.list()[0]), source);
 }
+
+#[test]
+fn workers_at_once_ask_for_one_token_per_scope() {
+    let registry = TestRegistry::start(Setup::Token);
+    let dir = TempDir::new("one-token");
+    let archive = archive(&dir);
+    let target = format!("{}/tokens/app:v1", registry.host());
+    let cache = TestCache::new();
+    run_with(
+        &cache,
+        &[
+            "push",
+            archive.to_str().unwrap(),
+            &target,
+            "--max-concurrent",
+            "4",
+        ],
+        &registry,
+    )
+    .success();
+    // One check of the credentials (GET /v2/, no scope), then one token for the push.
+    assert_eq!(
+        registry.token_scopes(),
+        ["", "repository:tokens/app:pull,push"],
+        "each token was asked for once"
+    );
+}

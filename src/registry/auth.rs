@@ -59,6 +59,8 @@ pub struct Auth {
     credentials: Option<Credentials>,
     challenge: Mutex<Option<Challenge>>,
     tokens: Mutex<HashMap<String, (String, Instant)>>,
+    /// Held while a token is fetched, so workers that need one at once ask for it once.
+    fetching: Mutex<()>,
 }
 
 impl Auth {
@@ -68,6 +70,7 @@ impl Auth {
             credentials,
             challenge: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),
+            fetching: Mutex::new(()),
         }
     }
 
@@ -111,13 +114,14 @@ impl Auth {
             None => Ok(None),
             Some(Challenge::Basic) => Ok(self.credentials.as_ref().map(Credentials::basic_header)),
             Some(Challenge::Bearer { realm, service }) => {
-                let tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some((token, expires)) = tokens.get(scope)
-                    && Instant::now() < *expires
-                {
+                if let Some(token) = self.cached(scope) {
                     return Ok(Some(format!("Bearer {token}")));
                 }
-                drop(tokens);
+                let _fetching = self.fetching.lock().unwrap_or_else(|e| e.into_inner());
+                // Another worker may have fetched it while this one waited.
+                if let Some(token) = self.cached(scope) {
+                    return Ok(Some(format!("Bearer {token}")));
+                }
                 if self.credentials.is_some() && !credentials_may_go(&realm, registry_url) {
                     return Err(Error::Denied(format!(
                         "the registry asks for credentials to be sent to its token server \
@@ -135,6 +139,20 @@ impl Auth {
                 Ok(Some(format!("Bearer {token}")))
             }
         }
+    }
+
+    /// A token still valid for `scope`: its own, or for a pull, the push token of the same
+    /// repository (which allows pulling too).
+    fn cached(&self, scope: &str) -> Option<String> {
+        let tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        let wider = scope
+            .strip_suffix(":pull")
+            .map(|repo| format!("{repo}:pull,push"));
+        std::iter::once(scope)
+            .chain(wider.as_deref())
+            .filter_map(|scope| tokens.get(scope))
+            .find(|(_, expires)| Instant::now() < *expires)
+            .map(|(token, _)| token.clone())
     }
 
     fn fetch_token(

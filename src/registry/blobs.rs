@@ -26,13 +26,14 @@ fn octets() -> (&'static str, String) {
 }
 
 impl Registry {
-    /// Whether the repository has the blob.
+    /// Whether the repository has the blob, asked before pushing it (with the push scope's
+    /// token, so a push needs one token, not one for looking and one for pushing).
     pub fn has_blob(&self, repository: &str, digest: &Digest) -> Result<bool> {
         let url = format!("{}/v2/{repository}/blobs/{digest}", self.base);
         let response = self.request(
             "HEAD",
             &url,
-            &pull_scope(repository),
+            &push_scope(repository),
             &[],
             Body::Empty,
             &[200, 404],

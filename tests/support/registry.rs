@@ -19,6 +19,8 @@ pub struct TestRegistry {
     /// The CA that signed its certificate, for `--ca-cert` (HTTPS registries only).
     pub ca_cert: Option<PathBuf>,
     credentials: bool,
+    /// Its token issuer (Bearer registries only).
+    issuer: Option<TokenServer>,
 }
 
 /// How the registry is reached and who may use it.
@@ -61,6 +63,7 @@ impl TestRegistry {
             ca_cert = Some(ca);
         }
         let credentials = !matches!(setup, Setup::Plain | Setup::Tls);
+        let mut issuer = None;
         match setup {
             Setup::Basic { .. } | Setup::PlainBasic => {
                 let (username, password) = match setup {
@@ -76,16 +79,17 @@ impl TestRegistry {
                 );
             }
             Setup::Token => {
-                let issuer = TokenServer::start(
+                let server = TokenServer::start(
                     dir.path(),
                     &dir.join("server.crt"),
                     &dir.join("server.key"),
                 );
                 auth = format!(
                     "auth:\n  token:\n    realm: {}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
-                    issuer.realm(),
-                    issuer.signing_cert.display()
+                    server.realm(),
+                    server.signing_cert.display()
                 );
+                issuer = Some(server);
             }
             Setup::Plain | Setup::Tls => {}
         }
@@ -120,11 +124,20 @@ impl TestRegistry {
                     port,
                     ca_cert,
                     credentials,
+                    issuer,
                 };
             }
             let _ = process.wait();
         }
         panic!("docker-registry found no free port in five tries");
+    }
+
+    /// The scope of every token its issuer was asked for, in order (Bearer registries).
+    pub fn token_scopes(&self) -> Vec<String> {
+        self.issuer
+            .as_ref()
+            .map(TokenServer::scopes)
+            .unwrap_or_default()
     }
 
     /// Whether only the robot user may use it.

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustls::pki_types::pem::PemObject;
@@ -22,6 +22,8 @@ pub const ISSUER: &str = "test-issuer";
 /// A running token issuer; its thread ends with the test process.
 pub struct TokenServer {
     port: u16,
+    /// The request targets it was sent, in order.
+    asked: Arc<Mutex<Vec<String>>>,
     /// The certificate whose key signs tokens, for the registry's `rootcertbundle`.
     pub signing_cert: PathBuf,
 }
@@ -48,14 +50,34 @@ impl TokenServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let x5c = pem_body(&signing_cert);
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let log = asked.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let config = config.clone();
-                let (key, x5c) = (signing_key.clone(), x5c.clone());
-                std::thread::spawn(move || serve(stream, config, &key, &x5c));
+                let (key, x5c, log) = (signing_key.clone(), x5c.clone(), log.clone());
+                std::thread::spawn(move || serve(stream, config, &key, &x5c, &log));
             }
         });
-        TokenServer { port, signing_cert }
+        TokenServer {
+            port,
+            asked,
+            signing_cert,
+        }
+    }
+
+    /// The `scope` of every token request so far, in order (empty for none).
+    pub fn scopes(&self) -> Vec<String> {
+        (self.asked.lock().unwrap().iter())
+            .map(|target| {
+                let query = target.split_once('?').map_or("", |(_, query)| query);
+                (query.split('&'))
+                    .filter_map(|pair| pair.strip_prefix("scope="))
+                    .map(percent_decode)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
     }
 
     /// The `realm` the registry sends clients to.
@@ -65,7 +87,13 @@ impl TokenServer {
 }
 
 /// Answers one HTTPS request on `stream`.
-fn serve(stream: TcpStream, config: Arc<rustls::ServerConfig>, key: &Path, x5c: &str) {
+fn serve(
+    stream: TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    key: &Path,
+    x5c: &str,
+    asked: &Mutex<Vec<String>>,
+) {
     let Ok(connection) = rustls::ServerConnection::new(config) else {
         return;
     };
@@ -90,6 +118,7 @@ fn serve(stream: TcpStream, config: Arc<rustls::ServerConfig>, key: &Path, x5c: 
                 .filter(|(name, _)| name.eq_ignore_ascii_case("authorization"))
         })
         .map(|(_, value)| value.trim().to_string());
+    asked.lock().unwrap().push(target.clone());
     let (status, body) = answer(&target, authorization.as_deref(), key, x5c);
     let response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
