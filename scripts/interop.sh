@@ -274,7 +274,7 @@ dip push "$app" "$registry/interop/pushed-gzip:v1"
 check "push (gzip) -> docker, podman, ctr pull" pulls "$registry/interop/pushed-gzip:v1" "$app_id"
 dip push "$work/app.tar" "$registry/interop/pushed-none:v1" --compress none
 check "push --compress none -> docker, podman, ctr pull" pulls "$registry/interop/pushed-none:v1" "$app_id"
-dip push "$multi" "$registry/interop/pushed-index:v1"
+dip push --all-platforms "$multi" "$registry/interop/pushed-index:v1"
 index_pulls() {
   local target=$registry/interop/pushed-index:v1
   docker_ pull "$target" && same "$(docker_ image inspect --format '{{.Architecture}}' "$target")" "$host_arch" &&

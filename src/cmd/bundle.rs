@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{self, Globals, PROGRESS_HELP, Parsed, TransferArgs};
+use crate::args::{self, FlagGroup, Globals, PROGRESS_HELP, Parsed, TransferArgs};
 use crate::cache::CachedImage;
 use crate::digest::{Digest, HashingWriter};
 use crate::error::{Context, Error, Result};
@@ -18,7 +18,7 @@ use crate::writeback::WriteBehind;
 
 use super::context::RunContext;
 use super::output::print_help;
-use super::save::{cached_images, write_archive};
+use super::save::{Written, cached_images, write_archive};
 
 const COMMAND: &str = "docker-image-pusher bundle";
 
@@ -97,33 +97,22 @@ pub struct BundleArgs {
 impl BundleArgs {
     /// Reads the rest of the command line.
     pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<BundleArgs>> {
-        let (mut images, mut output, mut binary, mut gzip) = (Vec::new(), None, None, false);
+        let (mut written, mut binary) = (Written::default(), None);
         let mut transfer = TransferArgs::one_stream();
-        while let Some(flag) =
-            args::next(parser, &mut [&mut globals, &mut transfer.shown], COMMAND)?
-        {
+        let groups: &mut [&mut dyn FlagGroup] =
+            &mut [&mut globals, &mut transfer.shown, &mut written];
+        while let Some(flag) = args::next(parser, groups, COMMAND)? {
             match flag.as_arg() {
                 Arg::Short('h') => return Ok(Parsed::Help { long: false }),
                 Arg::Long("help") => return Ok(Parsed::Help { long: true }),
-                Arg::Short('o') | Arg::Long("output") => {
-                    output = Some(PathBuf::from(args::value(parser, "--output")?))
-                }
                 Arg::Long("binary") => {
                     binary = Some(PathBuf::from(args::value(parser, "--binary")?))
                 }
-                Arg::Long("gzip") => gzip = true,
-                Arg::Value(value) => images.push(args::utf8(value, "IMAGE")?),
                 other => return Err(args::unexpected(other, COMMAND)),
             }
         }
-        let output = output.ok_or_else(|| {
-            Error::Usage(format!("no folder given (-o DIR); see '{COMMAND} --help'"))
-        })?;
-        if images.is_empty() {
-            return Err(Error::Usage(format!(
-                "no image given; see '{COMMAND} --help'"
-            )));
-        }
+        let (images, output, gzip) = written.checked("folder given (-o DIR)", COMMAND)?;
+        let output = PathBuf::from(output);
         if output.exists() {
             return Err(Error::Usage(format!(
                 "{} exists; bundle makes a new folder",

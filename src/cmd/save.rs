@@ -10,7 +10,7 @@ use flate2::write::GzEncoder;
 use lexopt::{Arg, Parser};
 
 use crate::archive::ArchiveDestination;
-use crate::args::{self, Globals, PROGRESS_HELP, Parsed, TransferArgs};
+use crate::args::{self, FlagGroup, Globals, PROGRESS_HELP, Parsed, TransferArgs};
 use crate::cache::{Cache, CachedImage};
 use crate::digest::COPY_BUFFER;
 use crate::error::{Context, Error, Result};
@@ -72,32 +72,19 @@ pub struct SaveArgs {
 impl SaveArgs {
     /// Reads the rest of the command line.
     pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<SaveArgs>> {
-        let (mut images, mut output, mut gzip) = (Vec::new(), None, false);
+        let mut written = Written::default();
         let mut transfer = TransferArgs::one_stream();
-        while let Some(flag) =
-            args::next(parser, &mut [&mut globals, &mut transfer.shown], COMMAND)?
-        {
-            match flag.as_arg() {
-                Arg::Short('h') => return Ok(Parsed::Help { long: false }),
-                Arg::Long("help") => return Ok(Parsed::Help { long: true }),
-                Arg::Short('o') | Arg::Long("output") => {
-                    output = Some(args::value(parser, "--output")?)
-                }
-                Arg::Long("gzip") => gzip = true,
-                Arg::Value(value) => images.push(args::utf8(value, "IMAGE")?),
-                other => return Err(args::unexpected(other, COMMAND)),
-            }
+        let groups: &mut [&mut dyn FlagGroup] =
+            &mut [&mut globals, &mut transfer.shown, &mut written];
+        // Every flag but the help is some group's: anything left ends the parse.
+        if let Some(flag) = args::next(parser, groups, COMMAND)? {
+            return match flag.as_arg() {
+                Arg::Short('h') => Ok(Parsed::Help { long: false }),
+                Arg::Long("help") => Ok(Parsed::Help { long: true }),
+                other => Err(args::unexpected(other, COMMAND)),
+            };
         }
-        let output = output.ok_or_else(|| {
-            Error::Usage(format!(
-                "no archive given (-o FILE); see '{COMMAND} --help'"
-            ))
-        })?;
-        if images.is_empty() {
-            return Err(Error::Usage(format!(
-                "no image given; see '{COMMAND} --help'"
-            )));
-        }
+        let (images, output, gzip) = written.checked("archive given (-o FILE)", COMMAND)?;
         if output == "-" && std::io::stdout().is_terminal() {
             return Err(Error::Usage(
                 "refusing to write an archive to a terminal; redirect standard output or give -o FILE"
@@ -151,6 +138,44 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
             human_bytes(summary.bytes_copied),
         )
     })
+}
+
+/// What `save` and `bundle` both take: the cached images (the words), `-o/--output` (a file,
+/// or for `bundle` a folder) and `--gzip`.
+#[derive(Default)]
+pub struct Written {
+    images: Vec<String>,
+    output: Option<String>,
+    gzip: bool,
+}
+
+impl Written {
+    /// The images, the output and `--gzip`; a usage error of `command` without an output
+    /// (`missing` says what: `archive given (-o FILE)`) or without an image.
+    pub fn checked(self, missing: &str, command: &str) -> Result<(Vec<String>, String, bool)> {
+        let output = (self.output)
+            .ok_or_else(|| Error::Usage(format!("no {missing}; see '{command} --help'")))?;
+        if self.images.is_empty() {
+            return Err(Error::Usage(format!(
+                "no image given; see '{command} --help'"
+            )));
+        }
+        Ok((self.images, output, self.gzip))
+    }
+}
+
+impl FlagGroup for Written {
+    fn claim(&mut self, arg: &Arg<'_>, parser: &mut Parser) -> Result<bool> {
+        match arg {
+            Arg::Short('o') | Arg::Long("output") => {
+                self.output = Some(args::value(parser, "--output")?)
+            }
+            Arg::Long("gzip") => self.gzip = true,
+            Arg::Value(value) => self.images.push(args::utf8(value.clone(), "IMAGE")?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
 }
 
 /// The cached images `queries` name, each once however many names it is given by.
