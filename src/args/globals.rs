@@ -8,7 +8,7 @@ use crate::cache::Cache;
 use crate::error::Result;
 use crate::progress::{Progress, Verbosity};
 
-use super::*;
+use super::{FlagGroup, env_bool, env_value, value};
 
 /// The help lines of the global flags, shown under every command's help.
 pub const GLOBAL_HELP: &str = "\

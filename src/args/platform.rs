@@ -5,7 +5,7 @@ use lexopt::{Arg, Parser};
 use crate::error::{Error, Result};
 use crate::manifest::{Platform, Platforms};
 
-use super::*;
+use super::{FlagGroup, value};
 
 /// `--platform` and `--all-platforms`: which images of a multi-platform index a command
 /// takes from a registry (the help lines are in each command's options).

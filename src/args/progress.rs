@@ -8,7 +8,7 @@ use lexopt::{Arg, Parser};
 use crate::error::{Error, Result};
 use crate::progress::{Board, BoardDisplay, Verbosity};
 
-use super::*;
+use super::{FlagGroup, number, value};
 
 /// The help lines of the progress flags.
 pub const PROGRESS_HELP: &str = "\

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::registry::{Credentials, HttpOptions, RegistryOptions};
 use crate::retry::Pushbacks;
 
-use super::*;
+use super::{FlagGroup, env_bool, env_number, env_value, number, secret, value};
 
 /// The help lines of the registry flags.
 pub const REGISTRY_HELP: &str = "\

@@ -7,7 +7,7 @@ use crate::retry::Pushbacks;
 use crate::transfer::{Governor, RateLimit};
 
 use super::tuning::TuningArgs;
-use super::*;
+use super::{FlagGroup, ProgressArgs, env_number, env_value, number, size, value};
 
 /// The help lines of the transfer flags.
 pub const TRANSFER_HELP: &str = "\

@@ -7,7 +7,7 @@ use lexopt::{Arg, Parser};
 use crate::error::{Error, Result};
 use crate::transfer::Tuning;
 
-use super::*;
+use super::{FlagGroup, number, value};
 
 /// The help lines of the tuning flags of `--concurrency dynamic`.
 pub const TUNING_HELP: &str = "\

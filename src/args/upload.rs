@@ -5,7 +5,7 @@ use lexopt::{Arg, Parser};
 use crate::error::{Error, Result};
 use crate::registry::{Compress, UploadPlan};
 
-use super::*;
+use super::{FlagGroup, env_bool, env_size, number, size, value};
 
 /// The help lines of the upload flags (`push`, `copy`).
 pub const UPLOAD_HELP: &str = "\
