@@ -251,3 +251,41 @@ fn the_summary_tells_bytes_read_from_bytes_sent() {
     );
     assert_eq!(result["bytes_resumed"], 0);
 }
+
+#[test]
+fn a_layer_compressed_ahead_is_the_layer_compressed_in_line() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("ahead");
+    let archive = dir.join("text.tar");
+    let text: Vec<u8> = (0..6 << 20)
+        .map(|i| b"line of a log file\n"[i % 19])
+        .collect();
+    support::tarball::write_tar(
+        &archive,
+        &support::tarball::legacy_items(&[&text], r#"["example.com/text:v1"]"#),
+    );
+    let digests: Vec<String> = ["1", "4"]
+        .iter()
+        .map(|workers| {
+            let target = format!("{}/ahead/w{workers}:v1", registry.host());
+            TestCache::new()
+                .run(&[
+                    "push",
+                    archive.to_str().unwrap(),
+                    &target,
+                    "--max-concurrent",
+                    workers,
+                ])
+                .success();
+            let inspect = [
+                "inspect",
+                "--tls-verify=false",
+                "--format",
+                "{{.Digest}}",
+                &format!("docker://{target}"),
+            ];
+            tool("skopeo", &inspect).trim().to_string()
+        })
+        .collect();
+    assert_eq!(digests[0], digests[1], "the same bytes, however compressed");
+}

@@ -105,19 +105,19 @@ impl<'a> Uploads<'a> {
         board: &Board,
     ) -> Result<Summary> {
         let compress = self.upload_args.compress(source.saved_layers());
-        let destination =
-            RegistryDestination::new(registry, target, compress, self.upload_args.plan());
-        let job = Job {
-            source,
-            names: vec![target.clone()],
-            platforms: &self.platforms,
-        };
         // From a registry the memo has nothing to add (the source's repository is the mount
         // source), and a copy between registries writes nothing to disk.
         let mut options = self.options(Some(board));
         if source.repository().is_some() {
             options.memo = None;
         }
+        let plan = self.upload_args.plan(options.workers > 1);
+        let destination = RegistryDestination::new(registry, target, compress, plan);
+        let job = Job {
+            source,
+            names: vec![target.clone()],
+            platforms: &self.platforms,
+        };
         let summary = transfer::copy(&[job], &destination, options, &self.run.progress)?;
         if self.upload_args.reencodes()
             && !source.saved_layers()

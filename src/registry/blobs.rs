@@ -7,7 +7,7 @@ use super::http::{Body, Response};
 use super::{Registry, url};
 use crate::digest::{Digest, Hasher, Verified};
 use crate::error::{Error, Result};
-use crate::gzip::GzipReader;
+use crate::gzip::gzip_reader;
 use crate::transfer::Open;
 
 /// `repository:<name>:pull`.
@@ -320,6 +320,8 @@ pub struct Bytes {
     pub size: u64,
     /// The gzip level, when compressing on the way.
     pub gzip: Option<u32>,
+    /// Whether its segments may be compressed ahead on helper threads.
+    pub compress_ahead: bool,
 }
 
 impl Bytes {
@@ -336,7 +338,7 @@ impl Bytes {
             return open(offset);
         };
         let source = Verified::new(open(0)?, &self.digest, self.size);
-        let mut compressed = GzipReader::new(source, level);
+        let mut compressed = gzip_reader(source, level, self.compress_ahead);
         io::copy(&mut (&mut compressed).take(offset), &mut io::sink())
             .map_err(|e| Error::from_io("compressing the blob again", e))?;
         Ok(Box::new(compressed))
@@ -348,9 +350,11 @@ pub struct UploadPlan {
     /// Blobs larger than this go in chunks.
     pub threshold: u64,
     pub chunk_size: u64,
+    /// Whether a layer gzipped on the way may have its segments compressed ahead on helper
+    /// threads (the run moves blobs concurrently).
+    pub compress_ahead: bool,
 }
 
-/// The stored digest and size, checked against what was expected.
 /// Reads past the bytes the registry took from a try that failed before it could say so
 /// (`held` in all), hashing them, so the upload goes on from there.
 fn catch_up(stream: &mut dyn Read, upload: &mut UploadSession, held: u64) -> Result<()> {
@@ -365,6 +369,7 @@ fn catch_up(stream: &mut dyn Read, upload: &mut UploadSession, held: u64) -> Res
     Ok(())
 }
 
+/// The stored digest and size, checked against what was expected.
 fn checked(hasher: Hasher, bytes: &Bytes) -> Result<(Digest, u64)> {
     let size = hasher.len();
     let digest = hasher.finish();

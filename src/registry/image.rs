@@ -127,6 +127,7 @@ impl Destination for RegistryDestination<'_> {
             digest: blob.digest.clone(),
             size: blob.size,
             gzip: gzip.map(|(level, _)| level),
+            compress_ahead: self.plan.compress_ahead,
         };
         let sessions = || self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         let mut session = sessions().remove(&blob.digest);

@@ -16,6 +16,10 @@ use std::io::{self, Read};
 
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 
+mod parallel;
+
+pub use parallel::gzip_reader;
+
 /// Input in one segment.
 const SEGMENT: u64 = 1024 * 1024;
 /// Input given to the compressor at once, and in one stored block (at most 65 535).
@@ -185,17 +189,12 @@ impl<R: Read> GzipReader<R> {
         let level = self.level;
         let work = self.work.get_or_insert_with(|| Workspace::take(level));
         if take > 0 {
-            let len = take as u16;
-            work.output.push(0); // not final, stored
-            work.output.extend_from_slice(&len.to_le_bytes());
-            work.output.extend_from_slice(&(!len).to_le_bytes());
-            work.output
-                .extend_from_slice(&work.input[self.start..self.start + take]);
+            stored_block(&mut work.output, &work.input[self.start..self.start + take]);
             self.start += take;
             self.segment_in += take as u64;
         }
         if self.eof && self.start == self.end {
-            work.output.extend_from_slice(&[1, 0, 0, 0xff, 0xff]); // final, stored, empty
+            work.output.extend_from_slice(&FINAL_STORED);
             self.phase = Phase::Trailer;
         } else if self.segment_in == SEGMENT {
             self.stored_left = self.stored_left.saturating_sub(1);
@@ -234,10 +233,29 @@ impl<R: Read> GzipReader<R> {
 fn next_segment(work: &mut Workspace, stored_left: u32) -> u32 {
     let (read, made) = (work.compressor.total_in(), work.compressor.total_out());
     work.compressor.reset();
+    stored_after(read, made, stored_left)
+}
+
+/// The segments left to store after a compressed segment of `read` bytes made `made`: a run
+/// when it did not compress, else as many as before.
+fn stored_after(read: u64, made: u64, stored_left: u32) -> u32 {
     match made as f64 > read as f64 * INCOMPRESSIBLE {
         true => STORED_RUN,
         false => stored_left,
     }
+}
+
+/// The last block of a stream that ends while storing: final, stored, empty.
+const FINAL_STORED: [u8; 5] = [1, 0, 0, 0xff, 0xff];
+
+/// Appends `data` (at most 65 535 bytes; the stream is on a byte boundary) as one stored,
+/// not final, deflate block.
+fn stored_block(out: &mut Vec<u8>, data: &[u8]) {
+    let len = data.len() as u16;
+    out.push(0);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&(!len).to_le_bytes());
+    out.extend_from_slice(data);
 }
 
 impl<R> Drop for GzipReader<R> {
