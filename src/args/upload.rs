@@ -59,13 +59,13 @@ impl UploadArgs {
         self.gzip.is_some()
     }
 
-    /// When and how large blobs go in chunks; with `concurrent` (the run moves blobs at
-    /// once), gzipped layers may be compressed ahead on helper threads.
-    pub fn plan(&self, concurrent: bool) -> UploadPlan {
+    /// When and how large blobs go in chunks, and whether gzipped layers may be compressed
+    /// ahead on helper threads (`compress_ahead`).
+    pub fn plan(&self, compress_ahead: bool) -> UploadPlan {
         UploadPlan {
             threshold: self.threshold,
             chunk_size: self.chunk_size,
-            compress_ahead: concurrent,
+            compress_ahead,
         }
     }
 

@@ -15,6 +15,10 @@ use crate::transfer::{self, Job, Options, Source, Summary};
 
 use super::context::RunContext;
 
+/// The most workers a run may have for its gzipped layers to be compressed ahead on helper
+/// threads (the memory of segments in flight adds to theirs).
+const COMPRESS_AHEAD_WORKERS: u32 = 4;
+
 /// The flags of every command that uploads to a registry: the registry, transfer, upload and
 /// platform groups, and `-n/--dry-run` (each command's help describes it in its own words).
 pub struct UploadFlags {
@@ -111,7 +115,9 @@ impl<'a> Uploads<'a> {
         if source.repository().is_some() {
             options.memo = None;
         }
-        let plan = self.upload_args.plan(options.workers > 1);
+        // Segments compressed ahead use the cores that two to four workers leave idle; more
+        // workers keep the cores busy themselves, and memory stays under its bound.
+        let plan = (self.upload_args).plan((2..=COMPRESS_AHEAD_WORKERS).contains(&options.workers));
         let destination = RegistryDestination::new(registry, target, compress, plan);
         let job = Job {
             source,

@@ -13,9 +13,8 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
-use std::sync::Arc;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::thread::JoinHandle;
 
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
@@ -80,13 +79,10 @@ impl Drop for Slots {
     }
 }
 
-/// One segment read, and its compression when it may be needed.
-struct Segment {
-    input: Arc<Vec<u8>>,
-    /// Whether it ends the input (then shorter than a segment, maybe empty).
-    last: bool,
-    /// `None` when it was known to be stored when it was read.
-    compressed: Option<JoinHandle<io::Result<Vec<u8>>>>,
+/// One segment read: known to be stored, or being compressed on a helper thread.
+enum Pending {
+    Stored(SegmentWork, bool),
+    Compressing(JoinHandle<io::Result<SegmentWork>>, bool),
 }
 
 /// The gzip reader with segments compressed ahead.
@@ -99,12 +95,16 @@ pub struct ParallelGzip<R> {
     crc: Crc,
     /// Whether the input's end has been read.
     read_all: bool,
-    pending: VecDeque<Segment>,
+    pending: VecDeque<Pending>,
     stored_left: u32,
-    /// Made and not yet returned: `out[taken..]`.
-    out: Vec<u8>,
+    /// The segment whose bytes are being returned: `serving.made[taken..]`.
+    serving: Option<SegmentWork>,
+    /// Or the header or trailer: `edge[taken..]`.
+    edge: Vec<u8>,
     taken: usize,
     started: bool,
+    /// Whether the last segment was made (only the trailer is left).
+    ended: bool,
     done: bool,
 }
 
@@ -126,9 +126,11 @@ impl<R: Read> ParallelGzip<R> {
             read_all: false,
             pending: VecDeque::new(),
             stored_left: 0,
-            out: Vec::new(),
+            serving: None,
+            edge: Vec::new(),
             taken: 0,
             started: false,
+            ended: false,
             done: false,
         }
     }
@@ -137,29 +139,29 @@ impl<R: Read> ParallelGzip<R> {
     /// has ended.
     fn fill(&mut self) -> io::Result<()> {
         while self.pending.len() < self.ahead && !self.read_all {
-            let mut input = vec![0; SEGMENT as usize];
+            let mut work = SegmentWork::take(self.level);
+            work.input.resize(SEGMENT as usize, 0);
             let mut filled = 0;
-            while filled < input.len() {
-                match self.inner.read(&mut input[filled..]) {
+            while filled < work.input.len() {
+                match self.inner.read(&mut work.input[filled..]) {
                     Ok(0) => break,
                     Ok(n) => filled += n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(e),
                 }
             }
-            input.truncate(filled);
-            self.crc.update(&input);
+            work.input.truncate(filled);
+            self.crc.update(&work.input);
             let last = filled < SEGMENT as usize;
             self.read_all = last;
-            let input = Arc::new(input);
-            let (shared, level) = (input.clone(), self.level);
-            let compressed = (!self.surely_stored())
-                .then(|| std::thread::spawn(move || compress_segment(&shared, level, last)));
-            self.pending.push_back(Segment {
-                input,
-                last,
-                compressed,
-            });
+            let pending = match self.surely_stored() {
+                true => Pending::Stored(work, last),
+                false => Pending::Compressing(
+                    std::thread::spawn(move || work.compress(last).map(|()| work)),
+                    last,
+                ),
+            };
+            self.pending.push_back(pending);
         }
         Ok(())
     }
@@ -167,123 +169,210 @@ impl<R: Read> ParallelGzip<R> {
     /// Whether the segment read next is sure to be stored: every segment before it in flight
     /// is inside the stored run (none has a ratio still to learn), and the run goes past them.
     fn surely_stored(&self) -> bool {
-        // Each segment in flight takes one of the run; one outside a run is compressed, and
-        // what it will make is not known yet.
         self.stored_left as usize > self.pending.len()
     }
 
-    /// Makes the next piece of output; false at the end.
+    /// Makes the next bytes to return; false at the end.
     fn step(&mut self) -> io::Result<bool> {
-        (self.out, self.taken) = (Vec::new(), 0);
+        self.taken = 0;
+        self.edge.clear();
+        if let Some(work) = self.serving.take() {
+            work.give_back();
+        }
         if !self.started {
             self.started = true;
-            self.out.extend_from_slice(&HEADER);
+            self.edge.extend_from_slice(&HEADER);
             return Ok(true);
         }
         if self.done {
             return Ok(false);
         }
+        if self.ended {
+            self.edge.extend_from_slice(&self.crc.sum().to_le_bytes());
+            self.edge
+                .extend_from_slice(&self.crc.amount().to_le_bytes());
+            self.done = true;
+            return Ok(true);
+        }
         self.fill()?;
-        let Some(segment) = self.pending.pop_front() else {
-            return Ok(false);
+        let (mut work, last, compressed) = match self.pending.pop_front() {
+            None => return Ok(false),
+            Some(Pending::Stored(work, last)) => (work, last, false),
+            Some(Pending::Compressing(thread, last)) => {
+                let work = (thread.join())
+                    .map_err(|_| io::Error::other("a compressing thread failed"))??;
+                (work, last, true)
+            }
         };
         if self.stored_left > 0 {
-            let pieces = segment.input.len().div_ceil(PIECE);
-            self.out.reserve(segment.input.len() + 5 * pieces + 5 + 8);
-            for piece in segment.input.chunks(PIECE) {
-                stored_block(&mut self.out, piece);
+            work.made.clear();
+            for piece in work.input.chunks(PIECE) {
+                stored_block(&mut work.made, piece);
             }
-            if segment.last {
-                self.out.extend_from_slice(&FINAL_STORED);
+            if last {
+                work.made.extend_from_slice(&FINAL_STORED);
             }
             self.stored_left -= 1;
         } else {
-            let compressed = match segment.compressed {
-                Some(work) => {
-                    (work.join()).map_err(|_| io::Error::other("a compressing thread failed"))??
-                }
-                None => compress_segment(&segment.input, self.level, segment.last)?,
-            };
-            let (read, made) = (segment.input.len() as u64, compressed.len() as u64);
+            if !compressed {
+                work.compress(last)?;
+            }
+            let (read, made) = (work.input.len() as u64, work.made.len() as u64);
             self.stored_left = stored_after(read, made, 0);
-            self.out = compressed;
         }
-        if segment.last {
-            self.out.extend_from_slice(&self.crc.sum().to_le_bytes());
-            self.out.extend_from_slice(&self.crc.amount().to_le_bytes());
-            self.done = true;
-        }
+        self.ended = last;
+        self.serving = Some(work);
         Ok(true)
     }
 }
 
 impl<R: Read> Read for ParallelGzip<R> {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        while self.taken == self.out.len() {
+        loop {
+            let ready = match &self.serving {
+                Some(work) => &work.made[..],
+                None => &self.edge[..],
+            };
+            if self.taken < ready.len() {
+                let n = buffer.len().min(ready.len() - self.taken);
+                buffer[..n].copy_from_slice(&ready[self.taken..self.taken + n]);
+                self.taken += n;
+                return Ok(n);
+            }
             if !self.step()? {
                 return Ok(0);
             }
         }
-        let n = buffer.len().min(self.out.len() - self.taken);
-        buffer[..n].copy_from_slice(&self.out[self.taken..self.taken + n]);
-        self.taken += n;
-        Ok(n)
     }
 }
 
-/// The deflate bytes [`GzipReader`] makes for one segment when compressing it: a reset
-/// compressor fed `input` piece by piece (a sync flush with the piece that fills the segment,
-/// a finish with the last piece of the input, or after it when it ended on a piece's edge),
-/// each call with [`OUTPUT`] bytes of room, as the sequential reader gives it.
-fn compress_segment(input: &[u8], level: u32, last: bool) -> io::Result<Vec<u8>> {
-    let mut compressor = Compress::new(Compression::new(level), false);
-    // Room for data that does not compress, stored by deflate: no growing, no doubling.
-    let mut made = Vec::with_capacity(input.len() + input.len() / 64 + 1024);
-    let mut room = Vec::with_capacity(OUTPUT);
-    let mut call = |data: &[u8], flush: FlushCompress| -> io::Result<(usize, Status, bool)> {
-        room.clear();
-        let before = compressor.total_in();
-        let status = (compressor.compress_vec(data, &mut room, flush)).map_err(io::Error::other)?;
-        made.extend_from_slice(&room);
-        let full = room.len() == room.capacity();
-        Ok(((compressor.total_in() - before) as usize, status, full))
-    };
-    let mut fed = 0;
-    for piece in input.chunks(PIECE) {
-        fed += piece.len();
-        let flush = match (fed == SEGMENT as usize, last && piece.len() < PIECE) {
-            (true, _) => FlushCompress::Sync,
-            (false, true) => FlushCompress::Finish,
-            (false, false) => FlushCompress::None,
-        };
-        let mut consumed = 0;
-        loop {
-            let (n, status, full) = call(&piece[consumed..], flush)?;
-            consumed += n;
-            let ended = match flush {
-                FlushCompress::Finish => status == Status::StreamEnd,
-                FlushCompress::Sync => consumed == piece.len() && !full,
-                _ => consumed == piece.len(),
+impl<R> Drop for ParallelGzip<R> {
+    fn drop(&mut self) {
+        let pending = self.pending.drain(..).filter_map(|pending| match pending {
+            Pending::Stored(work, _) => Some(work),
+            Pending::Compressing(thread, _) => thread.join().ok().and_then(Result::ok),
+        });
+        for work in pending.chain(self.serving.take()) {
+            work.give_back();
+        }
+    }
+}
+
+/// The buffers and compressor one segment in flight uses. Made once per slot of the process's
+/// budget and kept for the next segment, whichever stream it is for: glibc keeps what each
+/// thread frees in an arena of its own, so buffers made and freed per segment would grow the
+/// process well past its bound.
+struct SegmentWork {
+    level: u32,
+    compressor: Compress,
+    /// The segment's input.
+    input: Vec<u8>,
+    /// Room for each call's output, as the sequential reader gives it.
+    room: Vec<u8>,
+    /// The segment's bytes, compressed or stored (room for data that does not compress).
+    made: Vec<u8>,
+}
+
+/// The segment workspaces not in use.
+static SPARE_WORK: Mutex<Vec<SegmentWork>> = Mutex::new(Vec::new());
+
+impl SegmentWork {
+    /// A spare workspace (its compressor reset for `level`), or a new one.
+    fn take(level: u32) -> SegmentWork {
+        let spare = SPARE_WORK.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        match spare {
+            Some(mut work) => {
+                if work.level != level {
+                    (work.level, work.compressor) =
+                        (level, Compress::new(Compression::new(level), false));
+                }
+                work
+            }
+            None => {
+                let segment = SEGMENT as usize;
+                SegmentWork {
+                    level,
+                    compressor: Compress::new(Compression::new(level), false),
+                    input: Vec::with_capacity(segment),
+                    room: Vec::with_capacity(OUTPUT),
+                    made: Vec::with_capacity(segment + segment / 64 + 1024),
+                }
+            }
+        }
+    }
+
+    /// Keeps the workspace for the next segment.
+    fn give_back(self) {
+        SPARE_WORK
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(self);
+    }
+
+    /// One call of the compressor on `input[from..to]` with `flush`, with [`OUTPUT`] bytes of
+    /// room, as the sequential reader makes it: the bytes it took, its status, and whether the
+    /// room was filled.
+    fn call(
+        &mut self,
+        (from, to): (usize, usize),
+        flush: FlushCompress,
+    ) -> io::Result<(usize, Status, bool)> {
+        self.room.clear();
+        let before = self.compressor.total_in();
+        let status = (self.compressor)
+            .compress_vec(&self.input[from..to], &mut self.room, flush)
+            .map_err(io::Error::other)?;
+        self.made.extend_from_slice(&self.room);
+        let full = self.room.len() == self.room.capacity();
+        Ok(((self.compressor.total_in() - before) as usize, status, full))
+    }
+
+    /// Makes in `made` the deflate bytes [`GzipReader`] makes for the segment in `input` when
+    /// compressing it: a reset compressor fed it piece by piece (a sync flush with the piece
+    /// that fills the segment, a finish with the last piece of the input, or after it when it
+    /// ended on a piece's edge), each call with [`OUTPUT`] bytes of room.
+    fn compress(&mut self, last: bool) -> io::Result<()> {
+        self.compressor.reset();
+        self.made.clear();
+        let len = self.input.len();
+        let mut start = 0;
+        while start < len {
+            let end = (start + PIECE).min(len);
+            let flush = match (end == SEGMENT as usize, last && end - start < PIECE) {
+                (true, _) => FlushCompress::Sync,
+                (false, true) => FlushCompress::Finish,
+                (false, false) => FlushCompress::None,
             };
-            if ended {
-                break;
+            let mut at = start;
+            loop {
+                let (n, status, full) = self.call((at, end), flush)?;
+                at += n;
+                let ended = match flush {
+                    FlushCompress::Finish => status == Status::StreamEnd,
+                    FlushCompress::Sync => at == end && !full,
+                    _ => at == end,
+                };
+                if ended {
+                    break;
+                }
+                if at == end && flush == FlushCompress::Sync {
+                    // The flush did not fit: it goes on with no input, as the sequential
+                    // reader does once it has read past the segment.
+                    while self.call((end, end), FlushCompress::Sync)?.2 {}
+                    break;
+                }
             }
-            if consumed == piece.len() && flush == FlushCompress::Sync {
-                // The flush did not fit: it goes on with no input, as the sequential reader
-                // does once it has read past the segment.
-                while call(&[], FlushCompress::Sync)?.2 {}
-                break;
+            if flush == FlushCompress::Finish {
+                return Ok(());
             }
+            start = end;
         }
-        if flush == FlushCompress::Finish {
-            return Ok(made);
+        if last {
+            // The input ended on a piece's edge: the finish comes with no input.
+            while self.call((len, len), FlushCompress::Finish)?.1 != Status::StreamEnd {}
         }
+        Ok(())
     }
-    if last {
-        // The input ended on a piece's edge: the finish comes with no input.
-        while call(&[], FlushCompress::Finish)?.1 != Status::StreamEnd {}
-    }
-    Ok(made)
 }
 
 #[cfg(test)]

@@ -351,7 +351,7 @@ pub struct UploadPlan {
     pub threshold: u64,
     pub chunk_size: u64,
     /// Whether a layer gzipped on the way may have its segments compressed ahead on helper
-    /// threads (the run moves blobs concurrently).
+    /// threads (the run moves two to four blobs at once).
     pub compress_ahead: bool,
 }
 
