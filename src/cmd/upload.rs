@@ -7,6 +7,7 @@ use crate::archive::{Archive, Input};
 use crate::args::{FlagGroup, Globals, PlatformArgs, RegistryArgs, TransferArgs, UploadArgs};
 use crate::cache::{MemoStore, Session};
 use crate::error::Result;
+use crate::gzip;
 use crate::manifest::Platforms;
 use crate::progress::{Board, count, human_bytes};
 use crate::reference::Reference;
@@ -14,10 +15,6 @@ use crate::registry::{Registry, RegistryDestination, RegistryOptions, RegistrySo
 use crate::transfer::{self, Job, Options, Source, Summary};
 
 use super::context::RunContext;
-
-/// The most workers a run may have for its gzipped layers to be compressed ahead on helper
-/// threads (the memory of segments in flight adds to theirs).
-const COMPRESS_AHEAD_WORKERS: u32 = 4;
 
 /// The flags of every command that uploads to a registry: the registry, transfer, upload and
 /// platform groups, and `-n/--dry-run` (each command's help describes it in its own words).
@@ -115,9 +112,7 @@ impl<'a> Uploads<'a> {
         if source.repository().is_some() {
             options.memo = None;
         }
-        // Segments compressed ahead use the cores that two to four workers leave idle; more
-        // workers keep the cores busy themselves, and memory stays under its bound.
-        let plan = (self.upload_args).plan((2..=COMPRESS_AHEAD_WORKERS).contains(&options.workers));
+        let plan = (self.upload_args).plan(gzip::compress_ahead_pays(options.workers));
         let destination = RegistryDestination::new(registry, target, compress, plan);
         let job = Job {
             source,

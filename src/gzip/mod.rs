@@ -18,7 +18,7 @@ use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 
 mod parallel;
 
-pub use parallel::gzip_reader;
+pub use parallel::{compress_ahead_pays, gzip_reader};
 
 /// Input in one segment.
 const SEGMENT: u64 = 1024 * 1024;
