@@ -293,7 +293,7 @@ mod tests {
     use flate2::read::GzDecoder;
 
     /// Bytes no compressor can shrink, from a fixed seed.
-    fn noise(len: usize, mut seed: u64) -> Vec<u8> {
+    pub(super) fn noise(len: usize, mut seed: u64) -> Vec<u8> {
         (0..len)
             .map(|_| {
                 seed ^= seed << 13;
@@ -304,7 +304,8 @@ mod tests {
             .collect()
     }
 
-    fn text(len: usize) -> Vec<u8> {
+    /// Log lines, which compress well.
+    pub(super) fn text(len: usize) -> Vec<u8> {
         let line = b"2026-11-23 INFO request path=/api/v1/items status=200\n";
         line.iter().copied().cycle().take(len).collect()
     }

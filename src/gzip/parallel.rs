@@ -388,22 +388,7 @@ impl SegmentWork {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn noise(len: usize, mut seed: u64) -> Vec<u8> {
-        (0..len)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                seed as u8
-            })
-            .collect()
-    }
-
-    fn text(len: usize) -> Vec<u8> {
-        let line = b"2026-11-26 INFO request path=/api/v1/items status=200\n";
-        line.iter().copied().cycle().take(len).collect()
-    }
+    use crate::gzip::tests::{noise, text};
 
     fn read_all(mut reader: impl Read) -> Vec<u8> {
         let mut out = Vec::new();
