@@ -208,24 +208,27 @@ impl<R: Read> GzipReader<R> {
     fn refill(&mut self) -> io::Result<()> {
         let level = self.level;
         let work = self.work.get_or_insert_with(|| Workspace::take(level));
-        let mut filled = 0;
-        while filled < work.input.len() {
-            match self.inner.read(&mut work.input[filled..]) {
-                Ok(0) => {
-                    self.eof = true;
-                    break;
-                }
-                Ok(n) => {
-                    self.crc.update(&work.input[filled..filled + n]);
-                    filled += n;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let (filled, ended) = read_up_to(&mut self.inner, &mut work.input)?;
+        self.crc.update(&work.input[..filled]);
+        self.eof = ended;
         (self.start, self.end) = (0, filled);
         Ok(())
     }
+}
+
+/// Reads into `buffer` until it is full or `reader` ends; returns how much was read, and
+/// whether the end was met (a buffer filled exactly is not known to end the input).
+fn read_up_to(reader: &mut impl Read, buffer: &mut [u8]) -> io::Result<(usize, bool)> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match reader.read(&mut buffer[filled..]) {
+            Ok(0) => return Ok((filled, true)),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((filled, false))
 }
 
 /// The compressed segment just ended: store the next ones if it did not compress; the

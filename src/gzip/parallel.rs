@@ -19,7 +19,10 @@ use std::thread::JoinHandle;
 
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 
-use super::{FINAL_STORED, GzipReader, HEADER, OUTPUT, PIECE, SEGMENT, stored_after, stored_block};
+use super::{
+    FINAL_STORED, GzipReader, HEADER, OUTPUT, PIECE, SEGMENT, read_up_to, stored_after,
+    stored_block,
+};
 
 /// Segments one stream keeps in flight at most.
 const AHEAD: usize = 2;
@@ -151,15 +154,7 @@ impl<R: Read> ParallelGzip<R> {
         while self.pending.len() < self.ahead && !self.read_all {
             let mut work = SegmentWork::take(self.level);
             work.input.resize(SEGMENT as usize, 0);
-            let mut filled = 0;
-            while filled < work.input.len() {
-                match self.inner.read(&mut work.input[filled..]) {
-                    Ok(0) => break,
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
+            let (filled, _) = read_up_to(&mut self.inner, &mut work.input)?;
             work.input.truncate(filled);
             self.crc.update(&work.input);
             let last = filled < SEGMENT as usize;
