@@ -107,8 +107,19 @@ impl Reading<'_> {
                 "indexes nest more than {MAX_INDEX_DEPTH} deep"
             )));
         }
+        // Asked once per manifest, however many times the index lists it.
+        let mut held = HashSet::new();
+        for entry in index.entries() {
+            if !held.contains(&entry.digest) && source.holds(entry) {
+                held.insert(&entry.digest);
+            }
+        }
         if *platforms == Platforms::All {
-            if index.entries().iter().all(|entry| source.holds(entry)) {
+            if index
+                .entries()
+                .iter()
+                .all(|entry| held.contains(&entry.digest))
+            {
                 return self.tree(manifest, depth);
             }
             remarks.push(format!(
@@ -116,7 +127,7 @@ impl Reading<'_> {
                 manifest.digest
             ));
         }
-        let entry = self.chosen_entry(&index, platforms, remarks)?;
+        let entry = self.chosen_entry(&index, &held, platforms, remarks)?;
         let child = source.child_manifest(entry)?;
         self.hold(&child)?;
         self.choose(child, platforms, depth + 1, remarks)
@@ -129,6 +140,7 @@ impl Reading<'_> {
     fn chosen_entry<'i>(
         &self,
         index: &'i ImageIndex,
+        holds: &HashSet<&Digest>,
         platforms: &Platforms,
         remarks: &mut Vec<String>,
     ) -> Result<&'i Descriptor> {
@@ -136,8 +148,9 @@ impl Reading<'_> {
         let images: Vec<&Descriptor> = (index.entries().iter())
             .filter(|entry| !entry.platform.as_ref().is_some_and(Platform::is_unknown))
             .collect();
-        let (held, missing): (Vec<&Descriptor>, Vec<&Descriptor>) =
-            images.iter().partition(|entry| source.holds(entry));
+        let (held, missing): (Vec<&Descriptor>, Vec<&Descriptor>) = images
+            .iter()
+            .partition(|entry| holds.contains(&entry.digest));
         for entry in &missing {
             remarks.push(format!(
                 "platform {} is listed but its blobs are not here",
