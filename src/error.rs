@@ -43,16 +43,23 @@ pub struct Refusal {
     pub codes: Vec<String>,
     /// What it said, ready to append: `: CODE: message; …`, or the first line of another body.
     pub detail: String,
-    /// The pause its `Retry-After` asked for, if any.
+    /// The pause its `Retry-After` asked for, if any (as asked: [`crate::retry`] caps it).
     pub retry_after: Option<Duration>,
+    /// What its rate-limit headers said, ready to append (`; rate limit: …`), or nothing.
+    pub rate_limit: String,
 }
 
 impl Refusal {
     /// Whether trying again may succeed: timeouts, rate limits and server errors, and a 400
-    /// that says the upload went out of step (`BLOB_UPLOAD_INVALID`).
+    /// that says the upload went out of step (`BLOB_UPLOAD_INVALID`); not when the registry
+    /// asks to wait longer than a retry may (a rate limit that resets in hours).
     fn is_retryable(&self) -> bool {
-        matches!(self.status, 408 | 429 | 500..=599)
-            || (self.status == 400 && self.codes.iter().any(|c| c == "BLOB_UPLOAD_INVALID"))
+        let transient = matches!(self.status, 408 | 429 | 500..=599)
+            || (self.status == 400 && self.codes.iter().any(|c| c == "BLOB_UPLOAD_INVALID"));
+        transient
+            && self
+                .retry_after
+                .is_none_or(|asked| asked <= crate::retry::MAX_RETRY_AFTER)
     }
 
     fn exit_code(&self) -> u8 {
@@ -141,8 +148,8 @@ impl fmt::Display for Error {
             | Error::NotFound(message) => f.write_str(message),
             Error::Refused(refusal) => write!(
                 f,
-                "{}: HTTP {}{}",
-                refusal.request, refusal.status, refusal.detail
+                "{}: HTTP {}{}{}",
+                refusal.request, refusal.status, refusal.detail, refusal.rate_limit
             ),
             Error::Io { what, source } => write!(f, "{what}: {source}"),
             Error::Context { context, source } => write!(f, "{context}: {source}"),

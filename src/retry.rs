@@ -1,6 +1,7 @@
 //! The one retry policy. A request, or a blob transfer, is tried at most once more than
 //! `--retry-attempts` says; between tries it waits with exponential backoff and jitter, or as
-//! long as the registry's `Retry-After` asks, up to a minute. The requests a blob transfer
+//! long as the registry's `Retry-After` asks, up to a minute (asked to wait longer, it does not
+//! try again: see `Refusal::is_retryable`). The requests a blob transfer
 //! makes are each sent once: the transfer owns their retries, so retries never nest.
 
 use std::sync::Arc;
@@ -16,7 +17,10 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// add when the registry asked for it.
 pub fn pause(attempt: u32, error: &Error) -> (Duration, &'static str) {
     match error.refusal().and_then(|refusal| refusal.retry_after) {
-        Some(asked) => (asked, " (the registry asked to wait, with Retry-After)"),
+        Some(asked) => (
+            asked.min(MAX_RETRY_AFTER),
+            " (the registry asked to wait, with Retry-After)",
+        ),
         None => (backoff(attempt), ""),
     }
 }
@@ -50,11 +54,9 @@ pub fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(base / 2 + u64::from(nanos) % (base / 2 + 1))
 }
 
-/// A `Retry-After` value in seconds (an HTTP date is taken as a short pause), capped at a
-/// minute.
+/// A `Retry-After` value in seconds (an HTTP date is taken as a short pause).
 pub fn pause_asked(value: &str) -> Duration {
-    let seconds = value.trim().parse::<u64>().unwrap_or(1);
-    Duration::from_secs(seconds).min(MAX_RETRY_AFTER)
+    Duration::from_secs(value.trim().parse::<u64>().unwrap_or(1))
 }
 
 #[cfg(test)]
@@ -64,7 +66,22 @@ mod tests {
     #[test]
     fn retry_after_is_capped_at_a_minute() {
         assert_eq!(pause_asked("2"), Duration::from_secs(2));
-        assert_eq!(pause_asked("86400"), MAX_RETRY_AFTER);
+        let refused = |asked: &str| {
+            Error::Refused(Box::new(crate::error::Refusal {
+                request: "GET x".into(),
+                status: 503,
+                codes: Vec::new(),
+                detail: String::new(),
+                retry_after: Some(pause_asked(asked)),
+                rate_limit: String::new(),
+            }))
+        };
+        assert_eq!(pause(1, &refused("30")).0, Duration::from_secs(30));
+        assert_eq!(pause(1, &refused("60")).0, MAX_RETRY_AFTER);
+        assert!(
+            !refused("86400").is_retryable(),
+            "a day is not waited for at all"
+        );
         assert_eq!(
             pause_asked("Wed, 21 Oct 2026 07:28:00 GMT"),
             Duration::from_secs(1)

@@ -321,3 +321,39 @@ fn a_registry_that_always_answers_503_is_asked_retry_attempts_plus_one_times() {
         front.seen()
     );
 }
+
+#[test]
+fn a_rate_limit_is_said_plainly_and_not_waited_for_for_hours() {
+    let dir = TempDir::new("rate-limit");
+    let (registry, _archive) = registry_with_image(&dir);
+    let front = Front::start(registry.port(), |request, _| {
+        match request.target.contains("/manifests/") {
+            true => Action::Respond(
+                429,
+                vec![
+                    ("RateLimit-Limit".into(), "100;w=21600".into()),
+                    ("RateLimit-Remaining".into(), "0;w=21600".into()),
+                    ("Retry-After".into(), "21600".into()),
+                ],
+            ),
+            false => Action::Forward,
+        }
+    });
+    let started = std::time::Instant::now();
+    let run = TestCache::new()
+        .run(&["pull", &format!("{}/faults/app:v1", front.host())])
+        .exits(5);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "a six-hour wait is not retried"
+    );
+    for words in [
+        "HTTP 429",
+        "rate limit: 100 requests per 6 h, 0 left",
+        "the registry asks to wait 6 h (Retry-After)",
+        &format!("docker-image-pusher login {}", front.host()),
+    ] {
+        assert!(run.stderr.contains(words), "{words}: {}", run.stderr);
+    }
+    assert!(!run.stderr.contains("retrying"), "{}", run.stderr);
+}

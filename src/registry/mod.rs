@@ -9,6 +9,7 @@ pub mod docker_config;
 mod http;
 mod image;
 mod manifests;
+mod rate_limit;
 mod tags;
 mod url;
 
@@ -137,7 +138,7 @@ impl Registry {
             let response = self.http.send("GET", &url, &[], Body::Empty)?;
             match response.status().as_u16() {
                 200 | 401 => Ok(response),
-                status => Err(refusal(&format!("GET {url}"), status, response)),
+                status => Err(self.refusal(&format!("GET {url}"), status, response)),
             }
         })?;
         if response.status().as_u16() == 401 {
@@ -239,7 +240,7 @@ impl Registry {
                     continue;
                 }
             }
-            return Err(refusal(&what, status, response));
+            return Err(self.refusal(&what, status, response));
         }
     }
 
@@ -293,6 +294,19 @@ impl Registry {
         )))
     }
 
+    /// [`refusal`], with a word on logging in when an anonymous request was rate limited.
+    fn refusal(&self, what: &str, status: u16, response: Response) -> Error {
+        let host = url::origin(&self.base)
+            .split_once("://")
+            .map_or("", |(_, host)| host);
+        let login_host = match host {
+            "registry-1.docker.io" => crate::reference::DEFAULT_REGISTRY,
+            host => host,
+        };
+        let anonymous = !self.auth.has_credentials();
+        refusal(what, status, response, anonymous.then_some(login_host))
+    }
+
     /// Shows each `Warning: 299` header once.
     fn show_warnings(&self, response: &Response) {
         for value in response.headers().get_all("warning") {
@@ -334,11 +348,16 @@ fn is_loopback(host: &str) -> bool {
 }
 
 /// The error for a response whose status was not asked for: the registry's own codes and
-/// words from its body, and the pause its `Retry-After` asks for.
-fn refusal(what: &str, status: u16, response: Response) -> Error {
+/// words from its body, the pause its `Retry-After` asks for, and on a 429 what its rate-limit
+/// headers say.
+fn refusal(what: &str, status: u16, response: Response, login_host: Option<&str>) -> Error {
     let retry_after = (response.headers().get("retry-after"))
         .and_then(|value| value.to_str().ok())
         .map(retry::pause_asked);
+    let rate_limit = match status {
+        429 => rate_limit::explain(response.headers(), retry_after, login_host),
+        _ => String::new(),
+    };
     let (codes, detail) = read_error_body(response);
     Error::Refused(Box::new(Refusal {
         request: what.to_string(),
@@ -346,6 +365,7 @@ fn refusal(what: &str, status: u16, response: Response) -> Error {
         codes,
         detail,
         retry_after,
+        rate_limit,
     }))
 }
 
@@ -428,6 +448,7 @@ mod tests {
             codes: codes.iter().map(|c| c.to_string()).collect(),
             detail: String::new(),
             retry_after: None,
+            rate_limit: String::new(),
         }))
     }
 
