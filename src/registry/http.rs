@@ -1,8 +1,8 @@
 //! The one HTTP agent every registry and token request goes through: TLS roots (the system's,
 //! Mozilla's bundled ones when the host has none, `--ca-cert`, or no checks with
-//! `--skip-tls`), proxies from `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`, and timeouts that bound
-//! connecting and any stretch without progress, never a whole transfer. It follows no
-//! redirect: the registry client decides where credentials may go.
+//! `--skip-tls`), proxies from `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` (see [`super::proxy`]),
+//! and timeouts that bound connecting and any stretch without progress, never a whole
+//! transfer. It follows no redirect: the registry client decides where credentials may go.
 
 use std::fs;
 use std::io::Read;
@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 use ureq::{Agent, Proxy, SendBody, http};
 
+use super::proxy::ProxySettings;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
+use crate::reference::hide_credentials;
 
 /// Where system CA bundles live on common distributions.
 const SYSTEM_BUNDLES: [&str; 4] = [
@@ -45,9 +47,13 @@ pub enum Body<'a> {
     Stream(&'a mut dyn Read),
 }
 
-/// The agent, shared by every request so connections are kept alive.
+/// The agents, shared by every request so connections are kept alive: one going direct, and
+/// one through each proxy the environment names.
 pub struct Http {
-    agent: Agent,
+    direct: Agent,
+    /// By proxy URL, as the environment gave it.
+    proxied: Vec<(String, Agent)>,
+    proxies: ProxySettings,
     progress: Progress,
 }
 
@@ -60,20 +66,55 @@ impl Http {
             .root_certs(root_certs(&options.ca_certs)?)
             .disable_verification(options.skip_tls)
             .build();
-        let timeout = Some(options.timeout);
-        let agent = Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .tls_config(tls)
-            .proxy(Proxy::try_from_env())
-            .user_agent(concat!("docker-image-pusher/", env!("CARGO_PKG_VERSION")))
-            .timeout_connect(timeout)
-            .timeout_per_read(timeout)
-            .timeout_per_write(timeout)
-            .timeout_recv_response(timeout)
-            .build()
-            .new_agent();
-        Ok(Http { agent, progress })
+        let agent = |proxy: Option<Proxy>| {
+            let timeout = Some(options.timeout);
+            Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .tls_config(tls.clone())
+                .proxy(proxy)
+                .user_agent(concat!("docker-image-pusher/", env!("CARGO_PKG_VERSION")))
+                .timeout_connect(timeout)
+                .timeout_per_read(timeout)
+                .timeout_per_write(timeout)
+                .timeout_recv_response(timeout)
+                .build()
+                .new_agent()
+        };
+        let proxies = ProxySettings::from_env()?;
+        let mut proxied: Vec<(String, Agent)> = Vec::new();
+        for (url, variable) in proxies.https.iter().chain(&proxies.http) {
+            if proxied.iter().any(|(known, _)| known == url) {
+                continue;
+            }
+            let proxy = Proxy::new(url).map_err(|_| {
+                Error::Usage(format!(
+                    "{variable} is not a proxy URL such as http://[user:password@]proxy:3128"
+                ))
+            })?;
+            proxied.push((url.clone(), agent(Some(proxy))));
+        }
+        Ok(Http {
+            direct: agent(None),
+            proxied,
+            proxies,
+            progress,
+        })
+    }
+
+    /// The proxy requests to `url` go through, as shown to the user (`http://proxy:3128 (from
+    /// HTTPS_PROXY)`, without its credentials), if any.
+    pub fn proxy_for(&self, url: &str) -> Option<String> {
+        let (proxy, variable) = self.proxies.for_url(url)?;
+        Some(format!("{} (from {variable})", hide_credentials(proxy)))
+    }
+
+    /// The agent for a request to `url`.
+    fn agent(&self, url: &str) -> &Agent {
+        let proxy = self.proxies.for_url(url).map(|(proxy, _)| proxy);
+        (self.proxied.iter())
+            .find(|(known, _)| Some(known) == proxy)
+            .map_or(&self.direct, |(_, agent)| agent)
     }
 
     /// Sends one request and returns the response, whatever its status.
@@ -91,12 +132,11 @@ impl Http {
         let shown = super::url::shown(url);
         let invalid = |e: http::Error| Error::Registry(format!("{method} {shown}: {e}"));
         let started = Instant::now();
+        let agent = self.agent(url);
         let sent = match body {
-            Body::Empty => self
-                .agent
-                .run(request.body(SendBody::none()).map_err(invalid)?),
-            Body::Bytes(bytes) => self.agent.run(request.body(bytes).map_err(invalid)?),
-            Body::Stream(reader) => self.agent.run(
+            Body::Empty => agent.run(request.body(SendBody::none()).map_err(invalid)?),
+            Body::Bytes(bytes) => agent.run(request.body(bytes).map_err(invalid)?),
+            Body::Stream(reader) => agent.run(
                 request
                     .body(SendBody::from_reader(reader))
                     .map_err(invalid)?,

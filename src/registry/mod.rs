@@ -9,6 +9,7 @@ pub mod docker_config;
 mod http;
 mod image;
 mod manifests;
+mod proxy;
 mod rate_limit;
 mod tags;
 mod url;
@@ -101,6 +102,12 @@ impl Registry {
         let mut last_error = None;
         for (i, scheme) in schemes.iter().enumerate() {
             registry.base = format!("{scheme}://{api_host}");
+            if let Some(proxy) = registry.http.proxy_for(&registry.base) {
+                progress.detail(format_args!(
+                    "reaching {} through the proxy {proxy}",
+                    registry.base
+                ));
+            }
             // Only the last scheme tried is worth waiting for.
             let tries = if i + 1 == schemes.len() {
                 registry.attempts

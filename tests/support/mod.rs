@@ -7,6 +7,7 @@
 pub mod access;
 pub mod front;
 pub mod images;
+pub mod proxy;
 pub mod registry;
 pub mod tarball;
 pub mod token;

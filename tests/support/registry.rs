@@ -235,7 +235,8 @@ pub fn self_signed(key: &Path, cert: &Path, name: &str) {
     );
 }
 
-/// A test CA and a server certificate it signed for 127.0.0.1 and localhost.
+/// A test CA and a server certificate it signed for 127.0.0.1, localhost and registry.test (the
+/// name the tests' proxy resolves to loopback).
 fn test_certificates(dir: &TempDir) -> (PathBuf, PathBuf, PathBuf) {
     let path = |name: &str| dir.join(name).display().to_string();
     self_signed(
@@ -260,7 +261,7 @@ fn test_certificates(dir: &TempDir) -> (PathBuf, PathBuf, PathBuf) {
     );
     fs::write(
         dir.join("san.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:registry.test\n",
     )
     .unwrap();
     tool(
