@@ -71,10 +71,7 @@ impl RegistryArgs {
             password = Some(text.trim_end_matches(['\r', '\n']).to_string());
         }
         let credentials = match (&self.username, password) {
-            (Some(username), Some(password)) => Some(Credentials {
-                username: username.clone(),
-                password,
-            }),
+            (Some(username), Some(password)) => Some(Credentials::password(username, password)),
             (None, None) => None,
             (Some(_), None) => {
                 return Err(Error::Usage(

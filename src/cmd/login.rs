@@ -4,7 +4,7 @@ use lexopt::{Arg, Parser};
 
 use crate::args::{self, Globals, REGISTRY_HELP, RegistryArgs};
 use crate::error::{Error, Result};
-use crate::registry::docker_config;
+use crate::registry::{Credentials, Secret, docker_config};
 
 use super::output::print_help;
 use super::remote::{connect, registry_host};
@@ -29,6 +29,11 @@ pub const DETAILS: &str = "
 The credentials go to $DOCKER_CONFIG/config.json (or ~/.docker/config.json), through its
 credsStore helper when one is set, else base64-encoded (not encrypted) under \"auths\",
 where pull and push (and docker) find them.
+
+When the registry uses a token server that grants refresh tokens (ACR and other OAuth2
+registries do), login asks for one with the password and stores it as Docker does
+(\"identitytoken\", or the user name <token> for a helper) instead of the password; later
+commands exchange it for access tokens.
 
 Example:
   echo \"$TOKEN\" | docker-image-pusher login harbor.example.com -u 'robot$ci' --password-stdin";
@@ -63,10 +68,20 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
              are stored for when it does"
         ));
     }
-    let place = docker_config::store(&host, &credentials)?;
+    let (stored, what) = match registry.identity_token()? {
+        Some(token) => (
+            Credentials {
+                username: credentials.username.clone(),
+                secret: Secret::IdentityToken(token),
+            },
+            "an identity token from the registry (not the password)",
+        ),
+        None => (credentials, "credentials"),
+    };
+    let place = docker_config::store(&host, &stored)?;
     progress.info(format_args!(
-        "login succeeded for {} at {host}; credentials stored in {place}",
-        credentials.username
+        "login succeeded for {} at {host}; {what} stored in {place}",
+        stored.username
     ));
     Ok(())
 }

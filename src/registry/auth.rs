@@ -7,39 +7,64 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
-
-use super::http::{Body, Http};
-use super::{read_error_body, url};
+use super::http::Http;
+use super::token::{self, Grant, Granted, TokenRequest};
+use super::url;
 use crate::error::{Error, Result};
 
-/// Token responses are small; anything larger is refused.
-const MAX_TOKEN_RESPONSE: u64 = 1024 * 1024;
-/// Tokens without `expires_in` live this long, and none is taken as living less.
-const MIN_TOKEN_LIFETIME: u64 = 60;
-
-/// A user name and password (or token) for one registry.
+/// Who to be at one registry: a user name and a secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub username: String,
-    pub password: String,
+    pub secret: Secret,
+}
+
+/// What proves the user is who they say.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    /// A password or an access token, sent with Basic (to the registry or its token server).
+    Password(String),
+    /// An OAuth2 refresh token (Docker's `identitytoken`, as ACR and other registries issue),
+    /// exchanged at the token server for access tokens and never sent as a password there
+    /// unless the server refuses the exchange.
+    IdentityToken(String),
 }
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.secret {
+            Secret::Password(_) => "password",
+            Secret::IdentityToken(_) => "identity token",
+        };
         write!(
             f,
-            "Credentials {{ username: {:?}, password: <redacted> }}",
+            "Credentials {{ username: {:?}, {kind}: <redacted> }}",
             self.username
         )
     }
 }
 
 impl Credentials {
-    fn basic_header(&self) -> String {
+    /// A user name and password.
+    pub fn password(username: impl Into<String>, password: impl Into<String>) -> Credentials {
+        Credentials {
+            username: username.into(),
+            secret: Secret::Password(password.into()),
+        }
+    }
+
+    /// The secret's text, whatever its kind.
+    pub fn secret_text(&self) -> &str {
+        match &self.secret {
+            Secret::Password(text) | Secret::IdentityToken(text) => text,
+        }
+    }
+
+    /// `Basic base64(user:secret)`.
+    pub(super) fn basic_header(&self) -> String {
         format!(
             "Basic {}",
-            base64_encode(format!("{}:{}", self.username, self.password).as_bytes())
+            base64_encode(format!("{}:{}", self.username, self.secret_text()).as_bytes())
         )
     }
 }
@@ -122,15 +147,15 @@ impl Auth {
                 if let Some(token) = self.cached(scope) {
                     return Ok(Some(format!("Bearer {token}")));
                 }
-                if self.credentials.is_some() && !credentials_may_go(&realm, registry_url) {
-                    return Err(Error::Denied(format!(
-                        "the registry asks for credentials to be sent to its token server \
-                         {} over plain http; refused",
-                        url::shown(&realm)
-                    )));
-                }
-                let (token, lifetime) =
-                    self.fetch_token(http, &realm, service.as_deref(), scope)?;
+                self.may_send_credentials(&realm, registry_url)?;
+                let request = TokenRequest {
+                    realm: &realm,
+                    service: service.as_deref(),
+                    scope,
+                };
+                let Granted {
+                    token, lifetime, ..
+                } = self.fetch_token(http, &request)?;
                 let expires = Instant::now() + lifetime.saturating_sub(Duration::from_secs(10));
                 self.tokens
                     .lock()
@@ -155,71 +180,55 @@ impl Auth {
             .map(|(token, _)| token.clone())
     }
 
-    fn fetch_token(
-        &self,
-        http: &Http,
-        realm: &str,
-        service: Option<&str>,
-        scope: &str,
-    ) -> Result<(String, Duration)> {
-        let mut query = Vec::new();
-        if let Some(service) = service {
-            query.push(format!("service={}", url::encode(service)));
+    /// A token for `request`: an identity token is exchanged with `POST` (falling back to a
+    /// `GET` with Basic when the server does not take `POST`), anything else asks with `GET`.
+    fn fetch_token(&self, http: &Http, request: &TokenRequest<'_>) -> Result<Granted> {
+        let credentials = self.credentials.as_ref();
+        if let Some(Secret::IdentityToken(refresh_token)) = credentials.map(|c| &c.secret)
+            && let Some(granted) = token::post(http, request, &Grant::Refresh(refresh_token))?
+        {
+            return Ok(granted);
         }
-        if !scope.is_empty() {
-            query.extend(
-                scope
-                    .split(' ')
-                    .map(|s| format!("scope={}", url::encode(s))),
-            );
-        }
-        if let Some(credentials) = &self.credentials {
-            query.push(format!("account={}", url::encode(&credentials.username)));
-        }
-        let separator = if realm.contains('?') { '&' } else { '?' };
-        let token_url = format!("{realm}{separator}{}", query.join("&"));
-        let headers: Vec<(&str, String)> = self
-            .credentials
-            .iter()
-            .map(|c| ("Authorization", c.basic_header()))
-            .collect();
-        let response = http.send("GET", &token_url, &headers, Body::Empty)?;
-        let status = response.status().as_u16();
-        if status != 200 {
-            let (_, detail) = read_error_body(response);
-            let what = format!("the token server {realm} refused (HTTP {status}{detail})");
-            return Err(match status {
-                401 | 403 => Error::Denied(what),
-                408 | 429 | 500..=599 => Error::Network(what),
-                _ => Error::Registry(what),
-            });
-        }
-        #[derive(Deserialize)]
-        struct TokenResponse {
-            token: Option<String>,
-            access_token: Option<String>,
-            expires_in: Option<u64>,
-        }
-        let invalid = |e: &dyn std::fmt::Display| {
-            Error::Registry(format!("the token server {realm} sent no valid token: {e}"))
+        token::get(http, request, credentials)
+    }
+
+    /// For `login`: asks the token server for a refresh token with the password (an offline
+    /// password grant), to be stored instead of the password. `None` when the registry does not
+    /// use tokens, the server does not take `POST`, or it gives no refresh token.
+    pub fn identity_token(&self, http: &Http, registry_url: &str) -> Result<Option<String>> {
+        let challenge = self
+            .challenge
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let (Some(Challenge::Bearer { realm, service }), Some(credentials)) =
+            (challenge, self.credentials.as_ref())
+        else {
+            return Ok(None);
         };
-        let bytes = (response
-            .into_body()
-            .into_with_config()
-            .limit(MAX_TOKEN_RESPONSE)
-            .read_to_vec())
-        .map_err(|e| invalid(&e))?;
-        let parsed: TokenResponse = serde_json::from_slice(&bytes).map_err(|e| invalid(&e))?;
-        let token = parsed
-            .token
-            .or(parsed.access_token)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| Error::Registry(format!("the token server {realm} sent no token")))?;
-        let lifetime = parsed
-            .expires_in
-            .unwrap_or(MIN_TOKEN_LIFETIME)
-            .max(MIN_TOKEN_LIFETIME);
-        Ok((token, Duration::from_secs(lifetime)))
+        let Secret::Password(password) = &credentials.secret else {
+            return Ok(None);
+        };
+        self.may_send_credentials(&realm, registry_url)?;
+        let request = TokenRequest {
+            realm: &realm,
+            service: service.as_deref(),
+            scope: "",
+        };
+        let grant = Grant::OfflinePassword(&credentials.username, password);
+        Ok(token::post(http, &request, &grant)?.and_then(|granted| granted.refresh_token))
+    }
+
+    /// Refuses to send credentials to a plain-http token server of an https registry.
+    fn may_send_credentials(&self, realm: &str, registry_url: &str) -> Result<()> {
+        if self.credentials.is_some() && !credentials_may_go(realm, registry_url) {
+            return Err(Error::Denied(format!(
+                "the registry asks for credentials to be sent to its token server {} over \
+                 plain http; refused",
+                url::shown(realm)
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -423,10 +432,12 @@ mod tests {
 
     #[test]
     fn credentials_never_print_the_password() {
+        let credentials = Credentials::password("robot$ci", "s3cr:et");
+        assert!(!format!("{credentials:?}").contains("s3cr"));
         let credentials = Credentials {
             username: "robot$ci".into(),
-            password: "s3cr:et".into(),
+            secret: Secret::IdentityToken("refresh-me".into()),
         };
-        assert!(!format!("{credentials:?}").contains("s3cr"));
+        assert!(!format!("{credentials:?}").contains("refresh-me"));
     }
 }

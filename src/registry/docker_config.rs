@@ -1,7 +1,8 @@
 //! Credentials kept by Docker: `$DOCKER_CONFIG/config.json` (or `~/.docker/config.json`), its
 //! `credHelpers` and `credsStore` (`docker-credential-<name> get|store|erase`), and `auths`
-//! (`auth` = base64 of `user:password`, or `username`/`password`). `login` and `logout` write
-//! there too, keeping every other setting in the file as it was.
+//! (`auth` = base64 of `user:password`, or `username`/`password`, and `identitytoken`: an OAuth2
+//! refresh token, which a helper signals with the user name `<token>`). `login` and `logout`
+//! write there too, keeping every other setting in the file as it was.
 
 use std::fs;
 use std::io::{self, Write};
@@ -10,11 +11,15 @@ use std::process::{Command, Stdio};
 
 use serde_json::{Map, Value};
 
-use super::auth::{Credentials, base64_decode, base64_encode};
+use super::auth::{Credentials, Secret, base64_decode, base64_encode};
 use crate::error::{Error, Result};
 
 /// The key Docker uses for Docker Hub.
 const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
+/// The user name a credential helper answers for an identity token.
+const HELPER_TOKEN_USER: &str = "<token>";
+/// The user name that goes with an identity token when none is given (ACR's).
+const IDENTITY_TOKEN_USER: &str = "00000000-0000-0000-0000-000000000000";
 /// The names Docker Hub goes by in `config.json` keys.
 const DOCKER_HUB_HOSTS: [&str; 3] = ["docker.io", "index.docker.io", "registry-1.docker.io"];
 
@@ -45,27 +50,34 @@ pub fn lookup(host: &str) -> Result<Option<Credentials>> {
     else {
         return Ok(None);
     };
-    if let Some(encoded) = entry
-        .get("auth")
-        .and_then(Value::as_str)
-        .filter(|a| !a.is_empty())
-    {
-        let decoded = String::from_utf8(base64_decode(encoded)).unwrap_or_default();
-        let Some((username, password)) = decoded.split_once(':') else {
-            return Err(Error::Usage(format!(
-                "{}: the auth entry for {host} is not base64 of user:password",
-                shown_path()
-            )));
-        };
+    let field = |name: &str| {
+        (entry.get(name).and_then(Value::as_str))
+            .filter(|text| !text.is_empty())
+            .map(str::to_string)
+    };
+    let (username, password) = match field("auth") {
+        Some(encoded) => {
+            let decoded = String::from_utf8(base64_decode(&encoded)).unwrap_or_default();
+            let Some((username, password)) = decoded.split_once(':') else {
+                return Err(Error::Usage(format!(
+                    "{}: the auth entry for {host} is not base64 of user:password",
+                    shown_path()
+                )));
+            };
+            (Some(username.to_string()), Some(password.to_string()))
+        }
+        None => (field("username"), field("password")),
+    };
+    if let Some(token) = field("identitytoken") {
+        let username = username.filter(|name| !name.is_empty());
         return Ok(Some(Credentials {
-            username: username.into(),
-            password: password.into(),
+            username: username.unwrap_or_else(|| IDENTITY_TOKEN_USER.into()),
+            secret: Secret::IdentityToken(token),
         }));
     }
-    let field = |name: &str| entry.get(name).and_then(Value::as_str).map(str::to_string);
-    Ok(field("username")
-        .zip(field("password"))
-        .map(|(username, password)| Credentials { username, password }))
+    Ok(username
+        .zip(password)
+        .map(|(u, p)| Credentials::password(u, p)))
 }
 
 /// Stores credentials for `host`: in the `credsStore` helper when one is set, else in `auths`.
@@ -77,8 +89,12 @@ pub fn store(host: &str, credentials: &Credentials) -> Result<String> {
         .and_then(Value::as_str)
         .map(str::to_string)
     {
+        let username = match credentials.secret {
+            Secret::Password(_) => credentials.username.as_str(),
+            Secret::IdentityToken(_) => HELPER_TOKEN_USER,
+        };
         let request = serde_json::json!({
-            "ServerURL": server_url(host), "Username": credentials.username, "Secret": credentials.password,
+            "ServerURL": server_url(host), "Username": username, "Secret": credentials.secret_text(),
         });
         run_helper(&helper, "store", &request.to_string())?;
         return Ok(format!("the {helper} credential helper"));
@@ -93,11 +109,17 @@ pub fn store(host: &str, credentials: &Credentials) -> Result<String> {
         )));
     };
     auths.retain(|key, _| !same_host(key, host));
-    let pair = format!("{}:{}", credentials.username, credentials.password);
-    auths.insert(
-        server_url(host),
-        serde_json::json!({ "auth": base64_encode(pair.as_bytes()) }),
-    );
+    let entry = match &credentials.secret {
+        Secret::Password(password) => {
+            let pair = format!("{}:{password}", credentials.username);
+            serde_json::json!({ "auth": base64_encode(pair.as_bytes()) })
+        }
+        Secret::IdentityToken(token) => {
+            let user = format!("{}:", credentials.username);
+            serde_json::json!({ "auth": base64_encode(user.as_bytes()), "identitytoken": token })
+        }
+    };
+    auths.insert(server_url(host), entry);
     write_config(&config)?;
     Ok(format!("{} (unencrypted)", shown_path()))
 }
@@ -197,9 +219,12 @@ fn helper_get(helper: &str, host: &str) -> Result<Option<Credentials>> {
             "docker-credential-{helper} get: unreadable answer ({at})"
         ))
     })?;
-    Ok(Some(Credentials {
-        username: found.username,
-        password: found.secret,
+    Ok(Some(match found.username.as_str() {
+        HELPER_TOKEN_USER => Credentials {
+            username: IDENTITY_TOKEN_USER.into(),
+            secret: Secret::IdentityToken(found.secret),
+        },
+        _ => Credentials::password(found.username, found.secret),
     }))
 }
 

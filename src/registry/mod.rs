@@ -12,6 +12,7 @@ mod manifests;
 mod proxy;
 mod rate_limit;
 mod tags;
+mod token;
 mod url;
 
 use std::collections::HashSet;
@@ -21,7 +22,7 @@ use crate::error::{Error, Refusal, Result};
 use crate::progress::Progress;
 use crate::retry::{self, Pushbacks};
 
-pub use auth::Credentials;
+pub use auth::{Credentials, Secret};
 pub use blobs::UploadPlan;
 pub use http::HttpOptions;
 pub use image::{Compress, RegistryDestination, RegistrySource};
@@ -156,6 +157,12 @@ impl Registry {
             self.auth.challenged(header, "");
         }
         Ok(())
+    }
+
+    /// For `login`: a refresh token the registry's token server gives for the password, to be
+    /// stored instead of it (see [`auth::Auth::identity_token`]).
+    pub fn identity_token(&self) -> Result<Option<String>> {
+        self.auth.identity_token(&self.http, &self.base)
     }
 
     /// Whether the registry asked to be authenticated when it was first reached.

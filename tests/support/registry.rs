@@ -140,6 +140,11 @@ impl TestRegistry {
             .unwrap_or_default()
     }
 
+    /// Its token issuer (Bearer registries only).
+    pub fn issuer(&self) -> &TokenServer {
+        self.issuer.as_ref().expect("a registry with Setup::Token")
+    }
+
     /// Whether only the robot user may use it.
     pub fn needs_credentials(&self) -> bool {
         self.credentials

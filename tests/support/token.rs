@@ -1,11 +1,15 @@
 //! A token issuer for the registry's `auth: token`, written for the tests: HTTPS (rustls), and
 //! RS256 JWTs with an `x5c` header signed by openssl. The robot user gets every action it
 //! asks for; anonymous users get `pull` on repositories under `public/` and nothing else.
+//! It speaks both forms of the token spec: `GET` with Basic credentials, and the OAuth2 `POST`
+//! with a password grant (answering a refresh token, [`REFRESH_TOKEN`], when asked for offline
+//! access) or a refresh-token grant. It can be told to refuse `POST`, as older servers do.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -18,12 +22,35 @@ use super::registry::{ROBOT_PASSWORD, ROBOT_USER, self_signed};
 pub const SERVICE: &str = "test-registry";
 /// The `issuer` the registry expects in every token.
 pub const ISSUER: &str = "test-issuer";
+/// The refresh token (identity token) it gives the robot user, and takes in its place.
+pub const REFRESH_TOKEN: &str = "rt-robot-0f1e2d3c4b5a";
+
+/// One request the issuer was sent.
+#[derive(Clone, Debug)]
+pub struct Asked {
+    pub method: String,
+    /// Its query and form parameters, decoded.
+    pub params: Vec<(String, String)>,
+    /// Its `Authorization`, if any.
+    pub authorization: Option<String>,
+}
+
+impl Asked {
+    /// The value of parameter `name`, if sent.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        (self.params.iter())
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
 
 /// A running token issuer; its thread ends with the test process.
 pub struct TokenServer {
     port: u16,
-    /// The request targets it was sent, in order.
-    asked: Arc<Mutex<Vec<String>>>,
+    /// The requests it was sent, in order.
+    asked: Arc<Mutex<Vec<Asked>>>,
+    /// Whether it answers `POST` with 405.
+    refuses_post: Arc<AtomicBool>,
     /// The certificate whose key signs tokens, for the registry's `rootcertbundle`.
     pub signing_cert: PathBuf,
 }
@@ -51,33 +78,45 @@ impl TokenServer {
         let port = listener.local_addr().unwrap().port();
         let x5c = pem_body(&signing_cert);
         let asked = Arc::new(Mutex::new(Vec::new()));
-        let log = asked.clone();
+        let refuses_post = Arc::new(AtomicBool::new(false));
+        let (log, refuses) = (asked.clone(), refuses_post.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let config = config.clone();
                 let (key, x5c, log) = (signing_key.clone(), x5c.clone(), log.clone());
-                std::thread::spawn(move || serve(stream, config, &key, &x5c, &log));
+                let refuses = refuses.clone();
+                std::thread::spawn(move || serve(stream, config, &key, &x5c, &log, &refuses));
             }
         });
         TokenServer {
             port,
             asked,
+            refuses_post,
             signing_cert,
         }
     }
 
     /// The `scope` of every token request so far, in order (empty for none).
     pub fn scopes(&self) -> Vec<String> {
-        (self.asked.lock().unwrap().iter())
-            .map(|target| {
-                let query = target.split_once('?').map_or("", |(_, query)| query);
-                (query.split('&'))
-                    .filter_map(|pair| pair.strip_prefix("scope="))
-                    .map(percent_decode)
+        (self.asked().iter())
+            .map(|asked| {
+                (asked.params.iter())
+                    .filter(|(name, _)| name == "scope")
+                    .map(|(_, scope)| scope.as_str())
                     .collect::<Vec<_>>()
                     .join(" ")
             })
             .collect()
+    }
+
+    /// Every request so far, in order.
+    pub fn asked(&self) -> Vec<Asked> {
+        self.asked.lock().unwrap().clone()
+    }
+
+    /// From now on, answers `POST` with 405, as servers that know only `GET` do.
+    pub fn refuse_post(&self) {
+        self.refuses_post.store(true, Ordering::Relaxed);
     }
 
     /// The `realm` the registry sends clients to.
@@ -92,7 +131,8 @@ fn serve(
     config: Arc<rustls::ServerConfig>,
     key: &Path,
     x5c: &str,
-    asked: &Mutex<Vec<String>>,
+    asked: &Mutex<Vec<Asked>>,
+    refuses_post: &AtomicBool,
 ) {
     let Ok(connection) = rustls::ServerConnection::new(config) else {
         return;
@@ -107,19 +147,43 @@ fn serve(
         }
     }
     let head = String::from_utf8_lossy(&head);
-    let target = head
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
-    let authorization = (head.lines())
-        .find_map(|line| {
-            line.split_once(':')
-                .filter(|(name, _)| name.eq_ignore_ascii_case("authorization"))
-        })
-        .map(|(_, value)| value.trim().to_string());
-    asked.lock().unwrap().push(target.clone());
-    let (status, body) = answer(&target, authorization.as_deref(), key, x5c);
+    let mut words = head.split_whitespace();
+    let method = words.next().unwrap_or_default().to_string();
+    let target = words.next().unwrap_or_default().to_string();
+    let header = |wanted: &str| {
+        (head.lines())
+            .find_map(|line| {
+                line.split_once(':')
+                    .filter(|(name, _)| name.eq_ignore_ascii_case(wanted))
+            })
+            .map(|(_, value)| value.trim().to_string())
+    };
+    let length: usize = header("content-length")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length.min(64 * 1024)];
+    if tls.read_exact(&mut body).is_err() {
+        return;
+    }
+    let query = target.split_once('?').map_or("", |(_, query)| query);
+    let form = String::from_utf8_lossy(&body);
+    let params: Vec<(String, String)> = (query.split('&').chain(form.split('&')))
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(name, value)| (name.to_string(), percent_decode(value)))
+        .collect();
+    let request = Asked {
+        method,
+        params,
+        authorization: header("authorization"),
+    };
+    asked.lock().unwrap().push(request.clone());
+    let (status, body) = match request.method.as_str() {
+        "POST" if refuses_post.load(Ordering::Relaxed) => (
+            "405 Method Not Allowed",
+            r#"{"errors":[{"code":"UNSUPPORTED","message":"GET only"}]}"#.to_string(),
+        ),
+        _ => answer(&request, key, x5c),
+    };
     let response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
@@ -129,34 +193,52 @@ fn serve(
     let _ = tls.flush();
 }
 
-/// The status line and body for a token request.
-fn answer(
-    target: &str,
-    authorization: Option<&str>,
-    key: &Path,
-    x5c: &str,
-) -> (&'static str, String) {
-    let query = target.split_once('?').map_or("", |(_, query)| query);
-    let params: Vec<(String, String)> = (query.split('&'))
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(name, value)| (name.to_string(), percent_decode(value)))
-        .collect();
-    let robot = match authorization.and_then(|value| value.strip_prefix("Basic ")) {
-        None => false,
-        Some(encoded) => {
-            if base64_decode(encoded) != format!("{ROBOT_USER}:{ROBOT_PASSWORD}").into_bytes() {
-                return (
-                    "401 Unauthorized",
-                    r#"{"errors":[{"code":"UNAUTHORIZED","message":"invalid credentials"}]}"#
-                        .into(),
-                );
-            }
-            true
-        }
+/// Who a request proves to be: `Some(true)` for the robot, `Some(false)` for anyone, `None`
+/// for wrong credentials. Basic takes the robot's password or its refresh token; a `POST`
+/// takes a password grant or a refresh-token grant.
+fn identify(request: &Asked) -> Option<bool> {
+    let robot_basic = |encoded: &str| {
+        let decoded = String::from_utf8_lossy(&base64_decode(encoded)).into_owned();
+        decoded == format!("{ROBOT_USER}:{ROBOT_PASSWORD}")
+            || decoded
+                .split_once(':')
+                .is_some_and(|(_, secret)| secret == REFRESH_TOKEN)
     };
+    match (request.method.as_str(), request.param("grant_type")) {
+        ("POST", Some("password")) => Some(
+            request.param("username") == Some(ROBOT_USER)
+                && request.param("password") == Some(ROBOT_PASSWORD),
+        )
+        .filter(|ok| *ok),
+        ("POST", Some("refresh_token")) => {
+            Some(request.param("refresh_token") == Some(REFRESH_TOKEN)).filter(|ok| *ok)
+        }
+        ("POST", _) => None,
+        _ => match request
+            .authorization
+            .as_deref()
+            .map(|a| a.strip_prefix("Basic "))
+        {
+            None => Some(false),
+            Some(Some(encoded)) if robot_basic(encoded) => Some(true),
+            Some(_) => None,
+        },
+    }
+}
+
+/// The status line and body for a token request.
+fn answer(request: &Asked, key: &Path, x5c: &str) -> (&'static str, String) {
+    let Some(robot) = identify(request) else {
+        return (
+            "401 Unauthorized",
+            r#"{"errors":[{"code":"UNAUTHORIZED","message":"invalid credentials"}]}"#.into(),
+        );
+    };
+    let params = &request.params;
     let access: Vec<serde_json::Value> = (params.iter())
         .filter(|(name, _)| name == "scope")
-        .filter_map(|(_, scope)| {
+        .flat_map(|(_, scopes)| scopes.split(' '))
+        .filter_map(|scope| {
             let (kind_and_name, actions) = scope.rsplit_once(':')?;
             let (kind, name) = kind_and_name.split_once(':')?;
             let granted: Vec<&str> = (actions.split(','))
@@ -184,10 +266,12 @@ fn answer(
         "{signing_input}.{}",
         base64url(&sign(key, signing_input.as_bytes()))
     );
-    (
-        "200 OK",
-        serde_json::json!({ "token": token, "access_token": token, "expires_in": 300 }).to_string(),
-    )
+    let mut granted =
+        serde_json::json!({ "token": token, "access_token": token, "expires_in": 300 });
+    if request.param("access_type") == Some("offline") {
+        granted["refresh_token"] = REFRESH_TOKEN.into();
+    }
+    ("200 OK", granted.to_string())
 }
 
 /// An RS256 signature by `key`, made by openssl.
