@@ -7,7 +7,7 @@ use std::time::Duration;
 use lexopt::{Arg, Parser};
 
 use crate::error::{Error, Result};
-use crate::registry::{Credentials, HttpOptions, RegistryOptions};
+use crate::registry::{Credentials, HttpOptions, MirrorSpec, RegistryOptions};
 use crate::retry::Pushbacks;
 
 use super::{FlagGroup, env_bool, env_number, env_value, number, secret, value};
@@ -27,6 +27,12 @@ Registry options:
       --retry-attempts N       retries after a failure that may pass: connection lost,
                                timeout, 408, 429, 5xx [default: 3]
                                [env: DOCKER_PUSHER_RETRY_ATTEMPTS]
+      --registry-mirror REGISTRY=URL
+                               read images of REGISTRY from this pull-through mirror first
+                               (pull, copy, sync, inspect; never push), falling back to
+                               REGISTRY; URL is [http[s]://]host[:port][/path]; may be
+                               repeated, tried in order [env: DOCKER_PUSHER_REGISTRY_MIRRORS,
+                               comma-separated]
   Without -u, credentials come from Docker's config.json (its credential helpers, then its
   auths), as 'login' or 'docker login' stored them.";
 
@@ -42,6 +48,8 @@ pub struct RegistryArgs {
     insecure: Vec<String>,
     timeout: u64,
     retries: u32,
+    mirrors: Vec<MirrorSpec>,
+    mirrors_from_flags: bool,
 }
 
 impl RegistryArgs {
@@ -57,6 +65,12 @@ impl RegistryArgs {
             insecure: Vec::new(),
             timeout: env_number("DOCKER_PUSHER_TIMEOUT")?.unwrap_or(300),
             retries: env_number("DOCKER_PUSHER_RETRY_ATTEMPTS")?.unwrap_or(3),
+            mirrors: (env_value("DOCKER_PUSHER_REGISTRY_MIRRORS").unwrap_or_default())
+                .split(',')
+                .filter(|mirror| !mirror.trim().is_empty())
+                .map(|mirror| MirrorSpec::parse(mirror, "DOCKER_PUSHER_REGISTRY_MIRRORS"))
+                .collect::<Result<_>>()?,
+            mirrors_from_flags: false,
         })
     }
 
@@ -94,6 +108,7 @@ impl RegistryArgs {
             insecure: self.insecure.clone(),
             attempts: self.attempts(),
             pushbacks: Pushbacks::default(),
+            mirrors: self.mirrors.clone(),
         })
     }
 
@@ -154,6 +169,16 @@ impl FlagGroup for RegistryArgs {
             }
             Arg::Long("timeout") => self.timeout = number(parser, "--timeout")?,
             Arg::Long("retry-attempts") => self.retries = number(parser, "--retry-attempts")?,
+            Arg::Long("registry-mirror") => {
+                let text = value(parser, "--registry-mirror")?;
+                if !self.mirrors_from_flags {
+                    // The flags replace the environment's list, as every flag overrides it.
+                    self.mirrors.clear();
+                    self.mirrors_from_flags = true;
+                }
+                self.mirrors
+                    .push(MirrorSpec::parse(&text, "--registry-mirror")?)
+            }
             _ => return Ok(false),
         }
         Ok(true)

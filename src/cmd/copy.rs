@@ -7,7 +7,7 @@ use crate::args::{
 };
 use crate::error::{Error, Result};
 use crate::reference::Reference;
-use crate::registry::Registry;
+use crate::registry::{Registry, RegistrySource};
 
 use super::output::print_help;
 use super::remote::target_reference;
@@ -105,16 +105,23 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
     let ((source_scheme, source), (target_scheme, target)) = (copy.source, copy.target);
     let via_cache = copy.via_cache;
     let uploads = Uploads::new(&copy.globals, &copy.flags)?;
-    let from = uploads.connect(source.registry(), source_scheme)?;
-    // One registry for both ends when they are the same, so a mount's token covers both.
+    // One registry for both ends when they are the same, so a mount's token covers both (and
+    // no mirror: the blobs are there already).
     let same = source.registry() == target.registry()
         && target_scheme.is_none_or(|s| Some(s) == source_scheme);
-    let separate: Option<Registry> = match same {
-        true => None,
-        false => Some(uploads.connect(target.registry(), target_scheme)?),
+    let (mut from, mut separate) = (None, None);
+    let (remote, to): (RegistrySource<'_>, &Registry) = match same {
+        true => {
+            let from = &*from.insert(uploads.connect(source.registry(), source_scheme)?);
+            (RegistrySource::new(from, &source)?, from)
+        }
+        false => {
+            let remote = uploads.source((source_scheme, &source), &mut from)?;
+            let to = &*separate.insert(uploads.connect(target.registry(), target_scheme)?);
+            (remote, to)
+        }
     };
-    let to = separate.as_ref().unwrap_or(&from);
     let board = uploads.run.board();
-    let summary = uploads.copy((&from, &source), via_cache, (to, &target), &board)?;
+    let summary = uploads.copy((&remote, &source), via_cache, (to, &target), &board)?;
     report_upload(&uploads.run, ("copy", "copied"), &target, &summary, &board)
 }

@@ -10,11 +10,11 @@ use crate::error::{Error, Result};
 use crate::manifest::{self, Parsed, Platform, Platforms};
 use crate::progress::human_bytes;
 use crate::reference::Reference;
-use crate::registry::RegistrySource;
+use crate::registry::{Mirrors, Registry};
 use crate::transfer::{self, Source};
 
 use super::output::{print_help, write_stdout};
-use super::remote::connect;
+use super::remote;
 
 const COMMAND: &str = "docker-image-pusher inspect";
 
@@ -98,13 +98,13 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     }
     let (scheme, reference) =
         Reference::parse_url(&image).map_err(|e| Error::Usage(format!("IMAGE: {e}")))?;
-    let (registry, _) = connect(
-        &registry_args,
-        reference.registry(),
-        scheme,
-        globals.progress(),
-    )?;
-    let source = RegistrySource::new(&registry, &reference)?;
+    let progress = globals.progress();
+    let options = remote::options(&registry_args, progress)?;
+    let mirrors = Mirrors::new(&options, progress);
+    let mut upstream = None;
+    let source = mirrors.source_or(&reference, &mut upstream, || {
+        Registry::connect(reference.registry(), scheme, &options, progress)
+    })?;
     inspect(&source, &reference.to_string(), show, platform)
 }
 

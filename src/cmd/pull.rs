@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::manifest::Platforms;
 use crate::progress::{count, human_bytes};
 use crate::reference::Reference;
-use crate::registry::RegistrySource;
+use crate::registry::Mirrors;
 use crate::transfer::{self, Job, Options, Stored};
 
 use super::context::RunContext;
@@ -132,8 +132,11 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
     }
     let board = run.board();
     let registry_options = run.registry_options(&pull.registry)?;
-    let registry = run.connect(&registry_options, reference.registry(), *scheme)?;
-    let source = RegistrySource::new(&registry, reference)?;
+    let mirrors = Mirrors::new(&registry_options, progress);
+    let mut upstream = None;
+    let source = mirrors.source_or(reference, &mut upstream, || {
+        run.connect(&registry_options, reference.registry(), *scheme)
+    })?;
     let session = run.cache.begin()?;
     let destination = session.destination(format!("registry:{reference}"));
     let jobs = [Job {

@@ -40,19 +40,23 @@ pub fn target_reference(text: &str) -> Result<(Option<&'static str>, Reference)>
     Ok((scheme, target))
 }
 
-/// Connects to the registry `host` as the registry flags say (warning of what
-/// [`RegistryArgs::cautions`] names), for a command that moves no blobs; returns the
-/// connection and the options it was made with.
+/// The options the registry flags describe, warning of what [`RegistryArgs::cautions`] names.
+pub fn options(registry_args: &RegistryArgs, progress: Progress) -> Result<RegistryOptions> {
+    for caution in registry_args.cautions() {
+        progress.warn(caution);
+    }
+    registry_args.options()
+}
+
+/// Connects to the registry `host` as the registry flags say, for a command that moves no
+/// blobs; returns the connection and the options it was made with.
 pub fn connect(
     registry_args: &RegistryArgs,
     host: &str,
     scheme: Option<&str>,
     progress: Progress,
 ) -> Result<(Registry, RegistryOptions)> {
-    for caution in registry_args.cautions() {
-        progress.warn(caution);
-    }
-    let options = registry_args.options()?;
+    let options = options(registry_args, progress)?;
     let registry = Registry::connect(host, scheme, &options, progress)?;
     Ok((registry, options))
 }

@@ -11,7 +11,7 @@ use crate::gzip;
 use crate::manifest::Platforms;
 use crate::progress::{Board, count, human_bytes};
 use crate::reference::Reference;
-use crate::registry::{Registry, RegistryDestination, RegistryOptions, RegistrySource};
+use crate::registry::{Mirrors, Registry, RegistryDestination, RegistryOptions, RegistrySource};
 use crate::transfer::{self, Job, Options, Source, Summary};
 
 use super::context::RunContext;
@@ -65,6 +65,8 @@ pub struct Uploads<'a> {
     dry_run: bool,
     /// What the cache remembers of blobs: compressed forms, repositories holding them.
     memo: MemoStore,
+    /// The mirrors registry images are read from first.
+    pub mirrors: Mirrors,
 }
 
 impl<'a> Uploads<'a> {
@@ -72,8 +74,10 @@ impl<'a> Uploads<'a> {
     /// `--password-stdin` asks for it.
     pub fn new(globals: &Globals, flags: &'a UploadFlags) -> Result<Uploads<'a>> {
         let run = RunContext::new(globals, &flags.transfer)?;
+        let options = run.registry_options(&flags.registry)?;
         Ok(Uploads {
-            options: run.registry_options(&flags.registry)?,
+            mirrors: Mirrors::new(&options, run.progress),
+            options,
             memo: run.cache.memo(),
             run,
             upload_args: &flags.upload,
@@ -85,6 +89,18 @@ impl<'a> Uploads<'a> {
     /// Connects to the registry `host` (`scheme`: as a URL gave it, else found out).
     pub fn connect(&self, host: &str, scheme: Option<&str>) -> Result<Registry> {
         self.run.connect(&self.options, host, scheme)
+    }
+
+    /// The registry image `reference` to read: from a mirror, else from its registry, whose
+    /// connection goes in `upstream`.
+    pub fn source<'s>(
+        &'s self,
+        (scheme, reference): (Option<&str>, &Reference),
+        upstream: &'s mut Option<Registry>,
+    ) -> Result<RegistrySource<'s>> {
+        (self.mirrors).source_or(reference, upstream, || {
+            self.connect(reference.registry(), scheme)
+        })
     }
 
     /// The transfer options, showing progress on `board`, with the cache's memo of blobs.
@@ -133,23 +149,23 @@ impl<'a> Uploads<'a> {
         Ok(summary)
     }
 
-    /// Copies `source` from `from` (a registry) to `target` on `to` (the same connection when
-    /// both are on one registry, so blobs are mounted); with `via_cache`, through the cache.
+    /// Copies the registry image `remote` (named `source`) to `target` on `to` (the same
+    /// connection when both are on one registry, so blobs are mounted); with `via_cache`,
+    /// through the cache.
     pub fn copy(
         &self,
-        (from, source): (&Registry, &Reference),
+        (remote, source): (&RegistrySource<'_>, &Reference),
         via_cache: bool,
         (to, target): (&Registry, &Reference),
         board: &Board,
     ) -> Result<Summary> {
-        let remote = RegistrySource::new(from, source)?;
         if !via_cache || self.dry_run {
-            return self.upload(&remote, to, target, board);
+            return self.upload(remote, to, target, board);
         }
         let session = self.run.cache.begin()?;
         let into_cache = session.destination(format!("registry:{source}"));
         let pull = Job {
-            source: &remote,
+            source: remote,
             names: vec![source.clone()],
             platforms: &self.platforms,
         };

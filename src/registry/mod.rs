@@ -9,6 +9,7 @@ pub mod docker_config;
 mod http;
 mod image;
 mod manifests;
+mod mirror;
 mod proxy;
 mod rate_limit;
 mod tags;
@@ -26,6 +27,7 @@ pub use auth::{Credentials, Secret};
 pub use blobs::UploadPlan;
 pub use http::HttpOptions;
 pub use image::{Compress, RegistryDestination, RegistrySource};
+pub use mirror::{MirrorSpec, Mirrors};
 
 use http::{Body, Http, Response};
 
@@ -45,6 +47,8 @@ pub struct RegistryOptions {
     pub attempts: u32,
     /// Where the requests tried again are counted (shared by the connections of a run).
     pub pushbacks: Pushbacks,
+    /// Mirrors that images are read from before their registry (see [`Mirrors`]).
+    pub mirrors: Vec<MirrorSpec>,
 }
 
 /// A connection to one registry.

@@ -39,6 +39,9 @@ pub enum Setup {
     /// HTTPS and Bearer tokens from the tests' issuer: push and pull for the robot user,
     /// pull on `public/` for anyone.
     Token,
+    /// Plain HTTP, a pull-through cache (`proxy: remoteurl`) of the plain registry on this
+    /// port: it fetches what it lacks from there, and refuses pushes.
+    PullThrough(u16),
 }
 
 /// A Harbor-style robot account name, with the `$` that trips up shells and parsers.
@@ -51,9 +54,12 @@ impl TestRegistry {
     pub fn start(setup: Setup) -> TestRegistry {
         let dir = TempDir::new("registry");
         let mut tls = String::new();
-        let mut auth = String::new();
+        let mut extra = String::new();
         let mut ca_cert = None;
-        if !matches!(setup, Setup::Plain | Setup::PlainBasic) {
+        if !matches!(
+            setup,
+            Setup::Plain | Setup::PlainBasic | Setup::PullThrough(_)
+        ) {
             let (ca, cert, key) = test_certificates(&dir);
             tls = format!(
                 "  tls:\n    certificate: {}\n    key: {}\n",
@@ -62,7 +68,7 @@ impl TestRegistry {
             );
             ca_cert = Some(ca);
         }
-        let credentials = !matches!(setup, Setup::Plain | Setup::Tls);
+        let credentials = !matches!(setup, Setup::Plain | Setup::Tls | Setup::PullThrough(_));
         let mut issuer = None;
         match setup {
             Setup::Basic { .. } | Setup::PlainBasic => {
@@ -73,7 +79,7 @@ impl TestRegistry {
                 let line = tool("htpasswd", &["-Bbn", username, password]);
                 fs::write(dir.join("htpasswd"), line.trim()).unwrap();
                 let path = dir.join("htpasswd");
-                auth = format!(
+                extra = format!(
                     "auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n",
                     path.display()
                 );
@@ -84,12 +90,15 @@ impl TestRegistry {
                     &dir.join("server.crt"),
                     &dir.join("server.key"),
                 );
-                auth = format!(
+                extra = format!(
                     "auth:\n  token:\n    realm: {}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
                     server.realm(),
                     server.signing_cert.display()
                 );
                 issuer = Some(server);
+            }
+            Setup::PullThrough(upstream) => {
+                extra = format!("proxy:\n  remoteurl: http://127.0.0.1:{upstream}\n");
             }
             Setup::Plain | Setup::Tls => {}
         }
@@ -102,7 +111,7 @@ impl TestRegistry {
                 "version: 0.1\n\
                  log:\n  level: info\n  accesslog:\n    disabled: false\n\
                  storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-                 http:\n  addr: 127.0.0.1:{port}\n{tls}{auth}",
+                 http:\n  addr: 127.0.0.1:{port}\n{tls}{extra}",
                 dir.join("storage").display()
             );
             fs::write(dir.join("config.yml"), config).unwrap();

@@ -9,7 +9,7 @@ use crate::archive::Input;
 use crate::error::{Error, Result};
 use crate::progress::Board;
 use crate::reference::{self, Reference};
-use crate::registry::Registry;
+use crate::registry::{Registry, RegistrySource};
 use crate::transfer::Summary;
 
 use super::super::remote::target_reference;
@@ -132,26 +132,33 @@ impl<'a> Batch<'a> {
             (source_reference.registry(), source_scheme),
             (target_reference.registry(), target_scheme),
         ];
-        let result = self
-            .connections
-            .open(self.uploads, ends)
-            .and_then(|[from, to]| {
-                let board = self.uploads.run.board();
-                let summary = self.uploads.copy(
-                    (from, &source_reference),
-                    false,
-                    (to, &target_reference),
-                    &board,
-                )?;
-                report(
-                    self.uploads,
-                    ("copy", "copied"),
-                    &target_reference,
-                    &summary,
-                    &board,
-                )?;
-                Ok(summary)
-            });
+        let uploads = self.uploads;
+        let connections = &mut self.connections;
+        let ends = match uploads.mirrors.source(&source_reference) {
+            Some(mirrored) => connections
+                .open(uploads, [ends[1]])
+                .map(|[to]| (mirrored, to)),
+            None => connections
+                .open(uploads, ends)
+                .and_then(|[from, to]| Ok((RegistrySource::new(from, &source_reference)?, to))),
+        };
+        let result = ends.and_then(|(remote, to)| {
+            let board = uploads.run.board();
+            let summary = uploads.copy(
+                (&remote, &source_reference),
+                false,
+                (to, &target_reference),
+                &board,
+            )?;
+            report(
+                self.uploads,
+                ("copy", "copied"),
+                &target_reference,
+                &summary,
+                &board,
+            )?;
+            Ok(summary)
+        });
         let target = target_reference.to_string();
         self.record(Row {
             line: number,
