@@ -34,7 +34,9 @@ Registry options:
                                repeated, tried in order [env: DOCKER_PUSHER_REGISTRY_MIRRORS,
                                comma-separated]
   Without -u, credentials come from Docker's config.json (its credential helpers, then its
-  auths), as 'login' or 'docker login' stored them.";
+  auths, identity tokens included), as 'login' or 'docker login' stored them. Proxies come
+  from HTTPS_PROXY, HTTP_PROXY and NO_PROXY (loopback never goes through one); trusted CAs
+  from the system, SSL_CERT_FILE and SSL_CERT_DIR, and --ca-cert.";
 
 /// How to reach registries and who to be there.
 pub struct RegistryArgs {
