@@ -68,7 +68,13 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
              are stored for when it does"
         ));
     }
-    let (stored, what) = match registry.identity_token()? {
+    // The credentials passed the registry's check already: a token server that will not
+    // grant a refresh token for them leaves the password to be stored.
+    let identity_token = registry.identity_token().unwrap_or_else(|e| {
+        progress.detail(format_args!("no identity token: {e}"));
+        None
+    });
+    let (stored, what) = match identity_token {
         Some(token) => (
             Credentials {
                 username: credentials.username.clone(),
