@@ -1,6 +1,7 @@
 //! Copying one blob: skipped when the destination has it (or, for a layer it compresses, the
-//! compressed form the memo knows), mounted from a sibling repository when the memo knows one,
-//! else streamed, with retries that resume where the last attempt stopped.
+//! compressed form the memo knows), mounted from a sibling repository when the memo or the
+//! run's ledger knows one, else streamed, with retries that resume where the last attempt
+//! stopped.
 
 use std::io::{self, Read};
 use std::sync::Mutex;
@@ -13,6 +14,7 @@ use crate::manifest::{Descriptor, media_type};
 use crate::progress::{Board, Progress, human_bytes};
 use crate::retry;
 
+use super::ledger::Claim;
 use super::{Adjustment, Destination, Options, Source};
 
 /// The bytes of one blob copied.
@@ -59,17 +61,40 @@ pub fn copy(
         moving: Mutex::new(None),
         resumed: AtomicU64::new(0),
     };
-    if !options.force
-        && let Some(wanted) = one.wanted()
-    {
-        if let Some(copied) = one.skip(&wanted)? {
-            return Ok(copied);
-        }
-        if let Some(copied) = one.mount(&wanted)? {
-            return Ok(copied);
+    let Some(wanted) = one.wanted().filter(|_| !options.force) else {
+        return one.stream();
+    };
+    let here = destination.repository();
+    let ledger = options.ledger.filter(|_| !options.dry_run);
+    let mut claimed = None;
+    if let (Some(ledger), Some(here)) = (ledger, &here) {
+        match ledger.claim(&here.registry, &wanted.digest) {
+            Claim::Mine(claim) => claimed = Some(claim),
+            // In this very repository: the check below finds it.
+            Claim::Landed(holder) if holder == *here => {}
+            Claim::Landed(holder) => {
+                if let Some(copied) = one.mount(&wanted, &holder.path)? {
+                    return Ok(copied);
+                }
+            }
         }
     }
-    one.stream()
+    let copied = match one.skip(&wanted)? {
+        Some(copied) => copied,
+        None => match one.mount_source(&wanted) {
+            Some(from) => match one.mount(&wanted, &from)? {
+                Some(copied) => copied,
+                None => one.stream()?,
+            },
+            None => one.stream()?,
+        },
+    };
+    if let (Some(claim), Some(here)) = (claimed, here)
+        && copied.0.digest == wanted.digest
+    {
+        claim.landed(here);
+    }
+    Ok(copied)
 }
 
 /// One blob being copied, and where from and to.
@@ -126,16 +151,14 @@ impl OneBlob<'_> {
         Ok(Some((wanted.clone(), Done::Present, 0)))
     }
 
-    /// Mounts `wanted` from a sibling repository known to hold it, if the registry agrees.
-    fn mount(&self, wanted: &Descriptor) -> Result<Option<Copied>> {
-        let Some(from) = self.mount_source(wanted) else {
-            return Ok(None);
-        };
+    /// Mounts `wanted` from `from`, a sibling repository known to hold it, if the registry
+    /// agrees.
+    fn mount(&self, wanted: &Descriptor, from: &str) -> Result<Option<Copied>> {
         if self.options.dry_run {
             (self.progress).info(format_args!("would mount {} from {from}", wanted.digest));
             return Ok(Some((wanted.clone(), Done::Mounted, 0)));
         }
-        if !self.destination.mount(wanted, &from)? {
+        if !self.destination.mount(wanted, from)? {
             return Ok(None);
         }
         self.remember_holders(wanted)?;

@@ -4,6 +4,7 @@
 
 mod blob;
 mod governor;
+mod ledger;
 mod plan;
 mod pool;
 mod rate;
@@ -20,6 +21,7 @@ use crate::reference::{Reference, RepositoryName};
 
 use blob::Done;
 pub use governor::{Adjustment, Governor, Tuning};
+pub use ledger::Ledger;
 use plan::Tree;
 pub use rate::RateLimit;
 
@@ -176,6 +178,8 @@ pub struct Options<'a> {
     pub governor: Option<&'a Governor>,
     /// What is known about blobs from earlier runs.
     pub memo: Option<&'a dyn BlobMemo>,
+    /// Where the blobs of this run's other copies landed (`sync`).
+    pub ledger: Option<&'a Ledger>,
 }
 
 /// What one job stored, name by name (`None`: the image has no name).
