@@ -52,7 +52,7 @@ fn a_list_with_bad_lines_runs_the_rest_and_names_the_failures() {
         .run(&["sync", "--file", list.to_str().unwrap(), "--to", &edge])
         .exits(6);
     assert!(
-        run.stderr.contains("2 of 6 jobs failed (lines 5, 6)"),
+        run.stderr.contains("2 of 6 images failed (lines 5, 6)"),
         "{}",
         run.stderr
     );

@@ -52,13 +52,17 @@ impl ProgressArgs {
     }
 
     /// The progress board: JSON events, nothing (`--quiet`, `--progress none`), plain lines
-    /// (`--verbose`, or stderr not a terminal), else a live display.
-    pub fn board(&self, verbosity: Verbosity) -> Board {
+    /// (`--verbose`, stderr not a terminal, or `alongside` other boards drawn at the same
+    /// time), else a live display.
+    pub fn board(&self, verbosity: Verbosity, alongside: bool) -> Board {
         let display = match self.display {
             _ if self.json => BoardDisplay::Json,
             Some(BoardDisplay::Off) => BoardDisplay::Off,
             _ if verbosity == Verbosity::Quiet => BoardDisplay::Off,
-            _ if verbosity == Verbosity::Verbose || !std::io::stderr().is_terminal() => {
+            _ if alongside
+                || verbosity == Verbosity::Verbose
+                || !std::io::stderr().is_terminal() =>
+            {
                 BoardDisplay::Lines
             }
             Some(live) => live,

@@ -66,7 +66,13 @@ impl<'a> RunContext<'a> {
 
     /// A fresh progress board for one transfer.
     pub fn board(&self) -> Board {
-        self.transfer.shown.board(self.verbosity)
+        self.transfer.shown.board(self.verbosity, false)
+    }
+
+    /// A fresh progress board for one of several transfers running at once: plain lines,
+    /// never a live display that the others would draw over.
+    pub fn board_alongside(&self) -> Board {
+        self.transfer.shown.board(self.verbosity, true)
     }
 
     /// The transfer options, showing progress on `board`; a blob is tried `attempts` times.

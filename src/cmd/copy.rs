@@ -11,7 +11,7 @@ use crate::registry::{Registry, RegistrySource};
 
 use super::output::print_help;
 use super::remote::target_reference;
-use super::upload::{UploadFlags, Uploads, report_upload};
+use super::upload::{UploadFlags, Uploads, report_upload, write_digestfile};
 
 const COMMAND: &str = "docker-image-pusher copy";
 
@@ -29,6 +29,7 @@ Options:
       --platform OS/ARCH[/VARIANT]  which image of a multi-platform index [default: this host's]
       --all-platforms               copy the index and every image it lists
       --via-cache                   keep a copy in the cache on the way
+      --digestfile FILE             write the manifest digest copied to FILE
   -n, --dry-run                     show what would be copied; send nothing";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
@@ -123,5 +124,6 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
     };
     let board = uploads.run.board();
     let summary = uploads.copy((&remote, &source), via_cache, (to, &target), &board)?;
+    write_digestfile(&copy.flags, &summary)?;
     report_upload(&uploads.run, ("copy", "copied"), &target, &summary, &board)
 }

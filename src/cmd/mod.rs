@@ -5,6 +5,7 @@ mod bundle;
 mod clean;
 mod context;
 mod copy;
+mod digestfile;
 mod extract;
 mod inspect;
 mod list;

@@ -15,7 +15,7 @@ use crate::reference::Reference;
 use super::output::print_help;
 use super::remote::target_reference;
 use super::seed::SeedArgs;
-use super::upload::{UploadFlags, Uploads, looks_like_a_file, report_upload};
+use super::upload::{UploadFlags, Uploads, looks_like_a_file, report_upload, write_digestfile};
 
 const COMMAND: &str = "docker-image-pusher push";
 
@@ -44,6 +44,7 @@ Options:
       --platform OS/ARCH[/VARIANT]  which image of a multi-platform index [default: this host's]
                                     [default: this host's, else the first in the archive]
       --all-platforms               push an index and every image it lists
+      --digestfile FILE             write the manifest digest pushed to FILE
   -n, --dry-run                     show what would be uploaded; send nothing";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
@@ -210,6 +211,7 @@ pub fn run(parser: &mut Parser, globals: Globals, first: Option<Flag>) -> Result
             uploads.upload(&cached, &registry, target, &board)?
         }
     };
+    write_digestfile(&push.flags, &summary)?;
     report_upload(&uploads.run, ("push", "pushed"), target, &summary, &board)
 }
 

@@ -1,20 +1,24 @@
 //! What `push`, `copy` and `sync` share: uploads to a registry, set up once from their parsed
 //! flags and run once per image.
 
+use std::path::PathBuf;
+
 use lexopt::{Arg, Parser};
 
 use crate::archive::{Archive, Input};
-use crate::args::{FlagGroup, Globals, PlatformArgs, RegistryArgs, TransferArgs, UploadArgs};
+use crate::args::{self, FlagGroup, Globals, PlatformArgs, RegistryArgs, TransferArgs, UploadArgs};
 use crate::cache::{MemoStore, Session};
+use crate::digest::Digest;
 use crate::error::Result;
 use crate::gzip;
 use crate::manifest::Platforms;
 use crate::progress::{Board, count, human_bytes};
 use crate::reference::Reference;
 use crate::registry::{Mirrors, Registry, RegistryDestination, RegistryOptions, RegistrySource};
-use crate::transfer::{self, Job, Options, Source, Summary};
+use crate::transfer::{self, Job, Ledger, Options, Source, Summary};
 
 use super::context::RunContext;
+use super::digestfile;
 
 /// The flags of every command that uploads to a registry: the registry, transfer, upload and
 /// platform groups, and `-n/--dry-run` (each command's help describes it in its own words).
@@ -24,6 +28,8 @@ pub struct UploadFlags {
     pub upload: UploadArgs,
     pub platform: PlatformArgs,
     pub dry_run: bool,
+    /// `--digestfile FILE`: where the manifest digests written go.
+    pub digestfile: Option<PathBuf>,
 }
 
 impl UploadFlags {
@@ -35,15 +41,23 @@ impl UploadFlags {
             upload: UploadArgs::from_env()?,
             platform: PlatformArgs::default(),
             dry_run: false,
+            digestfile: None,
         })
     }
 }
 
 impl FlagGroup for UploadFlags {
     fn claim(&mut self, arg: &Arg<'_>, parser: &mut Parser) -> Result<bool> {
-        if let Arg::Short('n') | Arg::Long("dry-run") = arg {
-            self.dry_run = true;
-            return Ok(true);
+        match arg {
+            Arg::Short('n') | Arg::Long("dry-run") => {
+                self.dry_run = true;
+                return Ok(true);
+            }
+            Arg::Long("digestfile") => {
+                self.digestfile = Some(PathBuf::from(args::value(parser, "--digestfile")?));
+                return Ok(true);
+            }
+            _ => {}
         }
         Ok(self.registry.claim(arg, parser)?
             || self.transfer.claim(arg, parser)?
@@ -67,6 +81,8 @@ pub struct Uploads<'a> {
     memo: MemoStore,
     /// The mirrors registry images are read from first.
     pub mirrors: Mirrors,
+    /// Where the blobs of this run's uploads landed, so each crosses once.
+    ledger: Ledger,
 }
 
 impl<'a> Uploads<'a> {
@@ -83,6 +99,7 @@ impl<'a> Uploads<'a> {
             upload_args: &flags.upload,
             platforms: flags.platform.choice()?,
             dry_run: flags.dry_run,
+            ledger: Ledger::default(),
         })
     }
 
@@ -109,8 +126,20 @@ impl<'a> Uploads<'a> {
             force: self.upload_args.force(),
             dry_run: self.dry_run,
             memo: Some(&self.memo),
+            ledger: Some(&self.ledger),
             ..self.run.options(board, self.options.attempts)
         }
+    }
+
+    /// Whether `--force-upload` asks for every blob and manifest to be written again.
+    pub fn forced(&self) -> bool {
+        self.upload_args.force()
+    }
+
+    /// Whether the destination's manifest `there` is what a copy of `remote` would write:
+    /// the source's own, or for an index the image the platform flags choose in it.
+    pub fn would_write(&self, remote: &dyn Source, there: &Digest) -> Result<bool> {
+        Ok(transfer::chosen(remote, &self.platforms)?.digest == *there)
     }
 
     /// Copies `source` to `target` on `registry`, showing progress on `board`.
@@ -208,6 +237,14 @@ pub fn report_upload(
             ),
         }
     })
+}
+
+/// With `--digestfile`, writes the manifest a `push` or `copy` stored (nothing in a dry run).
+pub fn write_digestfile(flags: &UploadFlags, summary: &Summary) -> Result<()> {
+    match (&flags.digestfile, summary.outcomes.first()) {
+        (Some(path), Some(outcome)) => digestfile::write(path, &[outcome.manifest.to_string()]),
+        _ => Ok(()),
+    }
 }
 
 /// Whether SOURCE, not being a file, was meant as one rather than as an image name.

@@ -82,6 +82,35 @@ impl Registry {
         Ok(raw)
     }
 
+    /// The digest of manifest `reference` (tag or digest) of `repository`, or `None` when it
+    /// is not there, asked with `HEAD` (with the push scope's token when `for_push`, as a
+    /// destination is asked). A registry whose answer carries no valid `Docker-Content-Digest`
+    /// has the manifest fetched and hashed instead.
+    pub fn manifest_digest(
+        &self,
+        repository: &str,
+        reference: &str,
+        for_push: bool,
+    ) -> Result<Option<Digest>> {
+        let url = format!("{}/v2/{repository}/manifests/{reference}", self.base);
+        let scope = match for_push {
+            true => push_scope(repository),
+            false => pull_scope(repository),
+        };
+        let headers = [("Accept", ACCEPT.join(", "))];
+        let response = self.request("HEAD", &url, &scope, &headers, Body::Empty, &[200, 404])?;
+        if response.status().as_u16() == 404 {
+            return Ok(None);
+        }
+        let stated = (response.headers().get("docker-content-digest"))
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| Digest::parse(value.trim()).ok());
+        match stated {
+            Some(digest) => Ok(Some(digest)),
+            None => Ok(Some(self.get_manifest(repository, reference)?.digest)),
+        }
+    }
+
     /// Stores `manifest` as `reference` (tag or digest) of `repository`.
     pub fn put_manifest(
         &self,

@@ -1,87 +1,164 @@
-//! A sync under way: each line run as a push (an archive) or a copy (a registry image), the
-//! connections kept for the run, a row per transfer.
+//! A sync under way: its work run one unit after another, or `--jobs N` at a time, over
+//! connections kept for the run; a row per image. An image whose destination already holds
+//! what a copy would write is left alone after one `HEAD` at each end.
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::archive::Input;
+use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::progress::Board;
-use crate::reference::{self, Reference};
+use crate::reference::Reference;
 use crate::registry::{Registry, RegistrySource};
 use crate::transfer::Summary;
 
 use super::super::remote::target_reference;
-use super::super::seed::seed_reference;
-use super::super::upload::{Uploads, looks_like_a_file, report_upload};
-use super::list;
+use super::super::upload::{Uploads, report_upload};
+use super::work::{Named, Work, under_to};
 
-/// One transfer of a sync: a line, or one image of an archive on a line that uses --to.
+/// One image of a sync and how it ended.
 pub struct Row {
     pub line: usize,
     pub source: String,
     pub target: String,
-    pub result: Result<Summary>,
+    pub result: Result<Outcome>,
 }
 
-/// A sync under way: what every job shares, the connections made so far, the rows done.
-pub struct Batch<'a> {
-    uploads: &'a Uploads<'a>,
-    to: Option<&'a str>,
-    /// The folder relative archive paths start at.
-    base: PathBuf,
-    connections: Connections,
-    /// The transfers done so far.
-    pub rows: Vec<Row>,
+/// What a sync did with one image.
+pub enum Outcome {
+    /// Copied or pushed (or, in a dry run, would have been).
+    Copied(Summary),
+    /// The destination already held this manifest: nothing was sent.
+    Present(Digest),
 }
 
-impl<'a> Batch<'a> {
-    /// A sync of jobs sharing `uploads`: lines without a TARGET go under `to`, relative
-    /// archive paths start at `base`.
-    pub fn new(uploads: &'a Uploads<'a>, to: Option<&'a str>, base: PathBuf) -> Batch<'a> {
-        Batch {
-            uploads,
-            to,
-            base,
-            connections: Connections::default(),
-            rows: Vec::new(),
+impl Outcome {
+    /// The manifest the destination holds, if it was written or found.
+    pub fn manifest(&self) -> Option<&Digest> {
+        match self {
+            Outcome::Copied(summary) => summary.outcomes.first().map(|o| &o.manifest),
+            Outcome::Present(digest) => Some(digest),
         }
     }
+}
 
-    /// Runs one line of the list, adding a row per transfer (a failed row when the line is
-    /// wrong).
-    pub fn line(&mut self, number: usize, line: &str) {
-        let (source, target) = match list::fields(line) {
-            Ok(fields) => fields,
-            Err(error) => return self.fail(number, line, "", error),
-        };
-        let path = self.base.join(source);
-        let result = match path.is_file() {
-            true => self.archive(number, source, &path, target),
-            false if looks_like_a_file(source) => {
-                Err(Error::BadInput(format!("{}: no such file", path.display())))
+/// The units of a sync, run `jobs` at a time.
+pub struct Batch<'a> {
+    pub uploads: &'a Uploads<'a>,
+    pub connections: &'a Connections,
+    /// Where archive images without a TARGET go.
+    pub to: Option<&'a str>,
+    pub jobs: usize,
+}
+
+impl Batch<'_> {
+    /// Runs every unit of `works`; returns their rows in the order of `works`.
+    pub fn run(&self, works: &[Work]) -> Vec<Row> {
+        let jobs = self.jobs.clamp(1, works.len().max(1));
+        if jobs == 1 {
+            return (works.iter().enumerate())
+                .flat_map(|(i, work)| self.work(i, works.len(), work))
+                .collect();
+        }
+        let next = AtomicUsize::new(0);
+        let done: Mutex<Vec<(usize, Vec<Row>)>> = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..jobs {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(work) = works.get(i) else { break };
+                        let rows = self.work(i, works.len(), work);
+                        done.lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push((i, rows));
+                    }
+                });
             }
-            false => self.image(number, source, target),
+        });
+        let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
+        done.sort_by_key(|(i, _)| *i);
+        done.into_iter().flat_map(|(_, rows)| rows).collect()
+    }
+
+    /// Runs unit `i` of `total`; says each failure at once.
+    fn work(&self, i: usize, total: usize, work: &Work) -> Vec<Row> {
+        let progress = self.uploads.run.progress;
+        progress.info(format_args!(
+            "[{}/{total}] line {}: {}",
+            i + 1,
+            work.line(),
+            work.shown()
+        ));
+        let rows = match work {
+            Work::Image {
+                line,
+                source,
+                target,
+            } => vec![Row {
+                line: *line,
+                source: source.1.to_string(),
+                target: target.1.to_string(),
+                result: self.image(source, target),
+            }],
+            Work::Archive {
+                line,
+                source,
+                path,
+                target,
+            } => self.archive(*line, source, path, target.as_deref()),
         };
-        if let Err(error) = result {
-            self.fail(number, source, target.unwrap_or_default(), error);
+        for row in &rows {
+            if let Err(error) = &row.result {
+                progress.warn(format_args!("line {}: {error}", row.line));
+            }
+        }
+        rows
+    }
+
+    /// A board for one transfer: plain lines when others run beside it.
+    fn board(&self) -> Board {
+        match self.jobs > 1 {
+            true => self.uploads.run.board_alongside(),
+            false => self.uploads.run.board(),
         }
     }
 
     /// Pushes the images of the archive at `path` to `target`, or each under --to.
     fn archive(
-        &mut self,
-        number: usize,
+        &self,
+        line: usize,
         source: &str,
-        path: &Path,
+        path: &std::path::Path,
         target: Option<&str>,
-    ) -> Result<()> {
+    ) -> Vec<Row> {
+        let uploads = self.uploads;
+        let failed = |error: Error| {
+            let target = target.unwrap_or_default();
+            let target = crate::reference::hide_credentials(target);
+            vec![Row {
+                line,
+                source: source.into(),
+                target,
+                result: Err(error),
+            }]
+        };
         let input = Input::Path(path.to_path_buf());
-        let session = self.uploads.run.cache.begin()?;
-        let archive = self.uploads.open_archive(&session, &input)?;
+        let session = match uploads.run.cache.begin() {
+            Ok(session) => session,
+            Err(error) => return failed(error),
+        };
+        let archive = match uploads.open_archive(&session, &input) {
+            Ok(archive) => archive,
+            Err(error) => return failed(error),
+        };
         let jobs = match target {
-            Some(target) => vec![(archive.select_one(None)?, target_reference(target))],
+            Some(target) => match archive.select_one(None) {
+                Ok(image) => vec![(image, target_reference(target))],
+                Err(error) => return failed(error),
+            },
             None => {
                 let mut jobs = Vec::new();
                 for image in archive.images() {
@@ -89,142 +166,112 @@ impl<'a> Batch<'a> {
                         let why = "an image in it has no name; give TARGET on this line";
                         jobs.push((image, Err(Error::Usage(why.into()))));
                     }
-                    jobs.extend(image.names.iter().map(|name| (image, self.under_to(name))));
+                    jobs.extend((image.names.iter()).map(|name| (image, under_to(self.to, name))));
                 }
                 jobs
             }
         };
+        let mut rows = Vec::new();
         for (image, target) in jobs {
             let shown = target
                 .as_ref()
                 .map(|(_, t)| t.to_string())
                 .unwrap_or_default();
             let result = target.and_then(|(scheme, target)| {
-                let [registry] = self
-                    .connections
-                    .open(self.uploads, [(target.registry(), scheme)])?;
-                let board = self.uploads.run.board();
-                let summary =
-                    self.uploads
-                        .upload(&archive.source(image), registry, &target, &board)?;
-                report(self.uploads, ("push", "pushed"), &target, &summary, &board)?;
-                Ok(summary)
+                let registry = self.connections.open(uploads, target.registry(), scheme)?;
+                let board = self.board();
+                let summary = uploads.upload(&archive.source(image), &registry, &target, &board)?;
+                report(uploads, ("push", "pushed"), &target, &summary, &board)?;
+                Ok(Outcome::Copied(summary))
             });
-            self.record(Row {
-                line: number,
+            rows.push(Row {
+                line,
                 source: source.into(),
                 target: shown,
                 result,
             });
         }
-        Ok(())
+        rows
     }
 
-    /// Copies the registry image `source` to `target`, or under --to.
-    fn image(&mut self, number: usize, source: &str, target: Option<&str>) -> Result<()> {
-        let (source_scheme, source_reference) =
-            Reference::parse_url(source).map_err(|e| Error::BadInput(format!("SOURCE: {e}")))?;
-        let (target_scheme, target_reference) = match target {
-            Some(target) => target_reference(target)?,
-            None => self.under_to(&source_reference)?,
-        };
-        let ends = [
-            (source_reference.registry(), source_scheme),
-            (target_reference.registry(), target_scheme),
-        ];
+    /// Copies the registry image `source` to `target`, unless `target` holds it already.
+    fn image(
+        &self,
+        (source_scheme, source): &Named,
+        (target_scheme, target): &Named,
+    ) -> Result<Outcome> {
         let uploads = self.uploads;
-        let connections = &mut self.connections;
-        let ends = match uploads.mirrors.source(&source_reference) {
-            Some(mirrored) => connections
-                .open(uploads, [ends[1]])
-                .map(|[to]| (mirrored, to)),
-            None => connections
-                .open(uploads, ends)
-                .and_then(|[from, to]| Ok((RegistrySource::new(from, &source_reference)?, to))),
+        let to = (self.connections).open(uploads, target.registry(), *target_scheme)?;
+        let there = match uploads.forced() {
+            true => None,
+            false => to.manifest_digest(target.repository(), &target.reference(), true)?,
         };
-        let result = ends.and_then(|(remote, to)| {
-            let board = uploads.run.board();
-            let summary = uploads.copy(
-                (&remote, &source_reference),
-                false,
-                (to, &target_reference),
-                &board,
-            )?;
-            report(
-                self.uploads,
-                ("copy", "copied"),
-                &target_reference,
-                &summary,
-                &board,
-            )?;
-            Ok(summary)
-        });
-        let target = target_reference.to_string();
-        self.record(Row {
-            line: number,
-            source: source.into(),
-            target,
-            result,
-        });
-        Ok(())
-    }
-
-    /// Where `name` goes under --to: REGISTRY/PREFIX/REPOSITORY:TAG.
-    fn under_to(&self, name: &Reference) -> Result<(Option<&'static str>, Reference)> {
-        let to = self.to.ok_or_else(|| {
-            Error::Usage("no TARGET on this line, and no --to to put it under".into())
-        })?;
-        let tag = name.tag().ok_or_else(|| {
-            Error::Usage(format!("{name} has no tag to keep under --to; give TARGET"))
-        })?;
-        seed_reference(Some(to), name.familiar_repository(), Some(tag))
-            .map_err(|e| Error::Usage(format!("--to {to} with {name}: {e}")))
-    }
-
-    /// Records a line that failed before any transfer.
-    fn fail(&mut self, line: usize, source: &str, target: &str, error: Error) {
-        let (source, target) = (
-            reference::hide_credentials(source),
-            reference::hide_credentials(target),
-        );
-        self.record(Row {
-            line,
-            source,
-            target,
-            result: Err(error),
-        });
-    }
-
-    /// Records a row, saying at once when it failed.
-    fn record(&mut self, row: Row) {
-        if let Err(error) = &row.result {
-            let line = row.line;
-            self.uploads
-                .run
-                .progress
-                .warn(format_args!("line {line}: {error}"));
+        let upstream: Arc<Registry>;
+        let remote = match uploads.mirrors.source(source) {
+            Some(mirrored) => mirrored,
+            None => {
+                upstream = (self.connections).open(uploads, source.registry(), *source_scheme)?;
+                if let Some(there) = &there {
+                    let here = upstream.manifest_digest(
+                        source.repository(),
+                        &source.reference(),
+                        false,
+                    )?;
+                    if here.as_ref() == Some(there) {
+                        return Ok(self.present(target, there));
+                    }
+                }
+                RegistrySource::new(&upstream, source)?
+            }
+        };
+        // An index copied for one platform: its chosen image is what the target would hold.
+        if let Some(there) = &there
+            && uploads.would_write(&remote, there)?
+        {
+            return Ok(self.present(target, there));
         }
-        self.rows.push(row);
+        let board = self.board();
+        let summary = uploads.copy((&remote, source), false, (&to, target), &board)?;
+        report(uploads, ("copy", "copied"), target, &summary, &board)?;
+        Ok(Outcome::Copied(summary))
+    }
+
+    /// Says that `target` already holds `digest`.
+    fn present(&self, target: &Reference, digest: &Digest) -> Outcome {
+        if !self.uploads.run.json() {
+            (self.uploads.run.progress).info(format_args!(
+                "up to date: {target} is {} already; nothing sent",
+                digest.short()
+            ));
+        }
+        Outcome::Present(digest.clone())
     }
 }
 
-/// Connections by registry host and scheme, each made on first use and kept for the run.
+/// Connections by registry host and scheme, each made on first use and kept for the run,
+/// shared by the jobs running at once.
 #[derive(Default)]
-struct Connections(HashMap<(String, Option<&'static str>), Registry>);
+pub struct Connections(Mutex<HashMap<Endpoint, Arc<Registry>>>);
+
+/// A registry host and the scheme a URL asked for, if any.
+type Endpoint = (String, Option<&'static str>);
 
 impl Connections {
-    /// The connections to `ends` (host and scheme), made now if not yet made.
-    fn open<const N: usize>(
-        &mut self,
+    /// The connection to `host` (with `scheme`), made now if not yet made.
+    pub fn open(
+        &self,
         uploads: &Uploads<'_>,
-        ends: [(&str, Option<&'static str>); N],
-    ) -> Result<[&Registry; N]> {
-        for (host, scheme) in ends {
-            if let Entry::Vacant(slot) = self.0.entry((host.to_string(), scheme)) {
-                slot.insert(uploads.connect(host, scheme)?);
-            }
+        host: &str,
+        scheme: Option<&'static str>,
+    ) -> Result<Arc<Registry>> {
+        let mut made = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (host.to_string(), scheme);
+        if let Some(registry) = made.get(&key) {
+            return Ok(registry.clone());
         }
-        Ok(ends.map(|(host, scheme)| &self.0[&(host.to_string(), scheme)]))
+        let registry = Arc::new(uploads.connect(host, scheme)?);
+        made.insert(key, registry.clone());
+        Ok(registry)
     }
 }
 

@@ -1,8 +1,16 @@
-//! `sync`: many pushes and copies from a list, going on after a failure, summed up in a table.
+//! `sync`: mirror the images a list (or the command line) names: archives pushed, registry
+//! images and whole repositories copied, what the destination holds already left alone,
+//! several at once with `--jobs`, one machine's share with `--shard`; going on after a
+//! failure, summed up in a table or one JSON document.
 
 mod batch;
+mod glob;
 mod list;
 mod results;
+mod shard;
+mod work;
+
+use std::path::PathBuf;
 
 use lexopt::{Arg, Parser};
 
@@ -11,24 +19,37 @@ use crate::args::{
 };
 use crate::error::{Context, Error, Result};
 use crate::progress::count;
-use crate::reference;
 
+use super::digestfile;
 use super::output::{print_help, write_stdout};
 use super::seed::seed_reference;
 use super::upload::{UploadFlags, Uploads};
-use batch::Batch;
+use batch::{Batch, Connections};
+use glob::{Glob, TagFilter};
+use shard::Shard;
+use work::Planner;
 
 const COMMAND: &str = "docker-image-pusher sync";
 
 /// The synopsis and options.
 pub const USAGE: &str = "\
-Run the pushes and copies a list names, one per line; go on after a failure; sum them up.
+Mirror images: copy registry images and whole repositories, push archives; leave alone what
+the destination holds already; go on after a failure; sum it up.
 
 Usage: docker-image-pusher sync [OPTIONS] --file LIST
+       docker-image-pusher sync [OPTIONS] SOURCE [TARGET]
 
 Options:
   -f, --file LIST                   the list; - reads standard input
       --to REGISTRY[/PREFIX]        where lines that give only SOURCE go
+      --tags GLOB                   of a whole repository, only the tags matching GLOB
+                                    (* ? [a-z]); may be repeated
+      --exclude-tags GLOB           of a whole repository, not the tags matching GLOB
+      --jobs N                      images copied at once [default: 1]
+      --shard K/N                   only this machine's share: the images whose source
+                                    name hashes to K modulo N
+      --digestfile FILE             write DIGEST TARGET for each image the destination
+                                    holds (copied or present)
       --platform OS/ARCH[/VARIANT]  which image of a multi-platform index [default: this host's]
       --all-platforms               copy indexes whole (from registries and archives)
   -n, --dry-run                     show what would be sent; send nothing";
@@ -39,43 +60,74 @@ pub const GROUPS: &[&str] = &[UPLOAD_HELP, REGISTRY_HELP, TRANSFER_HELP, PROGRES
 /// The long help.
 pub const DETAILS: &str = "
 
-Each line is SOURCE [TARGET]; blank lines, and everything after #, are left out. SOURCE is
-an archive file (plain or gzip; a relative path starts at the list's folder), pushed as
-push does, or an image in a registry, copied as copy does. TARGET is [registry/]repository
-[:tag] or a URL. A line without TARGET goes under --to: REGISTRY/PREFIX/REPOSITORY:TAG, with
-the source's repository (docker.io's library/ left out) and tag; from an archive, every
-named image in it goes there.
+Each line is SOURCE [TARGET]; blank lines, and everything after #, are left out; SOURCE
+[TARGET] on the command line is one such line. SOURCE is an archive file (plain or gzip; a
+relative path starts at the list's folder), pushed as push does, or an image in a registry,
+copied as copy does. A registry repository without a tag or digest (ghcr.io/org/tool) stands
+for every tag it has, as the registry lists them, kept by --tags and left out by
+--exclude-tags; its TARGET, if given, is a repository. TARGET is [registry/]repository[:tag]
+or a URL. A line without TARGET goes under --to: REGISTRY/PREFIX/REPOSITORY:TAG, with the
+source's repository (docker.io's library/ left out) and tag; from an archive, every named
+image in it goes there.
 
-The jobs run one after another, and a failed one does not stop the rest. At the end, a
-table on stdout gives each job's line, source, target and result (with --json, one JSON
-document, the last line). The exit code is 0 when every job succeeded, else that of the
-first failure.
+Before copying a registry image, sync asks both ends for the manifest's digest (HEAD): when
+the destination already holds what the copy would write, nothing else is sent. A second run
+of an unchanged mirror costs one HEAD per image at each end, so a run that was stopped is
+simply started again (blobs cut midway resume too). --force-upload copies everything again.
+A blob several images share crosses once per run: the next image mounts it from the
+repository it landed in.
+
+With --jobs N, N images move at once (each with --max-concurrent blobs); memory stays flat.
+With --shard K/N, each of N machines takes its share of the same list, with no coordinator:
+an image is in shard K when the sha256 of its source name (docker.io/library/nginx:1.27, or
+an archive's path as written), read as a big-endian number from its first 8 bytes, is K
+modulo N. A Kubernetes Indexed Job passes --shard $JOB_COMPLETION_INDEX/N; see examples/.
+
+A failed image does not stop the rest. At the end, a table on stdout gives each image's line,
+source, target and outcome (copied, present, FAILED and why); with --json, one JSON document
+(the last line) with \"outcome\" for each. The exit code is 0 when every image succeeded,
+else that of the first failure.
 
 Example list:
   # mirror for the edge site
   docker.io/library/nginx:1.27    registry.local/mirror/nginx:1.27
-  ghcr.io/org/tool:2
+  ghcr.io/org/tool                registry.local/mirror/tool
   images/app-v1.tar               registry.local/team/app:v1
 
 Examples:
-  docker-image-pusher sync --file images.txt --to registry.local/mirror
-  docker-image-pusher sync -f - --to https://harbor.example.com/edge --max-concurrent 4 < list";
+  docker-image-pusher sync --file images.txt --to registry.local/mirror --jobs 4
+  docker-image-pusher sync quay.io/org/app --to registry.local/mirror --tags 'v2.*'
+  docker-image-pusher sync -f - --to https://harbor.example.com/edge --shard 1/3 < list";
 
 /// What the command line of `sync` says, checked, before anything is opened.
 pub struct SyncArgs {
     pub globals: Globals,
     pub flags: UploadFlags,
-    /// The list: a file, or `-` for standard input.
-    pub list: String,
+    /// The list: a file, or `-` for standard input; or one line from the command line.
+    pub lines: Lines,
     /// Where lines that give only SOURCE go (`REGISTRY[/PREFIX]`).
     pub to: Option<String>,
+    pub tags: TagFilter,
+    pub jobs: usize,
+    pub shard: Option<Shard>,
+}
+
+/// Where the lines come from.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lines {
+    /// `--file LIST` (`-`: standard input).
+    File(String),
+    /// `SOURCE [TARGET]` on the command line.
+    Given(String),
 }
 
 impl SyncArgs {
     /// Reads the rest of the command line.
     pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<SyncArgs>> {
         let mut flags = UploadFlags::from_env()?;
-        let (mut list, mut to) = (None, None);
+        let (mut list, mut to, mut tags) = (None, None, TagFilter::default());
+        let (mut jobs, mut shard) = (1, None);
+        let mut given: Vec<String> = Vec::new();
         let groups: &mut [&mut dyn args::FlagGroup] = &mut [&mut globals, &mut flags];
         while let Some(flag) = args::next(parser, groups, COMMAND)? {
             match flag.as_arg() {
@@ -83,19 +135,46 @@ impl SyncArgs {
                 Arg::Long("help") => return Ok(Parsed::Help { long: true }),
                 Arg::Short('f') | Arg::Long("file") => list = Some(args::value(parser, "--file")?),
                 Arg::Long("to") => to = Some(args::value(parser, "--to")?),
+                Arg::Long(name @ ("tags" | "exclude-tags")) => {
+                    let flag = format!("--{name}");
+                    let glob =
+                        Glob::parse(&args::value(parser, &flag)?, &flag).map_err(Error::Usage)?;
+                    match name {
+                        "tags" => tags.include.push(glob),
+                        _ => tags.exclude.push(glob),
+                    }
+                }
+                Arg::Long("jobs") => jobs = args::number(parser, "--jobs")?,
+                Arg::Long("shard") => {
+                    shard =
+                        Some(Shard::parse(&args::value(parser, "--shard")?).map_err(Error::Usage)?)
+                }
+                Arg::Value(value) if given.len() < 2 => given.push(args::utf8(value, "SOURCE")?),
                 other => return Err(args::unexpected(other, COMMAND)),
             }
         }
-        let list = list.ok_or_else(|| {
-            Error::Usage(format!(
-                "no list given (--file LIST); see '{COMMAND} --help'"
-            ))
-        })?;
+        let lines = match (list, given.is_empty()) {
+            (Some(list), true) => Lines::File(list),
+            (None, false) => Lines::Given(given.join(" ")),
+            (Some(_), false) => {
+                return Err(Error::Usage(format!(
+                    "give --file LIST or SOURCE [TARGET], not both; see '{COMMAND} --help'"
+                )));
+            }
+            (None, true) => {
+                return Err(Error::Usage(format!(
+                    "nothing to sync: give --file LIST or SOURCE [TARGET]; see '{COMMAND} --help'"
+                )));
+            }
+        };
+        if jobs == 0 {
+            return Err(Error::Usage("--jobs must be at least 1".into()));
+        }
         if let Some(to) = &to {
             seed_reference(Some(to), "probe", None)
                 .map_err(|_| Error::Usage(format!("--to {to}: not REGISTRY[/PREFIX]")))?;
         }
-        if list == "-" && flags.registry.reads_password_from_stdin() {
+        if lines == Lines::File("-".into()) && flags.registry.reads_password_from_stdin() {
             return Err(Error::Usage(
                 "--file - and --password-stdin both want standard input; give the list as a file"
                     .into(),
@@ -104,61 +183,92 @@ impl SyncArgs {
         Ok(Parsed::Run(SyncArgs {
             globals,
             flags,
-            list,
+            lines,
             to,
+            tags,
+            jobs,
+            shard,
         }))
     }
 }
 
 /// Runs `sync` on the rest of the command line.
 pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
-    let SyncArgs {
-        globals,
-        flags,
-        list,
-        to,
-    } = match SyncArgs::parse(parser, globals)? {
+    let sync = match SyncArgs::parse(parser, globals)? {
         Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
         Parsed::Run(sync) => sync,
     };
-    let (text, base) = list::read_list(&list)?;
-
-    let uploads = Uploads::new(&globals, &flags)?;
-    let mut batch = Batch::new(&uploads, to.as_deref(), base);
-    let jobs = list::jobs(&text);
-    for (i, &(number, line)) in jobs.iter().enumerate() {
-        uploads.run.progress.info(format_args!(
-            "[{}/{}] line {number}: {}",
-            i + 1,
-            jobs.len(),
-            reference::hide_credentials(line)
-        ));
-        batch.line(number, line);
-    }
-    let progress = uploads.run.progress;
-    if jobs.is_empty() {
-        progress.warn(format_args!("{list} names no jobs"));
-    }
-    let rows = batch.rows;
-    match flags.transfer.json() {
-        true => {
-            write_stdout(format!("{}\n", results::json_result(&rows, flags.dry_run)).as_bytes())?
+    let (text, base, named) = match &sync.lines {
+        Lines::File(list) => {
+            let (text, base) = list::read_list(list)?;
+            (text, base, list.as_str())
         }
+        Lines::Given(line) => (line.clone(), PathBuf::new(), "the command line"),
+    };
+    let uploads = Uploads::new(&sync.globals, &sync.flags)?;
+    let progress = uploads.run.progress;
+    let connections = Connections::default();
+    let lines = list::jobs(&text);
+    if lines.is_empty() {
+        progress.warn(format_args!("{named} names no images"));
+    }
+    let planner = Planner {
+        uploads: &uploads,
+        connections: &connections,
+        to: sync.to.as_deref(),
+        base: &base,
+        tags: &sync.tags,
+        shard: sync.shard,
+    };
+    let (works, mut rows) = planner.plan(&lines);
+    for row in &rows {
+        if let Err(error) = &row.result {
+            progress.warn(format_args!("line {}: {error}", row.line));
+        }
+    }
+    if let Some(shard) = sync.shard {
+        progress.info(format_args!(
+            "shard {shard}: {} to do",
+            count(works.len(), "image")
+        ));
+    }
+    let batch = Batch {
+        uploads: &uploads,
+        connections: &connections,
+        to: sync.to.as_deref(),
+        jobs: sync.jobs,
+    };
+    rows.extend(batch.run(&works));
+    rows.sort_by_key(|row| row.line);
+    if let Some(path) = &sync.flags.digestfile {
+        let lines: Vec<String> = (rows.iter())
+            .filter_map(|row| {
+                let digest = row.result.as_ref().ok()?.manifest()?;
+                Some(format!("{digest} {}", row.target))
+            })
+            .collect();
+        digestfile::write(path, &lines)?;
+    }
+    match sync.flags.transfer.json() {
+        true => write_stdout(
+            format!("{}\n", results::json_result(&rows, sync.flags.dry_run)).as_bytes(),
+        )?,
         false => write_stdout(results::table(&rows).as_bytes())?,
     }
     let total = rows.len();
     let mut failed = rows.into_iter().filter(|row| row.result.is_err());
     let Some(first) = failed.next() else {
-        progress.info(format_args!("sync: {} done", count(total, "job")));
+        progress.info(format_args!("sync: {} done", count(total, "image")));
         return Ok(());
     };
-    let lines: Vec<String> = std::iter::once(first.line)
+    let mut lines: Vec<String> = std::iter::once(first.line)
         .chain(failed.map(|row| row.line))
         .map(|line| line.to_string())
         .collect();
+    lines.dedup();
     let plural = if lines.len() == 1 { "line" } else { "lines" };
     let summary = format!(
-        "{} of {total} jobs failed ({plural} {})",
+        "{} of {total} images failed ({plural} {})",
         lines.len(),
         lines.join(", ")
     );
@@ -185,7 +295,7 @@ mod tests {
         else {
             panic!("not parsed");
         };
-        assert_eq!(sync.list, "list.txt");
+        assert_eq!(sync.lines, Lines::File("list.txt".into()));
         assert_eq!(sync.to.as_deref(), Some("registry.local/mirror"));
     }
 

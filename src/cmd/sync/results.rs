@@ -1,19 +1,22 @@
-//! How a sync ends: the table of its rows on stdout, or with `--json` one document.
+//! How a sync ends: the table of its rows on stdout, or with `--json` one document; each image
+//! copied, present (nothing sent) or failed and why.
 
 use serde_json::json;
 
 use crate::error::Result;
 use crate::progress::human_bytes;
-use crate::transfer::Summary;
 
 use super::super::context::json_summary;
-use super::batch::Row;
+use super::batch::{Outcome, Row};
 
 /// What a row's result says in the table.
-fn outcome(result: &Result<Summary>) -> String {
+fn outcome(result: &Result<Outcome>) -> String {
     let summary = match result {
         Err(error) => return format!("FAILED (exit {}): {error}", error.exit_code()),
-        Ok(summary) => summary,
+        Ok(Outcome::Present(digest)) => {
+            return format!("present (manifest {}): nothing sent", digest.short());
+        }
+        Ok(Outcome::Copied(summary)) => summary,
     };
     let (blobs, size) = (summary.blobs_copied, human_bytes(summary.bytes_copied));
     let (mounted, present) = (summary.blobs_mounted, summary.blobs_present);
@@ -60,23 +63,31 @@ pub fn table(rows: &[Row]) -> String {
     text
 }
 
-/// The JSON document `--json` prints at the end: a job per row, each with what the other
-/// commands' results say (`manifests`, `blobs_copied`, ...) or its error.
+/// The JSON document `--json` prints at the end: a job per image, each with its `outcome`
+/// (`copied`, `present`, `failed`) and what the other commands' results say (`manifests`,
+/// `blobs_copied`, ...) or its error.
 pub fn json_result(rows: &[Row], dry_run: bool) -> serde_json::Value {
     let jobs: Vec<serde_json::Value> = (rows.iter())
         .map(|row| {
             let mut job = json!({ "line": row.line, "source": row.source, "target": row.target });
             match &row.result {
-                Ok(summary) => {
+                Ok(Outcome::Copied(summary)) => {
                     job["ok"] = true.into();
+                    job["outcome"] = "copied".into();
                     if let (Some(job), serde_json::Value::Object(fields)) =
                         (job.as_object_mut(), json_summary(summary))
                     {
                         job.extend(fields);
                     }
                 }
+                Ok(Outcome::Present(digest)) => {
+                    job["ok"] = true.into();
+                    job["outcome"] = "present".into();
+                    job["manifests"] = json!([digest.to_string()]);
+                }
                 Err(error) => {
                     job["ok"] = false.into();
+                    job["outcome"] = "failed".into();
                     job["error"] = error.to_string().into();
                     job["exit_code"] = error.exit_code().into();
                 }

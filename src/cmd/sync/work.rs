@@ -1,0 +1,223 @@
+//! What a sync's lines ask for, unit by unit: an archive (pushed whole, read once), or one
+//! registry image to copy. A line naming a repository without a tag or digest stands for
+//! every tag it has (the tags API, every page), kept or left out by `--tags` and
+//! `--exclude-tags`; `--shard K/N` then keeps this machine's share.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::reference::{self, Reference};
+
+use super::super::remote::target_reference;
+use super::super::seed::seed_reference;
+use super::super::upload::{Uploads, looks_like_a_file};
+use super::batch::{Connections, Row};
+use super::glob::TagFilter;
+use super::list;
+use super::shard::Shard;
+
+/// A reference with the scheme its URL gave, if any.
+pub type Named = (Option<&'static str>, Reference);
+
+/// One unit of a sync.
+pub enum Work {
+    /// A registry image to copy.
+    Image {
+        line: usize,
+        source: Named,
+        target: Named,
+    },
+    /// An archive whose images are pushed, to `target` or each under `--to`.
+    Archive {
+        line: usize,
+        source: String,
+        path: PathBuf,
+        target: Option<String>,
+    },
+}
+
+impl Work {
+    /// The list line it comes from.
+    pub fn line(&self) -> usize {
+        match self {
+            Work::Image { line, .. } | Work::Archive { line, .. } => *line,
+        }
+    }
+
+    /// The name `--shard` hashes: the source image's full name, or the archive as written.
+    fn name(&self) -> String {
+        match self {
+            Work::Image { source, .. } => source.1.to_string(),
+            Work::Archive { source, .. } => source.clone(),
+        }
+    }
+
+    /// How it is shown while it runs.
+    pub fn shown(&self) -> String {
+        match self {
+            Work::Image { source, target, .. } => format!("{} -> {}", source.1, target.1),
+            Work::Archive { source, target, .. } => match target {
+                Some(target) => format!("{source} -> {}", reference::hide_credentials(target)),
+                None => source.clone(),
+            },
+        }
+    }
+}
+
+/// What turns lines into work.
+pub struct Planner<'a> {
+    pub uploads: &'a Uploads<'a>,
+    pub connections: &'a Connections,
+    /// Where lines that give only SOURCE go.
+    pub to: Option<&'a str>,
+    /// The folder relative archive paths start at.
+    pub base: &'a Path,
+    pub tags: &'a TagFilter,
+    pub shard: Option<Shard>,
+}
+
+impl Planner<'_> {
+    /// The work of every line, this shard's share of it, and a failed row for each line that
+    /// cannot run as written.
+    pub fn plan(&self, lines: &[(usize, &str)]) -> (Vec<Work>, Vec<Row>) {
+        let (mut works, mut failed) = (Vec::new(), Vec::new());
+        for &(number, line) in lines {
+            match self.line(number, line) {
+                Ok(found) => works.extend(found),
+                Err((source, target, error)) => failed.push(Row {
+                    line: number,
+                    source: reference::hide_credentials(source),
+                    target: reference::hide_credentials(target),
+                    result: Err(error),
+                }),
+            }
+        }
+        if let Some(shard) = self.shard {
+            works.retain(|work| shard.takes(&work.name()));
+        }
+        (works, failed)
+    }
+
+    /// The work of one line; the source and target as written, with the error, when it
+    /// cannot run.
+    fn line<'l>(
+        &self,
+        number: usize,
+        line: &'l str,
+    ) -> Result<Vec<Work>, (&'l str, &'l str, Error)> {
+        let (source, target) = list::fields(line).map_err(|e| (line, "", e))?;
+        let failed = |error| (source, target.unwrap_or_default(), error);
+        let path = self.base.join(source);
+        if path.is_file() {
+            return Ok(vec![Work::Archive {
+                line: number,
+                source: source.to_string(),
+                path,
+                target: target.map(str::to_string),
+            }]);
+        }
+        if looks_like_a_file(source) {
+            let error = Error::BadInput(format!("{}: no such file", path.display()));
+            return Err(failed(error));
+        }
+        let named = Reference::parse_url(source)
+            .map_err(|e| failed(Error::BadInput(format!("SOURCE: {e}"))))?;
+        let written = source.split_once("://").map_or(source, |(_, rest)| rest);
+        let whole_repository = matches!(reference::split(written), (_, None, None));
+        if !whole_repository {
+            let target = match target {
+                Some(target) => target_reference(target),
+                None => self.under_to(&named.1),
+            };
+            return Ok(vec![Work::Image {
+                line: number,
+                source: named,
+                target: target.map_err(failed)?,
+            }]);
+        }
+        self.repository(number, named, target).map_err(failed)
+    }
+
+    /// An image for each tag of the repository `source` names, taken by the tag filter, to
+    /// the repository `target` names or under `--to`.
+    fn repository(
+        &self,
+        number: usize,
+        (scheme, source): Named,
+        target: Option<&str>,
+    ) -> Result<Vec<Work>> {
+        let target = match target {
+            None => None,
+            Some(text) => {
+                let (target_scheme, named) = target_reference(text)?;
+                if matches!(
+                    reference::split(text.rsplit("://").next().unwrap_or(text)),
+                    (_, Some(_), _)
+                ) {
+                    return Err(Error::Usage(format!(
+                        "TARGET {text}: a whole repository goes to a repository; leave the tag out"
+                    )));
+                }
+                Some((target_scheme, named))
+            }
+        };
+        let registry = self
+            .connections
+            .open(self.uploads, source.registry(), scheme)?;
+        let mut tags = Vec::new();
+        registry.tags(source.repository(), None, &mut |tag| {
+            if self.tags.takes(tag) {
+                tags.push(tag.to_string());
+            }
+            Ok(true)
+        })?;
+        let mut works = Vec::with_capacity(tags.len());
+        for tag in tags {
+            // A tag the registry lists is checked like any other before it names anything.
+            let tagged = Reference::parse_url(&format!(
+                "https://{}/{}:{tag}",
+                source.registry(),
+                source.repository()
+            ))
+            .map_err(|e| {
+                Error::Registry(format!(
+                    "{source}: the registry lists a tag that is not one: {e}"
+                ))
+            })?
+            .1;
+            let to = match &target {
+                Some((target_scheme, named)) => {
+                    let text = format!("{}/{}:{tag}", named.registry(), named.repository());
+                    (
+                        *target_scheme,
+                        Reference::parse(&text).map_err(Error::Usage)?,
+                    )
+                }
+                None => self.under_to(&tagged)?,
+            };
+            works.push(Work::Image {
+                line: number,
+                source: (scheme, tagged),
+                target: to,
+            });
+        }
+        Ok(works)
+    }
+
+    /// Where `name` goes under --to: REGISTRY/PREFIX/REPOSITORY:TAG.
+    pub fn under_to(&self, name: &Reference) -> Result<Named> {
+        under_to(self.to, name)
+    }
+}
+
+/// Where `name` goes under `to` (`--to REGISTRY[/PREFIX]`): REGISTRY/PREFIX/REPOSITORY:TAG.
+pub fn under_to(to: Option<&str>, name: &Reference) -> Result<Named> {
+    let to = to.ok_or_else(|| {
+        Error::Usage("no TARGET on this line, and no --to to put it under".into())
+    })?;
+    let tag = name.tag().ok_or_else(|| {
+        Error::Usage(format!("{name} has no tag to keep under --to; give TARGET"))
+    })?;
+    seed_reference(Some(to), name.familiar_repository(), Some(tag))
+        .map_err(|e| Error::Usage(format!("--to {to} with {name}: {e}")))
+}
