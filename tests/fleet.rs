@@ -1,0 +1,354 @@
+//! Mirroring at fleet scale with `sync`: whole repositories filtered by tag patterns, a
+//! second run that sends nothing (one HEAD per image at each end), `--jobs` with a blob
+//! several images share crossing once, a stopped run started again, `--shard` splitting one
+//! list between processes so each image is copied exactly once, and `--digestfile`. The
+//! images are made with umoci and pushed with skopeo; skopeo checks what arrived.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use support::images::{skopeo_identity_with, skopeo_push, umoci_add_layer, umoci_layout};
+use support::registry::{Setup, TestRegistry};
+use support::{TempDir, TestCache, tool};
+
+/// Images sharing one base layer: `tags` of `repository` in `registry`, each the base plus a
+/// small layer of its own. Returns the base layer's digest.
+fn images_with_a_shared_base(
+    dir: &Path,
+    registry: &TestRegistry,
+    images: &[(&str, &str)],
+) -> String {
+    let base: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    let layout = umoci_layout(dir, "base", &[&[("usr/lib/base.bin", &base)]]);
+    for (repository, tag) in images {
+        let name = format!("{}-{tag}", repository.replace('/', "-"));
+        let own = format!("{repository}:{tag}\n");
+        umoci_add_layer(&layout, "base", &name, &[("etc/image", own.as_bytes())]);
+        skopeo_push(
+            &format!("oci:{}:{name}", layout.display()),
+            &format!("{}/{repository}:{tag}", registry.host()),
+            false,
+        );
+    }
+    let inspected = tool(
+        "skopeo",
+        &["inspect", &format!("oci:{}:base", layout.display())],
+    );
+    let inspected: Value = serde_json::from_str(&inspected).unwrap();
+    inspected["Layers"][0].as_str().unwrap().to_string()
+}
+
+/// What skopeo sees at `image` in a plain-HTTP registry.
+fn seen(image: &str) -> (String, Vec<String>) {
+    skopeo_identity_with(&["--tls-verify=false"], &format!("docker://{image}"))
+}
+
+/// The manifest digest skopeo reads for `image`.
+fn digest_of(image: &str) -> String {
+    let said = tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--format",
+            "{{.Digest}}",
+            &format!("docker://{image}"),
+        ],
+    );
+    said.trim().to_string()
+}
+
+/// Runs `sync ... --json` and returns its jobs.
+fn sync_json(cache: &TestCache, args: &[&str]) -> Vec<Value> {
+    let run = cache.run(&[&["sync", "--json"][..], args].concat());
+    let last = run.stdout.lines().last().unwrap_or_default().to_string();
+    let result: Value = serde_json::from_str(&last)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr));
+    result["jobs"].as_array().unwrap().clone()
+}
+
+/// The outcome of each job, by target.
+fn outcomes(jobs: &[Value]) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = (jobs.iter())
+        .map(|job| {
+            let target = job["target"].as_str().unwrap().to_string();
+            (target, job["outcome"].as_str().unwrap().to_string())
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Access-log lines of `registry` after the first `from`.
+fn log_since(registry: &TestRegistry, from: usize) -> Vec<String> {
+    (registry.log().lines())
+        .filter(|line| {
+            line.contains("\"HEAD /v2/")
+                || line.contains("\"GET /v2/")
+                || line.contains("\"PUT /v2/")
+                || line.contains("\"POST /v2/")
+                || line.contains("\"PATCH /v2/")
+        })
+        .skip(from)
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_whole_repository_is_mirrored_by_tag_patterns_and_a_second_run_sends_nothing() {
+    let source = TestRegistry::start(Setup::Plain);
+    let mirror = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("fleet-repo");
+    let base = images_with_a_shared_base(
+        dir.path(),
+        &source,
+        &[
+            ("src/a", "v1.0"),
+            ("src/a", "v1.1"),
+            ("src/a", "v2.0"),
+            ("src/a", "v2.0-rc1"),
+            ("src/a", "nightly"),
+            ("src/b", "v1"),
+        ],
+    );
+    let list = dir.join("list");
+    let (src, dst) = (source.host(), mirror.host());
+    fs::write(&list, format!("{src}/src/a\n{src}/src/b:v1\n")).unwrap();
+    let args = [
+        "--file",
+        list.to_str().unwrap(),
+        "--to",
+        &format!("{dst}/mirror"),
+        "--tags",
+        "v*",
+        "--exclude-tags",
+        "*-rc*",
+        "--jobs",
+        "4",
+    ];
+
+    let cache = TestCache::new();
+    let first = sync_json(&cache, &args);
+    let copied: Vec<(String, String)> = ["src/a:v1.0", "src/a:v1.1", "src/a:v2.0", "src/b:v1"]
+        .iter()
+        .map(|name| (format!("{dst}/mirror/{name}"), "copied".to_string()))
+        .collect();
+    assert_eq!(outcomes(&first), copied);
+    for name in ["src/a:v1.0", "src/a:v1.1", "src/a:v2.0", "src/b:v1"] {
+        assert_eq!(
+            seen(&format!("{dst}/mirror/{name}")),
+            seen(&format!("{src}/{name}"))
+        );
+    }
+    // Four images at once, two repositories: the base layer was uploaded once and mounted or
+    // found for the others.
+    let hex = base.trim_start_matches("sha256:");
+    let uploads_of_base = (log_since(&mirror, 0).iter())
+        .filter(|line| line.contains("\"PUT /v2/") && line.contains(hex))
+        .count();
+    assert_eq!(uploads_of_base, 1, "{:#?}", log_since(&mirror, 0));
+
+    let (source_seen, mirror_seen) = (log_since(&source, 0).len(), log_since(&mirror, 0).len());
+    let second = sync_json(&cache, &args);
+    let present: Vec<(String, String)> = (copied.iter())
+        .map(|(target, _)| (target.clone(), "present".to_string()))
+        .collect();
+    assert_eq!(outcomes(&second), present);
+    for (registry, from) in [(&source, source_seen), (&mirror, mirror_seen)] {
+        let asked = log_since(registry, from);
+        let heads = asked
+            .iter()
+            .filter(|l| l.contains("\"HEAD /v2/") && l.contains("/manifests/"))
+            .count();
+        assert_eq!(heads, 4, "one HEAD per image: {asked:#?}");
+        assert!(
+            asked.iter().all(|l| !l.contains("/blobs/")),
+            "no blob request: {asked:#?}"
+        );
+        assert!(
+            (asked.iter()).all(|l| l.contains("\"HEAD ")
+                || l.contains("/tags/list")
+                || l.contains("\"GET /v2/ ")),
+            "nothing but HEADs, the tag list and pings: {asked:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_stopped_sync_started_again_copies_only_what_is_left_and_writes_digests() {
+    let source = TestRegistry::start(Setup::Plain);
+    let mirror = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("fleet-again");
+    images_with_a_shared_base(
+        dir.path(),
+        &source,
+        &[("team/one", "v1"), ("team/two", "v1")],
+    );
+    let (src, dst) = (source.host(), mirror.host());
+    let list = dir.join("list");
+    fs::write(
+        &list,
+        format!("{src}/team/one:v1\n{src}/team/two:v1\n{src}/team/three:v1\n"),
+    )
+    .unwrap();
+    let digests = dir.join("digests");
+    let args = [
+        "--file",
+        list.to_str().unwrap(),
+        "--to",
+        &dst,
+        "--digestfile",
+        digests.to_str().unwrap(),
+    ];
+    let cache = TestCache::new();
+    let first = sync_json(&cache, &args);
+    let failed = (first.iter())
+        .find(|job| job["outcome"] == "failed")
+        .expect("team/three is not there yet");
+    assert_eq!(failed["exit_code"], 6);
+    // The image arrives later; the same run again does only what is left.
+    images_with_a_shared_base(&dir.join("later"), &source, &[("team/three", "v1")]);
+    let second = sync_json(&cache, &args);
+    assert_eq!(
+        outcomes(&second),
+        vec![
+            (format!("{dst}/team/one:v1"), "present".into()),
+            (format!("{dst}/team/three:v1"), "copied".into()),
+            (format!("{dst}/team/two:v1"), "present".into()),
+        ]
+    );
+    let written = fs::read_to_string(&digests).unwrap();
+    let expected: String = ["one", "two", "three"]
+        .iter()
+        .map(|name| {
+            let target = format!("{dst}/team/{name}:v1");
+            format!("{} {target}\n", digest_of(&target))
+        })
+        .collect();
+    assert_eq!(written, expected);
+}
+
+/// Paths of the shard test's list and its images.
+fn shard_list(dir: &Path, source: &TestRegistry) -> (PathBuf, Vec<String>) {
+    let names: Vec<(String, String)> = (0..8)
+        .map(|i| (format!("fleet/app-{i}"), "v1".to_string()))
+        .collect();
+    let pairs: Vec<(&str, &str)> = names
+        .iter()
+        .map(|(r, t)| (r.as_str(), t.as_str()))
+        .collect();
+    images_with_a_shared_base(dir, source, &pairs);
+    let sources: Vec<String> = (names.iter())
+        .map(|(repository, tag)| format!("{}/{repository}:{tag}", source.host()))
+        .collect();
+    let list = dir.join("list");
+    fs::write(&list, sources.join("\n")).unwrap();
+    (list, sources)
+}
+
+#[test]
+fn shards_split_one_list_so_that_each_image_is_copied_exactly_once() {
+    let source = TestRegistry::start(Setup::Plain);
+    let mirror = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("fleet-shards");
+    let (list, sources) = shard_list(dir.path(), &source);
+    let to = format!("{}/mirror", mirror.host());
+    // Three machines at once, as an Indexed Job runs them.
+    let runs: Vec<std::process::Child> = (0..3)
+        .map(|k| {
+            support::command(&[
+                "--cache-dir",
+                dir.join(&format!("cache-{k}")).to_str().unwrap(),
+                "sync",
+                "--json",
+                "--file",
+                list.to_str().unwrap(),
+                "--to",
+                &to,
+                "--shard",
+                &format!("{k}/3"),
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    let mut copied: Vec<String> = Vec::new();
+    for run in runs {
+        let output = run.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let result: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        for job in result["jobs"].as_array().unwrap() {
+            assert_eq!(job["outcome"], "copied", "{job}");
+            copied.push(job["source"].as_str().unwrap().to_string());
+        }
+    }
+    copied.sort();
+    let all: BTreeSet<&String> = sources.iter().collect();
+    assert_eq!(copied.len(), sources.len(), "each image once: {copied:?}");
+    assert_eq!(copied.iter().collect::<BTreeSet<_>>(), all);
+    for name in &sources {
+        let repository = name.split_once('/').unwrap().1;
+        assert_eq!(seen(&format!("{to}/{repository}")), seen(name));
+    }
+}
+
+#[test]
+fn push_and_copy_write_the_digest_skopeo_reads() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("digestfile");
+    let archive = support::access::archive(&dir);
+    let host = registry.host();
+    let file = dir.join("pushed");
+    let cache = TestCache::new();
+    let target = format!("{host}/digests/app:v1");
+    let args = [
+        "push",
+        archive.to_str().unwrap(),
+        &target,
+        "--digestfile",
+        file.to_str().unwrap(),
+    ];
+    cache.run(&args).success();
+    assert_eq!(
+        fs::read_to_string(&file).unwrap(),
+        format!("{}\n", digest_of(&target))
+    );
+    let copied = format!("{host}/digests/copy:v1");
+    let file = dir.join("copied");
+    cache
+        .run(&[
+            "copy",
+            &target,
+            &copied,
+            "--digestfile",
+            file.to_str().unwrap(),
+        ])
+        .success();
+    assert_eq!(
+        fs::read_to_string(&file).unwrap(),
+        format!("{}\n", digest_of(&copied))
+    );
+    let dry = dir.join("dry");
+    cache
+        .run(&[
+            "copy",
+            &target,
+            &copied,
+            "-n",
+            "--digestfile",
+            dry.to_str().unwrap(),
+        ])
+        .success();
+    assert!(!dry.exists(), "a dry run writes no digest");
+}
