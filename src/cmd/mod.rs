@@ -5,6 +5,7 @@ mod bundle;
 mod clean;
 mod context;
 mod copy;
+mod delete;
 mod digestfile;
 mod extract;
 mod inspect;
@@ -44,9 +45,10 @@ Commands:
   push SOURCE TARGET   copy an image from the cache or an archive to a registry
   copy SOURCE TARGET   copy an image from one registry or repository to another
   save IMAGE... -o F   write cached images to one archive that docker load accepts
-  sync --file LIST     run the pushes and copies a list names; sum them up
+  sync --file LIST     mirror images and whole repositories a list names; sum it up
   bundle IMAGE... -o D save, this program and a push script in one folder to carry
   tags REPOSITORY      list the tags of a repository
+  delete IMAGE         delete an image's manifest from a registry
   inspect IMAGE        show what an image is (cache or registry), or its exact bytes
   extract FILE         store the images of a docker save or OCI archive in the cache
   list                 show the cached images
@@ -90,7 +92,7 @@ const ONE_SHOT_LONG: [&str; 13] = [
     "max-concurrent",
 ];
 
-const COMMANDS: [Command; 13] = [
+const COMMANDS: [Command; 14] = [
     Command {
         name: "pull",
         usage: pull::USAGE,
@@ -139,6 +141,13 @@ const COMMANDS: [Command; 13] = [
         groups: tags::GROUPS,
         details: tags::DETAILS,
         run: tags::run,
+    },
+    Command {
+        name: "delete",
+        usage: delete::USAGE,
+        groups: delete::GROUPS,
+        details: delete::DETAILS,
+        run: delete::run,
     },
     Command {
         name: "inspect",

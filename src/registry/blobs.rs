@@ -20,6 +20,11 @@ pub fn push_scope(repository: &str) -> String {
     format!("repository:{repository}:pull,push")
 }
 
+/// The token scope for deleting from `repository`.
+pub fn delete_scope(repository: &str) -> String {
+    format!("repository:{repository}:delete")
+}
+
 /// The content type of every upload request's body.
 fn octets() -> (&'static str, String) {
     ("Content-Type", "application/octet-stream".to_string())

@@ -3,7 +3,7 @@
 //! manifest's own media type.
 
 use super::Registry;
-use super::blobs::{pull_scope, push_scope};
+use super::blobs::{delete_scope, pull_scope, push_scope};
 use super::http::Body;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
@@ -108,6 +108,22 @@ impl Registry {
         match stated {
             Some(digest) => Ok(Some(digest)),
             None => Ok(Some(self.get_manifest(repository, reference)?.digest)),
+        }
+    }
+
+    /// Deletes the manifest `digest` of `repository` (and so every tag pointing at it). A
+    /// registry that does not allow deleting says so plainly.
+    pub fn delete_manifest(&self, repository: &str, digest: &Digest) -> Result<()> {
+        let url = format!("{}/v2/{repository}/manifests/{digest}", self.base);
+        let scope = delete_scope(repository);
+        let deleted = self.request("DELETE", &url, &scope, &[], Body::Empty, &[200, 202]);
+        match deleted {
+            Err(e) if e.status() == Some(405) => Err(Error::Registry(format!(
+                "{e}; this registry does not allow deleting manifests (Distribution: \
+                 storage.delete.enabled: true turns it on; Harbor: the project's immutability \
+                 and retention rules decide)"
+            ))),
+            other => other.map(drop),
         }
     }
 

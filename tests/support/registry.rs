@@ -50,8 +50,17 @@ pub const ROBOT_USER: &str = "robot$ci+pusher";
 pub const ROBOT_PASSWORD: &str = "s3cret:with:colons";
 
 impl TestRegistry {
-    /// Starts a registry of the given kind.
+    /// Starts a registry of the given kind, which allows deleting manifests.
     pub fn start(setup: Setup) -> TestRegistry {
+        TestRegistry::start_with(setup, true)
+    }
+
+    /// Starts a registry of the given kind that refuses to delete (Distribution's default).
+    pub fn start_without_deletes(setup: Setup) -> TestRegistry {
+        TestRegistry::start_with(setup, false)
+    }
+
+    fn start_with(setup: Setup, deletes: bool) -> TestRegistry {
         let dir = TempDir::new("registry");
         let mut tls = String::new();
         let mut extra = String::new();
@@ -110,7 +119,7 @@ impl TestRegistry {
             let config = format!(
                 "version: 0.1\n\
                  log:\n  level: info\n  accesslog:\n    disabled: false\n\
-                 storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
+                 storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: {deletes}\n\
                  http:\n  addr: 127.0.0.1:{port}\n{tls}{extra}",
                 dir.join("storage").display()
             );
