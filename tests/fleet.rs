@@ -352,3 +352,30 @@ fn push_and_copy_write_the_digest_skopeo_reads() {
         .success();
     assert!(!dry.exists(), "a dry run writes no digest");
 }
+
+#[test]
+fn the_fleet_examples_use_only_flags_sync_knows() {
+    let help = support::run(&["sync", "--help"]).success().stdout;
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut checked = 0;
+    for name in ["kubernetes-indexed-job.yaml", "github-actions-mirror.yml"] {
+        let text = fs::read_to_string(examples.join(name)).unwrap();
+        let flags: BTreeSet<&str> = (text.split(|c: char| c.is_whitespace() || "=)".contains(c)))
+            .filter(|word| {
+                word.strip_prefix("--")
+                    .is_some_and(|name| name.starts_with(|c: char| c.is_ascii_lowercase()))
+            })
+            // kubectl's, in the comments that say how to run the Job.
+            .filter(|word| !["--from-file", "--prefix"].contains(word))
+            .collect();
+        assert!(flags.contains("--shard"), "{name} shards its list");
+        for flag in flags {
+            assert!(
+                help.contains(&format!("{flag} ")),
+                "{name}: sync has no {flag}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "{checked}");
+}
