@@ -15,6 +15,9 @@
 #                              line of that round trip and bandwidth (scripts/lib/wan.sh), for
 #                              skopeo and ours at defaults, --concurrency dynamic and
 #                              --max-concurrent 4, beside the link's floor; best of the runs
+#   --mirror                   instead: mirroring 20 images of 5 layers between two registries,
+#                              first and second run, skopeo sync against our sync with --jobs 1
+#                              and --jobs 4 (scripts/lib/mirror.sh)
 #   DOCKER_IMAGE_PUSHER=path   measure that binary (the static build, say)
 #
 # Cases, each run against a fresh repository and (for us) a fresh cache, the two tools taking
@@ -32,6 +35,7 @@ runs=3
 size=full
 cases=""
 wan=""
+mirror=""
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) size=quick ;;
@@ -40,6 +44,7 @@ while [ $# -gt 0 ]; do
     --max-concurrent) export DOCKER_PUSHER_MAX_CONCURRENT=${2:?--max-concurrent needs a number}; shift ;;
     --dynamic) export DOCKER_PUSHER_CONCURRENCY=dynamic ;;
     --wan) wan=${2:?--wan needs RTT_MS,MBIT}; shift ;;
+    --mirror) mirror=1 ;;
     -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument '$1'; see --help" >&2; exit 2 ;;
   esac
@@ -115,7 +120,7 @@ many_layers() {
   rm -rf "$dir" "$dir.tar"
 }
 
-if [ -z "$wan" ] && { [ ! -f "$bench/big.tar" ] || [ ! -f "$bench/ten.tar" ] || [ ! -f "$bench/many.tar" ]; }; then
+if [ -z "$wan$mirror" ] && { [ ! -f "$bench/big.tar" ] || [ ! -f "$bench/ten.tar" ] || [ ! -f "$bench/many.tar" ]; }; then
   echo "making the bench images under $bench (once)" >&2
   layout=$bench/oci
   rm -rf "$layout"
@@ -167,6 +172,11 @@ forget_skopeo_pushes() {
   rm -f /var/lib/containers/cache/blob-info-cache-v1.boltdb \
     "${XDG_DATA_HOME:-$HOME/.local/share}/containers/cache/blob-info-cache-v1.boltdb"
 }
+if [ -n "$mirror" ]; then
+  source scripts/lib/mirror.sh
+  mirror_bench
+  exit 0
+fi
 if [ -n "$wan" ]; then
   source scripts/lib/wan.sh
   [ "$runs" = 3 ] && [ "$size" = full ] && runs=2
