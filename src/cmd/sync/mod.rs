@@ -300,6 +300,47 @@ mod tests {
     }
 
     #[test]
+    fn one_line_may_come_from_the_command_line_with_filters_jobs_and_a_shard() {
+        let Ok(Parsed::Run(sync)) = parse(&[
+            "quay.io/org/app",
+            "--to",
+            "registry.local/mirror",
+            "--tags",
+            "v*",
+            "--exclude-tags",
+            "*-rc*",
+            "--jobs",
+            "4",
+            "--shard",
+            "1/3",
+        ]) else {
+            panic!("not parsed");
+        };
+        assert_eq!(sync.lines, Lines::Given("quay.io/org/app".into()));
+        assert!(
+            sync.tags.takes("v1.2") && !sync.tags.takes("v1.3-rc1") && !sync.tags.takes("latest")
+        );
+        assert_eq!(
+            (sync.jobs, sync.shard.map(|s| s.to_string())),
+            (4, Some("1/3".into()))
+        );
+        for wrong in [
+            &["-f", "list", "quay.io/org/app"][..],
+            &[],
+            &["a", "b", "c"],
+            &["a", "--jobs", "0"],
+            &["a", "--shard", "3/3"],
+            &["a", "--tags", "v[1"],
+        ] {
+            assert_eq!(
+                parse(wrong).err().map(|e| e.exit_code()),
+                Some(2),
+                "{wrong:?}"
+            );
+        }
+    }
+
+    #[test]
     fn standard_input_is_asked_for_once() {
         let error = parse(&["-f", "-", "-u", "ci", "--password-stdin"]).err();
         assert!(error.is_some_and(|e| e.to_string().contains("both want standard input")));
