@@ -2,7 +2,7 @@
 //! the tar as they come, one at a time (an archive is one stream), and manifests are recorded;
 //! [`ArchiveDestination::finish`] lists them in `manifest.json` and `index.json`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::sync::{Mutex, MutexGuard};
 
@@ -12,6 +12,7 @@ use crate::manifest::{self, Descriptor, Parsed, Platform, RawManifest};
 use crate::reference::Reference;
 use crate::transfer::{Destination, Open, Stored};
 
+use super::delta::{DELTA_ENTRY, Delta, Omitted, Since};
 use super::write::{ArchiveWriter, LegacyEntry};
 
 /// An archive being written to `W`, as a copy destination.
@@ -23,6 +24,11 @@ struct State<W: Write> {
     writer: ArchiveWriter<W>,
     /// The manifests stored so far, by digest: an index's children come before it.
     manifests: HashMap<Digest, RawManifest>,
+    /// What a delta archive leaves out (`bundle --since`), and since what.
+    leave_out: HashMap<Digest, Omitted>,
+    since: Since,
+    /// Those of them the images used, which the delta entry lists.
+    left_out: BTreeMap<Digest, Omitted>,
 }
 
 impl<W: Write + Send> ArchiveDestination<W> {
@@ -31,6 +37,9 @@ impl<W: Write + Send> ArchiveDestination<W> {
         let state = State {
             writer: ArchiveWriter::new(out),
             manifests: HashMap::new(),
+            leave_out: HashMap::new(),
+            since: Since::default(),
+            left_out: BTreeMap::new(),
         };
         ArchiveDestination {
             state: Mutex::new(state),
@@ -41,16 +50,46 @@ impl<W: Write + Send> ArchiveDestination<W> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Makes the archive a delta: the blobs of `omitted` are taken as held and not written,
+    /// and those the images use are listed, with `since`, in the delta entry.
+    pub fn leaving_out(self, since: Since, omitted: Vec<Omitted>) -> ArchiveDestination<W> {
+        {
+            let mut state = self.state();
+            state.since = since;
+            state.leave_out = (omitted.into_iter())
+                .map(|blob| (blob.digest.clone(), blob))
+                .collect();
+        }
+        self
+    }
+
+    /// The blobs left out that the images used, so far.
+    pub fn left_out(&self) -> Vec<Omitted> {
+        self.state().left_out.values().cloned().collect()
+    }
+
     /// Writes the listings, ends the archive, and returns the output.
     pub fn finish(self) -> Result<W> {
-        let state = self.state.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.state.into_inner().unwrap_or_else(|e| e.into_inner());
+        if !state.left_out.is_empty() {
+            let delta = Delta {
+                since: state.since.clone(),
+                omitted: state.left_out.values().cloned().collect(),
+            };
+            state.writer.json_file(DELTA_ENTRY, &delta)?;
+        }
         state.writer.finish()
     }
 }
 
 impl<W: Write + Send> Destination for ArchiveDestination<W> {
     fn has_blob(&self, blob: &Descriptor) -> Result<bool> {
-        Ok(self.state().writer.holds(&blob.digest))
+        let mut state = self.state();
+        if let Some(omitted) = state.leave_out.get(&blob.digest).cloned() {
+            state.left_out.insert(blob.digest.clone(), omitted);
+            return Ok(true);
+        }
+        Ok(state.writer.holds(&blob.digest))
     }
 
     fn put_blob(&self, blob: &Descriptor, open: &mut Open<'_>) -> Result<Descriptor> {

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use tar::EntryType;
 
+use super::parts::Parts;
+
 use crate::digest::{self, Addressed, Digest};
 use crate::error::{Error, Result};
 use crate::manifest::MAX_MANIFEST_SIZE;
@@ -24,22 +26,53 @@ enum Location {
     Spooled(Addressed),
 }
 
+/// Where an archive's bytes are read from.
+enum Store {
+    /// A seekable archive: spans are read from it.
+    Archive(Container),
+    /// The spool directory that spooled files are in.
+    Spool(PathBuf),
+}
+
+/// A seekable, uncompressed archive: one file, or the numbered parts of a split one.
+#[derive(Clone, Debug)]
+pub enum Container {
+    File(PathBuf),
+    Parts(Parts),
+}
+
+/// What a seekable archive is read through.
+trait ReadSeek: Read + Seek + Send {}
+impl<T: Read + Seek + Send> ReadSeek for T {}
+
+impl Container {
+    fn open(&self) -> io::Result<Box<dyn ReadSeek>> {
+        Ok(match self {
+            Container::File(path) => Box::new(File::open(path)?),
+            Container::Parts(parts) => Box::new(parts.open()),
+        })
+    }
+}
+
 /// The regular files and links of one archive.
 pub struct Entries {
     name: String,
-    /// The archive file (what spans are in) or the spool directory (what spooled files are in).
-    root: PathBuf,
+    store: Store,
     files: HashMap<String, Location>,
     links: HashMap<String, String>,
 }
 
 impl Entries {
-    /// Indexes the headers of a seekable, uncompressed tar file without reading file data.
-    pub fn index_file(path: &Path, name: &str) -> Result<Entries> {
-        let file = File::open(path).map_err(|e| bad_archive(name, e))?;
-        let file_len = file.metadata().map_err(|e| bad_archive(name, e))?.len();
-        let mut entries = Entries::new(name, path.to_path_buf());
-        let mut archive = tar::Archive::new(file);
+    /// Indexes the headers of a seekable, uncompressed tar (a file, or the parts of one)
+    /// without reading file data.
+    pub fn index(container: Container, name: &str) -> Result<Entries> {
+        let mut reader = container.open().map_err(|e| bad_archive(name, e))?;
+        let file_len = reader
+            .seek(SeekFrom::End(0))
+            .and_then(|len| reader.rewind().map(|()| len))
+            .map_err(|e| bad_archive(name, e))?;
+        let mut entries = Entries::new(name, Store::Archive(container));
+        let mut archive = tar::Archive::new(reader);
         for entry in archive
             .entries_with_seek()
             .map_err(|e| bad_archive(name, e))?
@@ -64,7 +97,7 @@ impl Entries {
 
     /// Reads a tar stream once, storing every regular file in `spool_dir` under its digest.
     pub fn spool(stream: impl Read, spool_dir: &Path, name: &str) -> Result<Entries> {
-        let mut entries = Entries::new(name, spool_dir.to_path_buf());
+        let mut entries = Entries::new(name, Store::Spool(spool_dir.to_path_buf()));
         let mut archive = tar::Archive::new(stream);
         for entry in archive.entries().map_err(|e| bad_archive(name, e))? {
             let mut entry = entry.map_err(|e| bad_archive(name, e))?;
@@ -81,10 +114,10 @@ impl Entries {
         Ok(entries)
     }
 
-    fn new(name: &str, root: PathBuf) -> Entries {
+    fn new(name: &str, store: Store) -> Entries {
         Entries {
             name: name.to_string(),
-            root,
+            store,
             files: HashMap::new(),
             links: HashMap::new(),
         }
@@ -154,20 +187,26 @@ impl Entries {
     /// A reader of the bytes of the file at `path`, from byte `skip` on.
     pub fn open(&self, path: &str, skip: u64) -> Result<Box<dyn Read + Send>> {
         let location = self.locate(path)?;
-        let reader: Box<dyn Read + Send> = match location {
-            Location::Span { offset, size } => {
-                let mut file = File::open(&self.root).map_err(|e| bad_archive(&self.name, e))?;
+        let reader: Box<dyn Read + Send> = match (location, &self.store) {
+            (Location::Span { offset, size }, Store::Archive(container)) => {
+                let mut file = container.open().map_err(|e| bad_archive(&self.name, e))?;
                 file.seek(SeekFrom::Start(offset + skip.min(*size)))
                     .map_err(|e| bad_archive(&self.name, e))?;
                 Box::new(file.take(size.saturating_sub(skip)))
             }
-            Location::Spooled(stored) => {
-                let spooled = self.root.join(stored.digest.hex());
+            (Location::Spooled(stored), Store::Spool(dir)) => {
+                let spooled = dir.join(stored.digest.hex());
                 let mut file = File::open(&spooled)
                     .map_err(|e| Error::io(format!("opening {}", spooled.display()), e))?;
                 file.seek(SeekFrom::Start(skip))
                     .map_err(|e| Error::io(format!("reading {}", spooled.display()), e))?;
                 Box::new(file)
+            }
+            _ => {
+                return Err(Error::io(
+                    format!("reading {}", self.name),
+                    io::Error::other("an entry is not where its kind of archive keeps it"),
+                ));
             }
         };
         Ok(Box::new(Checked {

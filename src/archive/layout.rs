@@ -34,10 +34,14 @@ pub struct Layout {
     pub paths: HashMap<Digest, String>,
 }
 
+/// Blobs a delta archive leaves out, with the sizes it declares for them.
+pub type Omissions = HashMap<Digest, u64>;
+
 /// Reads the layout of `entries`: an OCI layout when there is one, else `manifest.json`.
-pub fn read(entries: &Entries, name: &str) -> Result<Layout> {
+/// Layers in `omitted` may be missing (a delta archive), at the sizes it gives.
+pub fn read(entries: &Entries, name: &str, omitted: &Omissions) -> Result<Layout> {
     if entries.contains("oci-layout") && entries.contains("index.json") {
-        let layout = read_oci(entries, name)?;
+        let layout = read_oci(entries, name, omitted)?;
         // Docker 25.0.0 to 25.0.2 wrote an empty index beside a complete manifest.json.
         if !layout.images.is_empty() || !entries.contains("manifest.json") {
             return Ok(layout);
@@ -143,7 +147,7 @@ fn read_config(
     ))
 }
 
-fn read_oci(entries: &Entries, name: &str) -> Result<Layout> {
+fn read_oci(entries: &Entries, name: &str, omitted: &Omissions) -> Result<Layout> {
     let bytes = entries.read_small("index.json")?;
     let index = match manifest::parse(&bytes) {
         Ok(Parsed::Index(index)) => index,
@@ -161,7 +165,7 @@ fn read_oci(entries: &Entries, name: &str) -> Result<Layout> {
             Some(known) => known.names.extend(names),
             None => images.push(ArchiveImage {
                 names,
-                manifest: read_manifest(entries, name, descriptor)?,
+                manifest: read_manifest(entries, name, descriptor, omitted)?,
             }),
         }
     }
@@ -188,12 +192,14 @@ fn oci_names(descriptor: &Descriptor, name: &str) -> Result<Vec<Reference>> {
 }
 
 /// Reads the manifest `descriptor` names, checked against it; for an image, checks that the
-/// archive holds its config and layers at the sizes it declares, so a damaged archive is
-/// refused before anything is copied.
+/// archive holds its config and layers at the sizes it declares (or, for a layer a delta
+/// archive leaves out, that it declares that size), so a damaged archive is refused before
+/// anything is copied.
 pub(super) fn read_manifest(
     entries: &Entries,
     name: &str,
     descriptor: &Descriptor,
+    omitted: &Omissions,
 ) -> Result<RawManifest> {
     let raw = RawManifest::new(
         read_blob(entries, name, descriptor)?,
@@ -206,6 +212,17 @@ pub(super) fn read_manifest(
     read_config(entries, name, &config_path, Some(&image.config))?;
     for layer in &image.layers {
         let path = layer.digest.layout_path();
+        if !entries.contains(&path)
+            && let Some(size) = omitted.get(&layer.digest)
+        {
+            if *size != layer.size {
+                return Err(Error::BadInput(format!(
+                    "{name}: layer {} is left out as {size} bytes, but the manifest says {}",
+                    layer.digest, layer.size
+                )));
+            }
+            continue;
+        }
         let size = entries.size(&path)?;
         if size != layer.size {
             return Err(Error::BadInput(format!(
@@ -221,7 +238,12 @@ pub(super) fn read_manifest(
 /// Whether the archive holds the manifest `descriptor` names and every blob it names (for an
 /// index, every manifest it lists, `depth` indexes down): a `docker save` of a multi-platform
 /// image lists every platform but holds one.
-pub(super) fn holds(entries: &Entries, descriptor: &Descriptor, depth: usize) -> bool {
+pub(super) fn holds(
+    entries: &Entries,
+    descriptor: &Descriptor,
+    depth: usize,
+    omitted: &Omissions,
+) -> bool {
     let path = descriptor.digest.layout_path();
     if depth >= MAX_INDEX_DEPTH || !entries.contains(&path) {
         return false;
@@ -230,11 +252,16 @@ pub(super) fn holds(entries: &Entries, descriptor: &Descriptor, depth: usize) ->
         return false;
     };
     match manifest::parse(&bytes) {
-        Ok(Parsed::Image(image)) => std::iter::once(&image.config)
-            .chain(&image.layers)
-            .all(|blob| entries.contains(&blob.digest.layout_path())),
+        Ok(Parsed::Image(image)) => {
+            std::iter::once(&image.config)
+                .chain(&image.layers)
+                .all(|blob| {
+                    entries.contains(&blob.digest.layout_path())
+                        || omitted.contains_key(&blob.digest)
+                })
+        }
         Ok(Parsed::Index(index)) => {
-            (index.entries().iter()).all(|entry| holds(entries, entry, depth + 1))
+            (index.entries().iter()).all(|entry| holds(entries, entry, depth + 1, omitted))
         }
         Err(_) => false,
     }

@@ -1,9 +1,11 @@
 //! `docker save` and OCI archives: read as a source of images (plain or gzip, from a file or a
 //! stream), and written (`save`) so that `docker load` accepts them.
 
+mod delta;
 mod destination;
 mod entries;
 mod layout;
+mod parts;
 mod select;
 mod write;
 
@@ -19,9 +21,11 @@ use crate::error::{Error, Result};
 use crate::manifest::{Descriptor, RawManifest};
 use crate::transfer::Source;
 
+pub use delta::{Delta, Omitted, Since};
 pub use destination::ArchiveDestination;
-use entries::Entries;
+use entries::{Container, Entries};
 pub use layout::ArchiveImage;
+pub use parts::{Part, PartsWriter, part_limit, part_name};
 pub use select::ImageQuery;
 
 /// Where an archive comes from.
@@ -31,6 +35,11 @@ pub enum Input {
     Path(PathBuf),
     /// Standard input.
     Stdin,
+}
+
+/// Whether `path` is an archive file, or the parts of a split one (`path.000`, …).
+pub fn is_archive_path(path: &Path) -> bool {
+    path.is_file() || parts::Parts::find(path).is_some()
 }
 
 impl Input {
@@ -50,6 +59,9 @@ pub struct Archive {
     images: Vec<ArchiveImage>,
     /// Where the blobs of a legacy archive are (an OCI layout's are at their layout path).
     paths: HashMap<Digest, String>,
+    /// What a delta archive leaves out.
+    delta: Option<Delta>,
+    omitted: layout::Omissions,
 }
 
 impl Archive {
@@ -67,13 +79,27 @@ impl Archive {
             Input::Stdin => Entries::spool(sniff(io::stdin().lock(), &name)?, spool_dir, &name)?,
             Input::Path(path) => open_path(path, spool_dir, &name)?,
         };
-        let layout = layout::read(&entries, &name)?;
+        let delta = Delta::read(&entries, &name)?;
+        let omitted = delta.as_ref().map(Delta::sizes).unwrap_or_default();
+        let layout = layout::read(&entries, &name, &omitted)?;
         Ok(Archive {
             name,
             entries,
             images: layout.images,
             paths: layout.paths,
+            delta,
+            omitted,
         })
+    }
+
+    /// How the archive is named in messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What the archive leaves out, when it is a delta (`bundle --since`).
+    pub fn delta(&self) -> Option<&Delta> {
+        self.delta.as_ref()
     }
 
     /// The images in the archive.
@@ -90,7 +116,18 @@ impl Archive {
     }
 }
 
+/// Opens the archive at `path`, or the parts of a split one (`path.000`, …) when `path` is
+/// not there.
 fn open_path(path: &Path, spool_dir: &Path, name: &str) -> Result<Entries> {
+    if let Some(parts) = parts::Parts::find(path) {
+        let mut whole = parts.open();
+        let mut magic = [0; 2];
+        let n = read_up_to(&mut whole, &mut magic, name)?;
+        if !is_gzip(&magic[..n]) {
+            return Entries::index(Container::Parts(parts), name);
+        }
+        return Entries::spool(sniff(parts.open(), name)?, spool_dir, name);
+    }
     let open_error = |e: io::Error| match e.kind() {
         io::ErrorKind::NotFound => Error::BadInput(format!("{name}: no such file")),
         _ => Error::io(format!("opening {name}"), e),
@@ -107,7 +144,7 @@ fn open_path(path: &Path, spool_dir: &Path, name: &str) -> Result<Entries> {
         let mut magic = [0; 2];
         let n = read_up_to(&mut file, &mut magic, name)?;
         if !is_gzip(&magic[..n]) {
-            return Entries::index_file(path, name);
+            return Entries::index(Container::File(path.to_path_buf()), name);
         }
         file.rewind()
             .map_err(|e| Error::io(format!("reading {name}"), e))?;
@@ -159,6 +196,13 @@ impl Source for ArchiveSource<'_> {
     }
 
     fn open_blob(&self, blob: &Descriptor, offset: u64) -> Result<Box<dyn Read + Send + '_>> {
+        if self.archive.omitted.contains_key(&blob.digest) {
+            return Err(Error::NotFound(format!(
+                "{}: {} is left out of this delta archive: it came with an earlier bundle, \
+                 and the registry does not have it",
+                self.archive.name, blob.digest
+            )));
+        }
         let path = (self.archive.paths.get(&blob.digest).cloned())
             .unwrap_or_else(|| blob.digest.layout_path());
         self.archive.entries.open(&path, offset)
@@ -173,10 +217,11 @@ impl Source for ArchiveSource<'_> {
     }
 
     fn child_manifest(&self, entry: &Descriptor) -> Result<RawManifest> {
-        layout::read_manifest(&self.archive.entries, &self.archive.name, entry)
+        let archive = self.archive;
+        layout::read_manifest(&archive.entries, &archive.name, entry, &archive.omitted)
     }
 
     fn holds(&self, entry: &Descriptor) -> bool {
-        layout::holds(&self.archive.entries, entry, 0)
+        layout::holds(&self.archive.entries, entry, 0, &self.archive.omitted)
     }
 }

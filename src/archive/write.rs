@@ -99,6 +99,18 @@ impl<W: Write> ArchiveWriter<W> {
         self.index.push(descriptor);
     }
 
+    /// Adds the file `path` holding `value` as JSON.
+    pub fn json_file(&mut self, path: &str, value: &impl serde::Serialize) -> Result<()> {
+        let bytes = serde_json::to_vec(value)
+            .map_err(|e| Error::io(format!("encoding {path}"), std::io::Error::other(e)))?;
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        self.builder
+            .append_data(&mut header, path, bytes.as_slice())
+            .map_err(|e| Error::from_io(format!("writing {path} into the archive"), e))
+    }
+
     /// Lists an image in `manifest.json`.
     pub fn legacy(&mut self, entry: LegacyEntry) {
         self.legacy.push(entry);
@@ -122,14 +134,7 @@ impl<W: Write> ArchiveWriter<W> {
             ("index.json", index),
             ("oci-layout", json!({ "imageLayoutVersion": "1.0.0" })),
         ] {
-            let bytes = serde_json::to_vec(&value)
-                .map_err(|e| Error::io(format!("encoding {path}"), std::io::Error::other(e)))?;
-            let mut header = tar::Header::new_gnu();
-            header.set_size(bytes.len() as u64);
-            header.set_mode(0o644);
-            self.builder
-                .append_data(&mut header, path, bytes.as_slice())
-                .map_err(|e| Error::from_io(format!("writing {path} into the archive"), e))?;
+            self.json_file(path, &value)?;
         }
         self.builder
             .into_inner()

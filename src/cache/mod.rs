@@ -32,7 +32,7 @@ use crate::reference::Reference;
 use crate::transfer::{self, Destination, Open, Stored};
 use crate::writeback;
 
-pub use index::{ImageRecord, Index};
+pub use index::{ImageRecord, Index, now_rfc3339, rfc3339};
 pub use memo::MemoStore;
 pub use source::CachedImage;
 

@@ -6,6 +6,7 @@ mod clean;
 mod context;
 mod copy;
 mod delete;
+mod delta;
 mod digestfile;
 mod extract;
 mod inspect;

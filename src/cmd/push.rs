@@ -5,13 +5,14 @@ use std::path::Path;
 
 use lexopt::{Arg, Parser};
 
-use crate::archive::{ImageQuery, Input};
+use crate::archive::{ImageQuery, Input, is_archive_path};
 use crate::args::{
     self, Flag, Globals, PROGRESS_HELP, Parsed, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP,
 };
 use crate::error::{Error, Result};
 use crate::reference::Reference;
 
+use super::delta;
 use super::output::print_help;
 use super::remote::target_reference;
 use super::seed::SeedArgs;
@@ -153,7 +154,7 @@ impl PushArgs {
         }
         let source = source
             .ok_or_else(|| Error::Usage(format!("no source given; see '{COMMAND} --help'")))?;
-        let from_archive = source == "-" || Path::new(&source).is_file();
+        let from_archive = source == "-" || is_archive_path(Path::new(&source));
         if !from_archive {
             refuse_swapped(&source, target.as_deref())?;
         }
@@ -198,6 +199,8 @@ pub fn run(parser: &mut Parser, globals: Globals, first: Option<Flag>) -> Result
             let archive = uploads.open_archive(&session, input)?;
             let image = archive.select_one(push.image.as_ref())?;
             let registry = uploads.connect(target.registry(), *scheme)?;
+            let pushes = [(image, target.clone(), &registry)];
+            delta::check(&uploads, &archive, &pushes, &|earlier| Ok(earlier.clone()))?;
             uploads.upload(&archive.source(image), &registry, target, &board)?
         }
         Source::Cached(name) => {

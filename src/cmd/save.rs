@@ -9,7 +9,9 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use lexopt::{Arg, Parser};
 
-use crate::archive::ArchiveDestination;
+use crate::archive::{
+    ArchiveDestination, Omitted, Part, PartsWriter, Since, part_limit, part_name,
+};
 use crate::args::{self, FlagGroup, Globals, PROGRESS_HELP, Parsed, TransferArgs};
 use crate::cache::{Cache, CachedImage};
 use crate::digest::COPY_BUFFER;
@@ -34,11 +36,10 @@ Arguments:
   IMAGE  a cached image: full or unambiguous short name, or image ID
 
 Options:
-  -o, --output FILE  the archive to write; - writes to standard output
-      --gzip         compress the archive";
+  -o, --output FILE  the archive to write; - writes to standard output";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
-pub const GROUPS: &[&str] = &[PROGRESS_HELP];
+pub const GROUPS: &[&str] = &[WRITTEN_HELP, PROGRESS_HELP];
 
 /// The long help.
 pub const DETAILS: &str = "
@@ -62,11 +63,8 @@ pub struct SaveArgs {
     pub globals: Globals,
     /// Its progress flags (an archive is one stream: one blob at a time).
     pub transfer: TransferArgs,
-    /// The cached images, as named.
-    pub images: Vec<String>,
-    /// The archive to write; `-` is standard output.
-    pub output: String,
-    pub gzip: bool,
+    /// The images, the archive (`-`: standard output), `--gzip`, `--split`.
+    pub written: WrittenArgs,
 }
 
 impl SaveArgs {
@@ -84,7 +82,13 @@ impl SaveArgs {
                 other => Err(args::unexpected(other, COMMAND)),
             };
         }
-        let (images, output, gzip) = written.checked("archive given (-o FILE)", COMMAND)?;
+        let written = written.checked("archive given (-o FILE)", COMMAND)?;
+        let output = &written.output;
+        if output == "-" && written.split.is_some() {
+            return Err(Error::Usage(
+                "--split writes numbered files; give -o FILE, not -o -".into(),
+            ));
+        }
         if output == "-" && std::io::stdout().is_terminal() {
             return Err(Error::Usage(
                 "refusing to write an archive to a terminal; redirect standard output or give -o FILE"
@@ -100,9 +104,7 @@ impl SaveArgs {
         Ok(Parsed::Run(SaveArgs {
             globals,
             transfer,
-            images,
-            output,
-            gzip,
+            written,
         }))
     }
 }
@@ -112,22 +114,35 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
     let SaveArgs {
         globals,
         transfer,
-        images,
-        output,
-        gzip,
+        written,
     } = match SaveArgs::parse(parser, globals)? {
         Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
         Parsed::Run(save) => save,
     };
     let run = RunContext::new(&globals, &transfer)?;
-    let cached = cached_images(&run.cache, &images)?;
+    let cached = cached_images(&run.cache, &written.images)?;
     let board = run.board();
     let shown = (&board, &run.progress);
-    let summary = match output.as_str() {
-        "-" => write_archive(std::io::stdout(), gzip, &cached, shown)?.0,
-        path => write_whole(Path::new(path), |file| {
-            write_archive(file, gzip, &cached, shown).map(|(summary, _)| summary)
+    let (output, gzip) = (&written.output, written.gzip);
+    let summary = match (output.as_str(), written.split) {
+        ("-", _) => write_archive(std::io::stdout(), gzip, (&cached, None), shown)?.0,
+        (path, None) => write_whole(Path::new(path), |file| {
+            write_archive(file, gzip, (&cached, None), shown).map(|(summary, ..)| summary)
         })?,
+        (path, Some(limit)) => {
+            let (summary, parts) = write_parts(Path::new(path), limit, |out| {
+                write_archive(out, gzip, (&cached, None), shown).map(|(summary, ..)| summary)
+            })?;
+            run.progress.info(format_args!(
+                "{path} is written as {}: {}",
+                count(parts.len(), "part"),
+                (parts.iter())
+                    .map(|part| part.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            summary
+        }
     };
     let names: Vec<String> = cached.iter().map(|image| image.key.clone()).collect();
     run.finish(("save", &names), &summary, &board, |took| {
@@ -141,18 +156,39 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
 }
 
 /// What `save` and `bundle` both take: the cached images (the words), `-o/--output` (a file,
-/// or for `bundle` a folder) and `--gzip`.
+/// or for `bundle` a folder), `--gzip` and `--split SIZE`.
 #[derive(Default)]
 pub struct Written {
     images: Vec<String>,
     output: Option<String>,
     gzip: bool,
+    split: Option<u64>,
 }
 
+/// What [`Written::checked`] gives: everything `save` and `bundle` write.
+pub struct WrittenArgs {
+    /// The cached images, as named.
+    pub images: Vec<String>,
+    /// The archive (`-`: standard output) or the folder.
+    pub output: String,
+    pub gzip: bool,
+    /// The largest part the archive may be written in (`--split`), if it is split.
+    pub split: Option<u64>,
+}
+
+/// The help of `--gzip` and `--split`.
+pub const WRITTEN_HELP: &str = "\
+Archive options:
+      --gzip                   compress the archive
+      --split SIZE             write the archive as numbered parts of at most SIZE each
+                               (700M; 4G means the 4 GiB - 1 byte FAT32 holds); they
+                               concatenate to the archive, and extract, push and sync read
+                               them as it";
+
 impl Written {
-    /// The images, the output and `--gzip`; a usage error of `command` without an output
-    /// (`missing` says what: `archive given (-o FILE)`) or without an image.
-    pub fn checked(self, missing: &str, command: &str) -> Result<(Vec<String>, String, bool)> {
+    /// What was given; a usage error of `command` without an output (`missing` says what:
+    /// `archive given (-o FILE)`) or without an image.
+    pub fn checked(self, missing: &str, command: &str) -> Result<WrittenArgs> {
         let output = (self.output)
             .ok_or_else(|| Error::Usage(format!("no {missing}; see '{command} --help'")))?;
         if self.images.is_empty() {
@@ -160,7 +196,12 @@ impl Written {
                 "no image given; see '{command} --help'"
             )));
         }
-        Ok((self.images, output, self.gzip))
+        Ok(WrittenArgs {
+            images: self.images,
+            output,
+            gzip: self.gzip,
+            split: self.split.map(part_limit),
+        })
     }
 }
 
@@ -171,6 +212,7 @@ impl FlagGroup for Written {
                 self.output = Some(args::value(parser, "--output")?)
             }
             Arg::Long("gzip") => self.gzip = true,
+            Arg::Long("split") => self.split = Some(args::size(parser, "--split")?),
             Arg::Value(value) => self.images.push(args::utf8(value.clone(), "IMAGE")?),
             _ => return Ok(false),
         }
@@ -215,42 +257,90 @@ pub fn write_whole<T>(
     written
 }
 
+/// Writes `path` as numbered parts of at most `limit` bytes (`path.000`, …) with `write`,
+/// whole or not at all: each part as `.partial` until all are written, then renamed; `path`
+/// itself, and parts an earlier, longer write left past the new last one, are removed (they
+/// would be read as part of the archive). Returns what `write` returned and the parts.
+pub fn write_parts<T>(
+    path: &Path,
+    limit: u64,
+    write: impl FnOnce(&mut PartsWriter) -> Result<T>,
+) -> Result<(T, Vec<Part>)> {
+    let dir = path
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let base = (path.file_name())
+        .ok_or_else(|| Error::Usage(format!("-o {}: not a file name", path.display())))?
+        .to_string_lossy()
+        .into_owned();
+    let partial = |name: &str| dir.join(format!("{name}.partial"));
+    let mut parts = PartsWriter::new(dir, &base, ".partial", limit);
+    let written = write(&mut parts).and_then(|written| Ok((written, parts.finish()?)));
+    let (written, parts) = match written {
+        Ok(done) => done,
+        Err(error) => {
+            for index in 0.. {
+                if fs::remove_file(partial(&part_name(&base, index))).is_err() {
+                    break;
+                }
+            }
+            return Err(error);
+        }
+    };
+    for part in &parts {
+        fs::rename(partial(&part.name), dir.join(&part.name))
+            .context(|| format!("renaming {}", partial(&part.name).display()))?;
+    }
+    let _ = fs::remove_file(path);
+    for index in parts.len().. {
+        if fs::remove_file(dir.join(part_name(&base, index))).is_err() {
+            break;
+        }
+    }
+    Ok((written, parts))
+}
+
+/// What a delta archive leaves out (`bundle --since`): the earlier bundle and its blobs.
+pub type LeaveOut = Option<(Since, Vec<Omitted>)>;
+
 /// Writes the archive of `images` to `out`, gzip-compressed when `gzip`, through the copy
-/// loop (one blob at a time: an archive is one stream), showing progress on `board`; returns
-/// what the copy did, and `out`.
+/// loop (one blob at a time: an archive is one stream), showing progress on `board`; a delta
+/// when `leave_out` says what to leave out. Returns what the copy did, the blobs it left out
+/// that the images use, and `out`.
 pub fn write_archive<W: Write + Send>(
     out: W,
     gzip: bool,
-    images: &[CachedImage<'_>],
-    (board, progress): (&Board, &Progress),
-) -> Result<(Summary, W)> {
+    (images, leave_out): (&[CachedImage<'_>], LeaveOut),
+    shown: (&Board, &Progress),
+) -> Result<(Summary, Vec<Omitted>, W)> {
     let out = BufWriter::with_capacity(COPY_BUFFER, out);
-    let (summary, out) = if gzip {
-        let (summary, compressed) = copy_into(
-            GzEncoder::new(out, Compression::default()),
-            images,
-            board,
-            progress,
-        )?;
+    let (summary, left_out, out) = if gzip {
+        let compressing = GzEncoder::new(out, Compression::default());
+        let (summary, left_out, compressed) = copy_into(compressing, images, leave_out, shown)?;
         let out = compressed.finish().context(|| "compressing the archive")?;
-        (summary, out)
+        (summary, left_out, out)
     } else {
-        copy_into(out, images, board, progress)?
+        copy_into(out, images, leave_out, shown)?
     };
     let out = out
         .into_inner()
         .map_err(|e| Error::io("writing the archive", e.into_error()))?;
-    Ok((summary, out))
+    Ok((summary, left_out, out))
 }
 
-/// Copies `images` into an archive written to `out`; returns what the copy did, and `out`.
+/// Copies `images` into an archive written to `out`; returns what the copy did, what it
+/// left out, and `out`.
 fn copy_into<W: Write + Send>(
     out: W,
     images: &[CachedImage<'_>],
-    board: &Board,
-    progress: &Progress,
-) -> Result<(Summary, W)> {
-    let destination = ArchiveDestination::new(out);
+    leave_out: LeaveOut,
+    (board, progress): (&Board, &Progress),
+) -> Result<(Summary, Vec<Omitted>, W)> {
+    let destination = match leave_out {
+        Some((since, omitted)) => ArchiveDestination::new(out).leaving_out(since, omitted),
+        None => ArchiveDestination::new(out),
+    };
     let jobs: Vec<Job<'_>> = (images.iter())
         .map(|image| Job {
             platforms: &Platforms::All,
@@ -264,5 +354,6 @@ fn copy_into<W: Write + Send>(
         ..Options::default()
     };
     let summary = transfer::copy(&jobs, &destination, options, progress)?;
-    Ok((summary, destination.finish()?))
+    let left_out = destination.left_out();
+    Ok((summary, left_out, destination.finish()?))
 }

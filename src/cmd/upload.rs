@@ -11,9 +11,10 @@ use crate::cache::{MemoStore, Session};
 use crate::digest::Digest;
 use crate::error::Result;
 use crate::gzip;
+use crate::manifest::Descriptor;
 use crate::manifest::Platforms;
 use crate::progress::{Board, count, human_bytes};
-use crate::reference::Reference;
+use crate::reference::{Reference, RepositoryName};
 use crate::registry::{Mirrors, Registry, RegistryDestination, RegistryOptions, RegistrySource};
 use crate::transfer::{self, Job, Ledger, Options, Source, Summary};
 
@@ -129,6 +130,17 @@ impl<'a> Uploads<'a> {
             ledger: Some(&self.ledger),
             ..self.run.options(board, self.options.attempts)
         }
+    }
+
+    /// The layers a push of `source` sends (of the image the platform flags choose).
+    pub fn layers_to_push(&self, source: &dyn Source) -> Result<Vec<Descriptor>> {
+        let chosen = transfer::chosen(source, &self.platforms)?;
+        Ok(transfer::blobs_under(source, &chosen)?.1)
+    }
+
+    /// Records that `holder` has `digest` already: uploads that need it mount it from there.
+    pub fn known_holder(&self, digest: &Digest, holder: RepositoryName) {
+        self.ledger.record(digest, holder);
     }
 
     /// Whether `--force-upload` asks for every blob and manifest to be written again.

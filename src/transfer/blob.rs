@@ -65,6 +65,16 @@ pub fn copy(
         return one.stream();
     };
     let here = destination.repository();
+    // A dry run claims nothing, but says what it would mount.
+    if options.dry_run
+        && let (Some(ledger), Some(here)) = (options.ledger, &here)
+        && let Some(holder) = ledger.landed(&here.registry, &wanted.digest)
+        && holder != *here
+        && !one.destination.has_blob(&wanted)?
+        && let Some(copied) = one.mount(&wanted, &holder.path)?
+    {
+        return Ok(copied);
+    }
     let ledger = options.ledger.filter(|_| !options.dry_run);
     let mut claimed = None;
     if let (Some(ledger), Some(here)) = (ledger, &here) {

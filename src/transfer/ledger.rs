@@ -69,6 +69,24 @@ impl Ledger {
     }
 }
 
+impl Ledger {
+    /// Records that `holder` has `digest` already (found there before the run moved it):
+    /// copies that need it in `holder`'s registry mount it from there.
+    pub fn record(&self, digest: &Digest, holder: RepositoryName) {
+        let key = (holder.registry.clone(), digest.clone());
+        self.lock().entry(key).or_insert(Entry::Landed(holder));
+        self.changed.notify_all();
+    }
+
+    /// Where `digest` is known to be in `registry`, without claiming it (for a dry run).
+    pub fn landed(&self, registry: &str, digest: &Digest) -> Option<RepositoryName> {
+        match self.lock().get(&(registry.to_string(), digest.clone())) {
+            Some(Entry::Landed(holder)) => Some(holder.clone()),
+            _ => None,
+        }
+    }
+}
+
 impl Claimed<'_> {
     /// Records that the blob is now in `repository`.
     pub fn landed(mut self, repository: RepositoryName) {
@@ -145,5 +163,20 @@ mod tests {
             matches!(ledger.claim("other", &digest()), Claim::Mine(_)),
             "registries are apart"
         );
+    }
+
+    #[test]
+    fn a_holder_found_before_the_run_is_mounted_from() {
+        let ledger = Ledger::default();
+        let holder = repository("team/app");
+        ledger.record(&digest(), holder.clone());
+        assert_eq!(
+            ledger.landed("registry.example.com", &digest()),
+            Some(holder.clone())
+        );
+        assert!(matches!(
+            ledger.claim("registry.example.com", &digest()),
+            Claim::Landed(found) if found == holder
+        ));
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::archive::Input;
+use crate::archive::{Archive, ArchiveImage, Input};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::progress::Board;
@@ -14,6 +14,7 @@ use crate::reference::Reference;
 use crate::registry::{Registry, RegistrySource};
 use crate::transfer::Summary;
 
+use super::super::delta;
 use super::super::remote::target_reference;
 use super::super::upload::{Uploads, report_upload};
 use super::work::{Named, Work, under_to};
@@ -171,6 +172,12 @@ impl Batch<'_> {
                 jobs
             }
         };
+        if archive.delta().is_some() {
+            let checked = self.check_delta(&archive, &jobs);
+            if let Err(error) = checked {
+                return failed(error);
+            }
+        }
         let mut rows = Vec::new();
         for (image, target) in jobs {
             let shown = target
@@ -192,6 +199,30 @@ impl Batch<'_> {
             });
         }
         rows
+    }
+
+    /// Checks, before any upload, that the registries hold what the delta archive `archive`
+    /// leaves out for the images of `jobs` (those with a target).
+    fn check_delta(
+        &self,
+        archive: &Archive,
+        jobs: &[(&ArchiveImage, Result<Named>)],
+    ) -> Result<()> {
+        let mut connected = Vec::new();
+        for (image, target) in jobs {
+            if let Ok((scheme, target)) = target {
+                let registry = (self.connections).open(self.uploads, target.registry(), *scheme)?;
+                connected.push((*image, target.clone(), registry));
+            }
+        }
+        let pushes: Vec<_> = (connected.iter())
+            .map(|(image, target, registry)| (*image, target.clone(), &**registry))
+            .collect();
+        let went = |earlier: &Reference| match self.to {
+            Some(_) => under_to(self.to, earlier).map(|(_, went)| went),
+            None => Ok(earlier.clone()),
+        };
+        delta::check(self.uploads, archive, &pushes, &went)
     }
 
     /// Copies the registry image `source` to `target`, unless `target` holds it already.

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::archive::is_archive_path;
 use crate::error::{Error, Result};
 use crate::reference::{self, Reference};
 
@@ -108,7 +109,7 @@ impl Planner<'_> {
         let (source, target) = list::fields(line).map_err(|e| (line, "", e))?;
         let failed = |error| (source, target.unwrap_or_default(), error);
         let path = self.base.join(source);
-        if path.is_file() {
+        if is_archive_path(&path) {
             return Ok(vec![Work::Archive {
                 line: number,
                 source: source.to_string(),

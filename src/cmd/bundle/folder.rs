@@ -1,0 +1,146 @@
+//! Writing a bundle's files into its folder: the archive (whole, or in parts), the program,
+//! `push.sh`, `images.list`, `README.txt`, `bundle.json`, and `SHA256SUMS` over all of them.
+//! Every file is hashed as it is written, never read back.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use crate::archive::PartsWriter;
+use crate::cache::CachedImage;
+use crate::digest::{Digest, HashingWriter};
+use crate::error::{Context, Error, Result};
+use crate::progress::{Board, Progress};
+use crate::transfer::{Source, Summary};
+use crate::writeback::WriteBehind;
+
+use super::super::save::write_archive;
+use super::record::{BundleRecord, Earlier, Held, RecordedImage};
+use super::texts::{PUSH_SCRIPT, readme};
+use crate::transfer::blobs_of;
+
+/// What goes into a bundle.
+pub struct Contents<'a> {
+    pub images: &'a [CachedImage<'a>],
+    /// The program to carry.
+    pub binary: &'a Path,
+    pub gzip: bool,
+    /// The largest part of the archive, when it is split.
+    pub split: Option<u64>,
+    /// The bundle this one is made since: its layers are left out.
+    pub earlier: Option<&'a Earlier>,
+}
+
+/// What was written: the copy into the archive, and the record of the bundle.
+pub struct Filled {
+    pub summary: Summary,
+    pub record: BundleRecord,
+}
+
+/// Writes the bundle's files into `dir`, showing the archive's progress.
+pub fn fill(dir: &Path, contents: &Contents<'_>, shown: (&Board, &Progress)) -> Result<Filled> {
+    let archive = if contents.gzip {
+        "images.tar.gz"
+    } else {
+        "images.tar"
+    };
+    let mut images = Vec::new();
+    let mut sizes: BTreeMap<Digest, u64> = BTreeMap::new();
+    let mut layers = Vec::new();
+    for image in contents.images {
+        let (configs, image_layers) = blobs_of(image)?;
+        let blobs = configs.iter().chain(&image_layers);
+        sizes.extend(blobs.clone().map(|blob| (blob.digest.clone(), blob.size)));
+        images.push(RecordedImage {
+            name: image
+                .name()
+                .map_or_else(|| image.key.clone(), |n| n.to_string()),
+            manifest: image.manifest()?.digest,
+            blobs: blobs.map(|blob| blob.digest.clone()).collect(),
+        });
+        layers.extend(image_layers);
+    }
+    let leave_out = (contents.earlier)
+        .map(|earlier| (earlier.since.clone(), earlier.leaves_out(&layers)))
+        .filter(|(_, omitted)| !omitted.is_empty());
+    let since = leave_out.as_ref().map(|(since, _)| since.clone());
+    let written = (contents.images, leave_out);
+    let (summary, left_out, mut sums) = match contents.split {
+        None => {
+            let ((summary, left_out), digest) = write_hashed(&dir.join(archive), 0o644, |out| {
+                let (summary, left_out, _) = write_archive(out, contents.gzip, written, shown)?;
+                Ok((summary, left_out))
+            })?;
+            (summary, left_out, vec![(digest, archive.to_string())])
+        }
+        Some(limit) => {
+            let mut parts = PartsWriter::new(dir, archive, "", limit);
+            let (summary, left_out, _) = write_archive(&mut parts, contents.gzip, written, shown)?;
+            let parts = parts.finish()?;
+            let sums = parts
+                .into_iter()
+                .map(|part| (part.digest, part.name))
+                .collect();
+            (summary, left_out, sums)
+        }
+    };
+    for omitted in &left_out {
+        sizes.remove(&omitted.digest);
+    }
+    let holds = (sizes.into_iter())
+        .map(|(digest, size)| Held { digest, size })
+        .collect();
+    let archive_files: Vec<String> = sums.iter().map(|(_, name)| name.clone()).collect();
+    let names: Vec<String> = images.iter().map(|image| image.name.clone()).collect();
+    let record = BundleRecord::new(since, archive_files.clone(), images, holds, left_out);
+
+    let (_, program) = write_hashed(&dir.join("docker-image-pusher"), 0o755, |out| {
+        let binary = contents.binary;
+        let mut program = File::open(binary).context(|| format!("opening {}", binary.display()))?;
+        io::copy(&mut program, out).context(|| format!("copying {}", binary.display()))
+    })?;
+    sums.push((program, "docker-image-pusher".into()));
+    let json = serde_json::to_string_pretty(&record)
+        .map_err(|e| Error::io("encoding bundle.json", io::Error::other(e)))?;
+    let notes = readme(&archive_files, &names, record.since.as_ref());
+    let list = format!("{archive}\n");
+    for (name, text, mode) in [
+        ("push.sh", PUSH_SCRIPT, 0o755),
+        ("images.list", list.as_str(), 0o644),
+        ("bundle.json", json.as_str(), 0o644),
+        ("README.txt", notes.as_str(), 0o644),
+    ] {
+        let (_, digest) = write_hashed(&dir.join(name), mode, |out| {
+            out.write_all(text.as_bytes())
+                .context(|| format!("writing {name}"))
+        })?;
+        sums.push((digest, name.into()));
+    }
+    let sums: String = (sums.iter())
+        .map(|(digest, name)| format!("{}  {name}\n", digest.hex()))
+        .collect();
+    write_hashed(&dir.join("SHA256SUMS"), 0o644, |out| {
+        out.write_all(sums.as_bytes())
+            .context(|| "writing SHA256SUMS")
+    })?;
+    Ok(Filled { summary, record })
+}
+
+/// Writes the file `path` with `write`, hashing what goes in, gives it `mode` and syncs it;
+/// returns what `write` returned and the file's digest.
+fn write_hashed<T>(
+    path: &Path,
+    mode: u32,
+    write: impl FnOnce(&mut HashingWriter<WriteBehind<'_>>) -> Result<T>,
+) -> Result<(T, Digest)> {
+    let file = File::create(path).context(|| format!("creating {}", path.display()))?;
+    let mut out = HashingWriter::new(WriteBehind::new(&file, 0));
+    let written = write(&mut out)?;
+    let (digest, _) = out.finish();
+    file.set_permissions(fs::Permissions::from_mode(mode))
+        .and_then(|()| file.sync_all())
+        .context(|| format!("writing {}", path.display()))?;
+    Ok((written, digest))
+}
