@@ -38,7 +38,9 @@ fn a_bundle_carries_what_push_sh_pushes_elsewhere() {
         .collect();
     names.sort();
     let expected = [
+        "README.txt",
         "SHA256SUMS",
+        "bundle.json",
         "docker-image-pusher",
         "images.list",
         "images.tar",

@@ -11,36 +11,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use support::images::{skopeo_identity_with, skopeo_push, umoci_add_layer, umoci_layout};
+use support::images::{images_with_a_shared_base, skopeo_identity_with};
 use support::registry::{Setup, TestRegistry};
 use support::{TempDir, TestCache, tool};
-
-/// Images sharing one base layer: `tags` of `repository` in `registry`, each the base plus a
-/// small layer of its own. Returns the base layer's digest.
-fn images_with_a_shared_base(
-    dir: &Path,
-    registry: &TestRegistry,
-    images: &[(&str, &str)],
-) -> String {
-    let base: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
-    let layout = umoci_layout(dir, "base", &[&[("usr/lib/base.bin", &base)]]);
-    for (repository, tag) in images {
-        let name = format!("{}-{tag}", repository.replace('/', "-"));
-        let own = format!("{repository}:{tag}\n");
-        umoci_add_layer(&layout, "base", &name, &[("etc/image", own.as_bytes())]);
-        skopeo_push(
-            &format!("oci:{}:{name}", layout.display()),
-            &format!("{}/{repository}:{tag}", registry.host()),
-            false,
-        );
-    }
-    let inspected = tool(
-        "skopeo",
-        &["inspect", &format!("oci:{}:base", layout.display())],
-    );
-    let inspected: Value = serde_json::from_str(&inspected).unwrap();
-    inspected["Layers"][0].as_str().unwrap().to_string()
-}
 
 /// What skopeo sees at `image` in a plain-HTTP registry.
 fn seen(image: &str) -> (String, Vec<String>) {

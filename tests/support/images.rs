@@ -218,3 +218,30 @@ pub fn registry_manifest(reference: &str) -> String {
         ],
     )
 }
+
+/// Pushes `images` (repository, tag) to the plain-HTTP `registry`, made with umoci on one
+/// shared base layer, each with a small layer of its own. Returns the base layer's digest.
+pub fn images_with_a_shared_base(
+    dir: &Path,
+    registry: &super::registry::TestRegistry,
+    images: &[(&str, &str)],
+) -> String {
+    let base: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    let layout = umoci_layout(dir, "base", &[&[("usr/lib/base.bin", &base)]]);
+    for (repository, tag) in images {
+        let name = format!("{}-{tag}", repository.replace('/', "-"));
+        let own = format!("{repository}:{tag}\n");
+        umoci_add_layer(&layout, "base", &name, &[("etc/image", own.as_bytes())]);
+        skopeo_push(
+            &format!("oci:{}:{name}", layout.display()),
+            &format!("{}/{repository}:{tag}", registry.host()),
+            false,
+        );
+    }
+    let inspected = tool(
+        "skopeo",
+        &["inspect", &format!("oci:{}:base", layout.display())],
+    );
+    let inspected: serde_json::Value = serde_json::from_str(&inspected).unwrap();
+    inspected["Layers"][0].as_str().unwrap().to_string()
+}
