@@ -173,7 +173,12 @@ fn in_block(ip: IpAddr, block: IpAddr, prefix: u8) -> bool {
 /// it (it may hold the proxy's password).
 fn check_proxy_url(value: &str, variable: &str) -> Result<()> {
     let rest = match value.split_once("://") {
-        Some(("http" | "https" | "socks5" | "socks5h", rest)) => rest,
+        Some(("http" | "https", rest)) => rest,
+        Some((scheme, _)) if scheme.starts_with("socks") => {
+            return Err(Error::Usage(format!(
+                "{variable} names a SOCKS proxy; only HTTP proxies (CONNECT) are supported"
+            )));
+        }
         Some(_) => "",
         None => value,
     };
