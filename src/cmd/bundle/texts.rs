@@ -53,16 +53,16 @@ pub fn readme(archive: &[String], images: &[String], since: Option<&Since>) -> S
         images.join(", ")
     );
     if let Some(since) = since {
-        let made = match &since.bundle_json {
-            Some(digest) => format!("made {} (its bundle.json is {digest})", since.created),
-            None => format!("made {}", since.created),
+        let record = match &since.bundle_json {
+            Some(digest) => format!("; its bundle.json is {digest}"),
+            None => String::new(),
         };
         text.push_str(&format!(
             "\nThis is a DELTA bundle: the archive leaves out the layers that the bundle {} \
-             ({made}) carried, so it is NOT an archive for docker load. Push it to a registry \
-             that received that bundle; push.sh checks first, and names what is missing \
-             without pushing anything.\n",
-            since.given
+             carried (made {}{record}), so it is NOT an archive for docker load. Push it to a \
+             registry that received that bundle; push.sh checks first, and names what is \
+             missing without pushing anything.\n",
+            since.given, since.created
         ));
     }
     text

@@ -12,7 +12,18 @@ use super::batch::{Outcome, Row};
 /// What a row's result says in the table.
 fn outcome(result: &Result<Outcome>) -> String {
     let summary = match result {
-        Err(error) => return format!("FAILED (exit {}): {error}", error.exit_code()),
+        Err(error) => {
+            // A table row is one line: a longer explanation was said when it happened.
+            let said = error.to_string();
+            let mut lines = said.lines();
+            let first = lines.next().unwrap_or_default();
+            let more = if lines.next().is_some() {
+                " (more above)"
+            } else {
+                ""
+            };
+            return format!("FAILED (exit {}): {first}{more}", error.exit_code());
+        }
         Ok(Outcome::Present(digest)) => {
             return format!("present (manifest {}): nothing sent", digest.short());
         }
@@ -104,4 +115,28 @@ pub fn json_result(rows: &[Row], dry_run: bool) -> serde_json::Value {
         "failed": failed,
         "jobs": jobs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+
+    #[test]
+    fn a_long_failure_keeps_its_row_on_one_line() {
+        let row = Row {
+            line: 3,
+            source: "images.tar".into(),
+            target: String::new(),
+            result: Err(Error::NotFound(
+                "relies on 2 blobs:\n  sha256:a\n  sha256:b".into(),
+            )),
+        };
+        let table = table(&[row]);
+        assert_eq!(table.lines().count(), 2, "{table}");
+        assert!(
+            table.contains("FAILED (exit 6): relies on 2 blobs: (more above)"),
+            "{table}"
+        );
+    }
 }
