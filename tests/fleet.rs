@@ -35,13 +35,13 @@ fn digest_of(image: &str) -> String {
     said.trim().to_string()
 }
 
-/// Runs `sync ... --json` and returns its jobs.
-fn sync_json(cache: &TestCache, args: &[&str]) -> Vec<Value> {
+/// Runs `sync ... --json` and returns its jobs and what it said on stderr.
+fn sync_json(cache: &TestCache, args: &[&str]) -> (Vec<Value>, String) {
     let run = cache.run(&[&["sync", "--json"][..], args].concat());
     let last = run.stdout.lines().last().unwrap_or_default().to_string();
     let result: Value = serde_json::from_str(&last)
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr));
-    result["jobs"].as_array().unwrap().clone()
+    (result["jobs"].as_array().unwrap().clone(), run.stderr)
 }
 
 /// The outcome of each job, by target.
@@ -105,7 +105,11 @@ fn a_whole_repository_is_mirrored_by_tag_patterns_and_a_second_run_sends_nothing
     ];
 
     let cache = TestCache::new();
-    let first = sync_json(&cache, &args);
+    let (first, said) = sync_json(&cache, &args);
+    assert!(
+        said.contains("src/a names no tag, so it stands for its tags: 3 of 5 taken"),
+        "{said}"
+    );
     let copied: Vec<(String, String)> = ["src/a:v1.0", "src/a:v1.1", "src/a:v2.0", "src/b:v1"]
         .iter()
         .map(|name| (format!("{dst}/mirror/{name}"), "copied".to_string()))
@@ -126,7 +130,7 @@ fn a_whole_repository_is_mirrored_by_tag_patterns_and_a_second_run_sends_nothing
     assert_eq!(uploads_of_base, 1, "{:#?}", log_since(&mirror, 0));
 
     let (source_seen, mirror_seen) = (log_since(&source, 0).len(), log_since(&mirror, 0).len());
-    let second = sync_json(&cache, &args);
+    let (second, _) = sync_json(&cache, &args);
     let present: Vec<(String, String)> = (copied.iter())
         .map(|(target, _)| (target.clone(), "present".to_string()))
         .collect();
@@ -178,14 +182,14 @@ fn a_stopped_sync_started_again_copies_only_what_is_left_and_writes_digests() {
         digests.to_str().unwrap(),
     ];
     let cache = TestCache::new();
-    let first = sync_json(&cache, &args);
+    let (first, _) = sync_json(&cache, &args);
     let failed = (first.iter())
         .find(|job| job["outcome"] == "failed")
         .expect("team/three is not there yet");
     assert_eq!(failed["exit_code"], 6);
     // The image arrives later; the same run again does only what is left.
     images_with_a_shared_base(&dir.join("later"), &source, &[("team/three", "v1")]);
-    let second = sync_json(&cache, &args);
+    let (second, _) = sync_json(&cache, &args);
     assert_eq!(
         outcomes(&second),
         vec![

@@ -165,13 +165,22 @@ impl Planner<'_> {
         let registry = self
             .connections
             .open(self.uploads, source.registry(), scheme)?;
-        let mut tags = Vec::new();
+        let (mut tags, mut listed) = (Vec::new(), 0usize);
         registry.tags(source.repository(), None, &mut |tag| {
+            listed += 1;
             if self.tags.takes(tag) {
                 tags.push(tag.to_string());
             }
             Ok(true)
         })?;
+        // A line that named one image before whole repositories were mirrored now names many:
+        // say so, with the way back.
+        self.uploads.run.progress.info(format_args!(
+            "line {number}: {} names no tag, so it stands for its tags: {} of {listed} taken \
+             (--tags and --exclude-tags choose; write :latest for that one alone)",
+            source.name(),
+            tags.len()
+        ));
         let mut works = Vec::with_capacity(tags.len());
         for tag in tags {
             // A tag the registry lists is checked like any other before it names anything.
