@@ -65,7 +65,7 @@ Each line is SOURCE [TARGET]; blank lines, and everything after #, are left out;
 relative path starts at the list's folder), pushed as push does, or an image in a registry,
 copied as copy does. A registry repository without a tag or digest (ghcr.io/org/tool) stands
 for every tag it has, as the registry lists them, kept by --tags and left out by
---exclude-tags; its TARGET, if given, is a repository. TARGET is [registry/]repository[:tag]
+--exclude-tags (write :latest for that one image); its TARGET, if given, is a repository. TARGET is [registry/]repository[:tag]
 or a URL. A line without TARGET goes under --to: REGISTRY/PREFIX/REPOSITORY:TAG, with the
 source's repository (docker.io's library/ left out) and tag; from an archive, every named
 image in it goes there.
