@@ -3,7 +3,7 @@
 //! image went to (it is then mounted from there). When some are missing, they are named with
 //! the bundle they came with, and nothing is pushed (exit 6).
 
-use crate::archive::{Archive, ArchiveImage, Delta};
+use crate::archive::{Archive, ArchiveImage, Delta, Omitted};
 use crate::error::{Error, Result};
 use crate::progress::human_bytes;
 use crate::reference::{Reference, RepositoryName};
@@ -31,26 +31,10 @@ pub fn check(
         for omitted in
             (delta.omitted.iter()).filter(|o| layers.iter().any(|l| l.digest == o.digest))
         {
-            if registry.has_blob(target.repository(), &omitted.digest)? {
-                continue;
-            }
-            let mut holder = None;
-            for name in &omitted.held_by {
-                let Ok(earlier) = Reference::parse(name) else {
-                    continue;
-                };
-                let went = went(&earlier)?;
-                let repository = RepositoryName {
-                    registry: target.registry().to_string(),
-                    path: went.repository().to_string(),
-                };
-                if went.registry() == target.registry()
-                    && registry.has_blob(&repository.path, &omitted.digest)?
-                {
-                    holder = Some(repository);
-                    break;
-                }
-            }
+            let holder = match registry.has_blob(target.repository(), &omitted.digest)? {
+                true => continue,
+                false => earlier_holder(registry, target, omitted, went)?,
+            };
             match holder {
                 Some(holder) => uploads.known_holder(&omitted.digest, holder),
                 None => missing.push(format!(
@@ -66,6 +50,28 @@ pub fn check(
         return Ok(());
     }
     Err(Error::NotFound(said(archive, delta, &missing)))
+}
+
+/// The repository of `registry` where an earlier bundle's image holding `omitted` went, if
+/// it has the blob there.
+fn earlier_holder(
+    registry: &Registry,
+    target: &Reference,
+    omitted: &Omitted,
+    went: &dyn Fn(&Reference) -> Result<Reference>,
+) -> Result<Option<RepositoryName>> {
+    for name in &omitted.held_by {
+        let Ok(earlier) = Reference::parse(name) else {
+            continue;
+        };
+        let went = went(&earlier)?;
+        if went.registry() == target.registry()
+            && registry.has_blob(went.repository(), &omitted.digest)?
+        {
+            return Ok(Some(went.repository_name()));
+        }
+    }
+    Ok(None)
 }
 
 /// What a failed check says.
