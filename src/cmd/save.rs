@@ -357,3 +357,53 @@ fn copy_into<W: Write + Send>(
     let left_out = destination.left_out();
     Ok((summary, left_out, destination.finish()?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(label: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("dip-save-{label}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = (fs::read_dir(dir).unwrap())
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn parts_replace_a_whole_file_and_longer_parts_of_before() {
+        let dir = scratch("replace");
+        let path = dir.join("app.tar");
+        fs::write(&path, b"old whole archive").unwrap();
+        for index in 0..5 {
+            fs::write(dir.join(part_name("app.tar", index)), b"old part").unwrap();
+        }
+        let (_, parts) = write_parts(&path, 10, |out| {
+            out.write_all(&[7u8; 15]).context(|| "writing")
+        })
+        .unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(names(&dir), ["app.tar.000", "app.tar.001"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_part() {
+        let dir = scratch("failed");
+        let path = dir.join("app.tar");
+        let failed = write_parts(&path, 10, |out| {
+            out.write_all(&[7u8; 25]).context(|| "writing")?;
+            Err::<(), _>(Error::BadInput("the source broke".into()))
+        });
+        assert!(failed.is_err());
+        assert!(names(&dir).is_empty(), "{:?}", names(&dir));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
