@@ -99,7 +99,9 @@ impl Registry {
         let schemes: &[&str] = match scheme {
             Some("http") => &["http"],
             Some(_) => &["https"],
-            None if is_loopback(api_host) || options.insecure.iter().any(|h| h == api_host) => {
+            None if url::is_loopback(api_host)
+                || options.insecure.iter().any(|h| h == api_host) =>
+            {
                 &["https", "http"]
             }
             None => &["https"],
@@ -357,14 +359,6 @@ fn reborrow<'a>(body: &'a mut Body<'_>) -> Body<'a> {
     }
 }
 
-fn is_loopback(host: &str) -> bool {
-    let name = match host.strip_prefix('[') {
-        Some(rest) => rest.split(']').next().unwrap_or_default(),
-        None => host.split(':').next().unwrap_or_default(),
-    };
-    name == "localhost" || name == "::1" || name.starts_with("127.")
-}
-
 /// The error for a response whose status was not asked for: the registry's own codes and
 /// words from its body, the pause its `Retry-After` asks for, and on a 429 what its rate-limit
 /// headers say.
@@ -437,26 +431,6 @@ fn read_error_body(response: Response) -> (Vec<String>, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn loopback_hosts_are_recognised() {
-        for host in [
-            "localhost",
-            "localhost:5000",
-            "127.0.0.1:5000",
-            "127.1.2.3",
-            "[::1]:5000",
-        ] {
-            assert!(is_loopback(host), "{host}");
-        }
-        for host in [
-            "registry.example.com",
-            "10.0.0.1:5000",
-            "localhost.example.com",
-        ] {
-            assert!(!is_loopback(host), "{host}");
-        }
-    }
 
     /// A refusal with this status and these codes.
     fn refused(status: u16, codes: &[&str]) -> Error {

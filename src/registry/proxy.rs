@@ -77,7 +77,8 @@ impl ProxySettings {
             "https" => self.https.as_ref(),
             _ => self.http.as_ref(),
         }?;
-        let bypassed = is_loopback(&host) || self.bypass.iter().any(|b| b.covers(&host, port));
+        let bypassed =
+            super::url::is_loopback(&host) || self.bypass.iter().any(|b| b.covers(&host, port));
         (!bypassed).then_some(chosen)
     }
 }
@@ -147,11 +148,6 @@ fn split_host_port(authority: &str) -> (String, Option<u16>) {
         Some((host, port)) if !host.contains(':') => (host.to_string(), port.parse().ok()),
         _ => (authority.to_string(), None),
     }
-}
-
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn in_block(ip: IpAddr, block: IpAddr, prefix: u8) -> bool {

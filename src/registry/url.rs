@@ -1,6 +1,6 @@
 //! The little URL handling the registry protocol needs: resolving a `Location` against the
-//! request URL, telling whether two URLs share an origin (scheme, host and port), and
-//! percent-encoding query values.
+//! request URL, telling whether two URLs share an origin (scheme, host and port) and whether
+//! a host is this machine, and percent-encoding query values.
 
 /// `scheme://host[:port]` of an absolute URL.
 pub fn origin(url: &str) -> &str {
@@ -31,6 +31,20 @@ pub fn own_origin(base: &str, url: &str) -> Result<bool, String> {
         ));
     }
     Ok(same_origin(base, url))
+}
+
+/// Whether `host` (`name`, `name:port`, `[v6]:port`, or a bare address) is this machine:
+/// `localhost` or a loopback address.
+pub fn is_loopback(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None if host.parse::<std::net::IpAddr>().is_ok() => host,
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `url` without its query, for messages: a storage host's signed query is a credential.
@@ -75,6 +89,27 @@ pub fn encode(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_hosts_are_recognised() {
+        for host in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:5000",
+            "127.1.2.3",
+            "[::1]:5000",
+            "::1",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in [
+            "registry.example.com",
+            "10.0.0.1:5000",
+            "localhost.example.com",
+        ] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
 
     #[test]
     fn locations_resolve_like_a_browser() {
