@@ -12,9 +12,10 @@ use crate::digest::{Bounded, Digest};
 use crate::error::{Context, Error, Result};
 use crate::manifest::{Descriptor, media_type};
 use crate::progress::{Board, Progress, human_bytes};
+use crate::reference::RepositoryName;
 use crate::retry;
 
-use super::ledger::Claim;
+use super::ledger::{Claim, Claimed, Ledger};
 use super::{Adjustment, Destination, Options, Source};
 
 /// The bytes of one blob copied.
@@ -65,39 +66,26 @@ pub fn copy(
         return one.stream();
     };
     let here = destination.repository();
-    // A dry run claims nothing, but says what it would mount.
-    if options.dry_run
-        && let (Some(ledger), Some(here)) = (options.ledger, &here)
-        && let Some(holder) = ledger.landed(&here.registry, &wanted.digest)
-        && holder != *here
-        && !one.destination.has_blob(&wanted)?
+    let (claimed, holder) = match (options.ledger, &here) {
+        (Some(ledger), Some(here)) => consult(ledger, here, &wanted.digest, options.dry_run),
+        _ => (None, None),
+    };
+    // Another copy of this run put it in a sibling repository: mounted from there. (In this
+    // very repository, the check below finds it.)
+    if let Some(holder) = holder.filter(|holder| Some(holder) != here.as_ref())
         && let Some(copied) = one.mount(&wanted, &holder.path)?
     {
         return Ok(copied);
     }
-    let ledger = options.ledger.filter(|_| !options.dry_run);
-    let mut claimed = None;
-    if let (Some(ledger), Some(here)) = (ledger, &here) {
-        match ledger.claim(&here.registry, &wanted.digest) {
-            Claim::Mine(claim) => claimed = Some(claim),
-            // In this very repository: the check below finds it.
-            Claim::Landed(holder) if holder == *here => {}
-            Claim::Landed(holder) => {
-                if let Some(copied) = one.mount(&wanted, &holder.path)? {
-                    return Ok(copied);
-                }
-            }
-        }
-    }
     let copied = match one.skip(&wanted)? {
         Some(copied) => copied,
-        None => match one.mount_source(&wanted) {
-            Some(from) => match one.mount(&wanted, &from)? {
-                Some(copied) => copied,
-                None => one.stream()?,
-            },
-            None => one.stream()?,
-        },
+        None => {
+            let mounted = match one.mount_source(&wanted) {
+                Some(from) => one.mount(&wanted, &from)?,
+                None => None,
+            };
+            mounted.map_or_else(|| one.stream(), Ok)?
+        }
     };
     if let (Some(claim), Some(here)) = (claimed, here)
         && copied.0.digest == wanted.digest
@@ -105,6 +93,23 @@ pub fn copy(
         claim.landed(here);
     }
     Ok(copied)
+}
+
+/// What the run's ledger says of `digest` in the registry of `here`: the claim to move it, or
+/// where another copy put it. A dry run claims nothing; it only looks.
+fn consult<'l>(
+    ledger: &'l Ledger,
+    here: &RepositoryName,
+    digest: &Digest,
+    dry_run: bool,
+) -> (Option<Claimed<'l>>, Option<RepositoryName>) {
+    if dry_run {
+        return (None, ledger.landed(&here.registry, digest));
+    }
+    match ledger.claim(&here.registry, digest) {
+        Claim::Mine(claimed) => (Some(claimed), None),
+        Claim::Landed(holder) => (None, Some(holder)),
+    }
 }
 
 /// One blob being copied, and where from and to.
