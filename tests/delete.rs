@@ -5,9 +5,9 @@
 mod support;
 
 use support::access::{archive, run_with, skopeo_flags};
-use support::images::skopeo_push;
+use support::images::{registry_digest, skopeo_push};
 use support::registry::{Setup, TestRegistry};
-use support::{TempDir, TestCache, tool};
+use support::{TempDir, TestCache};
 
 /// Whether skopeo finds `reference` in `registry`.
 fn exists(registry: &TestRegistry, reference: &str) -> bool {
@@ -69,17 +69,8 @@ fn delete_by_tag_and_by_digest_with_tokens_and_a_dry_run_first() {
 
     let flags = skopeo_flags(&registry, "");
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let reference = format!("docker://{host}/team/app-v2:v2");
-    let digest = tool(
-        "skopeo",
-        &[
-            &["inspect", "--format", "{{.Digest}}"][..],
-            &flags,
-            &[&reference],
-        ]
-        .concat(),
-    );
-    let pinned = format!("{host}/team/app-v2@{}", digest.trim());
+    let digest = registry_digest(&flags, &format!("{host}/team/app-v2:v2"));
+    let pinned = format!("{host}/team/app-v2@{digest}");
     run_with(&cache, &["delete", &pinned], &registry).success();
     assert!(!exists(&registry, "team/app-v2:v2"));
 

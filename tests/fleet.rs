@@ -11,28 +11,18 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use support::images::{images_with_a_shared_base, skopeo_identity_with};
+use support::images::{images_with_a_shared_base, registry_digest, skopeo_identity_with};
 use support::registry::{Setup, TestRegistry};
-use support::{TempDir, TestCache, tool};
+use support::{TempDir, TestCache};
 
 /// What skopeo sees at `image` in a plain-HTTP registry.
 fn seen(image: &str) -> (String, Vec<String>) {
     skopeo_identity_with(&["--tls-verify=false"], &format!("docker://{image}"))
 }
 
-/// The manifest digest skopeo reads for `image`.
+/// The manifest digest skopeo reads for `image` on a plain-HTTP registry.
 fn digest_of(image: &str) -> String {
-    let said = tool(
-        "skopeo",
-        &[
-            "inspect",
-            "--tls-verify=false",
-            "--format",
-            "{{.Digest}}",
-            &format!("docker://{image}"),
-        ],
-    );
-    said.trim().to_string()
+    registry_digest(&["--tls-verify=false"], image)
 }
 
 /// Runs `sync ... --json` and returns its jobs and what it said on stderr.

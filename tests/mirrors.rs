@@ -7,14 +7,8 @@
 mod support;
 
 use support::images::{listed_identity, skopeo_identity, skopeo_identity_with, skopeo_push};
-use support::registry::{Setup, TestRegistry};
+use support::registry::{Setup, TestRegistry, free_port};
 use support::{Run, TempDir, TestCache, command};
-
-/// A port nothing listens on.
-fn dead_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
 
 /// Runs the binary with this cache and `DOCKER_PUSHER_REGISTRY_MIRRORS` set to `mirrors`.
 fn run_with_mirrors_env(cache: &TestCache, args: &[&str], mirrors: &str) -> Run {
@@ -101,7 +95,7 @@ fn mirrors_that_fail_or_lack_the_image_give_way_in_order() {
         &image,
         false,
     );
-    let dead = format!("127.0.0.1:{}", dead_port());
+    let dead = format!("127.0.0.1:{}", free_port());
 
     let cache = TestCache::new();
     let pulled = cache

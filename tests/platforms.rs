@@ -4,7 +4,7 @@
 mod support;
 
 use support::access::archive;
-use support::images::{self};
+use support::images::{self, registry_digest};
 use support::registry::{Setup, TestRegistry};
 use support::{TempDir, TestCache, tool};
 
@@ -58,17 +58,8 @@ fn a_multi_platform_index_resolves_to_the_platform_asked_for() {
     // From the cache, as from anywhere: this host's image unless --all-platforms.
     let one = format!("{}/multi/one:v1", registry.host());
     all.run(&["push", &target, &one]).success();
-    let pushed = tool(
-        "skopeo",
-        &[
-            "inspect",
-            "--tls-verify=false",
-            "--format",
-            "{{.Digest}}",
-            &format!("docker://{one}"),
-        ],
-    );
-    assert_eq!(pushed.trim(), digests[0], "the amd64 image, alone");
+    let pushed = registry_digest(&["--tls-verify=false"], &one);
+    assert_eq!(pushed, digests[0], "the amd64 image, alone");
 
     let copy = format!("{}/multi/copy:v1", registry.host());
     all.run(&["push", "--all-platforms", &target, &copy])

@@ -7,7 +7,7 @@ mod support;
 use std::fs;
 
 use support::access::{archive, skopeo_sees};
-use support::images::{self, listed_identity};
+use support::images::{self, listed_identity, registry_digest};
 use support::registry::{Setup, TestRegistry};
 use support::{TempDir, TestCache, tool};
 
@@ -279,14 +279,7 @@ fn one_worker_or_four_push_the_same_bytes() {
                     workers,
                 ])
                 .success();
-            let inspect = [
-                "inspect",
-                "--tls-verify=false",
-                "--format",
-                "{{.Digest}}",
-                &format!("docker://{target}"),
-            ];
-            tool("skopeo", &inspect).trim().to_string()
+            registry_digest(&["--tls-verify=false"], &target)
         })
         .collect();
     assert_eq!(digests[0], digests[1], "the same bytes, however compressed");

@@ -205,6 +205,19 @@ pub fn two_layers() -> [Layer<'static>; 2] {
     ]
 }
 
+/// The manifest digest skopeo reads for `reference` (`host:port/repository:tag`) on a test
+/// registry, with `flags` (`--tls-verify=false`, `--creds=…`).
+pub fn registry_digest(flags: &[&str], reference: &str) -> String {
+    let image = format!("docker://{reference}");
+    let args = [
+        &["inspect", "--format", "{{.Digest}}"][..],
+        flags,
+        &[&image],
+    ]
+    .concat();
+    tool("skopeo", &args).trim().to_string()
+}
+
 /// The manifest `reference` (`host:port/repository:tag`) names on a test registry, as skopeo
 /// reads it: the exact bytes, as text.
 pub fn registry_manifest(reference: &str) -> String {

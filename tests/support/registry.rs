@@ -232,7 +232,8 @@ fn listening(process: &mut Child, log: &Path, port: u16) -> bool {
     }
 }
 
-fn free_port() -> u16 {
+/// A loopback port nothing listens on now.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

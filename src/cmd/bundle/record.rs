@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -199,7 +199,7 @@ impl Earlier {
 }
 
 /// When a file was last written, RFC 3339 (or `unknown`).
-fn modified(path: &PathBuf) -> String {
+fn modified(path: &Path) -> String {
     let seconds = (std::fs::metadata(path).and_then(|m| m.modified()))
         .ok()
         .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
