@@ -6,7 +6,7 @@ mod support;
 use support::access::archive;
 use support::images::{self, registry_digest};
 use support::registry::{Setup, TestRegistry};
-use support::{TempDir, TestCache, tool};
+use support::{TempDir, TestCache};
 
 #[test]
 fn a_multi_platform_index_resolves_to_the_platform_asked_for() {
@@ -64,16 +64,7 @@ fn a_multi_platform_index_resolves_to_the_platform_asked_for() {
     let copy = format!("{}/multi/copy:v1", registry.host());
     all.run(&["push", "--all-platforms", &target, &copy])
         .success();
-    let raw: serde_json::Value = serde_json::from_str(&tool(
-        "skopeo",
-        &[
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &format!("docker://{copy}"),
-        ],
-    ))
-    .unwrap();
+    let raw: serde_json::Value = serde_json::from_str(&images::registry_manifest(&copy)).unwrap();
     let pushed: Vec<&str> = raw["manifests"]
         .as_array()
         .unwrap()
@@ -117,16 +108,7 @@ fn copy_all_platforms_carries_the_index() {
     TestCache::new()
         .run(&["copy", &from, &to, "--all-platforms"])
         .success();
-    let raw: serde_json::Value = serde_json::from_str(&tool(
-        "skopeo",
-        &[
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &format!("docker://{to}"),
-        ],
-    ))
-    .unwrap();
+    let raw: serde_json::Value = serde_json::from_str(&images::registry_manifest(&to)).unwrap();
     let children: Vec<&str> = raw["manifests"]
         .as_array()
         .unwrap()

@@ -9,7 +9,7 @@ use std::fs;
 use support::access::{archive, skopeo_sees};
 use support::images::{self, listed_identity, registry_digest};
 use support::registry::{Setup, TestRegistry};
-use support::{TempDir, TestCache, tool};
+use support::{TempDir, TestCache};
 
 #[test]
 fn large_layers_go_in_chunks() {
@@ -227,15 +227,7 @@ fn the_summary_tells_bytes_read_from_bytes_sent() {
         .success();
     let result: serde_json::Value =
         serde_json::from_str(pushed.stdout.lines().last().unwrap_or_default()).unwrap();
-    let raw = tool(
-        "skopeo",
-        &[
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &format!("docker://{target}"),
-        ],
-    );
+    let raw = images::registry_manifest(&target);
     let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
     let stored: u64 = std::iter::once(&manifest["config"])
         .chain(manifest["layers"].as_array().unwrap())
