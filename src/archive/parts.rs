@@ -93,7 +93,10 @@ impl PartsWriter {
                 "more than {MAX_PARTS} parts; give a larger --split"
             )));
         }
-        let file = File::create(self.path(index))?;
+        let path = self.path(index);
+        // Whatever a failed run left there (a link, say) is replaced, never written through.
+        let _ = fs::remove_file(&path);
+        let file = File::options().write(true).create_new(true).open(&path)?;
         self.current = Some((HashingWriter::new(file), 0));
         Ok(())
     }

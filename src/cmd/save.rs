@@ -239,7 +239,9 @@ pub fn write_whole<T>(
     let mut partial = path.as_os_str().to_owned();
     partial.push(".partial");
     let partial = PathBuf::from(partial);
-    let written = File::create(&partial)
+    // Whatever a failed run left there (a link, say) is replaced, never written through.
+    let _ = fs::remove_file(&partial);
+    let written = (File::options().write(true).create_new(true).open(&partial))
         .context(|| format!("creating {}", partial.display()))
         .and_then(|file| {
             let written = write(&mut WriteBehind::new(&file, 0))?;
@@ -392,6 +394,28 @@ mod tests {
         assert_eq!(parts.len(), 2);
         assert_eq!(names(&dir), ["app.tar.000", "app.tar.001"]);
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn links_in_the_way_are_removed_never_followed() {
+        let dir = scratch("links");
+        let outside = scratch("links-outside");
+        let keep = outside.join("precious");
+        fs::write(&keep, b"not the archive's").unwrap();
+        let path = dir.join("app.tar");
+        for name in ["app.tar", "app.tar.000.partial", "app.tar.002"] {
+            std::os::unix::fs::symlink(&keep, dir.join(name)).unwrap();
+        }
+        fs::write(dir.join("app.tar.001"), b"old part").unwrap();
+        write_parts(&path, 10, |out| {
+            out.write_all(&[7u8; 15]).context(|| "writing")
+        })
+        .unwrap();
+        assert_eq!(names(&dir), ["app.tar.000", "app.tar.001"]);
+        assert_eq!(fs::read(dir.join("app.tar.000")).unwrap(), [7u8; 10]);
+        assert_eq!(fs::read(&keep).unwrap(), b"not the archive's");
+        fs::remove_dir_all(&dir).unwrap();
+        fs::remove_dir_all(&outside).unwrap();
     }
 
     #[test]
