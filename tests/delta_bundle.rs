@@ -231,3 +231,91 @@ fn a_split_bundle_has_no_file_over_its_size_and_pushes_as_a_whole_one() {
         cache.list()[0]["manifest_digest"]
     );
 }
+
+/// An OCI archive of one image whose single layer is left out, with a delta entry that
+/// declares it at `declared` bytes (its real size is that of `LAYER`).
+fn hand_made_delta(path: &Path, declared: usize) -> String {
+    use support::sha256;
+    use support::tarball::{Item, config, write_tar};
+    const LAYER: &[u8] = b"the layer an earlier bundle carried";
+    let layer = format!("sha256:{}", sha256(LAYER));
+    let config = config(&[layer.clone()]).into_bytes();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": { "mediaType": "application/vnd.oci.image.config.v1+json",
+                    "digest": format!("sha256:{}", sha256(&config)), "size": config.len() },
+        "layers": [{ "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                     "digest": layer, "size": LAYER.len() }],
+    })
+    .to_string()
+    .into_bytes();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{ "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                        "digest": format!("sha256:{}", sha256(&manifest)), "size": manifest.len(),
+                        "annotations": { "io.containerd.image.name": "example.com/delta/app:v1" } }],
+    });
+    let delta = serde_json::json!({
+        "since": { "created": "2026-01-01T00:00:00Z", "bundle_json": null, "given": "week-1" },
+        "omitted": [{ "digest": layer, "size": declared, "held_by": ["example.com/delta/app:v0"] }],
+    });
+    let blob = |bytes: &[u8]| Item::File(format!("blobs/sha256/{}", sha256(bytes)), bytes.to_vec());
+    write_tar(
+        path,
+        &[
+            Item::File(
+                "oci-layout".into(),
+                br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+            ),
+            Item::File("index.json".into(), index.to_string().into_bytes()),
+            blob(&config),
+            blob(&manifest),
+            Item::File(
+                "docker-image-pusher-delta.json".into(),
+                delta.to_string().into_bytes(),
+            ),
+        ],
+    );
+    layer
+}
+
+#[test]
+fn a_delta_entry_stands_in_for_nothing_it_does_not_match_and_lands_nothing() {
+    let dir = TempDir::new("hostile-delta");
+    let lying = dir.join("lying.tar");
+    let layer = hand_made_delta(&lying, 36);
+    let cache = TestCache::new();
+    let refused = cache.run(&["extract", lying.to_str().unwrap()]).exits(3);
+    assert!(
+        refused.stderr.contains("is left out as 36 bytes"),
+        "{}",
+        refused.stderr
+    );
+
+    // Declared at its true size, the archive opens, but what it leaves out is nowhere: the
+    // cache takes nothing, and a registry that lacks the layer gets nothing either.
+    let honest = dir.join("honest.tar");
+    hand_made_delta(&honest, 35);
+    let run = cache.run(&["extract", honest.to_str().unwrap()]).exits(6);
+    assert!(
+        run.stderr.contains("left out of this delta archive"),
+        "{}",
+        run.stderr
+    );
+    assert!(cache.list().is_empty());
+    let registry = TestRegistry::start(Setup::Plain);
+    let target = format!("{}/delta/app:v1", registry.host());
+    let run = cache
+        .run(&["push", honest.to_str().unwrap(), &target])
+        .exits(6);
+    assert!(
+        run.stderr.contains(&layer) && run.stderr.contains("week-1"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        registry.requests("PUT /v2/") + registry.requests("POST /v2/"),
+        0
+    );
+}

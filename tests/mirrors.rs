@@ -156,3 +156,40 @@ fn a_mirror_with_a_path_serves_docker_hub_names_with_no_way_out() {
         error.stderr
     );
 }
+
+#[test]
+fn a_mirror_never_gets_the_registry_credentials() {
+    use support::front::{Action, Front};
+    use support::registry::{ROBOT_PASSWORD, ROBOT_USER};
+    let upstream = TestRegistry::start(Setup::PlainBasic);
+    let holder = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("mirror-credentials");
+    let archive = support::access::archive(&dir);
+    let repository = "team/app:v1";
+    skopeo_push(
+        &format!("docker-archive:{}", archive.display()),
+        &format!("{}/{repository}", holder.host()),
+        false,
+    );
+    // The mirror is a front that records every Authorization it is sent.
+    let mirror = Front::start(holder.port(), |_, _| Action::Forward);
+    let image = format!("{}/{repository}", upstream.host());
+    let flag = format!("{}=http://{}", upstream.host(), mirror.host());
+    let cache = TestCache::new();
+    cache
+        .run(&[
+            "pull",
+            &image,
+            "--registry-mirror",
+            &flag,
+            "-u",
+            ROBOT_USER,
+            "-p",
+            ROBOT_PASSWORD,
+        ])
+        .success();
+    assert_eq!(cache.list()[0]["name"], image);
+    let sent = mirror.authorizations();
+    assert!(!sent.is_empty(), "the mirror served the pull");
+    assert!(sent.iter().all(Option::is_none), "{sent:?}");
+}
