@@ -239,7 +239,7 @@ fn hand_made_delta(path: &Path, declared: usize) -> String {
     use support::tarball::{Item, config, write_tar};
     const LAYER: &[u8] = b"the layer an earlier bundle carried";
     let layer = format!("sha256:{}", sha256(LAYER));
-    let config = config(&[layer.clone()]).into_bytes();
+    let config = config(std::slice::from_ref(&layer)).into_bytes();
     let manifest = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
