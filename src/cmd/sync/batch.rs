@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use crate::archive::{Archive, ArchiveImage, Input};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::progress::Board;
+use crate::progress::{Board, Progress};
 use crate::reference::Reference;
 use crate::registry::{Registry, RegistrySource};
 use crate::transfer::Summary;
@@ -111,11 +111,7 @@ impl Batch<'_> {
                 target,
             } => self.archive(*line, source, path, target.as_deref()),
         };
-        for row in &rows {
-            if let Err(error) = &row.result {
-                progress.warn(format_args!("line {}: {error}", row.line));
-            }
-        }
+        say_failures(progress, &rows);
         rows
     }
 
@@ -276,6 +272,15 @@ impl Batch<'_> {
             ));
         }
         Outcome::Present(digest.clone())
+    }
+}
+
+/// Says at once, on stderr, why each failed row failed.
+pub fn say_failures(progress: Progress, rows: &[Row]) {
+    for row in rows {
+        if let Err(error) = &row.result {
+            progress.warn(format_args!("line {}: {error}", row.line));
+        }
     }
 }
 

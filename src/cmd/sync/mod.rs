@@ -221,11 +221,7 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         shard: sync.shard,
     };
     let (works, mut rows) = planner.plan(&lines);
-    for row in &rows {
-        if let Err(error) = &row.result {
-            progress.warn(format_args!("line {}: {error}", row.line));
-        }
-    }
+    batch::say_failures(progress, &rows);
     if let Some(shard) = sync.shard {
         progress.info(format_args!(
             "shard {shard}: {} to do",
