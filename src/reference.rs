@@ -260,6 +260,13 @@ pub fn split(text: &str) -> (&str, Option<&str>, Option<&str>) {
     }
 }
 
+/// Whether `text` (a reference or `http[s]://` URL, as written) names a tag or a digest, rather
+/// than a repository alone (which [`Reference::parse`] would take as `:latest`).
+pub fn names_a_version(text: &str) -> bool {
+    let written = text.split_once("://").map_or(text, |(_, rest)| rest);
+    !matches!(split(written), (_, None, None))
+}
+
 /// Splits off the first path component when it names a registry host: it contains `.` or
 /// `:`, is `localhost`, or has uppercase letters (repository paths cannot).
 pub fn split_host(name: &str) -> Option<(&str, &str)> {
@@ -381,6 +388,14 @@ fn check_tag(tag: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_version_is_a_tag_or_a_digest_as_written() {
+        assert!(!names_a_version("ghcr.io/org/tool"));
+        assert!(!names_a_version("http://127.0.0.1:5000/team/app"));
+        assert!(names_a_version("127.0.0.1:5000/team/app:v1"));
+        assert!(names_a_version("https://r.example.com/app@sha256:0123"));
+    }
 
     const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 

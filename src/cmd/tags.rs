@@ -59,11 +59,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         .ok_or_else(|| Error::Usage(format!("no repository given; see '{COMMAND} --help'")))?;
     let (scheme, named) =
         Reference::parse_url(&text).map_err(|e| Error::Usage(format!("REPOSITORY: {e}")))?;
-    let (_, tag, digest) = reference::split(
-        text.split_once("://")
-            .map_or(text.as_str(), |(_, rest)| rest),
-    );
-    if tag.is_some() || digest.is_some() {
+    if reference::names_a_version(&text) {
         return Err(Error::Usage(format!(
             "REPOSITORY \"{text}\": give the repository alone, without a tag or digest"
         )));

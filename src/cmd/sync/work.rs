@@ -123,9 +123,7 @@ impl Planner<'_> {
         }
         let named = Reference::parse_url(source)
             .map_err(|e| failed(Error::BadInput(format!("SOURCE: {e}"))))?;
-        let written = source.split_once("://").map_or(source, |(_, rest)| rest);
-        let whole_repository = matches!(reference::split(written), (_, None, None));
-        if !whole_repository {
+        if reference::names_a_version(source) {
             let target = match target {
                 Some(target) => target_reference(target),
                 None => self.under_to(&named.1),
@@ -151,10 +149,7 @@ impl Planner<'_> {
             None => None,
             Some(text) => {
                 let (target_scheme, named) = target_reference(text)?;
-                if matches!(
-                    reference::split(text.rsplit("://").next().unwrap_or(text)),
-                    (_, Some(_), _)
-                ) {
+                if reference::names_a_version(text) {
                     return Err(Error::Usage(format!(
                         "TARGET {text}: a whole repository goes to a repository; leave the tag out"
                     )));
