@@ -436,3 +436,69 @@ fn gzip_layers_with_incompressible_stretches_decompress_with_gnu_gzip() {
         "GNU gzip gives the layer back"
     );
 }
+
+/// The memo keeps each layer's gzip digest: a push of the same layers to another registry
+/// sends each in one `PUT` carrying its digest (no `PATCH`). When the remembered form is
+/// stale, the bytes go again, streamed, and the image is whole.
+#[test]
+fn a_remembered_gzip_digest_saves_the_patch_and_a_stale_one_costs_nothing_but_time() {
+    let [first, second, third] = [(); 3].map(|_| TestRegistry::start(Setup::Plain));
+    let dir = TempDir::new("likely");
+    let archive = archive(&dir);
+    let cache = TestCache::new();
+    let push = |registry: &TestRegistry| {
+        let target = format!("{}/team/app:v1", registry.host());
+        cache
+            .run(&["push", archive.to_str().unwrap(), &target])
+            .success();
+        images::registry_digest(&["--tls-verify=false"], &target)
+    };
+    let pushed = push(&first);
+    assert_eq!(first.requests("PATCH /v2/"), 2, "each layer streamed once");
+
+    assert_eq!(push(&second), pushed, "the same manifest, byte for byte");
+    assert_eq!(
+        second.requests("PATCH /v2/"),
+        0,
+        "no layer streamed in chunks"
+    );
+    assert_eq!(
+        second.requests("PUT /v2/team/app/blobs/uploads/"),
+        3,
+        "config and two layers, one PUT each"
+    );
+
+    // The memo's forms made stale: each layer's PUT is refused, and it goes again streamed.
+    let memo_path = cache.path().join("memo.json");
+    let mut memo: serde_json::Value =
+        serde_json::from_slice(&fs::read(&memo_path).unwrap()).unwrap();
+    let forms = memo["compressed"].as_object_mut().unwrap();
+    assert_eq!(forms.len(), 2, "{forms:?}");
+    let remembered: Vec<String> = forms
+        .values()
+        .map(|form| form["digest"].as_str().unwrap().to_string())
+        .collect();
+    for (n, form) in forms.values_mut().enumerate() {
+        form["digest"] = format!(
+            "sha256:{}",
+            support::sha256(format!("stale {n}").as_bytes())
+        )
+        .into();
+    }
+    fs::write(&memo_path, serde_json::to_vec(&memo).unwrap()).unwrap();
+    assert_eq!(push(&third), pushed, "the same manifest again");
+    assert_eq!(third.requests("PATCH /v2/"), 2, "both layers streamed");
+    assert_eq!(
+        third.requests("PUT /v2/team/app/blobs/uploads/"),
+        5,
+        "two PUTs refused, then one for the config and each layer"
+    );
+    let memo: serde_json::Value = serde_json::from_slice(&fs::read(&memo_path).unwrap()).unwrap();
+    let mut now: Vec<String> = (memo["compressed"].as_object().unwrap().values())
+        .map(|form| form["digest"].as_str().unwrap().to_string())
+        .collect();
+    now.sort();
+    let mut remembered = remembered;
+    remembered.sort();
+    assert_eq!(now, remembered, "the memo knows the true forms again");
+}

@@ -92,7 +92,12 @@ impl<W: Write + Send> Destination for ArchiveDestination<W> {
         Ok(state.writer.holds(&blob.digest))
     }
 
-    fn put_blob(&self, blob: &Descriptor, open: &mut Open<'_>) -> Result<Descriptor> {
+    fn put_blob(
+        &self,
+        blob: &Descriptor,
+        _likely: Option<&Descriptor>,
+        open: &mut Open<'_>,
+    ) -> Result<Descriptor> {
         let mut data = open(0)?;
         self.state()
             .writer

@@ -455,7 +455,12 @@ impl Destination for CacheDestination<'_> {
 
     /// A blob already staged (spooled from a stream, or an earlier layer of the same digest)
     /// is taken as it is: its name was computed from its bytes as they were written.
-    fn put_blob(&self, blob: &Descriptor, open: &mut Open<'_>) -> Result<Descriptor> {
+    fn put_blob(
+        &self,
+        blob: &Descriptor,
+        _likely: Option<&Descriptor>,
+        open: &mut Open<'_>,
+    ) -> Result<Descriptor> {
         if size_of(&self.session.staged_path(&blob.digest)) != Some(blob.size) {
             self.session.receive(blob, open)?;
         }

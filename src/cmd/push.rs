@@ -58,7 +58,8 @@ Blobs go first (each checked with HEAD and skipped when present), the manifest l
 From an archive file, layers stream straight from the tar to the registry. A docker save
 layer is an uncompressed tar: by default it is gzipped on the way, as docker push does
 (level 2: twice as fast as 6 for about 7 % more bytes; on a slow link, try 6 or 9), and
-its compressed digest is remembered in the cache so the next push of it is a HEAD.
+its compressed digest is remembered in the cache so the next push of it is a HEAD
+(and, to a registry without it, one PUT carrying that digest: a round trip less).
 With --compress none it is pushed as it is, under an OCI manifest. The config is never
 changed, so the image ID stays the same.
 

@@ -97,8 +97,9 @@ impl Registry {
     /// Tries once to upload one blob. `session` is the upload a failed try left open: its
     /// registry is asked how much it holds, and it goes on from there (a new session is
     /// opened only when the registry lost it); a try that fails leaves its session there for
-    /// the next. Small blobs go in one request: a `PUT` when their digest is known, else (when
-    /// compressed on the way) one streamed `PATCH` closed by `PUT ?digest=`. Blobs larger than
+    /// the next. Small blobs go in one request: a `PUT` when their digest is known (or, when
+    /// compressed on the way, likely), else one streamed `PATCH` closed by `PUT ?digest=`.
+    /// Blobs larger than
     /// `plan.threshold` go in `plan.chunk_size` `PATCH`es, so a failure costs at most one
     /// chunk. Every request is sent once: the caller owns the retries. Returns the digest and
     /// size the registry stored.
@@ -128,7 +129,7 @@ impl Registry {
             },
             None => (self.start_upload(repository, &scope)?, 0),
         };
-        let sent = self.send_upload(&scope, open, bytes, plan, &mut upload, held);
+        let sent = self.send_upload(repository, open, bytes, plan, &mut upload, held);
         if sent.is_err() {
             *session = Some(upload);
         }
@@ -139,20 +140,29 @@ impl Registry {
     /// closes the upload; `upload` follows what the registry acknowledged.
     fn send_upload<'s>(
         &self,
-        scope: &str,
+        repository: &str,
         open: &mut Open<'s>,
         bytes: &Bytes,
         plan: &UploadPlan,
         upload: &mut UploadSession,
         held: u64,
     ) -> Result<(Digest, u64)> {
+        let scope = &push_scope(repository);
         let mut stream = bytes.open(open, upload.sent)?;
         if held > upload.sent {
             catch_up(&mut *stream, upload, held)?;
         }
         let small = bytes.size <= plan.threshold;
         if let Some(digest) = bytes.known().filter(|_| small && upload.sent == 0) {
-            return self.put_whole(scope, &mut *stream, bytes, digest, &upload.location);
+            match self.put_whole(scope, &mut *stream, bytes, digest, &upload.location)? {
+                Some(stored) => return Ok(stored),
+                // Compressed, the bytes were not the form the memo knew (another level, or an
+                // older version's): the registry dropped that upload; they go again, streamed.
+                None => {
+                    *upload = self.start_upload(repository, scope)?;
+                    stream = bytes.open(open, 0)?;
+                }
+            }
         }
         let chunk_size = if small { u64::MAX } else { plan.chunk_size };
         while !upload.complete {
@@ -166,6 +176,8 @@ impl Registry {
     }
 
     /// The monolithic upload: the whole blob, whose digest is known, in the closing `PUT`.
+    /// `None` when the blob was compressed on the way and its bytes did not hash to the
+    /// likely digest (the registry refuses them, whatever it says).
     fn put_whole(
         &self,
         scope: &str,
@@ -173,7 +185,7 @@ impl Registry {
         bytes: &Bytes,
         digest: &Digest,
         location: &str,
-    ) -> Result<(Digest, u64)> {
+    ) -> Result<Option<(Digest, u64)>> {
         let mut hasher = Hasher::default();
         let mut outgoing = Outgoing {
             inner: stream,
@@ -181,7 +193,12 @@ impl Registry {
             error: None,
         };
         let url = url::with_query(location, "digest", &digest.to_string());
-        let headers = [octets(), ("Content-Length", bytes.size.to_string())];
+        // The size of compressed bytes is known only once they are made: sent chunked.
+        let length = ("Content-Length", bytes.size.to_string());
+        let headers = match bytes.gzip {
+            None => vec![octets(), length],
+            Some(_) => vec![octets()],
+        };
         let put = self.request_once(
             "PUT",
             &url,
@@ -191,8 +208,11 @@ impl Registry {
             &[201],
         );
         outgoing.into_result()?;
+        if bytes.gzip.is_some() && hasher.clone().finish() != *digest {
+            return Ok(None);
+        }
         put?;
-        checked(hasher, bytes)
+        checked(hasher, bytes).map(Some)
     }
 
     /// One streamed `PATCH` of up to `chunk_size` bytes (the rest of the blob, for a small
@@ -325,14 +345,21 @@ pub struct Bytes {
     pub size: u64,
     /// The gzip level, when compressing on the way.
     pub gzip: Option<u32>,
+    /// The digest the compressed bytes had when last made (the memo's), when compressing.
+    pub likely: Option<Digest>,
     /// Whether its segments may be compressed ahead on helper threads.
     pub compress_ahead: bool,
 }
 
 impl Bytes {
     /// The digest of the bytes sent, when they are the source's own (not compressed).
-    fn known(&self) -> Option<&Digest> {
+    fn own(&self) -> Option<&Digest> {
         self.gzip.is_none().then_some(&self.digest)
+    }
+
+    /// The digest of the bytes sent before they are made: their own, or the likely one.
+    fn known(&self) -> Option<&Digest> {
+        self.own().or(self.likely.as_ref())
     }
 
     /// The bytes from `offset` on. Compressed bytes are made again from the start (gzip is
@@ -378,7 +405,7 @@ fn catch_up(stream: &mut dyn Read, upload: &mut UploadSession, held: u64) -> Res
 fn checked(hasher: Hasher, bytes: &Bytes) -> Result<(Digest, u64)> {
     let size = hasher.len();
     let digest = hasher.finish();
-    if let Some(expected) = bytes.known()
+    if let Some(expected) = bytes.own()
         && (&digest != expected || size != bytes.size)
     {
         return Err(Error::BadInput(format!(

@@ -118,7 +118,12 @@ impl Destination for RegistryDestination<'_> {
             && media_type::gzipped(&blob.media_type).is_some()
     }
 
-    fn put_blob(&self, blob: &Descriptor, open: &mut Open<'_>) -> Result<Descriptor> {
+    fn put_blob(
+        &self,
+        blob: &Descriptor,
+        likely: Option<&Descriptor>,
+        open: &mut Open<'_>,
+    ) -> Result<Descriptor> {
         let gzip = match (self.compress, media_type::gzipped(&blob.media_type)) {
             (Compress::Gzip(level), Some(gzip_type)) => Some((level, gzip_type)),
             _ => None,
@@ -127,6 +132,9 @@ impl Destination for RegistryDestination<'_> {
             digest: blob.digest.clone(),
             size: blob.size,
             gzip: gzip.map(|(level, _)| level),
+            likely: likely
+                .filter(|_| gzip.is_some())
+                .map(|form| form.digest.clone()),
             compress_ahead: self.plan.compress_ahead,
         };
         let sessions = || self.sessions.lock().unwrap_or_else(|e| e.into_inner());

@@ -63,7 +63,7 @@ pub fn copy(
         resumed: AtomicU64::new(0),
     };
     let Some(wanted) = one.wanted().filter(|_| !options.force) else {
-        return one.stream();
+        return one.stream(None);
     };
     let here = destination.repository();
     let (claimed, holder) = match (options.ledger, &here) {
@@ -84,7 +84,7 @@ pub fn copy(
                 Some(from) => one.mount(&wanted, &from)?,
                 None => None,
             };
-            mounted.map_or_else(|| one.stream(), Ok)?
+            mounted.map_or_else(|| one.stream(Some(&wanted)), Ok)?
         }
     };
     if let (Some(claim), Some(here)) = (claimed, here)
@@ -182,8 +182,8 @@ impl OneBlob<'_> {
     }
 
     /// Streams the blob, trying again (resuming where the last try stopped) while it fails in
-    /// a way that may pass.
-    fn stream(&self) -> Result<Copied> {
+    /// a way that may pass; `likely` is the form the destination is expected to store.
+    fn stream(&self, likely: Option<&Descriptor>) -> Result<Copied> {
         let (blob, options) = (self.blob, self.options);
         if options.dry_run {
             (self.progress).info(format_args!(
@@ -213,7 +213,7 @@ impl OneBlob<'_> {
         let stored = loop {
             match self
                 .destination
-                .put_blob(blob, &mut |offset| self.open(offset))
+                .put_blob(blob, likely, &mut |offset| self.open(offset))
             {
                 Ok(stored) => break stored,
                 Err(error) if error.is_retryable() && attempt < options.attempts => {

@@ -146,8 +146,15 @@ pub trait Destination: Sync {
         false
     }
     /// Streams `blob` in, reading it through `open` (called again with an offset to resume
-    /// after a failure) and checking it on the way; returns what was stored.
-    fn put_blob(&self, blob: &Descriptor, open: &mut Open<'_>) -> Result<Descriptor>;
+    /// after a failure) and checking it on the way; returns what was stored. `likely` is the
+    /// form the memo says a destination that transforms the blob stored it as before: a hint
+    /// that may save a request, never trusted over the bytes.
+    fn put_blob(
+        &self,
+        blob: &Descriptor,
+        likely: Option<&Descriptor>,
+        open: &mut Open<'_>,
+    ) -> Result<Descriptor>;
     /// The manifest as this destination will store it (by default, as it is).
     fn prepare_manifest(&self, manifest: RawManifest) -> Result<RawManifest> {
         Ok(manifest)
