@@ -17,9 +17,10 @@ Transfer options:
       --concurrency MODE       fixed, or dynamic: start at 2 workers and decide after
                                0.5 s, then every 1 s (0.5 s while rising): twice the workers
                                while blobs wait and over 20 % of their time goes on round
-                               trips, one more while throughput rises by 10 %, one fewer when
-                               it falls, one fewer at once when the registry pushes back
-                               (429, 5xx, timeouts) [default: fixed]
+                               trips (known after a quarter of that), one more while
+                               throughput rises by 10 %, one fewer when it falls, one
+                               fewer at once when the registry pushes back (429, 5xx,
+                               timeouts) [default: fixed]
                                [env: DOCKER_PUSHER_CONCURRENCY]
       --min-concurrent N       the fewest workers with --concurrency dynamic [default: 1]
       --limit-rate RATE        cap on bytes read per second, all blobs together (10M is

@@ -1,7 +1,8 @@
 //! `--concurrency dynamic`: how many workers may move blobs at once, between `--min-concurrent`
 //! and `--max-concurrent`. It starts at two (within them) and decides at the end of each window (half
 //! a second for the first and after each rise, while the workers ramp up; else a second), in
-//! this order:
+//! this order (the second rule does not wait for the window's end, only for a quarter of it:
+//! a short push over a long link is over before a second window would be):
 //! - the registry pushed back (429, 5xx, timeouts): one worker fewer at once, and no more
 //!   probing;
 //! - blobs are still waiting and the blobs done in the window spent more than a fifth of their
@@ -194,19 +195,24 @@ impl Governor {
         self.decide_at_window_end(&mut state)
     }
 
-    /// When the window is over: the decision its samples call for, and a new window (half a
-    /// second again after adding workers, while they ramp up; else a second).
+    /// When the window is over, or a quarter of it and round trips bind: the decision its
+    /// samples call for, and a new window (half a second again after adding workers, while
+    /// they ramp up; else a second).
     fn decide_at_window_end(&self, state: &mut State) -> Option<Adjustment> {
         let elapsed = state.window_started.elapsed();
-        if elapsed < state.window {
+        if elapsed < state.window / 4 {
             return None;
         }
-        let throughput = state.window_bytes as f64 / elapsed.as_secs_f64();
         let timed = state.round_trips + state.moving;
         let latency = (!timed.is_zero() && state.samples >= self.tuning.min_samples)
             .then(|| state.round_trips.as_secs_f64() / timed.as_secs_f64());
         let samples = (state.allowed, state.waiting, latency);
-        let decision = latency_bound(samples, self.max, &self.tuning).or_else(|| {
+        let bound = latency_bound(samples, self.max, &self.tuning);
+        if elapsed < state.window && bound.is_none() {
+            return None;
+        }
+        let throughput = state.window_bytes as f64 / elapsed.as_secs_f64();
+        let decision = bound.or_else(|| {
             decide(
                 state.allowed,
                 (self.min, self.max),
@@ -427,6 +433,35 @@ mod tests {
             latency_bound((2, 5, Some(0.9)), 8, &slow).map(|d| d.0),
             Some(3)
         );
+    }
+
+    #[test]
+    fn binding_round_trips_decide_after_a_quarter_of_the_window_throughput_after_all_of_it() {
+        let governor = Governor::new(1, 8, Tuning::adaptive(), Pushbacks::default());
+        governor.begin(10);
+        let ms = Duration::from_millis;
+        let window_began = |ago: u64| governor.state().window_started = Instant::now() - ms(ago);
+        window_began(100);
+        assert_eq!(
+            governor.blob_moved(ms(90), ms(10)),
+            None,
+            "not before a quarter of the first window (125 ms)"
+        );
+        window_began(150);
+        let rise = governor
+            .blob_moved(ms(90), ms(10))
+            .expect("round trips bind");
+        assert_eq!((rise.from, rise.to), (2, 4));
+        window_began(400);
+        assert_eq!(
+            governor.blob_moved(ms(1), ms(99)),
+            None,
+            "bandwidth binds: throughput waits for the window's end (500 ms after a rise)"
+        );
+        window_began(600);
+        let end = governor.moved(1).expect("a decision at the window's end");
+        assert_eq!((end.from, end.to), (4, 5));
+        assert!(end.reason.starts_with("throughput rose"), "{}", end.reason);
     }
 
     #[test]
