@@ -9,7 +9,7 @@ use std::fs;
 use support::access::{archive, run_with, skopeo_flags, skopeo_sees};
 use support::images::{self, listed_identity, two_layers};
 use support::registry::{ROBOT_PASSWORD, ROBOT_USER, Setup, TestRegistry};
-use support::tarball::{legacy_items, write_tar};
+use support::tarball::{legacy_items, noise, write_tar};
 use support::{TempDir, TestCache, tool};
 
 /// Push an archive, read it back with skopeo, pull it back with the tool, push it again (no
@@ -363,17 +363,6 @@ fn gzip_layers_with_incompressible_stretches_decompress_with_gnu_gzip() {
     let registry = TestRegistry::start(Setup::Plain);
     let dir = TempDir::new("gzip-mixed");
     // Random stretches long enough to be stored, between text that is compressed.
-    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-    let mut random = |len: usize| -> Vec<u8> {
-        (0..len)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                seed as u8
-            })
-            .collect()
-    };
     let text = |len: usize| -> Vec<u8> {
         b"GET /items 200\n"
             .iter()
@@ -384,9 +373,9 @@ fn gzip_layers_with_incompressible_stretches_decompress_with_gnu_gzip() {
     };
     let layer = [
         text(1 << 20),
-        random(4 << 20),
+        noise(4 << 20, 0x2545_f491_4f6c_dd1d),
         text(12 << 20),
-        random(1 << 20),
+        noise(1 << 20, 0x9e37_79b9_7f4a_7c15),
     ]
     .concat();
     let archive = dir.join("mixed.tar");

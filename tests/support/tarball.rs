@@ -91,18 +91,22 @@ fn manifest(repo_tags: &str, layers: impl Iterator<Item = String>) -> Vec<u8> {
     .into_bytes()
 }
 
+/// `len` bytes no compressor can shrink (xorshift from `seed`, which must not be 0).
+pub fn noise(len: usize, mut seed: u64) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect()
+}
+
 /// `dir/noisy.tar`: a legacy archive of `example.com/noisy:v1`, one layer of `size` bytes that
 /// gzip cannot shrink much, and one tiny layer.
 pub fn noisy_archive(dir: &Path, size: usize) -> std::path::PathBuf {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let layer: Vec<u8> = (0..size)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
+    let layer = noise(size, 0x9e37_79b9_7f4a_7c15);
     let path = dir.join("noisy.tar");
     write_tar(
         &path,
