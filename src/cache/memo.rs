@@ -1,8 +1,8 @@
 //! `memo.json`: what the cache remembers about blobs it may not hold. For each uncompressed
 //! layer pushed compressed, the compressed blob's descriptor, so the next push of that layer is
 //! a `HEAD`, not a recompression (and where it is missing, one `PUT` with the digest up front);
-//! for each blob, the repositories (`registry/repository`) known
-//! to hold it, so a push to a sibling repository can mount it instead of uploading it.
+//! for each blob, the repositories (`registry/repository`) known to hold it, so a push to a
+//! sibling repository can mount it instead of uploading it.
 //!
 //! A run reads the file once, when it first needs it, keeps what it learns in memory, and
 //! writes it once at the end of each copy, merged under `index.lock` with what other processes

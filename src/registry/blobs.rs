@@ -99,10 +99,9 @@ impl Registry {
     /// opened only when the registry lost it); a try that fails leaves its session there for
     /// the next. Small blobs go in one request: a `PUT` when their digest is known (or, when
     /// compressed on the way, likely), else one streamed `PATCH` closed by `PUT ?digest=`.
-    /// Blobs larger than
-    /// `plan.threshold` go in `plan.chunk_size` `PATCH`es, so a failure costs at most one
-    /// chunk. Every request is sent once: the caller owns the retries. Returns the digest and
-    /// size the registry stored.
+    /// Blobs larger than `plan.threshold` go in `plan.chunk_size` `PATCH`es, so a failure
+    /// costs at most one chunk. Every request is sent once: the caller owns the retries.
+    /// Returns the digest and size the registry stored.
     pub fn upload_blob<'s>(
         &self,
         repository: &str,
