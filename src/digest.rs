@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, Result};
+use crate::inert::inert;
 use crate::writeback::WriteBehind;
 
 /// Bytes moved per read and write when streaming a blob.
@@ -27,16 +28,21 @@ impl Digest {
     pub fn parse(text: &str) -> Result<Digest, String> {
         let Some((algorithm, hex)) = text.split_once(':') else {
             return Err(format!(
-                "invalid digest \"{text}\": expected sha256:<64 hex digits>"
+                "invalid digest \"{}\": expected sha256:<64 hex digits>",
+                inert(text)
             ));
         };
         if algorithm != "sha256" {
             return Err(format!(
-                "invalid digest \"{text}\": unsupported algorithm \"{algorithm}\" (only sha256)"
+                "invalid digest \"{}\": unsupported algorithm (only sha256)",
+                inert(text)
             ));
         }
         Digest::from_hex(hex).ok_or_else(|| {
-            format!("invalid digest \"{text}\": expected 64 lowercase hex digits after sha256:")
+            format!(
+                "invalid digest \"{}\": expected 64 lowercase hex digits after sha256:",
+                inert(text)
+            )
         })
     }
 

@@ -8,6 +8,7 @@ mod cmd;
 mod digest;
 mod error;
 mod gzip;
+mod inert;
 mod manifest;
 mod progress;
 mod reference;

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::digest::Digest;
+use crate::inert::inert;
 
 /// The registry a reference without a host names.
 pub const DEFAULT_REGISTRY: &str = "docker.io";
@@ -65,7 +66,8 @@ impl Reference {
         };
         let Some((host, path)) = rest.trim_end_matches('/').split_once('/') else {
             return Err(format!(
-                "invalid reference \"{text}\": a repository must follow the host"
+                "invalid reference \"{}\": a repository must follow the host",
+                inert(text)
             ));
         };
         Reference::parse_with_host(text, path, Some(host))
@@ -75,7 +77,7 @@ impl Reference {
     /// Parses `text` (the part after the host, when `host` is given); `whole` names the input
     /// in errors.
     fn parse_with_host(whole: &str, text: &str, host: Option<&str>) -> Result<Reference, String> {
-        let invalid = |why: &str| format!("invalid reference \"{whole}\": {why}");
+        let invalid = |why: &str| format!("invalid reference \"{}\": {why}", inert(whole));
         if text.is_empty() {
             return Err(invalid("it is empty"));
         }
@@ -211,7 +213,7 @@ fn refuse_credentials(text: &str) -> Result<(), String> {
         Some(_) => Err(format!(
             "invalid reference \"{}\": credentials in references are not accepted; give -u \
              USER with --password-stdin (or DOCKER_PUSHER_PASSWORD)",
-            hide_credentials(text)
+            inert(&hide_credentials(text))
         )),
     }
 }
@@ -287,10 +289,16 @@ fn normalise_host(host: &str) -> String {
 fn check_host(host: &str) -> Result<(), String> {
     let (name, port) = if let Some(bracketed) = host.strip_prefix('[') {
         let Some((address, after)) = bracketed.split_once(']') else {
-            return Err(format!("registry host \"{host}\" has an unclosed '['"));
+            return Err(format!(
+                "registry host \"{}\" has an unclosed '['",
+                inert(host)
+            ));
         };
         if address.is_empty() || !address.chars().all(|c| c.is_ascii_hexdigit() || c == ':') {
-            return Err(format!("registry host \"{host}\" is not an IPv6 address"));
+            return Err(format!(
+                "registry host \"{}\" is not an IPv6 address",
+                inert(host)
+            ));
         }
         (None, after.strip_prefix(':'))
     } else {
@@ -307,7 +315,10 @@ fn check_host(host: &str) -> Result<(), String> {
                 && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         };
         if !name.split('.').all(label_ok) {
-            return Err(format!("registry host \"{host}\" is not a valid host name"));
+            return Err(format!(
+                "registry host \"{}\" is not a valid host name",
+                inert(host)
+            ));
         }
     }
     if let Some(port) = port {
@@ -317,7 +328,8 @@ fn check_host(host: &str) -> Result<(), String> {
             && port.parse::<u32>().is_ok_and(|p| (1..=65535).contains(&p));
         if !valid {
             return Err(format!(
-                "registry port \"{port}\" is not a number from 1 to 65535"
+                "registry port \"{}\" is not a number from 1 to 65535",
+                inert(port)
             ));
         }
     }
@@ -339,8 +351,9 @@ fn check_path(path: &str) -> Result<(), String> {
         }
         if !component_is_valid(component) {
             return Err(format!(
-                "repository path component \"{component}\" may only hold a-z, 0-9 and \
-                 single separators (., _, __, -) between them"
+                "repository path component \"{}\" may only hold a-z, 0-9 and \
+                 single separators (., _, __, -) between them",
+                inert(component)
             ));
         }
     }
@@ -380,7 +393,8 @@ fn check_tag(tag: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "tag \"{tag}\" must be 1 to {MAX_TAG_LENGTH} of A-Z a-z 0-9 _ . - and not start with . or -"
+            "tag \"{}\" must be 1 to {MAX_TAG_LENGTH} of A-Z a-z 0-9 _ . - and not start with . or -",
+            inert(tag)
         ))
     }
 }

@@ -13,6 +13,7 @@ use super::parts::Parts;
 
 use crate::digest::{self, Addressed, Digest};
 use crate::error::{Error, Result};
+use crate::inert::inert;
 use crate::manifest::MAX_MANIFEST_SIZE;
 
 /// How many links may be followed to reach a file.
@@ -140,7 +141,12 @@ impl Entries {
                 ""
             };
             let resolved = resolve_relative(base, &target).map_err(|why| {
-                Error::BadInput(format!("{}: link '{path}' -> '{target}' {why}", self.name))
+                Error::BadInput(format!(
+                    "{}: link '{}' -> '{}' {why}",
+                    self.name,
+                    inert(&path),
+                    inert(&target)
+                ))
             })?;
             self.links.insert(path, resolved);
         }
@@ -227,13 +233,14 @@ impl Entries {
             )));
         }
         let mut bytes = Vec::with_capacity(size as usize);
-        self.open(path, 0)?
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::from_io(format!("reading '{path}' from {}", self.name), e))?;
+        self.open(path, 0)?.read_to_end(&mut bytes).map_err(|e| {
+            Error::from_io(format!("reading '{}' from {}", inert(path), self.name), e)
+        })?;
         if bytes.len() as u64 != size {
             return Err(Error::BadInput(format!(
-                "{}: '{path}' is cut short",
-                self.name
+                "{}: '{}' is cut short",
+                self.name,
+                inert(path)
             )));
         }
         Ok(bytes)
@@ -241,8 +248,9 @@ impl Entries {
 
     /// Follows links from `path` to a file.
     fn locate(&self, path: &str) -> Result<&Location> {
-        let mut current = resolve_relative("", path)
-            .map_err(|why| Error::BadInput(format!("{}: path '{path}' {why}", self.name)))?;
+        let mut current = resolve_relative("", path).map_err(|why| {
+            Error::BadInput(format!("{}: path '{}' {why}", self.name, inert(path)))
+        })?;
         for _ in 0..MAX_LINK_HOPS {
             if let Some(location) = self.files.get(&current) {
                 return Ok(location);
@@ -251,15 +259,17 @@ impl Entries {
                 Some(target) => current = target.clone(),
                 None => {
                     return Err(Error::BadInput(format!(
-                        "{}: '{path}' is not in the archive",
-                        self.name
+                        "{}: '{}' is not in the archive",
+                        self.name,
+                        inert(path)
                     )));
                 }
             }
         }
         Err(Error::BadInput(format!(
-            "{}: '{path}' is a loop of links",
-            self.name
+            "{}: '{}' is a loop of links",
+            self.name,
+            inert(path)
         )))
     }
 }
@@ -269,7 +279,7 @@ fn entry_path<R: Read>(name: &str, entry: &tar::Entry<'_, R>) -> Result<String> 
     let raw = entry.path_bytes();
     let raw = std::str::from_utf8(&raw)
         .map_err(|_| Error::BadInput(format!("{name}: an entry name is not UTF-8")))?;
-    let refuse = |why: &str| Error::BadInput(format!("{name}: entry '{raw}' {why}"));
+    let refuse = |why: &str| Error::BadInput(format!("{name}: entry '{}' {why}", inert(raw)));
     if raw.starts_with('/') {
         return Err(refuse("has an absolute path"));
     }

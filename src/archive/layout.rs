@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::inert::inert;
 use crate::manifest::{
     self, ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, Descriptor, ImageManifest, MAX_INDEX_DEPTH,
     Parsed, RawManifest, media_type,
@@ -139,7 +140,7 @@ fn read_config(
         )));
     }
     let config = manifest::parse_config(&bytes)
-        .map_err(|e| Error::BadInput(format!("{name}: config '{path}': {e}")))?;
+        .map_err(|e| Error::BadInput(format!("{name}: config '{}': {e}", inert(path))))?;
     let media_type = expected.map_or(media_type::DOCKER_CONFIG, |d| d.media_type.as_str());
     Ok((
         Descriptor::new(media_type, digest, bytes.len() as u64),

@@ -3,6 +3,7 @@
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::inert::inert;
 use crate::reference::Reference;
 
 use super::{Archive, ArchiveImage};
@@ -28,7 +29,7 @@ impl ImageQuery {
         let is_hex = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
         if let Some(hex) = text.strip_prefix("sha256:") {
             if !is_hex(hex) || hex.len() > 64 {
-                return Err(format!("\"{text}\" is not an image ID"));
+                return Err(format!("\"{}\" is not an image ID", inert(text)));
             }
             return Ok(ImageQuery {
                 text: text.into(),

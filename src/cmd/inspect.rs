@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::args::{self, Globals, REGISTRY_HELP, RegistryArgs};
 use crate::error::{Error, Result};
+use crate::inert::inert;
 use crate::manifest::{self, Parsed, Platform, Platforms};
 use crate::progress::human_bytes;
 use crate::reference::Reference;
@@ -161,10 +162,10 @@ fn inspect(source: &dyn Source, name: &str, show: Show, platform: Option<Platfor
     write_stdout(text.as_bytes())
 }
 
-/// The description for people.
+/// The description for people, every string of it shown inert (a config is anyone's text).
 fn render(description: &Value) -> String {
     let text = |value: &Value| match value {
-        Value::String(s) => s.clone(),
+        Value::String(s) => inert(s).to_string(),
         Value::Null => "-".into(),
         other => other.to_string(),
     };

@@ -6,6 +6,7 @@ use lexopt::{Arg, Parser};
 
 use crate::args::{self, Globals, REGISTRY_HELP, RegistryArgs};
 use crate::error::{Error, Result};
+use crate::inert::inert;
 use crate::reference::{self, Reference};
 
 use super::output::{print_help, still_read};
@@ -77,7 +78,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         let line = match json {
             true if listed > 0 => format!(",{}", serde_json::Value::String(tag.into())),
             true => serde_json::Value::String(tag.into()).to_string(),
-            false => format!("{tag}\n"),
+            false => format!("{}\n", inert(tag)),
         };
         listed += 1;
         read = read && still_read(out.write_all(line.as_bytes()))?;

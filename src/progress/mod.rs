@@ -6,6 +6,8 @@ mod board;
 
 use std::fmt::Display;
 
+use crate::inert::inert_lines;
+
 pub use board::{Board, Display as BoardDisplay};
 
 /// How much to say on stderr.
@@ -55,10 +57,12 @@ impl Progress {
 }
 
 /// Writes one line to stderr. A closed or broken stderr never aborts a run: what could not be
-/// said is dropped (the exit code still tells).
+/// said is dropped (the exit code still tells). Control characters other than line ends are
+/// shown as escapes, whichever part of the message brought them in (see [`crate::inert`]).
 pub fn say(message: impl Display) {
     use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "{message}");
+    let message = message.to_string();
+    let _ = writeln!(std::io::stderr().lock(), "{}", inert_lines(&message));
 }
 
 /// Seconds for JSON, to the millisecond (`1.511`, not `1.5107396739999999`).

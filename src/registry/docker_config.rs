@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::auth::{Credentials, Secret, base64_decode, base64_encode};
 use crate::error::{Error, Result};
+use crate::inert::inert;
 
 /// The key Docker uses for Docker Hub.
 const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
@@ -253,7 +254,7 @@ fn run_helper(helper: &str, action: &str, input: &str) -> Result<String> {
         };
         return Err(Error::Denied(format!(
             "{program} {action} failed: {}",
-            said.trim()
+            inert(said.trim())
         )));
     }
     Ok(stdout)

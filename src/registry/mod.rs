@@ -20,6 +20,7 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 
 use crate::error::{Error, Refusal, Result};
+use crate::inert::inert;
 use crate::progress::Progress;
 use crate::retry::{self, Pushbacks};
 
@@ -409,8 +410,8 @@ fn read_error_body(response: Response) -> (Vec<String>, String) {
             .collect();
         let items: Vec<String> = (parsed.errors.iter().zip(&codes))
             .map(|(item, code)| match &item.message {
-                Some(message) => format!("{code}: {message}"),
-                None => code.clone(),
+                Some(message) => format!("{}: {}", inert(code), inert(message)),
+                None => inert(code).to_string(),
             })
             .collect();
         return (codes, format!(": {}", items.join("; ")));
@@ -423,7 +424,7 @@ fn read_error_body(response: Response) -> (Vec<String>, String) {
         .unwrap_or_default();
     let detail = match line.is_empty() {
         true => String::new(),
-        false => format!(": {}", line.chars().take(200).collect::<String>()),
+        false => format!(": {}", inert(&line.chars().take(200).collect::<String>())),
     };
     (Vec::new(), detail)
 }

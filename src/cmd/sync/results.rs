@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use crate::error::Result;
+use crate::inert::inert;
 use crate::progress::human_bytes;
 
 use super::super::context::json_summary;
@@ -40,7 +41,8 @@ fn outcome(result: &Result<Outcome>) -> String {
     }
 }
 
-/// The table printed at the end: a row per transfer.
+/// The table printed at the end: a row per transfer, each cell inert (a tag the registry
+/// listed, an error it sent, may hold anything).
 pub fn table(rows: &[Row]) -> String {
     let header = ["LINE", "SOURCE", "TARGET", "RESULT"].map(String::from);
     let cells: Vec<[String; 4]> = std::iter::once(header)
@@ -48,9 +50,9 @@ pub fn table(rows: &[Row]) -> String {
             let result = outcome(&row.result);
             [
                 row.line.to_string(),
-                row.source.clone(),
-                row.target.clone(),
-                result,
+                inert(&row.source).to_string(),
+                inert(&row.target).to_string(),
+                inert(&result).to_string(),
             ]
         }))
         .collect();
