@@ -1,7 +1,7 @@
 //! What reaches a terminal: tags, registries' and token servers' errors, configs, archives'
 //! names and credential helpers' output that hold escape sequences (a window title, a screen
 //! clear, a `\r` that overwrites the line) are shown with those made visible, on stdout and
-//! stderr.
+//! stderr; and a listed tag that is not one fails its own row of a sync, not the repository.
 
 mod support;
 
@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use support::front::{Action, Front};
 use support::registry::{Setup, TestRegistry};
 use support::tarball::{self, Item};
-use support::{Run, TempDir, TestCache, command};
+use support::{Run, TempDir, TestCache, command, images};
 
 /// A title change, a screen clear and a carriage return, as a hostile server sends them.
 const HOSTILE: &str = "\u{1b}]0;owned\u{7}\u{1b}[2J\r";
@@ -226,4 +226,45 @@ fn a_credential_helper_s_output_is_shown_inert() {
     let run = Run::from(output);
     assert_run_inert(&run);
     assert!(run.stderr.contains("helper says"), "{}", run.stderr);
+}
+
+#[test]
+fn a_listed_tag_that_is_not_one_fails_its_own_row_and_the_rest_is_mirrored() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("hostile-sync");
+    let archive = images::docker_archive(dir.path(), "example.com/app:v1");
+    let cache = TestCache::new();
+    for tag in ["v1", "v2"] {
+        let image = format!("{}/hostile/app:{tag}", registry.host());
+        cache
+            .run(&["push", archive.to_str().unwrap(), &image])
+            .success();
+    }
+    let body = format!(r#"{{"name":"hostile/app","tags":["v1","bad{HOSTILE_JSON}","v2"]}}"#);
+    let front = Front::start(registry.port(), move |request, _| {
+        match request.target.contains("/tags/list") {
+            true => Action::Reply(
+                200,
+                vec![("Content-Type".into(), "application/json".into())],
+                body.clone(),
+            ),
+            false => Action::Forward,
+        }
+    });
+    let source = format!("{}/hostile/app", front.host());
+    let to = format!("{}/mirror", registry.host());
+    let run = cache.run(&["sync", &source, "--to", &to]).exits(3);
+    assert_run_inert(&run);
+    let failed: Vec<&str> = (run.stdout.lines())
+        .filter(|line| line.contains("FAILED"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{}", run.stdout);
+    assert!(
+        failed[0].contains(r"bad\x1b") && failed[0].contains("(exit 3)"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stderr.contains("warning: line 1"), "{}", run.stderr);
+    let mirrored = cache.run(&["tags", &format!("{to}/hostile/app")]).success();
+    assert_eq!(mirrored.stdout, "v1\nv2\n");
 }

@@ -20,6 +20,10 @@ use super::shard::Shard;
 /// A reference with the scheme its URL gave, if any.
 pub type Named = (Option<&'static str>, Reference);
 
+/// What a line comes to: the work it asks for, and a failed row for each part of it that
+/// cannot run (a tag the registry lists that is not one).
+type Planned = (Vec<Work>, Vec<Row>);
+
 /// One unit of a sync.
 pub enum Work {
     /// A registry image to copy.
@@ -78,13 +82,16 @@ pub struct Planner<'a> {
 }
 
 impl Planner<'_> {
-    /// The work of every line, this shard's share of it, and a failed row for each line that
-    /// cannot run as written.
-    pub fn plan(&self, lines: &[(usize, &str)]) -> (Vec<Work>, Vec<Row>) {
+    /// The work of every line, this shard's share of it, and a failed row for each line (or
+    /// listed tag) that cannot run as written.
+    pub fn plan(&self, lines: &[(usize, &str)]) -> Planned {
         let (mut works, mut failed) = (Vec::new(), Vec::new());
         for &(number, line) in lines {
             match self.line(number, line) {
-                Ok(found) => works.extend(found),
+                Ok((found, left_out)) => {
+                    works.extend(found);
+                    failed.extend(left_out);
+                }
                 Err((source, target, error)) => failed.push(Row {
                     line: number,
                     source: reference::hide_credentials(source),
@@ -101,21 +108,18 @@ impl Planner<'_> {
 
     /// The work of one line; the source and target as written, with the error, when it
     /// cannot run.
-    fn line<'l>(
-        &self,
-        number: usize,
-        line: &'l str,
-    ) -> Result<Vec<Work>, (&'l str, &'l str, Error)> {
+    fn line<'l>(&self, number: usize, line: &'l str) -> Result<Planned, (&'l str, &'l str, Error)> {
         let (source, target) = list::fields(line).map_err(|e| (line, "", e))?;
         let failed = |error| (source, target.unwrap_or_default(), error);
         let path = self.base.join(source);
         if is_archive_path(&path) {
-            return Ok(vec![Work::Archive {
+            let work = Work::Archive {
                 line: number,
                 source: source.to_string(),
                 path,
                 target: target.map(str::to_string),
-            }]);
+            };
+            return Ok((vec![work], Vec::new()));
         }
         if looks_like_a_file(source) {
             let error = Error::BadInput(format!("{}: no such file", path.display()));
@@ -128,23 +132,25 @@ impl Planner<'_> {
                 Some(target) => target_reference(target),
                 None => self.under_to(&named.1),
             };
-            return Ok(vec![Work::Image {
+            let work = Work::Image {
                 line: number,
                 source: named,
                 target: target.map_err(failed)?,
-            }]);
+            };
+            return Ok((vec![work], Vec::new()));
         }
         self.repository(number, named, target).map_err(failed)
     }
 
     /// An image for each tag of the repository `source` names, taken by the tag filter, to
-    /// the repository `target` names or under `--to`.
+    /// the repository `target` names or under `--to`; a failed row for each listed tag that is
+    /// not a valid one, the others mirrored all the same.
     fn repository(
         &self,
         number: usize,
         (scheme, source): Named,
         target: Option<&str>,
-    ) -> Result<Vec<Work>> {
+    ) -> Result<Planned> {
         let target = match target {
             None => None,
             Some(text) => {
@@ -176,20 +182,28 @@ impl Planner<'_> {
             source.name(),
             tags.len()
         ));
-        let mut works = Vec::with_capacity(tags.len());
+        let (mut works, mut left_out) = (Vec::with_capacity(tags.len()), Vec::new());
         for tag in tags {
             // A tag the registry lists is checked like any other before it names anything.
-            let tagged = Reference::parse_url(&format!(
-                "https://{}/{}:{tag}",
-                source.registry(),
-                source.repository()
-            ))
-            .map_err(|e| {
-                Error::Registry(format!(
-                    "{source}: the registry lists a tag that is not one: {e}"
-                ))
-            })?
-            .1;
+            let written = format!("{}/{}:{tag}", source.registry(), source.repository());
+            let tagged = match Reference::parse_url(&format!("https://{written}")) {
+                Ok((_, tagged)) => tagged,
+                Err(e) => {
+                    // Warned of with the lines that cannot run, before any copy starts.
+                    let error = Error::BadInput(format!(
+                        "the registry lists a tag that is not one, left out: {e}"
+                    ));
+                    left_out.push(Row {
+                        line: number,
+                        source: written,
+                        target: (target.as_ref())
+                            .map(|(_, to)| format!("{}/{}:{tag}", to.registry(), to.repository()))
+                            .unwrap_or_default(),
+                        result: Err(error),
+                    });
+                    continue;
+                }
+            };
             let to = match &target {
                 Some((target_scheme, named)) => {
                     let text = format!("{}/{}:{tag}", named.registry(), named.repository());
@@ -206,7 +220,7 @@ impl Planner<'_> {
                 target: to,
             });
         }
-        Ok(works)
+        Ok((works, left_out))
     }
 
     /// Where `name` goes under --to: REGISTRY/PREFIX/REPOSITORY:TAG.
