@@ -55,24 +55,7 @@ impl Registry {
         let bad =
             |why: String| Error::BadInput(format!("manifest {repository}:{reference}: {why}"));
         let parsed = manifest::parse(&bytes).map_err(bad)?;
-        let stated = stated_media_type(&bytes);
-        let media_type = if ACCEPT.contains(&content_type.as_str()) {
-            if stated
-                .as_deref()
-                .is_some_and(|stated| stated != content_type)
-            {
-                return Err(bad(format!(
-                    "served as {content_type} but says it is {}",
-                    stated.unwrap_or_default()
-                )));
-            }
-            content_type
-        } else {
-            stated.unwrap_or_else(|| match parsed {
-                Parsed::Index(_) => media_type::OCI_INDEX.to_string(),
-                Parsed::Image(_) => media_type::OCI_MANIFEST.to_string(),
-            })
-        };
+        let media_type = media_type_of(&bytes, &parsed, &content_type).map_err(bad)?;
         let raw = RawManifest::new(bytes, &media_type);
         if let Ok(expected) = Digest::parse(reference)
             && raw.digest != expected
@@ -148,6 +131,30 @@ impl Registry {
     }
 }
 
+/// The media type of a manifest served as `content_type`: the one its body states, when it
+/// states one; else the `Content-Type` when that names the kind (index or image) the body is;
+/// else the OCI type of that kind. A `Content-Type` naming the other kind is refused: the
+/// manifest would be kept as what it is not.
+fn media_type_of(bytes: &[u8], parsed: &Parsed, content_type: &str) -> Result<String, String> {
+    let kind = |media_type: &str| match media_type {
+        media_type::OCI_INDEX | media_type::DOCKER_LIST => Some("an index"),
+        media_type::OCI_MANIFEST | media_type::DOCKER_MANIFEST => Some("an image manifest"),
+        _ => None,
+    };
+    let (is, own) = match parsed {
+        Parsed::Index(_) => ("an index", media_type::OCI_INDEX),
+        Parsed::Image(_) => ("an image manifest", media_type::OCI_MANIFEST),
+    };
+    match kind(content_type) {
+        Some(served) if served != is => Err(format!(
+            "served as {served} ({content_type}) but it is {is}"
+        )),
+        served => Ok(stated_media_type(bytes)
+            .or_else(|| served.map(|_| content_type.to_string()))
+            .unwrap_or_else(|| own.to_string())),
+    }
+}
+
 /// The `mediaType` a manifest states about itself, if any.
 fn stated_media_type(bytes: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
@@ -156,4 +163,46 @@ fn stated_media_type(bytes: &[u8]) -> Option<String> {
         media_type: Option<String>,
     }
     serde_json::from_slice::<Stated>(bytes).ok()?.media_type
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IMAGE: &str = r#"{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":2},"layers":[]}"#;
+
+    fn served(body: &str, content_type: &str) -> Result<String, String> {
+        let parsed = manifest::parse(body.as_bytes())?;
+        media_type_of(body.as_bytes(), &parsed, content_type)
+    }
+
+    #[test]
+    fn the_body_decides_and_the_other_kind_is_refused() {
+        let stated = IMAGE.replacen(
+            '{',
+            r#"{"mediaType":"application/vnd.oci.image.manifest.v1+json","#,
+            1,
+        );
+        assert_eq!(
+            served(&stated, media_type::DOCKER_MANIFEST).as_deref(),
+            Ok(media_type::OCI_MANIFEST)
+        );
+        assert_eq!(
+            served(IMAGE, media_type::DOCKER_MANIFEST).as_deref(),
+            Ok(media_type::DOCKER_MANIFEST)
+        );
+        assert_eq!(
+            served(IMAGE, "text/plain").as_deref(),
+            Ok(media_type::OCI_MANIFEST)
+        );
+        for body in [IMAGE, &stated] {
+            let refused = served(body, media_type::OCI_INDEX);
+            assert!(
+                refused
+                    .as_ref()
+                    .is_err_and(|e| e.contains("served as an index")),
+                "{refused:?}"
+            );
+        }
+    }
 }
