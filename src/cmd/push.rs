@@ -9,6 +9,7 @@ use crate::archive::{ImageQuery, Input, is_archive_path};
 use crate::args::{
     self, Flag, Globals, PROGRESS_HELP, Parsed, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP,
 };
+use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::reference::Reference;
 
@@ -81,6 +82,9 @@ pub struct PushArgs {
     pub image: Option<ImageQuery>,
     /// What to warn of before starting.
     pub caution: Option<&'static str>,
+    /// Whether SOURCE, a file, was given as a bare name (not `-f FILE`, not `./` or `/`), so
+    /// that a cached image may have that name too.
+    pub bare_file: bool,
 }
 
 /// What is pushed.
@@ -103,6 +107,7 @@ impl PushArgs {
         let mut flags = UploadFlags::from_env()?;
         let mut seed_args = SeedArgs::default();
         let (mut source, mut target, mut image) = (None, None, None);
+        let mut named_file = false;
         // `-r`: the repository name beside `-t`, the target URL otherwise; known at the end.
         let mut short_r = Vec::new();
         let one_shot = first.is_some();
@@ -124,6 +129,7 @@ impl PushArgs {
                 Arg::Short('h') => return Ok(Parsed::Help { long: false }),
                 Arg::Long("help") => return Ok(Parsed::Help { long: true }),
                 Arg::Short('f' | 's') | Arg::Long("file") | Arg::Long("source") => {
+                    named_file |= matches!(flag.as_arg(), Arg::Short('f') | Arg::Long("file"));
                     one(&mut source, args::value(parser, "--file")?, "source")?
                 }
                 Arg::Short('t') if one_shot => {
@@ -156,6 +162,7 @@ impl PushArgs {
         let source = source
             .ok_or_else(|| Error::Usage(format!("no source given; see '{COMMAND} --help'")))?;
         let from_archive = source == "-" || is_archive_path(Path::new(&source));
+        let bare_file = from_archive && !named_file && !source.starts_with(['-', '/', '.']);
         if !from_archive {
             refuse_swapped(&source, target.as_deref())?;
         }
@@ -176,6 +183,7 @@ impl PushArgs {
             flags,
             source,
             image,
+            bare_file,
         }))
     }
 }
@@ -196,6 +204,9 @@ pub fn run(parser: &mut Parser, globals: Globals, first: Option<Flag>) -> Result
     let board = uploads.run.board();
     let summary = match &push.source {
         Source::Archive(input) => {
+            if let (Input::Path(path), true) = (input, push.bare_file) {
+                refuse_file_and_image(&uploads.run.cache, path)?;
+            }
             let session = uploads.run.cache.begin()?;
             let archive = uploads.open_archive(&session, input)?;
             let image = archive.select_one(push.image.as_ref())?;
@@ -217,6 +228,24 @@ pub fn run(parser: &mut Parser, globals: Globals, first: Option<Flag>) -> Result
     };
     write_digestfile(&push.flags, &summary)?;
     report_upload(&uploads.run, ("push", "pushed"), target, &summary, &board)
+}
+
+/// Refuses a bare SOURCE that names both a file here and an image of the cache: either may be
+/// meant, and a file planted in a shared folder under an image's name must not be pushed in
+/// its place.
+fn refuse_file_and_image(cache: &Cache, path: &Path) -> Result<()> {
+    let text = path.display().to_string();
+    let Ok(cached) = cache.image(&text) else {
+        return Ok(());
+    };
+    let by_name = match cached.key == text {
+        true => String::new(),
+        false => format!("{}, or ", cached.key),
+    };
+    Err(Error::Usage(format!(
+        "SOURCE {text} is both a file here and the cached image {}: write ./{text} for the          file, or {by_name}the image's ID (sha256:..., as the list command shows it) for the          cached image",
+        cached.key
+    )))
 }
 
 /// Refuses a SOURCE that is not a file with a TARGET that is: the two were swapped.
