@@ -55,6 +55,9 @@ pub const GROUPS: &[&str] = &[UPLOAD_HELP, REGISTRY_HELP, TRANSFER_HELP, PROGRES
 /// The long help.
 pub const DETAILS: &str = "
 
+A bare SOURCE that is both a file here and a cached image is refused: ./NAME picks the
+file, the image's full name or ID (sha256:...) the cached one; -f FILE is always a file.
+
 Blobs go first (each checked with HEAD and skipped when present), the manifest last.
 From an archive file, layers stream straight from the tar to the registry. A docker save
 layer is an uncompressed tar: by default it is gzipped on the way, as docker push does
