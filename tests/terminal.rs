@@ -140,7 +140,7 @@ fn inspect_shows_a_hostile_config_inert() {
         "config": {
             "WorkingDir": format!("/w{HOSTILE}"),
             "User": format!("root{HOSTILE}"),
-            "Env": [format!("A=b{HOSTILE}")],
+            "Env": [format!("A=b{HOSTILE}\u{9b}2J\u{7f}")],
         },
         "rootfs": { "type": "layers", "diff_ids": [diff_id] },
     });
@@ -162,6 +162,10 @@ fn inspect_shows_a_hostile_config_inert() {
         .success();
     let run = cache.run(&["inspect", &image, "--remote"]).success();
     assert_run_inert(&run);
+    let env = (run.stdout.lines())
+        .find(|line| line.starts_with("Env:"))
+        .unwrap_or_default();
+    assert!(env.contains(r"\u{9b}2J\x7f"), "{env}");
     for field in ["Platform:", "Created:", "WorkingDir:", "User:"] {
         let line = (run.stdout.lines())
             .find(|line| line.starts_with(field))

@@ -167,7 +167,8 @@ fn render(description: &Value) -> String {
     let text = |value: &Value| match value {
         Value::String(s) => inert(s).to_string(),
         Value::Null => "-".into(),
-        other => other.to_string(),
+        // JSON escapes C0 controls but not DEL or C1 ones.
+        other => inert(&other.to_string()).to_string(),
     };
     let mut out = format!(
         "Name:        {}\nDigest:      {}\nMedia type:  {}\n",
