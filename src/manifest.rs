@@ -27,6 +27,8 @@ pub mod media_type {
     pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
     /// OCI image config.
     pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    /// OCI's empty JSON blob (`{}`), a config or layer that holds nothing.
+    pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
     /// Uncompressed Docker layer, as `docker save` holds it.
     pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
     /// Gzip-compressed Docker layer.
