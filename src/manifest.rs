@@ -27,6 +27,8 @@ pub mod media_type {
     pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
     /// OCI image config.
     pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    /// OCI's empty JSON blob (`{}`), a config or layer that holds nothing.
+    pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
     /// Uncompressed Docker layer, as `docker save` holds it.
     pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
     /// Gzip-compressed Docker layer.
@@ -35,11 +37,27 @@ pub mod media_type {
     pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
     /// Gzip-compressed OCI layer.
     pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+    /// Docker's foreign layer (Windows base layers): its bytes are at the URLs its descriptor
+    /// names, not in the registry.
+    pub const DOCKER_FOREIGN_LAYER: &str =
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+    /// OCI's non-distributable layers (uncompressed, gzip, zstd), foreign layers by another name.
+    pub const OCI_NONDISTRIBUTABLE_LAYERS: [&str; 3] = [
+        "application/vnd.oci.image.layer.nondistributable.v1.tar",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    ];
     /// Docker schema 1 manifests, which are refused.
     pub const DOCKER_SCHEMA1: [&str; 2] = [
         "application/vnd.docker.distribution.manifest.v1+json",
         "application/vnd.docker.distribution.manifest.v1+prettyjws",
     ];
+
+    /// Whether a layer of this type is foreign (non-distributable): registries do not hold its
+    /// bytes, and accept a manifest that names it without them.
+    pub fn is_foreign(layer_type: &str) -> bool {
+        layer_type == DOCKER_FOREIGN_LAYER || OCI_NONDISTRIBUTABLE_LAYERS.contains(&layer_type)
+    }
 
     /// The gzip layer type of the same family (Docker or OCI) as an uncompressed layer type,
     /// if it is one.

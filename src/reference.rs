@@ -383,7 +383,9 @@ fn component_is_valid(component: &str) -> bool {
     !component.is_empty()
 }
 
-fn check_tag(tag: &str) -> Result<(), String> {
+/// Checks that `tag` is a valid tag: 1 to 128 of `A-Z a-z 0-9 _ . -`, not starting with `.`
+/// or `-`.
+pub fn check_tag(tag: &str) -> Result<(), String> {
     let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let mut chars = tag.chars();
     let valid = chars.next().is_some_and(word)

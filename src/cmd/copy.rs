@@ -41,8 +41,11 @@ pub const DETAILS: &str = "
 Each blob streams from the source registry to the target without touching the disk
 (with --via-cache it is pulled into the cache first, then pushed from there). Blobs the
 target has are skipped; within one registry they are mounted from the source repository,
-not sent again. The credentials given (-u/-p, the environment) are offered to both
-registries; Docker's config.json is consulted for each by host.
+not sent again. Foreign (non-distributable) layers, as Windows base images have, are not
+moved: the manifest keeps naming them and their URLs, which are never fetched (with
+--via-cache such an image is refused, exit 3). The credentials given (-u/-p, the
+environment) are offered to both registries; Docker's config.json is consulted for each by
+host.
 
 Examples:
   docker-image-pusher copy docker.io/library/nginx:1.27 registry.example.com/mirror/nginx:1.27

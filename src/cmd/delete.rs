@@ -1,10 +1,14 @@
-//! `delete`: remove an image's manifest from a registry, by tag or by digest.
+//! `delete`: remove a tag from a registry (the manifest too when no other tag names it), or a
+//! manifest by digest with the tags naming it.
 
 use lexopt::{Arg, Parser};
 
 use crate::args::{self, Globals, REGISTRY_HELP, RegistryArgs};
+use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::progress::Progress;
 use crate::reference::Reference;
+use crate::registry::{MAX_TAGS_CHECKED, Registry};
 
 use super::output::print_help;
 use super::remote::connect;
@@ -13,7 +17,7 @@ const COMMAND: &str = "docker-image-pusher delete";
 
 /// The synopsis and options.
 pub const USAGE: &str = "\
-Delete an image's manifest from a registry.
+Delete a tag, or a manifest by digest, from a registry.
 
 Usage: docker-image-pusher delete [OPTIONS] IMAGE
 
@@ -21,7 +25,8 @@ Arguments:
   IMAGE  registry/repository:tag or registry/repository@sha256:..., or a URL
 
 Options:
-  -n, --dry-run  say which manifest would be deleted; delete nothing";
+  -n, --dry-run  say what would be deleted (the manifest, or the tag alone) and which tags
+                 name the manifest; delete nothing";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
 pub const GROUPS: &[&str] = &[REGISTRY_HELP];
@@ -29,11 +34,17 @@ pub const GROUPS: &[&str] = &[REGISTRY_HELP];
 /// The long help.
 pub const DETAILS: &str = "
 
-A tag is first resolved to the manifest digest it points at (HEAD), and that manifest is
-deleted, as the registry API works: every other tag pointing at the same manifest goes too,
-and an index's images stay until they are deleted themselves. The registry frees the blobs
-only when its garbage collection runs. A registry that does not allow deleting answers 405
-(Distribution with storage.delete.enabled false, the default); the error says so (exit 5).
+A tag is first resolved to the manifest digest it points at (HEAD), and the repository's
+tags (the first 1000) are looked at to find which others name that manifest. When none does,
+the manifest is deleted. When others do, the tag alone is deleted and they stay: the
+registry API deletes manifests, not tags, so the tag is pointed at a small throwaway manifest
+of its own (OCI's empty config, a unique annotation), which is then deleted by digest, as
+'regctl tag delete' does (this needs push access; a registry that refuses to delete it gets
+the tag pointed back). A digest is deleted with every tag naming it, and they are listed,
+in a dry run too. An index's images stay until they are deleted themselves, and the
+registry frees the blobs only when its garbage collection runs. A registry that does not
+allow deleting answers 405 (Distribution with storage.delete.enabled false, the default);
+the error says so (exit 5).
 
 Examples:
   docker-image-pusher delete registry.example.com/team/app:v1 --dry-run
@@ -65,12 +76,67 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
             .manifest_digest(repository, &image.reference(), false)?
             .ok_or_else(|| Error::NotFound(format!("no image {image}")))?,
     };
+    remove(&registry, &image, &digest, dry_run, &progress)
+}
+
+/// Deletes `image`, whose manifest is `digest`: a digest with the tags naming it, a tag alone
+/// when others name its manifest, else with the manifest. With `dry_run`, only says so.
+fn remove(
+    registry: &Registry,
+    image: &Reference,
+    digest: &Digest,
+    dry_run: bool,
+    progress: &Progress,
+) -> Result<()> {
+    let repository = image.repository();
     let named = format!("{}/{repository}@{digest}", image.registry());
-    if dry_run {
-        progress.info(format_args!("would delete {named} ({image})"));
+    let naming = registry.tags_naming(repository, digest)?;
+    let unlooked = match naming.partial {
+        true => format!(" (only the first {MAX_TAGS_CHECKED} tags were looked at)"),
+        false => String::new(),
+    };
+    let verb = |done: &str| {
+        if dry_run {
+            format!("would {done}")
+        } else {
+            format!("{done}d")
+        }
+    };
+    let tag = image.tag().filter(|_| image.digest().is_none());
+    let others: Vec<&str> = (naming.tags.iter())
+        .map(String::as_str)
+        .filter(|other| Some(*other) != tag)
+        .collect();
+    let Some(tag) = tag.filter(|_| !others.is_empty() || naming.partial) else {
+        if !dry_run {
+            registry.delete_manifest(repository, digest)?;
+        }
+        let with = match (tag, others.is_empty()) {
+            (Some(_), _) => format!("({image}, the only tag naming it)"),
+            (None, true) => "(no tag names it)".to_string(),
+            (None, false) => format!("and with it {}", listed(&others)),
+        };
+        progress.info(format_args!("{} {named} {with}{unlooked}", verb("delete")));
         return Ok(());
+    };
+    if !dry_run {
+        registry.untag(repository, tag, digest)?;
     }
-    registry.delete_manifest(repository, &digest)?;
-    progress.info(format_args!("deleted {named} ({image})"));
+    let stays = match others.is_empty() {
+        true => "stays".to_string(),
+        false => format!("stays, named by {}", listed(&others)),
+    };
+    progress.info(format_args!(
+        "{} tag {image} alone: {named} {stays}{unlooked}",
+        verb("delete")
+    ));
     Ok(())
+}
+
+/// `tag a` or `tags a, b, c`.
+fn listed(tags: &[&str]) -> String {
+    match tags {
+        [one] => format!("tag {one}"),
+        _ => format!("tags {}", tags.join(", ")),
+    }
 }

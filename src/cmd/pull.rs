@@ -45,7 +45,9 @@ pub const DETAILS: &str = "
 
 Every blob is streamed into the cache with its size and sha256 checked on the way; blobs
 already cached are not downloaded again. A manifest pulled by digest must match it.
-Docker schema 1 images are refused. Without a scheme, HTTPS is used, falling back to
+Docker schema 1 images are refused, and so are images with a foreign (non-distributable)
+layer, whose bytes the registry does not hold (exit 3, naming the layer; copy moves them
+between registries). Without a scheme, HTTPS is used, falling back to
 plain HTTP for loopback addresses and --insecure-registry hosts.
 
 Credentials, first found wins: -u/--username with -p/--password or --password-stdin; then

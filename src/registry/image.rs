@@ -163,6 +163,10 @@ impl Destination for RegistryDestination<'_> {
         }
     }
 
+    fn keeps_foreign_layers(&self) -> bool {
+        true
+    }
+
     fn put_manifest(&self, name: Option<&Reference>, manifest: &RawManifest) -> Result<Stored> {
         let reference = name.map_or_else(|| manifest.digest.to_string(), Reference::reference);
         self.registry

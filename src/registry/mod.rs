@@ -14,6 +14,7 @@ mod proxy;
 mod rate_limit;
 mod tags;
 mod token;
+mod untag;
 mod url;
 
 use std::collections::HashSet;
@@ -29,6 +30,7 @@ pub use blobs::UploadPlan;
 pub use http::HttpOptions;
 pub use image::{Compress, RegistryDestination, RegistrySource};
 pub use mirror::{MirrorSpec, Mirrors};
+pub use untag::MAX_TAGS_CHECKED;
 
 use http::{Body, Http, Response};
 

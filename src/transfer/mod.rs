@@ -17,6 +17,7 @@ use crate::digest::{Digest, Verified};
 use crate::error::{Error, Result};
 use crate::manifest::{
     self, Descriptor, MAX_INDEX_DEPTH, MAX_MANIFEST_SIZE, Parsed, Platforms, RawManifest,
+    media_type,
 };
 use crate::progress::{Board, Progress};
 use crate::reference::{Reference, RepositoryName};
@@ -159,6 +160,12 @@ pub trait Destination: Sync {
     fn prepare_manifest(&self, manifest: RawManifest) -> Result<RawManifest> {
         Ok(manifest)
     }
+    /// Whether the destination stores a manifest without the bytes of its foreign layers, as
+    /// a registry does (they stay at the URLs the manifest names); a destination that must
+    /// hold every byte refuses such an image.
+    fn keeps_foreign_layers(&self) -> bool {
+        false
+    }
     /// Stores the manifest under `name` (`None`: an image with no name, known by its ID).
     fn put_manifest(&self, name: Option<&Reference>, manifest: &RawManifest) -> Result<Stored>;
     /// Makes every manifest this copy stored visible at once (the cache writes its index
@@ -282,6 +289,18 @@ pub fn copy(
     saved.map(|()| summary)
 }
 
+/// The refusal of a foreign layer by a destination that must hold its bytes.
+fn foreign_refused(source: &dyn Source, layer: &Descriptor) -> Error {
+    Error::BadInput(format!(
+        "{}: layer {} is a foreign layer ({}): the registry does not hold it (its bytes are \
+         at the URLs the manifest names), so it cannot be pulled, saved or bundled; copy and \
+         sync between registries keep it as it is",
+        source.describe(),
+        layer.digest,
+        layer.media_type
+    ))
+}
+
 fn copy_jobs(
     jobs: &[Job<'_>],
     destination: &dyn Destination,
@@ -302,6 +321,12 @@ fn copy_jobs(
     let mut work: Vec<(&dyn Source, &Descriptor)> = Vec::new();
     for (job, tree) in jobs.iter().zip(&trees) {
         for blob in tree.blobs() {
+            if media_type::is_foreign(&blob.media_type) {
+                match destination.keeps_foreign_layers() {
+                    true => continue,
+                    false => return Err(foreign_refused(job.source, blob)),
+                }
+            }
             if seen.insert(&blob.digest) {
                 work.push((job.source, blob));
             }

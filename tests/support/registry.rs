@@ -52,15 +52,25 @@ pub const ROBOT_PASSWORD: &str = "s3cret:with:colons";
 impl TestRegistry {
     /// Starts a registry of the given kind, which allows deleting manifests.
     pub fn start(setup: Setup) -> TestRegistry {
-        TestRegistry::start_with(setup, true)
+        TestRegistry::start_with(setup, true, "")
     }
 
     /// Starts a registry of the given kind that refuses to delete (Distribution's default).
     pub fn start_without_deletes(setup: Setup) -> TestRegistry {
-        TestRegistry::start_with(setup, false)
+        TestRegistry::start_with(setup, false, "")
     }
 
-    fn start_with(setup: Setup, deletes: bool) -> TestRegistry {
+    /// Starts a plain registry that accepts manifests naming foreign (non-distributable)
+    /// layers by http(s) URL, as registries holding Windows images do (Distribution refuses
+    /// URLs in manifests unless its `validation` allows them).
+    pub fn start_allowing_foreign_layers() -> TestRegistry {
+        let validation =
+            "validation:\n  manifests:\n    urls:\n      allow:\n        - ^https?://\n";
+        TestRegistry::start_with(Setup::Plain, true, validation)
+    }
+
+    /// Starts a registry; `validation` is added to its configuration as it is.
+    fn start_with(setup: Setup, deletes: bool, validation: &str) -> TestRegistry {
         let dir = TempDir::new("registry");
         let mut tls = String::new();
         let mut extra = String::new();
@@ -120,7 +130,7 @@ impl TestRegistry {
                 "version: 0.1\n\
                  log:\n  level: info\n  accesslog:\n    disabled: false\n\
                  storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: {deletes}\n\
-                 http:\n  addr: 127.0.0.1:{port}\n{tls}{extra}",
+                 http:\n  addr: 127.0.0.1:{port}\n{tls}{extra}{validation}",
                 dir.join("storage").display()
             );
             fs::write(dir.join("config.yml"), config).unwrap();
@@ -190,6 +200,82 @@ impl TestRegistry {
             .lines()
             .filter(|line| line.contains(&format!("\"{prefix}")))
             .count()
+    }
+
+    /// Uploads `bytes` as a blob of `repository` with curl (plain HTTP registries), in a
+    /// `POST` and a closing `PUT`; returns its digest.
+    pub fn put_blob(&self, repository: &str, bytes: &[u8]) -> String {
+        let digest = format!("sha256:{}", super::sha256(bytes));
+        let file = self.dir.join("upload.bin");
+        fs::write(&file, bytes).unwrap();
+        let started = tool(
+            "curl",
+            &[
+                "-sSf",
+                "-X",
+                "POST",
+                "-D",
+                "-",
+                "-o",
+                "/dev/null",
+                &format!("http://{}/v2/{repository}/blobs/uploads/", self.host()),
+            ],
+        );
+        let location = (started.lines())
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("location")
+                    .then(|| value.trim().to_string())
+            })
+            .expect("the registry names the upload's location");
+        let location = match location.starts_with('/') {
+            true => format!("http://{}{location}", self.host()),
+            false => location,
+        };
+        let separator = if location.contains('?') { '&' } else { '?' };
+        tool(
+            "curl",
+            &[
+                "-sSf",
+                "-X",
+                "PUT",
+                "-H",
+                "Content-Type: application/octet-stream",
+                "--data-binary",
+                &format!("@{}", file.display()),
+                &format!("{location}{separator}digest={digest}"),
+            ],
+        );
+        digest
+    }
+
+    /// Stores `manifest` (of `media_type`) as `reference` of `repository` with curl (plain
+    /// HTTP registries), exactly these bytes.
+    pub fn put_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        media_type: &str,
+        manifest: &[u8],
+    ) {
+        let file = self.dir.join("manifest.json");
+        fs::write(&file, manifest).unwrap();
+        tool(
+            "curl",
+            &[
+                "-sSf",
+                "-X",
+                "PUT",
+                "-H",
+                &format!("Content-Type: {media_type}"),
+                "--data-binary",
+                &format!("@{}", file.display()),
+                &format!(
+                    "http://{}/v2/{repository}/manifests/{reference}",
+                    self.host()
+                ),
+            ],
+        );
     }
 
     /// The `--ca-cert` flag for this registry, if it has a test CA.
