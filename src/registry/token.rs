@@ -14,8 +14,12 @@ use crate::error::{Error, Result};
 
 /// Token responses are small; anything larger is refused.
 const MAX_TOKEN_RESPONSE: u64 = 1024 * 1024;
-/// Tokens without `expires_in` live this long, and none is taken as living less.
+/// Tokens without a usable `expires_in` live this long (the spec's default), and none is
+/// taken as living less.
 const MIN_TOKEN_LIFETIME: u64 = 60;
+/// No token is kept longer than this, whatever the server says (a lifetime of 2^64-1
+/// seconds would overflow the clock).
+const MAX_TOKEN_LIFETIME: u64 = 24 * 60 * 60;
 /// The OAuth2 client this program is, as the spec asks every client to say.
 const CLIENT_ID: &str = "docker-image-pusher";
 
@@ -134,7 +138,7 @@ fn granted(response: Response, realm: &str) -> Result<Granted> {
     struct TokenResponse {
         token: Option<String>,
         access_token: Option<String>,
-        expires_in: Option<u64>,
+        expires_in: Option<serde_json::Value>,
         refresh_token: Option<String>,
     }
     let invalid = |e: &dyn std::fmt::Display| {
@@ -152,13 +156,49 @@ fn granted(response: Response, realm: &str) -> Result<Granted> {
     let token = (parsed.token.or(parsed.access_token))
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Error::Registry(format!("the token server {realm} sent no token")))?;
-    let lifetime = parsed
-        .expires_in
-        .unwrap_or(MIN_TOKEN_LIFETIME)
-        .max(MIN_TOKEN_LIFETIME);
     Ok(Granted {
         token,
-        lifetime: Duration::from_secs(lifetime),
+        lifetime: lifetime(parsed.expires_in.as_ref()),
         refresh_token: parsed.refresh_token.filter(|t| !t.is_empty()),
     })
+}
+
+/// How long a token whose answer said `expires_in` may be kept: a number of seconds taken
+/// within [`MIN_TOKEN_LIFETIME`] and [`MAX_TOKEN_LIFETIME`] (negative, fractional and huge
+/// ones too), the least of them when it is missing or not a number.
+fn lifetime(expires_in: Option<&serde_json::Value>) -> Duration {
+    let seconds = (expires_in.and_then(serde_json::Value::as_f64))
+        .map_or(MIN_TOKEN_LIFETIME as f64, |seconds| {
+            seconds.clamp(MIN_TOKEN_LIFETIME as f64, MAX_TOKEN_LIFETIME as f64)
+        });
+    Duration::from_secs(seconds as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lifetime_of(json: &str) -> u64 {
+        let value: Option<serde_json::Value> = serde_json::from_str(json).unwrap();
+        lifetime(value.as_ref()).as_secs()
+    }
+
+    #[test]
+    fn lifetimes_are_clamped_between_a_minute_and_a_day() {
+        assert_eq!(lifetime_of("300"), 300);
+        assert_eq!(lifetime_of("18446744073709551615"), MAX_TOKEN_LIFETIME);
+        assert_eq!(lifetime_of("9223372036854775807"), MAX_TOKEN_LIFETIME);
+        assert_eq!(lifetime_of("1e300"), MAX_TOKEN_LIFETIME);
+        assert_eq!(lifetime_of("-5"), MIN_TOKEN_LIFETIME);
+        assert_eq!(lifetime_of("-9223372036854775808"), MIN_TOKEN_LIFETIME);
+        assert_eq!(lifetime_of("1.5"), MIN_TOKEN_LIFETIME);
+        assert_eq!(lifetime_of("90.9"), 90);
+    }
+
+    #[test]
+    fn a_lifetime_that_is_not_a_number_is_the_default() {
+        for json in ["null", "\"300\"", "true", "[1]", "{}"] {
+            assert_eq!(lifetime_of(json), MIN_TOKEN_LIFETIME, "{json}");
+        }
+    }
 }
