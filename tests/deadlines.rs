@@ -5,7 +5,9 @@
 
 mod support;
 
-use support::front::{Action, Front};
+use std::time::{Duration, Instant};
+
+use support::front::{Action, Front, Request};
 use support::images;
 use support::registry::{Setup, TestRegistry};
 use support::{TempDir, TestCache};
@@ -44,6 +46,113 @@ fn token_answer(expires_in: &str) -> Action {
     let body = format!(r#"{{"token":"t0k3n","expires_in":{expires_in}}}"#);
     let json = vec![("Content-Type".into(), "application/json".into())];
     Action::Reply(200, json, body)
+}
+
+fn is_manifest_get(request: &Request) -> bool {
+    request.method == "GET" && request.target.contains("/manifests/")
+}
+
+/// Pulls `deadlines/app:v1` through `front` with these extra flags.
+fn pull(front: &Front, flags: &[&str]) -> support::Run {
+    let image = format!("{}/deadlines/app:v1", front.host());
+    let mut args = vec!["pull", image.as_str()];
+    args.extend_from_slice(flags);
+    TestCache::new().run(&args)
+}
+
+#[test]
+fn a_manifest_cut_halfway_is_a_network_failure_and_retried() {
+    let dir = TempDir::new("cut-manifest");
+    let registry = registry_with_image(&dir);
+    let once = Front::start(registry.port(), |request, first| {
+        match is_manifest_get(request) && first {
+            true => Action::CutResponse(100),
+            false => Action::Forward,
+        }
+    });
+    let run = pull(&once, &[]).success();
+    assert!(run.stderr.contains("retrying"), "{}", run.stderr);
+    let always = Front::start(registry.port(), |request, _| {
+        match is_manifest_get(request) {
+            true => Action::CutResponse(100),
+            false => Action::Forward,
+        }
+    });
+    let run = pull(&always, &["--retry-attempts", "1"]).exits(5);
+    assert!(run.stderr.contains("stopped short"), "{}", run.stderr);
+    let tries = (always.seen().iter())
+        .filter(|(method, target, _)| method == "GET" && target.contains("/manifests/"))
+        .count();
+    assert_eq!(tries, 2, "tried once more: {:?}", always.seen());
+}
+
+#[test]
+fn a_tag_page_cut_halfway_is_retried() {
+    let dir = TempDir::new("cut-tags");
+    let registry = registry_with_image(&dir);
+    let front = Front::start(registry.port(), |request, first| {
+        match request.target.contains("/tags/list") && first {
+            true => Action::CutResponse(10),
+            false => Action::Forward,
+        }
+    });
+    let repository = format!("{}/deadlines/app", front.host());
+    let run = TestCache::new().run(&["tags", &repository]).success();
+    assert!(run.stdout.contains("v1"), "{}", run.stdout);
+}
+
+#[test]
+fn a_token_answer_cut_halfway_is_retried() {
+    let dir = TempDir::new("cut-token");
+    let registry = registry_with_image(&dir);
+    let issuer = Front::start(registry.port(), |_, first| match first {
+        true => Action::ReplyHalf(
+            200,
+            vec![("Content-Type".into(), "application/json".into())],
+            r#"{"token":"t0k3n","expires_in":300}"#.into(),
+        ),
+        false => token_answer("300"),
+    });
+    let front = bearer_front(&registry, &issuer);
+    let run = pull(&front, &[]).success();
+    assert!(run.stderr.contains("retrying"), "{}", run.stderr);
+    assert_eq!(issuer.seen().len(), 2, "{:?}", issuer.seen());
+}
+
+#[test]
+fn a_trickled_manifest_meets_a_total_deadline_and_is_retried() {
+    let dir = TempDir::new("trickle");
+    let registry = registry_with_image(&dir);
+    // A byte every 0.3 s never stalls for --timeout 1, and a manifest of a few hundred
+    // bytes would take minutes: 10 × --timeout ends it after 10 s.
+    let once = Front::start(registry.port(), |request, first| {
+        match is_manifest_get(request) && first {
+            true => Action::Trickle(Duration::from_millis(300)),
+            false => Action::Forward,
+        }
+    });
+    let started = Instant::now();
+    let run = pull(&once, &["--timeout", "1", "--retry-attempts", "1"]).success();
+    assert!(run.stderr.contains("within 10 s"), "{}", run.stderr);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(18), "took {took:?}");
+}
+
+#[test]
+fn a_manifest_trickled_every_time_ends_the_run_as_a_network_failure() {
+    let dir = TempDir::new("trickle-always");
+    let registry = registry_with_image(&dir);
+    let always = Front::start(registry.port(), |request, _| {
+        match is_manifest_get(request) {
+            true => Action::Trickle(Duration::from_millis(300)),
+            false => Action::Forward,
+        }
+    });
+    let started = Instant::now();
+    let run = pull(&always, &["--timeout", "1", "--retry-attempts", "0"]).exits(5);
+    assert!(run.stderr.contains("within 10 s"), "{}", run.stderr);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(18), "took {took:?}");
 }
 
 #[test]

@@ -23,7 +23,9 @@ Registry options:
       --insecure-registry HOST allow plain HTTP for HOST when HTTPS fails (loopback always
                                may); may be repeated
       --timeout SECS           limit on connecting and on any stall, never on a whole
-                               transfer [default: 300] [env: DOCKER_PUSHER_TIMEOUT]
+                               layer; a manifest, token, tag page or error body must
+                               arrive whole within 10 × SECS [default: 300]
+                               [env: DOCKER_PUSHER_TIMEOUT]
       --retry-attempts N       retries after a failure that may pass: connection lost,
                                timeout, 408, 429, 5xx [default: 3]
                                [env: DOCKER_PUSHER_RETRY_ATTEMPTS]

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::auth::Credentials;
 use super::http::{Body, Http, Response};
-use super::{read_error_body, url};
+use super::{read_error_body, url, whole};
 use crate::error::{Error, Result};
 
 /// Token responses are small; anything larger is refused.
@@ -76,7 +76,7 @@ pub fn get(
         .map(|c| ("Authorization", c.basic_header()))
         .collect();
     let response = http.send("GET", &token_url, &headers, Body::Empty)?;
-    granted(response, request.realm)
+    granted(http, response, request.realm)
 }
 
 /// `POST realm` with an OAuth2 form. `None` when the server does not take `POST` (404 or
@@ -117,16 +117,18 @@ pub fn post(http: &Http, request: &TokenRequest<'_>, grant: &Grant<'_>) -> Resul
     )?;
     match response.status().as_u16() {
         404 | 405 => Ok(None),
-        _ => granted(response, request.realm).map(Some),
+        _ => granted(http, response, request.realm).map(Some),
     }
 }
 
-/// The token of a `200` answer; an error naming the server for anything else.
-fn granted(response: Response, realm: &str) -> Result<Granted> {
+/// The token of a `200` answer; an error naming the server for anything else. The answer is
+/// read whole within the deadline of small bodies: one cut short is a network failure.
+fn granted(http: &Http, response: Response, realm: &str) -> Result<Granted> {
     let status = response.status().as_u16();
     let realm = url::shown(realm);
+    let deadline = http.body_deadline();
     if status != 200 {
-        let (_, detail) = read_error_body(response);
+        let (_, detail) = read_error_body(response, deadline);
         let what = format!("the token server {realm} refused (HTTP {status}{detail})");
         return Err(match status {
             401 | 403 => Error::Denied(what),
@@ -144,12 +146,8 @@ fn granted(response: Response, realm: &str) -> Result<Granted> {
     let invalid = |e: &dyn std::fmt::Display| {
         Error::Registry(format!("the token server {realm} sent no valid token: {e}"))
     };
-    let bytes = (response
-        .into_body()
-        .into_with_config()
-        .limit(MAX_TOKEN_RESPONSE)
-        .read_to_vec())
-    .map_err(|e| invalid(&e))?;
+    let what = format!("the answer of the token server {realm}");
+    let bytes = whole::read(response.into_body(), MAX_TOKEN_RESPONSE, deadline, &what)?;
     // serde's message may quote what it read: only say where it failed.
     let parsed: TokenResponse = serde_json::from_slice(&bytes)
         .map_err(|e| invalid(&format_args!("at line {} column {}", e.line(), e.column())))?;
