@@ -179,3 +179,23 @@ fn a_token_lifetime_out_of_any_range_is_clamped() {
         assert!(!issuer.seen().is_empty(), "no token was asked for");
     }
 }
+
+#[test]
+fn a_token_server_asking_to_wait_is_waited_for() {
+    let dir = TempDir::new("token-429");
+    let registry = registry_with_image(&dir);
+    let issuer = Front::start(registry.port(), |_, first| match first {
+        true => Action::Respond(429, vec![("Retry-After".into(), "1".into())]),
+        false => token_answer("300"),
+    });
+    let front = bearer_front(&registry, &issuer);
+    let started = Instant::now();
+    let run = pull(&front, &[]).success();
+    assert!(
+        run.stderr.contains("retrying in 1.0s") && run.stderr.contains("Retry-After"),
+        "{}",
+        run.stderr
+    );
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert_eq!(issuer.seen().len(), 2, "{:?}", issuer.seen());
+}

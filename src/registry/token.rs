@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::auth::Credentials;
 use super::http::{Body, Http, Response};
-use super::{read_error_body, url, whole};
+use super::{read_error_body, refusal, url, whole};
 use crate::error::{Error, Result};
 
 /// Token responses are small; anything larger is refused.
@@ -127,12 +127,16 @@ fn granted(http: &Http, response: Response, realm: &str) -> Result<Granted> {
     let status = response.status().as_u16();
     let realm = url::shown(realm);
     let deadline = http.body_deadline();
+    if matches!(status, 408 | 429 | 500..=599) {
+        // A refusal like the registry's own, so that its Retry-After is waited for.
+        let what = format!("the token server {realm}");
+        return Err(refusal(&what, status, response, None, deadline));
+    }
     if status != 200 {
         let (_, detail) = read_error_body(response, deadline);
         let what = format!("the token server {realm} refused (HTTP {status}{detail})");
         return Err(match status {
             401 | 403 => Error::Denied(what),
-            408 | 429 | 500..=599 => Error::Network(what),
             _ => Error::Registry(what),
         });
     }
