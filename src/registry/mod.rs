@@ -5,6 +5,7 @@
 
 mod auth;
 mod blobs;
+mod cred_helper;
 pub mod docker_config;
 mod http;
 mod image;
@@ -27,6 +28,7 @@ use crate::retry::{self, Pushbacks};
 
 pub use auth::{Credentials, Secret};
 pub use blobs::UploadPlan;
+pub use cred_helper::DEFAULT_DEADLINE as HELPER_TIMEOUT;
 pub use http::HttpOptions;
 pub use image::{Compress, RegistryDestination, RegistrySource};
 pub use mirror::{MirrorSpec, Mirrors};
@@ -47,6 +49,8 @@ pub struct RegistryOptions {
     pub insecure: Vec<String>,
     /// Attempts for a failed request that may succeed later (at least 1).
     pub attempts: u32,
+    /// How long a credential helper may take to answer.
+    pub helper_timeout: Duration,
     /// Where the requests tried again are counted (shared by the connections of a run).
     pub pushbacks: Pushbacks,
     /// Mirrors that images are read from before their registry (see [`Mirrors`]).
@@ -84,7 +88,7 @@ impl Registry {
         let http = Http::new(&options.http, progress)?;
         let credentials = match &options.credentials {
             Some(credentials) => Some(credentials.clone()),
-            None => docker_config::lookup(host).unwrap_or_else(|e| {
+            None => docker_config::lookup(host, options.helper_timeout).unwrap_or_else(|e| {
                 progress.warn(format_args!("{e}; going on without credentials"));
                 None
             }),
