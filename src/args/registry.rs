@@ -27,8 +27,8 @@ Registry options:
                                may); may be repeated
       --timeout SECS           limit on connecting and on any stall, never on a whole
                                layer; a manifest, token, tag page or error body must
-                               arrive whole within 10 × SECS, a credential helper
-                               answer within SECS (30 s when not given)
+                               arrive whole within 10 × SECS, and a credential helper
+                               must answer within SECS (30 s if not given)
                                [default: 300] [env: DOCKER_PUSHER_TIMEOUT]
       --retry-attempts N       retries after a failure that may pass: connection lost,
                                timeout, 408, 429, 5xx [default: 3]

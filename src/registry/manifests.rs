@@ -23,7 +23,7 @@ impl Registry {
         let url = format!("{}/v2/{repository}/manifests/{reference}", self.base);
         let headers = [("Accept", ACCEPT.join(", "))];
         let scope = pull_scope(repository);
-        let (headers, bytes) = self
+        let (answered, bytes) = self
             .get_whole(&url, &scope, &headers, MAX_MANIFEST_SIZE, "the manifest")
             .map_err(|e| match e.status() {
                 Some(404) => {
@@ -36,7 +36,7 @@ impl Registry {
                 }
                 _ => e,
             })?;
-        let content_type = (headers.get("content-type").and_then(|v| v.to_str().ok()))
+        let content_type = (answered.get("content-type").and_then(|v| v.to_str().ok()))
             .map(|v| v.split(';').next().unwrap_or_default().trim().to_string())
             .unwrap_or_default();
         let bad =
