@@ -7,10 +7,13 @@ use std::time::Duration;
 use lexopt::{Arg, Parser};
 
 use crate::error::{Error, Result};
-use crate::registry::{Credentials, HttpOptions, MirrorSpec, RegistryOptions};
+use crate::registry::{Credentials, HELPER_TIMEOUT, HttpOptions, MirrorSpec, RegistryOptions};
 use crate::retry::Pushbacks;
 
 use super::{FlagGroup, env_bool, env_number, env_value, number, secret, value};
+
+/// `--timeout` when none is given, in seconds.
+const DEFAULT_TIMEOUT: u64 = 300;
 
 /// The help lines of the registry flags.
 pub const REGISTRY_HELP: &str = "\
@@ -23,7 +26,10 @@ Registry options:
       --insecure-registry HOST allow plain HTTP for HOST when HTTPS fails (loopback always
                                may); may be repeated
       --timeout SECS           limit on connecting and on any stall, never on a whole
-                               transfer [default: 300] [env: DOCKER_PUSHER_TIMEOUT]
+                               layer; a manifest, token, tag page or error body must
+                               arrive whole within 10 × SECS, and a credential helper
+                               must answer within SECS (30 s if not given)
+                               [default: 300] [env: DOCKER_PUSHER_TIMEOUT]
       --retry-attempts N       retries after a failure that may pass: connection lost,
                                timeout, 408, 429, 5xx [default: 3]
                                [env: DOCKER_PUSHER_RETRY_ATTEMPTS]
@@ -48,7 +54,8 @@ pub struct RegistryArgs {
     ca_certs: Vec<PathBuf>,
     skip_tls: bool,
     insecure: Vec<String>,
-    timeout: u64,
+    /// `--timeout`, when given (by flag or environment).
+    timeout: Option<u64>,
     retries: u32,
     mirrors: Vec<MirrorSpec>,
     mirrors_from_flags: bool,
@@ -65,7 +72,7 @@ impl RegistryArgs {
             ca_certs: Vec::new(),
             skip_tls: env_bool("DOCKER_PUSHER_SKIP_TLS")?.unwrap_or(false),
             insecure: Vec::new(),
-            timeout: env_number("DOCKER_PUSHER_TIMEOUT")?.unwrap_or(300),
+            timeout: env_number("DOCKER_PUSHER_TIMEOUT")?,
             retries: env_number("DOCKER_PUSHER_RETRY_ATTEMPTS")?.unwrap_or(3),
             mirrors: (env_value("DOCKER_PUSHER_REGISTRY_MIRRORS").unwrap_or_default())
                 .split(',')
@@ -104,8 +111,10 @@ impl RegistryArgs {
             http: HttpOptions {
                 ca_certs: self.ca_certs.clone(),
                 skip_tls: self.skip_tls,
-                timeout: Duration::from_secs(self.timeout.max(1)),
+                timeout: Duration::from_secs(self.timeout.unwrap_or(DEFAULT_TIMEOUT).max(1)),
             },
+            helper_timeout: (self.timeout)
+                .map_or(HELPER_TIMEOUT, |secs| Duration::from_secs(secs.max(1))),
             credentials,
             insecure: self.insecure.clone(),
             attempts: self.attempts(),
@@ -116,7 +125,7 @@ impl RegistryArgs {
 
     /// Sets `--timeout` (the one-shot form's `-t`).
     pub fn set_timeout(&mut self, seconds: u64) {
-        self.timeout = seconds;
+        self.timeout = Some(seconds);
     }
 
     /// Tries for a request or chunk that fails in a way that may pass.
@@ -169,7 +178,7 @@ impl FlagGroup for RegistryArgs {
             Arg::Long("insecure-registry") => {
                 self.insecure.push(value(parser, "--insecure-registry")?)
             }
-            Arg::Long("timeout") => self.timeout = number(parser, "--timeout")?,
+            Arg::Long("timeout") => self.timeout = Some(number(parser, "--timeout")?),
             Arg::Long("retry-attempts") => self.retries = number(parser, "--retry-attempts")?,
             Arg::Long("registry-mirror") => {
                 let text = value(parser, "--registry-mirror")?;

@@ -84,7 +84,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         ),
         None => (credentials, "credentials"),
     };
-    let place = docker_config::store(&host, &stored)?;
+    let place = docker_config::store(&host, &stored, options.helper_timeout)?;
     progress.info(format_args!(
         "login succeeded for {} at {host}; {what} stored in {place}",
         stored.username

@@ -4,7 +4,7 @@ use lexopt::{Arg, Parser};
 
 use crate::args::{self, Globals};
 use crate::error::Result;
-use crate::registry::docker_config;
+use crate::registry::{HELPER_TIMEOUT, docker_config};
 
 use super::output::print_help;
 use super::remote::registry_host;
@@ -39,7 +39,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     }
     let (_, host) = registry_host(target.as_deref(), COMMAND)?;
     let progress = globals.progress();
-    if docker_config::erase(&host)? {
+    if docker_config::erase(&host, HELPER_TIMEOUT)? {
         progress.info(format_args!("removed the credentials for {host}"));
     } else {
         progress.info(format_args!("no credentials were stored for {host}"));

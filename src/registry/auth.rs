@@ -156,11 +156,16 @@ impl Auth {
                 let Granted {
                     token, lifetime, ..
                 } = self.fetch_token(http, &request)?;
-                let expires = Instant::now() + lifetime.saturating_sub(Duration::from_secs(10));
-                self.tokens
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(scope.to_string(), (token.clone(), expires));
+                // A lifetime past what the clock can count keeps the token for this request
+                // only (token.rs clamps it to a day, so this is never more than a guard).
+                let kept =
+                    Instant::now().checked_add(lifetime.saturating_sub(Duration::from_secs(10)));
+                if let Some(expires) = kept {
+                    self.tokens
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(scope.to_string(), (token.clone(), expires));
+                }
                 Ok(Some(format!("Bearer {token}")))
             }
         }

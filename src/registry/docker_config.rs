@@ -2,18 +2,19 @@
 //! `credHelpers` and `credsStore` (`docker-credential-<name> get|store|erase`), and `auths`
 //! (`auth` = base64 of `user:password`, or `username`/`password`, and `identitytoken`: an OAuth2
 //! refresh token, which a helper signals with the user name `<token>`). `login` and `logout`
-//! write there too, keeping every other setting in the file as it was.
+//! write there too, keeping every other setting in the file as it was. Helpers run with a
+//! deadline and bounded output (see [`super::cred_helper`]).
 
 use std::fs;
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
 use super::auth::{Credentials, Secret, base64_decode, base64_encode};
+use super::cred_helper;
 use crate::error::{Error, Result};
-use crate::inert::inert;
 
 /// The key Docker uses for Docker Hub.
 const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
@@ -33,8 +34,9 @@ pub fn config_path() -> Option<PathBuf> {
     Some(dir.join("config.json"))
 }
 
-/// The credentials Docker keeps for `host`, if any. A helper that fails is an error.
-pub fn lookup(host: &str) -> Result<Option<Credentials>> {
+/// The credentials Docker keeps for `host`, if any. A helper that fails, or does not answer
+/// within `deadline`, is an error.
+pub fn lookup(host: &str, deadline: Duration) -> Result<Option<Credentials>> {
     let Some(config) = read_config()? else {
         return Ok(None);
     };
@@ -43,7 +45,7 @@ pub fn lookup(host: &str) -> Result<Option<Credentials>> {
         .and_then(|(_, name)| name.as_str())
         .or_else(|| config.get("credsStore").and_then(Value::as_str));
     if let Some(helper) = helper {
-        return helper_get(helper, host);
+        return helper_get(helper, host, deadline);
     }
     let Some(entry) = (config.get("auths").and_then(Value::as_object))
         .and_then(|auths| auths.iter().find(|(key, _)| same_host(key, host)))
@@ -81,9 +83,9 @@ pub fn lookup(host: &str) -> Result<Option<Credentials>> {
         .map(|(u, p)| Credentials::password(u, p)))
 }
 
-/// Stores credentials for `host`: in the `credsStore` helper when one is set, else in `auths`.
-/// Returns where they went.
-pub fn store(host: &str, credentials: &Credentials) -> Result<String> {
+/// Stores credentials for `host`: in the `credsStore` helper when one is set (given `deadline`
+/// to do it), else in `auths`. Returns where they went.
+pub fn store(host: &str, credentials: &Credentials, deadline: Duration) -> Result<String> {
     let mut config = read_config()?.unwrap_or_default();
     if let Some(helper) = config
         .get("credsStore")
@@ -97,7 +99,7 @@ pub fn store(host: &str, credentials: &Credentials) -> Result<String> {
         let request = serde_json::json!({
             "ServerURL": server_url(host), "Username": username, "Secret": credentials.secret_text(),
         });
-        run_helper(&helper, "store", &request.to_string())?;
+        run_helper(&helper, "store", &request.to_string(), deadline)?;
         return Ok(format!("the {helper} credential helper"));
     }
     let auths = config
@@ -125,8 +127,9 @@ pub fn store(host: &str, credentials: &Credentials) -> Result<String> {
     Ok(format!("{} (unencrypted)", shown_path()))
 }
 
-/// Removes the credentials for `host`; returns whether there were any.
-pub fn erase(host: &str) -> Result<bool> {
+/// Removes the credentials for `host` (a `credsStore` helper is given `deadline` to do it);
+/// returns whether there were any.
+pub fn erase(host: &str, deadline: Duration) -> Result<bool> {
     let Some(mut config) = read_config()? else {
         return Ok(false);
     };
@@ -135,7 +138,7 @@ pub fn erase(host: &str) -> Result<bool> {
         .and_then(Value::as_str)
         .map(str::to_string)
     {
-        run_helper(&helper, "erase", &server_url(host))?;
+        run_helper(&helper, "erase", &server_url(host), deadline)?;
         return Ok(true);
     }
     let Some(auths) = config.get_mut("auths").and_then(Value::as_object_mut) else {
@@ -206,8 +209,8 @@ fn server_url(host: &str) -> String {
     }
 }
 
-fn helper_get(helper: &str, host: &str) -> Result<Option<Credentials>> {
-    let output = run_helper(helper, "get", &server_url(host))?;
+fn helper_get(helper: &str, host: &str, deadline: Duration) -> Result<Option<Credentials>> {
+    let output = run_helper(helper, "get", &server_url(host), deadline)?;
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "PascalCase")]
     struct Found {
@@ -229,35 +232,10 @@ fn helper_get(helper: &str, host: &str) -> Result<Option<Credentials>> {
     }))
 }
 
-/// Runs `docker-credential-<helper> <action>` with `input` on its standard input.
-fn run_helper(helper: &str, action: &str, input: &str) -> Result<String> {
-    let program = format!("docker-credential-{helper}");
-    let mut child = Command::new(&program)
-        .arg(action)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| Error::Denied(format!("{program} (named in {}): {e}", shown_path())))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(input.as_bytes());
-    }
-    let output = child
-        .wait_with_output()
-        .map_err(|e| Error::Denied(format!("{program} {action}: {e}")))?;
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    if !output.status.success() {
-        let said = if stdout.trim().is_empty() {
-            String::from_utf8_lossy(&output.stderr).into_owned()
-        } else {
-            stdout
-        };
-        return Err(Error::Denied(format!(
-            "{program} {action} failed: {}",
-            inert(said.trim())
-        )));
-    }
-    Ok(stdout)
+/// Runs `docker-credential-<helper> <action>` with `input` on its standard input, within
+/// `deadline`.
+fn run_helper(helper: &str, action: &str, input: &str, deadline: Duration) -> Result<String> {
+    cred_helper::run(helper, action, input, deadline, &shown_path())
 }
 
 /// Where JSON that holds secrets failed to parse, without quoting any of it (serde's own

@@ -2,7 +2,7 @@
 //! Mozilla's bundled ones when the host has none, `--ca-cert`, or no checks with
 //! `--skip-tls`), proxies from `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` (see [`super::proxy`]),
 //! and timeouts that bound connecting and any stretch without progress, never a whole
-//! transfer. It follows no redirect: the registry client decides where credentials may go.
+//! transfer (small bodies have a total deadline besides: see [`super::whole`]). It follows no redirect: the registry client decides where credentials may go.
 
 use std::fs;
 use std::io::Read;
@@ -54,6 +54,8 @@ pub struct Http {
     /// By proxy URL, as the environment gave it.
     proxied: Vec<(String, Agent)>,
     proxies: ProxySettings,
+    /// How long a small body may take to arrive whole.
+    body_deadline: Duration,
     progress: Progress,
 }
 
@@ -98,8 +100,15 @@ impl Http {
             direct: agent(None),
             proxied,
             proxies,
+            body_deadline: options.timeout * super::whole::DEADLINE_TIMEOUTS,
             progress,
         })
+    }
+
+    /// How long a small body (a manifest, a token answer, a tag page, an error body) may take
+    /// to arrive whole: [`super::whole::DEADLINE_TIMEOUTS`] × `--timeout`.
+    pub fn body_deadline(&self) -> Duration {
+        self.body_deadline
     }
 
     /// The proxy requests to `url` go through, as shown to the user (`http://proxy:3128 (from

@@ -22,15 +22,9 @@ impl Registry {
     pub fn get_manifest(&self, repository: &str, reference: &str) -> Result<RawManifest> {
         let url = format!("{}/v2/{repository}/manifests/{reference}", self.base);
         let headers = [("Accept", ACCEPT.join(", "))];
-        let response = self
-            .request(
-                "GET",
-                &url,
-                &pull_scope(repository),
-                &headers,
-                Body::Empty,
-                &[200],
-            )
+        let scope = pull_scope(repository);
+        let (answered, bytes) = self
+            .get_whole(&url, &scope, &headers, MAX_MANIFEST_SIZE, "the manifest")
             .map_err(|e| match e.status() {
                 Some(404) => {
                     let host = self
@@ -42,16 +36,9 @@ impl Registry {
                 }
                 _ => e,
             })?;
-        let content_type = (response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok()))
-        .map(|v| v.split(';').next().unwrap_or_default().trim().to_string())
-        .unwrap_or_default();
-        let bytes = (response.into_body().into_with_config())
-            .limit(MAX_MANIFEST_SIZE)
-            .read_to_vec()
-            .map_err(|e| Error::BadInput(format!("GET {url}: the manifest is unreadable or larger than {MAX_MANIFEST_SIZE} bytes ({e})")))?;
+        let content_type = (answered.get("content-type").and_then(|v| v.to_str().ok()))
+            .map(|v| v.split(';').next().unwrap_or_default().trim().to_string())
+            .unwrap_or_default();
         let bad =
             |why: String| Error::BadInput(format!("manifest {repository}:{reference}: {why}"));
         let parsed = manifest::parse(&bytes).map_err(bad)?;

@@ -5,6 +5,7 @@
 
 mod auth;
 mod blobs;
+mod cred_helper;
 pub mod docker_config;
 mod http;
 mod image;
@@ -16,9 +17,11 @@ mod tags;
 mod token;
 mod untag;
 mod url;
+mod whole;
 
 use std::collections::HashSet;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use crate::error::{Error, Refusal, Result};
 use crate::inert::inert;
@@ -27,6 +30,7 @@ use crate::retry::{self, Pushbacks};
 
 pub use auth::{Credentials, Secret};
 pub use blobs::UploadPlan;
+pub use cred_helper::DEFAULT_DEADLINE as HELPER_TIMEOUT;
 pub use http::HttpOptions;
 pub use image::{Compress, RegistryDestination, RegistrySource};
 pub use mirror::{MirrorSpec, Mirrors};
@@ -48,6 +52,8 @@ pub struct RegistryOptions {
     pub insecure: Vec<String>,
     /// Attempts for a failed request that may succeed later (at least 1).
     pub attempts: u32,
+    /// How long a credential helper may take to answer.
+    pub helper_timeout: Duration,
     /// Where the requests tried again are counted (shared by the connections of a run).
     pub pushbacks: Pushbacks,
     /// Mirrors that images are read from before their registry (see [`Mirrors`]).
@@ -85,7 +91,7 @@ impl Registry {
         let http = Http::new(&options.http, progress)?;
         let credentials = match &options.credentials {
             Some(credentials) => Some(credentials.clone()),
-            None => docker_config::lookup(host).unwrap_or_else(|e| {
+            None => docker_config::lookup(host, options.helper_timeout).unwrap_or_else(|e| {
                 progress.warn(format_args!("{e}; going on without credentials"));
                 None
             }),
@@ -327,7 +333,14 @@ impl Registry {
             host => host,
         };
         let anonymous = !self.auth.has_credentials();
-        refusal(what, status, response, anonymous.then_some(login_host))
+        let deadline = self.http.body_deadline();
+        refusal(
+            what,
+            status,
+            response,
+            anonymous.then_some(login_host),
+            deadline,
+        )
     }
 
     /// Shows each `Warning: 299` header once.
@@ -364,8 +377,14 @@ fn reborrow<'a>(body: &'a mut Body<'_>) -> Body<'a> {
 
 /// The error for a response whose status was not asked for: the registry's own codes and
 /// words from its body, the pause its `Retry-After` asks for, and on a 429 what its rate-limit
-/// headers say.
-fn refusal(what: &str, status: u16, response: Response, login_host: Option<&str>) -> Error {
+/// headers say. Its body is read within `deadline`.
+fn refusal(
+    what: &str,
+    status: u16,
+    response: Response,
+    login_host: Option<&str>,
+    deadline: Duration,
+) -> Error {
     let retry_after = (response.headers().get("retry-after"))
         .and_then(|value| value.to_str().ok())
         .map(retry::pause_asked);
@@ -373,7 +392,7 @@ fn refusal(what: &str, status: u16, response: Response, login_host: Option<&str>
         429 => rate_limit::explain(response.headers(), retry_after, login_host),
         _ => String::new(),
     };
-    let (codes, detail) = read_error_body(response);
+    let (codes, detail) = read_error_body(response, deadline);
     Error::Refused(Box::new(Refusal {
         request: what.to_string(),
         status,
@@ -385,8 +404,9 @@ fn refusal(what: &str, status: u16, response: Response, login_host: Option<&str>
 }
 
 /// The registry's explanation from an error body: the codes of its JSON errors, and
-/// `: CODE: message` for each, or the first line of anything else, capped.
-fn read_error_body(response: Response) -> (Vec<String>, String) {
+/// `: CODE: message` for each, or the first line of anything else, capped; nothing when it
+/// does not arrive whole within `deadline`.
+fn read_error_body(response: Response, deadline: Duration) -> (Vec<String>, String) {
     #[derive(serde::Deserialize)]
     struct Errors {
         errors: Vec<ErrorItem>,
@@ -396,12 +416,7 @@ fn read_error_body(response: Response) -> (Vec<String>, String) {
         code: Option<String>,
         message: Option<String>,
     }
-    let Ok(bytes) = response
-        .into_body()
-        .into_with_config()
-        .limit(MAX_ERROR_BODY)
-        .read_to_vec()
-    else {
+    let Ok(bytes) = whole::read(response.into_body(), MAX_ERROR_BODY, deadline, "") else {
         return (Vec::new(), String::new());
     };
     if let Ok(parsed) = serde_json::from_slice::<Errors>(&bytes)

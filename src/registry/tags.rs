@@ -10,7 +10,6 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::blobs::pull_scope;
-use super::http::Body;
 use super::{Registry, url};
 use crate::error::{Error, Result};
 
@@ -38,26 +37,11 @@ impl Registry {
         let mut read = HashSet::new();
         for _ in 0..MAX_PAGES {
             read.insert(next.clone());
-            let response = self.request(
-                "GET",
-                &next,
-                &pull_scope(repository),
-                &[],
-                Body::Empty,
-                &[200],
-            )?;
-            let link = response
-                .headers()
-                .get("link")
-                .and_then(|v| v.to_str().ok())
-                .and_then(next_link);
+            let scope = pull_scope(repository);
+            let (headers, bytes) =
+                self.get_whole(&next, &scope, &[], MAX_PAGE, "the page of tags")?;
+            let link = (headers.get("link").and_then(|v| v.to_str().ok())).and_then(next_link);
             let shown = url::shown(&next).to_string();
-            let bytes = (response
-                .into_body()
-                .into_with_config()
-                .limit(MAX_PAGE)
-                .read_to_vec())
-            .map_err(|e| Error::Registry(format!("GET {shown}: {e}")))?;
             let mut going = Ok(true);
             let mut page = serde_json::Deserializer::from_slice(&bytes);
             (PageSeed {

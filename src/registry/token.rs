@@ -9,13 +9,17 @@ use serde::Deserialize;
 
 use super::auth::Credentials;
 use super::http::{Body, Http, Response};
-use super::{read_error_body, url};
+use super::{read_error_body, refusal, url, whole};
 use crate::error::{Error, Result};
 
 /// Token responses are small; anything larger is refused.
 const MAX_TOKEN_RESPONSE: u64 = 1024 * 1024;
-/// Tokens without `expires_in` live this long, and none is taken as living less.
+/// Tokens without a usable `expires_in` live this long (the spec's default), and none is
+/// taken as living less.
 const MIN_TOKEN_LIFETIME: u64 = 60;
+/// No token is kept longer than this, whatever the server says (a lifetime of 2^64-1
+/// seconds would overflow the clock).
+const MAX_TOKEN_LIFETIME: u64 = 24 * 60 * 60;
 /// The OAuth2 client this program is, as the spec asks every client to say.
 const CLIENT_ID: &str = "docker-image-pusher";
 
@@ -72,7 +76,7 @@ pub fn get(
         .map(|c| ("Authorization", c.basic_header()))
         .collect();
     let response = http.send("GET", &token_url, &headers, Body::Empty)?;
-    granted(response, request.realm)
+    granted(http, response, request.realm)
 }
 
 /// `POST realm` with an OAuth2 form. `None` when the server does not take `POST` (404 or
@@ -113,20 +117,26 @@ pub fn post(http: &Http, request: &TokenRequest<'_>, grant: &Grant<'_>) -> Resul
     )?;
     match response.status().as_u16() {
         404 | 405 => Ok(None),
-        _ => granted(response, request.realm).map(Some),
+        _ => granted(http, response, request.realm).map(Some),
     }
 }
 
-/// The token of a `200` answer; an error naming the server for anything else.
-fn granted(response: Response, realm: &str) -> Result<Granted> {
+/// The token of a `200` answer; an error naming the server for anything else. The answer is
+/// read whole within the deadline of small bodies: one cut short is a network failure.
+fn granted(http: &Http, response: Response, realm: &str) -> Result<Granted> {
     let status = response.status().as_u16();
     let realm = url::shown(realm);
+    let deadline = http.body_deadline();
+    if matches!(status, 408 | 429 | 500..=599) {
+        // A refusal like the registry's own, so that its Retry-After is waited for.
+        let what = format!("the token server {realm}");
+        return Err(refusal(&what, status, response, None, deadline));
+    }
     if status != 200 {
-        let (_, detail) = read_error_body(response);
+        let (_, detail) = read_error_body(response, deadline);
         let what = format!("the token server {realm} refused (HTTP {status}{detail})");
         return Err(match status {
             401 | 403 => Error::Denied(what),
-            408 | 429 | 500..=599 => Error::Network(what),
             _ => Error::Registry(what),
         });
     }
@@ -134,31 +144,63 @@ fn granted(response: Response, realm: &str) -> Result<Granted> {
     struct TokenResponse {
         token: Option<String>,
         access_token: Option<String>,
-        expires_in: Option<u64>,
+        expires_in: Option<serde_json::Value>,
         refresh_token: Option<String>,
     }
     let invalid = |e: &dyn std::fmt::Display| {
         Error::Registry(format!("the token server {realm} sent no valid token: {e}"))
     };
-    let bytes = (response
-        .into_body()
-        .into_with_config()
-        .limit(MAX_TOKEN_RESPONSE)
-        .read_to_vec())
-    .map_err(|e| invalid(&e))?;
+    let what = format!("the answer of the token server {realm}");
+    let bytes = whole::read(response.into_body(), MAX_TOKEN_RESPONSE, deadline, &what)?;
     // serde's message may quote what it read: only say where it failed.
     let parsed: TokenResponse = serde_json::from_slice(&bytes)
         .map_err(|e| invalid(&format_args!("at line {} column {}", e.line(), e.column())))?;
     let token = (parsed.token.or(parsed.access_token))
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Error::Registry(format!("the token server {realm} sent no token")))?;
-    let lifetime = parsed
-        .expires_in
-        .unwrap_or(MIN_TOKEN_LIFETIME)
-        .max(MIN_TOKEN_LIFETIME);
     Ok(Granted {
         token,
-        lifetime: Duration::from_secs(lifetime),
+        lifetime: lifetime(parsed.expires_in.as_ref()),
         refresh_token: parsed.refresh_token.filter(|t| !t.is_empty()),
     })
+}
+
+/// How long a token whose answer said `expires_in` may be kept: a number of seconds taken
+/// within [`MIN_TOKEN_LIFETIME`] and [`MAX_TOKEN_LIFETIME`] (negative, fractional and huge
+/// ones too), the least of them when it is missing or not a number.
+fn lifetime(expires_in: Option<&serde_json::Value>) -> Duration {
+    let seconds = (expires_in.and_then(serde_json::Value::as_f64))
+        .map_or(MIN_TOKEN_LIFETIME as f64, |seconds| {
+            seconds.clamp(MIN_TOKEN_LIFETIME as f64, MAX_TOKEN_LIFETIME as f64)
+        });
+    Duration::from_secs(seconds as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lifetime_of(json: &str) -> u64 {
+        let value: Option<serde_json::Value> = serde_json::from_str(json).unwrap();
+        lifetime(value.as_ref()).as_secs()
+    }
+
+    #[test]
+    fn lifetimes_are_clamped_between_a_minute_and_a_day() {
+        assert_eq!(lifetime_of("300"), 300);
+        assert_eq!(lifetime_of("18446744073709551615"), MAX_TOKEN_LIFETIME);
+        assert_eq!(lifetime_of("9223372036854775807"), MAX_TOKEN_LIFETIME);
+        assert_eq!(lifetime_of("1e300"), MAX_TOKEN_LIFETIME);
+        assert_eq!(lifetime_of("-5"), MIN_TOKEN_LIFETIME);
+        assert_eq!(lifetime_of("-9223372036854775808"), MIN_TOKEN_LIFETIME);
+        assert_eq!(lifetime_of("1.5"), MIN_TOKEN_LIFETIME);
+        assert_eq!(lifetime_of("90.9"), 90);
+    }
+
+    #[test]
+    fn a_lifetime_that_is_not_a_number_is_the_default() {
+        for json in ["null", "\"300\"", "true", "[1]", "{}"] {
+            assert_eq!(lifetime_of(json), MIN_TOKEN_LIFETIME, "{json}");
+        }
+    }
 }

@@ -44,6 +44,12 @@ pub enum Action {
     /// Forward, sending the response body at this many bytes per second (a slow CDN: each
     /// connection is slow, several together are not).
     Throttle(u64),
+    /// Forward, sending the response body one byte at a time, one every this long: a
+    /// trickle that never stalls long enough for a timeout between bytes.
+    Trickle(Duration),
+    /// Answer with this status and headers, and the `Content-Length` of this body, but send
+    /// only its first half and close: a connection cut halfway through a small answer.
+    ReplyHalf(u16, Vec<(String, String)>, String),
     /// Forward, but close the connection after this many bytes of the request body.
     CutRequest(u64),
     /// Say nothing for this long, then close.
@@ -191,7 +197,8 @@ fn serve(client: TcpStream, state: Arc<State>) {
         _ => None,
     };
     let throttle = match &action {
-        Action::Throttle(rate) => Some(*rate),
+        Action::Throttle(rate) => Some(Pace::Rate(*rate)),
+        Action::Trickle(every) => Some(Pace::ByteEvery(*every)),
         _ => None,
     };
     let (cut_response, cut_request) = match action {
@@ -211,6 +218,17 @@ fn serve(client: TcpStream, state: Arc<State>) {
         }
         Action::Reply(status, headers, body) => {
             reply(&mut client, status, &headers, &body);
+            return;
+        }
+        Action::ReplyHalf(status, mut headers, body) => {
+            headers.push(("Content-Length".into(), body.len().to_string()));
+            let half = &body[..body.len() / 2];
+            let _ = write!(client, "HTTP/1.1 {status} Injected\r\n");
+            for (name, value) in headers {
+                let _ = write!(client, "{name}: {value}\r\n");
+            }
+            let _ = write!(client, "Connection: close\r\n\r\n{half}");
+            let _ = client.shutdown(Shutdown::Both);
             return;
         }
         Action::Endless => {
@@ -237,7 +255,8 @@ fn serve(client: TcpStream, state: Arc<State>) {
         Action::Forward
         | Action::ForwardAs(_)
         | Action::ForwardRelocated(_)
-        | Action::Throttle(_) => (None, None),
+        | Action::Throttle(_)
+        | Action::Trickle(_) => (None, None),
         Action::CutResponse(after) => (Some(after), None),
         Action::CutRequest(after) => (None, Some(after)),
     };
@@ -292,8 +311,8 @@ fn serve(client: TcpStream, state: Arc<State>) {
     }
     let to_client = client.try_clone().unwrap();
     match throttle {
-        Some(rate) => pipe(
-            &mut Throttled::new(from_registry, rate),
+        Some(pace) => pipe(
+            &mut Throttled::new(from_registry, pace),
             to_client,
             None,
             &state.bytes_down,
@@ -410,19 +429,28 @@ fn pipe(from: &mut impl Read, mut to: TcpStream, limit: Option<u64>, counter: &A
     }
 }
 
-/// A reader that never goes faster than `rate` bytes per second.
+/// How fast a [`Throttled`] reader goes.
+#[derive(Clone, Copy)]
+enum Pace {
+    /// Never more than this many bytes per second, in reads of up to 8 KiB.
+    Rate(u64),
+    /// One byte per read, each after this pause.
+    ByteEvery(Duration),
+}
+
+/// A reader that never goes faster than its pace.
 struct Throttled<R> {
     inner: R,
-    rate: u64,
+    pace: Pace,
     started: std::time::Instant,
     read: u64,
 }
 
 impl<R: Read> Throttled<R> {
-    fn new(inner: R, rate: u64) -> Throttled<R> {
+    fn new(inner: R, pace: Pace) -> Throttled<R> {
         Throttled {
             inner,
-            rate: rate.max(1),
+            pace,
             started: std::time::Instant::now(),
             read: 0,
         }
@@ -431,10 +459,18 @@ impl<R: Read> Throttled<R> {
 
 impl<R: Read> Read for Throttled<R> {
     fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let rate = match self.pace {
+            Pace::Rate(rate) => rate.max(1),
+            Pace::ByteEvery(pause) => {
+                std::thread::sleep(pause);
+                let room = buffer.len().min(1);
+                return self.inner.read(&mut buffer[..room]);
+            }
+        };
         let room = buffer.len().min(8 * 1024);
         let n = self.inner.read(&mut buffer[..room])?;
         self.read += n as u64;
-        let due = Duration::from_secs_f64(self.read as f64 / self.rate as f64);
+        let due = Duration::from_secs_f64(self.read as f64 / rate as f64);
         if let Some(wait) = due.checked_sub(self.started.elapsed()) {
             std::thread::sleep(wait);
         }
