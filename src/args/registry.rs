@@ -25,7 +25,9 @@ Registry options:
       --timeout SECS           limit on connecting and on any stall, never on a whole
                                transfer [default: 300] [env: DOCKER_PUSHER_TIMEOUT]
       --retry-attempts N       retries after a failure that may pass: connection lost,
-                               timeout, 408, 429, 5xx [default: 3]
+                               timeout, 408, 429, 5xx; for a blob, failures in a row,
+                               counted again after each step that moves it on (at most
+                               4 x (N + 1) failures per blob) [default: 3]
                                [env: DOCKER_PUSHER_RETRY_ATTEMPTS]
       --registry-mirror REGISTRY=URL
                                read images of REGISTRY from this pull-through mirror first
