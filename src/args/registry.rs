@@ -121,7 +121,7 @@ impl RegistryArgs {
         self.timeout = seconds;
     }
 
-    /// Tries for a request or chunk that fails in a way that may pass.
+    /// Tries for a request (or, in a row, for a blob) that fails in a way that may pass.
     pub fn attempts(&self) -> u32 {
         self.retries.saturating_add(1)
     }

@@ -218,7 +218,8 @@ pub struct Options<'a> {
     pub force: bool,
     /// Look at what is there and report, but write nothing.
     pub dry_run: bool,
-    /// Tries for a blob whose transfer fails in a way that may pass (at least 1).
+    /// Tries in a row, with no headway between them, for a blob whose transfer fails in a way
+    /// that may pass (at least 1; see [`crate::retry::Budget`]).
     pub attempts: u32,
     /// Blobs moved at once; with 1 (or 0) no thread is started.
     pub workers: u32,
