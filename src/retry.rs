@@ -109,11 +109,15 @@ impl Budget {
         self.failures
     }
 
-    /// Why a spent budget ended the transfer, for its error.
-    pub fn spent(&self) -> String {
+    /// Why a spent budget ended the transfer, for its error; nothing when it allowed one try.
+    pub fn spent(&self) -> Option<String> {
         match self.in_a_row < self.attempts {
-            true => format!("{} failures in all, the most for one blob", self.failures),
-            false => format!("{} failures in a row", self.in_a_row),
+            _ if self.failures < 2 => None,
+            true => Some(format!(
+                "{} failures in all, the most for one blob",
+                self.failures
+            )),
+            false => Some(format!("{} failures in a row", self.in_a_row)),
         }
     }
 }
@@ -177,7 +181,7 @@ mod tests {
         );
         assert_eq!(budget.failed(&headway), Some(2));
         assert_eq!(budget.failed(&headway), None, "three in a row");
-        assert_eq!(budget.spent(), "3 failures in a row");
+        assert_eq!(budget.spent().unwrap(), "3 failures in a row");
 
         let mut budget = Budget::new(3);
         let allowed = (0..20)
@@ -188,7 +192,13 @@ mod tests {
             .count();
         assert_eq!(allowed, 11, "twelve failures in all, however many steps");
         assert_eq!(budget.failures(), 12);
-        assert_eq!(budget.spent(), "12 failures in all, the most for one blob");
+        assert_eq!(
+            budget.spent().unwrap(),
+            "12 failures in all, the most for one blob"
+        );
+        let mut once = Budget::new(1);
+        assert_eq!(once.failed(&headway), None);
+        assert_eq!(once.spent(), None, "one try is not given up on");
     }
 
     #[test]

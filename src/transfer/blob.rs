@@ -230,7 +230,7 @@ impl OneBlob<'_> {
                     if let Some(board) = options.board {
                         board.failed(blob, &error.to_string());
                     }
-                    let spent = retryable.then(|| budget.spent());
+                    let spent = budget.spent().filter(|_| retryable);
                     return Err(error).context(|| match spent {
                         Some(spent) => format!("{} (given up after {spent})", what()),
                         None => what(),
