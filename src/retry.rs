@@ -1,8 +1,12 @@
-//! The one retry policy. A request, or a blob transfer, is tried at most once more than
-//! `--retry-attempts` says; between tries it waits with exponential backoff and jitter, or as
-//! long as the registry's `Retry-After` asks, up to a minute (asked to wait longer, it does not
-//! try again: see `Refusal::is_retryable`). The requests a blob transfer
-//! makes are each sent once: the transfer owns their retries, so retries never nest.
+//! The one retry policy. A request that stands alone is tried at most once more than
+//! `--retry-attempts` says. A blob transfer counts its failures in a row: any step that moved
+//! it on (an upload session opened, bytes acknowledged, a response read whole) starts the count
+//! again, and it ends once `--retry-attempts` + 1 tries in a row fail, or after
+//! [`FAILURES_PER_ATTEMPT`] times as many failures in all. Between tries it waits with
+//! exponential backoff and jitter, or as long as the registry's `Retry-After` asks, up to a
+//! minute (asked to wait longer, it does not try again: see `Refusal::is_retryable`). The
+//! requests a blob transfer makes are each sent once: the transfer owns their retries, so
+//! retries never nest.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +44,81 @@ impl Pushbacks {
     /// How many so far.
     pub fn total(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// How many failures in all one blob transfer may have, per try `--retry-attempts` allows in a
+/// row: a registry that keeps taking steps but never lets a blob finish still ends the run.
+pub const FAILURES_PER_ATTEMPT: u32 = 4;
+
+/// The steps one blob transfer made that moved it on, counted by whoever made them (the
+/// upload's requests, the reopened source).
+#[derive(Debug, Default)]
+pub struct Headway(AtomicU64);
+
+impl Headway {
+    /// Counts one more step.
+    pub fn made(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many so far.
+    fn steps(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// What one blob transfer may still fail: `attempts` tries in a row with no headway between
+/// them, [`FAILURES_PER_ATTEMPT`] times as many in all.
+#[derive(Debug)]
+pub struct Budget {
+    attempts: u32,
+    in_a_row: u32,
+    failures: u32,
+    /// The headway seen at the last failure.
+    steps: u64,
+}
+
+impl Budget {
+    /// A budget of `attempts` tries in a row (at least one).
+    pub fn new(attempts: u32) -> Budget {
+        Budget {
+            attempts: attempts.max(1),
+            in_a_row: 0,
+            failures: 0,
+            steps: 0,
+        }
+    }
+
+    /// Counts a failed try, after `headway` so far: `Some(n)` when another is allowed, `n`
+    /// being the failures in a row (for the pause), `None` when the budget is spent.
+    pub fn failed(&mut self, headway: &Headway) -> Option<u32> {
+        let steps = headway.steps();
+        self.in_a_row = match steps == self.steps {
+            true => self.in_a_row + 1,
+            false => 1,
+        };
+        self.steps = steps;
+        self.failures += 1;
+        let cap = self.attempts.saturating_mul(FAILURES_PER_ATTEMPT);
+        (self.in_a_row < self.attempts && self.failures < cap).then_some(self.in_a_row)
+    }
+
+    /// The failures so far.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// Why a spent budget ended the transfer, for its error; nothing when it allowed one try.
+    pub fn spent(&self) -> Option<String> {
+        match self.in_a_row < self.attempts {
+            _ if self.failures < 2 => None,
+            true => Some(format!(
+                "{} failures in all, the most for one blob",
+                self.failures
+            )),
+            false => Some(format!("{} failures in a row", self.in_a_row)),
+        }
     }
 }
 
@@ -86,6 +165,40 @@ mod tests {
             pause_asked("Wed, 21 Oct 2026 07:28:00 GMT"),
             Duration::from_secs(1)
         );
+    }
+
+    #[test]
+    fn a_budget_counts_failures_in_a_row_and_caps_them_in_all() {
+        let headway = Headway::default();
+        let mut budget = Budget::new(3);
+        assert_eq!(budget.failed(&headway), Some(1));
+        assert_eq!(budget.failed(&headway), Some(2));
+        headway.made();
+        assert_eq!(
+            budget.failed(&headway),
+            Some(1),
+            "a step starts the count again"
+        );
+        assert_eq!(budget.failed(&headway), Some(2));
+        assert_eq!(budget.failed(&headway), None, "three in a row");
+        assert_eq!(budget.spent().unwrap(), "3 failures in a row");
+
+        let mut budget = Budget::new(3);
+        let allowed = (0..20)
+            .take_while(|_| {
+                headway.made();
+                budget.failed(&headway).is_some()
+            })
+            .count();
+        assert_eq!(allowed, 11, "twelve failures in all, however many steps");
+        assert_eq!(budget.failures(), 12);
+        assert_eq!(
+            budget.spent().unwrap(),
+            "12 failures in all, the most for one blob"
+        );
+        let mut once = Budget::new(1);
+        assert_eq!(once.failed(&headway), None);
+        assert_eq!(once.spent(), None, "one try is not given up on");
     }
 
     #[test]

@@ -174,6 +174,35 @@ fn a_cut_gzip_stream() {
 }
 
 #[test]
+fn an_extended_header_larger_than_a_mebibyte() {
+    // A pax header or GNU long name is read whole into memory by the tar reader: 2 MiB of
+    // one, before manifest.json, is refused (and a 300 MB one never fills the memory).
+    for kind in [b'x', b'g', b'L', b'K'] {
+        let dir = TempDir::new("extended");
+        let mut items = legacy_items(&[b"a layer"], r#"["big:v1"]"#);
+        items.insert(items.len() - 1, Item::Extended(kind, 2 << 20));
+        let archive = tar_of(&dir, &items);
+        refused(
+            &archive,
+            "extended header (pax or GNU long name) of 2097152 bytes",
+        );
+    }
+}
+
+#[test]
+fn extended_headers_within_the_bound_are_read() {
+    let dir = TempDir::new("extended-small");
+    let mut items = legacy_items(&[b"a layer"], r#"["small:v1"]"#);
+    for kind in [b'x', b'g', b'L', b'K'] {
+        items.insert(0, Item::Extended(kind, 1 << 20));
+    }
+    let archive = tar_of(&dir, &items);
+    let cache = TestCache::new();
+    cache.run(&["extract", archive.to_str().unwrap()]).success();
+    cache.run_with_stdin(&["extract", "-"], &archive).success();
+}
+
+#[test]
 fn a_layer_that_does_not_match_its_diff_id() {
     let dir = TempDir::new("bad");
     let mut items = legacy_items(&[b"the real layer"], r#"["x:v1"]"#);

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use support::front::{Action, Front};
-use support::images::{listed_identity, skopeo_identity};
+use support::front::{Action, Front, unavailable_then_busy};
+use support::images::{listed_identity, registry_digest, skopeo_identity};
 use support::registry::{Setup, TestRegistry};
 use support::tarball::noisy_archive;
 use support::{TempDir, TestCache};
@@ -244,13 +244,53 @@ fn a_stalled_response_times_out_and_is_retried() {
     );
 }
 
+#[test]
+fn a_registry_that_refuses_each_new_request_twice_takes_the_push_whole() {
+    // Every new method and path answers 503, then 429 (Retry-After: 1), then works: more
+    // failures per blob than --retry-attempts allows, but fewer in a row between the steps
+    // that move it on. The session's status, after a PATCH refused, says `Range: 0-0`: it
+    // holds nothing, and the upload goes on in that session from its first byte.
+    let dir = TempDir::new("503-429");
+    let registry = TestRegistry::start(Setup::Plain);
+    let archive = noisy_archive(dir.path(), LAYER);
+    let front = Front::start(registry.port(), unavailable_then_busy);
+    let chunked = [
+        "--compress",
+        "none",
+        "--large-layer-threshold",
+        "64K",
+        "--chunk-size",
+        "100K",
+    ];
+    for (repository, flags) in [("streamed", &[][..]), ("chunked", &chunked[..])] {
+        let push = |host: String, tag: &str| {
+            let target = format!("{host}/faults/{repository}:{tag}");
+            let args = [&["push", archive.to_str().unwrap(), &target][..], flags].concat();
+            TestCache::new().run(&args).success();
+        };
+        push(registry.host(), "clean");
+        push(front.host(), "refused");
+        let digest = |tag: &str| {
+            let reference = format!("{}/faults/{repository}:{tag}", registry.host());
+            registry_digest(&["--tls-verify=false"], &reference)
+        };
+        assert_eq!(
+            digest("refused"),
+            digest("clean"),
+            "{repository}: byte-exact"
+        );
+    }
+}
+
 /// How many requests the front saw with this method whose target contains `part`.
 fn seen(front: &Front, method: &str, part: &str) -> usize {
     count(front, method, part)
 }
 
 #[test]
-fn a_registry_that_always_answers_503_is_asked_retry_attempts_plus_one_times() {
+fn a_registry_that_always_answers_503_is_asked_within_the_budget() {
+    // A request, or a blob that makes no headway, is tried --retry-attempts + 1 times; a blob
+    // whose upload keeps answering its status but never takes a byte, four times as many.
     let dir = TempDir::new("503-budget");
     let (registry, archive) = registry_with_image(&dir);
     let always_503 = |matches: fn(&support::front::Request) -> bool| {
@@ -290,36 +330,33 @@ fn a_registry_that_always_answers_503_is_asked_retry_attempts_plus_one_times() {
         front.seen()
     );
 
-    // An upload: one session, asked for its status before each new try.
+    // An upload that cannot even open a session: three POSTs, the failures in a row.
+    let push = |front: &Front, repository: &str| {
+        let target = format!("{}/faults/{repository}:v1", front.host());
+        let args = ["push", archive.to_str().unwrap(), target.as_str()];
+        TestCache::new()
+            .run(&[&args[..], &budget].concat())
+            .exits(5)
+    };
+    let front = Front::start(
+        registry.port(),
+        always_503(|r| r.target.contains("/blobs/uploads/")),
+    );
+    let said = push(&front, "sessionless").stderr;
+    assert_eq!(seen(&front, "POST", "/blobs/uploads/"), 3, "{said}");
+    assert!(
+        said.contains("given up after 3 failures in a row"),
+        "{said}"
+    );
+
+    // An upload whose session answers but never takes a byte: one session, asked for its
+    // status before each new try, ended by the cap of 4 x 3 failures in all.
     let front = Front::start(registry.port(), always_503(|r| r.method == "PATCH"));
-    let target = format!("{}/faults/budget:v1", front.host());
-    TestCache::new()
-        .run(
-            &[
-                &["push", archive.to_str().unwrap(), target.as_str()][..],
-                &budget,
-            ]
-            .concat(),
-        )
-        .exits(5);
-    assert_eq!(
-        seen(&front, "PATCH", "/blobs/uploads/"),
-        3,
-        "{:?}",
-        front.seen()
-    );
-    assert_eq!(
-        seen(&front, "POST", "/blobs/uploads/"),
-        1,
-        "{:?}",
-        front.seen()
-    );
-    assert_eq!(
-        seen(&front, "GET", "/blobs/uploads/"),
-        2,
-        "{:?}",
-        front.seen()
-    );
+    let said = push(&front, "budget").stderr;
+    assert_eq!(seen(&front, "PATCH", "/blobs/uploads/"), 12, "{said}");
+    assert_eq!(seen(&front, "POST", "/blobs/uploads/"), 1, "{said}");
+    assert_eq!(seen(&front, "GET", "/blobs/uploads/"), 11, "{said}");
+    assert!(said.contains("given up after 12 failures in all"), "{said}");
 }
 
 #[test]

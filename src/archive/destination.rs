@@ -10,6 +10,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::{self, Descriptor, Parsed, Platform, RawManifest};
 use crate::reference::Reference;
+use crate::retry::Headway;
 use crate::transfer::{Destination, Open, Stored};
 
 use super::delta::{DELTA_ENTRY, Delta, Omitted, Since};
@@ -97,6 +98,7 @@ impl<W: Write + Send> Destination for ArchiveDestination<W> {
         blob: &Descriptor,
         _likely: Option<&Descriptor>,
         open: &mut Open<'_>,
+        _headway: &Headway,
     ) -> Result<Descriptor> {
         let mut data = open(0)?;
         self.state()

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use tar::EntryType;
 
+use super::headers::Watched;
 use super::parts::Parts;
 
 use crate::digest::{self, Addressed, Digest};
@@ -73,7 +74,7 @@ impl Entries {
             .and_then(|len| reader.rewind().map(|()| len))
             .map_err(|e| bad_archive(name, e))?;
         let mut entries = Entries::new(name, Store::Archive(container));
-        let mut archive = tar::Archive::new(reader);
+        let mut archive = tar::Archive::new(Watched::new(reader, name));
         for entry in archive
             .entries_with_seek()
             .map_err(|e| bad_archive(name, e))?
@@ -99,7 +100,7 @@ impl Entries {
     /// Reads a tar stream once, storing every regular file in `spool_dir` under its digest.
     pub fn spool(stream: impl Read, spool_dir: &Path, name: &str) -> Result<Entries> {
         let mut entries = Entries::new(name, Store::Spool(spool_dir.to_path_buf()));
-        let mut archive = tar::Archive::new(stream);
+        let mut archive = tar::Archive::new(Watched::new(stream, name));
         for entry in archive.entries().map_err(|e| bad_archive(name, e))? {
             let mut entry = entry.map_err(|e| bad_archive(name, e))?;
             if let Some(path) = entries.record(&entry)? {
@@ -335,6 +336,9 @@ impl<R: Read, N: AsRef<str>> Read for Checked<R, N> {
 /// corrupt headers in several wordings (one quoting the corrupt bytes); each becomes one
 /// plain sentence.
 fn bad_archive(name: &str, error: io::Error) -> Error {
+    if error.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+        return Error::from_io(name, error);
+    }
     let text = error.to_string();
     let truncated = error.kind() == io::ErrorKind::UnexpectedEof
         || text.contains("unexpected EOF")

@@ -4,6 +4,7 @@
 mod delta;
 mod destination;
 mod entries;
+mod headers;
 mod layout;
 mod parts;
 mod select;

@@ -31,7 +31,9 @@ Registry options:
                                must answer within SECS (30 s if not given)
                                [default: 300] [env: DOCKER_PUSHER_TIMEOUT]
       --retry-attempts N       retries after a failure that may pass: connection lost,
-                               timeout, 408, 429, 5xx [default: 3]
+                               timeout, 408, 429, 5xx; for a blob, failures in a row,
+                               counted again after each step that moves it on (at most
+                               4 x (N + 1) failures per blob) [default: 3]
                                [env: DOCKER_PUSHER_RETRY_ATTEMPTS]
       --registry-mirror REGISTRY=URL
                                read images of REGISTRY from this pull-through mirror first
@@ -128,7 +130,7 @@ impl RegistryArgs {
         self.timeout = Some(seconds);
     }
 
-    /// Tries for a request or chunk that fails in a way that may pass.
+    /// Tries for a request (or, in a row, for a blob) that fails in a way that may pass.
     pub fn attempts(&self) -> u32 {
         self.retries.saturating_add(1)
     }

@@ -29,6 +29,7 @@ use crate::digest::Digest;
 use crate::error::{Context, Error, Result};
 use crate::manifest::{self, Descriptor, RawManifest};
 use crate::reference::Reference;
+use crate::retry::Headway;
 use crate::transfer::{self, Destination, Open, Stored};
 use crate::writeback;
 
@@ -460,6 +461,7 @@ impl Destination for CacheDestination<'_> {
         blob: &Descriptor,
         _likely: Option<&Descriptor>,
         open: &mut Open<'_>,
+        _headway: &Headway,
     ) -> Result<Descriptor> {
         if size_of(&self.session.staged_path(&blob.digest)) != Some(blob.size) {
             self.session.receive(blob, open)?;

@@ -75,7 +75,8 @@ impl<'a> RunContext<'a> {
         self.transfer.shown.board(self.verbosity, true)
     }
 
-    /// The transfer options, showing progress on `board`; a blob is tried `attempts` times.
+    /// The transfer options, showing progress on `board`; a blob is tried `attempts` times in
+    /// a row without headway.
     pub fn options<'b>(&'b self, board: Option<&'b Board>, attempts: u32) -> Options<'b> {
         Options {
             workers: self.transfer.workers(),

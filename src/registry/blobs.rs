@@ -8,6 +8,7 @@ use super::{Registry, url};
 use crate::digest::{Digest, Hasher, Verified};
 use crate::error::{Error, Result};
 use crate::gzip::gzip_reader;
+use crate::retry::Headway;
 use crate::transfer::Open;
 
 /// `repository:<name>:pull`.
@@ -100,8 +101,9 @@ impl Registry {
     /// the next. Small blobs go in one request: a `PUT` when their digest is known (or, when
     /// compressed on the way, likely), else one streamed `PATCH` closed by `PUT ?digest=`.
     /// Blobs larger than `plan.threshold` go in `plan.chunk_size` `PATCH`es, so a failure
-    /// costs at most one chunk. Every request is sent once: the caller owns the retries.
-    /// Returns the digest and size the registry stored.
+    /// costs at most one chunk. Every request is sent once: the caller owns the retries. Each
+    /// answer that moves the upload on (a session opened, its status read, bytes taken) is
+    /// counted in `headway`. Returns the digest and size the registry stored.
     pub fn upload_blob<'s>(
         &self,
         repository: &str,
@@ -109,34 +111,36 @@ impl Registry {
         bytes: &Bytes,
         plan: &UploadPlan,
         session: &mut Option<UploadSession>,
+        headway: &Headway,
     ) -> Result<(Digest, u64)> {
         let scope = push_scope(repository);
-        let (mut upload, held) = match session.take() {
-            Some(previous) => match self.upload_status(&previous.location, &scope) {
-                Ok(Some((held, location))) if held >= previous.sent => (
+        let mut upload = match session.take() {
+            Some(previous) => match self.upload_status(&previous.location, &scope, previous.sent) {
+                Ok(Some((held, location))) if held >= previous.sent => {
+                    headway.made();
                     UploadSession {
                         location,
+                        held,
                         ..previous
-                    },
-                    held,
-                ),
-                Ok(_) => (self.start_upload(repository, &scope)?, 0),
+                    }
+                }
+                Ok(_) => self.start_upload(repository, &scope, headway)?,
                 Err(error) => {
                     *session = Some(previous);
                     return Err(error);
                 }
             },
-            None => (self.start_upload(repository, &scope)?, 0),
+            None => self.start_upload(repository, &scope, headway)?,
         };
-        let sent = self.send_upload(repository, open, bytes, plan, &mut upload, held);
+        let sent = self.send_upload(repository, open, bytes, plan, &mut upload, headway);
         if sent.is_err() {
             *session = Some(upload);
         }
         sent
     }
 
-    /// Sends the blob's bytes from where `upload` stands (the registry holds `held`), then
-    /// closes the upload; `upload` follows what the registry acknowledged.
+    /// Sends the blob's bytes from where `upload` stands, then closes the upload; `upload`
+    /// follows what the registry acknowledged.
     fn send_upload<'s>(
         &self,
         repository: &str,
@@ -144,12 +148,12 @@ impl Registry {
         bytes: &Bytes,
         plan: &UploadPlan,
         upload: &mut UploadSession,
-        held: u64,
+        headway: &Headway,
     ) -> Result<(Digest, u64)> {
         let scope = &push_scope(repository);
         let mut stream = bytes.open(open, upload.sent)?;
-        if held > upload.sent {
-            catch_up(&mut *stream, upload, held)?;
+        if upload.held > upload.sent {
+            catch_up(&mut *stream, upload)?;
         }
         let small = bytes.size <= plan.threshold;
         if let Some(digest) = bytes.known().filter(|_| small && upload.sent == 0) {
@@ -158,7 +162,7 @@ impl Registry {
                 // Compressed, the bytes were not the form the memo knew (another level, or an
                 // older version's): the registry dropped that upload; they go again, streamed.
                 None => {
-                    *upload = self.start_upload(repository, scope)?;
+                    *upload = self.start_upload(repository, scope, headway)?;
                     stream = bytes.open(open, 0)?;
                 }
             }
@@ -166,6 +170,7 @@ impl Registry {
         let chunk_size = if small { u64::MAX } else { plan.chunk_size };
         while !upload.complete {
             self.patch_chunk(scope, &mut *stream, chunk_size, upload)?;
+            headway.made();
         }
         let digest = upload.hasher.clone().finish();
         let url = url::with_query(&upload.location, "digest", &digest.to_string());
@@ -285,8 +290,13 @@ impl Registry {
         Ok(true)
     }
 
-    /// `POST` a new upload session.
-    fn start_upload(&self, repository: &str, scope: &str) -> Result<UploadSession> {
+    /// `POST` a new upload session (a step of `headway`).
+    fn start_upload(
+        &self,
+        repository: &str,
+        scope: &str,
+        headway: &Headway,
+    ) -> Result<UploadSession> {
         let start = format!("{}/v2/{repository}/blobs/uploads/", self.base);
         let response = self.request_once("POST", &start, scope, &[], Body::Empty, &[202])?;
         let location = response
@@ -298,9 +308,11 @@ impl Registry {
                     "POST {start}: the registry gave no upload Location"
                 ))
             })?;
+        headway.made();
         Ok(UploadSession {
             location: url::resolve(&start, location),
             sent: 0,
+            held: 0,
             hasher: Hasher::default(),
             complete: false,
         })
@@ -308,7 +320,13 @@ impl Registry {
 
     /// How many bytes an upload session holds (`GET` gives `Range: 0-<last>`) and its newest
     /// `Location`, whose state matches what it holds; `None` when the registry lost it.
-    fn upload_status(&self, location: &str, scope: &str) -> Result<Option<(u64, String)>> {
+    /// `sent` is what it acknowledged before.
+    fn upload_status(
+        &self,
+        location: &str,
+        scope: &str,
+        sent: u64,
+    ) -> Result<Option<(u64, String)>> {
         let response = match self.request_once("GET", location, scope, &[], Body::Empty, &[204]) {
             Ok(response) => response,
             Err(error) if error.status() == Some(404) => return Ok(None),
@@ -319,7 +337,7 @@ impl Registry {
             .get("range")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("0-");
-        let held = held_by_range(range);
+        let held = held_by_range(range, sent);
         Ok(Some((held, location_after(&response, location)?)))
     }
 }
@@ -332,6 +350,9 @@ pub struct UploadSession {
     /// Bytes acknowledged, and their hash.
     sent: u64,
     hasher: Hasher,
+    /// Bytes the registry said it holds when asked (at least `sent`): those past `sent` are
+    /// read past, and hashed, before more are sent.
+    held: u64,
     /// Whether every byte was acknowledged (only the closing `PUT` is left).
     complete: bool,
 }
@@ -387,8 +408,9 @@ pub struct UploadPlan {
 }
 
 /// Reads past the bytes the registry took from a try that failed before it could say so
-/// (`held` in all), hashing them, so the upload goes on from there.
-fn catch_up(stream: &mut dyn Read, upload: &mut UploadSession, held: u64) -> Result<()> {
+/// (`upload.held` in all), hashing them, so the upload goes on from there.
+fn catch_up(stream: &mut dyn Read, upload: &mut UploadSession) -> Result<()> {
+    let held = upload.held;
     let mut taken = Outgoing {
         inner: &mut stream.take(held - upload.sent),
         hasher: &mut upload.hasher,
@@ -415,14 +437,17 @@ fn checked(hasher: Hasher, bytes: &Bytes) -> Result<(Digest, u64)> {
     Ok((digest, size))
 }
 
-/// How many bytes a `Range: 0-<last>` (or `bytes=0-<last>`) says are held.
-fn held_by_range(range: &str) -> u64 {
+/// How many bytes a `Range: 0-<last>` (or `bytes=0-<last>`) says are held: `last + 1`, the
+/// range being inclusive. Distribution says `0-0` of an empty session as of one holding a
+/// byte: it is taken as one byte only when one was acknowledged (`sent`).
+fn held_by_range(range: &str, sent: u64) -> u64 {
     let range = range.trim().trim_start_matches("bytes=");
     match range
         .split_once('-')
         .and_then(|(_, last)| last.parse::<u64>().ok())
     {
-        Some(last) => last + 1,
+        Some(0) => sent.min(1),
+        Some(last) => last.saturating_add(1),
         None => 0,
     }
 }
@@ -485,5 +510,25 @@ impl<R: Read> Read for NetworkReader<R> {
         self.inner
             .read(buffer)
             .map_err(|e| Error::Network(format!("{}: {e}", self.what)).into_io())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_holds_its_last_byte_and_an_empty_session_holds_none() {
+        assert_eq!(held_by_range("0-400141", 400_142), 400_142);
+        assert_eq!(held_by_range("bytes=0-99", 0), 100);
+        assert_eq!(
+            held_by_range("0-0", 0),
+            0,
+            "Distribution's answer for nothing held"
+        );
+        assert_eq!(held_by_range("0-0", 1), 1);
+        assert_eq!(held_by_range("0-0", 500), 1);
+        assert_eq!(held_by_range("0-18446744073709551615", 0), u64::MAX);
+        assert_eq!(held_by_range("0-", 7), 0);
     }
 }

@@ -12,6 +12,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::{self, Descriptor, RawManifest, media_type};
 use crate::reference::{Reference, RepositoryName};
+use crate::retry::Headway;
 use crate::transfer::{Destination, Open, Source, Stored};
 
 /// An image in a registry, its manifest as the registry gives it (an index is chosen in by
@@ -123,6 +124,7 @@ impl Destination for RegistryDestination<'_> {
         blob: &Descriptor,
         likely: Option<&Descriptor>,
         open: &mut Open<'_>,
+        headway: &Headway,
     ) -> Result<Descriptor> {
         let gzip = match (self.compress, media_type::gzipped(&blob.media_type)) {
             (Compress::Gzip(level), Some(gzip_type)) => Some((level, gzip_type)),
@@ -145,6 +147,7 @@ impl Destination for RegistryDestination<'_> {
             &bytes,
             &self.plan,
             &mut session,
+            headway,
         );
         if let Some(session) = session {
             sessions().insert(blob.digest.clone(), session);

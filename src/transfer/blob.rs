@@ -1,7 +1,7 @@
 //! Copying one blob: skipped when the destination has it (or, for a layer it compresses, the
 //! compressed form the memo knows), mounted from a sibling repository when the memo or the
 //! run's ledger knows one, else streamed, with retries that resume where the last attempt
-//! stopped.
+//! stopped and count the failures in a row (see [`retry::Budget`]).
 
 use std::io::{self, Read};
 use std::sync::Mutex;
@@ -13,7 +13,7 @@ use crate::error::{Context, Error, Result};
 use crate::manifest::{Descriptor, media_type};
 use crate::progress::{Board, Progress, human_bytes};
 use crate::reference::RepositoryName;
-use crate::retry;
+use crate::retry::{self, Budget, Headway};
 
 use super::ledger::{Claim, Claimed, Ledger};
 use super::{Adjustment, Destination, Options, Source};
@@ -61,6 +61,7 @@ pub fn copy(
         progress,
         moving: Mutex::new(None),
         resumed: AtomicU64::new(0),
+        headway: Headway::default(),
     };
     let Some(wanted) = one.wanted().filter(|_| !options.force) else {
         return one.stream(None);
@@ -123,6 +124,8 @@ struct OneBlob<'a> {
     moving: Mutex<Option<(Instant, Instant)>>,
     /// The furthest offset the source was opened at: bytes a resumed try did not read again.
     resumed: AtomicU64,
+    /// The steps that moved the transfer on: a try reopening the source further on is one.
+    headway: Headway,
 }
 
 impl OneBlob<'_> {
@@ -209,22 +212,29 @@ impl OneBlob<'_> {
             )
         };
         let started = Instant::now();
-        let mut attempt = 1;
+        let mut budget = Budget::new(options.attempts);
         let stored = loop {
-            match self
-                .destination
-                .put_blob(blob, likely, &mut |offset| self.open(offset))
-            {
+            let error = match (self.destination).put_blob(
+                blob,
+                likely,
+                &mut |offset| self.open(offset),
+                &self.headway,
+            ) {
                 Ok(stored) => break stored,
-                Err(error) if error.is_retryable() && attempt < options.attempts => {
-                    self.pause(attempt, &error, what);
-                    attempt += 1;
-                }
-                Err(error) => {
+                Err(error) => error,
+            };
+            let retryable = error.is_retryable();
+            match budget.failed(&self.headway).filter(|_| retryable) {
+                Some(in_a_row) => self.pause(in_a_row, &error, what),
+                None => {
                     if let Some(board) = options.board {
                         board.failed(blob, &error.to_string());
                     }
-                    return Err(error).context(what);
+                    let spent = budget.spent().filter(|_| retryable);
+                    return Err(error).context(|| match spent {
+                        Some(spent) => format!("{} (given up after {spent})", what()),
+                        None => what(),
+                    });
                 }
             }
         };
@@ -250,14 +260,16 @@ impl OneBlob<'_> {
             sent: stored.size,
             resumed: self.resumed.load(Ordering::Relaxed),
         };
-        Ok((stored, Done::Copied(moved), attempt - 1))
+        Ok((stored, Done::Copied(moved), budget.failures()))
     }
 
     /// The source's bytes of the blob from `offset`: bounded by its size, held to the rate
     /// limit, counted for the board and the governor.
     fn open(&self, offset: u64) -> Result<Box<dyn Read + Send + '_>> {
         let (blob, options) = (self.blob, self.options);
-        self.resumed.fetch_max(offset, Ordering::Relaxed);
+        if self.resumed.fetch_max(offset, Ordering::Relaxed) < offset {
+            self.headway.made();
+        }
         let mut reader: Box<dyn Read + Send> = Box::new(Bounded::new(
             self.source.open_blob(blob, offset)?,
             &blob.digest,
@@ -278,9 +290,10 @@ impl OneBlob<'_> {
         Ok(reader)
     }
 
-    /// Says that try `attempt` failed with `error` and waits as the retry policy says.
-    fn pause(&self, attempt: u32, error: &Error, what: impl Fn() -> String) {
-        let (pause, why) = retry::pause(attempt, error);
+    /// Says that a try failed with `error`, the `in_a_row`th failure in a row, and waits as
+    /// the retry policy says.
+    fn pause(&self, in_a_row: u32, error: &Error, what: impl Fn() -> String) {
+        let (pause, why) = retry::pause(in_a_row, error);
         let said = format!("{error}; trying again in {:.1}s{why}", pause.as_secs_f64());
         match self.options.board {
             Some(board) => board.retried(self.blob, &said),

@@ -21,6 +21,7 @@ use crate::manifest::{
 };
 use crate::progress::{Board, Progress};
 use crate::reference::{Reference, RepositoryName};
+use crate::retry::Headway;
 
 use blob::Done;
 pub use governor::{Adjustment, Governor, Tuning};
@@ -149,12 +150,15 @@ pub trait Destination: Sync {
     /// Streams `blob` in, reading it through `open` (called again with an offset to resume
     /// after a failure) and checking it on the way; returns what was stored. `likely` is the
     /// form the memo says a destination that transforms the blob stored it as before: a hint
-    /// that may save a request, never trusted over the bytes.
+    /// that may save a request, never trusted over the bytes. Each step that moves the blob
+    /// on and would outlast a failure (an upload session opened, bytes the far end
+    /// acknowledged) is counted in `headway`, so the retries count only failures in a row.
     fn put_blob(
         &self,
         blob: &Descriptor,
         likely: Option<&Descriptor>,
         open: &mut Open<'_>,
+        headway: &Headway,
     ) -> Result<Descriptor>;
     /// The manifest as this destination will store it (by default, as it is).
     fn prepare_manifest(&self, manifest: RawManifest) -> Result<RawManifest> {
@@ -221,7 +225,8 @@ pub struct Options<'a> {
     pub force: bool,
     /// Look at what is there and report, but write nothing.
     pub dry_run: bool,
-    /// Tries for a blob whose transfer fails in a way that may pass (at least 1).
+    /// Tries in a row, with no headway between them, for a blob whose transfer fails in a way
+    /// that may pass (at least 1; see [`crate::retry::Budget`]).
     pub attempts: u32,
     /// Blobs moved at once; with 1 (or 0) no thread is started.
     pub workers: u32,

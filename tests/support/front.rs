@@ -3,7 +3,7 @@
 //! networks, CDNs and overloaded registries do. It records what it saw. It can also page a
 //! tag list the way Distribution 3 and Harbor do, which the Distribution 2.8 in Debian does not.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +19,8 @@ pub struct Request {
     pub range: Option<String>,
     /// `Authorization`, if sent.
     pub authorization: Option<String>,
+    /// How many requests of its kind (method and path, query ignored) came before it.
+    pub repeats: usize,
 }
 
 /// What to do with a request.
@@ -63,6 +65,16 @@ pub enum Action {
 /// (method and path, query ignored).
 pub type Rule = dyn Fn(&Request, bool) -> Action + Send + Sync;
 
+/// The rule of an overloaded registry: the first request of each kind (method and path) is
+/// answered 503, the second 429 with `Retry-After: 1`, and the rest are forwarded.
+pub fn unavailable_then_busy(request: &Request, _first: bool) -> Action {
+    match request.repeats {
+        0 => Action::Respond(503, Vec::new()),
+        1 => Action::Respond(429, vec![("Retry-After".into(), "1".into())]),
+        _ => Action::Forward,
+    }
+}
+
 /// A running front; its threads end with the test process.
 pub struct Front {
     port: u16,
@@ -73,7 +85,8 @@ struct State {
     registry_port: u16,
     rule: Box<Rule>,
     seen: Mutex<Vec<Request>>,
-    firsts: Mutex<HashSet<String>>,
+    /// How many requests of each kind came so far.
+    kinds: Mutex<HashMap<String, usize>>,
     /// Response body bytes sent to clients.
     bytes_down: AtomicU64,
     /// Request body bytes passed to the registry.
@@ -92,7 +105,7 @@ impl Front {
             registry_port,
             rule: Box::new(rule),
             seen: Mutex::new(Vec::new()),
-            firsts: Mutex::new(HashSet::new()),
+            kinds: Mutex::new(HashMap::new()),
             bytes_down: AtomicU64::new(0),
             bytes_up: AtomicU64::new(0),
         });
@@ -173,19 +186,23 @@ fn serve(client: TcpStream, state: Arc<State>) {
         return;
     };
     let mut parts = head[0].split_whitespace();
+    let method = parts.next().unwrap_or_default().to_string();
+    let target = parts.next().unwrap_or_default().to_string();
+    let kind = format!("{method} {}", target.split('?').next().unwrap_or_default());
+    let repeats = {
+        let mut kinds = state.kinds.lock().unwrap();
+        let count = kinds.entry(kind).or_default();
+        *count += 1;
+        *count - 1
+    };
     let request = Request {
-        method: parts.next().unwrap_or_default().to_string(),
-        target: parts.next().unwrap_or_default().to_string(),
+        method,
+        target,
         range: header(&head, "range"),
         authorization: header(&head, "authorization"),
+        repeats,
     };
-    let kind = format!(
-        "{} {}",
-        request.method,
-        request.target.split('?').next().unwrap_or_default()
-    );
-    let first = state.firsts.lock().unwrap().insert(kind);
-    let action = (state.rule)(&request, first);
+    let action = (state.rule)(&request, repeats == 0);
     state.seen.lock().unwrap().push(request);
     let mut client = client;
     let own_authorization = match &action {

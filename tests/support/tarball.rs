@@ -15,6 +15,9 @@ pub enum Item {
     Symlink(String, String),
     /// A file whose name is written into the header as is, unchecked (`../x`, `/etc/x`).
     RawName(String, Vec<u8>),
+    /// An extended header of this kind (`x`, `g`: pax; `L`, `K`: GNU long name, long link)
+    /// with a body of this many bytes, describing the entry that follows.
+    Extended(u8, usize),
 }
 
 /// Writes `items` as a tar file.
@@ -35,6 +38,19 @@ pub fn write_tar(path: &Path, items: &[Item]) {
                 header.set_size(0);
                 builder.append_link(&mut header, name, target).unwrap();
             }
+            Item::Extended(kind, size) => {
+                let mut header = match kind {
+                    b'x' | b'g' => tar::Header::new_ustar(),
+                    _ => tar::Header::new_gnu(),
+                };
+                header.set_entry_type(tar::EntryType::new(*kind));
+                header.set_path("././@LongLink").unwrap();
+                header.set_size(*size as u64);
+                header.set_cksum();
+                builder
+                    .append(&header, extended_body(*kind, *size).as_slice())
+                    .unwrap();
+            }
             Item::RawName(name, data) => {
                 let field = &mut header.as_old_mut().name;
                 field[..name.len()].copy_from_slice(name.as_bytes());
@@ -45,6 +61,21 @@ pub fn write_tar(path: &Path, items: &[Item]) {
         }
     }
     builder.into_inner().unwrap().flush().unwrap();
+}
+
+/// The body of an extended header of `kind` and `size` bytes: one pax record (a comment), or
+/// a long name ending in NUL.
+fn extended_body(kind: u8, size: usize) -> Vec<u8> {
+    if !matches!(kind, b'x' | b'g') {
+        let mut name = vec![b'n'; size - 1];
+        name.push(0);
+        return name;
+    }
+    let digits = size.to_string().len();
+    let comment = "c".repeat(size - digits - " comment=\n".len());
+    let record = format!("{size} comment={comment}\n").into_bytes();
+    assert_eq!(record.len(), size, "one record of {size} bytes");
+    record
 }
 
 /// The entries of a legacy `docker save` archive of one image with these layers; the layer
