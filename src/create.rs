@@ -5,7 +5,7 @@
 //! only take bits away.
 
 use std::collections::hash_map::RandomState;
-use std::fs::{DirBuilder, File, OpenOptions};
+use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -126,10 +126,22 @@ pub fn current_uid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// Removes `path` when it is a folder of this user's (not a link), so it can be made new.
+pub fn remove_own_dir(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::symlink_metadata(path)?;
+    if !meta.is_dir() || meta.uid() != current_uid() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is there and is not a folder of this user's; remove it",
+        ));
+    }
+    fs::remove_dir_all(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::fs;
     use std::io::Write;
     use std::os::unix::fs::{PermissionsExt, symlink};
 
