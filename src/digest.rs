@@ -4,12 +4,12 @@
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
 
+use crate::create::{self, SHAREABLE_FILE};
 use crate::error::{Error, Result};
 use crate::inert::inert;
 use crate::writeback::WriteBehind;
@@ -139,8 +139,9 @@ pub struct Addressed {
 /// A read error is returned as the reader reported it (an [`Error`] carried in an `io::Error`
 /// keeps its exit code); a write error names the file.
 pub fn write_addressed(dir: &Path, source: &mut dyn Read) -> Result<Addressed> {
-    let partial = unique_partial_path(dir);
-    let result = copy_into(&partial, source).and_then(|(digest, size)| {
+    let (file, partial) = create::new_temporary(dir, "partial", SHAREABLE_FILE)
+        .map_err(|e| Error::io(format!("creating a file in {}", dir.display()), e))?;
+    let result = copy_into(file, &partial, source).and_then(|(digest, size)| {
         let target = dir.join(digest.hex());
         fs::rename(&partial, &target)
             .map_err(|e| Error::io(format!("renaming {}", partial.display()), e))?;
@@ -152,10 +153,9 @@ pub fn write_addressed(dir: &Path, source: &mut dyn Read) -> Result<Addressed> {
     result
 }
 
-/// Copies `source` into a new file at `path`, syncs it, and returns its digest and size.
-fn copy_into(path: &Path, source: &mut dyn Read) -> Result<(Digest, u64)> {
+/// Copies `source` into the new `file` at `path`, syncs it, and returns its digest and size.
+fn copy_into(file: File, path: &Path, source: &mut dyn Read) -> Result<(Digest, u64)> {
     let write_error = |e| Error::io(format!("writing {}", path.display()), e);
-    let file = File::create_new(path).map_err(write_error)?;
     let mut hasher = Hasher::default();
     append_hashed(source, &mut WriteBehind::new(&file, 0), path, &mut hasher)?;
     file.sync_all().map_err(write_error)?;
@@ -311,13 +311,6 @@ impl<W: Write> Write for HashingWriter<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
-}
-
-/// A name for a temporary file in `dir` that no other writer in any process uses.
-fn unique_partial_path(dir: &Path) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    dir.join(format!(".partial-{}-{n}", std::process::id()))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ mod archive;
 mod args;
 mod cache;
 mod cmd;
+mod create;
 mod digest;
 mod error;
 mod gzip;

@@ -4,7 +4,10 @@
 mod support;
 
 use std::fs;
+use std::os::unix::fs::{MetadataExt, symlink};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use support::images::{self, skopeo_identity, skopeo_identity_with};
 use support::registry::{Setup, TestRegistry};
@@ -114,4 +117,101 @@ fn bundle_makes_a_new_folder_or_nothing() {
     cache
         .run(&["bundle", "-o", target.to_str().unwrap()])
         .exits(2);
+}
+
+/// The names a bundle's folder holds, each planted as a link by the racing thread below.
+const BUNDLE_FILES: [&str; 7] = [
+    "README.txt",
+    "SHA256SUMS",
+    "bundle.json",
+    "docker-image-pusher",
+    "images.list",
+    "images.tar",
+    "push.sh",
+];
+
+#[test]
+fn a_partial_folder_re_made_with_links_is_never_written_through() {
+    let dir = TempDir::new("bundle-race");
+    let archive = images::docker_archive(dir.path(), "example.com/team/app:v1");
+    let cache = TestCache::new();
+    cache.run(&["extract", archive.to_str().unwrap()]).success();
+    let precious = dir.join("precious");
+    fs::write(&precious, b"keep me").unwrap();
+    let output = dir.join("out");
+    let partial = dir.join("out.partial");
+    let stop = Arc::new(AtomicBool::new(false));
+    let racer = {
+        let (stop, partial, precious) = (stop.clone(), partial.clone(), precious.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let _ = fs::create_dir(&partial);
+                for name in BUNDLE_FILES {
+                    let _ = symlink(&precious, partial.join(name));
+                }
+                std::thread::yield_now();
+            }
+        })
+    };
+    let made = cache.run(&[
+        "bundle",
+        "example.com/team/app:v1",
+        "-o",
+        output.to_str().unwrap(),
+    ]);
+    stop.store(true, Ordering::Relaxed);
+    racer.join().unwrap();
+    assert_eq!(
+        fs::read_to_string(&precious).unwrap(),
+        "keep me",
+        "{}",
+        made.stderr
+    );
+    if output.exists() {
+        for name in BUNDLE_FILES {
+            let meta = fs::symlink_metadata(output.join(name)).unwrap();
+            assert!(meta.is_file(), "{name} is not a file of the bundle's own");
+        }
+    }
+    assert!(!made.stderr.contains("panicked"), "{}", made.stderr);
+}
+
+#[test]
+fn push_sh_leaves_no_cache_behind() {
+    let dir = TempDir::new("bundle-tmp");
+    let archive = images::docker_archive(dir.path(), "example.com/team/app:v1");
+    let cache = TestCache::new();
+    cache.run(&["extract", archive.to_str().unwrap()]).success();
+    let bundle = dir.join("carried");
+    cache
+        .run(&[
+            "bundle",
+            "example.com/team/app:v1",
+            "-o",
+            bundle.to_str().unwrap(),
+        ])
+        .success();
+    let mode = fs::metadata(&bundle).unwrap().mode() & 0o777;
+    assert_eq!(mode & 0o022, 0, "the bundle's folder is {mode:o}");
+    let registry = TestRegistry::start(Setup::Plain);
+    for (to, succeeds) in [
+        (format!("{}/edge", registry.host()), true),
+        ("127.0.0.1:9/edge".into(), false),
+    ] {
+        let tmp = TempDir::new("push-sh-tmp");
+        let pushed = Command::new(bundle.join("push.sh"))
+            .args([&to, "--retry-attempts", "0"])
+            .env("TMPDIR", tmp.path())
+            .env_remove("DOCKER_PUSHER_CACHE_DIR")
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&pushed.stderr);
+        assert_eq!(pushed.status.success(), succeeds, "{said}");
+        let left: Vec<_> = fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert!(left.is_empty(), "push.sh left {left:?}");
+    }
 }

@@ -7,6 +7,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use crate::create;
 use crate::digest::{Digest, HashingWriter};
 use crate::error::{Error, Result};
 
@@ -96,7 +97,7 @@ impl PartsWriter {
         let path = self.path(index);
         // Whatever a failed run left there (a link, say) is replaced, never written through.
         let _ = fs::remove_file(&path);
-        let file = File::options().write(true).create_new(true).open(&path)?;
+        let file = create::new_file(&path, create::ORDINARY_FILE)?;
         self.current = Some((HashingWriter::new(file), 0));
         Ok(())
     }

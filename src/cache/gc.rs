@@ -7,6 +7,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::create::{self, SHAREABLE_DIR};
 use crate::digest::{self, Digest, Hasher};
 use crate::error::{Context, Error, Result};
 
@@ -35,6 +36,7 @@ impl Cache {
     /// running commands to finish first (`gc.lock`). With `dry_run`, only reports.
     pub fn clean(&self, queries: Option<&[String]>, dry_run: bool, verify: bool) -> Result<Report> {
         let mut report = Report::default();
+        self.check_trusted()?;
         if !self.root.exists() {
             if let Some(query) = queries.and_then(|q| q.first()) {
                 return Err(Error::NotFound(format!(
@@ -117,7 +119,8 @@ impl Cache {
         report.temporary = count;
         report.bytes += bytes;
         if !dry_run && !report.images.is_empty() {
-            fs::create_dir_all(self.tmp_dir()).context(|| "creating the cache's tmp directory")?;
+            create::dirs(&self.tmp_dir(), SHAREABLE_DIR)
+                .context(|| "creating the cache's tmp directory")?;
             index.save(&self.index_path(), &self.tmp_dir())?;
         }
         if !dry_run {

@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::create::{self, SHAREABLE_DIR, SHAREABLE_FILE};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::reference::{self, Reference};
@@ -90,7 +91,7 @@ impl Index {
     pub fn save(&self, path: &Path, tmp_dir: &Path) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(self)
             .map_err(|e| Error::io("encoding the cache index", io::Error::other(e)))?;
-        write_atomically(path, &bytes, tmp_dir)
+        write_atomically(path, &bytes, tmp_dir, SHAREABLE_FILE)
     }
 
     /// The record under `key`.
@@ -215,38 +216,45 @@ impl Index {
 }
 
 /// Replaces `path` with `bytes` through a synced temporary file in `tmp_dir` (on the same
-/// file system), so a reader sees the old content or the new, never a part.
-pub fn write_atomically(path: &Path, bytes: &[u8], tmp_dir: &Path) -> Result<()> {
-    replace(path, bytes, tmp_dir, true)
+/// file system), so a reader sees the old content or the new, never a part; the file gets
+/// `mode`. The temporary file is new and unpredictably named: never a link planted there.
+pub fn write_atomically(path: &Path, bytes: &[u8], tmp_dir: &Path, mode: u32) -> Result<()> {
+    replace(path, bytes, tmp_dir, (mode, true))
 }
 
 /// Replaces `path` with `bytes` like [`write_atomically`], but leaves making it durable to a
 /// later [`crate::writeback::sync_file_system`] that covers a whole batch.
 pub fn write_atomically_unsynced(path: &Path, bytes: &[u8], tmp_dir: &Path) -> Result<()> {
-    replace(path, bytes, tmp_dir, false)
+    replace(path, bytes, tmp_dir, (SHAREABLE_FILE, false))
 }
 
-fn replace(path: &Path, bytes: &[u8], tmp_dir: &Path, sync: bool) -> Result<()> {
+fn replace(path: &Path, bytes: &[u8], tmp_dir: &Path, (mode, sync): (u32, bool)) -> Result<()> {
     let name = path
         .file_name()
         .map_or_else(|| "file".into(), |n| n.to_string_lossy());
-    let temporary = tmp_dir.join(format!(".{name}.{}", std::process::id()));
-    let write = || -> io::Result<()> {
+    let mut temporary = None;
+    let mut write = || -> io::Result<()> {
         if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)?;
+            create::dirs(parent, SHAREABLE_DIR)?;
         }
-        let mut file = File::create(&temporary)?;
+        let (mut file, made) = create::new_temporary(tmp_dir, &name, mode)?;
+        let made = temporary.insert(made);
         file.write_all(bytes)?;
         if sync {
             file.sync_all()?;
         }
-        fs::rename(&temporary, path)?;
+        fs::rename(made, path)?;
         match sync {
             true => sync_dir(path.parent().unwrap_or(Path::new("."))),
             false => Ok(()),
         }
     };
-    write().map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    write().map_err(|e| {
+        if let Some(made) = &temporary {
+            let _ = fs::remove_file(made);
+        }
+        Error::io(format!("writing {}", path.display()), e)
+    })
 }
 
 /// Makes a rename in `dir` durable.

@@ -4,17 +4,24 @@
 //! for each blob, the repositories (`registry/repository`) known to hold it, so a push to a
 //! sibling repository can mount it instead of uploading it.
 //!
+//! A memo entry is a hint that decides a skip or a mount, so only a memo this user wrote is
+//! believed: a `memo.json` that is a link, belongs to another user (a member of a group-shared
+//! cache, say) or that others can write is read as empty, and replaced by this user's at the
+//! next save. It is written readable by its owner only.
+//!
 //! A run reads the file once, when it first needs it, keeps what it learns in memory, and
 //! writes it once at the end of each copy, merged under `index.lock` with what other processes
 //! wrote meanwhile. `clean` drops what is about blobs the cache no longer holds.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
-use std::io;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
+use crate::create::{self, PRIVATE_FILE, SHAREABLE_DIR};
 use crate::digest::Digest;
 use crate::error::{Context, Error, Result};
 use crate::manifest::Descriptor;
@@ -80,20 +87,24 @@ impl Cache {
         self.root.join("memo.json")
     }
 
-    /// The memo of this cache, for one run.
-    pub fn memo(&self) -> MemoStore {
-        MemoStore {
+    /// The memo of this cache, for one run; an error when the cache cannot be trusted.
+    pub fn memo(&self) -> Result<MemoStore> {
+        self.check_trusted()?;
+        Ok(MemoStore {
             cache: Cache::new(self.root.clone()),
             known: Mutex::new(None),
             learned: Mutex::new(Memo::default()),
-        }
+        })
     }
 
-    /// The memo as it is; an unreadable one is treated as empty (it only saves work).
+    /// The memo as it is; one that is unreadable, or not this user's own, is treated as empty
+    /// (it only saves work).
     fn read_memo(&self) -> Memo {
-        fs::read(self.memo_path())
+        let mut bytes = Vec::new();
+        open_own(&self.memo_path())
+            .and_then(|mut file| file.read_to_end(&mut bytes))
             .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .and_then(|_| serde_json::from_slice(&bytes).ok())
             .unwrap_or_default()
     }
 
@@ -103,11 +114,12 @@ impl Cache {
         if !change(&mut memo) {
             return Ok(());
         }
-        fs::create_dir_all(self.tmp_dir())
+        create::dirs(&self.tmp_dir(), SHAREABLE_DIR)
             .context(|| format!("creating {}", self.tmp_dir().display()))?;
         let bytes = serde_json::to_vec_pretty(&memo)
             .map_err(|e| Error::io("encoding memo.json", io::Error::other(e)))?;
-        index::write_atomically(&self.memo_path(), &bytes, &self.tmp_dir())
+        let path = self.memo_path();
+        index::write_atomically(&path, &bytes, &self.tmp_dir(), PRIVATE_FILE)
     }
 
     /// Drops what the memo says about the blobs `gone` (removed from the cache); the caller
@@ -185,7 +197,7 @@ impl BlobMemo for MemoStore {
             return Ok(());
         }
         let cache = &self.cache;
-        fs::create_dir_all(&cache.root).context(|| format!("creating {}", cache.root.display()))?;
+        cache.make_root()?;
         let lock = open_lock(&cache.root.join("index.lock"))?;
         lock.lock()
             .map_err(|e| Error::io("locking index.lock", e))?;
@@ -195,9 +207,27 @@ impl BlobMemo for MemoStore {
     }
 }
 
+/// Opens `path` for reading when it is a regular file (not a link) of this user's that nobody
+/// else can write.
+fn open_own(path: &std::path::Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.uid() != create::current_uid() || meta.mode() & 0o022 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "not this user's own memo",
+        ));
+    }
+    Ok(file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn digest(n: u8) -> Digest {
         Digest::of(&[n])
@@ -208,7 +238,7 @@ mod tests {
         let root = std::env::temp_dir().join(format!("dip-unit-memo-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
         let cache = Cache::new(root.clone());
-        let (one, two) = (cache.memo(), cache.memo());
+        let (one, two) = (cache.memo().unwrap(), cache.memo().unwrap());
         let gzip = Descriptor::new("application/vnd.oci.image.layer.v1.tar+gzip", digest(9), 9);
         one.remember_compressed(&digest(1), &gzip).unwrap();
         let holder = |text: &str| RepositoryName::parse(text).unwrap();
@@ -219,7 +249,7 @@ mod tests {
         );
         one.save().unwrap();
         two.save().unwrap();
-        let three = cache.memo();
+        let three = cache.memo().unwrap();
         assert_eq!(three.compressed(&digest(1)), Some(gzip));
         assert_eq!(three.holders(&digest(2)), [holder("r/a")]);
         three.remember_holder(&digest(9), &holder("r/b")).unwrap();
@@ -227,7 +257,7 @@ mod tests {
         cache
             .forget_in_memo_locked(&BTreeSet::from([digest(1)]))
             .unwrap();
-        let four = cache.memo();
+        let four = cache.memo().unwrap();
         assert_eq!(four.compressed(&digest(1)), None);
         assert!(
             four.holders(&digest(9)).is_empty(),

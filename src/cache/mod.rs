@@ -18,13 +18,14 @@ mod index;
 mod memo;
 mod receive;
 mod source;
+mod trust;
 
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{self, File, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::create::{self, SHAREABLE_DIR, SHAREABLE_FILE};
 use crate::digest::Digest;
 use crate::error::{Context, Error, Result};
 use crate::manifest::{self, Descriptor, RawManifest};
@@ -62,6 +63,7 @@ impl Cache {
 
     /// The current index (empty when the cache does not exist yet).
     pub fn index(&self) -> Result<Index> {
+        self.check_trusted()?;
         Index::load(&self.index_path())
     }
 
@@ -110,7 +112,7 @@ impl Cache {
                 let Some(digest) = name.to_str().and_then(Digest::from_hex) else {
                     continue;
                 };
-                fs::create_dir_all(&partial)
+                create::dirs(&partial, SHAREABLE_DIR)
                     .context(|| format!("creating {}", partial.display()))?;
                 let kept = partial.join(digest.hex());
                 if size_of(&kept).unwrap_or(0) < size_of(&staged.path()).unwrap_or(0) {
@@ -126,9 +128,9 @@ impl Cache {
     /// cannot remove a blob this command counts on, and makes a staging directory. When no
     /// other command is running, leftovers of killed runs in `tmp/` are removed first.
     pub fn begin(&self) -> Result<Session<'_>> {
-        let created = !self.root.exists();
+        let created = self.make_root()?;
         let tmp = self.tmp_dir();
-        fs::create_dir_all(&tmp)
+        create::dirs(&tmp, SHAREABLE_DIR)
             .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
         let gc_lock = open_lock(&self.root.join("gc.lock"))?;
         match gc_lock.try_lock() {
@@ -145,11 +147,8 @@ impl Cache {
         gc_lock
             .lock_shared()
             .map_err(|e| Error::io("locking gc.lock", e))?;
-        static SESSIONS: AtomicU64 = AtomicU64::new(0);
-        let n = SESSIONS.fetch_add(1, Ordering::Relaxed);
-        let staging = tmp.join(format!("run-{}-{n}", std::process::id()));
-        fs::create_dir(&staging)
-            .map_err(|e| Error::io(format!("creating {}", staging.display()), e))?;
+        let staging = create::new_temporary_dir(&tmp, "run", SHAREABLE_DIR)
+            .map_err(|e| Error::io(format!("creating a staging folder in {}", tmp.display()), e))?;
         Ok(Session {
             cache: self,
             staging,
@@ -346,7 +345,8 @@ impl Session<'_> {
             ));
         }
         let blob_dir = self.cache.blob_dir();
-        fs::create_dir_all(&blob_dir).context(|| format!("creating {}", blob_dir.display()))?;
+        create::dirs(&blob_dir, SHAREABLE_DIR)
+            .context(|| format!("creating {}", blob_dir.display()))?;
         fs::rename(&staged, &target)
             .context(|| format!("moving blob {} into the cache", blob.digest))
     }
@@ -426,14 +426,13 @@ fn size_of(path: &Path) -> Option<u64> {
     fs::metadata(path).ok().map(|meta| meta.len())
 }
 
-/// Opens (creating it if needed) a lock file.
+/// Opens (creating it if needed) a lock file of the cache; a link or anything but a regular
+/// file in its place is refused as bad input, never followed.
 fn open_lock(path: &Path) -> Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .context(|| format!("opening {}", path.display()))
+    create::own_file(path, SHAREABLE_FILE).map_err(|e| match create::is_planted(&e) {
+        true => Error::BadInput(format!("{}: {e}", path.display())),
+        false => Error::io(format!("opening {}", path.display()), e),
+    })
 }
 
 /// A session of the cache as a copy destination.

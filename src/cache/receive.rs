@@ -3,10 +3,11 @@
 //! source only for what is missing. Resuming reads the partial bytes once more to restore the
 //! hash; a fresh blob is hashed in the one pass that writes it.
 
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{self, File, TryLockError};
 use std::io::{self, Read};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 
+use crate::create::{self, SHAREABLE_DIR, SHAREABLE_FILE};
 use crate::digest::{self, Digest, Hasher};
 use crate::error::{Context, Error, Result};
 use crate::manifest::Descriptor;
@@ -19,15 +20,10 @@ impl Session<'_> {
     /// Receives `blob` into the staging directory, checked against its digest and size.
     pub(super) fn receive(&self, blob: &Descriptor, open: &mut Open<'_>) -> Result<()> {
         let dir = self.cache.partial_dir();
-        fs::create_dir_all(&dir).context(|| format!("creating {}", dir.display()))?;
+        create::dirs(&dir, SHAREABLE_DIR).context(|| format!("creating {}", dir.display()))?;
         let path = dir.join(blob.digest.hex());
         // Never through a link: a partial file is the cache's own, never a file elsewhere.
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
+        let file = create::own_file(&path, SHAREABLE_FILE)
             .context(|| format!("opening {}", path.display()))?;
         match file.try_lock() {
             Ok(()) => {}

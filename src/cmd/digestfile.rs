@@ -1,12 +1,14 @@
 //! `--digestfile FILE` (`push`, `copy`, `sync`): the manifest digests written, for CI steps
 //! that sign or pin what was pushed. `push` and `copy` write the digest alone, as skopeo does;
 //! `sync` writes `DIGEST TARGET`, a line per image. The file is replaced whole, never left
-//! half-written.
+//! half-written, and never written through a link: the temporary file beside it is new and
+//! unpredictably named.
 
 use std::fs;
 use std::io::Write;
 use std::path::Path;
 
+use crate::create::{self, ORDINARY_FILE};
 use crate::error::{Error, Result};
 
 /// Writes `lines` to `path`, each ended by a newline, through a temporary file beside it.
@@ -15,13 +17,13 @@ pub fn write(path: &Path, lines: &[String]) -> Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| Error::Usage(format!("--digestfile {}: not a file name", path.display())))?;
-    let temporary = path.with_file_name(format!(
-        ".{}.{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let dir = path
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let (mut file, temporary) = create::new_temporary(dir, &name.to_string_lossy(), ORDINARY_FILE)
+        .map_err(|e| Error::io(what(), e))?;
     let written = (|| {
-        let mut file = fs::File::create(&temporary)?;
         for line in lines {
             writeln!(file, "{line}")?;
         }

@@ -1,7 +1,7 @@
 //! `save`: cache to an archive that `docker load` accepts.
 
 use std::collections::HashSet;
-use std::fs::{self, File};
+use std::fs;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -14,6 +14,7 @@ use crate::archive::{
 };
 use crate::args::{self, FlagGroup, Globals, PROGRESS_HELP, Parsed, TransferArgs};
 use crate::cache::{Cache, CachedImage};
+use crate::create;
 use crate::digest::COPY_BUFFER;
 use crate::error::{Context, Error, Result};
 use crate::manifest::Platforms;
@@ -241,7 +242,7 @@ pub fn write_whole<T>(
     let partial = PathBuf::from(partial);
     // Whatever a failed run left there (a link, say) is replaced, never written through.
     let _ = fs::remove_file(&partial);
-    let written = (File::options().write(true).create_new(true).open(&partial))
+    let written = create::new_file(&partial, create::ORDINARY_FILE)
         .context(|| format!("creating {}", partial.display()))
         .and_then(|file| {
             let written = write(&mut WriteBehind::new(&file, 0))?;

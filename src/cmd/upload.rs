@@ -95,7 +95,7 @@ impl<'a> Uploads<'a> {
         Ok(Uploads {
             mirrors: Mirrors::new(&options, run.progress),
             options,
-            memo: run.cache.memo(),
+            memo: run.cache.memo()?,
             run,
             upload_args: &flags.upload,
             platforms: flags.platform.choice()?,

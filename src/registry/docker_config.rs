@@ -7,13 +7,14 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 
 use super::auth::{Credentials, Secret, base64_decode, base64_encode};
 use super::cred_helper;
+use crate::create::{self, PRIVATE_DIR, PRIVATE_FILE};
 use crate::error::{Error, Result};
 
 /// The key Docker uses for Docker Hub.
@@ -172,18 +173,19 @@ fn write_config(config: &Map<String, Value>) -> Result<()> {
     let path = config_path()
         .ok_or_else(|| Error::Usage("set HOME or DOCKER_CONFIG to store credentials".into()))?;
     let write = || -> io::Result<()> {
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir)?;
+        let dir = (path.parent())
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let bytes = serde_json::to_vec_pretty(config).map_err(io::Error::other)?;
+        create::dirs(dir, PRIVATE_DIR)?;
+        let (mut file, temporary) = create::new_temporary(dir, "config.json", PRIVATE_FILE)?;
+        let written = (file.write_all(&bytes))
+            .and_then(|()| file.sync_all())
+            .and_then(|()| fs::rename(&temporary, &path));
+        if written.is_err() {
+            let _ = fs::remove_file(&temporary);
         }
-        let temporary = path.with_extension(format!("json.{}", std::process::id()));
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&temporary)?;
-        file.write_all(&serde_json::to_vec_pretty(config).map_err(io::Error::other)?)?;
-        file.sync_all()?;
-        fs::rename(&temporary, &path)
+        written
     };
     write().map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }

@@ -14,6 +14,7 @@ use crate::digest::Digest;
 use crate::error::{Context, Error, Result};
 use crate::manifest::{Descriptor, RawManifest, media_type};
 use crate::reference;
+use crate::retry::Headway;
 
 /// The most tags of a repository looked at (one `HEAD` each) to find those naming a manifest.
 pub const MAX_TAGS_CHECKED: usize = 1000;
@@ -107,8 +108,15 @@ impl Registry {
             chunk_size: u64::MAX,
             compress_ahead: false,
         };
-        self.upload_blob(repository, &mut open, &bytes, &plan, &mut None)
-            .map(drop)
+        self.upload_blob(
+            repository,
+            &mut open,
+            &bytes,
+            &plan,
+            &mut None,
+            &Headway::default(),
+        )
+        .map(drop)
     }
 }
 

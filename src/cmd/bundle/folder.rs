@@ -5,11 +5,12 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use crate::archive::PartsWriter;
 use crate::cache::CachedImage;
+use crate::create;
 use crate::digest::{Digest, HashingWriter};
 use crate::error::{Context, Error, Result};
 use crate::progress::{Board, Progress};
@@ -37,6 +38,45 @@ pub struct Contents<'a> {
 pub struct Filled {
     pub summary: Summary,
     pub record: BundleRecord,
+}
+
+/// The folder a bundle is filled in, as it was made: a folder that took its place meanwhile
+/// (re-made by someone else, with links in it) is never finished as the bundle.
+pub struct Made {
+    dev: u64,
+    ino: u64,
+}
+
+/// Makes `partial`, the folder the bundle is filled in: new and private (0700). What a failed
+/// run of this user's left there is removed first; anything else there is refused.
+pub fn make_partial(partial: &Path) -> Result<Made> {
+    let shown = || partial.display().to_string();
+    if fs::symlink_metadata(partial).is_ok() {
+        create::remove_own_dir(partial).map_err(|e| match create::is_planted(&e) {
+            true => Error::BadInput(format!("{}: {e}", shown())),
+            false => Error::io(format!("removing {}", shown()), e),
+        })?;
+    }
+    create::new_dir(partial, create::PRIVATE_DIR)
+        .context(|| format!("creating {} (it must not exist)", shown()))?;
+    let meta = fs::symlink_metadata(partial).context(|| format!("reading {}", shown()))?;
+    Ok(Made {
+        dev: meta.dev(),
+        ino: meta.ino(),
+    })
+}
+
+impl Made {
+    /// An error unless `partial` is still the folder that was made.
+    pub fn check(&self, partial: &Path) -> Result<()> {
+        match fs::symlink_metadata(partial) {
+            Ok(meta) if meta.dev() == self.dev && meta.ino() == self.ino => Ok(()),
+            _ => Err(Error::BadInput(format!(
+                "{} was replaced while the bundle was written in it; nothing was finished",
+                partial.display()
+            ))),
+        }
+    }
 }
 
 /// Writes the bundle's files into `dir`, showing the archive's progress.
@@ -135,7 +175,8 @@ fn write_hashed<T>(
     mode: u32,
     write: impl FnOnce(&mut HashingWriter<WriteBehind<'_>>) -> Result<T>,
 ) -> Result<(T, Digest)> {
-    let file = File::create(path).context(|| format!("creating {}", path.display()))?;
+    let file = create::new_file(path, create::PRIVATE_FILE)
+        .context(|| format!("creating {}", path.display()))?;
     let mut out = HashingWriter::new(WriteBehind::new(&file, 0));
     let written = write(&mut out)?;
     let (digest, _) = out.finish();

@@ -20,7 +20,7 @@ use super::context::RunContext;
 use super::output::print_help;
 use super::save::{WRITTEN_HELP, Written, WrittenArgs, cached_images};
 use elf::is_dynamically_linked;
-use folder::{Contents, fill};
+use folder::{Contents, fill, make_partial};
 use record::Earlier;
 
 const COMMAND: &str = "docker-image-pusher bundle";
@@ -61,9 +61,10 @@ The folder holds:
                        and when it was made
   README.txt           what the folder is, in words
   SHA256SUMS           for 'sha256sum -c SHA256SUMS' after the carry
-The folder appears whole or not at all: it is made as DIR.partial, then renamed. push.sh
-checks the program and itself against SHA256SUMS before running (the images are checked
-blob by blob as they are pushed). A dynamically linked program only runs where the same C
+The folder appears whole or not at all: it is made as a new, private (0700) DIR.partial,
+then renamed. push.sh checks the program and itself against SHA256SUMS before running (the
+images are checked blob by blob as they are pushed), and works in a private cache of its
+own (mktemp -d, removed when it ends) unless DOCKER_PUSHER_CACHE_DIR names one. A dynamically linked program only runs where the same C
 library is: bundle warns, and --binary takes the static build (scripts/build-static.sh).
 
 With --since OLD (an earlier bundle's folder or its bundle.json; a folder made before
@@ -174,16 +175,16 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
     let mut partial = output.as_os_str().to_owned();
     partial.push(".partial");
     let partial = PathBuf::from(partial);
-    let _ = fs::remove_dir_all(&partial); // what a failed run left
-    let filled = fs::create_dir_all(&partial)
-        .context(|| format!("creating {}", partial.display()))
-        .and_then(|()| fill(&partial, &contents, (&board, &progress)))
-        .and_then(|filled| {
-            fs::rename(&partial, &output).context(|| format!("renaming {}", partial.display()))?;
-            Ok(filled)
-        });
+    let made = make_partial(&partial)?;
+    let filled = fill(&partial, &contents, (&board, &progress)).and_then(|filled| {
+        made.check(&partial)?;
+        fs::rename(&partial, &output).context(|| format!("renaming {}", partial.display()))?;
+        Ok(filled)
+    });
     let filled = filled.inspect_err(|_| {
-        let _ = fs::remove_dir_all(&partial);
+        if made.check(&partial).is_ok() {
+            let _ = fs::remove_dir_all(&partial);
+        }
     })?;
     let (summary, record) = (&filled.summary, &filled.record);
     if let Some(earlier) = &earlier

@@ -27,8 +27,17 @@ shift
 if command -v sha256sum >/dev/null 2>&1; then
   (cd "$here" && grep -v ' images\.tar' SHA256SUMS | sha256sum -c --quiet -)
 fi
-cache=${DOCKER_PUSHER_CACHE_DIR:-${TMPDIR:-/tmp}/docker-image-pusher-bundle}
-exec "$here/docker-image-pusher" --cache-dir "$cache" sync --file "$here/images.list" --to "$to" $check "$@"
+# A private cache of this run's own, removed when it ends (so no exec: the trap must run).
+if [ -n "${DOCKER_PUSHER_CACHE_DIR:-}" ]; then
+  cache=$DOCKER_PUSHER_CACHE_DIR
+else
+  cache=$(mktemp -d "${TMPDIR:-/tmp}/docker-image-pusher-bundle.XXXXXXXX")
+  trap 'rm -rf "$cache"' EXIT
+  trap 'exit 129' HUP
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+fi
+"$here/docker-image-pusher" --cache-dir "$cache" sync --file "$here/images.list" --to "$to" $check "$@"
 "#;
 
 /// `README.txt`: what the folder holds and how to push it; for a delta, that its archive is
