@@ -233,18 +233,10 @@ impl TestRegistry {
             false => location,
         };
         let separator = if location.contains('?') { '&' } else { '?' };
-        tool(
-            "curl",
-            &[
-                "-sSf",
-                "-X",
-                "PUT",
-                "-H",
-                "Content-Type: application/octet-stream",
-                "--data-binary",
-                &format!("@{}", file.display()),
-                &format!("{location}{separator}digest={digest}"),
-            ],
+        curl_put(
+            "application/octet-stream",
+            &file,
+            &format!("{location}{separator}digest={digest}"),
         );
         digest
     }
@@ -260,21 +252,13 @@ impl TestRegistry {
     ) {
         let file = self.dir.join("manifest.json");
         fs::write(&file, manifest).unwrap();
-        tool(
-            "curl",
-            &[
-                "-sSf",
-                "-X",
-                "PUT",
-                "-H",
-                &format!("Content-Type: {media_type}"),
-                "--data-binary",
-                &format!("@{}", file.display()),
-                &format!(
-                    "http://{}/v2/{repository}/manifests/{reference}",
-                    self.host()
-                ),
-            ],
+        curl_put(
+            media_type,
+            &file,
+            &format!(
+                "http://{}/v2/{repository}/manifests/{reference}",
+                self.host()
+            ),
         );
     }
 
@@ -399,4 +383,22 @@ fn test_certificates(dir: &TempDir) -> (PathBuf, PathBuf, PathBuf) {
         dir.join("server.crt"),
         dir.join("server.key"),
     )
+}
+
+/// PUTs the bytes of `file` as `content_type` to `url` with curl, failing the test on an error
+/// status.
+fn curl_put(content_type: &str, file: &Path, url: &str) {
+    tool(
+        "curl",
+        &[
+            "-sSf",
+            "-X",
+            "PUT",
+            "-H",
+            &format!("Content-Type: {content_type}"),
+            "--data-binary",
+            &format!("@{}", file.display()),
+            url,
+        ],
+    );
 }
