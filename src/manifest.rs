@@ -86,6 +86,9 @@ pub struct Descriptor {
     pub platform: Option<Platform>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<BTreeMap<String, String>>,
+    /// What kind of artifact the manifest it points at is (a referrer's, as listed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
 }
 
 impl Descriptor {
@@ -97,6 +100,7 @@ impl Descriptor {
             size,
             platform: None,
             annotations: None,
+            artifact_type: None,
         }
     }
 
@@ -293,6 +297,45 @@ impl RawManifest {
         }
     }
 
+    /// The descriptor that points at these bytes.
+    pub fn descriptor(&self) -> Descriptor {
+        Descriptor::new(
+            &self.media_type,
+            self.digest.clone(),
+            self.bytes.len() as u64,
+        )
+    }
+
+    /// What the manifest says of itself as a referrer: the `subject` it names, if any, and
+    /// the descriptor a referrers listing gives it (its `artifactType`, else its config's
+    /// media type, as the distribution spec says, and its annotations).
+    pub fn as_referrer(&self) -> (Option<Digest>, Descriptor) {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Fields {
+            subject: Option<Subject>,
+            artifact_type: Option<String>,
+            config: Option<Subject>,
+            annotations: Option<BTreeMap<String, String>>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Subject {
+            digest: Option<Digest>,
+            media_type: Option<String>,
+        }
+        let fields = serde_json::from_slice::<Fields>(&self.bytes).ok();
+        let mut descriptor = self.descriptor();
+        if let Some(fields) = fields {
+            descriptor.artifact_type = fields
+                .artifact_type
+                .or_else(|| fields.config.and_then(|config| config.media_type));
+            descriptor.annotations = fields.annotations;
+            return (fields.subject.and_then(|s| s.digest), descriptor);
+        }
+        (None, descriptor)
+    }
+
     /// The image manifest these bytes hold; an index or anything else is an error.
     pub fn image(&self) -> Result<ImageManifest, String> {
         match parse(&self.bytes)? {
@@ -406,6 +449,8 @@ fn rewrite(
 }
 
 /// A manifest or index as parsed from its bytes.
+// Short-lived, one per manifest read: boxing the image would cost more than the bytes saved.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Parsed {
     Image(ImageManifest),

@@ -169,6 +169,16 @@ impl Reference {
         }
     }
 
+    /// The same repository, at `tag` (without a digest); a tag that is not one is refused.
+    pub fn with_tag(&self, tag: &str) -> crate::error::Result<Reference> {
+        check_tag(tag).map_err(crate::error::Error::BadInput)?;
+        Ok(Reference {
+            tag: Some(tag.to_string()),
+            digest: None,
+            ..self.clone()
+        })
+    }
+
     /// `registry/repository`, the full name without tag or digest.
     pub fn name(&self) -> String {
         format!("{}/{}", self.registry, self.repository)

@@ -5,6 +5,7 @@
 mod globals;
 mod platform;
 mod progress;
+mod referrers;
 mod registry;
 mod transfer;
 mod tuning;
@@ -20,6 +21,7 @@ use crate::error::{Error, Result};
 pub use globals::{GLOBAL_HELP, Globals};
 pub use platform::PlatformArgs;
 pub use progress::{PROGRESS_HELP, ProgressArgs};
+pub use referrers::{REFERRERS_HELP, ReferrerArgs};
 pub use registry::{REGISTRY_HELP, RegistryArgs};
 pub use transfer::{TRANSFER_HELP, TransferArgs};
 pub use tuning::TUNING_HELP;

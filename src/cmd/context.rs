@@ -154,6 +154,7 @@ pub fn json_summary(summary: &Summary) -> serde_json::Value {
         "bytes_sent": summary.bytes_sent,
         "bytes_resumed": summary.bytes_resumed,
         "retries": summary.retries,
+        "referrers_copied": summary.referrers,
         "adjustments": summary.adjustments.iter().map(|a| serde_json::json!({
             "seconds": json_seconds(a.at), "from": a.from, "to": a.to, "reason": a.reason,
         })).collect::<Vec<_>>(),

@@ -3,7 +3,7 @@
 use lexopt::{Arg, Parser};
 
 use crate::args::{
-    self, Globals, PROGRESS_HELP, Parsed, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP,
+    self, Globals, PROGRESS_HELP, Parsed, REFERRERS_HELP, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP,
 };
 use crate::error::{Error, Result};
 use crate::reference::Reference;
@@ -33,7 +33,13 @@ Options:
   -n, --dry-run                     show what would be copied; send nothing";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
-pub const GROUPS: &[&str] = &[UPLOAD_HELP, REGISTRY_HELP, TRANSFER_HELP, PROGRESS_HELP];
+pub const GROUPS: &[&str] = &[
+    UPLOAD_HELP,
+    REFERRERS_HELP,
+    REGISTRY_HELP,
+    TRANSFER_HELP,
+    PROGRESS_HELP,
+];
 
 /// The long help.
 pub const DETAILS: &str = "

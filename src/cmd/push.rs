@@ -7,7 +7,8 @@ use lexopt::{Arg, Parser};
 
 use crate::archive::{ImageQuery, Input, is_archive_path};
 use crate::args::{
-    self, Flag, Globals, PROGRESS_HELP, Parsed, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP,
+    self, Flag, Globals, PROGRESS_HELP, Parsed, REFERRERS_HELP, REGISTRY_HELP, TRANSFER_HELP,
+    UPLOAD_HELP,
 };
 use crate::cache::Cache;
 use crate::error::{Error, Result};
@@ -50,7 +51,13 @@ Options:
   -n, --dry-run                     show what would be uploaded; send nothing";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
-pub const GROUPS: &[&str] = &[UPLOAD_HELP, REGISTRY_HELP, TRANSFER_HELP, PROGRESS_HELP];
+pub const GROUPS: &[&str] = &[
+    UPLOAD_HELP,
+    REFERRERS_HELP,
+    REGISTRY_HELP,
+    TRANSFER_HELP,
+    PROGRESS_HELP,
+];
 
 /// The long help.
 pub const DETAILS: &str = "

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use lexopt::{Arg, Parser};
 
 use crate::archive::{Archive, Input};
-use crate::args::{self, FlagGroup, Globals, PlatformArgs, RegistryArgs, TransferArgs, UploadArgs};
+use crate::args::{
+    self, FlagGroup, Globals, PlatformArgs, ReferrerArgs, RegistryArgs, TransferArgs, UploadArgs,
+};
 use crate::cache::{MemoStore, Session};
 use crate::digest::Digest;
 use crate::error::Result;
@@ -16,7 +18,7 @@ use crate::manifest::Platforms;
 use crate::progress::{Board, count, human_bytes};
 use crate::reference::{Reference, RepositoryName};
 use crate::registry::{Mirrors, Registry, RegistryDestination, RegistryOptions, RegistrySource};
-use crate::transfer::{self, Job, Ledger, Options, Source, Summary};
+use crate::transfer::{self, Job, Ledger, Options, ReferrerPolicy, Source, Summary};
 
 use super::context::RunContext;
 use super::digestfile;
@@ -28,6 +30,7 @@ pub struct UploadFlags {
     pub transfer: TransferArgs,
     pub upload: UploadArgs,
     pub platform: PlatformArgs,
+    pub referrers: ReferrerArgs,
     pub dry_run: bool,
     /// `--digestfile FILE`: where the manifest digests written go.
     pub digestfile: Option<PathBuf>,
@@ -41,6 +44,7 @@ impl UploadFlags {
             transfer: TransferArgs::from_env()?,
             upload: UploadArgs::from_env()?,
             platform: PlatformArgs::default(),
+            referrers: ReferrerArgs::default(),
             dry_run: false,
             digestfile: None,
         })
@@ -63,7 +67,8 @@ impl FlagGroup for UploadFlags {
         Ok(self.registry.claim(arg, parser)?
             || self.transfer.claim(arg, parser)?
             || self.upload.claim(arg, parser)?
-            || self.platform.claim(arg, parser)?)
+            || self.platform.claim(arg, parser)?
+            || self.referrers.claim(arg, parser)?)
     }
 }
 
@@ -77,6 +82,8 @@ pub struct Uploads<'a> {
     options: RegistryOptions,
     /// Which platforms of an index every upload takes.
     platforms: Platforms,
+    /// Which referrers go with each image (none with `--no-referrers`).
+    referrers: Option<ReferrerPolicy>,
     dry_run: bool,
     /// What the cache remembers of blobs: compressed forms, repositories holding them.
     memo: MemoStore,
@@ -99,6 +106,7 @@ impl<'a> Uploads<'a> {
             run,
             upload_args: &flags.upload,
             platforms: flags.platform.choice()?,
+            referrers: flags.referrers.policy()?,
             dry_run: flags.dry_run,
             ledger: Ledger::default(),
         })
@@ -128,6 +136,7 @@ impl<'a> Uploads<'a> {
             dry_run: self.dry_run,
             memo: Some(&self.memo),
             ledger: Some(&self.ledger),
+            referrers: self.referrers.as_ref(),
             ..self.run.options(board, self.options.attempts)
         }
     }
@@ -244,11 +253,20 @@ pub fn report_upload(
                 "would {command} {target}: {blobs} to upload ({size}), {mounted} to mount, {present} already there"
             ),
             Some(outcome) => format!(
-                "{done} {target} (manifest {}): {blobs} uploaded ({size}), {mounted} mounted, {present} already there{took}",
-                outcome.manifest
+                "{done} {target} (manifest {}): {blobs} uploaded ({size}), {mounted} mounted, {present} already there{}{took}",
+                outcome.manifest,
+                referrers_said(summary.referrers)
             ),
         }
     })
+}
+
+/// `, 2 referrers` for a summary line, when any went with the image.
+pub fn referrers_said(referrers: usize) -> String {
+    match referrers {
+        0 => String::new(),
+        n => format!(", {}", count(n, "referrer")),
+    }
 }
 
 /// With `--digestfile`, writes the manifest a `push` or `copy` stored (nothing in a dry run).

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::manifest::{self, Descriptor, RawManifest, media_type};
 use crate::reference::{Reference, RepositoryName};
 use crate::retry::Headway;
-use crate::transfer::{Destination, Open, Source, Stored};
+use crate::transfer::{Destination, Found, Open, Referrer, Source, Stored};
 
 /// An image in a registry, its manifest as the registry gives it (an index is chosen in by
 /// the plan, like every source's).
@@ -56,6 +56,28 @@ impl Source for RegistrySource<'_> {
     fn child_manifest(&self, entry: &Descriptor) -> Result<RawManifest> {
         self.registry
             .get_manifest(self.reference.repository(), &entry.digest.to_string())
+    }
+
+    fn referrers(&self, subject: &Descriptor) -> Result<Found> {
+        let repository = self.reference.repository();
+        let listing = self.registry.referrers(repository, &subject.digest)?;
+        let mut referrers: Vec<Referrer> = (listing.entries()?.into_iter())
+            .map(Referrer::Listed)
+            .collect();
+        let cosign = self.registry.cosign_tags(repository, &subject.digest)?;
+        referrers.extend(cosign.into_iter().map(Referrer::Tagged));
+        Ok(Found {
+            referrers,
+            index: listing.index(),
+        })
+    }
+
+    fn referrer(&self, referrer: &Referrer) -> Result<Box<dyn Source + '_>> {
+        let reference = match referrer {
+            Referrer::Listed(entry) => self.reference.with_digest(entry.digest.clone()),
+            Referrer::Tagged(tag) => self.reference.with_tag(tag)?,
+        };
+        Ok(Box::new(RegistrySource::new(self.registry, &reference)?))
     }
 }
 
@@ -175,5 +197,14 @@ impl Destination for RegistryDestination<'_> {
         self.registry
             .put_manifest(self.target.repository(), &reference, manifest)?;
         Ok(Stored::New)
+    }
+
+    fn link_referrers(
+        &self,
+        subject: &Descriptor,
+        referrers: &[Descriptor],
+        index: Option<&RawManifest>,
+    ) -> Result<()> {
+        (self.registry).link_referrers(self.target.repository(), &subject.digest, referrers, index)
     }
 }

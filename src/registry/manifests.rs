@@ -1,6 +1,6 @@
 //! Manifests on a registry: `GET` with every modern media type accepted, classified and
 //! checked (digest when pulled by digest, size cap, schema 1 refused), and `PUT` with the
-//! manifest's own media type.
+//! manifest's own media type (whose answer may tell that the registry has the Referrers API).
 
 use super::Registry;
 use super::blobs::{delete_scope, pull_scope, push_scope};
@@ -106,7 +106,7 @@ impl Registry {
     ) -> Result<()> {
         let url = format!("{}/v2/{repository}/manifests/{reference}", self.base);
         let headers = [("Content-Type", manifest.media_type.clone())];
-        self.request(
+        let stored = self.request(
             "PUT",
             &url,
             &push_scope(repository),
@@ -114,6 +114,10 @@ impl Registry {
             Body::Bytes(&manifest.bytes),
             &[201],
         )?;
+        // Only a registry with the Referrers API says which subject a manifest names.
+        if stored.headers().contains_key("oci-subject") {
+            self.learn_referrers_api(true);
+        }
         Ok(())
     }
 }

@@ -13,13 +13,14 @@ mod manifests;
 mod mirror;
 mod proxy;
 mod rate_limit;
+mod referrers;
 mod tags;
 mod token;
 mod untag;
 mod url;
 mod whole;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -34,6 +35,7 @@ pub use cred_helper::DEFAULT_DEADLINE as HELPER_TIMEOUT;
 pub use http::HttpOptions;
 pub use image::{Compress, RegistryDestination, RegistrySource};
 pub use mirror::{MirrorSpec, Mirrors};
+pub use referrers::subject_of_tag;
 pub use untag::MAX_TAGS_CHECKED;
 
 use http::{Body, Http, Response};
@@ -71,6 +73,11 @@ pub struct Registry {
     /// Requests tried again because the registry or the network pushed back.
     pushbacks: Pushbacks,
     progress: Progress,
+    /// Whether it has the Referrers API, once learned (see [`referrers`]).
+    referrers_api: Mutex<Option<bool>>,
+    /// Per repository whose every tag was listed (a sync's), the referrer tags it has: the
+    /// others are known absent without asking (see [`referrers`]).
+    referrer_tags: Mutex<HashMap<String, HashSet<String>>>,
 }
 
 impl Registry {
@@ -104,6 +111,8 @@ impl Registry {
             warnings: Mutex::new(HashSet::new()),
             pushbacks: options.pushbacks.clone(),
             progress,
+            referrers_api: Mutex::new(None),
+            referrer_tags: Mutex::new(HashMap::new()),
         };
         let schemes: &[&str] = match scheme {
             Some("http") => &["http"],
@@ -178,6 +187,16 @@ impl Registry {
     /// stored instead of it (see [`auth::Auth::identity_token`]).
     pub fn identity_token(&self) -> Result<Option<String>> {
         self.auth.identity_token(&self.http, &self.base)
+    }
+
+    /// Whether the registry has the Referrers API, if that has been learned.
+    fn referrers_api(&self) -> Option<bool> {
+        *self.referrers_api.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records whether the registry has the Referrers API.
+    fn learn_referrers_api(&self, has: bool) {
+        *self.referrers_api.lock().unwrap_or_else(|e| e.into_inner()) = Some(has);
     }
 
     /// Whether the registry asked to be authenticated when it was first reached.

@@ -161,7 +161,7 @@ impl<'de> Visitor<'de> for TagsSeed<'_, '_> {
 }
 
 /// The target of the `rel="next"` link in a `Link` header, if any.
-fn next_link(header: &str) -> Option<String> {
+pub(super) fn next_link(header: &str) -> Option<String> {
     header.split(',').find_map(|link| {
         let (target, params) = link.split_once(';')?;
         let is_next = params

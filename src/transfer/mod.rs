@@ -8,6 +8,7 @@ mod ledger;
 mod plan;
 mod pool;
 mod rate;
+mod referrers;
 
 use std::cmp::Reverse;
 use std::collections::{HashMap, HashSet};
@@ -28,6 +29,7 @@ pub use governor::{Adjustment, Governor, Tuning};
 pub use ledger::Ledger;
 use plan::Tree;
 pub use rate::RateLimit;
+pub use referrers::{Found, Referrer, ReferrerPolicy};
 
 /// Where an image is read from (shared by the worker threads).
 pub trait Source: Sync {
@@ -57,6 +59,17 @@ pub trait Source: Sync {
             "{}: cannot open {} of its index",
             self.describe(),
             entry.digest
+        )))
+    }
+    /// The referrers it lists for `subject`, one of its manifests (none, by default).
+    fn referrers(&self, _subject: &Descriptor) -> Result<Found> {
+        Ok(Found::default())
+    }
+    /// One referrer it listed, as a source of its own.
+    fn referrer(&self, referrer: &Referrer) -> Result<Box<dyn Source + '_>> {
+        Err(Error::BadInput(format!(
+            "{}: cannot open its referrer {referrer:?}",
+            self.describe()
         )))
     }
 }
@@ -172,6 +185,17 @@ pub trait Destination: Sync {
     }
     /// Stores the manifest under `name` (`None`: an image with no name, known by its ID).
     fn put_manifest(&self, name: Option<&Reference>, manifest: &RawManifest) -> Result<Stored>;
+    /// Makes `referrers` (stored already) findable as referrers of `subject`; `index` is the
+    /// source's own index of exactly these, for a destination that keeps one to store as it
+    /// is where it has none.
+    fn link_referrers(
+        &self,
+        _subject: &Descriptor,
+        _referrers: &[Descriptor],
+        _index: Option<&RawManifest>,
+    ) -> Result<()> {
+        Ok(())
+    }
     /// Makes every manifest this copy stored visible at once (the cache writes its index
     /// here, once per copy however many names it stored).
     fn publish(&self) -> Result<()> {
@@ -240,6 +264,8 @@ pub struct Options<'a> {
     pub memo: Option<&'a dyn BlobMemo>,
     /// Where the blobs of this run's other copies landed (`sync`).
     pub ledger: Option<&'a Ledger>,
+    /// Which referrers of the images go with them (none without).
+    pub referrers: Option<&'a ReferrerPolicy>,
 }
 
 /// What one job stored, name by name (`None`: the image has no name).
@@ -253,6 +279,9 @@ pub struct Outcome {
     /// How many layers its images have, each counted once.
     pub layers: usize,
     pub stored: Vec<(Option<Reference>, Stored)>,
+    /// The manifests stored as the source has them (the image, an index and its children):
+    /// those whose referrers go with them.
+    pub subjects: Vec<Descriptor>,
 }
 
 /// Counts for the summary line.
@@ -272,20 +301,54 @@ pub struct Summary {
     /// Changes of the worker count (`--concurrency dynamic`).
     pub adjustments: Vec<Adjustment>,
     pub outcomes: Vec<Outcome>,
+    /// Referrers (signatures, SBOMs, attestations) copied with the images.
+    pub referrers: usize,
+}
+
+impl Summary {
+    /// Adds the blob counts of `other` (a copy of referrers) to these.
+    fn add(&mut self, other: &Summary) {
+        self.blobs_copied += other.blobs_copied;
+        self.blobs_present += other.blobs_present;
+        self.blobs_mounted += other.blobs_mounted;
+        self.bytes_copied += other.bytes_copied;
+        self.bytes_sent += other.bytes_sent;
+        self.bytes_resumed += other.bytes_resumed;
+        self.retries += other.retries;
+        self.referrers += other.referrers;
+    }
 }
 
 /// Copies the jobs: reads every manifest first (choosing in an index as the job's `platforms`
 /// say, or taking it with all it lists), then copies each
 /// blob once, largest first, on `options.workers` threads, then stores the manifests
-/// (children before their index), so a failure in any blob stores no manifest at all. With
-/// `dry_run`, stops after looking. What the memo learned is saved at the end, failed or not.
+/// (children before their index), so a failure in any blob stores no manifest at all; then
+/// the referrers of what was stored, as `options.referrers` says. With `dry_run`, stops
+/// after looking. What the memo learned is saved at the end, failed or not.
 pub fn copy(
     jobs: &[Job<'_>],
     destination: &dyn Destination,
     options: Options<'_>,
     progress: &Progress,
 ) -> Result<Summary> {
-    let copied = copy_jobs(jobs, destination, options, progress);
+    let copied = copy_jobs(jobs, destination, options, progress).and_then(|mut summary| {
+        if !options.dry_run {
+            let level: Vec<referrers::Subjects<'_>> = (jobs.iter().zip(&summary.outcomes))
+                .map(|(job, outcome)| referrers::Subjects {
+                    source: job.source,
+                    subjects: outcome.subjects.clone(),
+                    name: job.names.first().cloned(),
+                })
+                .collect();
+            let mut carried = Summary::default();
+            let (mut seen, mut held) = (HashSet::new(), 0);
+            let state = (&mut carried, &mut seen, &mut held);
+            referrers::carry(&level, destination, options, progress, state, 0)?;
+            summary.add(&carried);
+        }
+        destination.publish()?;
+        Ok(summary)
+    });
     let saved = match options.memo {
         Some(memo) if !options.dry_run => memo.save(),
         _ => Ok(()),
@@ -400,6 +463,10 @@ fn copy_jobs(
             id: tree.id(),
             layers: tree.layers(),
             stored: Vec::new(),
+            subjects: match prepared.manifest.digest == tree.manifest().digest {
+                true => tree.manifests(),
+                false => Vec::new(),
+            },
         };
         for name in names {
             outcome
@@ -408,6 +475,5 @@ fn copy_jobs(
         }
         summary.outcomes.push(outcome);
     }
-    destination.publish()?;
     Ok(summary)
 }

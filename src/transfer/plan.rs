@@ -28,6 +28,8 @@ pub struct Tree {
     node: Node,
 }
 
+// One per manifest of a copy (a few thousand at most): boxing would cost more than it saves.
+#[allow(clippy::large_enum_variant)]
 enum Node {
     Image(ImageManifest),
     Index(Vec<Arc<Tree>>),
@@ -252,6 +254,25 @@ impl Tree {
         match &self.node {
             Node::Image(image) => image.config.digest.clone(),
             Node::Index(_) => self.manifest.digest.clone(),
+        }
+    }
+
+    /// The manifests it holds, the root first, each once.
+    pub fn manifests(&self) -> Vec<Descriptor> {
+        let mut seen = HashSet::new();
+        let mut manifests = Vec::new();
+        self.gather_manifests(&mut seen, &mut manifests);
+        manifests
+    }
+
+    fn gather_manifests(&self, seen: &mut HashSet<Digest>, manifests: &mut Vec<Descriptor>) {
+        if seen.insert(self.manifest.digest.clone()) {
+            manifests.push(self.manifest.descriptor());
+            if let Node::Index(children) = &self.node {
+                for child in children {
+                    child.gather_manifests(seen, manifests);
+                }
+            }
         }
     }
 

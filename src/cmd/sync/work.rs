@@ -3,11 +3,14 @@
 //! every tag it has (the tags API, every page), kept or left out by `--tags` and
 //! `--exclude-tags`; `--shard K/N` then keeps this machine's share.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::archive::is_archive_path;
 use crate::error::{Error, Result};
+use crate::progress::count;
 use crate::reference::{self, Reference};
+use crate::registry::subject_of_tag;
 
 use super::super::remote::target_reference;
 use super::super::seed::seed_reference;
@@ -166,19 +169,33 @@ impl Planner<'_> {
         let registry = self
             .connections
             .open(self.uploads, source.registry(), scheme)?;
-        let (mut tags, mut listed) = (Vec::new(), 0usize);
+        let (mut tags, mut listed, mut referrer_tags) = (Vec::new(), 0usize, HashSet::new());
         registry.tags(source.repository(), None, &mut |tag| {
+            // Signatures and referrer indexes travel with the images they are about.
+            if subject_of_tag(tag).is_some() {
+                referrer_tags.insert(tag.to_string());
+                return Ok(true);
+            }
             listed += 1;
             if self.tags.takes(tag) {
                 tags.push(tag.to_string());
             }
             Ok(true)
         })?;
+        let with_them = match referrer_tags.len() {
+            0 => String::new(),
+            n => format!(
+                ", and {} that travel with their images",
+                count(n, "referrer tag")
+            ),
+        };
+        registry.learn_referrer_tags(source.repository(), referrer_tags);
         // A line that named one image before whole repositories were mirrored now names many:
         // say so, with the way back.
         self.uploads.run.progress.info(format_args!(
-            "line {number}: {} names no tag, so it stands for its tags: {} of {listed} taken \
-             (--tags and --exclude-tags choose; write :latest for that one alone)",
+            "line {number}: {} names no tag, so it stands for its tags: {} of {listed} \
+             taken{with_them} (--tags and --exclude-tags choose; write :latest for that one \
+             alone)",
             source.name(),
             tags.len()
         ));

@@ -1,0 +1,374 @@
+//! An image's referrers on a registry (OCI distribution 1.1): the signatures, SBOMs and
+//! attestations whose manifests name it as their `subject`. They are listed by the Referrers
+//! API (`GET /v2/<name>/referrers/<digest>`) where the registry has it, learned once per
+//! connection (a 404 there means no; a manifest `PUT` answered with `OCI-Subject` means
+//! yes), else by the fallback tag `sha256-<hex>` that holds an index of them; cosign's older
+//! tags `sha256-<hex>.sig`, `.att` and `.sbom` are found with a `HEAD` each. Every listing is
+//! bounded (pages, entries, bytes) and its `Link` pages are followed on the registry's own
+//! origin only. Where a registry has no API, linking a referrer there merges it into the
+//! fallback index: read, add what is missing, re-read right before the write, never dropping
+//! an entry someone else put there.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use super::blobs::pull_scope;
+use super::{Registry, url};
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::inert::inert;
+use crate::manifest::{Descriptor, MAX_MANIFEST_SIZE, RawManifest, media_type};
+
+/// The most referrers one subject may have; a listing with more is refused.
+pub const MAX_REFERRERS: usize = 1000;
+/// How many pages of a referrers listing are followed at most.
+const MAX_PAGES: usize = 100;
+/// cosign's sibling tags of a signed image: `sha256-<hex>.sig` and the like.
+pub const COSIGN_SUFFIXES: [&str; 3] = ["sig", "att", "sbom"];
+/// How many times a fallback index that changed under a merge is read and merged again.
+const MERGE_TRIES: usize = 3;
+
+/// The fallback tag of `subject`: `sha256-<hex>`.
+pub fn fallback_tag(subject: &Digest) -> String {
+    format!("sha256-{}", subject.hex())
+}
+
+/// Whether `tag` is a fallback tag or one of cosign's tags (`sha256-<hex>[.<suffix>]`), and
+/// if so, the subject it is about.
+pub fn subject_of_tag(tag: &str) -> Option<Digest> {
+    let rest = tag.strip_prefix("sha256-")?;
+    let (hex, suffix) = rest.split_at_checked(64)?;
+    let known = suffix.is_empty()
+        || (suffix.strip_prefix('.')).is_some_and(|s| COSIGN_SUFFIXES.contains(&s));
+    known.then(|| Digest::from_hex(hex)).flatten()
+}
+
+/// Where a registry's referrers of a subject were listed.
+pub enum Listing {
+    /// The Referrers API answered.
+    Api(Vec<Descriptor>),
+    /// The fallback tag holds this index (`None`: there is none).
+    Tag(Option<RawManifest>),
+}
+
+impl Listing {
+    /// The fallback index, when that is where they were listed.
+    pub fn index(self) -> Option<RawManifest> {
+        match self {
+            Listing::Tag(index) => index,
+            Listing::Api(_) => None,
+        }
+    }
+
+    /// The referrers listed.
+    pub fn entries(&self) -> Result<Vec<Descriptor>> {
+        match self {
+            Listing::Api(entries) => Ok(entries.clone()),
+            Listing::Tag(None) => Ok(Vec::new()),
+            Listing::Tag(Some(index)) => entries_of(&index.bytes, &index.digest.to_string()),
+        }
+    }
+}
+
+/// The descriptors an index of referrers lists, at most [`MAX_REFERRERS`].
+fn entries_of(bytes: &[u8], what: &str) -> Result<Vec<Descriptor>> {
+    #[derive(serde::Deserialize)]
+    struct Index {
+        #[serde(default)]
+        manifests: Vec<Descriptor>,
+    }
+    let index: Index = serde_json::from_slice(bytes).map_err(|e| {
+        Error::BadInput(format!(
+            "{what}: not an index of referrers ({})",
+            inert(&e.to_string())
+        ))
+    })?;
+    too_many(index.manifests.len(), what)?;
+    Ok(index.manifests)
+}
+
+/// Refuses a listing of more than [`MAX_REFERRERS`].
+fn too_many(count: usize, what: &str) -> Result<()> {
+    match count > MAX_REFERRERS {
+        true => Err(Error::BadInput(format!(
+            "{what}: more than {MAX_REFERRERS} referrers; refused (--no-referrers, or \
+             --referrers-type to take some)"
+        ))),
+        false => Ok(()),
+    }
+}
+
+impl Registry {
+    /// The referrers of `subject` in `repository`: through the API when the registry has it
+    /// (asked the first time), else the fallback tag's index.
+    pub fn referrers(&self, repository: &str, subject: &Digest) -> Result<Listing> {
+        if self.referrers_api() != Some(false) {
+            match self.referrers_by_api(repository, subject)? {
+                Some(entries) => return Ok(Listing::Api(entries)),
+                None => self.learn_referrers_api(false),
+            }
+        }
+        match self.may_have(repository, &fallback_tag(subject)) {
+            true => Ok(Listing::Tag(self.fallback_index(repository, subject)?)),
+            false => Ok(Listing::Tag(None)),
+        }
+    }
+
+    /// Records the referrer tags (see [`subject_of_tag`]) of a listing of every tag of
+    /// `repository`: from then on, a tag not among them is known absent without a request.
+    pub fn learn_referrer_tags(&self, repository: &str, tags: HashSet<String>) {
+        let mut known = self.referrer_tags.lock().unwrap_or_else(|e| e.into_inner());
+        known.insert(repository.to_string(), tags);
+    }
+
+    /// Whether `repository` may have the referrer tag `tag`: false only when a listing of all
+    /// its tags lacked it.
+    fn may_have(&self, repository: &str, tag: &str) -> bool {
+        let known = self.referrer_tags.lock().unwrap_or_else(|e| e.into_inner());
+        known.get(repository).is_none_or(|tags| tags.contains(tag))
+    }
+
+    /// What the API lists for `subject`, page after page, or `None` when the registry
+    /// answers 404 (it has no API).
+    fn referrers_by_api(
+        &self,
+        repository: &str,
+        subject: &Digest,
+    ) -> Result<Option<Vec<Descriptor>>> {
+        let mut next = format!("{}/v2/{repository}/referrers/{subject}", self.base);
+        let headers = [("Accept", media_type::OCI_INDEX.to_string())];
+        let scope = pull_scope(repository);
+        let mut entries = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let shown = url::shown(&next).to_string();
+            let answered =
+                self.get_whole(&next, &scope, &headers, MAX_MANIFEST_SIZE, "the referrers");
+            let (answer, bytes) = match answered {
+                Err(e) if e.status() == Some(404) && entries.is_empty() => return Ok(None),
+                other => other?,
+            };
+            self.learn_referrers_api(true);
+            entries.extend(entries_of(&bytes, &format!("GET {shown}"))?);
+            too_many(entries.len(), &format!("GET {shown}"))?;
+            let link =
+                (answer.get("link").and_then(|v| v.to_str().ok())).and_then(super::tags::next_link);
+            let Some(link) = link else {
+                return Ok(Some(entries));
+            };
+            next = url::resolve(&next, &link);
+            if !url::same_origin(&next, &self.base) {
+                return Err(Error::Registry(format!(
+                    "GET {shown}: the next page of referrers is on another host ({}); refused",
+                    inert(url::origin(&next))
+                )));
+            }
+        }
+        Err(Error::Registry(format!(
+            "{repository}: more than {MAX_PAGES} pages of referrers of {subject}"
+        )))
+    }
+
+    /// The index at `subject`'s fallback tag, if there is one.
+    pub fn fallback_index(
+        &self,
+        repository: &str,
+        subject: &Digest,
+    ) -> Result<Option<RawManifest>> {
+        match self.get_manifest(repository, &fallback_tag(subject)) {
+            Err(Error::NotFound(_)) => Ok(None),
+            other => other.map(Some),
+        }
+    }
+
+    /// cosign's tags of `subject` that `repository` has, asked with a `HEAD` each.
+    pub fn cosign_tags(&self, repository: &str, subject: &Digest) -> Result<Vec<String>> {
+        let mut found = Vec::new();
+        for suffix in COSIGN_SUFFIXES {
+            let tag = format!("{}.{suffix}", fallback_tag(subject));
+            if self.may_have(repository, &tag)
+                && self.manifest_digest(repository, &tag, false)?.is_some()
+            {
+                found.push(tag);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Makes `added` (referrers of `subject` just stored in `repository`) findable there: a
+    /// registry with the API lists them already; one without gets them merged into the
+    /// fallback index. `verbatim` is the source's own fallback index when it lists exactly
+    /// `added`: stored as it is when the target has none, so its digest stays the source's.
+    pub fn link_referrers(
+        &self,
+        repository: &str,
+        subject: &Digest,
+        added: &[Descriptor],
+        verbatim: Option<&RawManifest>,
+    ) -> Result<()> {
+        if added.is_empty() || self.has_referrers_api(repository, subject)? {
+            return Ok(());
+        }
+        for _ in 0..MERGE_TRIES {
+            let there = self.fallback_index(repository, subject)?;
+            let Some(merged) = merged(there.as_ref(), added, verbatim)? else {
+                return Ok(());
+            };
+            // Re-read right before the write: another writer's entries are merged, not lost.
+            let now = self.manifest_digest(repository, &fallback_tag(subject), true)?;
+            if now != there.as_ref().map(|index| index.digest.clone()) {
+                continue;
+            }
+            return self.put_manifest(repository, &fallback_tag(subject), &merged);
+        }
+        Err(Error::Registry(format!(
+            "{repository}: the referrers index {} kept changing while it was merged; try again",
+            fallback_tag(subject)
+        )))
+    }
+
+    /// Whether the registry has the Referrers API, asked once (about `subject`) if not known.
+    fn has_referrers_api(&self, repository: &str, subject: &Digest) -> Result<bool> {
+        if let Some(known) = self.referrers_api() {
+            return Ok(known);
+        }
+        let has = self.referrers_by_api(repository, subject)?.is_some();
+        self.learn_referrers_api(has);
+        Ok(has)
+    }
+}
+
+/// The fallback index `there` with `added` merged in (entries already listed, by digest, are
+/// kept as they are), or `None` when it lists them all already.
+fn merged(
+    there: Option<&RawManifest>,
+    added: &[Descriptor],
+    verbatim: Option<&RawManifest>,
+) -> Result<Option<RawManifest>> {
+    let Some(there) = there else {
+        if let Some(verbatim) = verbatim {
+            return Ok(Some(verbatim.clone()));
+        }
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media_type::OCI_INDEX,
+            "manifests": added,
+        });
+        return Ok(Some(RawManifest::new(
+            index.to_string().into_bytes(),
+            media_type::OCI_INDEX,
+        )));
+    };
+    let what = format!("the referrers index {}", there.digest);
+    let listed = entries_of(&there.bytes, &what)?;
+    let missing: Vec<&Descriptor> = (added.iter())
+        .filter(|entry| !listed.iter().any(|had| had.digest == entry.digest))
+        .collect();
+    if missing.is_empty() {
+        return Ok(None);
+    }
+    too_many(listed.len() + missing.len(), &what)?;
+    let mut index: Value = serde_json::from_slice(&there.bytes)
+        .map_err(|e| Error::BadInput(format!("{what}: {e}")))?;
+    let Some(manifests) = index
+        .as_object_mut()
+        .map(|fields| {
+            fields
+                .entry("manifests")
+                .or_insert_with(|| Value::Array(Vec::new()))
+        })
+        .and_then(Value::as_array_mut)
+    else {
+        return Err(Error::BadInput(format!(
+            "{what}: not an index of referrers"
+        )));
+    };
+    for entry in missing {
+        manifests.push(serde_json::to_value(entry).map_err(|e| Error::BadInput(e.to_string()))?);
+    }
+    let bytes = serde_json::to_vec(&index).map_err(|e| Error::BadInput(e.to_string()))?;
+    Ok(Some(RawManifest::new(bytes, &there.media_type)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(byte: char) -> Digest {
+        Digest::from_hex(&byte.to_string().repeat(64)).unwrap()
+    }
+
+    fn entry(byte: char) -> Descriptor {
+        let mut entry = Descriptor::new(media_type::OCI_MANIFEST, digest(byte), 10);
+        entry.artifact_type = Some("application/spdx+json".into());
+        entry
+    }
+
+    #[test]
+    fn fallback_and_cosign_tags_name_their_subject() {
+        let subject = digest('a');
+        assert_eq!(
+            subject_of_tag(&fallback_tag(&subject)),
+            Some(subject.clone())
+        );
+        for suffix in COSIGN_SUFFIXES {
+            let tag = format!("{}.{suffix}", fallback_tag(&subject));
+            assert_eq!(subject_of_tag(&tag), Some(subject.clone()));
+        }
+        for tag in [
+            "v1",
+            "sha256-abc",
+            &format!("{}.zip", fallback_tag(&subject)),
+        ] {
+            assert_eq!(subject_of_tag(tag), None, "{tag}");
+        }
+    }
+
+    #[test]
+    fn a_merge_keeps_what_others_listed_and_adds_only_what_is_missing() {
+        let theirs = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media_type::OCI_INDEX,
+            "manifests": [entry('b')],
+            "annotations": {"kept": "yes"},
+        });
+        let there = RawManifest::new(theirs.to_string().into_bytes(), media_type::OCI_INDEX);
+        let both = merged(Some(&there), &[entry('b'), entry('c')], None)
+            .unwrap()
+            .unwrap();
+        let index: Value = serde_json::from_slice(&both.bytes).unwrap();
+        let digests: Vec<&str> = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["digest"].as_str().unwrap())
+            .collect();
+        assert_eq!(digests, [digest('b').to_string(), digest('c').to_string()]);
+        assert_eq!(index["annotations"]["kept"], "yes");
+        assert_eq!(
+            index["manifests"][1]["artifactType"],
+            "application/spdx+json"
+        );
+        assert!(merged(Some(&there), &[entry('b')], None).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_new_fallback_index_is_the_sources_own_bytes_when_given() {
+        let source = RawManifest::new(b"{\"manifests\":[]}".to_vec(), media_type::OCI_INDEX);
+        let made = merged(None, &[entry('b')], Some(&source)).unwrap().unwrap();
+        assert_eq!(made.digest, source.digest);
+        let fresh = merged(None, &[entry('b')], None).unwrap().unwrap();
+        assert_eq!(entries_of(&fresh.bytes, "x").unwrap(), [entry('b')]);
+    }
+
+    #[test]
+    fn a_listing_of_too_many_referrers_is_refused() {
+        let many: Vec<Descriptor> = (0..=MAX_REFERRERS).map(|_| entry('d')).collect();
+        let index = serde_json::json!({"manifests": many}).to_string();
+        let refused = entries_of(index.as_bytes(), "GET x").unwrap_err();
+        assert!(
+            refused.to_string().contains("more than 1000 referrers"),
+            "{refused}"
+        );
+    }
+}

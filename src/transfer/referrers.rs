@@ -1,0 +1,236 @@
+//! An image's referrers (signatures, SBOMs, attestations) carried wherever it goes: after the
+//! copy has stored an image, the referrers its source lists for each manifest stored as it
+//! was (the image, an index and every child it took) are copied too, as images of their own,
+//! then made findable at the destination (see [`Destination::link_referrers`]); a referrer's
+//! own referrers follow, down to [`MAX_DEPTH`]. A referrer that names another subject than
+//! the one it is listed for is left out with a warning, and the manifest bytes of all
+//! referrers stay within [`MANIFEST_BUDGET`].
+
+use std::collections::HashSet;
+
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::manifest::{Descriptor, RawManifest, media_type};
+use crate::progress::Progress;
+use crate::reference::Reference;
+
+use super::plan::MANIFEST_BUDGET;
+use super::{Destination, Job, Options, Platforms, Source, Summary, copy_jobs};
+
+/// How deep referrers of referrers are followed (a signature of an SBOM of an image is 2).
+pub const MAX_DEPTH: usize = 3;
+
+/// Which referrers a copy carries (a copy without one carries none).
+#[derive(Clone, Debug, Default)]
+pub struct ReferrerPolicy {
+    /// Only these artifact types (`--referrers-type`); every type when empty.
+    pub types: Vec<String>,
+}
+
+impl ReferrerPolicy {
+    /// Whether a referrer of this artifact type is carried.
+    pub fn takes(&self, artifact_type: Option<&str>) -> bool {
+        self.types.is_empty() || artifact_type.is_some_and(|t| self.types.iter().any(|k| k == t))
+    }
+}
+
+/// A referrer of a subject, as its source lists it.
+#[derive(Clone, Debug)]
+pub enum Referrer {
+    /// A manifest that names the subject (listed by the Referrers API or the fallback index).
+    Listed(Descriptor),
+    /// One of cosign's tags of the subject (`sha256-<hex>.sig`), copied as a tag.
+    Tagged(String),
+}
+
+/// What a source lists as the referrers of one subject.
+#[derive(Default)]
+pub struct Found {
+    pub referrers: Vec<Referrer>,
+    /// The source's own index of them (a fallback tag's), which a destination that keeps
+    /// one may store as it is when nothing was left out.
+    pub index: Option<RawManifest>,
+}
+
+/// What one artifact type of a manifest is, for `--referrers-type` and listings: its
+/// `artifactType`, else its config's media type unless that is a plain image config (as
+/// cosign's are), else its first layer's.
+pub fn kind_of(manifest: &RawManifest) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Typed {
+        artifact_type: Option<String>,
+        config: Option<Descriptor>,
+        #[serde(default)]
+        layers: Vec<Descriptor>,
+    }
+    let typed: Typed = serde_json::from_slice(&manifest.bytes).ok()?;
+    let config = typed
+        .config
+        .map(|c| c.media_type)
+        .filter(|t| ![media_type::OCI_CONFIG, media_type::DOCKER_CONFIG].contains(&t.as_str()));
+    (typed.artifact_type).or(config).or_else(|| {
+        typed
+            .layers
+            .into_iter()
+            .next()
+            .map(|layer| layer.media_type)
+    })
+}
+
+/// One source's subjects at one depth: the manifests stored, and the name the first of
+/// them went to (where cosign's tags go, beside it).
+pub struct Subjects<'a> {
+    pub source: &'a dyn Source,
+    pub subjects: Vec<Descriptor>,
+    pub name: Option<Reference>,
+}
+
+/// A referrer to copy: its source, its name at the destination (cosign's tag), and the
+/// subject it is listed for.
+struct Taken<'s> {
+    source: Box<dyn Source + 's>,
+    names: Vec<Reference>,
+    /// How the destination's listing of referrers names it (none for cosign's tags).
+    listed: Option<Descriptor>,
+}
+
+/// Copies the referrers of `level`'s subjects, then theirs, to `depth` [`MAX_DEPTH`],
+/// adding to `summary`; `seen` holds the referrers already taken and `held` the bytes of
+/// their manifests.
+pub fn carry(
+    level: &[Subjects<'_>],
+    destination: &dyn Destination,
+    options: Options<'_>,
+    progress: &Progress,
+    (summary, seen, held): (&mut Summary, &mut HashSet<Digest>, &mut u64),
+    depth: usize,
+) -> Result<()> {
+    let Some(policy) = options.referrers else {
+        return Ok(());
+    };
+    if depth >= MAX_DEPTH || level.is_empty() {
+        return Ok(());
+    }
+    let mut taken = Vec::new();
+    let mut links: Vec<(Descriptor, Vec<Descriptor>, Option<RawManifest>)> = Vec::new();
+    for subjects in level {
+        for subject in &subjects.subjects {
+            let found = subjects.source.referrers(subject)?;
+            let listed = found.referrers.len();
+            let before = taken.len();
+            for referrer in found.referrers {
+                if let Some(one) = take(subjects, subject, referrer, policy, progress, seen)? {
+                    *held += one.source.manifest()?.bytes.len() as u64;
+                    if *held > MANIFEST_BUDGET {
+                        return Err(Error::BadInput(format!(
+                            "{}: the manifests of its referrers add up to more than {} MiB; \
+                             refused (--no-referrers leaves them)",
+                            subjects.source.describe(),
+                            MANIFEST_BUDGET >> 20
+                        )));
+                    }
+                    taken.push(one);
+                }
+            }
+            let linked: Vec<Descriptor> = (taken[before..].iter())
+                .filter_map(|one| one.listed.clone())
+                .collect();
+            let whole = taken.len() - before == listed;
+            links.push((subject.clone(), linked, found.index.filter(|_| whole)));
+        }
+    }
+    if taken.is_empty() {
+        return Ok(());
+    }
+    let all = Platforms::All;
+    let jobs: Vec<Job<'_>> = (taken.iter())
+        .map(|one| Job {
+            source: &*one.source,
+            names: one.names.clone(),
+            platforms: &all,
+        })
+        .collect();
+    let copied = copy_jobs(&jobs, destination, options, progress)?;
+    summary.add(&copied);
+    summary.referrers += jobs.len();
+    for (subject, linked, index) in &links {
+        destination.link_referrers(subject, linked, index.as_ref())?;
+    }
+    let next: Vec<Subjects<'_>> = (taken.iter().zip(&copied.outcomes))
+        .map(|(one, outcome)| Subjects {
+            source: &*one.source,
+            subjects: outcome.subjects.clone(),
+            name: one.names.first().cloned(),
+        })
+        .collect();
+    carry(
+        &next,
+        destination,
+        options,
+        progress,
+        (summary, seen, held),
+        depth + 1,
+    )
+}
+
+/// The referrer `referrer` of `subject`, opened at its source, if it is to be carried: once,
+/// of a type the policy takes, naming `subject` when it is listed as naming it.
+fn take<'s>(
+    subjects: &Subjects<'s>,
+    subject: &Descriptor,
+    referrer: Referrer,
+    policy: &ReferrerPolicy,
+    progress: &Progress,
+    seen: &mut HashSet<Digest>,
+) -> Result<Option<Taken<'s>>> {
+    // A listing that states the type spares fetching what the policy leaves out.
+    if let Referrer::Listed(entry) = &referrer
+        && (seen.contains(&entry.digest)
+            || (entry.artifact_type.is_some() && !policy.takes(entry.artifact_type.as_deref())))
+    {
+        return Ok(None);
+    }
+    let source = subjects.source.referrer(&referrer)?;
+    let manifest = source.manifest()?;
+    if !seen.insert(manifest.digest.clone()) {
+        return Ok(None);
+    }
+    let (names_subject, own) = manifest.as_referrer();
+    let listed = match referrer {
+        Referrer::Tagged(tag) => {
+            let names = (subjects.name.iter())
+                .map(|name| name.with_tag(&tag))
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(policy.takes(kind_of(&manifest).as_deref()).then(|| Taken {
+                source,
+                names,
+                listed: None,
+            }));
+        }
+        Referrer::Listed(entry) => entry,
+    };
+    if names_subject.as_ref() != Some(&subject.digest) {
+        progress.warn(format_args!(
+            "{}: referrer {} is listed for {} but names {}; left out",
+            subjects.source.describe(),
+            manifest.digest,
+            subject.digest,
+            names_subject.map_or_else(|| "no subject".to_string(), |d| d.to_string())
+        ));
+        return Ok(None);
+    }
+    if !policy.takes(kind_of(&manifest).as_deref()) {
+        return Ok(None);
+    }
+    let listed = Descriptor {
+        artifact_type: listed.artifact_type.or(own.artifact_type),
+        annotations: listed.annotations.or(own.annotations),
+        ..own
+    };
+    Ok(Some(Taken {
+        source,
+        names: Vec::new(),
+        listed: Some(listed),
+    }))
+}
