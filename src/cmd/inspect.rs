@@ -15,7 +15,7 @@ use crate::registry::{Mirrors, Registry};
 use crate::transfer::{self, Source};
 
 use super::output::{print_help, write_stdout};
-use super::remote;
+use super::{referrers, remote};
 
 const COMMAND: &str = "docker-image-pusher inspect";
 
@@ -34,6 +34,8 @@ Options:
       --json                        print the description as JSON
       --platform OS/ARCH[/VARIANT]  for an index: this platform's image (with --raw and
                                     --config too)
+      --referrers                   list its signatures, SBOMs and attestations (with
+                                    --json as JSON)
       --remote                      ask the registry even when the cache holds the image";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
@@ -47,9 +49,15 @@ platforms an index lists (with each image's digest) or the layers (digest, size,
 and a summary of the config (image ID, platform, creation time, entrypoint, command,
 working directory, user, environment, labels). --raw bytes hash to the manifest digest.
 
+--referrers lists the artifacts that name the image as their subject (through the
+registry's Referrers API, else its sha256-<hex> fallback tag) and cosign's sha256-<hex>.sig,
+.att and .sbom tags: for an index, those of the index and of each image it lists, each with
+its artifact type, digest, size, creation time and subject.
+
 Examples:
   docker-image-pusher inspect registry.example.com/team/app:v1
   docker-image-pusher inspect --raw 127.0.0.1:5000/app:v1 | sha256sum
+  docker-image-pusher inspect --referrers ghcr.io/org/app:v1
   docker-image-pusher inspect nginx:1.27 --config --remote | jq .config.Env";
 
 /// What to print.
@@ -61,10 +69,19 @@ enum Show {
     Config,
 }
 
+/// What `inspect` was asked to show.
+struct Asked {
+    show: Show,
+    platform: Option<Platform>,
+    /// The image's referrers rather than the image.
+    referrers: bool,
+}
+
 /// Runs `inspect` on the rest of the command line.
 pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let mut registry_args = RegistryArgs::from_env()?;
-    let (mut image, mut show, mut platform, mut remote) = (None, Show::Description, None, false);
+    let (mut image, mut remote) = (None, false);
+    let (mut show, mut platform, mut referrers) = (Show::Description, None, false);
     while let Some(flag) = args::next(parser, &mut [&mut globals, &mut registry_args], COMMAND)? {
         match flag.as_arg() {
             Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
@@ -73,6 +90,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
             Arg::Long("config") => show = Show::Config,
             Arg::Long("json") => show = Show::Json,
             Arg::Long("remote") => remote = true,
+            Arg::Long("referrers") => referrers = true,
             Arg::Long("platform") => {
                 let text = args::value(parser, "--platform")?;
                 platform = Some(
@@ -85,6 +103,18 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     }
     let image =
         image.ok_or_else(|| Error::Usage(format!("no image given; see '{COMMAND} --help'")))?;
+    if referrers && matches!(show, Show::Raw | Show::Config) {
+        return Err(Error::Usage(
+            "--referrers lists referrers; --raw and --config print one manifest's bytes: give \
+             one or the other"
+                .into(),
+        ));
+    }
+    let asked = Asked {
+        show,
+        platform,
+        referrers,
+    };
     let cache = globals.cache();
     let cached = match remote {
         false => cache
@@ -95,7 +125,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         true => None,
     };
     if let Some(cached) = cached {
-        return inspect(&cached, &cached.key.clone(), show, platform);
+        return inspect(&cached, &cached.key.clone(), asked);
     }
     let (scheme, reference) =
         Reference::parse_url(&image).map_err(|e| Error::Usage(format!("IMAGE: {e}")))?;
@@ -106,16 +136,28 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let source = mirrors.source_or(&reference, &mut upstream, || {
         Registry::connect(reference.registry(), scheme, &options, progress)
     })?;
-    inspect(&source, &reference.to_string(), show, platform)
+    inspect(&source, &reference.to_string(), asked)
 }
 
-/// Prints what `show` asks of the image `source` gives (for an index, the image of
-/// `platform` when one is given, chosen as a copy would).
-fn inspect(source: &dyn Source, name: &str, show: Show, platform: Option<Platform>) -> Result<()> {
+/// Prints what `asked` asks of the image `source` gives (for an index, the image of its
+/// platform when one is given, chosen as a copy would).
+fn inspect(source: &dyn Source, name: &str, asked: Asked) -> Result<()> {
+    let Asked { show, platform, .. } = asked;
     let manifest = match platform {
         Some(platform) => transfer::chosen(source, &Platforms::One(platform))?,
         None => source.manifest()?,
     };
+    if asked.referrers {
+        let rows = referrers::listed(source, &manifest)?;
+        let text = match show {
+            Show::Json => format!(
+                "{}\n",
+                json!({ "name": name, "digest": manifest.digest, "referrers": rows })
+            ),
+            _ => referrers::table(&rows),
+        };
+        return write_stdout(text.as_bytes());
+    }
     let bad = |e: String| Error::BadInput(format!("{name}: {e}"));
     match show {
         Show::Raw => return write_stdout(&manifest.bytes),

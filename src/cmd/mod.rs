@@ -16,6 +16,7 @@ mod logout;
 mod output;
 mod pull;
 mod push;
+mod referrers;
 mod remote;
 mod save;
 mod seed;

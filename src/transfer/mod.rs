@@ -29,7 +29,7 @@ pub use governor::{Adjustment, Governor, Tuning};
 pub use ledger::Ledger;
 use plan::Tree;
 pub use rate::RateLimit;
-pub use referrers::{Found, Referrer, ReferrerPolicy};
+pub use referrers::{Found, Referrer, ReferrerPolicy, kind_of};
 
 /// Where an image is read from (shared by the worker threads).
 pub trait Source: Sync {
