@@ -123,12 +123,12 @@ mod tests {
         assert_eq!(listed["created"], "2026-12-01T00:00:00Z");
         let shown = table(&[listed]);
         let line = shown.lines().nth(1).unwrap();
-        assert!(line.starts_with("application/spdx+json"), "{shown}");
+        assert!(line.starts_with("sha256:aaaaaaaaaaaa"), "{shown}");
         assert!(
-            line.contains("sha256:aaaaaaaaaaaa") && line.contains("512 B"),
+            line.contains("512 B") && line.contains("linux/arm64"),
             "{shown}"
         );
-        assert!(line.ends_with("linux/arm64"), "{shown}");
+        assert!(line.ends_with("application/spdx+json"), "{shown}");
         assert_eq!(table(&[]), "No referrers.\n");
     }
 
