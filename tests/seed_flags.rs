@@ -148,6 +148,32 @@ fn the_one_shot_forms_t_is_the_timeout() {
 }
 
 #[test]
+fn the_one_shot_form_may_start_with_any_flag_push_takes() {
+    // Once refused as "unknown option": the dispatcher kept its own list of starting flags.
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("one-shot-first-flag");
+    let archive = images::docker_archive(dir.path(), "example.com/app:v1");
+    let source = images::skopeo_identity(&format!("docker-archive:{}", archive.display()));
+    let target = format!("http://{}/one/first:v1", registry.host());
+    let archive = archive.to_str().unwrap();
+    let dry = run_in(dir.path(), &["-n", "-r", &target, "-f", archive], None).success();
+    assert!(dry.stderr.contains("would copy"), "{}", dry.stderr);
+    run_in(
+        dir.path(),
+        &["--compress", "none", "-r", &target, "-f", archive],
+        None,
+    )
+    .success();
+    let pushed = format!("docker://{}/one/first:v1", registry.host());
+    let plain = ["--tls-verify=false"];
+    assert_eq!(images::skopeo_identity_with(&plain, &pushed), source);
+    let raw = support::tool("skopeo", &["inspect", "--raw", plain[0], &pushed]);
+    assert!(!raw.contains("gzip"), "--compress none was taken: {raw}");
+    let unknown = run_in(dir.path(), &["--bogus", "-r", &target], None).exits(2);
+    assert!(unknown.stderr.contains("--bogus"), "{}", unknown.stderr);
+}
+
+#[test]
 fn the_v0_2_readme_examples_run_as_written() {
     // "Large Image Optimization": no TLS flag, so the registry's CA comes from the
     // environment as a system bundle would.

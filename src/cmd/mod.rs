@@ -75,24 +75,33 @@ struct Command {
     run: fn(&mut Parser, Globals) -> Result<()>,
 }
 
-/// Flags that start the one-shot form `-r URL -f FILE -u USER -p PASSWORD -t SECONDS` of
-/// older scripts.
-const ONE_SHOT_SHORT: [char; 5] = ['r', 'f', 'u', 'p', 't'];
-const ONE_SHOT_LONG: [&str; 13] = [
-    "repository-url",
-    "file",
-    "username",
-    "password",
-    "password-stdin",
-    "skip-tls",
-    "ca-cert",
-    "timeout",
-    "retry-attempts",
-    "dry-run",
-    "force-upload",
-    "skip-existing",
-    "max-concurrent",
-];
+/// Whether `arg` starts the one-shot form `-r URL -f FILE -u USER -p PASSWORD -t SECONDS` of
+/// older scripts: any flag `push` takes does. They are read from push's help, where each flag
+/// group lists its flags beside its parsing, so no second list can fall behind.
+fn starts_one_shot(arg: &Arg<'_>) -> bool {
+    let written = match arg {
+        Arg::Short(c) => format!("-{c}"),
+        Arg::Long(name) => format!("--{name}"),
+        Arg::Value(_) => return false,
+    };
+    let helps = std::iter::once(push::USAGE).chain(push::GROUPS.iter().copied());
+    helps.flat_map(option_names).any(|name| name == written)
+}
+
+/// The flags a help text lists: `-f` and `--file` of a line `  -f, --file FILE  the source`
+/// (option lines start at column 2 or 6; wrapped descriptions further in).
+fn option_names(help: &str) -> impl Iterator<Item = &str> {
+    help.lines()
+        .filter_map(|line| {
+            (line.strip_prefix("      --").map(|_| &line[6..]))
+                .or_else(|| line.strip_prefix("  -").map(|_| &line[2..]))
+        })
+        .flat_map(|line| {
+            let head = line.split("  ").next().unwrap_or_default();
+            head.split(", ")
+                .filter_map(|part| part.split([' ', '=', '[']).next())
+        })
+}
 
 const COMMANDS: [Command; 14] = [
     Command {
@@ -210,10 +219,7 @@ pub fn run(arguments: Vec<OsString>) -> Result<()> {
     match flag.as_arg() {
         Arg::Short('h') => print_help(USAGE, &[], DETAILS, false),
         Arg::Long("help") => print_help(USAGE, &[], DETAILS, true),
-        Arg::Short(c) if ONE_SHOT_SHORT.contains(&c) => push::run(&mut parser, globals, Some(flag)),
-        Arg::Long(name) if ONE_SHOT_LONG.contains(&name) => {
-            push::run(&mut parser, globals, Some(flag))
-        }
+        arg if starts_one_shot(&arg) => push::run(&mut parser, globals, Some(flag)),
         Arg::Value(name) => match args::utf8(name, "command")?.as_str() {
             "help" => help_command(&mut parser, &mut globals),
             name => (find(name)?.run)(&mut parser, globals),
@@ -252,5 +258,53 @@ fn help_command(parser: &mut Parser, globals: &mut Globals) -> Result<()> {
             print_help(command.usage, command.groups, command.details, true)
         }
         Some(other) => Err(args::unexpected(other, PROGRAM)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_flag_push_takes_starts_the_one_shot_form() {
+        let long = [
+            "repository-url",
+            "file",
+            "username",
+            "password",
+            "password-stdin",
+            "skip-tls",
+            "ca-cert",
+            "timeout",
+            "retry-attempts",
+            "dry-run",
+            "force-upload",
+            "skip-existing",
+            "max-concurrent",
+            "compress",
+            "insecure-registry",
+            "platform",
+            "no-referrers",
+        ];
+        for name in long {
+            assert!(starts_one_shot(&Arg::Long(name)), "--{name}");
+        }
+        for c in ['r', 'f', 'u', 'p', 't', 'n'] {
+            assert!(starts_one_shot(&Arg::Short(c)), "-{c}");
+        }
+        for name in ["bogus", "raw", "all", "config", "file-x"] {
+            assert!(!starts_one_shot(&Arg::Long(name)), "--{name}");
+        }
+        assert!(!starts_one_shot(&Arg::Short('z')));
+    }
+
+    #[test]
+    fn option_names_skip_wrapped_descriptions() {
+        let help = "Options:\n  -f, --file FILE       the file\n      --level=N         \
+                    a level, as with\n                        --other too\n";
+        assert_eq!(
+            option_names(help).collect::<Vec<_>>(),
+            ["-f", "--file", "--level"]
+        );
     }
 }
