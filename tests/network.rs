@@ -169,3 +169,22 @@ fn no_proxy_and_loopback_go_direct() {
     assert_eq!(proxy.targets().len(), through, "NO_PROXY was not obeyed");
     assert!(direct.stderr.contains("registry.test"), "{}", direct.stderr);
 }
+
+#[test]
+fn plain_http_to_an_https_registry_says_to_use_https() {
+    let registry = TestRegistry::start(Setup::Tls);
+    let cache = TestCache::new();
+    let image = format!("http://{}/team/app:v1", registry.host());
+    let failed = run_in_network(&cache, &["pull", &image, "--retry-attempts", "2"], &[]).exits(5);
+    let fix = format!(
+        "this registry speaks HTTPS, not plain HTTP: use https://{}",
+        registry.host()
+    );
+    assert!(failed.stderr.contains(&fix), "{}", failed.stderr);
+    assert_eq!(
+        failed.stderr.matches("GET ").count(),
+        1,
+        "said once, not retried: {}",
+        failed.stderr
+    );
+}

@@ -170,7 +170,9 @@ impl Registry {
             let response = self.http.send("GET", &url, &[], Body::Empty)?;
             match response.status().as_u16() {
                 200 | 401 => Ok(response),
-                status => Err(self.refusal(&format!("GET {url}"), status, response)),
+                status => {
+                    Err(self.speaks_https(self.refusal(&format!("GET {url}"), status, response)))
+                }
             }
         })?;
         if response.status().as_u16() == 401 {
@@ -181,6 +183,21 @@ impl Registry {
             self.auth.challenged(header, "");
         }
         Ok(())
+    }
+
+    /// `refused`, or for a plain-HTTP request that an HTTPS server answered (Go's `400 Client
+    /// sent an HTTP request to an HTTPS server`) the fix: not worth trying again.
+    fn speaks_https(&self, refused: Error) -> Error {
+        let said = (refused.refusal()).is_some_and(|r| {
+            r.status == 400 && r.detail.contains("HTTP request to an HTTPS server")
+        });
+        match (said, self.base.strip_prefix("http://")) {
+            (true, Some(host)) => Error::Registry(format!(
+                "GET {}/v2/: this registry speaks HTTPS, not plain HTTP: use https://{host}",
+                self.base
+            )),
+            _ => refused,
+        }
     }
 
     /// For `login`: a refresh token the registry's token server gives for the password, to be
