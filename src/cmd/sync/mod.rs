@@ -18,6 +18,7 @@ use crate::args::{
     self, Globals, PROGRESS_HELP, Parsed, REFERRERS_HELP, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP,
 };
 use crate::error::{Context, Error, Result};
+use crate::inert::inert;
 use crate::progress::count;
 
 use super::digestfile;
@@ -162,11 +163,7 @@ impl SyncArgs {
         let lines = match (list, given.is_empty()) {
             (Some(list), true) => Lines::File(list),
             (None, false) => Lines::Given(given.join(" ")),
-            (Some(_), false) => {
-                return Err(Error::Usage(format!(
-                    "give --file LIST or SOURCE [TARGET], not both; see '{COMMAND} --help'"
-                )));
-            }
+            (Some(_), false) => return Err(stray(&given, &tags)),
             (None, true) => {
                 return Err(Error::Usage(format!(
                     "nothing to sync: give --file LIST or SOURCE [TARGET]; see '{COMMAND} --help'"
@@ -280,6 +277,24 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         .context(|| format!("{summary}; line {}", first.line))
 }
 
+/// The error for SOURCE arguments beside `--file`, naming them: with tag patterns given, most
+/// likely a pattern the shell expanded into file names.
+fn stray(given: &[String], tags: &TagFilter) -> Error {
+    let shown: Vec<String> = given.iter().map(|g| format!("'{}'", inert(g))).collect();
+    let hint = match tags.include.is_empty() && tags.exclude.is_empty() {
+        true => "",
+        false => {
+            " (an unquoted --tags or --exclude-tags pattern the shell expanded? quote it: \
+                  --tags 'v1.*')"
+        }
+    };
+    Error::Usage(format!(
+        "give --file LIST or SOURCE [TARGET], not both: got --file and {}{hint}; see \
+         '{COMMAND} --help'",
+        shown.join(" ")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,6 +355,22 @@ mod tests {
                 "{wrong:?}"
             );
         }
+    }
+
+    #[test]
+    fn arguments_beside_a_list_are_named_with_the_shells_likely_part() {
+        // `--tags s*` unquoted, in a folder holding scripts/ and src/.
+        let error = parse(&["-f", "list", "--tags", "scripts", "src"])
+            .err()
+            .unwrap();
+        let said = error.to_string();
+        assert!(said.contains("got --file and 'src'"), "{said}");
+        assert!(said.contains("the shell expanded? quote it"), "{said}");
+        let plain = parse(&["-f", "list", "a", "b"]).err().unwrap().to_string();
+        assert!(
+            plain.contains("'a' 'b'") && !plain.contains("shell"),
+            "{plain}"
+        );
     }
 
     #[test]
