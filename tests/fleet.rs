@@ -346,3 +346,21 @@ fn the_fleet_examples_use_only_flags_sync_knows() {
     }
     assert!(checked >= 10, "{checked}");
 }
+
+#[test]
+fn a_tag_pattern_that_matches_nothing_fails_the_sync() {
+    let source = TestRegistry::start(Setup::Plain);
+    let mirror = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("fleet-no-match");
+    images_with_a_shared_base(dir.path(), &source, &[("src/a", "v1.0")]);
+    let repository = format!("{}/src/a", source.host());
+    let to = format!("{}/mirror", mirror.host());
+    let cache = TestCache::new();
+    // A typo: `v.1*` for `v1.*`.
+    let failed = cache
+        .run(&["sync", &repository, "--to", &to, "--tags", "v.1*"])
+        .exits(6);
+    let said = "no tag of ".to_string() + &repository;
+    assert!(failed.stderr.contains(&said), "{}", failed.stderr);
+    assert!(failed.stderr.contains("(1 listed)"), "{}", failed.stderr);
+}

@@ -71,6 +71,11 @@ pub struct TagFilter {
 }
 
 impl TagFilter {
+    /// Whether any pattern was given.
+    pub fn filters(&self) -> bool {
+        !(self.include.is_empty() && self.exclude.is_empty())
+    }
+
     /// Whether `tag` is taken.
     pub fn takes(&self, tag: &str) -> bool {
         (self.include.is_empty() || self.include.iter().any(|g| g.matches(tag)))

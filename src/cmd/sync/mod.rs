@@ -72,10 +72,12 @@ Each line is SOURCE [TARGET]; blank lines, and everything after #, are left out;
 relative path starts at the list's folder), pushed as push does, or an image in a registry,
 copied as copy does. A registry repository without a tag or digest (ghcr.io/org/tool) stands
 for every tag it has, as the registry lists them, kept by --tags and left out by
---exclude-tags (write :latest for that one image); its TARGET, if given, is a repository. TARGET is [registry/]repository[:tag]
-or a URL. A line without TARGET goes under --to: REGISTRY/PREFIX/REPOSITORY:TAG, with the
-source's repository (docker.io's library/ left out) and tag; from an archive, every named
-image in it goes there.
+--exclude-tags (write :latest for that one image; patterns that leave no tag fail the line,
+exit 6), its signature and referrer tags (sha256-<hex>[.sig|.att|.sbom]) going with the
+images they are about; its TARGET, if given, is a repository. TARGET is
+[registry/]repository[:tag] or a URL. A line without TARGET goes under --to:
+REGISTRY/PREFIX/REPOSITORY:TAG, with the source's repository (docker.io's library/ left out)
+and tag; from an archive, every named image in it goes there.
 
 Before copying a registry image, sync asks both ends for the manifest's digest (HEAD): when
 the destination already holds what the copy would write, nothing else is sent. A second run
@@ -281,9 +283,9 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
 /// likely a pattern the shell expanded into file names.
 fn stray(given: &[String], tags: &TagFilter) -> Error {
     let shown: Vec<String> = given.iter().map(|g| format!("'{}'", inert(g))).collect();
-    let hint = match tags.include.is_empty() && tags.exclude.is_empty() {
-        true => "",
-        false => {
+    let hint = match tags.filters() {
+        false => "",
+        true => {
             " (an unquoted --tags or --exclude-tags pattern the shell expanded? quote it: \
                   --tags 'v1.*')"
         }

@@ -182,6 +182,14 @@ impl Planner<'_> {
             }
             Ok(true)
         })?;
+        if tags.is_empty() && self.tags.filters() {
+            // A typo in a pattern must not pass in CI as a mirror that is up to date.
+            return Err(Error::NotFound(format!(
+                "line {number}: no tag of {} matches --tags and --exclude-tags ({listed} \
+                 listed); nothing to sync",
+                source.name()
+            )));
+        }
         let with_them = match referrer_tags.len() {
             0 => String::new(),
             n => format!(
