@@ -331,6 +331,29 @@ mod tests {
     }
 
     #[test]
+    fn a_seed_flag_beside_target_is_refused_naming_both() {
+        for (line, flags) in [
+            (
+                &["app.tar", "r.example.com/team/newrepo", "-t", "v11"][..],
+                "--reference (-t)",
+            ),
+            (
+                &["app.tar", "r.example.com/team/app", "--repository", "x"][..],
+                "--repository",
+            ),
+        ] {
+            let said = parse(line, None)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                said.contains(&format!("give TARGET or {flags}, not both")),
+                "{line:?}: {said}"
+            );
+        }
+    }
+
+    #[test]
     fn the_one_shot_form_reads_its_short_flags() {
         let line = [
             "https://registry.example.com/team/app:v1",

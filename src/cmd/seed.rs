@@ -6,6 +6,7 @@ use lexopt::{Arg, Parser};
 
 use crate::args::{self, FlagGroup};
 use crate::error::{Error, Result};
+use crate::inert::inert;
 use crate::reference::Reference;
 
 /// `--registry`, `--repository` and `--reference`, as given.
@@ -47,16 +48,29 @@ impl SeedArgs {
         (what, command): (&str, &str),
         parse: impl FnOnce(&str) -> Result<(Option<&'static str>, Reference)>,
     ) -> Result<(Option<&'static str>, Reference)> {
+        let seeds: Vec<&str> = [
+            (self.registry.is_some(), "--registry"),
+            (self.repository.is_some(), "--repository"),
+            (self.reference.is_some(), "--reference (-t)"),
+        ]
+        .into_iter()
+        .filter_map(|(given, flag)| given.then_some(flag))
+        .collect();
         match (given, &self.repository) {
-            (Some(given), None) => parse(&given),
+            // Each part would otherwise be dropped without a word (`push app.tar R/team/app
+            // -t v11` pushing :latest).
+            (Some(given), _) if seeds.is_empty() => parse(&given),
+            (Some(given), _) => Err(Error::Usage(format!(
+                "give {what} or {}, not both: {what} {given} names the image whole (write its \
+                 tag there, as REPOSITORY:TAG); see '{command} --help'",
+                seeds.join(" and "),
+                given = inert(&given)
+            ))),
             (None, Some(repository)) => seed_reference(
                 self.registry.as_deref(),
                 repository,
                 self.reference.as_deref(),
             ),
-            (Some(_), Some(_)) => Err(Error::Usage(format!(
-                "give {what} or --repository, not both; see '{command} --help'"
-            ))),
             (None, None) => Err(Error::Usage(format!(
                 "no {} given; see '{command} --help'",
                 what.to_lowercase()
