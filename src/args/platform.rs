@@ -8,7 +8,9 @@ use crate::manifest::{Platform, Platforms};
 use super::{FlagGroup, value};
 
 /// `--platform` and `--all-platforms`: which images of a multi-platform index a command
-/// takes from a registry (the help lines are in each command's options).
+/// takes (the help lines are in each command's options); without either, the command's own
+/// default: the index whole for those that mirror (copy, sync, push), this host's image for
+/// those that keep it here (pull, extract).
 #[derive(Default)]
 pub struct PlatformArgs {
     platform: Option<Platform>,
@@ -16,15 +18,16 @@ pub struct PlatformArgs {
 }
 
 impl PlatformArgs {
-    /// The choice made: every platform, the one named, or this host's.
-    pub fn choice(&self) -> Result<Platforms> {
+    /// The choice made: every platform, the one named, or `unless_asked` when neither flag
+    /// was given.
+    pub fn choice(&self, unless_asked: Platforms) -> Result<Platforms> {
         match (&self.platform, self.all) {
             (Some(_), true) => Err(Error::Usage(
                 "--platform and --all-platforms: give one or the other".into(),
             )),
             (_, true) => Ok(Platforms::All),
             (Some(platform), false) => Ok(Platforms::One(platform.clone())),
-            (None, false) => Ok(Platforms::Host),
+            (None, false) => Ok(unless_asked),
         }
     }
 }

@@ -103,7 +103,7 @@ impl ExtractArgs {
                 "-" => Input::Stdin,
                 _ => Input::Path(file.into()),
             },
-            platforms: platform.choice()?,
+            platforms: platform.choice(Platforms::Host)?,
             globals,
             transfer,
             image,

@@ -108,7 +108,7 @@ impl PullArgs {
             Reference::parse_url(image).map_err(|e| Error::Usage(format!("IMAGE: {e}")))
         })?;
         Ok(Parsed::Run(PullArgs {
-            platforms: platform.choice()?,
+            platforms: platform.choice(Platforms::Host)?,
             caution: seed_args.caution(),
             globals,
             registry,
