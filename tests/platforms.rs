@@ -142,6 +142,64 @@ fn copy_and_sync_keep_an_index_whole_unless_a_platform_is_asked_for() {
 }
 
 #[test]
+fn several_platforms_give_an_index_of_those_rewritten_and_one_it_lacks_is_refused() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("copy-several");
+    let (layout, digests) = images::multi_platform_layout(dir.path(), &["amd64", "arm64", "s390x"]);
+    let from = format!("{}/several/multi:v1", registry.host());
+    images::skopeo_push(&format!("oci:{}:multi", layout.display()), &from, true);
+    let to = format!("{}/several/two:v1", registry.host());
+    let cache = TestCache::new();
+    let run = cache
+        .run(&["copy", "--platform", "linux/s390x,linux/amd64", &from, &to])
+        .success();
+    let raw: serde_json::Value = serde_json::from_str(&images::registry_manifest(&to)).unwrap();
+    let listed: Vec<&str> = (raw["manifests"].as_array().unwrap().iter())
+        .map(|m| m["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [&digests[0], &digests[2]], "in the source's order");
+    let (new, old) = (raw_digest(&to), raw_digest(&from));
+    assert_ne!(new, old);
+    assert!(
+        run.stderr.contains("rewritten") && run.stderr.contains(&new) && run.stderr.contains(&old),
+        "{}",
+        run.stderr
+    );
+    for child in [&digests[0], &digests[2]] {
+        let child = format!("{}/several/two@{child}", registry.host());
+        assert_eq!(&raw_digest(&child), child.rsplit('@').next().unwrap());
+    }
+
+    let refused = cache
+        .run(&[
+            "copy",
+            "--platform",
+            "linux/arm64,linux/ppc64le",
+            &from,
+            &to,
+        ])
+        .exits(6);
+    assert!(
+        refused.stderr.contains("no image for linux/ppc64le")
+            && refused
+                .stderr
+                .contains("linux/amd64, linux/arm64, linux/s390x"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(raw_digest(&to), new, "nothing written");
+
+    // pull takes the list too: the narrowed index, as copy writes it, and its two images.
+    let pulled = TestCache::new();
+    (pulled.run(&["pull", "--platform", "linux/s390x,linux/amd64", &from])).success();
+    let index = (pulled.list().into_iter())
+        .find(|image| image["name"] == from.as_str())
+        .unwrap();
+    assert_eq!(index["manifest_digest"], new.as_str());
+    assert_eq!(index["children"].as_array().unwrap().len(), 2);
+}
+
+#[test]
 fn inspect_lists_the_platforms_of_an_index() {
     let registry = TestRegistry::start(Setup::Plain);
     let dir = TempDir::new("inspect-index");

@@ -13,21 +13,23 @@ use super::{FlagGroup, value};
 /// those that keep it here (pull, extract).
 #[derive(Default)]
 pub struct PlatformArgs {
-    platform: Option<Platform>,
+    /// What `--platform` named: one platform, or several separated by commas.
+    platforms: Vec<Platform>,
     all: bool,
 }
 
 impl PlatformArgs {
-    /// The choice made: every platform, the one named, or `unless_asked` when neither flag
-    /// was given.
+    /// The choice made: every platform, the one or several named, or `unless_asked` when
+    /// neither flag was given.
     pub fn choice(&self, unless_asked: Platforms) -> Result<Platforms> {
-        match (&self.platform, self.all) {
-            (Some(_), true) => Err(Error::Usage(
+        match (self.platforms.as_slice(), self.all) {
+            ([_, ..], true) => Err(Error::Usage(
                 "--platform and --all-platforms: give one or the other".into(),
             )),
             (_, true) => Ok(Platforms::All),
-            (Some(platform), false) => Ok(Platforms::One(platform.clone())),
-            (None, false) => Ok(unless_asked),
+            ([], false) => Ok(unless_asked),
+            ([platform], false) => Ok(Platforms::One(platform.clone())),
+            (several, false) => Ok(Platforms::Several(several.to_vec())),
         }
     }
 }
@@ -37,9 +39,11 @@ impl FlagGroup for PlatformArgs {
         match arg {
             Arg::Long("platform") => {
                 let text = value(parser, "--platform")?;
-                let platform =
-                    Platform::parse(&text).map_err(|e| Error::Usage(format!("--platform: {e}")))?;
-                self.platform = Some(platform);
+                self.platforms = (text.split(','))
+                    .map(|one| {
+                        Platform::parse(one).map_err(|e| Error::Usage(format!("--platform: {e}")))
+                    })
+                    .collect::<Result<_>>()?;
             }
             Arg::Long("all-platforms") => self.all = true,
             _ => return Ok(false),

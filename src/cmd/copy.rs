@@ -26,7 +26,9 @@ Arguments:
   TARGET  [registry/]repository[:tag], or http[s]://registry/repository[:tag]
 
 Options:
-      --platform OS/ARCH[/VARIANT]  only this image of a multi-platform index, as it is
+      --platform OS/ARCH[/VARIANT]  only this image of a multi-platform index, as it is;
+                                    several, comma-separated: an index of just those
+                                    (rewritten, so a new digest)
       --all-platforms               the index whole, byte for byte, with every image it
                                     lists [default]
       --via-cache                   keep a copy in the cache on the way
@@ -47,7 +49,9 @@ pub const DETAILS: &str = "
 
 A multi-platform index is copied whole by default, byte for byte: the target's tag names
 the source's digest, so image@sha256:... pins hold there too. --platform narrows it to the
-image for that platform, as it is (its own digest).
+image for that platform, as it is (its own digest); several, comma-separated
+(--platform linux/amd64,linux/arm64), to an index of just those, which is rewritten and so
+has a digest of its own (a warning says so).
 
 Each blob streams from the source registry to the target without touching the disk
 (with --via-cache it is pulled into the cache first, then pushed from there). Blobs the

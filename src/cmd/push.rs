@@ -44,7 +44,9 @@ Options:
                                     word), -t is --timeout SECONDS
       --image NAME|ID               which image of an archive that holds several: a name,
                                     or sha256:ID (or an ID prefix) for an unnamed one
-      --platform OS/ARCH[/VARIANT]  only this image of a multi-platform index, as it is
+      --platform OS/ARCH[/VARIANT]  only this image of a multi-platform index, as it is;
+                                    several, comma-separated: an index of just those
+                                    (rewritten, so a new digest)
       --all-platforms               an index whole, byte for byte, with every image it
                                     lists [default]
       --digestfile FILE             write the manifest digest pushed to FILE

@@ -50,7 +50,9 @@ Options:
                                     name hashes to K modulo N
       --digestfile FILE             write DIGEST TARGET for each image the destination
                                     holds (copied or present)
-      --platform OS/ARCH[/VARIANT]  only this image of each multi-platform index
+      --platform OS/ARCH[/VARIANT]  only this image of each multi-platform index;
+                                    several, comma-separated: an index of just those
+                                    (rewritten, so a new digest)
       --all-platforms               indexes whole, byte for byte [default]
   -n, --dry-run                     show what would be sent; send nothing";
 
