@@ -22,6 +22,15 @@ use super::{Destination, Source, Stored, read_config};
 /// source can make the copy grow past it.
 pub const MANIFEST_BUDGET: u64 = 64 * 1024 * 1024;
 
+/// What reading a source's manifests says of what it took.
+#[derive(Debug)]
+pub enum Remark {
+    /// Told as information: a source that holds only part of its index gives what it holds.
+    Note(String),
+    /// Warned of: something the source holds was left out, or an index rewritten.
+    Warning(String),
+}
+
 /// A manifest and what it lists.
 pub struct Tree {
     manifest: RawManifest,
@@ -99,7 +108,7 @@ impl Reading<'_> {
         manifest: RawManifest,
         platforms: &Platforms,
         depth: usize,
-        remarks: &mut Vec<String>,
+        remarks: &mut Vec<Remark>,
     ) -> Result<Tree> {
         let source = self.source;
         let bad = |e: String| Error::BadInput(format!("{}: {e}", source.describe()));
@@ -131,22 +140,15 @@ impl Reading<'_> {
                 held.insert(&entry.digest);
             }
         }
-        if *platforms == Platforms::All {
-            if index
-                .entries()
-                .iter()
-                .all(|entry| held.contains(&entry.digest))
-            {
-                return self.tree(manifest, depth);
-            }
-            remarks.push(format!(
-                "index {} is not whole here, so it cannot be kept with all its platforms",
-                manifest.digest
-            ));
+        // An index the source holds only part of gives what it holds (see `chosen_entry`).
+        if *platforms == Platforms::All
+            && (index.entries().iter()).all(|entry| held.contains(&entry.digest))
+        {
+            return self.tree(manifest, depth);
         }
         if let Platforms::Several(wanted) = platforms {
             let narrowed = self.narrowed(&manifest, &index, &held, wanted)?;
-            remarks.push(format!(
+            remarks.push(Remark::Warning(format!(
                 "--platform {}: the index was rewritten to list only these, so its digest is \
                  {}, not the source's {}",
                 (wanted.iter().map(Platform::to_string))
@@ -154,7 +156,7 @@ impl Reading<'_> {
                     .join(","),
                 narrowed.digest,
                 manifest.digest
-            ));
+            )));
             self.hold(&narrowed)?;
             return self.tree(narrowed, depth);
         }
@@ -191,32 +193,41 @@ impl Reading<'_> {
         index: &'i ImageIndex,
         holds: &HashSet<&Digest>,
         platforms: &Platforms,
-        remarks: &mut Vec<String>,
+        remarks: &mut Vec<Remark>,
     ) -> Result<&'i Descriptor> {
         let (held, missing) = images(index, holds);
-        for entry in &missing {
-            remarks.push(format!(
-                "platform {} is listed but its blobs are not here",
-                label(entry)
-            ));
-        }
         let (wanted, asked) = match platforms {
             Platforms::One(platform) => (platform.clone(), true),
             _ => (Platform::host(), false),
         };
         let fallback = (!asked && !missing.is_empty()).then(|| held.first().copied());
         let chosen = self.pick(&held, &wanted, fallback.flatten())?;
+        let labels = |entries: &[&Descriptor]| {
+            (entries.iter().map(|entry| label(entry)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         // A local source tells what it leaves out; a registry's other platforms stay there.
-        if held.len() > 1 && self.source.repository().is_none() {
-            let others: Vec<String> = (held.iter())
-                .filter(|entry| !std::ptr::eq(**entry, chosen))
-                .map(|entry| label(entry))
-                .collect();
-            remarks.push(format!(
+        let others: Vec<&Descriptor> = (held.iter().copied())
+            .filter(|entry| !std::ptr::eq(*entry, chosen))
+            .collect();
+        if !missing.is_empty() {
+            remarks.push(Remark::Note(format!(
+                "it holds only part of its index, as docker save writes it (not the blobs of \
+                 {}): {} taken{}",
+                labels(&missing),
+                label(chosen),
+                match others.is_empty() {
+                    true => String::new(),
+                    false => format!("; it also holds {}", labels(&others)),
+                }
+            )));
+        } else if !others.is_empty() && self.source.repository().is_none() {
+            remarks.push(Remark::Warning(format!(
                 "it also holds {}; only {} was taken (--all-platforms takes them all)",
-                others.join(", "),
+                labels(&others),
                 label(chosen)
-            ));
+            )));
         }
         Ok(chosen)
     }
@@ -291,7 +302,7 @@ impl Tree {
     pub fn read(
         source: &dyn Source,
         platforms: &Platforms,
-        remarks: &mut Vec<String>,
+        remarks: &mut Vec<Remark>,
     ) -> Result<Tree> {
         let mut reading = Reading {
             source,
@@ -587,7 +598,7 @@ mod tests {
     }
 
     /// What reading `source` as `platforms` say chooses, and the remarks.
-    fn choice(source: &Listed, platforms: &Platforms) -> (Result<Digest>, Vec<String>) {
+    fn choice(source: &Listed, platforms: &Platforms) -> (Result<Digest>, Vec<Remark>) {
         let mut remarks = Vec::new();
         let tree = Tree::read(source, platforms, &mut remarks);
         (tree.map(|tree| tree.manifest().digest.clone()), remarks)
@@ -604,7 +615,7 @@ mod tests {
         assert_eq!(chosen.unwrap(), digests[2]);
         assert_eq!(remarks.len(), 1, "{remarks:?}");
         assert!(
-            remarks[0].contains("also holds plan9/mips"),
+            matches!(&remarks[0], Remark::Warning(text) if text.contains("also holds plan9/mips")),
             "a local source says what it leaves out: {remarks:?}"
         );
         let asked = Platforms::One(Platform::parse("plan9/mips").unwrap());
@@ -632,19 +643,18 @@ mod tests {
             digests[1],
             "docker save kept only plan9/mips"
         );
-        assert!(
-            remarks.iter().any(|r| r.contains("is listed but")),
-            "{remarks:?}"
-        );
+        let told = |remarks: &[Remark]| {
+            matches!(remarks, [Remark::Note(text)]
+                if text.contains(&format!("(not the blobs of {})", Platform::host()))
+                    && text.contains("plan9/mips taken"))
+        };
+        assert!(told(&remarks), "said once, as a note: {remarks:?}");
         let asked = Platforms::One(Platform::host());
         let error = choice(&source, &asked).0.unwrap_err();
         assert_eq!(error.exit_code(), 6, "{error}");
         let (chosen, remarks) = choice(&source, &Platforms::All);
-        assert_eq!(chosen.unwrap(), digests[1]);
-        assert!(
-            remarks.iter().any(|r| r.contains("not whole")),
-            "{remarks:?}"
-        );
+        assert_eq!(chosen.unwrap(), digests[1], "what it holds, not the index");
+        assert!(told(&remarks), "{remarks:?}");
     }
 
     #[test]
@@ -671,8 +681,10 @@ mod tests {
         );
         assert_ne!(tree.manifest().digest, source.index.digest);
         assert!(
-            remarks.iter().any(|r| r.contains("rewritten")
-                && r.contains(&tree.manifest().digest.to_string())),
+            remarks.iter().any(
+                |r| matches!(r, Remark::Warning(text) if text.contains("rewritten")
+                && text.contains(&tree.manifest().digest.to_string()))
+            ),
             "{remarks:?}"
         );
         let error = Tree::read(
