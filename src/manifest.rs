@@ -1,7 +1,7 @@
 //! OCI and Docker manifests, indexes and image configs: only the fields this program uses,
 //! their media types, and platforms.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -210,6 +210,9 @@ pub enum Platforms {
     Host,
     /// The index as it is, with every image it lists.
     All,
+    /// The images for these platforms, asked for: an index rewritten to list only them (a new
+    /// digest); a platform the index lacks is refused.
+    Several(Vec<Platform>),
 }
 
 impl fmt::Display for Platform {
@@ -398,6 +401,23 @@ pub fn with_stored_children(
                 entry["digest"] = child.digest.to_string().into();
                 entry["size"] = child.bytes.len().into();
             }
+        }
+    })
+}
+
+/// `raw`, an index, listing only the entries whose digest is in `keep`, in its order, every
+/// other field as it was: a new manifest, with a digest of its own.
+pub fn with_entries_only(
+    raw: &RawManifest,
+    keep: &HashSet<&Digest>,
+) -> Result<RawManifest, String> {
+    rewrite(raw, |value| {
+        if let Some(entries) = value.get_mut("manifests").and_then(|m| m.as_array_mut()) {
+            entries.retain(|entry| {
+                (entry["digest"].as_str()).is_some_and(|digest| {
+                    Digest::parse(digest).is_ok_and(|digest| keep.contains(&digest))
+                })
+            });
         }
     })
 }

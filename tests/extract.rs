@@ -1,6 +1,7 @@
 //! `extract` on archives written by skopeo (docker-archive, oci-archive), gzip-compressed,
 //! from standard input, several images in one archive, untagged images, and a containerd-style
-//! archive that lists platforms it does not hold. skopeo is the oracle for what each holds.
+//! archive that lists platforms it does not hold (extracted, and pushed: what it holds). skopeo
+//! is the oracle for what each holds.
 
 mod support;
 
@@ -8,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fs;
 
 use support::images::{self, listed_identity, skopeo_archive, skopeo_identity, two_layers};
+use support::registry::{Setup, TestRegistry};
 use support::tarball::{Item, legacy_items, write_tar};
 use support::{TempDir, TestCache, gzip_file, sha256};
 
@@ -248,6 +250,33 @@ fn a_containerd_archive_keeps_what_it_has_and_names_missing_platforms() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["name"], "docker.io/library/multi:latest");
     assert_eq!(listed[0]["manifest_digest"], present);
+}
+
+#[test]
+fn a_containerd_archive_pushes_what_it_holds_and_says_so() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("containerd-push");
+    let layout = images::umoci_layout(dir.path(), "amd64", &two_layers());
+    let archive = dir.join("multi.tar");
+    let present = containerd_style_archive(&layout, &archive);
+    let target = format!("{}/partial/multi:v1", registry.host());
+    let run = TestCache::new()
+        .run(&["push", archive.to_str().unwrap(), &target])
+        .success();
+    let said = (run.stderr.lines())
+        .find(|line| line.contains("only part of its index"))
+        .unwrap_or_else(|| panic!("not said: {}", run.stderr));
+    assert!(
+        !said.starts_with("warning")
+            && said.contains("not the blobs of linux/arm64): linux/amd64 taken"),
+        "an information line, naming what is missing: {said}"
+    );
+    let pushed = images::registry_manifest(&target);
+    assert_eq!(
+        format!("sha256:{}", sha256(pushed.as_bytes())),
+        present,
+        "the image it holds, as it is"
+    );
 }
 
 #[test]

@@ -8,23 +8,28 @@ use crate::manifest::{Platform, Platforms};
 use super::{FlagGroup, value};
 
 /// `--platform` and `--all-platforms`: which images of a multi-platform index a command
-/// takes from a registry (the help lines are in each command's options).
+/// takes (the help lines are in each command's options); without either, the command's own
+/// default: the index whole for those that mirror (copy, sync, push), this host's image for
+/// those that keep it here (pull, extract).
 #[derive(Default)]
 pub struct PlatformArgs {
-    platform: Option<Platform>,
+    /// What `--platform` named: one platform, or several separated by commas.
+    platforms: Vec<Platform>,
     all: bool,
 }
 
 impl PlatformArgs {
-    /// The choice made: every platform, the one named, or this host's.
-    pub fn choice(&self) -> Result<Platforms> {
-        match (&self.platform, self.all) {
-            (Some(_), true) => Err(Error::Usage(
+    /// The choice made: every platform, the one or several named, or `unless_asked` when
+    /// neither flag was given.
+    pub fn choice(&self, unless_asked: Platforms) -> Result<Platforms> {
+        match (self.platforms.as_slice(), self.all) {
+            ([_, ..], true) => Err(Error::Usage(
                 "--platform and --all-platforms: give one or the other".into(),
             )),
             (_, true) => Ok(Platforms::All),
-            (Some(platform), false) => Ok(Platforms::One(platform.clone())),
-            (None, false) => Ok(Platforms::Host),
+            ([], false) => Ok(unless_asked),
+            ([platform], false) => Ok(Platforms::One(platform.clone())),
+            (several, false) => Ok(Platforms::Several(several.to_vec())),
         }
     }
 }
@@ -34,9 +39,11 @@ impl FlagGroup for PlatformArgs {
         match arg {
             Arg::Long("platform") => {
                 let text = value(parser, "--platform")?;
-                let platform =
-                    Platform::parse(&text).map_err(|e| Error::Usage(format!("--platform: {e}")))?;
-                self.platform = Some(platform);
+                self.platforms = (text.split(','))
+                    .map(|one| {
+                        Platform::parse(one).map_err(|e| Error::Usage(format!("--platform: {e}")))
+                    })
+                    .collect::<Result<_>>()?;
             }
             Arg::Long("all-platforms") => self.all = true,
             _ => return Ok(false),

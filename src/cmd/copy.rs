@@ -26,8 +26,11 @@ Arguments:
   TARGET  [registry/]repository[:tag], or http[s]://registry/repository[:tag]
 
 Options:
-      --platform OS/ARCH[/VARIANT]  which image of a multi-platform index [default: this host's]
-      --all-platforms               copy the index and every image it lists
+      --platform OS/ARCH[/VARIANT]  only this image of a multi-platform index, as it is;
+                                    several, comma-separated: an index of just those
+                                    (rewritten, so a new digest)
+      --all-platforms               the index whole, byte for byte, with every image it
+                                    lists [default]
       --via-cache                   keep a copy in the cache on the way
       --digestfile FILE             write the manifest digest copied to FILE
   -n, --dry-run                     show what would be copied; send nothing";
@@ -44,6 +47,12 @@ pub const GROUPS: &[&str] = &[
 /// The long help.
 pub const DETAILS: &str = "
 
+A multi-platform index is copied whole by default, byte for byte: the target's tag names
+the source's digest, so image@sha256:... pins hold there too. --platform narrows it to the
+image for that platform, as it is (its own digest); several, comma-separated
+(--platform linux/amd64,linux/arm64), to an index of just those, which is rewritten and so
+has a digest of its own (a warning says so).
+
 Each blob streams from the source registry to the target without touching the disk
 (with --via-cache it is pulled into the cache first, then pushed from there). Blobs the
 target has are skipped; within one registry they are mounted from the source repository,
@@ -56,7 +65,7 @@ host.
 Examples:
   docker-image-pusher copy docker.io/library/nginx:1.27 registry.example.com/mirror/nginx:1.27
   docker-image-pusher copy registry.example.com/team/app:v1 registry.example.com/prod/app:v1
-  docker-image-pusher copy --all-platforms ghcr.io/org/tool:2 127.0.0.1:5000/tool:2";
+  docker-image-pusher copy --platform linux/arm64 ghcr.io/org/tool:2 127.0.0.1:5000/tool:2-arm64";
 
 /// What the command line of `copy` says, checked, before anything is opened.
 pub struct CopyArgs {

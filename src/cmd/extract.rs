@@ -32,7 +32,9 @@ Options:
                                     name, or sha256:ID (or an ID prefix) for an unnamed one
       --tag NAME:TAG                give the image this name too (one saved by ID has none)
       --platform OS/ARCH[/VARIANT]  which image of a multi-platform index [default: this
-                                    host's, else the first in the archive]
+                                    host's, else the first in the archive];
+                                    several, comma-separated: an index of just those
+                                    (rewritten, so a new digest)
       --all-platforms               keep an index and every image it lists, when all are
                                     in the archive";
 
@@ -103,7 +105,7 @@ impl ExtractArgs {
                 "-" => Input::Stdin,
                 _ => Input::Path(file.into()),
             },
-            platforms: platform.choice()?,
+            platforms: platform.choice(Platforms::Host)?,
             globals,
             transfer,
             image,

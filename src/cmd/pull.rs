@@ -30,7 +30,9 @@ Arguments:
   IMAGE  [registry/]repository[:tag|@digest], or http[s]://registry/repository[:tag]
 
 Options:
-      --platform OS/ARCH[/VARIANT]  which image of a multi-platform index [default: this host's]
+      --platform OS/ARCH[/VARIANT]  which image of a multi-platform index [default: this host's];
+                                    several, comma-separated: an index of just those
+                                    (rewritten, so a new digest)
       --all-platforms               keep the index and every image it lists
       --registry URL                registry for --repository [default: https://registry-1.docker.io]
   -r, --repository NAME             repository, with --reference
@@ -108,7 +110,7 @@ impl PullArgs {
             Reference::parse_url(image).map_err(|e| Error::Usage(format!("IMAGE: {e}")))
         })?;
         Ok(Parsed::Run(PullArgs {
-            platforms: platform.choice()?,
+            platforms: platform.choice(Platforms::Host)?,
             caution: seed_args.caution(),
             globals,
             registry,

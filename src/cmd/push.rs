@@ -44,9 +44,11 @@ Options:
                                     word), -t is --timeout SECONDS
       --image NAME|ID               which image of an archive that holds several: a name,
                                     or sha256:ID (or an ID prefix) for an unnamed one
-      --platform OS/ARCH[/VARIANT]  which image of a multi-platform index [default: this host's]
-                                    [default: this host's, else the first in the archive]
-      --all-platforms               push an index and every image it lists
+      --platform OS/ARCH[/VARIANT]  only this image of a multi-platform index, as it is;
+                                    several, comma-separated: an index of just those
+                                    (rewritten, so a new digest)
+      --all-platforms               an index whole, byte for byte, with every image it
+                                    lists [default]
       --digestfile FILE             write the manifest digest pushed to FILE
   -n, --dry-run                     show what would be uploaded; send nothing";
 
@@ -64,6 +66,11 @@ pub const DETAILS: &str = "
 
 A bare SOURCE that is both a file here and a cached image is refused: ./NAME picks the
 file, the image's full name or ID (sha256:...) the cached one; -f FILE is always a file.
+
+A multi-platform index (a cached image pulled with --all-platforms, an archive that holds
+every image its index lists) is pushed whole by default, byte for byte; --platform narrows
+it to one image. An archive that holds only part of its index, as docker save writes it,
+pushes what it holds (this host's image, else the first), and says so.
 
 Blobs go first (each checked with HEAD and skipped when present), the manifest last.
 From an archive file, layers stream straight from the tar to the registry. A docker save

@@ -105,7 +105,7 @@ impl<'a> Uploads<'a> {
             memo: run.cache.memo()?,
             run,
             upload_args: &flags.upload,
-            platforms: flags.platform.choice()?,
+            platforms: flags.platform.choice(Platforms::All)?,
             referrers: flags.referrers.policy()?,
             dry_run: flags.dry_run,
             ledger: Ledger::default(),
@@ -158,9 +158,14 @@ impl<'a> Uploads<'a> {
     }
 
     /// Whether the destination's manifest `there` is what a copy of `remote` would write:
-    /// the source's own, or for an index the image the platform flags choose in it.
+    /// the source's own (an index kept whole, read without its children), or what the
+    /// platform flags choose in an index.
     pub fn would_write(&self, remote: &dyn Source, there: &Digest) -> Result<bool> {
-        Ok(transfer::chosen(remote, &self.platforms)?.digest == *there)
+        let written = match self.platforms {
+            Platforms::All => remote.manifest()?,
+            _ => transfer::chosen(remote, &self.platforms)?,
+        };
+        Ok(written.digest == *there)
     }
 
     /// Copies `source` to `target` on `registry`, showing progress on `board`.

@@ -27,7 +27,7 @@ use crate::retry::Headway;
 use blob::Done;
 pub use governor::{Adjustment, Governor, Tuning};
 pub use ledger::Ledger;
-use plan::Tree;
+use plan::{Remark, Tree};
 pub use rate::RateLimit;
 pub use referrers::{Found, Referrer, ReferrerPolicy, kind_of};
 
@@ -380,7 +380,14 @@ fn copy_jobs(
             let mut remarks = Vec::new();
             let tree = Tree::read(job.source, job.platforms, &mut remarks);
             for remark in remarks {
-                progress.warn(format_args!("{}: {remark}", job.source.describe()));
+                match remark {
+                    Remark::Note(text) => {
+                        progress.info(format_args!("{}: {text}", job.source.describe()))
+                    }
+                    Remark::Warning(text) => {
+                        progress.warn(format_args!("{}: {text}", job.source.describe()))
+                    }
+                }
             }
             tree
         })

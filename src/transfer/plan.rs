@@ -1,7 +1,7 @@
 //! The manifests a copy involves: read first, and stored last, each rewritten to what the
 //! destination holds, children before their index. Reading is where the platform of an index
-//! is chosen, once, for every kind of source: the one asked for, this host's, or the index
-//! with every manifest it lists. A child an index lists more than once is read, prepared and
+//! is chosen, once, for every kind of source: the one asked for, this host's, the index
+//! with every manifest it lists, or the index narrowed to several platforms (rewritten). A child an index lists more than once is read, prepared and
 //! stored once, and the manifest bytes held together stay within [`MANIFEST_BUDGET`],
 //! whatever a source sends.
 
@@ -22,6 +22,15 @@ use super::{Destination, Source, Stored, read_config};
 /// source can make the copy grow past it.
 pub const MANIFEST_BUDGET: u64 = 64 * 1024 * 1024;
 
+/// What reading a source's manifests says of what it took.
+#[derive(Debug)]
+pub enum Remark {
+    /// Told as information: a source that holds only part of its index gives what it holds.
+    Note(String),
+    /// Warned of: something the source holds was left out, or an index rewritten.
+    Warning(String),
+}
+
 /// A manifest and what it lists.
 pub struct Tree {
     manifest: RawManifest,
@@ -38,6 +47,17 @@ enum Node {
 /// How an index entry is named in messages: its platform, else its digest.
 fn label(entry: &Descriptor) -> String {
     (entry.platform.as_ref()).map_or_else(|| entry.digest.to_string(), Platform::to_string)
+}
+
+/// The images `index` lists (never an attestation): those the source holds (`holds`), and
+/// those it does not.
+fn images<'i>(
+    index: &'i ImageIndex,
+    holds: &HashSet<&Digest>,
+) -> (Vec<&'i Descriptor>, Vec<&'i Descriptor>) {
+    (index.entries().iter())
+        .filter(|entry| !entry.platform.as_ref().is_some_and(Platform::is_unknown))
+        .partition(|entry| holds.contains(&entry.digest))
 }
 
 /// A manifest as the destination will store it, and for an index its children.
@@ -81,21 +101,25 @@ impl Reading<'_> {
     }
 
     /// The tree of `manifest` as `platforms` say: an index is kept whole for `All` when the
-    /// source holds all it lists, else the image for the platform is chosen in it (adding to
-    /// `remarks` what is left out).
+    /// source holds all it lists, narrowed to the images for `Several`, else the image for
+    /// the platform is chosen in it (adding to `remarks` what is left out).
     fn choose(
         &mut self,
         manifest: RawManifest,
         platforms: &Platforms,
         depth: usize,
-        remarks: &mut Vec<String>,
+        remarks: &mut Vec<Remark>,
     ) -> Result<Tree> {
         let source = self.source;
         let bad = |e: String| Error::BadInput(format!("{}: {e}", source.describe()));
         let index = match manifest::parse(&manifest.bytes).map_err(bad)? {
             Parsed::Image(image) => {
-                if let Platforms::One(platform) = platforms {
-                    self.check_platform(&image, platform)?;
+                match platforms {
+                    Platforms::One(platform) => {
+                        self.check_platform(&image, std::slice::from_ref(platform))?
+                    }
+                    Platforms::Several(wanted) => self.check_platform(&image, wanted)?,
+                    Platforms::Host | Platforms::All => {}
                 }
                 return Ok(Tree {
                     manifest,
@@ -116,23 +140,48 @@ impl Reading<'_> {
                 held.insert(&entry.digest);
             }
         }
-        if *platforms == Platforms::All {
-            if index
-                .entries()
-                .iter()
-                .all(|entry| held.contains(&entry.digest))
-            {
-                return self.tree(manifest, depth);
-            }
-            remarks.push(format!(
-                "index {} is not whole here, so it cannot be kept with all its platforms",
+        // An index the source holds only part of gives what it holds (see `chosen_entry`).
+        if *platforms == Platforms::All
+            && (index.entries().iter()).all(|entry| held.contains(&entry.digest))
+        {
+            return self.tree(manifest, depth);
+        }
+        if let Platforms::Several(wanted) = platforms {
+            let narrowed = self.narrowed(&manifest, &index, &held, wanted)?;
+            remarks.push(Remark::Warning(format!(
+                "--platform {}: the index was rewritten to list only these, so its digest is \
+                 {}, not the source's {}",
+                (wanted.iter().map(Platform::to_string))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                narrowed.digest,
                 manifest.digest
-            ));
+            )));
+            self.hold(&narrowed)?;
+            return self.tree(narrowed, depth);
         }
         let entry = self.chosen_entry(&index, &held, platforms, remarks)?;
         let child = source.child_manifest(entry)?;
         self.hold(&child)?;
         self.choose(child, platforms, depth + 1, remarks)
+    }
+
+    /// `manifest`, the index `index`, rewritten to list only the images for `wanted` (each the
+    /// first the source holds for its platform), in the index's order; refused when the
+    /// source holds none for one of them.
+    fn narrowed(
+        &self,
+        manifest: &RawManifest,
+        index: &ImageIndex,
+        holds: &HashSet<&Digest>,
+        wanted: &[Platform],
+    ) -> Result<RawManifest> {
+        let (held, _) = images(index, holds);
+        let kept = (wanted.iter())
+            .map(|platform| Ok(&self.pick(&held, platform, None)?.digest))
+            .collect::<Result<HashSet<&Digest>>>()?;
+        manifest::with_entries_only(manifest, &kept)
+            .map_err(|e| Error::BadInput(format!("{}: {e}", self.source.describe())))
     }
 
     /// The entry of `index` to take, by the one rule: the first image (never an attestation)
@@ -144,63 +193,84 @@ impl Reading<'_> {
         index: &'i ImageIndex,
         holds: &HashSet<&Digest>,
         platforms: &Platforms,
-        remarks: &mut Vec<String>,
+        remarks: &mut Vec<Remark>,
     ) -> Result<&'i Descriptor> {
-        let source = self.source;
-        let images: Vec<&Descriptor> = (index.entries().iter())
-            .filter(|entry| !entry.platform.as_ref().is_some_and(Platform::is_unknown))
-            .collect();
-        let (held, missing): (Vec<&Descriptor>, Vec<&Descriptor>) = images
-            .iter()
-            .partition(|entry| holds.contains(&entry.digest));
-        for entry in &missing {
-            remarks.push(format!(
-                "platform {} is listed but its blobs are not here",
-                label(entry)
-            ));
-        }
+        let (held, missing) = images(index, holds);
         let (wanted, asked) = match platforms {
             Platforms::One(platform) => (platform.clone(), true),
             _ => (Platform::host(), false),
         };
         let fallback = (!asked && !missing.is_empty()).then(|| held.first().copied());
-        let Some(chosen) = wanted.choose(held.iter().copied()).or(fallback.flatten()) else {
-            let offered: Vec<String> = held.iter().map(|entry| label(entry)).collect();
-            return Err(Error::NotFound(format!(
-                "{} has no image for {wanted}; it offers {} (choose with --platform)",
-                source.describe(),
-                match offered.is_empty() {
-                    true => "none".to_string(),
-                    false => offered.join(", "),
-                }
-            )));
+        let chosen = self.pick(&held, &wanted, fallback.flatten())?;
+        let labels = |entries: &[&Descriptor]| {
+            (entries.iter().map(|entry| label(entry)))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         // A local source tells what it leaves out; a registry's other platforms stay there.
-        if held.len() > 1 && source.repository().is_none() {
-            let others: Vec<String> = (held.iter())
-                .filter(|entry| !std::ptr::eq(**entry, chosen))
-                .map(|entry| label(entry))
-                .collect();
-            remarks.push(format!(
+        let others: Vec<&Descriptor> = (held.iter().copied())
+            .filter(|entry| !std::ptr::eq(*entry, chosen))
+            .collect();
+        if !missing.is_empty() {
+            remarks.push(Remark::Note(format!(
+                "it holds only part of its index, as docker save writes it (not the blobs of \
+                 {}): {} taken{}",
+                labels(&missing),
+                label(chosen),
+                match others.is_empty() {
+                    true => String::new(),
+                    false => format!("; it also holds {}", labels(&others)),
+                }
+            )));
+        } else if !others.is_empty() && self.source.repository().is_none() {
+            remarks.push(Remark::Warning(format!(
                 "it also holds {}; only {} was taken (--all-platforms takes them all)",
-                others.join(", "),
+                labels(&others),
                 label(chosen)
-            ));
+            )));
         }
         Ok(chosen)
     }
 
-    /// Refuses a single-platform image whose config names another platform than `platform`,
-    /// which was asked for (Docker refuses it too).
-    fn check_platform(&self, image: &ImageManifest, platform: &Platform) -> Result<()> {
+    /// The first of `held` for `wanted`, else `fallback`; with neither, refused, naming the
+    /// platforms the source offers.
+    fn pick<'i>(
+        &self,
+        held: &[&'i Descriptor],
+        wanted: &Platform,
+        fallback: Option<&'i Descriptor>,
+    ) -> Result<&'i Descriptor> {
+        wanted
+            .choose(held.iter().copied())
+            .or(fallback)
+            .ok_or_else(|| {
+                let offered: Vec<String> = held.iter().map(|entry| label(entry)).collect();
+                Error::NotFound(format!(
+                    "{} has no image for {wanted}; it offers {} (choose with --platform)",
+                    self.source.describe(),
+                    match offered.is_empty() {
+                        true => "none".to_string(),
+                        false => offered.join(", "),
+                    }
+                ))
+            })
+    }
+
+    /// Refuses a single-platform image whose config names a platform none of `wanted`
+    /// accepts, when platforms were asked for (Docker refuses it too).
+    fn check_platform(&self, image: &ImageManifest, wanted: &[Platform]) -> Result<()> {
         let bytes = read_config(self.source, &image.config)?;
         let config = manifest::parse_config(&bytes)
             .map_err(|e| Error::BadInput(format!("config {}: {e}", image.config.digest)))?;
         match config.platform() {
-            Some(offered) if !platform.accepts(&offered) => Err(Error::NotFound(format!(
-                "{} is an image for {offered} only, not {platform} (no index offers others)",
-                self.source.describe()
-            ))),
+            Some(offered) if !wanted.iter().any(|platform| platform.accepts(&offered)) => {
+                let wanted: Vec<String> = wanted.iter().map(Platform::to_string).collect();
+                Err(Error::NotFound(format!(
+                    "{} is an image for {offered} only, not {} (no index offers others)",
+                    self.source.describe(),
+                    wanted.join(" or ")
+                )))
+            }
             _ => Ok(()),
         }
     }
@@ -232,7 +302,7 @@ impl Tree {
     pub fn read(
         source: &dyn Source,
         platforms: &Platforms,
-        remarks: &mut Vec<String>,
+        remarks: &mut Vec<Remark>,
     ) -> Result<Tree> {
         let mut reading = Reading {
             source,
@@ -528,7 +598,7 @@ mod tests {
     }
 
     /// What reading `source` as `platforms` say chooses, and the remarks.
-    fn choice(source: &Listed, platforms: &Platforms) -> (Result<Digest>, Vec<String>) {
+    fn choice(source: &Listed, platforms: &Platforms) -> (Result<Digest>, Vec<Remark>) {
         let mut remarks = Vec::new();
         let tree = Tree::read(source, platforms, &mut remarks);
         (tree.map(|tree| tree.manifest().digest.clone()), remarks)
@@ -545,7 +615,7 @@ mod tests {
         assert_eq!(chosen.unwrap(), digests[2]);
         assert_eq!(remarks.len(), 1, "{remarks:?}");
         assert!(
-            remarks[0].contains("also holds plan9/mips"),
+            matches!(&remarks[0], Remark::Warning(text) if text.contains("also holds plan9/mips")),
             "a local source says what it leaves out: {remarks:?}"
         );
         let asked = Platforms::One(Platform::parse("plan9/mips").unwrap());
@@ -573,19 +643,59 @@ mod tests {
             digests[1],
             "docker save kept only plan9/mips"
         );
-        assert!(
-            remarks.iter().any(|r| r.contains("is listed but")),
-            "{remarks:?}"
-        );
+        let told = |remarks: &[Remark]| {
+            matches!(remarks, [Remark::Note(text)]
+                if text.contains(&format!("(not the blobs of {})", Platform::host()))
+                    && text.contains("plan9/mips taken"))
+        };
+        assert!(told(&remarks), "said once, as a note: {remarks:?}");
         let asked = Platforms::One(Platform::host());
         let error = choice(&source, &asked).0.unwrap_err();
         assert_eq!(error.exit_code(), 6, "{error}");
         let (chosen, remarks) = choice(&source, &Platforms::All);
-        assert_eq!(chosen.unwrap(), digests[1]);
+        assert_eq!(chosen.unwrap(), digests[1], "what it holds, not the index");
+        assert!(told(&remarks), "{remarks:?}");
+    }
+
+    #[test]
+    fn several_platforms_narrow_the_index_to_those_and_refuse_one_it_lacks() {
+        let (source, digests) = platforms_index(&[
+            ("plan9/mips", true),
+            ("unknown/unknown", true),
+            ("host", true),
+            ("linux/s390x", true),
+        ]);
+        let several = |text: &[&str]| {
+            Platforms::Several(text.iter().map(|p| Platform::parse(p).unwrap()).collect())
+        };
+        let mut remarks = Vec::new();
+        let asked = several(&["linux/s390x", "plan9/mips"]);
+        let tree = Tree::read(&source, &asked, &mut remarks).unwrap();
+        let listed: Vec<Digest> = (tree.manifests().iter().skip(1))
+            .map(|m| m.digest.clone())
+            .collect();
+        assert_eq!(
+            listed,
+            [digests[0].clone(), digests[3].clone()],
+            "in the index's order"
+        );
+        assert_ne!(tree.manifest().digest, source.index.digest);
         assert!(
-            remarks.iter().any(|r| r.contains("not whole")),
+            remarks.iter().any(
+                |r| matches!(r, Remark::Warning(text) if text.contains("rewritten")
+                && text.contains(&tree.manifest().digest.to_string()))
+            ),
             "{remarks:?}"
         );
+        let error = Tree::read(
+            &source,
+            &several(&["plan9/mips", "linux/ppc64le"]),
+            &mut remarks,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(error.exit_code(), 6);
+        assert!(error.to_string().contains("plan9/mips, "), "{error}");
     }
 
     #[test]

@@ -51,8 +51,10 @@ Options:
                                     name hashes to K modulo N
       --digestfile FILE             write DIGEST TARGET for each image the destination
                                     holds (copied or present)
-      --platform OS/ARCH[/VARIANT]  which image of a multi-platform index [default: this host's]
-      --all-platforms               copy indexes whole (from registries and archives)
+      --platform OS/ARCH[/VARIANT]  only this image of each multi-platform index;
+                                    several, comma-separated: an index of just those
+                                    (rewritten, so a new digest)
+      --all-platforms               indexes whole, byte for byte [default]
   -n, --dry-run                     show what would be sent; send nothing";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
