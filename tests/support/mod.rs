@@ -8,6 +8,7 @@ pub mod access;
 pub mod front;
 pub mod images;
 pub mod proxy;
+pub mod referrers;
 pub mod registry;
 pub mod tarball;
 pub mod token;
