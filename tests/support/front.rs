@@ -1,7 +1,8 @@
 //! An HTTP front for a real plain-HTTP registry, written for the tests: every request goes
 //! through a rule that forwards it, or redirects it, answers it, cuts it or stalls it, as flaky
 //! networks, CDNs and overloaded registries do. It records what it saw. It can also page a
-//! tag list the way Distribution 3 and Harbor do, which the Distribution 2.8 in Debian does not.
+//! tag list the way Distribution 3 and Harbor do, which the Distribution 2.8 in Debian does not,
+//! and stand in for a registry with the Referrers API (see [`ReferrersApi`]).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -9,6 +10,8 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use super::referrers_api::ReferrersApi;
 
 /// One request as the rule sees it.
 pub struct Request {
@@ -91,6 +94,8 @@ struct State {
     bytes_down: AtomicU64,
     /// Request body bytes passed to the registry.
     bytes_up: AtomicU64,
+    /// The Referrers API it answers for the registry, if it stands in for one that has it.
+    api: Option<ReferrersApi>,
 }
 
 impl Front {
@@ -99,15 +104,26 @@ impl Front {
         registry_port: u16,
         rule: impl Fn(&Request, bool) -> Action + Send + Sync + 'static,
     ) -> Front {
+        Front::start_with(registry_port, Box::new(rule), None)
+    }
+
+    /// Starts a front that stands in for a registry WITH the OCI Referrers API before the
+    /// plain-HTTP registry at `registry_port` (which has none): it forwards everything else.
+    pub fn with_referrers_api(registry_port: u16, api: ReferrersApi) -> Front {
+        Front::start_with(registry_port, Box::new(|_, _| Action::Forward), Some(api))
+    }
+
+    fn start_with(registry_port: u16, rule: Box<Rule>, api: Option<ReferrersApi>) -> Front {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(State {
             registry_port,
-            rule: Box::new(rule),
+            rule,
             seen: Mutex::new(Vec::new()),
             kinds: Mutex::new(HashMap::new()),
             bytes_down: AtomicU64::new(0),
             bytes_up: AtomicU64::new(0),
+            api,
         });
         let shared = state.clone();
         std::thread::spawn(move || {
@@ -152,6 +168,14 @@ impl Front {
     pub fn bytes_up(&self) -> u64 {
         self.state.bytes_up.load(Ordering::Relaxed)
     }
+
+    /// The Referrers API it stands in for (fronts made by [`Front::with_referrers_api`]).
+    pub fn api(&self) -> &ReferrersApi {
+        self.state
+            .api
+            .as_ref()
+            .expect("a front with the Referrers API")
+    }
 }
 
 /// The request line and header lines of one request, read up to the blank line.
@@ -180,7 +204,7 @@ fn header(head: &[String], name: &str) -> Option<String> {
 }
 
 /// One client connection: one request, answered as the rule says, then closed.
-fn serve(client: TcpStream, state: Arc<State>) {
+fn serve(mut client: TcpStream, state: Arc<State>) {
     let mut reader = BufReader::new(client.try_clone().unwrap());
     let Some(head) = read_head(&mut reader) else {
         return;
@@ -203,8 +227,25 @@ fn serve(client: TcpStream, state: Arc<State>) {
         repeats,
     };
     let action = (state.rule)(&request, repeats == 0);
+    let (method, target) = (request.method.clone(), request.target.clone());
     state.seen.lock().unwrap().push(request);
-    let mut client = client;
+    let api = state
+        .api
+        .as_ref()
+        .filter(|_| matches!(action, Action::Forward));
+    if let Some(answer) = api.and_then(|api| api.answer(&method, &target)) {
+        let _ = client.write_all(answer.as_bytes());
+        return;
+    }
+    // A manifest PUT to the API's stand-in is read whole, to record what it names.
+    let recorded = (api.filter(|_| method == "PUT" && target.contains("/manifests/"))).map(|api| {
+        let length = header(&head, "content-length").and_then(|n| n.parse().ok());
+        let mut body = vec![0; length.unwrap_or(0)];
+        let _ = reader.read_exact(&mut body);
+        let path = target.split('?').next().unwrap_or_default();
+        let subject = api.record(path, header(&head, "content-type").as_deref(), &body);
+        (body, subject)
+    });
     let own_authorization = match &action {
         Action::ForwardAs(value) => Some(value.clone()),
         _ => None,
@@ -298,6 +339,11 @@ fn serve(client: TcpStream, state: Arc<State>) {
     if registry.write_all(upstream.as_bytes()).is_err() {
         return;
     }
+    if let Some((body, _)) = &recorded
+        && registry.write_all(body).is_err()
+    {
+        return;
+    }
     // The request body, as it comes, to the registry (cut short when asked).
     let to_registry = registry.try_clone().unwrap();
     let counting = state.clone();
@@ -314,13 +360,18 @@ fn serve(client: TcpStream, state: Arc<State>) {
     let Some(answer_head) = read_head(&mut from_registry) else {
         return;
     };
-    let answer_head: Vec<String> = match &relocated {
+    let mut answer_head: Vec<String> = match &relocated {
         Some(origin) => answer_head
             .iter()
             .map(|line| relocate(line, origin))
             .collect(),
         None => answer_head,
     };
+    if let Some((_, Some(subject))) = &recorded
+        && answer_head[0].contains(" 201 ")
+    {
+        answer_head.push(format!("OCI-Subject: {subject}"));
+    }
     let mut answer = answer_head.join("\r\n");
     answer.push_str("\r\n\r\n");
     if client.write_all(answer.as_bytes()).is_err() {

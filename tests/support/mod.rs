@@ -8,6 +8,8 @@ pub mod access;
 pub mod front;
 pub mod images;
 pub mod proxy;
+pub mod referrers;
+pub mod referrers_api;
 pub mod registry;
 pub mod tarball;
 pub mod token;

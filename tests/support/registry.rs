@@ -205,40 +205,12 @@ impl TestRegistry {
     /// Uploads `bytes` as a blob of `repository` with curl (plain HTTP registries), in a
     /// `POST` and a closing `PUT`; returns its digest.
     pub fn put_blob(&self, repository: &str, bytes: &[u8]) -> String {
-        let digest = format!("sha256:{}", super::sha256(bytes));
-        let file = self.dir.join("upload.bin");
-        fs::write(&file, bytes).unwrap();
-        let started = tool(
-            "curl",
-            &[
-                "-sSf",
-                "-X",
-                "POST",
-                "-D",
-                "-",
-                "-o",
-                "/dev/null",
-                &format!("http://{}/v2/{repository}/blobs/uploads/", self.host()),
-            ],
-        );
-        let location = (started.lines())
-            .find_map(|line| {
-                let (name, value) = line.split_once(':')?;
-                name.eq_ignore_ascii_case("location")
-                    .then(|| value.trim().to_string())
-            })
-            .expect("the registry names the upload's location");
-        let location = match location.starts_with('/') {
-            true => format!("http://{}{location}", self.host()),
-            false => location,
-        };
-        let separator = if location.contains('?') { '&' } else { '?' };
-        curl_put(
-            "application/octet-stream",
-            &file,
-            &format!("{location}{separator}digest={digest}"),
-        );
-        digest
+        put_blob_at(
+            &self.host(),
+            &self.dir.join("upload.bin"),
+            repository,
+            bytes,
+        )
     }
 
     /// Stores `manifest` (of `media_type`) as `reference` of `repository` with curl (plain
@@ -251,14 +223,12 @@ impl TestRegistry {
         manifest: &[u8],
     ) {
         let file = self.dir.join("manifest.json");
-        fs::write(&file, manifest).unwrap();
-        curl_put(
-            media_type,
+        put_manifest_at(
+            &self.host(),
             &file,
-            &format!(
-                "http://{}/v2/{repository}/manifests/{reference}",
-                self.host()
-            ),
+            (repository, reference),
+            media_type,
+            manifest,
         );
     }
 
@@ -383,6 +353,63 @@ fn test_certificates(dir: &TempDir) -> (PathBuf, PathBuf, PathBuf) {
         dir.join("server.crt"),
         dir.join("server.key"),
     )
+}
+
+/// Uploads `bytes` as a blob of `repository` to the plain-HTTP registry (or front) at `host`
+/// with curl, in a `POST` and a closing `PUT`, through the scratch file `file`; returns its
+/// digest.
+pub fn put_blob_at(host: &str, file: &Path, repository: &str, bytes: &[u8]) -> String {
+    let digest = format!("sha256:{}", super::sha256(bytes));
+    fs::write(file, bytes).unwrap();
+    let started = tool(
+        "curl",
+        &[
+            "-sSf",
+            "-X",
+            "POST",
+            "-D",
+            "-",
+            "-o",
+            "/dev/null",
+            &format!("http://{host}/v2/{repository}/blobs/uploads/"),
+        ],
+    );
+    let location = (started.lines())
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("location")
+                .then(|| value.trim().to_string())
+        })
+        .expect("the registry names the upload's location");
+    let location = match location.starts_with('/') {
+        true => format!("http://{host}{location}"),
+        false => location,
+    };
+    let separator = if location.contains('?') { '&' } else { '?' };
+    curl_put(
+        "application/octet-stream",
+        file,
+        &format!("{location}{separator}digest={digest}"),
+    );
+    digest
+}
+
+/// Stores `manifest` (of `media_type`) as `(repository, reference)` on the plain-HTTP
+/// registry (or front) at `host` with curl, exactly these bytes, through the scratch file
+/// `file`.
+pub fn put_manifest_at(
+    host: &str,
+    file: &Path,
+    (repository, reference): (&str, &str),
+    media_type: &str,
+    manifest: &[u8],
+) {
+    fs::write(file, manifest).unwrap();
+    curl_put(
+        media_type,
+        file,
+        &format!("http://{host}/v2/{repository}/manifests/{reference}"),
+    );
 }
 
 /// PUTs the bytes of `file` as `content_type` to `url` with curl, failing the test on an error
