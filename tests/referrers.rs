@@ -481,3 +481,72 @@ fn a_source_with_the_api_is_read_page_by_page() {
         .count();
     assert_eq!(pages, 2, "pages after the first: {:#?}", front.seen());
 }
+
+#[test]
+fn inspect_lists_the_referrers_of_an_image_and_of_each_child_of_an_index() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let (dir, other) = (TempDir::new("referrers-inspect"), TempDir::new("inspect-index"));
+    let signed = signed_image(&dir, &registry, &registry.host());
+    let (_, arm64, attestation) = attested_index(&other, &registry);
+    let cache = TestCache::new();
+
+    let image = format!("{}/app:v1", registry.host());
+    let json = cache
+        .run(&["inspect", "--referrers", "--json", &image])
+        .success();
+    let said: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(said["digest"], signed.image.digest.as_str());
+    let rows = said["referrers"].as_array().unwrap();
+    let row = |digest: &str| {
+        (rows.iter())
+            .find(|row| row["digest"] == digest)
+            .unwrap_or_else(|| panic!("{digest} in {said}"))
+    };
+    let sbom = row(&signed.sbom.digest);
+    assert_eq!(sbom["artifact_type"], SPDX);
+    assert_eq!(sbom["size"], signed.sbom.bytes.len());
+    assert_eq!(sbom["created"], "2026-01-02T03:04:05Z");
+    assert_eq!(sbom["subject"]["of"], "image");
+    let signature = row(&signed.signature.digest);
+    assert_eq!(
+        signature["tag"],
+        format!("{}.sig", fallback_tag(&signed.image))
+    );
+    assert_eq!(
+        signature["artifact_type"],
+        support::referrers::SIMPLE_SIGNING
+    );
+    assert_eq!(rows.len(), 2, "{said}");
+
+    let table = cache
+        .run(&[
+            "inspect",
+            "--referrers",
+            &format!("{}/multi:v1", registry.host()),
+        ])
+        .success();
+    let line = (table.stdout.lines())
+        .find(|line| line.starts_with(&attestation.digest[..19]))
+        .unwrap_or_else(|| panic!("{}", table.stdout));
+    assert!(
+        line.contains("linux/arm64") && line.ends_with(IN_TOTO),
+        "{line}"
+    );
+    assert_eq!(
+        table.stdout.lines().count(),
+        2,
+        "one referrer: {}",
+        table.stdout
+    );
+    let child = format!("{}/multi@{}", registry.host(), arm64.digest);
+    let alone = cache.run(&["inspect", "--referrers", &child]).success();
+    assert!(
+        alone.stdout.contains(&attestation.digest[..19]),
+        "{}",
+        alone.stdout
+    );
+    let none = cache
+        .run(&["inspect", "--referrers", "--raw", &image])
+        .exits(2);
+    assert!(none.stderr.contains("one or the other"), "{}", none.stderr);
+}
