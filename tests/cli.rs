@@ -81,6 +81,13 @@ fn usage_errors_name_what_is_wrong_and_exit_2() {
         (&["extract", "--bogus"][..], "--bogus"),
         (&["list", "-z"], "-z"),
         (&["frobnicate"], "frobnicate"),
+        (&["psuh"], "\"psuh\" (did you mean push?)"),
+        (
+            &["push", "--dry-rn", "a.tar", "r/x"],
+            "--dry-rn (did you mean --dry-run?)",
+        ),
+        (&["sync", "--jbos", "2"], "(did you mean --jobs?)"),
+        (&["pull", "--verbos", "x"], "(did you mean --verbose?)"),
         (&["--cache-dir"], "--cache-dir"),
         (&["extract", "--image"], "--image"),
         (&["extract", "a.tar", "--tag", "Bad:Name"], "--tag"),

@@ -485,7 +485,10 @@ fn a_source_with_the_api_is_read_page_by_page() {
 #[test]
 fn inspect_lists_the_referrers_of_an_image_and_of_each_child_of_an_index() {
     let registry = TestRegistry::start(Setup::Plain);
-    let (dir, other) = (TempDir::new("referrers-inspect"), TempDir::new("inspect-index"));
+    let (dir, other) = (
+        TempDir::new("referrers-inspect"),
+        TempDir::new("inspect-index"),
+    );
     let signed = signed_image(&dir, &registry, &registry.host());
     let (_, arm64, attestation) = attested_index(&other, &registry);
     let cache = TestCache::new();

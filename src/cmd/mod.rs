@@ -28,8 +28,9 @@ use std::ffi::OsString;
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{self, Globals};
+use crate::args::{self, GLOBAL_HELP, Globals};
 use crate::error::{Error, Result};
+use crate::inert::inert;
 
 use output::{print_help, write_stdout};
 
@@ -85,22 +86,9 @@ fn starts_one_shot(arg: &Arg<'_>) -> bool {
         Arg::Value(_) => return false,
     };
     let helps = std::iter::once(push::USAGE).chain(push::GROUPS.iter().copied());
-    helps.flat_map(option_names).any(|name| name == written)
-}
-
-/// The flags a help text lists: `-f` and `--file` of a line `  -f, --file FILE  the source`
-/// (option lines start at column 2 or 6; wrapped descriptions further in).
-fn option_names(help: &str) -> impl Iterator<Item = &str> {
-    help.lines()
-        .filter_map(|line| {
-            (line.strip_prefix("      --").map(|_| &line[6..]))
-                .or_else(|| line.strip_prefix("  -").map(|_| &line[2..]))
-        })
-        .flat_map(|line| {
-            let head = line.split("  ").next().unwrap_or_default();
-            head.split(", ")
-                .filter_map(|part| part.split([' ', '=', '[']).next())
-        })
+    helps
+        .flat_map(args::option_names)
+        .any(|name| name == written)
 }
 
 const COMMANDS: [Command; 14] = [
@@ -222,7 +210,12 @@ pub fn run(arguments: Vec<OsString>) -> Result<()> {
         arg if starts_one_shot(&arg) => push::run(&mut parser, globals, Some(flag)),
         Arg::Value(name) => match args::utf8(name, "command")?.as_str() {
             "help" => help_command(&mut parser, &mut globals),
-            name => (find(name)?.run)(&mut parser, globals),
+            name => {
+                let command = find(name)?;
+                let helps = [command.usage, GLOBAL_HELP].into_iter();
+                (command.run)(&mut parser, globals)
+                    .map_err(|e| with_nearest_flag(e, helps.chain(command.groups.iter().copied())))
+            }
         },
         other => Err(args::unexpected(other, PROGRAM)),
     }
@@ -241,10 +234,33 @@ fn find(name: &str) -> Result<&'static Command> {
         .iter()
         .find(|command| command.name == name)
         .ok_or_else(|| {
+            let meant = args::nearest(name, COMMANDS.iter().map(|command| command.name));
+            let meant = meant
+                .map(|m| format!(" (did you mean {m}?)"))
+                .unwrap_or_default();
             Error::Usage(format!(
-                "unknown command \"{name}\"; see '{PROGRAM} --help'"
+                "unknown command \"{}\"{meant}; see '{PROGRAM} --help'",
+                inert(name)
             ))
         })
+}
+
+/// `error`, and when it is an unknown flag of a command whose help texts are `helps`, the
+/// flag there nearest to it.
+fn with_nearest_flag<'a>(error: Error, helps: impl Iterator<Item = &'a str>) -> Error {
+    let Error::Usage(message) = &error else {
+        return error;
+    };
+    let typed = (message.strip_prefix("unknown option ")).and_then(|rest| rest.split_once(';'));
+    let Some((typed, rest)) = typed else {
+        return error;
+    };
+    match args::nearest(typed, helps.flat_map(args::option_names)) {
+        Some(meant) => Error::Usage(format!(
+            "unknown option {typed} (did you mean {meant}?);{rest}"
+        )),
+        None => error,
+    }
 }
 
 fn help_command(parser: &mut Parser, globals: &mut Globals) -> Result<()> {
@@ -296,15 +312,5 @@ mod tests {
             assert!(!starts_one_shot(&Arg::Long(name)), "--{name}");
         }
         assert!(!starts_one_shot(&Arg::Short('z')));
-    }
-
-    #[test]
-    fn option_names_skip_wrapped_descriptions() {
-        let help = "Options:\n  -f, --file FILE       the file\n      --level=N         \
-                    a level, as with\n                        --other too\n";
-        assert_eq!(
-            option_names(help).collect::<Vec<_>>(),
-            ["-f", "--file", "--level"]
-        );
     }
 }
