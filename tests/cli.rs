@@ -64,6 +64,18 @@ fn help_is_on_stdout_short_and_long() {
         short.contains("Registry, Transfer, Progress options too: see --help."),
         "{short}"
     );
+    // Every command that takes arguments says what they are; login names its credentials.
+    for command in COMMANDS.iter().filter(|c| **c != "list") {
+        let short = run(&[command, "-h"]).success().stdout;
+        assert!(short.contains("\nArguments:\n"), "{command} -h: {short}");
+    }
+    let login = run(&["login", "-h"]).success().stdout;
+    assert!(login.contains("--password-stdin") && login.contains("-u, --username"));
+    let help = run(&["help", "-h"]).success().stdout;
+    assert!(
+        help.contains("Usage: docker-image-pusher help [COMMAND]"),
+        "{help}"
+    );
 }
 
 #[test]

@@ -18,7 +18,12 @@ Check credentials against a registry and store them in Docker's config.json.
 Usage: docker-image-pusher login [OPTIONS] REGISTRY -u USER (-p PASSWORD | --password-stdin)
 
 Arguments:
-  REGISTRY  host[:port], or http[s]://host[:port] (docker.io for Docker Hub)";
+  REGISTRY  host[:port], or http[s]://host[:port] (docker.io for Docker Hub)
+
+Options (the registry options' credentials, which login needs):
+  -u, --username USER               user name [env: DOCKER_PUSHER_USERNAME]
+  -p, --password PASSWORD           password or token [env: DOCKER_PUSHER_PASSWORD]
+      --password-stdin              read the password from standard input";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
 pub const GROUPS: &[&str] = &[REGISTRY_HELP];

@@ -15,7 +15,10 @@ const COMMAND: &str = "docker-image-pusher logout";
 pub const USAGE: &str = "\
 Remove the credentials stored for a registry.
 
-Usage: docker-image-pusher logout [OPTIONS] REGISTRY";
+Usage: docker-image-pusher logout [OPTIONS] REGISTRY
+
+Arguments:
+  REGISTRY  host[:port], or http[s]://host[:port], as given to login";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
 pub const GROUPS: &[&str] = &[];

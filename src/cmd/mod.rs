@@ -263,12 +263,24 @@ fn with_nearest_flag<'a>(error: Error, helps: impl Iterator<Item = &'a str>) -> 
     }
 }
 
+/// What `help -h` says.
+const HELP_USAGE: &str = "\
+Show the long help of the program, or of one command.
+
+Usage: docker-image-pusher help [COMMAND]
+
+Arguments:
+  COMMAND  one of the commands 'docker-image-pusher --help' lists
+";
+
+/// `help [COMMAND]`: the long help of the program or of a command.
 fn help_command(parser: &mut Parser, globals: &mut Globals) -> Result<()> {
     match args::next(parser, &mut [globals], PROGRAM)?
         .as_ref()
         .map(args::Flag::as_arg)
     {
         None => print_help(USAGE, &[], DETAILS, true),
+        Some(Arg::Short('h') | Arg::Long("help")) => write_stdout(HELP_USAGE.as_bytes()),
         Some(Arg::Value(name)) => {
             let command = find(&args::utf8(name, "command")?)?;
             print_help(command.usage, command.groups, command.details, true)

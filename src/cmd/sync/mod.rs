@@ -40,6 +40,11 @@ the destination holds already; go on after a failure; sum it up.
 Usage: docker-image-pusher sync [OPTIONS] --file LIST
        docker-image-pusher sync [OPTIONS] SOURCE [TARGET]
 
+Arguments:
+  SOURCE  one line of a list given on the command line: a registry image, a whole
+          repository ([registry/]repository, no tag) or an archive
+  TARGET  where it goes: [registry/]repository[:tag]; without it, under --to
+
 Options:
   -f, --file LIST                   the list; - reads standard input
       --to REGISTRY[/PREFIX]        where lines that give only SOURCE go
