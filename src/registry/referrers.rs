@@ -200,7 +200,8 @@ impl Registry {
     /// `target_repository`) lacks, of the types `policy` takes: for `sync`'s skip-when-equal,
     /// told cheaply from the referrer tags of `subject` that a listing of every tag of
     /// `repository` named (none listed, or no listing: no request, and no). Each such tag is
-    /// asked for with a `HEAD` at both ends; a cosign tag that differs is news. A fallback
+    /// asked for with a `HEAD` at both ends; a cosign tag that differs is news (read, under
+    /// `--referrers-type`, for its kind). A fallback
     /// index that differs is read, and what it lists looked for at the target by digest: a
     /// target that merged others' entries into it, or that has the API, keeps another index.
     pub fn has_new_referrers(
@@ -225,7 +226,13 @@ impl Registry {
                 continue;
             }
             if tag != fallback_tag(subject) {
-                return Ok(true);
+                // One of cosign's tags: news unless its kind stays behind.
+                let taken = policy.types.is_empty()
+                    || policy.takes_manifest(&self.get_manifest(repository, &tag)?);
+                match taken {
+                    true => return Ok(true),
+                    false => continue,
+                }
             }
             let listing = Listing::Tag(self.fallback_index(repository, subject)?);
             for entry in listing.entries()? {

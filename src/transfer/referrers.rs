@@ -32,6 +32,11 @@ impl ReferrerPolicy {
     pub fn takes(&self, artifact_type: Option<&str>) -> bool {
         self.types.is_empty() || artifact_type.is_some_and(|t| self.types.iter().any(|k| k == t))
     }
+
+    /// Whether the referrer `manifest` is carried, by its kind (see [`kind_of`]).
+    pub fn takes_manifest(&self, manifest: &RawManifest) -> bool {
+        self.types.is_empty() || self.takes(kind_of(manifest).as_deref())
+    }
 }
 
 /// A referrer of a subject, as its source lists it.
@@ -202,7 +207,7 @@ fn take<'s>(
             let names = (subjects.name.iter())
                 .map(|name| name.with_tag(&tag))
                 .collect::<Result<Vec<_>>>()?;
-            return Ok(policy.takes(kind_of(&manifest).as_deref()).then(|| Taken {
+            return Ok(policy.takes_manifest(&manifest).then(|| Taken {
                 source,
                 names,
                 listed: None,
@@ -220,7 +225,7 @@ fn take<'s>(
         ));
         return Ok(None);
     }
-    if !policy.takes(kind_of(&manifest).as_deref()) {
+    if !policy.takes_manifest(&manifest) {
         return Ok(None);
     }
     let listed = Descriptor {
