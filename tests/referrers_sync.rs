@@ -113,6 +113,28 @@ fn a_nightly_sync_brings_a_new_signature_and_an_unchanged_one_sends_no_manifest(
     assert_eq!(again, [outcome("v1", "present"), outcome("v2", "present")]);
     let sent = requests_since(&mirror, before);
     assert!(sent.iter().all(|r| !r.starts_with("PUT ")), "{sent:#?}");
+
+    // Signatures left behind by --referrers-type are no news night after night.
+    let sboms = dir.join("sboms");
+    fs::write(
+        &sboms,
+        format!("{}/app {}/sboms\n", source.host(), mirror.host()),
+    )
+    .unwrap();
+    let only = ["--referrers-type", support::referrers::SPDX];
+    sync(&cache, &sboms, &only);
+    assert!(
+        at.try_fetch("sboms", &sig).is_none(),
+        "the signature stays behind"
+    );
+    let before = requests_since(&mirror, 0).len();
+    let jobs = sync(&cache, &sboms, &only);
+    assert!(
+        jobs.iter().all(|(_, outcome)| outcome == "present"),
+        "{jobs:?}"
+    );
+    let sent = requests_since(&mirror, before);
+    assert!(sent.iter().all(|r| !r.starts_with("PUT ")), "{sent:#?}");
 }
 
 #[test]
