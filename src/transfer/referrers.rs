@@ -98,6 +98,9 @@ struct Taken<'s> {
     names: Vec<Reference>,
     /// How the destination's listing of referrers names it (none for cosign's tags).
     listed: Option<Descriptor>,
+    /// The name its own cosign tags go beside: its subject's (a referrer listed by digest
+    /// has no name of its own).
+    beside: Option<Reference>,
 }
 
 /// Copies the referrers of `level`'s subjects, then theirs, to `depth` [`MAX_DEPTH`],
@@ -166,7 +169,7 @@ pub fn carry(
         .map(|(one, outcome)| Subjects {
             source: &*one.source,
             subjects: outcome.subjects.clone(),
-            name: one.names.first().cloned(),
+            name: one.beside.clone(),
         })
         .collect();
     carry(
@@ -211,6 +214,7 @@ fn take<'s>(
                 source,
                 names,
                 listed: None,
+                beside: subjects.name.clone(),
             }));
         }
         Referrer::Listed(entry) => entry,
@@ -237,5 +241,6 @@ fn take<'s>(
         source,
         names: Vec::new(),
         listed: Some(listed),
+        beside: subjects.name.clone(),
     }))
 }
