@@ -481,3 +481,25 @@ fn a_source_with_the_api_is_read_page_by_page() {
         .count();
     assert_eq!(pages, 2, "pages after the first: {:#?}", front.seen());
 }
+
+#[test]
+fn a_signature_of_an_sbom_travels_with_it_at_its_own_tag() {
+    let (source, target) = (
+        TestRegistry::start(Setup::Plain),
+        TestRegistry::start(Setup::Plain),
+    );
+    let dir = TempDir::new("referrers-deep");
+    let signed = signed_image(&dir, &source, &source.host());
+    let sbom_signature =
+        Producer::new(&source.host()).cosign_signature("app", &signed.sbom, "MEUCIQsbom");
+    let copied = TestCache::new()
+        .run(&[
+            "copy",
+            &format!("{}/app:v1", source.host()),
+            &format!("{}/app:v1", target.host()),
+        ])
+        .success();
+    assert!(copied.stderr.contains("3 referrers"), "{}", copied.stderr);
+    let tag = format!("app:{}.sig", fallback_tag(&signed.sbom));
+    holds(&target.host(), &tag, &sbom_signature);
+}
