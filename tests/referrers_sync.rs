@@ -178,3 +178,47 @@ fn a_second_sync_of_unchanged_signed_images_costs_few_requests_more_per_image() 
     // Two referrer tags per image (the fallback index, the .sig), a HEAD of each at each end.
     assert!(extra <= 4.0, "{extra} more requests per image");
 }
+
+#[test]
+fn a_sync_to_a_registry_with_the_api_sends_nothing_the_second_time() {
+    let (source, registry) = (
+        TestRegistry::start(Setup::Plain),
+        TestRegistry::start(Setup::Plain),
+    );
+    // Stands in for a registry WITH the Referrers API: it keeps no fallback index.
+    let mirror = support::front::Front::with_referrers_api(
+        registry.port(),
+        support::referrers_api::ReferrersApi::new(10),
+    );
+    let dir = TempDir::new("referrers-sync-api");
+    let producer = Producer::new(&source.host());
+    let (v1, signature) = signed(&producer, "v1");
+    let list = dir.join("list");
+    fs::write(
+        &list,
+        format!("{}/app {}/app\n", source.host(), mirror.host()),
+    )
+    .unwrap();
+    let cache = TestCache::new();
+    sync(&cache, &list, &[]);
+    assert_eq!(mirror.api().recorded(), 1, "the SBOM");
+    let at = Producer::new(&registry.host());
+    assert!(
+        at.try_fetch("app", &format!("sha256-{}", v1.hex()))
+            .is_none()
+    );
+    let sig = format!("sha256-{}.sig", v1.hex());
+    assert_eq!(at.fetch("app", &sig).bytes, signature.bytes);
+
+    let before = mirror.seen().len();
+    let jobs = sync(&cache, &list, &[]);
+    assert_eq!(
+        jobs,
+        [(format!("{}/app:v1", mirror.host()), "present".into())]
+    );
+    let sent = &mirror.seen()[before..];
+    assert!(
+        sent.iter().all(|(method, _, _)| method != "PUT"),
+        "{sent:#?}"
+    );
+}
