@@ -10,7 +10,7 @@ mod support;
 use serde_json::{Value, json};
 use support::front::{Action, Front};
 use support::images::{self, images_with_a_shared_base, registry_manifest};
-use support::referrers::{IN_TOTO, Manifest, Producer, SPDX};
+use support::referrers::{IN_TOTO, Manifest, Producer, SIMPLE_SIGNING, SPDX};
 use support::referrers_api::ReferrersApi;
 use support::registry::{Setup, TestRegistry};
 use support::{TempDir, TestCache, sha256};
@@ -231,6 +231,15 @@ fn no_referrers_carries_none_and_referrers_type_only_that_type() {
         &format!("sboms:{}", fallback_tag(&signed.image)),
         &signed.fallback,
     );
+
+    // cosign's signatures are chosen by their layer's type.
+    let sigs = format!("{}/sigs:v1", target.host());
+    TestCache::new()
+        .run(&["copy", "--referrers-type", SIMPLE_SIGNING, &from, &sigs])
+        .success();
+    holds(&target.host(), &format!("sigs:{sig}"), &signed.signature);
+    assert!(at.try_fetch("sigs", &signed.sbom.digest).is_none());
+    assert!(at.try_fetch("sigs", &fallback_tag(&signed.image)).is_none());
 }
 
 /// An index `multi:v1` of amd64 and arm64 images, the arm64 one attested: (index, arm64
