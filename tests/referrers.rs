@@ -10,7 +10,7 @@ mod support;
 use serde_json::{Value, json};
 use support::front::{Action, Front};
 use support::images::{self, images_with_a_shared_base, registry_manifest};
-use support::referrers::{IN_TOTO, Manifest, Producer, SPDX};
+use support::referrers::{IN_TOTO, Manifest, Producer, SIMPLE_SIGNING, SPDX};
 use support::referrers_api::ReferrersApi;
 use support::registry::{Setup, TestRegistry};
 use support::{TempDir, TestCache, sha256};
@@ -231,6 +231,15 @@ fn no_referrers_carries_none_and_referrers_type_only_that_type() {
         &format!("sboms:{}", fallback_tag(&signed.image)),
         &signed.fallback,
     );
+
+    // cosign's signatures are chosen by their layer's type.
+    let sigs = format!("{}/sigs:v1", target.host());
+    TestCache::new()
+        .run(&["copy", "--referrers-type", SIMPLE_SIGNING, &from, &sigs])
+        .success();
+    holds(&target.host(), &format!("sigs:{sig}"), &signed.signature);
+    assert!(at.try_fetch("sigs", &signed.sbom.digest).is_none());
+    assert!(at.try_fetch("sigs", &fallback_tag(&signed.image)).is_none());
 }
 
 /// An index `multi:v1` of amd64 and arm64 images, the arm64 one attested: (index, arm64
@@ -552,4 +561,26 @@ fn inspect_lists_the_referrers_of_an_image_and_of_each_child_of_an_index() {
         .run(&["inspect", "--referrers", "--raw", &image])
         .exits(2);
     assert!(none.stderr.contains("one or the other"), "{}", none.stderr);
+}
+
+#[test]
+fn a_signature_of_an_sbom_travels_with_it_at_its_own_tag() {
+    let (source, target) = (
+        TestRegistry::start(Setup::Plain),
+        TestRegistry::start(Setup::Plain),
+    );
+    let dir = TempDir::new("referrers-deep");
+    let signed = signed_image(&dir, &source, &source.host());
+    let sbom_signature =
+        Producer::new(&source.host()).cosign_signature("app", &signed.sbom, "MEUCIQsbom");
+    let copied = TestCache::new()
+        .run(&[
+            "copy",
+            &format!("{}/app:v1", source.host()),
+            &format!("{}/app:v1", target.host()),
+        ])
+        .success();
+    assert!(copied.stderr.contains("3 referrers"), "{}", copied.stderr);
+    let tag = format!("app:{}.sig", fallback_tag(&signed.sbom));
+    holds(&target.host(), &tag, &sbom_signature);
 }

@@ -19,6 +19,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::inert::inert;
 use crate::manifest::{Descriptor, MAX_MANIFEST_SIZE, RawManifest, media_type};
+use crate::transfer::ReferrerPolicy;
 
 /// The most referrers one subject may have; a listing with more is refused.
 pub const MAX_REFERRERS: usize = 1000;
@@ -193,6 +194,61 @@ impl Registry {
             }
         }
         Ok(found)
+    }
+
+    /// Whether `repository` has referrers of `subject` that `target`'s copy of it (in
+    /// `target_repository`) lacks, of the types `policy` takes: for `sync`'s skip-when-equal,
+    /// told cheaply from the referrer tags of `subject` that a listing of every tag of
+    /// `repository` named (none listed, or no listing: no request, and no). Each such tag is
+    /// asked for with a `HEAD` at both ends; a cosign tag that differs is news (read, under
+    /// `--referrers-type`, for its kind). A fallback
+    /// index that differs is read, and what it lists looked for at the target by digest: a
+    /// target that merged others' entries into it, or that has the API, keeps another index.
+    pub fn has_new_referrers(
+        &self,
+        (repository, subject): (&str, &Digest),
+        (target, target_repository): (&Registry, &str),
+        policy: &ReferrerPolicy,
+    ) -> Result<bool> {
+        let tags: Vec<String> = {
+            let known = self.referrer_tags.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(tags) = known.get(repository) else {
+                return Ok(false);
+            };
+            (tags.iter())
+                .filter(|tag| subject_of_tag(tag).as_ref() == Some(subject))
+                .cloned()
+                .collect()
+        };
+        for tag in tags {
+            let here = self.manifest_digest(repository, &tag, false)?;
+            if here == target.manifest_digest(target_repository, &tag, true)? {
+                continue;
+            }
+            if tag != fallback_tag(subject) {
+                // One of cosign's tags: news unless its kind stays behind.
+                let taken = policy.types.is_empty()
+                    || policy.takes_manifest(&self.get_manifest(repository, &tag)?);
+                match taken {
+                    true => return Ok(true),
+                    false => continue,
+                }
+            }
+            let listing = Listing::Tag(self.fallback_index(repository, subject)?);
+            for entry in listing.entries()? {
+                if policy.takes(entry.artifact_type.as_deref())
+                    && (target.manifest_digest(
+                        target_repository,
+                        &entry.digest.to_string(),
+                        true,
+                    )?)
+                    .is_none()
+                {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
     }
 
     /// Makes `added` (referrers of `subject` just stored in `repository`) findable there: a

@@ -32,6 +32,11 @@ impl ReferrerPolicy {
     pub fn takes(&self, artifact_type: Option<&str>) -> bool {
         self.types.is_empty() || artifact_type.is_some_and(|t| self.types.iter().any(|k| k == t))
     }
+
+    /// Whether the referrer `manifest` is carried, by its kind (see [`kind_of`]).
+    pub fn takes_manifest(&self, manifest: &RawManifest) -> bool {
+        self.types.is_empty() || self.takes(kind_of(manifest).as_deref())
+    }
 }
 
 /// A referrer of a subject, as its source lists it.
@@ -93,6 +98,9 @@ struct Taken<'s> {
     names: Vec<Reference>,
     /// How the destination's listing of referrers names it (none for cosign's tags).
     listed: Option<Descriptor>,
+    /// The name its own cosign tags go beside: its subject's (a referrer listed by digest
+    /// has no name of its own).
+    beside: Option<Reference>,
 }
 
 /// Copies the referrers of `level`'s subjects, then theirs, to `depth` [`MAX_DEPTH`],
@@ -161,7 +169,7 @@ pub fn carry(
         .map(|(one, outcome)| Subjects {
             source: &*one.source,
             subjects: outcome.subjects.clone(),
-            name: one.names.first().cloned(),
+            name: one.beside.clone(),
         })
         .collect();
     carry(
@@ -202,10 +210,11 @@ fn take<'s>(
             let names = (subjects.name.iter())
                 .map(|name| name.with_tag(&tag))
                 .collect::<Result<Vec<_>>>()?;
-            return Ok(policy.takes(kind_of(&manifest).as_deref()).then(|| Taken {
+            return Ok(policy.takes_manifest(&manifest).then(|| Taken {
                 source,
                 names,
                 listed: None,
+                beside: subjects.name.clone(),
             }));
         }
         Referrer::Listed(entry) => entry,
@@ -220,7 +229,7 @@ fn take<'s>(
         ));
         return Ok(None);
     }
-    if !policy.takes(kind_of(&manifest).as_deref()) {
+    if !policy.takes_manifest(&manifest) {
         return Ok(None);
     }
     let listed = Descriptor {
@@ -232,5 +241,6 @@ fn take<'s>(
         source,
         names: Vec::new(),
         listed: Some(listed),
+        beside: subjects.name.clone(),
     }))
 }

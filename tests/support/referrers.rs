@@ -108,6 +108,40 @@ impl Producer {
         put_manifest_at(&self.host, &file, at, &manifest.media_type, &manifest.bytes);
     }
 
+    /// A small image of one layer, `seed` making it unlike any other, stored as `tag` of
+    /// `repository` (made with curl: quicker than umoci for tests that need many).
+    pub fn image(&self, repository: &str, tag: &str, seed: &str) -> Manifest {
+        let config = json!({"architecture": "amd64", "os": "linux", "config": {"Env": [seed]},
+            "rootfs": {"type": "layers", "diff_ids": []}});
+        let layer_type = "application/vnd.oci.image.layer.v1.tar";
+        let layer = self.blob(
+            repository,
+            layer_type,
+            format!("layer of {seed}").as_bytes(),
+        );
+        let manifest = self.image_manifest(repository, &config, layer);
+        self.put(repository, Some(tag), &manifest);
+        manifest
+    }
+
+    /// An image manifest of `config` (stored as its blob) and the one layer `layer`.
+    fn image_manifest(&self, repository: &str, config: &Value, layer: Value) -> Manifest {
+        let config = self.blob(
+            repository,
+            "application/vnd.oci.image.config.v1+json",
+            &serde_json::to_vec(config).unwrap(),
+        );
+        Manifest::of(
+            serde_json::to_vec(&json!({
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": config,
+                "layers": [layer],
+            }))
+            .unwrap(),
+        )
+    }
+
     /// An artifact of `artifact_type` about `subject`, as oras attaches one: the empty
     /// config, one layer of `layer_type` holding `content`, a creation time; pushed by
     /// digest.
@@ -168,11 +202,6 @@ impl Producer {
     ) -> Manifest {
         let config = json!({"architecture": "", "os": "", "config": {},
             "rootfs": {"type": "layers", "diff_ids": []}});
-        let config = self.blob(
-            repository,
-            "application/vnd.oci.image.config.v1+json",
-            &serde_json::to_vec(&config).unwrap(),
-        );
         let payload = json!({"critical": {"identity": {"docker-reference": repository},
             "image": {"docker-manifest-digest": subject.digest},
             "type": "cosign container image signature"}, "optional": null});
@@ -182,15 +211,7 @@ impl Producer {
             &serde_json::to_vec(&payload).unwrap(),
         );
         layer["annotations"] = json!({"dev.cosignproject.cosign/signature": signature});
-        let manifest = Manifest::of(
-            serde_json::to_vec(&json!({
-                "schemaVersion": 2,
-                "mediaType": OCI_MANIFEST,
-                "config": config,
-                "layers": [layer],
-            }))
-            .unwrap(),
-        );
+        let manifest = self.image_manifest(repository, &config, layer);
         self.put(
             repository,
             Some(&format!("sha256-{}.sig", subject.hex())),

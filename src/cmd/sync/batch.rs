@@ -1,6 +1,8 @@
 //! A sync under way: its work run one unit after another, or `--jobs N` at a time, over
 //! connections kept for the run; a row per image. An image whose destination already holds
-//! what a copy would write is left alone after one `HEAD` at each end.
+//! what a copy would write is left alone after one `HEAD` at each end, and one more at each
+//! end per referrer tag of it (fallback index, cosign's tags) its source's tag list named:
+//! a new signature or SBOM of an unchanged image is copied all the same.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -233,9 +235,11 @@ impl Batch<'_> {
             true => None,
             false => to.manifest_digest(target.repository(), &target.reference(), true)?,
         };
+        // Set when the target holds the image but not all of its referrers.
+        let mut fresh = false;
         let upstream: Arc<Registry>;
-        let remote = match uploads.mirrors.source(source) {
-            Some(mirrored) => mirrored,
+        let (remote, from) = match uploads.mirrors.source(source) {
+            Some(mirrored) => (mirrored, None),
             None => {
                 upstream = (self.connections).open(uploads, source.registry(), *source_scheme)?;
                 if let Some(there) = &there {
@@ -245,22 +249,52 @@ impl Batch<'_> {
                         false,
                     )?;
                     if here.as_ref() == Some(there) {
-                        return Ok(self.present(target, there));
+                        if !self.new_referrers(&upstream, &to, (source, target), there)? {
+                            return Ok(self.present(target, there));
+                        }
+                        fresh = true;
                     }
                 }
-                RegistrySource::new(&upstream, source)?
+                (RegistrySource::new(&upstream, source)?, Some(&*upstream))
             }
         };
         // An index copied for one platform: its chosen image is what the target would hold.
-        if let Some(there) = &there
+        if !fresh
+            && let Some(there) = &there
             && uploads.would_write(&remote, there)?
         {
-            return Ok(self.present(target, there));
+            let news = match from {
+                Some(from) => self.new_referrers(from, &to, (source, target), there)?,
+                None => false,
+            };
+            if !news {
+                return Ok(self.present(target, there));
+            }
         }
         let board = self.board();
         let summary = uploads.copy((&remote, source), false, (&to, target), &board)?;
         report(uploads, ("copy", "copied"), target, &summary, &board)?;
         Ok(Outcome::Copied(summary))
+    }
+
+    /// Whether `from`'s image `source` (`subject`, which `to`'s `target` holds already) has
+    /// referrers that `target` lacks (see [`Registry::has_new_referrers`]): false when they
+    /// stay behind.
+    fn new_referrers(
+        &self,
+        from: &Registry,
+        to: &Registry,
+        (source, target): (&Reference, &Reference),
+        subject: &Digest,
+    ) -> Result<bool> {
+        match self.uploads.options(None).referrers {
+            None => Ok(false),
+            Some(policy) => from.has_new_referrers(
+                (source.repository(), subject),
+                (to, target.repository()),
+                policy,
+            ),
+        }
     }
 
     /// Says that `target` already holds `digest`.
