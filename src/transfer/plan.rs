@@ -1,9 +1,9 @@
 //! The manifests a copy involves: read first, and stored last, each rewritten to what the
 //! destination holds, children before their index. Reading is where the platform of an index
 //! is chosen, once, for every kind of source: the one asked for, this host's, the index
-//! with every manifest it lists, or the index narrowed to several platforms (rewritten). A child an index lists more than once is read, prepared and
-//! stored once, and the manifest bytes held together stay within [`MANIFEST_BUDGET`],
-//! whatever a source sends.
+//! with every manifest it lists, or the index narrowed to several platforms (rewritten). A
+//! child an index lists more than once is read, prepared and stored once, and the manifest
+//! bytes held together stay within [`MANIFEST_BUDGET`], whatever a source sends.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
