@@ -6,7 +6,8 @@
 #   our save (one image, two, --gzip, -o - into a pipe, an index) -> docker/podman load, ctr import
 #   docker save, podman save (docker-archive, oci-archive, multi-image), ctr export
 #     -> our extract and push -> skopeo inspect
-#   our push (gzip, --compress none, an index) -> docker pull, podman pull, ctr pull
+#   our push (gzip, --compress none, a cached index, whole by default) -> docker pull,
+#     podman pull (of the other platform), ctr pull
 #   docker push, podman push, ctr push -> our pull -> save -> docker load
 # What a client also fails on with an archive its own kind wrote is that client's limit,
 # printed as "limit", not counted as a failure. Ends with "interop: N passed, M failed".
@@ -274,14 +275,18 @@ dip push "$app" "$registry/interop/pushed-gzip:v1"
 check "push (gzip) -> docker, podman, ctr pull" pulls "$registry/interop/pushed-gzip:v1" "$app_id"
 dip push "$work/app.tar" "$registry/interop/pushed-none:v1" --compress none
 check "push --compress none -> docker, podman, ctr pull" pulls "$registry/interop/pushed-none:v1" "$app_id"
-dip push --all-platforms "$multi" "$registry/interop/pushed-index:v1"
+# A cached index is pushed whole by default, as a mirror: every platform can be pulled there.
+dip push "$multi" "$registry/interop/pushed-index:v1"
+other_arch=arm64
+[ "$host_arch" != arm64 ] || other_arch=amd64
 index_pulls() {
   local target=$registry/interop/pushed-index:v1
   docker_ pull "$target" && same "$(docker_ image inspect --format '{{.Architecture}}' "$target")" "$host_arch" &&
-    podman_ pull --tls-verify=false "$target" &&
+    podman_ pull --tls-verify=false --platform "linux/$other_arch" "$target" &&
+    same "$(podman_ image inspect --format '{{.Architecture}}' "$target")" "$other_arch" &&
     ctr_ images pull --plain-http --all-platforms "$target" && same "$(ctr_digest "$target")" "$multi_digest"
 }
-check "push of an index -> docker, podman, ctr pull" index_pulls
+check "push of a cached index (whole by default) -> docker, podman (the other platform), ctr pull" index_pulls
 
 echo "== docker push, podman push, ctr push -> our pull -> save -> docker load"
 back() { # back REFERENCE ID: our pull, save and docker load give ID

@@ -1,5 +1,6 @@
-//! `bundle`: the folder carried across an air gap, and its push.sh run on the other side
-//! against a real registry; GNU sha256sum checks the sums and skopeo what was pushed.
+//! `bundle`: the folder carried across an air gap (a registry image not cached yet fetched
+//! first, whole), and its push.sh run on the other side against a real registry; GNU
+//! sha256sum checks the sums and skopeo what was pushed.
 
 mod support;
 
@@ -110,13 +111,65 @@ fn bundle_makes_a_new_folder_or_nothing() {
         .exits(2);
     assert!(exists.stderr.contains("exists"), "{}", exists.stderr);
     let target = dir.join("new");
-    cache
-        .run(&["bundle", "nothing:here", "-o", target.to_str().unwrap()])
-        .exits(6);
-    assert!(!target.exists() && !dir.join("new.partial").exists());
+    let registry = TestRegistry::start(Setup::Plain);
+    let missing = format!("{}/nothing:here", registry.host());
+    for image in [missing.as_str(), "sha256:0123456789abcdef"] {
+        let refused = (cache.run(&["bundle", image, "-o", target.to_str().unwrap()])).exits(6);
+        assert!(refused.stderr.contains("nothing:here") || refused.stderr.contains("no image"));
+        assert!(!target.exists() && !dir.join("new.partial").exists());
+    }
     cache
         .run(&["bundle", "-o", target.to_str().unwrap()])
         .exits(2);
+}
+
+#[test]
+fn a_registry_image_not_cached_is_fetched_whole_and_push_sh_keeps_it_whole() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("bundle-fetch");
+    let (layout, digests) = images::multi_platform_layout(dir.path(), &["amd64", "arm64"]);
+    let source = format!("{}/bundled/multi:v1", registry.host());
+    images::skopeo_push(&format!("oci:{}:multi", layout.display()), &source, true);
+    let raw = images::registry_manifest(&source);
+    let cache = TestCache::new();
+    let bundle = dir.join("carried");
+    let made = (cache.run(&["bundle", &source, "-o", bundle.to_str().unwrap()])).success();
+    assert!(
+        made.stderr.contains(&format!("fetched {source} whole")),
+        "{}",
+        made.stderr
+    );
+    let index = (cache.list().into_iter())
+        .find(|image| image["name"] == source.as_str())
+        .unwrap();
+    assert_eq!(
+        index["children"],
+        serde_json::json!(digests),
+        "every platform cached"
+    );
+    let archive = format!("oci-archive:{}", bundle.join("images.tar").display());
+    assert_eq!(
+        support::tool("skopeo", &["inspect", "--raw", &archive]),
+        raw,
+        "the archive holds the index, byte for byte"
+    );
+
+    let edge = format!("{}/edge", registry.host());
+    let pushed = Command::new(bundle.join("push.sh"))
+        .arg(&edge)
+        .output()
+        .unwrap();
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let there = images::registry_manifest(&format!("{edge}/bundled/multi:v1"));
+    assert_eq!(
+        support::sha256(there.as_bytes()),
+        support::sha256(raw.as_bytes()),
+        "push.sh keeps the index whole: the same digest at the target"
+    );
 }
 
 /// The names a bundle's folder holds, each planted as a link by the racing thread below.

@@ -85,6 +85,11 @@ fn a_multi_platform_index_resolves_to_the_platform_asked_for() {
     );
 }
 
+/// The JSON result `--json` prints last on stdout.
+fn result(stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
 /// The digest of the manifest `reference` names on a test registry, computed from the bytes
 /// skopeo reads there (`skopeo inspect --raw`), not taken from the registry's word.
 fn raw_digest(reference: &str) -> String {
@@ -129,14 +134,26 @@ fn copy_and_sync_keep_an_index_whole_unless_a_platform_is_asked_for() {
         assert_eq!(raw_digest(&to), source, "{name}: the index, byte for byte");
     }
     let arm = format!("{}/copy/arm:v1", registry.host());
-    cache
-        .run(&["copy", "--platform", "linux/arm64", &from, &arm])
+    let run = cache
+        .run(&["copy", "--json", "--platform", "linux/arm64", &from, &arm])
         .success();
     assert_eq!(raw_digest(&arm), digests[1], "the arm64 image, as it is");
+    assert_eq!(
+        result(&run.stdout)["platforms"],
+        serde_json::json!(["linux/arm64"])
+    );
+    let again = format!("{}/copy/json:v1", registry.host());
+    let run = cache.run(&["copy", "--json", &from, &again]).success();
+    assert_eq!(
+        result(&run.stdout)["platforms"],
+        "all",
+        "the rule that applied"
+    );
 
     let synced = format!("{}/mirror/multi:v1", registry.host());
-    cache.run(&["sync", &from, &synced]).success();
+    let run = cache.run(&["sync", "--json", &from, &synced]).success();
     assert_eq!(raw_digest(&synced), source, "sync keeps it whole too");
+    assert_eq!(result(&run.stdout)["jobs"][0]["platforms"], "all");
     let again = cache.run(&["sync", &from, &synced]).success();
     assert!(again.stdout.contains("present"), "{}", again.stdout);
 }
@@ -151,8 +168,19 @@ fn several_platforms_give_an_index_of_those_rewritten_and_one_it_lacks_is_refuse
     let to = format!("{}/several/two:v1", registry.host());
     let cache = TestCache::new();
     let run = cache
-        .run(&["copy", "--platform", "linux/s390x,linux/amd64", &from, &to])
+        .run(&[
+            "copy",
+            "--json",
+            "--platform",
+            "linux/s390x,linux/amd64",
+            &from,
+            &to,
+        ])
         .success();
+    assert_eq!(
+        result(&run.stdout)["platforms"],
+        serde_json::json!(["linux/amd64", "linux/s390x"])
+    );
     let raw: serde_json::Value = serde_json::from_str(&images::registry_manifest(&to)).unwrap();
     let listed: Vec<&str> = (raw["manifests"].as_array().unwrap().iter())
         .map(|m| m["digest"].as_str().unwrap())

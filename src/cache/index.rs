@@ -17,6 +17,13 @@ use crate::reference::{self, Reference};
 /// The shortest image ID prefix accepted without `sha256:` in front.
 const MIN_ID_PREFIX: usize = 6;
 
+/// Whether `query` names an image by its ID (`sha256:HEX`, or a bare prefix of at least
+/// [`MIN_ID_PREFIX`] hex digits) rather than by a name.
+pub fn is_id(query: &str) -> bool {
+    query.starts_with("sha256:")
+        || (query.len() >= MIN_ID_PREFIX && query.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// The cache's table of images, keyed by full name (`docker.io/library/nginx:latest`), or by
 /// image ID (`sha256:<config hex>`) for an image that has no name.
 #[derive(Default, Serialize, Deserialize)]

@@ -34,7 +34,7 @@ use crate::retry::Headway;
 use crate::transfer::{self, Destination, Open, Stored};
 use crate::writeback;
 
-pub use index::{ImageRecord, Index, now_rfc3339, rfc3339};
+pub use index::{ImageRecord, Index, is_id, now_rfc3339, rfc3339};
 pub use memo::MemoStore;
 pub use source::CachedImage;
 

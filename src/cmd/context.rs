@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::progress::{Board, Progress, Verbosity, count, human_bytes, json_seconds};
 use crate::registry::{Registry, RegistryOptions};
 use crate::retry::Pushbacks;
-use crate::transfer::{Governor, Options, RateLimit, Summary};
+use crate::transfer::{Governor, Options, PlatformsTaken, RateLimit, Summary};
 
 use super::output::write_stdout;
 
@@ -144,8 +144,20 @@ pub fn json_summary(summary: &Summary) -> serde_json::Value {
     let manifests: Vec<String> = (summary.outcomes.iter())
         .map(|outcome| outcome.manifest.to_string())
         .collect();
+    // Which platforms of an index were taken: "all", those chosen, or null for an image.
+    let platforms: Vec<serde_json::Value> = (summary.outcomes.iter())
+        .map(|outcome| match &outcome.platforms {
+            PlatformsTaken::Image => serde_json::Value::Null,
+            PlatformsTaken::All => "all".into(),
+            PlatformsTaken::Chosen(chosen) => chosen.clone().into(),
+        })
+        .collect();
     serde_json::json!({
         "manifests": manifests,
+        "platforms": match platforms.as_slice() {
+            [one] => one.clone(),
+            each => each.to_vec().into(),
+        },
         "dry_run": summary.outcomes.is_empty(),
         "blobs_copied": summary.blobs_copied,
         "blobs_present": summary.blobs_present,

@@ -10,8 +10,8 @@ use crate::error::{Error, Result};
 use crate::manifest::Platforms;
 use crate::progress::{count, human_bytes};
 use crate::reference::Reference;
-use crate::registry::Mirrors;
-use crate::transfer::{self, Job, Options, Stored};
+use crate::registry::{Mirrors, RegistryOptions};
+use crate::transfer::{self, Job, Options, Stored, Summary};
 
 use super::context::RunContext;
 use super::output::print_help;
@@ -136,23 +136,17 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
     }
     let board = run.board();
     let registry_options = run.registry_options(&pull.registry)?;
-    let mirrors = Mirrors::new(&registry_options, progress);
-    let mut upstream = None;
-    let source = mirrors.source_or(reference, &mut upstream, || {
-        run.connect(&registry_options, reference.registry(), *scheme)
-    })?;
-    let session = run.cache.begin()?;
-    let destination = session.destination(format!("registry:{reference}"));
-    let jobs = [Job {
-        platforms,
-        source: &source,
-        names: vec![reference.clone()],
-    }];
     let options = Options {
         dry_run,
         ..run.options(Some(&board), registry_options.attempts)
     };
-    let summary = transfer::copy(&jobs, &destination, options, &progress)?;
+    let summary = into_cache(
+        &run,
+        &registry_options,
+        (*scheme, reference),
+        platforms,
+        options,
+    )?;
     let blobs = count(summary.blobs_copied, "blob");
     let size = human_bytes(summary.bytes_copied);
     let present = summary.blobs_present;
@@ -172,6 +166,30 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
             ),
         }
     })
+}
+
+/// Copies the registry image `reference` (`scheme`: as a URL gave it) into the cache, taking
+/// of an index what `platforms` say: from a mirror that has it, else from its registry.
+pub fn into_cache(
+    run: &RunContext<'_>,
+    registry_options: &RegistryOptions,
+    (scheme, reference): (Option<&str>, &Reference),
+    platforms: &Platforms,
+    options: Options<'_>,
+) -> Result<Summary> {
+    let mirrors = Mirrors::new(registry_options, run.progress);
+    let mut upstream = None;
+    let source = mirrors.source_or(reference, &mut upstream, || {
+        run.connect(registry_options, reference.registry(), scheme)
+    })?;
+    let session = run.cache.begin()?;
+    let destination = session.destination(format!("registry:{reference}"));
+    let jobs = [Job {
+        platforms,
+        source: &source,
+        names: vec![reference.clone()],
+    }];
+    transfer::copy(&jobs, &destination, options, &run.progress)
 }
 
 #[cfg(test)]

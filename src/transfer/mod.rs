@@ -27,6 +27,7 @@ use crate::retry::Headway;
 use blob::Done;
 pub use governor::{Adjustment, Governor, Tuning};
 pub use ledger::Ledger;
+pub use plan::PlatformsTaken;
 use plan::{Remark, Tree};
 pub use rate::RateLimit;
 pub use referrers::{Found, Referrer, ReferrerPolicy, kind_of};
@@ -99,6 +100,7 @@ pub fn read_small_blob(reader: impl Read, blob: &Descriptor) -> Result<Vec<u8>> 
 /// chosen in it), without copying anything.
 pub fn chosen(source: &dyn Source, platforms: &Platforms) -> Result<RawManifest> {
     Ok(Tree::read(source, platforms, &mut Vec::new())?
+        .0
         .manifest()
         .clone())
 }
@@ -282,6 +284,8 @@ pub struct Outcome {
     /// The manifests stored as the source has them (the image, an index and its children):
     /// those whose referrers go with them.
     pub subjects: Vec<Descriptor>,
+    /// Which platforms of an index were taken.
+    pub platforms: PlatformsTaken,
 }
 
 /// Counts for the summary line.
@@ -375,7 +379,7 @@ fn copy_jobs(
     options: Options<'_>,
     progress: &Progress,
 ) -> Result<Summary> {
-    let trees = (jobs.iter())
+    let read = (jobs.iter())
         .map(|job| {
             let mut remarks = Vec::new();
             let tree = Tree::read(job.source, job.platforms, &mut remarks);
@@ -392,6 +396,7 @@ fn copy_jobs(
             tree
         })
         .collect::<Result<Vec<_>>>()?;
+    let (trees, taken): (Vec<Tree>, Vec<PlatformsTaken>) = read.into_iter().unzip();
     let mut seen = HashSet::new();
     let mut work: Vec<(&dyn Source, &Descriptor)> = Vec::new();
     for (job, tree) in jobs.iter().zip(&trees) {
@@ -459,7 +464,7 @@ fn copy_jobs(
         .iter()
         .map(|tree| tree.prepare(&stored, destination))
         .collect::<Result<Vec<_>>>()?;
-    for ((job, tree), prepared) in jobs.iter().zip(&trees).zip(prepared) {
+    for (((job, tree), prepared), platforms) in jobs.iter().zip(&trees).zip(prepared).zip(taken) {
         let names: Vec<Option<&Reference>> = match job.names.is_empty() {
             true => vec![None],
             false => job.names.iter().map(Some).collect(),
@@ -474,6 +479,7 @@ fn copy_jobs(
                 true => tree.manifests(),
                 false => Vec::new(),
             },
+            platforms,
         };
         for name in names {
             outcome

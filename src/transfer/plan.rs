@@ -1,9 +1,9 @@
 //! The manifests a copy involves: read first, and stored last, each rewritten to what the
 //! destination holds, children before their index. Reading is where the platform of an index
 //! is chosen, once, for every kind of source: the one asked for, this host's, the index
-//! with every manifest it lists, or the index narrowed to several platforms (rewritten). A child an index lists more than once is read, prepared and
-//! stored once, and the manifest bytes held together stay within [`MANIFEST_BUDGET`],
-//! whatever a source sends.
+//! with every manifest it lists, or the index narrowed to several platforms (rewritten). A
+//! child an index lists more than once is read, prepared and stored once, and the manifest
+//! bytes held together stay within [`MANIFEST_BUDGET`], whatever a source sends.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -29,6 +29,17 @@ pub enum Remark {
     Note(String),
     /// Warned of: something the source holds was left out, or an index rewritten.
     Warning(String),
+}
+
+/// Which platforms a copy took of what it read: the rule that applied.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PlatformsTaken {
+    /// A single image, not an index: there was nothing to choose.
+    Image,
+    /// The index whole, with every platform it lists.
+    All,
+    /// These platforms of the index: one image, or an index narrowed to them.
+    Chosen(Vec<String>),
 }
 
 /// A manifest and what it lists.
@@ -72,6 +83,8 @@ struct Reading<'a> {
     source: &'a dyn Source,
     read: HashMap<Digest, Arc<Tree>>,
     held: u64,
+    /// What was taken, once known (the innermost choice, where indexes nest).
+    taken: Option<PlatformsTaken>,
 }
 
 impl Reading<'_> {
@@ -144,10 +157,12 @@ impl Reading<'_> {
         if *platforms == Platforms::All
             && (index.entries().iter()).all(|entry| held.contains(&entry.digest))
         {
+            self.taken.get_or_insert(PlatformsTaken::All);
             return self.tree(manifest, depth);
         }
         if let Platforms::Several(wanted) = platforms {
-            let narrowed = self.narrowed(&manifest, &index, &held, wanted)?;
+            let (narrowed, kept) = self.narrowed(&manifest, &index, &held, wanted)?;
+            self.taken = Some(PlatformsTaken::Chosen(kept));
             remarks.push(Remark::Warning(format!(
                 "--platform {}: the index was rewritten to list only these, so its digest is \
                  {}, not the source's {}",
@@ -161,27 +176,33 @@ impl Reading<'_> {
             return self.tree(narrowed, depth);
         }
         let entry = self.chosen_entry(&index, &held, platforms, remarks)?;
+        self.taken = Some(PlatformsTaken::Chosen(vec![label(entry)]));
         let child = source.child_manifest(entry)?;
         self.hold(&child)?;
         self.choose(child, platforms, depth + 1, remarks)
     }
 
     /// `manifest`, the index `index`, rewritten to list only the images for `wanted` (each the
-    /// first the source holds for its platform), in the index's order; refused when the
-    /// source holds none for one of them.
+    /// first the source holds for its platform), in the index's order, and their platforms;
+    /// refused when the source holds none for one of them.
     fn narrowed(
         &self,
         manifest: &RawManifest,
         index: &ImageIndex,
         holds: &HashSet<&Digest>,
         wanted: &[Platform],
-    ) -> Result<RawManifest> {
+    ) -> Result<(RawManifest, Vec<String>)> {
         let (held, _) = images(index, holds);
         let kept = (wanted.iter())
             .map(|platform| Ok(&self.pick(&held, platform, None)?.digest))
             .collect::<Result<HashSet<&Digest>>>()?;
-        manifest::with_entries_only(manifest, &kept)
-            .map_err(|e| Error::BadInput(format!("{}: {e}", self.source.describe())))
+        let labels = (held.iter())
+            .filter(|entry| kept.contains(&entry.digest))
+            .map(|entry| label(entry))
+            .collect();
+        let narrowed = manifest::with_entries_only(manifest, &kept)
+            .map_err(|e| Error::BadInput(format!("{}: {e}", self.source.describe())))?;
+        Ok((narrowed, labels))
     }
 
     /// The entry of `index` to take, by the one rule: the first image (never an attestation)
@@ -298,20 +319,23 @@ impl Reading<'_> {
 
 impl Tree {
     /// Reads the source's manifest, choosing in an index as `platforms` say (what is left out
-    /// is added to `remarks`); an index kept whole is read with every manifest it lists.
+    /// is added to `remarks`), and says what was taken; an index kept whole is read with
+    /// every manifest it lists.
     pub fn read(
         source: &dyn Source,
         platforms: &Platforms,
         remarks: &mut Vec<Remark>,
-    ) -> Result<Tree> {
+    ) -> Result<(Tree, PlatformsTaken)> {
         let mut reading = Reading {
             source,
             read: HashMap::new(),
             held: 0,
+            taken: None,
         };
         let manifest = source.manifest()?;
         reading.hold(&manifest)?;
-        reading.choose(manifest, platforms, 0, remarks)
+        let tree = reading.choose(manifest, platforms, 0, remarks)?;
+        Ok((tree, reading.taken.unwrap_or(PlatformsTaken::Image)))
     }
 
     /// The manifest at the root.
@@ -601,7 +625,10 @@ mod tests {
     fn choice(source: &Listed, platforms: &Platforms) -> (Result<Digest>, Vec<Remark>) {
         let mut remarks = Vec::new();
         let tree = Tree::read(source, platforms, &mut remarks);
-        (tree.map(|tree| tree.manifest().digest.clone()), remarks)
+        (
+            tree.map(|(tree, _)| tree.manifest().digest.clone()),
+            remarks,
+        )
     }
 
     #[test]
@@ -670,7 +697,10 @@ mod tests {
         };
         let mut remarks = Vec::new();
         let asked = several(&["linux/s390x", "plan9/mips"]);
-        let tree = Tree::read(&source, &asked, &mut remarks).unwrap();
+        let (tree, taken) = Tree::read(&source, &asked, &mut remarks).unwrap();
+        let taken_expected =
+            PlatformsTaken::Chosen(vec!["plan9/mips".into(), "linux/s390x".into()]);
+        assert_eq!(taken, taken_expected);
         let listed: Vec<Digest> = (tree.manifests().iter().skip(1))
             .map(|m| m.digest.clone())
             .collect();
@@ -723,7 +753,7 @@ mod tests {
     fn a_child_listed_many_times_is_read_once() {
         let one = child(1, 1000);
         let source = listed(&vec![one.clone(); 150]);
-        let tree = Tree::read(&source, &Platforms::All, &mut Vec::new()).unwrap();
+        let (tree, _) = Tree::read(&source, &Platforms::All, &mut Vec::new()).unwrap();
         assert_eq!(source.fetched.load(Ordering::Relaxed), 1);
         assert_eq!(tree.blobs().len(), 1, "the config, once");
     }

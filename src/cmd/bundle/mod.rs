@@ -3,6 +3,7 @@
 //! `--split`, in parts that fit the medium.
 
 mod elf;
+mod fetch;
 mod folder;
 mod record;
 mod texts;
@@ -12,7 +13,9 @@ use std::path::PathBuf;
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{self, FlagGroup, Globals, PROGRESS_HELP, Parsed, TransferArgs};
+use crate::args::{
+    self, FlagGroup, Globals, PROGRESS_HELP, Parsed, REGISTRY_HELP, RegistryArgs, TransferArgs,
+};
 use crate::error::{Context, Error, Result};
 use crate::progress::{count, human_bytes};
 
@@ -20,6 +23,7 @@ use super::context::RunContext;
 use super::output::print_help;
 use super::save::{WRITTEN_HELP, Written, WrittenArgs, cached_images};
 use elf::is_dynamically_linked;
+use fetch::fetch_missing;
 use folder::{Contents, fill, make_partial};
 use record::Earlier;
 
@@ -27,12 +31,14 @@ const COMMAND: &str = "docker-image-pusher bundle";
 
 /// The synopsis and options.
 pub const USAGE: &str = "\
-Put cached images, this program and a push script in one folder, ready to carry.
+Put images (cached, or fetched into the cache first), this program and a push script in
+one folder, ready to carry.
 
 Usage: docker-image-pusher bundle [OPTIONS] IMAGE... -o DIR
 
 Arguments:
-  IMAGE  a cached image: full or unambiguous short name, or image ID
+  IMAGE  a cached image: full or unambiguous short name, or image ID; a registry image
+         the cache does not hold yet is fetched first, whole (every platform)
 
 Options:
   -o, --output DIR   the folder to make (it must not exist)
@@ -41,7 +47,7 @@ Options:
                      bundle.json): a delta for a registry that received OLD";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
-pub const GROUPS: &[&str] = &[WRITTEN_HELP, PROGRESS_HELP];
+pub const GROUPS: &[&str] = &[WRITTEN_HELP, REGISTRY_HELP, PROGRESS_HELP];
 
 /// The long help.
 pub const DETAILS: &str = "
@@ -87,6 +93,8 @@ pub struct BundleArgs {
     pub globals: Globals,
     /// Its progress flags (the archive is one stream: one blob at a time).
     pub transfer: TransferArgs,
+    /// How to reach the registries of images the cache does not hold yet.
+    pub registry: RegistryArgs,
     /// The images, the folder (`-o`), `--gzip`, `--split`.
     pub written: WrittenArgs,
     /// The program to carry (`--binary`; this one without).
@@ -100,8 +108,13 @@ impl BundleArgs {
     pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<BundleArgs>> {
         let (mut written, mut binary, mut since) = (Written::default(), None, None);
         let mut transfer = TransferArgs::one_stream();
-        let groups: &mut [&mut dyn FlagGroup] =
-            &mut [&mut globals, &mut transfer.shown, &mut written];
+        let mut registry = RegistryArgs::from_env()?;
+        let groups: &mut [&mut dyn FlagGroup] = &mut [
+            &mut globals,
+            &mut transfer.shown,
+            &mut registry,
+            &mut written,
+        ];
         while let Some(flag) = args::next(parser, groups, COMMAND)? {
             match flag.as_arg() {
                 Arg::Short('h') => return Ok(Parsed::Help { long: false }),
@@ -124,6 +137,7 @@ impl BundleArgs {
         Ok(Parsed::Run(BundleArgs {
             globals,
             transfer,
+            registry,
             written,
             binary,
             since,
@@ -136,6 +150,7 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
     let BundleArgs {
         globals,
         transfer,
+        registry,
         written,
         binary,
         since,
@@ -156,6 +171,7 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
             binary.display()
         ));
     }
+    fetch_missing(&run, &run.registry_options(&registry)?, &written.images)?;
     let cached = cached_images(&run.cache, &written.images)?;
     let session = run.cache.begin()?;
     let earlier = match &since {
