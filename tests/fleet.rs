@@ -125,13 +125,25 @@ fn a_whole_repository_is_mirrored_by_tag_patterns_and_a_second_run_sends_nothing
         .map(|(target, _)| (target.clone(), "present".to_string()))
         .collect();
     assert_eq!(outcomes(&second), present);
-    for (registry, from) in [(&source, source_seen), (&mirror, mirror_seen)] {
+    // One HEAD per image at each end; for new signatures of these unsigned images, the
+    // Referrers API asked once (404: none) and, for src/b:v1 alone (its line names one image,
+    // so no tag list says which of its referrer tags exist), a HEAD of each of its four.
+    for (registry, from, heads, probes) in
+        [(&source, source_seen, 8, 1), (&mirror, mirror_seen, 4, 0)]
+    {
         let asked = log_since(registry, from);
-        let heads = asked
+        let manifest_heads = asked
             .iter()
             .filter(|l| l.contains("\"HEAD /v2/") && l.contains("/manifests/"))
             .count();
-        assert_eq!(heads, 4, "one HEAD per image: {asked:#?}");
+        assert_eq!(manifest_heads, heads, "{asked:#?}");
+        let referrer_heads = asked
+            .iter()
+            .filter(|l| l.contains("/manifests/sha256-"))
+            .count();
+        assert_eq!(referrer_heads, heads - 4, "{asked:#?}");
+        let api = asked.iter().filter(|l| l.contains("/referrers/")).count();
+        assert_eq!(api, probes, "{asked:#?}");
         assert!(
             asked.iter().all(|l| !l.contains("/blobs/")),
             "no blob request: {asked:#?}"
@@ -139,8 +151,9 @@ fn a_whole_repository_is_mirrored_by_tag_patterns_and_a_second_run_sends_nothing
         assert!(
             (asked.iter()).all(|l| l.contains("\"HEAD ")
                 || l.contains("/tags/list")
+                || l.contains("/referrers/")
                 || l.contains("\"GET /v2/ ")),
-            "nothing but HEADs, the tag list and pings: {asked:#?}"
+            "nothing but HEADs, the tag list, the API probe and pings: {asked:#?}"
         );
     }
 }

@@ -198,34 +198,60 @@ impl Registry {
 
     /// Whether `repository` has referrers of `subject` that `target`'s copy of it (in
     /// `target_repository`) lacks, of the types `policy` takes: for `sync`'s skip-when-equal,
-    /// told cheaply from the referrer tags of `subject` that a listing of every tag of
-    /// `repository` named (none listed, or no listing: no request, and no). Each such tag is
-    /// asked for with a `HEAD` at both ends; a cosign tag that differs is news (read, under
-    /// `--referrers-type`, for its kind). A fallback
-    /// index that differs is read, and what it lists looked for at the target by digest: a
-    /// target that merged others' entries into it, or that has the API, keeps another index.
+    /// told cheaply. Where the source has the Referrers API, its listing is read and each
+    /// entry looked for at the target by digest. Its referrer tags (the fallback index,
+    /// cosign's) are asked for with a `HEAD` at the source: those a listing of every tag of
+    /// `repository` named, or without one all four candidates; each one there is asked for at
+    /// the target too. A cosign tag that differs is news (read, under `--referrers-type`, for
+    /// its kind); a fallback index that differs is read, and what it lists looked for at the
+    /// target by digest, as a target that merged others' entries into it, or that has the
+    /// API, keeps another index.
     pub fn has_new_referrers(
         &self,
         (repository, subject): (&str, &Digest),
         (target, target_repository): (&Registry, &str),
         policy: &ReferrerPolicy,
     ) -> Result<bool> {
-        let tags: Vec<String> = {
-            let known = self.referrer_tags.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(tags) = known.get(repository) else {
-                return Ok(false);
-            };
-            (tags.iter())
-                .filter(|tag| subject_of_tag(tag).as_ref() == Some(subject))
-                .cloned()
-                .collect()
+        let lacks = |entries: &[Descriptor]| -> Result<bool> {
+            for entry in entries {
+                let digest = entry.digest.to_string();
+                if policy.takes(entry.artifact_type.as_deref())
+                    && (target.manifest_digest(target_repository, &digest, true)?).is_none()
+                {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
         };
-        for tag in tags {
-            let here = self.manifest_digest(repository, &tag, false)?;
-            if here == target.manifest_digest(target_repository, &tag, true)? {
+        let by_api = match self.referrers_api() {
+            Some(false) => None,
+            _ => self.referrers_by_api(repository, subject)?,
+        };
+        match by_api {
+            Some(entries) if lacks(&entries)? => return Ok(true),
+            Some(_) => {}
+            None => self.learn_referrers_api(false),
+        }
+        let fallback = fallback_tag(subject);
+        let candidates = std::iter::once(fallback.clone())
+            .filter(|_| self.referrers_api() != Some(true))
+            .chain(
+                COSIGN_SUFFIXES
+                    .iter()
+                    .map(|suffix| format!("{fallback}.{suffix}")),
+            );
+        for tag in candidates.filter(|tag| self.may_have(repository, tag)) {
+            let Some(here) = self.manifest_digest(repository, &tag, false)? else {
+                continue;
+            };
+            if Some(&here)
+                == target
+                    .manifest_digest(target_repository, &tag, true)?
+                    .as_ref()
+            {
                 continue;
             }
-            if tag != fallback_tag(subject) {
+            if tag != fallback {
                 // One of cosign's tags: news unless its kind stays behind.
                 let taken = policy.types.is_empty()
                     || policy.takes_manifest(&self.get_manifest(repository, &tag)?);
@@ -235,17 +261,8 @@ impl Registry {
                 }
             }
             let listing = Listing::Tag(self.fallback_index(repository, subject)?);
-            for entry in listing.entries()? {
-                if policy.takes(entry.artifact_type.as_deref())
-                    && (target.manifest_digest(
-                        target_repository,
-                        &entry.digest.to_string(),
-                        true,
-                    )?)
-                    .is_none()
-                {
-                    return Ok(true);
-                }
+            if lacks(&listing.entries()?)? {
+                return Ok(true);
             }
         }
         Ok(false)
