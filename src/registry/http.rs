@@ -152,18 +152,27 @@ impl Http {
             ),
         };
         let took = started.elapsed().as_millis();
+        let sent = sent.map_err(|e| transport_error(method, shown, e));
         match &sent {
             Ok(response) => self.progress.detail(format_args!(
                 "{method} {shown} {} ({took} ms)",
                 response.status().as_u16()
             )),
-            Err(error) => self
-                .progress
-                .detail(format_args!("{method} {shown} failed: {error} ({took} ms)")),
+            // Said as the user will read it: the words, not the TLS library's variant name.
+            Err(error) => self.progress.detail(format_args!("{error} ({took} ms)")),
         }
-        sent.map_err(|e| transport_error(method, shown, e))
+        sent
     }
 }
+
+/// What the system resolver says of a name that does not exist (glibc twice, musl, macOS), as
+/// against a resolver that could not be asked ("Temporary failure in name resolution").
+const NO_SUCH_NAME: [&str; 4] = [
+    "Name or service not known",
+    "No address associated with hostname",
+    "Name does not resolve",
+    "nodename nor servname provided",
+];
 
 /// The words every certificate failure carries, and no other error does.
 const CERTIFICATE_FAILURE: &str = "certificate verification failed";
@@ -184,6 +193,15 @@ fn transport_error(method: &str, url: &str, error: ureq::Error) -> Error {
         return Error::Registry(format!(
             "{method} {url}: the registry answered in plain HTTP, not TLS; ask for plain \
              HTTP with http://{origin}/… or --insecure-registry {origin}"
+        ));
+    }
+    if matches!(error, ureq::Error::HostNotFound) || NO_SUCH_NAME.iter().any(|n| text.contains(n)) {
+        // Asking again will not make the name exist (a temporary failure says otherwise).
+        let host = super::url::origin(url)
+            .split_once("://")
+            .map_or(url, |(_, host)| host);
+        return Error::Registry(format!(
+            "{method} {url}: {host} does not resolve: no such host ({error})"
         ));
     }
     if text.contains("certificate") {
@@ -266,4 +284,32 @@ fn pem_certificates(bytes: &[u8]) -> Vec<Certificate<'static>> {
             _ => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(words: &str) -> ureq::Error {
+        ureq::Error::Io(std::io::Error::other(format!(
+            "failed to lookup address information: {words}"
+        )))
+    }
+
+    #[test]
+    fn a_name_that_does_not_exist_is_final_and_a_resolver_down_is_retried() {
+        let url = "https://no-such-host.invalid/v2/";
+        for words in ["Name or service not known", "Name does not resolve"] {
+            let error = transport_error("GET", url, lookup(words));
+            assert!(!error.is_retryable(), "{error}");
+            assert!(
+                error
+                    .to_string()
+                    .contains("no-such-host.invalid does not resolve")
+            );
+        }
+        assert!(transport_error("GET", url, ureq::Error::HostNotFound).exit_code() == 5);
+        let down = transport_error("GET", url, lookup("Temporary failure in name resolution"));
+        assert!(down.is_retryable(), "{down}");
+    }
 }

@@ -144,6 +144,9 @@ impl Registry {
                 // A server that speaks TLS but whose certificate fails is not plain HTTP.
                 Err(e) if http::is_certificate_error(&e) => return Err(e),
                 Err(e @ (Error::Network(_) | Error::Registry(_) | Error::Refused(_))) => {
+                    if let Some(next) = schemes.get(i + 1) {
+                        progress.detail(format_args!("trying {next}://{api_host} instead"));
+                    }
                     last_error = Some(e)
                 }
                 Err(e) => return Err(e),
