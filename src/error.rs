@@ -45,8 +45,9 @@ pub struct Refusal {
     pub detail: String,
     /// The pause its `Retry-After` asked for, if any (as asked: [`crate::retry`] caps it).
     pub retry_after: Option<Duration>,
-    /// What its rate-limit headers said, ready to append (`; rate limit: …`), or nothing.
-    pub rate_limit: String,
+    /// What to make of it, ready to append: what its rate-limit headers said (`; rate limit:
+    /// …`), whose credentials a 401 refused or where none were found, or nothing.
+    pub advice: String,
 }
 
 impl Refusal {
@@ -149,7 +150,7 @@ impl fmt::Display for Error {
             Error::Refused(refusal) => write!(
                 f,
                 "{}: HTTP {}{}{}",
-                refusal.request, refusal.status, refusal.detail, refusal.rate_limit
+                refusal.request, refusal.status, refusal.detail, refusal.advice
             ),
             Error::Io { what, source } => write!(f, "{what}: {source}"),
             Error::Context { context, source } => write!(f, "{context}: {source}"),

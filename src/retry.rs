@@ -152,7 +152,7 @@ mod tests {
                 codes: Vec::new(),
                 detail: String::new(),
                 retry_after: Some(pause_asked(asked)),
-                rate_limit: String::new(),
+                advice: String::new(),
             }))
         };
         assert_eq!(pause(1, &refused("30")).0, Duration::from_secs(30));

@@ -119,9 +119,22 @@ fn credentials_come_from_flags_the_environment_or_stdin_and_never_show() {
         said.contains("UNAUTHORIZED"),
         "the registry's own code is shown: {said}"
     );
+    let refused = format!("the registry refused user {ROBOT_USER}, whose credentials came from -u");
+    assert!(said.contains(&refused), "{said}");
 
-    let anonymous = check(base(&target(4)).output().unwrap(), 4);
-    assert!(anonymous.contains("401"), "{anonymous}");
+    let mut nobody = base(&target(4));
+    let empty = dir.join("no-docker-config");
+    std::fs::create_dir(&empty).unwrap();
+    nobody.env("DOCKER_CONFIG", &empty);
+    let anonymous = check(nobody.output().unwrap(), 4);
+    let host = registry.host();
+    for fix in [
+        format!("no credentials were given or found for {host}"),
+        empty.join("config.json").display().to_string(),
+        format!("log in with 'docker-image-pusher login {host}', or give -u"),
+    ] {
+        assert!(anonymous.contains(&fix), "{fix}: {anonymous}");
+    }
 }
 
 #[test]

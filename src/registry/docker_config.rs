@@ -190,7 +190,7 @@ fn write_config(config: &Map<String, Value>) -> Result<()> {
     write().map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
 
-fn shown_path() -> String {
+pub fn shown_path() -> String {
     config_path().map_or_else(|| "config.json".into(), |p| p.display().to_string())
 }
 

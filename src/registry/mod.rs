@@ -78,6 +78,9 @@ pub struct Registry {
     /// Per repository whose every tag was listed (a sync's), the referrer tags it has: the
     /// others are known absent without asking (see [`referrers`]).
     referrer_tags: Mutex<HashMap<String, HashSet<String>>>,
+    /// Whose credentials requests carry and where they came from (`None`: none), said with
+    /// a 401.
+    credentials_said: Option<String>,
 }
 
 impl Registry {
@@ -96,13 +99,22 @@ impl Registry {
             host
         };
         let http = Http::new(&options.http, progress)?;
-        let credentials = match &options.credentials {
-            Some(credentials) => Some(credentials.clone()),
-            None => docker_config::lookup(host, options.helper_timeout).unwrap_or_else(|e| {
-                progress.warn(format_args!("{e}; going on without credentials"));
-                None
-            }),
+        let (credentials, from) = match &options.credentials {
+            Some(credentials) => (Some(credentials.clone()), "-u or DOCKER_PUSHER_USERNAME"),
+            None => (
+                docker_config::lookup(host, options.helper_timeout).unwrap_or_else(|e| {
+                    progress.warn(format_args!("{e}; going on without credentials"));
+                    None
+                }),
+                "Docker's config.json",
+            ),
         };
+        let credentials_said = (credentials.as_ref()).map(|c| {
+            format!(
+                "the registry refused user {}, whose credentials came from {from}",
+                inert(&c.username)
+            )
+        });
         let mut registry = Registry {
             http,
             base: String::new(),
@@ -113,6 +125,7 @@ impl Registry {
             progress,
             referrers_api: Mutex::new(None),
             referrer_tags: Mutex::new(HashMap::new()),
+            credentials_said,
         };
         let schemes: &[&str] = match scheme {
             Some("http") => &["http"],
@@ -373,13 +386,26 @@ impl Registry {
         };
         let anonymous = !self.auth.has_credentials();
         let deadline = self.http.body_deadline();
-        refusal(
+        let mut refused = refusal(
             what,
             status,
             response,
             anonymous.then_some(login_host),
             deadline,
-        )
+        );
+        if let (401, Error::Refused(refusal)) = (status, &mut refused) {
+            let said = match &self.credentials_said {
+                Some(said) => format!("; {said}"),
+                None => format!(
+                    "; no credentials were given or found for {login_host} (looked for -u, \
+                     DOCKER_PUSHER_USERNAME and {}): log in with 'docker-image-pusher login \
+                     {login_host}', or give -u",
+                    docker_config::shown_path()
+                ),
+            };
+            refusal.advice.push_str(&said);
+        }
+        refused
     }
 
     /// Shows each `Warning: 299` header once.
@@ -427,7 +453,7 @@ fn refusal(
     let retry_after = (response.headers().get("retry-after"))
         .and_then(|value| value.to_str().ok())
         .map(retry::pause_asked);
-    let rate_limit = match status {
+    let advice = match status {
         429 => rate_limit::explain(response.headers(), retry_after, login_host),
         _ => String::new(),
     };
@@ -438,7 +464,7 @@ fn refusal(
         codes,
         detail,
         retry_after,
-        rate_limit,
+        advice,
     }))
 }
 
@@ -497,7 +523,7 @@ mod tests {
             codes: codes.iter().map(|c| c.to_string()).collect(),
             detail: String::new(),
             retry_after: None,
-            rate_limit: String::new(),
+            advice: String::new(),
         }))
     }
 
