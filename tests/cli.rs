@@ -95,6 +95,10 @@ fn usage_errors_name_what_is_wrong_and_exit_2() {
         (&["frobnicate"], "frobnicate"),
         (&["psuh"], "\"psuh\" (did you mean push?)"),
         (
+            &["login", "127.0.0.1:9", "-u", "ci", "--password-stdin"],
+            "standard input held no password",
+        ),
+        (
             &["push", "--dry-rn", "a.tar", "r/x"],
             "--dry-rn (did you mean --dry-run?)",
         ),
@@ -162,6 +166,13 @@ fn usage_errors_name_what_is_wrong_and_exit_2() {
         );
         assert!(failed.stdout.is_empty());
     }
+    // Beside the warning that -p is visible to others.
+    let empty = run(&["pull", "x", "-u", "ci", "-p", ""]).exits(2);
+    assert!(
+        empty.stderr.contains("--password: the password is empty"),
+        "{}",
+        empty.stderr
+    );
 }
 
 #[test]

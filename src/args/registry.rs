@@ -12,6 +12,9 @@ use crate::retry::Pushbacks;
 
 use super::{FlagGroup, env_bool, env_number, env_value, number, secret, value};
 
+/// The most bytes `--password-stdin` reads: tokens run to a few kilobytes.
+const MAX_PASSWORD: u64 = 64 * 1024;
+
 /// `--timeout` when none is given, in seconds.
 const DEFAULT_TIMEOUT: u64 = 300;
 
@@ -90,10 +93,28 @@ impl RegistryArgs {
         let mut password = self.password.clone();
         if self.password_stdin {
             let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text).map_err(|e| {
-                Error::Usage(format!("--password-stdin: cannot read standard input: {e}"))
-            })?;
+            (std::io::stdin().take(MAX_PASSWORD + 1))
+                .read_to_string(&mut text)
+                .map_err(|e| {
+                    Error::Usage(format!("--password-stdin: cannot read standard input: {e}"))
+                })?;
+            if text.len() as u64 > MAX_PASSWORD {
+                return Err(Error::Usage(format!(
+                    "--password-stdin: more than {MAX_PASSWORD} bytes on standard input; a \
+                     password or token is far shorter"
+                )));
+            }
             password = Some(text.trim_end_matches(['\r', '\n']).to_string());
+        }
+        if password.as_ref().is_some_and(String::is_empty) {
+            // Refused before any request: an empty secret is a script whose variable was unset.
+            let flag = match self.password_stdin {
+                true => "--password-stdin: standard input held no password",
+                false => "--password: the password is empty",
+            };
+            return Err(Error::Usage(format!(
+                "{flag} (an unset variable?); give the password or token"
+            )));
         }
         let credentials = match (&self.username, password) {
             (Some(username), Some(password)) => Some(Credentials::password(username, password)),
