@@ -7,7 +7,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use crate::error::{Context, Error, Result};
 use crate::manifest::{Descriptor, RawManifest};
 use crate::reference::Reference;
-use crate::transfer::Source;
+use crate::transfer::{Found, Referrer, Source};
 
 use super::Cache;
 
@@ -108,5 +108,27 @@ impl Source for CachedImage<'_> {
         self.cache
             .image(&parent.with_digest(entry.digest.clone()).to_string())?
             .manifest()
+    }
+
+    /// What the cache recorded beside this image's name (an image without one has none).
+    fn referrers(&self, subject: &Descriptor) -> Result<Found> {
+        match self.name() {
+            Some(name) => self.cache.referrers(&name, subject),
+            None => Ok(Found::default()),
+        }
+    }
+
+    fn referrer(&self, referrer: &Referrer) -> Result<Box<dyn Source + '_>> {
+        let name = self.name().ok_or_else(|| {
+            Error::NotFound(format!(
+                "{}: an image without a name has no referrers",
+                self.key
+            ))
+        })?;
+        let at = match referrer {
+            Referrer::Listed(entry) => name.with_digest(entry.digest.clone()),
+            Referrer::Tagged(tag) => name.with_tag(tag)?,
+        };
+        Ok(Box::new(self.cache.image(&at.to_string())?))
     }
 }

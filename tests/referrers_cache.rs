@@ -1,0 +1,178 @@
+//! Referrers (an SPDX SBOM, its fallback index, a cosign signature) travel with their image
+//! through the cache and archives: pulled, saved, extracted and pushed again across a cache
+//! boundary, the target ends with every one of them byte for byte; `list` counts them and
+//! `clean` keeps their blobs. The registry is Distribution 2.8, which has no Referrers API:
+//! the fallback tag `sha256-<hex>` lists a subject's referrers.
+
+mod support;
+
+use serde_json::{Value, json};
+
+use support::images::{registry_manifest, skopeo_push, two_layers, umoci_layout};
+use support::registry::{Setup, TestRegistry};
+use support::{TempDir, TestCache, sha256};
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const SPDX: &str = "application/spdx+json";
+
+/// What was made at the source: the image and its referrers, as their bytes.
+struct Signed {
+    /// `sha256:<hex>` of the image's manifest.
+    image: String,
+    sbom: Vec<u8>,
+    /// The fallback index at `sha256-<hex>`.
+    index: Vec<u8>,
+    /// cosign's simple-signing manifest at `sha256-<hex>.sig`.
+    signature: Vec<u8>,
+}
+
+impl Signed {
+    /// The fallback tag of the image.
+    fn tag(&self) -> String {
+        self.image.replacen(':', "-", 1)
+    }
+}
+
+/// Pushes an image to `repository:v1` of `registry` and gives it an SBOM (an artifact with
+/// an empty config that names it as its `subject`, listed in the fallback index) and a
+/// cosign signature at its `.sig` tag, laid out as syft/oras and cosign write them.
+fn signed_image(registry: &TestRegistry, repository: &str) -> Signed {
+    let dir = TempDir::new("referrers-src");
+    let layout = umoci_layout(dir.path(), "src", &two_layers());
+    let target = format!("{}/{repository}:v1", registry.host());
+    skopeo_push(&format!("oci:{}:src", layout.display()), &target, false);
+    let manifest = registry_manifest(&target);
+    let image = format!("sha256:{}", sha256(manifest.as_bytes()));
+    let subject = json!({"mediaType": OCI_MANIFEST, "digest": image, "size": manifest.len()});
+
+    let empty = registry.put_blob(repository, b"{}");
+    let document = br#"{"spdxVersion":"SPDX-2.3","name":"app"}"#;
+    let layer = registry.put_blob(repository, document);
+    let sbom = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": SPDX,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
+        "layers": [{"mediaType": SPDX, "digest": layer, "size": document.len()}],
+        "subject": subject,
+        "annotations": {"org.opencontainers.image.created": "2026-12-01T00:00:00Z"},
+    })
+    .to_string()
+    .into_bytes();
+    let sbom_digest = format!("sha256:{}", sha256(&sbom));
+    registry.put_manifest(repository, &sbom_digest, OCI_MANIFEST, &sbom);
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [{
+            "mediaType": OCI_MANIFEST, "digest": sbom_digest, "size": sbom.len(),
+            "artifactType": SPDX,
+        }],
+    })
+    .to_string()
+    .into_bytes();
+    let tag = image.replacen(':', "-", 1);
+    registry.put_manifest(repository, &tag, OCI_INDEX, &index);
+
+    let payload = format!(
+        r#"{{"critical":{{"identity":{{"docker-reference":"{target}"}},"image":{{"docker-manifest-digest":"{}"}},"type":"cosign container image signature"}}}}"#,
+        image
+    );
+    let payload_digest = registry.put_blob(repository, payload.as_bytes());
+    let config = json!({
+        "architecture": "", "os": "", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [payload_digest]},
+    })
+    .to_string();
+    let config_digest = registry.put_blob(repository, config.as_bytes());
+    let signature = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config_digest, "size": config.len(),
+        },
+        "layers": [{
+            "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+            "digest": payload_digest, "size": payload.len(),
+            "annotations": {"dev.cosignproject.cosign/signature": "MEUCIQDsig"},
+        }],
+    })
+    .to_string()
+    .into_bytes();
+    registry.put_manifest(repository, &format!("{tag}.sig"), OCI_MANIFEST, &signature);
+    Signed {
+        image,
+        sbom,
+        index,
+        signature,
+    }
+}
+
+/// Checks that `repository` of `registry` holds every referrer of `signed` byte for byte:
+/// the SBOM by digest, the fallback index and the signature at their tags.
+fn holds_every_referrer(registry: &TestRegistry, repository: &str, signed: &Signed) {
+    let at = |reference: &str| format!("{}/{repository}{reference}", registry.host());
+    let sbom = format!("@sha256:{}", sha256(&signed.sbom));
+    for (reference, bytes) in [
+        (sbom.as_str(), &signed.sbom),
+        (&format!(":{}", signed.tag()), &signed.index),
+        (&format!(":{}.sig", signed.tag()), &signed.signature),
+    ] {
+        let there = registry_manifest(&at(reference));
+        assert_eq!(sha256(there.as_bytes()), sha256(bytes), "{reference}");
+    }
+}
+
+#[test]
+fn pull_records_referrers_that_push_carries_and_clean_keeps() {
+    let (source, target) = (
+        TestRegistry::start(Setup::Plain),
+        TestRegistry::start(Setup::Plain),
+    );
+    let signed = signed_image(&source, "app");
+    let image = format!("{}/app:v1", source.host());
+    let cache = TestCache::new();
+    let pulled = cache.run(&["pull", &image]).success();
+    assert!(pulled.stderr.contains("2 referrers"), "{}", pulled.stderr);
+    let fallback = cache
+        .path()
+        .join(format!("manifests/{}/app/{}", source.host(), signed.tag()));
+    assert_eq!(
+        sha256(&std::fs::read(&fallback).unwrap()),
+        sha256(&signed.index)
+    );
+
+    cache.run(&["clean"]).success();
+    let blobs = cache.path().join("blobs/sha256");
+    let document = br#"{"spdxVersion":"SPDX-2.3","name":"app"}"#;
+    assert!(
+        blobs.join(sha256(document)).exists(),
+        "clean removed the SBOM"
+    );
+    assert!(
+        blobs.join(sha256(b"{}")).exists(),
+        "clean removed the empty config"
+    );
+    assert!(
+        cached_manifest(&cache, &signed.sbom),
+        "clean removed the SBOM's manifest"
+    );
+
+    let mirror = format!("{}/mirror/app:v1", target.host());
+    let pushed = cache.run(&["push", &image, &mirror]).success();
+    assert!(pushed.stderr.contains("2 referrers"), "{}", pushed.stderr);
+    holds_every_referrer(&target, "mirror/app", &signed);
+}
+
+/// Whether the cache holds `manifest` as an entry of its own, its file in place.
+fn cached_manifest(cache: &TestCache, manifest: &[u8]) -> bool {
+    let index = std::fs::read(cache.path().join("index.json")).unwrap();
+    let index: Value = serde_json::from_slice(&index).unwrap();
+    let digest = format!("sha256:{}", sha256(manifest));
+    (index.as_object().unwrap().values()).any(|record| {
+        let path = cache.path().join(record["manifest_path"].as_str().unwrap());
+        record["manifest_digest"] == digest.as_str() && path.exists()
+    })
+}
