@@ -176,3 +176,80 @@ fn cached_manifest(cache: &TestCache, manifest: &[u8]) -> bool {
         record["manifest_digest"] == digest.as_str() && path.exists()
     })
 }
+
+#[test]
+fn referrers_cross_a_cache_boundary_through_an_archive() {
+    let (source, target) = (
+        TestRegistry::start(Setup::Plain),
+        TestRegistry::start(Setup::Plain),
+    );
+    let signed = signed_image(&source, "app");
+    let image = format!("{}/app:v1", source.host());
+    let (near, far) = (TestCache::new(), TestCache::new());
+    near.run(&["pull", &image]).success();
+    let dir = TempDir::new("referrers-archive");
+    let archive = dir.join("app.tar");
+    let saved = near.run(&["save", &image, "-o", archive.to_str().unwrap()]);
+    saved.success();
+
+    // The loaders' listings name the image alone, as before.
+    let listing = |entry: &str| -> Value {
+        serde_json::from_str(&support::tool(
+            "tar",
+            &["-xOf", archive.to_str().unwrap(), entry],
+        ))
+        .unwrap()
+    };
+    assert_eq!(listing("manifest.json").as_array().unwrap().len(), 1);
+    assert_eq!(
+        listing("index.json")["manifests"].as_array().unwrap().len(),
+        1
+    );
+    let referrers = listing("docker-image-pusher-referrers.json");
+    assert_eq!(
+        referrers["indexes"][&signed.image]["digest"],
+        format!("sha256:{}", sha256(&signed.index))
+    );
+
+    let extracted = far.run(&["extract", archive.to_str().unwrap()]).success();
+    assert!(
+        extracted.stderr.contains("2 referrers"),
+        "{}",
+        extracted.stderr
+    );
+    let mirror = format!("{}/mirror/app:v1", target.host());
+    far.run(&["push", &image, &mirror]).success();
+    holds_every_referrer(&target, "mirror/app", &signed);
+
+    // And straight from the archive to a registry.
+    let direct = format!("{}/direct/app:v1", target.host());
+    let pushed = support::run(&["push", archive.to_str().unwrap(), &direct]).success();
+    assert!(pushed.stderr.contains("2 referrers"), "{}", pushed.stderr);
+    holds_every_referrer(&target, "direct/app", &signed);
+}
+
+#[test]
+fn a_bundle_carries_referrers_that_its_push_sh_pushes() {
+    let (source, target) = (
+        TestRegistry::start(Setup::Plain),
+        TestRegistry::start(Setup::Plain),
+    );
+    let signed = signed_image(&source, "app");
+    let image = format!("{}/app:v1", source.host());
+    let cache = TestCache::new();
+    cache.run(&["pull", &image]).success();
+    let dir = TempDir::new("referrers-bundle");
+    let bundle = dir.join("carried");
+    cache
+        .run(&["bundle", &image, "-o", bundle.to_str().unwrap()])
+        .success();
+    let elsewhere = TempDir::new("referrers-elsewhere");
+    let pushed = std::process::Command::new(bundle.join("push.sh"))
+        .arg(format!("{}/edge", target.host()))
+        .env("DOCKER_PUSHER_CACHE_DIR", elsewhere.join("cache"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&pushed.stderr);
+    assert!(pushed.status.success(), "{said}");
+    holds_every_referrer(&target, "edge/app", &signed);
+}

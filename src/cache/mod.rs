@@ -30,7 +30,7 @@ use std::sync::Mutex;
 use crate::create::{self, SHAREABLE_DIR, SHAREABLE_FILE};
 use crate::digest::Digest;
 use crate::error::{Context, Error, Result};
-use crate::manifest::{self, Descriptor, RawManifest, media_type};
+use crate::manifest::{self, Descriptor, RawManifest};
 use crate::reference::Reference;
 use crate::retry::Headway;
 use crate::transfer::{self, Destination, Open, Stored};
@@ -307,19 +307,12 @@ impl Session<'_> {
     /// an index's children.
     fn contents(&self, manifest: &RawManifest) -> Result<Contents> {
         match manifest::parse(&manifest.bytes).map_err(Error::BadInput)? {
-            // An artifact naming a subject (an SBOM, say) has a config that is no image's.
-            manifest::Parsed::Image(image)
-                if manifest.as_referrer().0.is_some()
-                    && ![media_type::OCI_CONFIG, media_type::DOCKER_CONFIG]
-                        .contains(&image.config.media_type.as_str()) =>
-            {
-                Ok(Contents {
-                    config: Some(image.config),
-                    diff_ids: Vec::new(),
-                    layers: image.layers,
-                    children: Vec::new(),
-                })
-            }
+            manifest::Parsed::Image(image) if manifest.is_artifact(&image) => Ok(Contents {
+                config: Some(image.config),
+                diff_ids: Vec::new(),
+                layers: image.layers,
+                children: Vec::new(),
+            }),
             manifest::Parsed::Image(image) => {
                 let config_bytes = self.read_small_blob(&image.config)?;
                 let config = manifest::parse_config(&config_bytes)

@@ -7,6 +7,7 @@
 use std::fs;
 
 use crate::error::{Context, Error, Result};
+use crate::manifest::fallback::merged;
 use crate::manifest::{Descriptor, RawManifest, media_type};
 use crate::reference::Reference;
 use crate::registry::{COSIGN_SUFFIXES, Listing, fallback_tag};
@@ -59,40 +60,6 @@ impl Session<'_> {
 /// Where the cache keeps the manifest stored under `name`.
 pub(super) fn manifest_path(name: &Reference) -> String {
     format!("manifests/{}/{}", name.name(), name.reference())
-}
-
-/// The index `there` with those of `added` it lacks appended (by digest), or `None` when it
-/// lists them all; with nothing there, `verbatim`, else a new OCI index of `added`.
-fn merged(
-    there: Option<&RawManifest>,
-    added: &[Descriptor],
-    verbatim: Option<&RawManifest>,
-) -> Result<Option<RawManifest>> {
-    let (mut listed, media_type) = match there {
-        Some(there) => (
-            Listing::Tag(Some(there.clone())).entries()?,
-            there.media_type.as_str(),
-        ),
-        None if verbatim.is_some() => return Ok(verbatim.cloned()),
-        None => (Vec::new(), media_type::OCI_INDEX),
-    };
-    let before = listed.len();
-    for entry in added {
-        if !listed.iter().any(|had| had.digest == entry.digest) {
-            listed.push(entry.clone());
-        }
-    }
-    if there.is_some() && listed.len() == before {
-        return Ok(None);
-    }
-    let mut index: serde_json::Value = match there {
-        Some(there) => serde_json::from_slice(&there.bytes)
-            .map_err(|e| Error::BadInput(format!("referrers index {}: {e}", there.digest)))?,
-        None => serde_json::json!({"schemaVersion": 2, "mediaType": media_type::OCI_INDEX}),
-    };
-    index["manifests"] = serde_json::json!(listed);
-    let bytes = serde_json::to_vec(&index).map_err(|e| Error::BadInput(e.to_string()))?;
-    Ok(Some(RawManifest::new(bytes, media_type)))
 }
 
 impl Cache {

@@ -14,7 +14,7 @@ use crate::create;
 use crate::digest::{Digest, HashingWriter};
 use crate::error::{Context, Error, Result};
 use crate::progress::{Board, Progress};
-use crate::transfer::{Source, Summary};
+use crate::transfer::{ReferrerPolicy, Source, Summary};
 use crate::writeback::WriteBehind;
 
 use super::super::save::write_archive;
@@ -32,6 +32,8 @@ pub struct Contents<'a> {
     pub split: Option<u64>,
     /// The bundle this one is made since: its layers are left out.
     pub earlier: Option<&'a Earlier>,
+    /// Which referrers of the images go with them (none with `--no-referrers`).
+    pub referrers: Option<&'a ReferrerPolicy>,
 }
 
 /// What was written: the copy into the archive, and the record of the bundle.
@@ -106,7 +108,7 @@ pub fn fill(dir: &Path, contents: &Contents<'_>, shown: (&Board, &Progress)) -> 
         .map(|earlier| (earlier.since.clone(), earlier.leaves_out(&layers)))
         .filter(|(_, omitted)| !omitted.is_empty());
     let since = leave_out.as_ref().map(|(since, _)| since.clone());
-    let written = (contents.images, leave_out);
+    let written = (contents.images, leave_out, contents.referrers);
     let (summary, left_out, mut sums) = match contents.split {
         None => {
             let ((summary, left_out), digest) = write_hashed(&dir.join(archive), 0o644, |out| {

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{self, FlagGroup, Globals, PROGRESS_HELP, Parsed, TransferArgs};
+use crate::args::{self, FlagGroup, Globals, PROGRESS_HELP, Parsed, REFERRERS_HELP, TransferArgs};
 use crate::error::{Context, Error, Result};
 use crate::progress::{count, human_bytes};
 
@@ -41,7 +41,7 @@ Options:
                      bundle.json): a delta for a registry that received OLD";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
-pub const GROUPS: &[&str] = &[WRITTEN_HELP, PROGRESS_HELP];
+pub const GROUPS: &[&str] = &[WRITTEN_HELP, REFERRERS_HELP, PROGRESS_HELP];
 
 /// The long help.
 pub const DETAILS: &str = "
@@ -170,6 +170,7 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         gzip: written.gzip,
         split: written.split,
         earlier: earlier.as_ref(),
+        referrers: written.referrers.as_ref(),
     };
 
     let mut partial = output.as_os_str().to_owned();
