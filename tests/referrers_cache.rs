@@ -253,3 +253,36 @@ fn a_bundle_carries_referrers_that_its_push_sh_pushes() {
     assert!(pushed.status.success(), "{said}");
     holds_every_referrer(&target, "edge/app", &signed);
 }
+
+#[test]
+fn list_counts_referrers_and_clean_of_the_image_takes_them() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let signed = signed_image(&registry, "app");
+    let image = format!("{}/app:v1", registry.host());
+    let cache = TestCache::new();
+    cache.run(&["pull", &image]).success();
+    let listed = cache.list();
+    assert_eq!(listed.len(), 1, "only the image is listed: {listed:?}");
+    assert_eq!(listed[0]["name"], image.as_str());
+    assert_eq!(listed[0]["referrers"], 2, "the SBOM and the signature");
+    let table = cache.run(&["list"]).success().stdout;
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
+    let column = header.iter().position(|h| *h == "REFERRERS").unwrap();
+    assert_eq!(row[column], "2", "{table}");
+
+    // A pull without them records none.
+    let bare = TestCache::new();
+    bare.run(&["pull", &image, "--no-referrers"]).success();
+    assert_eq!(bare.list()[0]["referrers"], 0);
+
+    cache.run(&["clean", &image]).success();
+    assert!(cache.list().is_empty());
+    let index = std::fs::read_to_string(cache.path().join("index.json")).unwrap();
+    assert!(!index.contains(&signed.tag()), "{index}");
+    let blobs = cache.path().join("blobs/sha256");
+    assert!(
+        !blobs.join(sha256(b"{}")).exists(),
+        "the SBOM's config stayed"
+    );
+}

@@ -269,6 +269,7 @@ impl Session<'_> {
                 })
                 .collect(),
             children: contents.children,
+            subject: manifest.as_referrer().0,
             source: source.to_string(),
             cached_at: index::now_rfc3339(),
         };
