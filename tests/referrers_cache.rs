@@ -20,6 +20,8 @@ const SPDX: &str = "application/spdx+json";
 struct Signed {
     /// `sha256:<hex>` of the image's manifest.
     image: String,
+    /// Its descriptor, as a referrer names it.
+    subject: Value,
     sbom: Vec<u8>,
     /// The fallback index at `sha256-<hex>`.
     index: Vec<u8>,
@@ -46,34 +48,10 @@ fn signed_image(registry: &TestRegistry, repository: &str) -> Signed {
     let image = format!("sha256:{}", sha256(manifest.as_bytes()));
     let subject = json!({"mediaType": OCI_MANIFEST, "digest": image, "size": manifest.len()});
 
-    let empty = registry.put_blob(repository, b"{}");
-    let document = br#"{"spdxVersion":"SPDX-2.3","name":"app"}"#;
-    let layer = registry.put_blob(repository, document);
-    let sbom = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "artifactType": SPDX,
-        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
-        "layers": [{"mediaType": SPDX, "digest": layer, "size": document.len()}],
-        "subject": subject,
-        "annotations": {"org.opencontainers.image.created": "2026-12-01T00:00:00Z"},
-    })
-    .to_string()
-    .into_bytes();
-    let sbom_digest = format!("sha256:{}", sha256(&sbom));
-    registry.put_manifest(repository, &sbom_digest, OCI_MANIFEST, &sbom);
-    let index = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_INDEX,
-        "manifests": [{
-            "mediaType": OCI_MANIFEST, "digest": sbom_digest, "size": sbom.len(),
-            "artifactType": SPDX,
-        }],
-    })
-    .to_string()
-    .into_bytes();
+    let document: &[u8] = br#"{"spdxVersion":"SPDX-2.3","name":"app"}"#;
+    let sbom = put_sbom(registry, repository, &subject, document);
+    let index = put_fallback(registry, repository, &image, &[&sbom]);
     let tag = image.replacen(':', "-", 1);
-    registry.put_manifest(repository, &tag, OCI_INDEX, &index);
 
     let payload = format!(
         r#"{{"critical":{{"identity":{{"docker-reference":"{target}"}},"image":{{"docker-manifest-digest":"{}"}},"type":"cosign container image signature"}}}}"#,
@@ -104,10 +82,62 @@ fn signed_image(registry: &TestRegistry, repository: &str) -> Signed {
     registry.put_manifest(repository, &format!("{tag}.sig"), OCI_MANIFEST, &signature);
     Signed {
         image,
+        subject,
         sbom,
         index,
         signature,
     }
+}
+
+/// Stores an SPDX SBOM of `document` that names `subject`, as syft and oras lay it out (an
+/// empty config, one layer); returns its manifest.
+fn put_sbom(
+    registry: &TestRegistry,
+    repository: &str,
+    subject: &Value,
+    document: &[u8],
+) -> Vec<u8> {
+    let empty = registry.put_blob(repository, b"{}");
+    let layer = registry.put_blob(repository, document);
+    let sbom = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": SPDX,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
+        "layers": [{"mediaType": SPDX, "digest": layer, "size": document.len()}],
+        "subject": subject,
+        "annotations": {"org.opencontainers.image.created": "2026-12-01T00:00:00Z"},
+    })
+    .to_string()
+    .into_bytes();
+    let digest = format!("sha256:{}", sha256(&sbom));
+    registry.put_manifest(repository, &digest, OCI_MANIFEST, &sbom);
+    sbom
+}
+
+/// Stores the fallback index of `image` listing `sboms`; returns it.
+fn put_fallback(
+    registry: &TestRegistry,
+    repository: &str,
+    image: &str,
+    sboms: &[&[u8]],
+) -> Vec<u8> {
+    let entries: Vec<Value> = (sboms.iter())
+        .map(|sbom| {
+            json!({
+                "mediaType": OCI_MANIFEST,
+                "digest": format!("sha256:{}", sha256(sbom)),
+                "size": sbom.len(),
+                "artifactType": SPDX,
+            })
+        })
+        .collect();
+    let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
+        .to_string()
+        .into_bytes();
+    let tag = image.replacen(':', "-", 1);
+    registry.put_manifest(repository, &tag, OCI_INDEX, &index);
+    index
 }
 
 /// Checks that `repository` of `registry` holds every referrer of `signed` byte for byte:
@@ -285,4 +315,92 @@ fn list_counts_referrers_and_clean_of_the_image_takes_them() {
         !blobs.join(sha256(b"{}")).exists(),
         "the SBOM's config stayed"
     );
+}
+
+#[test]
+fn a_delta_bundle_after_a_new_sbom_brings_only_the_new_artifact() {
+    let (source, target) = (
+        TestRegistry::start(Setup::Plain),
+        TestRegistry::start(Setup::Plain),
+    );
+    let signed = signed_image(&source, "app");
+    let image = format!("{}/app:v1", source.host());
+    let cache = TestCache::new();
+    cache.run(&["pull", &image]).success();
+    let dir = TempDir::new("referrers-delta");
+    let (first, second) = (dir.join("first"), dir.join("second"));
+    cache
+        .run(&["bundle", &image, "-o", first.to_str().unwrap()])
+        .success();
+
+    // Signed again: a second SBOM of the unchanged image.
+    let document: &[u8] = br#"{"spdxVersion":"SPDX-2.3","name":"app","rescanned":true}"#;
+    let newer = put_sbom(&source, "app", &signed.subject, document);
+    let index = put_fallback(&source, "app", &signed.image, &[&signed.sbom, &newer]);
+    cache.run(&["pull", &image]).success();
+    cache
+        .run(&[
+            "bundle",
+            &image,
+            "--since",
+            first.to_str().unwrap(),
+            "-o",
+            second.to_str().unwrap(),
+        ])
+        .success();
+
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(second.join("bundle.json")).unwrap()).unwrap();
+    let listed: Vec<&str> = (record["referrers"].as_array().unwrap().iter())
+        .map(|referrer| referrer["manifest"]["digest"].as_str().unwrap())
+        .collect();
+    for manifest in [&signed.sbom, &newer, &signed.signature] {
+        let digest = format!("sha256:{}", sha256(manifest));
+        assert!(
+            listed.contains(&digest.as_str()),
+            "{listed:?} lacks {digest}"
+        );
+    }
+    let relied: Vec<&str> = (record["relies_on"].as_array().unwrap().iter())
+        .map(|blob| blob["digest"].as_str().unwrap())
+        .collect();
+    let old_layer = format!(
+        "sha256:{}",
+        sha256(br#"{"spdxVersion":"SPDX-2.3","name":"app"}"#)
+    );
+    assert!(relied.contains(&old_layer.as_str()), "{relied:?}");
+    let entries = support::tool("tar", &["-tf", second.join("images.tar").to_str().unwrap()]);
+    assert!(
+        entries.contains(&sha256(document)),
+        "the new SBOM is carried"
+    );
+    assert!(
+        !entries.contains(&old_layer[7..]),
+        "the old SBOM's layer is carried again"
+    );
+
+    let elsewhere = TempDir::new("referrers-delta-elsewhere");
+    for bundle in [&first, &second] {
+        let pushed = std::process::Command::new(bundle.join("push.sh"))
+            .arg(format!("{}/edge", target.host()))
+            .env("DOCKER_PUSHER_CACHE_DIR", elsewhere.join("cache"))
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&pushed.stderr);
+        assert!(pushed.status.success(), "{said}");
+    }
+    let at = |reference: &str| format!("{}/edge/app{reference}", target.host());
+    let there = registry_manifest(&at(&format!("@sha256:{}", sha256(&newer))));
+    assert_eq!(sha256(there.as_bytes()), sha256(&newer));
+    let fallback: Value =
+        serde_json::from_str(&registry_manifest(&at(&format!(":{}", signed.tag())))).unwrap();
+    let wanted: Value = serde_json::from_slice(&index).unwrap();
+    let digests = |index: &Value| -> Vec<String> {
+        let mut digests: Vec<String> = (index["manifests"].as_array().unwrap().iter())
+            .map(|entry| entry["digest"].as_str().unwrap().to_string())
+            .collect();
+        digests.sort();
+        digests
+    };
+    assert_eq!(digests(&fallback), digests(&wanted));
 }

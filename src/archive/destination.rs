@@ -16,7 +16,7 @@ use crate::retry::Headway;
 use crate::transfer::{Destination, Open, Stored};
 
 use super::delta::{DELTA_ENTRY, Delta, Omitted, Since};
-use super::referrers::{REFERRERS_ENTRY, Referrers};
+use super::referrers::{REFERRERS_ENTRY, Referrers, WrittenReferrer};
 use super::write::{ArchiveWriter, LegacyEntry};
 
 /// An archive being written to `W`, as a copy destination.
@@ -76,6 +76,15 @@ impl<W: Write + Send> ArchiveDestination<W> {
     /// The blobs left out that the images used, so far.
     pub fn left_out(&self) -> Vec<Omitted> {
         self.state().left_out.values().cloned().collect()
+    }
+
+    /// The referrers written so far, with their subjects and blobs.
+    pub fn referrers(&self) -> Result<Vec<WrittenReferrer>> {
+        let state = self.state();
+        (state.referrers).written(
+            |subject| state.fallbacks.get(subject).cloned(),
+            |digest| state.manifests.get(digest).cloned(),
+        )
     }
 
     /// Writes the listings, ends the archive, and returns the output.

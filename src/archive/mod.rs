@@ -30,6 +30,7 @@ use entries::{Container, Entries};
 pub use layout::ArchiveImage;
 pub use parts::{Part, PartsWriter, part_limit, part_name};
 use referrers::Referrers;
+pub use referrers::WrittenReferrer;
 pub use select::ImageQuery;
 
 /// Where an archive comes from.

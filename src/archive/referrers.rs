@@ -13,10 +13,24 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::{Descriptor, RawManifest};
 use crate::reference::Reference;
-use crate::registry::{COSIGN_SUFFIXES, Listing, fallback_tag};
+use crate::registry::{COSIGN_SUFFIXES, Listing, fallback_tag, subject_of_tag};
 use crate::transfer::{Found, Referrer};
 
 use super::entries::Entries;
+
+/// One referrer written into an archive, as `bundle.json` lists it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WrittenReferrer {
+    /// The manifest it is a referrer of.
+    pub subject: Digest,
+    /// Its own manifest.
+    pub manifest: Descriptor,
+    /// cosign's tag it is at (`sha256-<hex>.sig`), if that is how it was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// The blobs it uses (config and layers).
+    pub blobs: Vec<Descriptor>,
+}
 
 /// The entry that lists an archive's referrers.
 pub const REFERRERS_ENTRY: &str = "docker-image-pusher-referrers.json";
@@ -78,6 +92,46 @@ impl Referrers {
             referrers,
             index: recorded,
         })
+    }
+
+    /// Every referrer listed, with its subject; `manifest` gives the bytes of one written.
+    pub fn written(
+        &self,
+        fallbacks: impl Fn(&Digest) -> Option<RawManifest>,
+        manifest: impl Fn(&Digest) -> Option<RawManifest>,
+    ) -> Result<Vec<WrittenReferrer>> {
+        let mut written = Vec::new();
+        let blobs = |descriptor: &Descriptor| {
+            (manifest(&descriptor.digest))
+                .and_then(|raw| raw.image().ok())
+                .map(|image| [vec![image.config], image.layers].concat())
+                .unwrap_or_default()
+        };
+        for subject in self.indexes.keys() {
+            for entry in Listing::Tag(fallbacks(subject)).entries()? {
+                written.push(WrittenReferrer {
+                    subject: subject.clone(),
+                    blobs: blobs(&entry),
+                    manifest: entry,
+                    tag: None,
+                });
+            }
+        }
+        for (name, descriptor) in &self.tags {
+            let tag = Reference::parse(name)
+                .ok()
+                .and_then(|n| n.tag().map(str::to_string));
+            let Some(subject) = tag.as_deref().and_then(subject_of_tag) else {
+                continue;
+            };
+            written.push(WrittenReferrer {
+                subject,
+                blobs: blobs(descriptor),
+                manifest: descriptor.clone(),
+                tag,
+            });
+        }
+        Ok(written)
     }
 
     /// The manifest a referrer of an image named `names` is, as listed here.

@@ -69,6 +69,25 @@ impl CachedImage<'_> {
     }
 }
 
+impl CachedImage<'_> {
+    /// The layers of every referrer the cache holds in this image's repository (its own
+    /// among them): what a delta bundle may leave out where an earlier one carried them.
+    pub fn referrer_layers(&self) -> Result<Vec<Descriptor>> {
+        let Some(name) = self.name() else {
+            return Ok(Vec::new());
+        };
+        let index = self.cache.index()?;
+        let repository = name.name();
+        let referrers = (index.iter().map(|(_, record)| record)).filter(|record| {
+            record.is_referrer() && record.repository.as_ref() == Some(&repository)
+        });
+        Ok(referrers
+            .flat_map(|record| (record.layers.iter()).filter_map(|digest| record.blobs.get(digest)))
+            .map(|blob| Descriptor::new(&blob.media_type, blob.digest.clone(), blob.size))
+            .collect())
+    }
+}
+
 impl Source for CachedImage<'_> {
     fn manifest(&self) -> Result<RawManifest> {
         Ok(self.manifest.clone())

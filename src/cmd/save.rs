@@ -10,7 +10,7 @@ use flate2::write::GzEncoder;
 use lexopt::{Arg, Parser};
 
 use crate::archive::{
-    ArchiveDestination, Omitted, Part, PartsWriter, Since, part_limit, part_name,
+    ArchiveDestination, Omitted, Part, PartsWriter, Since, WrittenReferrer, part_limit, part_name,
 };
 use crate::args::{
     self, FlagGroup, Globals, PROGRESS_HELP, Parsed, REFERRERS_HELP, ReferrerArgs, TransferArgs,
@@ -132,13 +132,13 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
     let (output, gzip) = (&written.output, written.gzip);
     let taken = (&cached[..], None, written.referrers.as_ref());
     let summary = match (output.as_str(), written.split) {
-        ("-", _) => write_archive(std::io::stdout(), gzip, taken, shown)?.0,
+        ("-", _) => write_archive(std::io::stdout(), gzip, taken, shown)?.summary,
         (path, None) => write_whole(Path::new(path), |file| {
-            write_archive(file, gzip, taken, shown).map(|(summary, ..)| summary)
+            write_archive(file, gzip, taken, shown).map(|archived| archived.summary)
         })?,
         (path, Some(limit)) => {
             let (summary, parts) = write_parts(Path::new(path), limit, |out| {
-                write_archive(out, gzip, taken, shown).map(|(summary, ..)| summary)
+                write_archive(out, gzip, taken, shown).map(|archived| archived.summary)
             })?;
             run.progress.info(format_args!(
                 "{path} is written as {}: {}",
@@ -321,38 +321,55 @@ pub type LeaveOut = Option<(Since, Vec<Omitted>)>;
 /// images go with them.
 pub type Taken<'a> = (&'a [CachedImage<'a>], LeaveOut, Option<&'a ReferrerPolicy>);
 
+/// What writing an archive did: the copy, the blobs a delta left out that the images use,
+/// the referrers written with them, and the output.
+pub struct Archived<W> {
+    pub summary: Summary,
+    pub left_out: Vec<Omitted>,
+    pub referrers: Vec<WrittenReferrer>,
+    pub out: W,
+}
+
 /// Writes the archive of `images` to `out`, gzip-compressed when `gzip`, through the copy
 /// loop (one blob at a time: an archive is one stream), showing progress on `board`; a delta
-/// when `leave_out` says what to leave out; the referrers the policy takes go with them. Returns what the copy did, the blobs it left out
-/// that the images use, and `out`.
+/// when `leave_out` says what to leave out; the referrers the policy takes go with them.
 pub fn write_archive<W: Write + Send>(
     out: W,
     gzip: bool,
     taken: Taken<'_>,
     shown: (&Board, &Progress),
-) -> Result<(Summary, Vec<Omitted>, W)> {
+) -> Result<Archived<W>> {
     let out = BufWriter::with_capacity(COPY_BUFFER, out);
-    let (summary, left_out, out) = if gzip {
+    let archived = if gzip {
         let compressing = GzEncoder::new(out, Compression::default());
-        let (summary, left_out, compressed) = copy_into(compressing, taken, shown)?;
-        let out = compressed.finish().context(|| "compressing the archive")?;
-        (summary, left_out, out)
+        copy_into(compressing, taken, shown)?
+            .then(|out| out.finish().context(|| "compressing the archive"))?
     } else {
         copy_into(out, taken, shown)?
     };
-    let out = out
-        .into_inner()
-        .map_err(|e| Error::io("writing the archive", e.into_error()))?;
-    Ok((summary, left_out, out))
+    archived.then(|out| {
+        (out.into_inner()).map_err(|e| Error::io("writing the archive", e.into_error()))
+    })
 }
 
-/// Copies `images` into an archive written to `out`; returns what the copy did, what it
-/// left out, and `out`.
+impl<W> Archived<W> {
+    /// The same, with the output as `finish` leaves it.
+    pub fn then<V>(self, finish: impl FnOnce(W) -> Result<V>) -> Result<Archived<V>> {
+        Ok(Archived {
+            summary: self.summary,
+            left_out: self.left_out,
+            referrers: self.referrers,
+            out: finish(self.out)?,
+        })
+    }
+}
+
+/// Copies `images` into an archive written to `out`.
 fn copy_into<W: Write + Send>(
     out: W,
     (images, leave_out, referrers): Taken<'_>,
     (board, progress): (&Board, &Progress),
-) -> Result<(Summary, Vec<Omitted>, W)> {
+) -> Result<Archived<W>> {
     let destination = match leave_out {
         Some((since, omitted)) => ArchiveDestination::new(out).leaving_out(since, omitted),
         None => ArchiveDestination::new(out),
@@ -371,8 +388,12 @@ fn copy_into<W: Write + Send>(
         ..Options::default()
     };
     let summary = transfer::copy(&jobs, &destination, options, progress)?;
-    let left_out = destination.left_out();
-    Ok((summary, left_out, destination.finish()?))
+    Ok(Archived {
+        summary,
+        left_out: destination.left_out(),
+        referrers: destination.referrers()?,
+        out: destination.finish()?,
+    })
 }
 
 #[cfg(test)]
