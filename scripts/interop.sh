@@ -3,7 +3,8 @@
 # containerd's ctr, each started here with its state in a temporary folder, and a local
 # registry. Every check compares image IDs (config digests), or manifest digests where a
 # client keeps an index whole:
-#   our save (one image, two, --gzip, -o - into a pipe, an index) -> docker/podman load, ctr import
+#   our save (one image, two, --gzip, -o - into a pipe, an index, one with referrers)
+#     -> docker/podman load, ctr import
 #   docker save, podman save (docker-archive, oci-archive, multi-image), ctr export
 #     -> our extract and push -> skopeo inspect
 #   our push (gzip, --compress none, a cached index, whole by default) -> docker pull,
@@ -224,6 +225,61 @@ index_loads() {
 }
 check "save of an index: docker load takes this host's image, ctr import keeps the index" index_loads
 check "save of an index: podman load" podman_ load -i "$work/multi.tar"
+
+# An image with referrers at the registry, as syft/oras and cosign lay them out on one without
+# the Referrers API: an SPDX SBOM naming it as its subject, the fallback index sha256-<hex>
+# listing it, a cosign signature at sha256-<hex>.sig. Our pull and save carry them into the
+# archive, listed apart from the images: every client still loads just the image.
+signed=$registry/interop/signed:v1
+dip push "$app" "$signed"
+python3 - "$registry" interop/signed v1 <<'PY'
+import hashlib, json, sys, urllib.request
+registry, repository, tag = sys.argv[1:]
+base = f"http://{registry}/v2/{repository}"
+def put(url, body, media_type):
+    urllib.request.urlopen(urllib.request.Request(url, body, {"Content-Type": media_type}, method="PUT"))
+def blob(body):
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    started = urllib.request.urlopen(urllib.request.Request(f"{base}/blobs/uploads/", b"", method="POST"))
+    location = started.headers["Location"]
+    location = location if location.startswith("http") else f"http://{registry}{location}"
+    put(f"{location}{'&' if '?' in location else '?'}digest={digest}", body, "application/octet-stream")
+    return {"digest": digest, "size": len(body)}
+def manifest(reference, body, media_type):
+    put(f"{base}/manifests/{reference}", body, media_type)
+    return {"mediaType": media_type, "digest": "sha256:" + hashlib.sha256(body).hexdigest(), "size": len(body)}
+oci = "application/vnd.oci.image.manifest.v1+json"
+accept = {"Accept": oci + ",application/vnd.docker.distribution.manifest.v2+json"}
+got = urllib.request.urlopen(urllib.request.Request(f"{base}/manifests/{tag}", headers=accept))
+image = got.read()
+subject = {"mediaType": got.headers["Content-Type"], "digest": "sha256:" + hashlib.sha256(image).hexdigest(), "size": len(image)}
+spdx = "application/spdx+json"
+sbom = json.dumps({"schemaVersion": 2, "mediaType": oci, "artifactType": spdx,
+    "config": {"mediaType": "application/vnd.oci.empty.v1+json", **blob(b"{}")},
+    "layers": [{"mediaType": spdx, **blob(b'{"spdxVersion":"SPDX-2.3"}')}],
+    "subject": subject}).encode()
+listed = manifest("sha256:" + hashlib.sha256(sbom).hexdigest(), sbom, oci)
+fallback = "sha256-" + subject["digest"][len("sha256:"):]
+manifest(fallback, json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+    "manifests": [{**listed, "artifactType": spdx}]}).encode(), "application/vnd.oci.image.index.v1+json")
+payload = json.dumps({"critical": {"image": {"docker-manifest-digest": subject["digest"]}}}).encode()
+layer = blob(payload)
+config = json.dumps({"architecture": "", "os": "", "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]}}).encode()
+manifest(fallback + ".sig", json.dumps({"schemaVersion": 2, "mediaType": oci,
+    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **blob(config)},
+    "layers": [{"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json", **layer}]}).encode(), oci)
+PY
+dip pull "$signed"
+dip save "$signed" -o "$work/signed.tar"
+config_id() { echo "sha256:$(skopeo inspect --config --raw "$1" | sha256sum | cut -d' ' -f1)"; }
+signed_loads() {
+  tar -xOf "$work/signed.tar" docker-image-pusher-referrers.json >"$work/signed.json" &&
+    grep -q '"indexes":{"sha256:' "$work/signed.json" && grep -q ':sha256-[0-9a-f]*\.sig"' "$work/signed.json" &&
+    same "$(config_id "oci-archive:$work/signed.tar")" "$app_id" &&
+    same "$(config_id "docker-archive:$work/signed.tar")" "$app_id" &&
+    loads "$work/signed.tar" "$signed" "$app_id"
+}
+check "save with referrers: docker load, podman load, ctr import, skopeo read just the image" signed_loads
 
 # Each client holds app (and Docker and podman other too), loaded from our archives.
 docker_ load -i "$work/two.tar" >/dev/null

@@ -13,6 +13,8 @@ pub const MAX_MANIFEST_SIZE: u64 = 4 * 1024 * 1024;
 /// How deep indexes may nest inside indexes.
 pub const MAX_INDEX_DEPTH: usize = 4;
 
+pub mod fallback;
+
 /// The media types this program reads and writes.
 pub mod media_type {
     /// OCI image manifest.
@@ -337,6 +339,15 @@ impl RawManifest {
             return (fields.subject.and_then(|s| s.digest), descriptor);
         }
         (None, descriptor)
+    }
+
+    /// Whether these bytes, the image manifest `image`, are an artifact that names a subject
+    /// (an SBOM, say) with a config that is no image's (the empty descriptor, as a rule):
+    /// its config is not read as an image config.
+    pub fn is_artifact(&self, image: &ImageManifest) -> bool {
+        ![media_type::OCI_CONFIG, media_type::DOCKER_CONFIG]
+            .contains(&image.config.media_type.as_str())
+            && self.as_referrer().0.is_some()
     }
 
     /// The image manifest these bytes hold; an index or anything else is an error.

@@ -8,12 +8,15 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::manifest::fallback::merged;
 use crate::manifest::{self, Descriptor, Parsed, Platform, RawManifest};
 use crate::reference::Reference;
+use crate::registry::subject_of_tag;
 use crate::retry::Headway;
 use crate::transfer::{Destination, Open, Stored};
 
 use super::delta::{DELTA_ENTRY, Delta, Omitted, Since};
+use super::referrers::{REFERRERS_ENTRY, Referrers, WrittenReferrer};
 use super::write::{ArchiveWriter, LegacyEntry};
 
 /// An archive being written to `W`, as a copy destination.
@@ -30,6 +33,10 @@ struct State<W: Write> {
     since: Since,
     /// Those of them the images used, which the delta entry lists.
     left_out: BTreeMap<Digest, Omitted>,
+    /// The referrers written, which the referrers entry lists.
+    referrers: Referrers,
+    /// The fallback index written for each subject, by the subject's digest.
+    fallbacks: HashMap<Digest, RawManifest>,
 }
 
 impl<W: Write + Send> ArchiveDestination<W> {
@@ -41,6 +48,8 @@ impl<W: Write + Send> ArchiveDestination<W> {
             leave_out: HashMap::new(),
             since: Since::default(),
             left_out: BTreeMap::new(),
+            referrers: Referrers::default(),
+            fallbacks: HashMap::new(),
         };
         ArchiveDestination {
             state: Mutex::new(state),
@@ -69,6 +78,15 @@ impl<W: Write + Send> ArchiveDestination<W> {
         self.state().left_out.values().cloned().collect()
     }
 
+    /// The referrers written so far, with their subjects and blobs.
+    pub fn referrers(&self) -> Result<Vec<WrittenReferrer>> {
+        let state = self.state();
+        (state.referrers).written(
+            |subject| state.fallbacks.get(subject).cloned(),
+            |digest| state.manifests.get(digest).cloned(),
+        )
+    }
+
     /// Writes the listings, ends the archive, and returns the output.
     pub fn finish(self) -> Result<W> {
         let mut state = self.state.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -78,6 +96,10 @@ impl<W: Write + Send> ArchiveDestination<W> {
                 omitted: state.left_out.values().cloned().collect(),
             };
             state.writer.json_file(DELTA_ENTRY, &delta)?;
+        }
+        if !state.referrers.is_empty() {
+            let referrers = std::mem::take(&mut state.referrers);
+            state.writer.json_file(REFERRERS_ENTRY, &referrers)?;
         }
         state.writer.finish()
     }
@@ -107,16 +129,22 @@ impl<W: Write + Send> Destination for ArchiveDestination<W> {
         Ok(blob.clone())
     }
 
-    /// Writes the manifest's bytes; a named one (not `name@digest`, an index's child) is
-    /// listed in `index.json`, and in `manifest.json` as one image: itself, or for an index
-    /// the image for this host's platform (`docker load` takes one image per name).
+    /// Writes the manifest's bytes; a named one (not `name@digest`, an index's child or a
+    /// referrer) is listed in `index.json`, and in `manifest.json` as one image: itself, or
+    /// for an index the image for this host's platform (`docker load` takes one image per
+    /// name). Referrers are listed in neither: cosign's tags go to the referrers entry, and
+    /// a manifest naming a subject is never an image to load.
     fn put_manifest(&self, name: Option<&Reference>, manifest: &RawManifest) -> Result<Stored> {
         let mut state = self.state();
         state.writer.manifest(manifest)?;
         state
             .manifests
             .insert(manifest.digest.clone(), manifest.clone());
-        if name.is_some_and(|name| name.digest().is_some()) {
+        if let Some(name) = name.filter(|name| name.tag().and_then(subject_of_tag).is_some()) {
+            (state.referrers.tags).insert(name.to_string(), manifest.descriptor());
+            return Ok(Stored::New);
+        }
+        if name.is_some_and(|name| name.digest().is_some()) || manifest.as_referrer().0.is_some() {
             return Ok(Stored::New);
         }
         let listed = state.image_for_this_host(manifest)?;
@@ -135,6 +163,28 @@ impl<W: Write + Send> Destination for ArchiveDestination<W> {
             .writer
             .name(manifest, full.as_deref(), name.and_then(Reference::tag));
         Ok(Stored::New)
+    }
+
+    /// Writes the fallback index of `subject`'s referrers (the source's own when it lists
+    /// exactly these, else merged with what this archive listed before) and lists it in the
+    /// referrers entry.
+    fn link_referrers(
+        &self,
+        subject: &Descriptor,
+        referrers: &[Descriptor],
+        index: Option<&RawManifest>,
+    ) -> Result<()> {
+        if referrers.is_empty() {
+            return Ok(());
+        }
+        let mut state = self.state();
+        let Some(fallback) = merged(state.fallbacks.get(&subject.digest), referrers, index)? else {
+            return Ok(());
+        };
+        state.writer.manifest(&fallback)?;
+        (state.referrers.indexes).insert(subject.digest.clone(), fallback.descriptor());
+        state.fallbacks.insert(subject.digest.clone(), fallback);
+        Ok(())
     }
 }
 

@@ -21,6 +21,7 @@ use super::entries::Entries;
 
 /// One image found in an archive: an entry of its `index.json` (an image, or an index that
 /// the plan chooses in) or of its legacy `manifest.json`.
+#[derive(Clone)]
 pub struct ArchiveImage {
     /// The names the archive gives it (empty for an image saved by ID).
     pub names: Vec<Reference>,
@@ -209,8 +210,13 @@ pub(super) fn read_manifest(
     let Ok(Parsed::Image(image)) = manifest::parse(&raw.bytes) else {
         return Ok(raw);
     };
-    let config_path = image.config.digest.layout_path();
-    read_config(entries, name, &config_path, Some(&image.config))?;
+    match raw.is_artifact(&image) {
+        true => drop(read_blob(entries, name, &image.config)?),
+        false => {
+            let config_path = image.config.digest.layout_path();
+            read_config(entries, name, &config_path, Some(&image.config))?;
+        }
+    }
     for layer in &image.layers {
         let path = layer.digest.layout_path();
         if !entries.contains(&path)

@@ -7,9 +7,11 @@ mod entries;
 mod headers;
 mod layout;
 mod parts;
+mod referrers;
 mod select;
 mod write;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, Cursor, IsTerminal, Read, Seek};
@@ -20,13 +22,15 @@ use flate2::read::MultiGzDecoder;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::{Descriptor, RawManifest};
-use crate::transfer::Source;
+use crate::transfer::{Found, Referrer, Source};
 
 pub use delta::{Delta, Omitted, Since};
 pub use destination::ArchiveDestination;
 use entries::{Container, Entries};
 pub use layout::ArchiveImage;
 pub use parts::{Part, PartsWriter, part_limit, part_name};
+use referrers::Referrers;
+pub use referrers::WrittenReferrer;
 pub use select::ImageQuery;
 
 /// Where an archive comes from.
@@ -63,6 +67,8 @@ pub struct Archive {
     /// What a delta archive leaves out.
     delta: Option<Delta>,
     omitted: layout::Omissions,
+    /// What it lists as referrers of its images.
+    referrers: Referrers,
 }
 
 impl Archive {
@@ -83,6 +89,7 @@ impl Archive {
         let delta = Delta::read(&entries, &name)?;
         let omitted = delta.as_ref().map(Delta::sizes).unwrap_or_default();
         let layout = layout::read(&entries, &name, &omitted)?;
+        let referrers = Referrers::read(&entries, &name)?;
         Ok(Archive {
             name,
             entries,
@@ -90,6 +97,7 @@ impl Archive {
             paths: layout.paths,
             delta,
             omitted,
+            referrers,
         })
     }
 
@@ -112,7 +120,7 @@ impl Archive {
     pub fn source<'a>(&'a self, image: &'a ArchiveImage) -> ArchiveSource<'a> {
         ArchiveSource {
             archive: self,
-            image,
+            image: Cow::Borrowed(image),
         }
     }
 }
@@ -188,7 +196,21 @@ fn read_up_to(stream: &mut impl Read, buffer: &mut [u8], name: &str) -> Result<u
 /// One image of an archive, as a copy source.
 pub struct ArchiveSource<'a> {
     archive: &'a Archive,
-    image: &'a ArchiveImage,
+    /// One the archive lists, or a referrer of one (named beside it).
+    image: Cow<'a, ArchiveImage>,
+}
+
+impl ArchiveSource<'_> {
+    /// Reads a manifest of the archive, checked against `descriptor`.
+    fn read_manifest(&self, descriptor: &Descriptor) -> Result<RawManifest> {
+        let archive = self.archive;
+        layout::read_manifest(
+            &archive.entries,
+            &archive.name,
+            descriptor,
+            &archive.omitted,
+        )
+    }
 }
 
 impl Source for ArchiveSource<'_> {
@@ -218,8 +240,45 @@ impl Source for ArchiveSource<'_> {
     }
 
     fn child_manifest(&self, entry: &Descriptor) -> Result<RawManifest> {
-        let archive = self.archive;
-        layout::read_manifest(&archive.entries, &archive.name, entry, &archive.omitted)
+        self.read_manifest(entry)
+    }
+
+    /// What the archive's referrers entry lists for `subject`; nothing for an image without
+    /// a name (as in the cache, whose referrers are kept beside the names).
+    fn referrers(&self, subject: &Descriptor) -> Result<Found> {
+        match self.image.names.is_empty() {
+            true => Ok(Found::default()),
+            false => (self.archive.referrers).of(&self.image.names, subject, |index| {
+                self.read_manifest(index)
+            }),
+        }
+    }
+
+    fn referrer(&self, referrer: &Referrer) -> Result<Box<dyn Source + '_>> {
+        let names = &self.image.names;
+        let descriptor = (self.archive.referrers.descriptor(names, referrer)).ok_or_else(|| {
+            Error::BadInput(format!(
+                "{}: its referrer {referrer:?} is not in it",
+                self.archive.name
+            ))
+        })?;
+        let names = match referrer {
+            Referrer::Listed(entry) => (names.iter())
+                .map(|name| name.with_digest(entry.digest.clone()))
+                .collect(),
+            Referrer::Tagged(tag) => names
+                .iter()
+                .filter_map(|name| name.with_tag(tag).ok())
+                .collect(),
+        };
+        let image = ArchiveImage {
+            names,
+            manifest: self.read_manifest(&descriptor)?,
+        };
+        Ok(Box::new(ArchiveSource {
+            archive: self.archive,
+            image: Cow::Owned(image),
+        }))
     }
 
     fn holds(&self, entry: &Descriptor) -> bool {

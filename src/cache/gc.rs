@@ -75,6 +75,8 @@ impl Cache {
                 keys
             }
         };
+        // The referrers of the images removed go with them.
+        let keys = [index.referrers_left(&keys), keys].concat();
         for key in &keys {
             index.remove(key);
         }

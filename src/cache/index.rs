@@ -13,6 +13,7 @@ use crate::create::{self, SHAREABLE_DIR, SHAREABLE_FILE};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::reference::{self, Reference};
+use crate::registry::{fallback_tag, subject_of_tag};
 
 /// The shortest image ID prefix accepted without `sha256:` in front.
 const MIN_ID_PREFIX: usize = 6;
@@ -54,6 +55,10 @@ pub struct ImageRecord {
     /// For an index: the manifests it lists, each cached as `repository@digest`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<Digest>,
+    /// For a referrer (a signature, an SBOM, an attestation): the manifest it names as its
+    /// `subject`, cached in the same repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Digest>,
     /// Where the image came from (`archive:image.tar`).
     pub source: String,
     /// When it was cached, RFC 3339 in UTC.
@@ -64,6 +69,22 @@ impl ImageRecord {
     /// The total size of the image's blobs.
     pub fn size(&self) -> u64 {
         self.blobs.values().map(|blob| blob.size).sum()
+    }
+
+    /// Whether it records a referrer, not an image: a manifest naming a subject, a fallback
+    /// index (`sha256-<hex>`) or one of cosign's tags (`sha256-<hex>.sig`).
+    pub fn is_referrer(&self) -> bool {
+        self.subject.is_some() || subject_of_tag(&self.reference).is_some()
+    }
+
+    /// Whether it records a referrer of `record`'s manifest, beside it: listed as naming it,
+    /// or its fallback index or one of cosign's tags of it.
+    fn refers_to(&self, record: &ImageRecord) -> bool {
+        let of = &record.manifest_digest;
+        self.repository.is_some()
+            && self.repository == record.repository
+            && (self.subject.as_ref() == Some(of)
+                || subject_of_tag(&self.reference).as_ref() == Some(of))
     }
 }
 
@@ -119,6 +140,45 @@ impl Index {
     /// All records with their keys, in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &ImageRecord)> {
         self.images.iter()
+    }
+
+    /// How many referrers the cache holds for `record`'s manifest: those naming it, and
+    /// cosign's tags of it (its fallback index, which lists them, is not counted).
+    pub fn referrer_count(&self, record: &ImageRecord) -> usize {
+        (self.images.values())
+            .filter(|other| {
+                other.refers_to(record) && other.reference != fallback_tag(&record.manifest_digest)
+            })
+            .count()
+    }
+
+    /// The keys of the referrers `keys` leave behind: those of a manifest no other entry of
+    /// its repository keeps, and theirs in turn.
+    pub fn referrers_left(&self, keys: &[String]) -> Vec<String> {
+        let mut gone: BTreeSet<&str> = keys.iter().map(String::as_str).collect();
+        let mut next: Vec<&str> = gone.iter().copied().collect();
+        while let Some(key) = next.pop() {
+            let Some(record) = self.images.get(key) else {
+                continue;
+            };
+            let kept = (self.images.iter()).any(|(other, left)| {
+                !gone.contains(other.as_str())
+                    && left.repository == record.repository
+                    && left.manifest_digest == record.manifest_digest
+            });
+            if kept {
+                continue;
+            }
+            for (other, referrer) in &self.images {
+                if referrer.refers_to(record) && gone.insert(other) {
+                    next.push(other);
+                }
+            }
+        }
+        (gone.into_iter())
+            .filter(|key| !keys.iter().any(|given| given == key))
+            .map(str::to_string)
+            .collect()
     }
 
     /// Every blob some image refers to.
@@ -321,9 +381,46 @@ mod tests {
             layers: Vec::new(),
             blobs: BTreeMap::new(),
             children: Vec::new(),
+            subject: None,
             source: String::new(),
             cached_at: String::new(),
         }
+    }
+
+    #[test]
+    fn referrers_go_with_the_last_name_of_their_image() {
+        let repository = Some("example.com/app");
+        let image = record(repository, "v1", 'a');
+        let subject = image.manifest_digest.clone();
+        let mut index = Index::default();
+        index.insert("example.com/app:v1".into(), image.clone());
+        index.insert("example.com/app:v2".into(), image.clone());
+        let sbom = ImageRecord {
+            subject: Some(subject.clone()),
+            manifest_digest: Digest::of(b"sbom"),
+            ..record(repository, "sha256:5b0b", 'e')
+        };
+        index.insert("example.com/app@sha256:5b0b".into(), sbom);
+        let tag = format!("{}.sig", fallback_tag(&subject));
+        let signature = ImageRecord {
+            manifest_digest: Digest::of(b"signature"),
+            ..record(repository, &tag, 'f')
+        };
+        index.insert(format!("example.com/app:{tag}"), signature);
+        let fallback = fallback_tag(&subject);
+        let listing = ImageRecord {
+            manifest_digest: Digest::of(b"listing"),
+            ..record(repository, &fallback, 'f')
+        };
+        index.insert(format!("example.com/app:{fallback}"), listing);
+        assert_eq!(index.referrer_count(&image), 2);
+        assert!(
+            index
+                .referrers_left(&["example.com/app:v1".into()])
+                .is_empty()
+        );
+        let both = ["example.com/app:v1".into(), "example.com/app:v2".into()];
+        assert_eq!(index.referrers_left(&both).len(), 3);
     }
 
     fn index() -> Index {

@@ -17,9 +17,11 @@ mod gc;
 mod index;
 mod memo;
 mod receive;
+mod referrers;
 mod source;
 mod trust;
 
+use std::collections::HashMap;
 use std::fs::{self, File, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -218,7 +220,7 @@ impl Session<'_> {
                 name.to_string(),
                 Some(name.name()),
                 name.reference(),
-                format!("manifests/{}/{}", name.name(), name.reference()),
+                referrers::manifest_path(name),
             ),
             None => (
                 id.to_string(),
@@ -267,6 +269,7 @@ impl Session<'_> {
                 })
                 .collect(),
             children: contents.children,
+            subject: manifest.as_referrer().0,
             source: source.to_string(),
             cached_at: index::now_rfc3339(),
         };
@@ -305,6 +308,12 @@ impl Session<'_> {
     /// an index's children.
     fn contents(&self, manifest: &RawManifest) -> Result<Contents> {
         match manifest::parse(&manifest.bytes).map_err(Error::BadInput)? {
+            manifest::Parsed::Image(image) if manifest.is_artifact(&image) => Ok(Contents {
+                config: Some(image.config),
+                diff_ids: Vec::new(),
+                layers: image.layers,
+                children: Vec::new(),
+            }),
             manifest::Parsed::Image(image) => {
                 let config_bytes = self.read_small_blob(&image.config)?;
                 let config = manifest::parse_config(&config_bytes)
@@ -381,6 +390,8 @@ struct Unpublished {
     /// The index as it was when the copy stored its first manifest.
     before: Option<Index>,
     records: Vec<(String, ImageRecord)>,
+    /// The names each manifest was stored under, by digest: where its referrers go.
+    names: HashMap<Digest, Vec<Reference>>,
 }
 
 impl Unpublished {
@@ -468,7 +479,40 @@ impl Destination for CacheDestination<'_> {
         Ok(blob.clone())
     }
     fn put_manifest(&self, name: Option<&Reference>, manifest: &RawManifest) -> Result<Stored> {
-        (self.session).commit(name, manifest, &self.source, &mut self.unpublished())
+        let mut unpublished = self.unpublished();
+        let stored = (self.session).commit(name, manifest, &self.source, &mut unpublished)?;
+        if let Some(name) = name {
+            let names = unpublished
+                .names
+                .entry(manifest.digest.clone())
+                .or_default();
+            names.push(name.clone());
+        }
+        Ok(stored)
+    }
+
+    /// Records the referrers of `subject` in the fallback index of each repository it was
+    /// stored in (`<repository>:sha256-<hex>`, as on a registry without the Referrers API),
+    /// merged with what was recorded there before.
+    fn link_referrers(
+        &self,
+        subject: &Descriptor,
+        referrers: &[Descriptor],
+        index: Option<&RawManifest>,
+    ) -> Result<()> {
+        let mut unpublished = self.unpublished();
+        let names = unpublished.names.get(&subject.digest).cloned();
+        for name in names.unwrap_or_default() {
+            let listing = (referrers, index);
+            (self.session).link_referrers(
+                &name,
+                subject,
+                listing,
+                &self.source,
+                &mut unpublished,
+            )?;
+        }
+        Ok(())
     }
 
     fn publish(&self) -> Result<()> {

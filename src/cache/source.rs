@@ -7,7 +7,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use crate::error::{Context, Error, Result};
 use crate::manifest::{Descriptor, RawManifest};
 use crate::reference::Reference;
-use crate::transfer::Source;
+use crate::transfer::{Found, Referrer, Source};
 
 use super::Cache;
 
@@ -69,6 +69,25 @@ impl CachedImage<'_> {
     }
 }
 
+impl CachedImage<'_> {
+    /// The layers of every referrer the cache holds in this image's repository (its own
+    /// among them): what a delta bundle may leave out where an earlier one carried them.
+    pub fn referrer_layers(&self) -> Result<Vec<Descriptor>> {
+        let Some(name) = self.name() else {
+            return Ok(Vec::new());
+        };
+        let index = self.cache.index()?;
+        let repository = name.name();
+        let referrers = (index.iter().map(|(_, record)| record)).filter(|record| {
+            record.is_referrer() && record.repository.as_ref() == Some(&repository)
+        });
+        Ok(referrers
+            .flat_map(|record| (record.layers.iter()).filter_map(|digest| record.blobs.get(digest)))
+            .map(|blob| Descriptor::new(&blob.media_type, blob.digest.clone(), blob.size))
+            .collect())
+    }
+}
+
 impl Source for CachedImage<'_> {
     fn manifest(&self) -> Result<RawManifest> {
         Ok(self.manifest.clone())
@@ -108,5 +127,27 @@ impl Source for CachedImage<'_> {
         self.cache
             .image(&parent.with_digest(entry.digest.clone()).to_string())?
             .manifest()
+    }
+
+    /// What the cache recorded beside this image's name (an image without one has none).
+    fn referrers(&self, subject: &Descriptor) -> Result<Found> {
+        match self.name() {
+            Some(name) => self.cache.referrers(&name, subject),
+            None => Ok(Found::default()),
+        }
+    }
+
+    fn referrer(&self, referrer: &Referrer) -> Result<Box<dyn Source + '_>> {
+        let name = self.name().ok_or_else(|| {
+            Error::NotFound(format!(
+                "{}: an image without a name has no referrers",
+                self.key
+            ))
+        })?;
+        let at = match referrer {
+            Referrer::Listed(entry) => name.with_digest(entry.digest.clone()),
+            Referrer::Tagged(tag) => name.with_tag(tag)?,
+        };
+        Ok(Box::new(self.cache.image(&at.to_string())?))
     }
 }

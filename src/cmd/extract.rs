@@ -4,16 +4,18 @@ use lexopt::{Arg, Parser};
 
 use crate::archive::{Archive, ImageQuery, Input};
 use crate::args::{
-    self, Globals, PROGRESS_HELP, Parsed, PlatformArgs, TRANSFER_HELP, TransferArgs,
+    self, Globals, PROGRESS_HELP, Parsed, PlatformArgs, REFERRERS_HELP, ReferrerArgs,
+    TRANSFER_HELP, TransferArgs,
 };
 use crate::error::{Error, Result};
 use crate::manifest::Platforms;
 use crate::progress::{Progress, count, human_bytes};
 use crate::reference::Reference;
-use crate::transfer::{self, Job, Stored, Summary};
+use crate::transfer::{self, Job, Options, ReferrerPolicy, Stored, Summary};
 
 use super::context::RunContext;
 use super::output::print_help;
+use super::upload::referrers_said;
 
 const COMMAND: &str = "docker-image-pusher extract";
 
@@ -39,7 +41,7 @@ Options:
                                     in the archive";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
-pub const GROUPS: &[&str] = &[TRANSFER_HELP, PROGRESS_HELP];
+pub const GROUPS: &[&str] = &[TRANSFER_HELP, REFERRERS_HELP, PROGRESS_HELP];
 
 /// The long help.
 pub const DETAILS: &str = "
@@ -75,6 +77,8 @@ pub struct ExtractArgs {
     pub image: Option<ImageQuery>,
     /// The name to give the image (`--tag`).
     pub tag: Option<Reference>,
+    /// Which referrers go with the images (none with `--no-referrers`).
+    pub referrers: Option<ReferrerPolicy>,
 }
 
 impl ExtractArgs {
@@ -83,8 +87,9 @@ impl ExtractArgs {
         let mut transfer = TransferArgs::from_env()?;
         let (mut file, mut image, mut tag) = (None, None, None);
         let mut platform = PlatformArgs::default();
+        let mut referrers = ReferrerArgs::default();
         let groups: &mut [&mut dyn args::FlagGroup] =
-            &mut [&mut globals, &mut transfer, &mut platform];
+            &mut [&mut globals, &mut transfer, &mut platform, &mut referrers];
         while let Some(flag) = args::next(parser, groups, COMMAND)? {
             match flag.as_arg() {
                 Arg::Short('h') => return Ok(Parsed::Help { long: false }),
@@ -106,6 +111,7 @@ impl ExtractArgs {
                 _ => Input::Path(file.into()),
             },
             platforms: platform.choice(Platforms::Host)?,
+            referrers: referrers.policy()?,
             globals,
             transfer,
             image,
@@ -123,6 +129,7 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         input,
         image,
         tag,
+        referrers,
     } = match ExtractArgs::parse(parser, globals)? {
         Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
         Parsed::Run(extract) => extract,
@@ -149,7 +156,11 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         })
         .collect();
     let destination = session.destination(format!("archive:{}", input.describe()));
-    let summary = transfer::copy(&jobs, &destination, run.options(Some(&board), 1), &progress)?;
+    let options = Options {
+        referrers: referrers.as_ref(),
+        ..run.options(Some(&board), 1)
+    };
+    let summary = transfer::copy(&jobs, &destination, options, &progress)?;
     let names: Vec<String> = (selected.iter())
         .flat_map(|image| image.names.iter().map(Reference::to_string))
         .collect();
@@ -158,12 +169,13 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
     }
     run.finish(("extract", &names), &summary, &board, |took| {
         format!(
-            "extracted {} from {}: {} copied ({}), {} already in the cache{took}",
+            "extracted {} from {}: {} copied ({}), {} already in the cache{}{took}",
             count(summary.outcomes.len(), "image"),
             input.describe(),
             count(summary.blobs_copied, "blob"),
             human_bytes(summary.bytes_copied),
-            summary.blobs_present
+            summary.blobs_present,
+            referrers_said(summary.referrers)
         )
     })
 }

@@ -31,7 +31,10 @@ pub const GROUPS: &[&str] = &[];
 pub const DETAILS: &str = "
 
 The table shows each name (an image cached without one shows its ID), the manifest
-digest, the total size of its blobs, its layer count and when it was cached (UTC).
+digest, the total size of its blobs, its layer count, how many referrers (signatures,
+SBOMs, attestations) the cache holds for it, and when it was cached (UTC). The referrers
+themselves are not listed as images: they go wherever their image goes, and clean of the
+image removes them.
 
 --json prints one array with an object per name:
   name             full name (docker.io/library/nginx:latest), or the image ID
@@ -43,6 +46,8 @@ digest, the total size of its blobs, its layer count and when it was cached (UTC
   children         for an index (--all-platforms): the digests of its manifests, each
                    listed as repository@digest
   size             total bytes of config and layers
+  referrers        how many referrers of its manifest are cached: manifests naming it as
+                   their subject, and cosign's sha256-<hex>.sig/.att/.sbom tags of it
   layers           [{digest, size, media_type, diff_id}] in manifest order
   source           where it came from (archive:FILE)
   cached_at        RFC 3339 time in UTC";
@@ -57,6 +62,7 @@ struct Listed<'a> {
     media_type: &'a str,
     config_digest: Option<&'a Digest>,
     size: u64,
+    referrers: usize,
     layers: Vec<ListedLayer<'a>>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     children: &'a [Digest],
@@ -85,7 +91,10 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     }
     let cache = globals.cache();
     let index = cache.index()?;
-    let records: Vec<(&String, &ImageRecord)> = index.iter().collect();
+    let records: Vec<Row<'_>> = (index.iter())
+        .filter(|(_, record)| !record.is_referrer())
+        .map(|(name, record)| (name, record, index.referrer_count(record)))
+        .collect();
     if records.is_empty() {
         globals
             .progress()
@@ -99,10 +108,13 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     write_stdout(text.as_bytes())
 }
 
-fn to_json(records: &[(&String, &ImageRecord)]) -> Result<String> {
+/// One image listed: its name, its record and how many referrers it has.
+type Row<'a> = (&'a String, &'a ImageRecord, usize);
+
+fn to_json(records: &[Row<'_>]) -> Result<String> {
     let listed: Vec<Listed<'_>> = records
         .iter()
-        .map(|(name, record)| listed(name, record))
+        .map(|(name, record, referrers)| listed(name, record, *referrers))
         .collect();
     let mut text = serde_json::to_string_pretty(&listed)
         .map_err(|e| Error::io("encoding JSON", io::Error::other(e)))?;
@@ -110,7 +122,7 @@ fn to_json(records: &[(&String, &ImageRecord)]) -> Result<String> {
     Ok(text)
 }
 
-fn listed<'a>(name: &'a str, record: &'a ImageRecord) -> Listed<'a> {
+fn listed<'a>(name: &'a str, record: &'a ImageRecord, referrers: usize) -> Listed<'a> {
     let layers = (record.layers.iter().enumerate())
         .map(|(i, digest)| {
             let blob = record.blobs.get(digest);
@@ -130,6 +142,7 @@ fn listed<'a>(name: &'a str, record: &'a ImageRecord) -> Listed<'a> {
         media_type: &record.media_type,
         config_digest: record.config_digest.as_ref(),
         size: record.size(),
+        referrers,
         layers,
         children: &record.children,
         source: &record.source,
@@ -137,11 +150,11 @@ fn listed<'a>(name: &'a str, record: &'a ImageRecord) -> Listed<'a> {
     }
 }
 
-fn to_table(records: &[(&String, &ImageRecord)]) -> String {
-    let header = ["IMAGE", "DIGEST", "SIZE", "LAYERS", "CACHED"].map(String::from);
-    let rows: Vec<[String; 5]> = records
+fn to_table(records: &[Row<'_>]) -> String {
+    let header = ["IMAGE", "DIGEST", "SIZE", "LAYERS", "REFERRERS", "CACHED"].map(String::from);
+    let rows: Vec<[String; 6]> = records
         .iter()
-        .map(|(name, record)| {
+        .map(|(name, record, referrers)| {
             let name = match record.repository {
                 Some(_) => name.to_string(),
                 None => format!(
@@ -161,6 +174,7 @@ fn to_table(records: &[(&String, &ImageRecord)]) -> String {
                     0 => record.layers.len().to_string(),
                     platforms => format!("index of {platforms}"),
                 },
+                referrers.to_string(),
                 record
                     .cached_at
                     .replacen('T', " ", 1)

@@ -3,19 +3,20 @@
 use lexopt::{Arg, Parser};
 
 use crate::args::{
-    self, Globals, PROGRESS_HELP, Parsed, PlatformArgs, REGISTRY_HELP, RegistryArgs, TRANSFER_HELP,
-    TransferArgs,
+    self, Globals, PROGRESS_HELP, Parsed, PlatformArgs, REFERRERS_HELP, REGISTRY_HELP,
+    ReferrerArgs, RegistryArgs, TRANSFER_HELP, TransferArgs,
 };
 use crate::error::{Error, Result};
 use crate::manifest::Platforms;
 use crate::progress::{count, human_bytes};
 use crate::reference::Reference;
 use crate::registry::{Mirrors, RegistryOptions};
-use crate::transfer::{self, Job, Options, Stored, Summary};
+use crate::transfer::{self, Job, Options, ReferrerPolicy, Stored, Summary};
 
 use super::context::RunContext;
 use super::output::print_help;
 use super::seed::SeedArgs;
+use super::upload::referrers_said;
 
 const COMMAND: &str = "docker-image-pusher pull";
 
@@ -40,13 +41,17 @@ Options:
   -n, --dry-run                     show what would be downloaded; write nothing";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
-pub const GROUPS: &[&str] = &[REGISTRY_HELP, TRANSFER_HELP, PROGRESS_HELP];
+pub const GROUPS: &[&str] = &[REGISTRY_HELP, TRANSFER_HELP, REFERRERS_HELP, PROGRESS_HELP];
 
 /// The long help.
 pub const DETAILS: &str = "
 
 Every blob is streamed into the cache with its size and sha256 checked on the way; blobs
 already cached are not downloaded again. A manifest pulled by digest must match it.
+The image's referrers (signatures, SBOMs, attestations: found through the Referrers API or
+the fallback tag sha256-<hex>, and cosign's sha256-<hex>.sig/.att/.sbom tags) come too and
+are recorded beside it, as a registry without the API keeps them, so push, save and bundle
+take them on; --no-referrers leaves them.
 Docker schema 1 images are refused, and so are images with a foreign (non-distributable)
 layer, whose bytes the registry does not hold (exit 3, naming the layer; copy moves them
 between registries). Without a scheme, HTTPS is used, falling back to
@@ -69,6 +74,8 @@ pub struct PullArgs {
     pub registry: RegistryArgs,
     pub transfer: TransferArgs,
     pub platforms: Platforms,
+    /// Which referrers go with the image (none with `--no-referrers`).
+    pub referrers: Option<ReferrerPolicy>,
     pub dry_run: bool,
     /// The image, and the scheme a URL gave.
     pub image: (Option<&'static str>, Reference),
@@ -85,6 +92,7 @@ impl PullArgs {
         let mut platform = PlatformArgs::default();
         let mut dry_run = false;
         let mut seed_args = SeedArgs::default();
+        let mut referrers = ReferrerArgs::default();
         while let Some(flag) = args::next(
             parser,
             &mut [
@@ -93,6 +101,7 @@ impl PullArgs {
                 &mut transfer,
                 &mut platform,
                 &mut seed_args,
+                &mut referrers,
             ],
             COMMAND,
         )? {
@@ -111,6 +120,7 @@ impl PullArgs {
         })?;
         Ok(Parsed::Run(PullArgs {
             platforms: platform.choice(Platforms::Host)?,
+            referrers: referrers.policy()?,
             caution: seed_args.caution(),
             globals,
             registry,
@@ -138,6 +148,7 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
     let registry_options = run.registry_options(&pull.registry)?;
     let options = Options {
         dry_run,
+        referrers: pull.referrers.as_ref(),
         ..run.options(Some(&board), registry_options.attempts)
     };
     let summary = into_cache(
@@ -150,6 +161,7 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
     let blobs = count(summary.blobs_copied, "blob");
     let size = human_bytes(summary.bytes_copied);
     let present = summary.blobs_present;
+    let referrers = referrers_said(summary.referrers);
     let unchanged = (summary.outcomes.iter())
         .flat_map(|o| &o.stored)
         .all(|(_, stored)| *stored == Stored::Unchanged);
@@ -159,10 +171,10 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
                 "would pull {reference}: {blobs} to download ({size}), {present} already cached"
             ),
             (false, true) => format!(
-                "already up to date: {reference}: {blobs} downloaded ({size}), {present} already cached{took}"
+                "already up to date: {reference}: {blobs} downloaded ({size}), {present} already cached{referrers}{took}"
             ),
             (false, false) => format!(
-                "pulled {reference}: {blobs} downloaded ({size}), {present} already cached{took}"
+                "pulled {reference}: {blobs} downloaded ({size}), {present} already cached{referrers}{took}"
             ),
         }
     })

@@ -10,16 +10,18 @@ use flate2::write::GzEncoder;
 use lexopt::{Arg, Parser};
 
 use crate::archive::{
-    ArchiveDestination, Omitted, Part, PartsWriter, Since, part_limit, part_name,
+    ArchiveDestination, Omitted, Part, PartsWriter, Since, WrittenReferrer, part_limit, part_name,
 };
-use crate::args::{self, FlagGroup, Globals, PROGRESS_HELP, Parsed, TransferArgs};
+use crate::args::{
+    self, FlagGroup, Globals, PROGRESS_HELP, Parsed, REFERRERS_HELP, ReferrerArgs, TransferArgs,
+};
 use crate::cache::{Cache, CachedImage};
 use crate::create;
 use crate::digest::COPY_BUFFER;
 use crate::error::{Context, Error, Result};
 use crate::manifest::Platforms;
 use crate::progress::{Board, Progress, count, human_bytes};
-use crate::transfer::{self, Job, Options, Summary};
+use crate::transfer::{self, Job, Options, ReferrerPolicy, Summary};
 use crate::writeback::WriteBehind;
 
 use super::context::RunContext;
@@ -40,7 +42,7 @@ Options:
   -o, --output FILE  the archive to write; - writes to standard output";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
-pub const GROUPS: &[&str] = &[WRITTEN_HELP, PROGRESS_HELP];
+pub const GROUPS: &[&str] = &[WRITTEN_HELP, REFERRERS_HELP, PROGRESS_HELP];
 
 /// The long help.
 pub const DETAILS: &str = "
@@ -52,7 +54,10 @@ Each blob is written once, however many images share it, and keeps its bytes; ev
 streams, so memory stays flat. An image cached with --all-platforms keeps its index (and
 manifest.json lists this host's platform; extract --all-platforms takes it back whole).
 Every blob is checked against its digest as it is written, and a file is written whole or
-not at all (as FILE.partial, then renamed).
+not at all (as FILE.partial, then renamed). The images' cached referrers (signatures,
+SBOMs, attestations) go into the archive too: their manifests and blobs under blobs/sha256/,
+listed not in manifest.json or index.json (so loaders see only the images) but in
+docker-image-pusher-referrers.json, which extract and push read (--no-referrers leaves them).
 
 Examples:
   docker-image-pusher save app:v1 -o app.tar
@@ -125,14 +130,15 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
     let board = run.board();
     let shown = (&board, &run.progress);
     let (output, gzip) = (&written.output, written.gzip);
+    let taken = (&cached[..], None, written.referrers.as_ref());
     let summary = match (output.as_str(), written.split) {
-        ("-", _) => write_archive(std::io::stdout(), gzip, (&cached, None), shown)?.0,
+        ("-", _) => write_archive(std::io::stdout(), gzip, taken, shown)?.summary,
         (path, None) => write_whole(Path::new(path), |file| {
-            write_archive(file, gzip, (&cached, None), shown).map(|(summary, ..)| summary)
+            write_archive(file, gzip, taken, shown).map(|archived| archived.summary)
         })?,
         (path, Some(limit)) => {
             let (summary, parts) = write_parts(Path::new(path), limit, |out| {
-                write_archive(out, gzip, (&cached, None), shown).map(|(summary, ..)| summary)
+                write_archive(out, gzip, taken, shown).map(|archived| archived.summary)
             })?;
             run.progress.info(format_args!(
                 "{path} is written as {}: {}",
@@ -164,6 +170,7 @@ pub struct Written {
     output: Option<String>,
     gzip: bool,
     split: Option<u64>,
+    referrers: ReferrerArgs,
 }
 
 /// What [`Written::checked`] gives: everything `save` and `bundle` write.
@@ -175,6 +182,8 @@ pub struct WrittenArgs {
     pub gzip: bool,
     /// The largest part the archive may be written in (`--split`), if it is split.
     pub split: Option<u64>,
+    /// Which referrers of the images go into it (none with `--no-referrers`).
+    pub referrers: Option<ReferrerPolicy>,
 }
 
 /// The help of `--gzip` and `--split`.
@@ -202,6 +211,7 @@ impl Written {
             output,
             gzip: self.gzip,
             split: self.split.map(part_limit),
+            referrers: self.referrers.policy()?,
         })
     }
 }
@@ -215,7 +225,7 @@ impl FlagGroup for Written {
             Arg::Long("gzip") => self.gzip = true,
             Arg::Long("split") => self.split = Some(args::size(parser, "--split")?),
             Arg::Value(value) => self.images.push(args::utf8(value.clone(), "IMAGE")?),
-            _ => return Ok(false),
+            _ => return self.referrers.claim(arg, parser),
         }
         Ok(true)
     }
@@ -307,39 +317,59 @@ pub fn write_parts<T>(
 /// What a delta archive leaves out (`bundle --since`): the earlier bundle and its blobs.
 pub type LeaveOut = Option<(Since, Vec<Omitted>)>;
 
+/// What an archive takes: the images, what a delta leaves out, and which referrers of the
+/// images go with them.
+pub type Taken<'a> = (&'a [CachedImage<'a>], LeaveOut, Option<&'a ReferrerPolicy>);
+
+/// What writing an archive did: the copy, the blobs a delta left out that the images use,
+/// the referrers written with them, and the output.
+pub struct Archived<W> {
+    pub summary: Summary,
+    pub left_out: Vec<Omitted>,
+    pub referrers: Vec<WrittenReferrer>,
+    pub out: W,
+}
+
 /// Writes the archive of `images` to `out`, gzip-compressed when `gzip`, through the copy
 /// loop (one blob at a time: an archive is one stream), showing progress on `board`; a delta
-/// when `leave_out` says what to leave out. Returns what the copy did, the blobs it left out
-/// that the images use, and `out`.
+/// when `leave_out` says what to leave out; the referrers the policy takes go with them.
 pub fn write_archive<W: Write + Send>(
     out: W,
     gzip: bool,
-    (images, leave_out): (&[CachedImage<'_>], LeaveOut),
+    taken: Taken<'_>,
     shown: (&Board, &Progress),
-) -> Result<(Summary, Vec<Omitted>, W)> {
+) -> Result<Archived<W>> {
     let out = BufWriter::with_capacity(COPY_BUFFER, out);
-    let (summary, left_out, out) = if gzip {
+    let archived = if gzip {
         let compressing = GzEncoder::new(out, Compression::default());
-        let (summary, left_out, compressed) = copy_into(compressing, images, leave_out, shown)?;
-        let out = compressed.finish().context(|| "compressing the archive")?;
-        (summary, left_out, out)
+        copy_into(compressing, taken, shown)?
+            .then(|out| out.finish().context(|| "compressing the archive"))?
     } else {
-        copy_into(out, images, leave_out, shown)?
+        copy_into(out, taken, shown)?
     };
-    let out = out
-        .into_inner()
-        .map_err(|e| Error::io("writing the archive", e.into_error()))?;
-    Ok((summary, left_out, out))
+    archived.then(|out| {
+        (out.into_inner()).map_err(|e| Error::io("writing the archive", e.into_error()))
+    })
 }
 
-/// Copies `images` into an archive written to `out`; returns what the copy did, what it
-/// left out, and `out`.
+impl<W> Archived<W> {
+    /// The same, with the output as `finish` leaves it.
+    pub fn then<V>(self, finish: impl FnOnce(W) -> Result<V>) -> Result<Archived<V>> {
+        Ok(Archived {
+            summary: self.summary,
+            left_out: self.left_out,
+            referrers: self.referrers,
+            out: finish(self.out)?,
+        })
+    }
+}
+
+/// Copies `images` into an archive written to `out`.
 fn copy_into<W: Write + Send>(
     out: W,
-    images: &[CachedImage<'_>],
-    leave_out: LeaveOut,
+    (images, leave_out, referrers): Taken<'_>,
     (board, progress): (&Board, &Progress),
-) -> Result<(Summary, Vec<Omitted>, W)> {
+) -> Result<Archived<W>> {
     let destination = match leave_out {
         Some((since, omitted)) => ArchiveDestination::new(out).leaving_out(since, omitted),
         None => ArchiveDestination::new(out),
@@ -354,11 +384,16 @@ fn copy_into<W: Write + Send>(
     let options = Options {
         workers: 1,
         board: Some(board),
+        referrers,
         ..Options::default()
     };
     let summary = transfer::copy(&jobs, &destination, options, progress)?;
-    let left_out = destination.left_out();
-    Ok((summary, left_out, destination.finish()?))
+    Ok(Archived {
+        summary,
+        left_out: destination.left_out(),
+        referrers: destination.referrers()?,
+        out: destination.finish()?,
+    })
 }
 
 #[cfg(test)]

@@ -91,8 +91,8 @@ pub struct Subjects<'a> {
     pub name: Option<Reference>,
 }
 
-/// A referrer to copy: its source, its name at the destination (cosign's tag), and the
-/// subject it is listed for.
+/// A referrer to copy: its source, its name at the destination (cosign's tag, or the
+/// subject's repository with the referrer's digest), and the subject it is listed for.
 struct Taken<'s> {
     source: Box<dyn Source + 's>,
     names: Vec<Reference>,
@@ -237,9 +237,15 @@ fn take<'s>(
         annotations: listed.annotations.or(own.annotations),
         ..own
     };
+    // Named by digest beside its subject: a registry stores it by digest either way, the
+    // cache and an archive file it under the subject's repository, and its own cosign tags
+    // (a signature of an SBOM) then have a repository to go to.
+    let names = (subjects.name.iter())
+        .map(|name| name.with_digest(manifest.digest.clone()))
+        .collect();
     Ok(Some(Taken {
         source,
-        names: Vec::new(),
+        names,
         listed: Some(listed),
         beside: subjects.name.clone(),
     }))

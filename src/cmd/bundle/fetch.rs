@@ -7,16 +7,19 @@ use crate::manifest::Platforms;
 use crate::progress::{count, human_bytes};
 use crate::reference::Reference;
 use crate::registry::RegistryOptions;
+use crate::transfer::{Options, ReferrerPolicy};
 
 use super::super::context::RunContext;
 use super::super::pull::into_cache;
 
-/// Fetches into the cache, whole, each of `queries` that names a registry image the cache
-/// lacks; an image ID it lacks is refused as before, and a name it holds is left alone.
+/// Fetches into the cache, whole and with the referrers `referrers` takes, each of `queries`
+/// that names a registry image the cache lacks; an image ID it lacks is refused as before,
+/// and a name it holds is left alone.
 pub fn fetch_missing(
     run: &RunContext<'_>,
     registry_options: &RegistryOptions,
     queries: &[String],
+    referrers: Option<&ReferrerPolicy>,
 ) -> Result<()> {
     for query in queries {
         let missing = match run.cache.image(query) {
@@ -29,7 +32,10 @@ pub fn fetch_missing(
             _ => return Err(Error::NotFound(missing)),
         };
         let board = run.board();
-        let options = run.options(Some(&board), registry_options.attempts);
+        let options = Options {
+            referrers,
+            ..run.options(Some(&board), registry_options.attempts)
+        };
         let summary = into_cache(
             run,
             registry_options,

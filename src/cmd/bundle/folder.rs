@@ -14,10 +14,10 @@ use crate::create;
 use crate::digest::{Digest, HashingWriter};
 use crate::error::{Context, Error, Result};
 use crate::progress::{Board, Progress};
-use crate::transfer::{Source, Summary};
+use crate::transfer::{ReferrerPolicy, Source, Summary};
 use crate::writeback::WriteBehind;
 
-use super::super::save::write_archive;
+use super::super::save::{Archived, write_archive};
 use super::record::{BundleRecord, Earlier, Held, RecordedImage};
 use super::texts::{PUSH_SCRIPT, readme};
 use crate::transfer::blobs_of;
@@ -32,6 +32,8 @@ pub struct Contents<'a> {
     pub split: Option<u64>,
     /// The bundle this one is made since: its layers are left out.
     pub earlier: Option<&'a Earlier>,
+    /// Which referrers of the images go with them (none with `--no-referrers`).
+    pub referrers: Option<&'a ReferrerPolicy>,
 }
 
 /// What was written: the copy into the archive, and the record of the bundle.
@@ -101,31 +103,41 @@ pub fn fill(dir: &Path, contents: &Contents<'_>, shown: (&Board, &Progress)) -> 
             blobs: blobs.map(|blob| blob.digest.clone()).collect(),
         });
         layers.extend(image_layers);
+        // A delta leaves out the layers of referrers an earlier bundle carried, too.
+        layers.extend(image.referrer_layers()?);
     }
     let leave_out = (contents.earlier)
         .map(|earlier| (earlier.since.clone(), earlier.leaves_out(&layers)))
         .filter(|(_, omitted)| !omitted.is_empty());
     let since = leave_out.as_ref().map(|(since, _)| since.clone());
-    let written = (contents.images, leave_out);
-    let (summary, left_out, mut sums) = match contents.split {
+    let written = (contents.images, leave_out, contents.referrers);
+    let (archived, mut sums) = match contents.split {
         None => {
-            let ((summary, left_out), digest) = write_hashed(&dir.join(archive), 0o644, |out| {
-                let (summary, left_out, _) = write_archive(out, contents.gzip, written, shown)?;
-                Ok((summary, left_out))
+            let (archived, digest) = write_hashed(&dir.join(archive), 0o644, |out| {
+                write_archive(out, contents.gzip, written, shown).and_then(|a| a.then(|_| Ok(())))
             })?;
-            (summary, left_out, vec![(digest, archive.to_string())])
+            (archived, vec![(digest, archive.to_string())])
         }
         Some(limit) => {
             let mut parts = PartsWriter::new(dir, archive, "", limit);
-            let (summary, left_out, _) = write_archive(&mut parts, contents.gzip, written, shown)?;
+            let archived = write_archive(&mut parts, contents.gzip, written, shown)?;
+            let archived = archived.then(|_| Ok(()))?;
             let parts = parts.finish()?;
             let sums = parts
                 .into_iter()
                 .map(|part| (part.digest, part.name))
                 .collect();
-            (summary, left_out, sums)
+            (archived, sums)
         }
     };
+    let Archived {
+        summary,
+        left_out,
+        referrers,
+        ..
+    } = archived;
+    let referred = referrers.iter().flat_map(|referrer| &referrer.blobs);
+    sizes.extend(referred.map(|blob| (blob.digest.clone(), blob.size)));
     for omitted in &left_out {
         sizes.remove(&omitted.digest);
     }
@@ -134,7 +146,13 @@ pub fn fill(dir: &Path, contents: &Contents<'_>, shown: (&Board, &Progress)) -> 
         .collect();
     let archive_files: Vec<String> = sums.iter().map(|(_, name)| name.clone()).collect();
     let names: Vec<String> = images.iter().map(|image| image.name.clone()).collect();
-    let record = BundleRecord::new(since, archive_files.clone(), images, holds, left_out);
+    let record = BundleRecord::new(
+        since,
+        archive_files.clone(),
+        (images, referrers),
+        holds,
+        left_out,
+    );
 
     let (_, program) = write_hashed(&dir.join("docker-image-pusher"), 0o755, |out| {
         let binary = contents.binary;

@@ -14,7 +14,8 @@ use std::path::PathBuf;
 use lexopt::{Arg, Parser};
 
 use crate::args::{
-    self, FlagGroup, Globals, PROGRESS_HELP, Parsed, REGISTRY_HELP, RegistryArgs, TransferArgs,
+    self, FlagGroup, Globals, PROGRESS_HELP, Parsed, REFERRERS_HELP, REGISTRY_HELP, RegistryArgs,
+    TransferArgs,
 };
 use crate::error::{Context, Error, Result};
 use crate::progress::{count, human_bytes};
@@ -47,7 +48,7 @@ Options:
                      bundle.json): a delta for a registry that received OLD";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
-pub const GROUPS: &[&str] = &[WRITTEN_HELP, REGISTRY_HELP, PROGRESS_HELP];
+pub const GROUPS: &[&str] = &[WRITTEN_HELP, REFERRERS_HELP, REGISTRY_HELP, PROGRESS_HELP];
 
 /// The long help.
 pub const DETAILS: &str = "
@@ -62,9 +63,10 @@ The folder holds:
                        --check pushes nothing and says what would be pushed and what is
                        missing
   images.list          the list push.sh gives sync
-  bundle.json          the images with their manifest digests, the blobs the archive holds
-                       (with sizes) and those it relies on, the bundle it was made --since,
-                       and when it was made
+  bundle.json          the images with their manifest digests, their referrers (each with
+                       its subject, manifest, cosign tag and blobs), the blobs the archive
+                       holds (with sizes) and those it relies on, the bundle it was made
+                       --since, and when it was made
   README.txt           what the folder is, in words
   SHA256SUMS           for 'sha256sum -c SHA256SUMS' after the carry
 The folder appears whole or not at all: it is made as a new, private (0700) DIR.partial,
@@ -81,6 +83,13 @@ any upload it checks with HEAD that every blob left out is there (in the image's
 or in one OLD's images went to, to be mounted from); when some are missing, it names them and
 the bundle they came with, and exits 6 without pushing a manifest. Deltas chain: a bundle
 --since a delta leaves out what that delta relied on too.
+
+The images' cached referrers (signatures, SBOMs, attestations) go into the archive as save
+writes them, and push.sh pushes them after their images (--no-referrers leaves them). A
+delta leaves out the layers of referrers OLD carried too, so an image signed again since
+brings only its new artifacts (its manifests and configs, always kept, are small); the
+HEAD check before pushing covers the images' layers, not the referrers' (a referrer layer
+missing there fails the push of that referrer).
 
 Examples:
   docker-image-pusher bundle registry.example.com/team/app:v1 -o app-bundle --binary ./dip-static
@@ -171,7 +180,9 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
             binary.display()
         ));
     }
-    fetch_missing(&run, &run.registry_options(&registry)?, &written.images)?;
+    let registry_options = run.registry_options(&registry)?;
+    let referrers = written.referrers.as_ref();
+    fetch_missing(&run, &registry_options, &written.images, referrers)?;
     let cached = cached_images(&run.cache, &written.images)?;
     let session = run.cache.begin()?;
     let earlier = match &since {
@@ -186,6 +197,7 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         gzip: written.gzip,
         split: written.split,
         earlier: earlier.as_ref(),
+        referrers: written.referrers.as_ref(),
     };
 
     let mut partial = output.as_os_str().to_owned();

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::archive::{Archive, Input, Omitted, Since, is_archive_path};
+use crate::archive::{Archive, Input, Omitted, Since, WrittenReferrer, is_archive_path};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::Descriptor;
@@ -35,7 +35,11 @@ pub struct BundleRecord {
     /// Whether the archive leaves blobs out (then `docker load` cannot read it).
     pub delta: bool,
     pub images: Vec<RecordedImage>,
-    /// The blobs in the archive.
+    /// The images' referrers (signatures, SBOMs, attestations) in the archive, each with
+    /// its subject and blobs (a bundle made before they were carried lists none).
+    #[serde(default)]
+    pub referrers: Vec<WrittenReferrer>,
+    /// The blobs in the archive (the images' and their referrers').
     pub holds: Vec<Held>,
     /// The blobs the images use that the archive leaves out: a registry that received the
     /// earlier bundles has them.
@@ -64,7 +68,7 @@ impl BundleRecord {
     pub fn new(
         since: Option<Since>,
         archive: Vec<String>,
-        images: Vec<RecordedImage>,
+        (images, referrers): (Vec<RecordedImage>, Vec<WrittenReferrer>),
         holds: Vec<Held>,
         relies_on: Vec<Omitted>,
     ) -> BundleRecord {
@@ -75,6 +79,7 @@ impl BundleRecord {
             archive,
             delta: !relies_on.is_empty(),
             images,
+            referrers,
             holds,
             relies_on,
         }
@@ -125,6 +130,19 @@ impl Earlier {
         for image in &record.images {
             for blob in &image.blobs {
                 holders.entry(blob).or_default().push(image.name.clone());
+            }
+        }
+        // A referrer's blobs went where its image went.
+        for referrer in &record.referrers {
+            let names = (record.images.iter())
+                .filter(|image| image.manifest == referrer.subject)
+                .map(|image| image.name.clone());
+            let names: Vec<String> = names.collect();
+            for blob in &referrer.blobs {
+                holders
+                    .entry(&blob.digest)
+                    .or_default()
+                    .extend(names.clone());
             }
         }
         let mut blobs = HashMap::new();
