@@ -220,7 +220,8 @@ fn referrers_cross_a_cache_boundary_through_an_archive() {
     let dir = TempDir::new("referrers-archive");
     let archive = dir.join("app.tar");
     let saved = near.run(&["save", &image, "-o", archive.to_str().unwrap()]);
-    saved.success();
+    let saved = saved.success();
+    assert!(saved.stderr.contains("2 referrers"), "{}", saved.stderr);
 
     // The loaders' listings name the image alone, as before.
     let listing = |entry: &str| -> Value {
@@ -305,6 +306,11 @@ fn list_counts_referrers_and_clean_of_the_image_takes_them() {
     let bare = TestCache::new();
     bare.run(&["pull", &image, "--no-referrers"]).success();
     assert_eq!(bare.list()[0]["referrers"], 0);
+    let typed = TestCache::new();
+    typed
+        .run(&["pull", &image, "--referrers-type", SPDX])
+        .success();
+    assert_eq!(typed.list()[0]["referrers"], 1, "the SBOM alone");
 
     cache.run(&["clean", &image]).success();
     assert!(cache.list().is_empty());
