@@ -8,7 +8,9 @@ mod support;
 
 use serde_json::{Value, json};
 
-use support::images::{registry_manifest, skopeo_push, two_layers, umoci_layout};
+use support::images::{
+    multi_platform_layout, registry_manifest, skopeo_push, two_layers, umoci_layout,
+};
 use support::registry::{Setup, TestRegistry};
 use support::{TempDir, TestCache, sha256};
 
@@ -49,8 +51,8 @@ fn signed_image(registry: &TestRegistry, repository: &str) -> Signed {
     let subject = json!({"mediaType": OCI_MANIFEST, "digest": image, "size": manifest.len()});
 
     let document: &[u8] = br#"{"spdxVersion":"SPDX-2.3","name":"app"}"#;
-    let sbom = put_sbom(registry, repository, &subject, document);
-    let index = put_fallback(registry, repository, &image, &[&sbom]);
+    let sbom = put_artifact(registry, repository, &subject, (SPDX, document));
+    let index = put_fallback(registry, repository, &image, &[(&sbom, SPDX)]);
     let tag = image.replacen(':', "-", 1);
 
     let payload = format!(
@@ -89,53 +91,55 @@ fn signed_image(registry: &TestRegistry, repository: &str) -> Signed {
     }
 }
 
-/// Stores an SPDX SBOM of `document` that names `subject`, as syft and oras lay it out (an
-/// empty config, one layer); returns its manifest.
-fn put_sbom(
+/// Stores an artifact of `artifact_type` holding `document` that names `subject`, as syft,
+/// oras and cosign's in-toto attestations lay it out (an empty config, one layer); returns
+/// its manifest.
+fn put_artifact(
     registry: &TestRegistry,
     repository: &str,
     subject: &Value,
-    document: &[u8],
+    (artifact_type, document): (&str, &[u8]),
 ) -> Vec<u8> {
     let empty = registry.put_blob(repository, b"{}");
     let layer = registry.put_blob(repository, document);
-    let sbom = json!({
+    let artifact = json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
-        "artifactType": SPDX,
+        "artifactType": artifact_type,
         "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
-        "layers": [{"mediaType": SPDX, "digest": layer, "size": document.len()}],
+        "layers": [{"mediaType": artifact_type, "digest": layer, "size": document.len()}],
         "subject": subject,
         "annotations": {"org.opencontainers.image.created": "2026-12-01T00:00:00Z"},
     })
     .to_string()
     .into_bytes();
-    let digest = format!("sha256:{}", sha256(&sbom));
-    registry.put_manifest(repository, &digest, OCI_MANIFEST, &sbom);
-    sbom
+    let digest = format!("sha256:{}", sha256(&artifact));
+    registry.put_manifest(repository, &digest, OCI_MANIFEST, &artifact);
+    artifact
 }
 
-/// Stores the fallback index of `image` listing `sboms`; returns it.
+/// Stores the fallback index of the manifest `subject` (`sha256:<hex>`) listing `listed`
+/// (each artifact's manifest and type); returns it.
 fn put_fallback(
     registry: &TestRegistry,
     repository: &str,
-    image: &str,
-    sboms: &[&[u8]],
+    subject: &str,
+    listed: &[(&[u8], &str)],
 ) -> Vec<u8> {
-    let entries: Vec<Value> = (sboms.iter())
-        .map(|sbom| {
+    let entries: Vec<Value> = (listed.iter())
+        .map(|(artifact, artifact_type)| {
             json!({
                 "mediaType": OCI_MANIFEST,
-                "digest": format!("sha256:{}", sha256(sbom)),
-                "size": sbom.len(),
-                "artifactType": SPDX,
+                "digest": format!("sha256:{}", sha256(artifact)),
+                "size": artifact.len(),
+                "artifactType": artifact_type,
             })
         })
         .collect();
     let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
         .to_string()
         .into_bytes();
-    let tag = image.replacen(':', "-", 1);
+    let tag = subject.replacen(':', "-", 1);
     registry.put_manifest(repository, &tag, OCI_INDEX, &index);
     index
 }
@@ -220,7 +224,8 @@ fn referrers_cross_a_cache_boundary_through_an_archive() {
     let dir = TempDir::new("referrers-archive");
     let archive = dir.join("app.tar");
     let saved = near.run(&["save", &image, "-o", archive.to_str().unwrap()]);
-    saved.success();
+    let saved = saved.success();
+    assert!(saved.stderr.contains("2 referrers"), "{}", saved.stderr);
 
     // The loaders' listings name the image alone, as before.
     let listing = |entry: &str| -> Value {
@@ -305,6 +310,11 @@ fn list_counts_referrers_and_clean_of_the_image_takes_them() {
     let bare = TestCache::new();
     bare.run(&["pull", &image, "--no-referrers"]).success();
     assert_eq!(bare.list()[0]["referrers"], 0);
+    let typed = TestCache::new();
+    typed
+        .run(&["pull", &image, "--referrers-type", SPDX])
+        .success();
+    assert_eq!(typed.list()[0]["referrers"], 1, "the SBOM alone");
 
     cache.run(&["clean", &image]).success();
     assert!(cache.list().is_empty());
@@ -335,8 +345,9 @@ fn a_delta_bundle_after_a_new_sbom_brings_only_the_new_artifact() {
 
     // Signed again: a second SBOM of the unchanged image.
     let document: &[u8] = br#"{"spdxVersion":"SPDX-2.3","name":"app","rescanned":true}"#;
-    let newer = put_sbom(&source, "app", &signed.subject, document);
-    let index = put_fallback(&source, "app", &signed.image, &[&signed.sbom, &newer]);
+    let newer = put_artifact(&source, "app", &signed.subject, (SPDX, document));
+    let listed = [(&signed.sbom[..], SPDX), (&newer[..], SPDX)];
+    let index = put_fallback(&source, "app", &signed.image, &listed);
     cache.run(&["pull", &image]).success();
     cache
         .run(&[
@@ -403,4 +414,43 @@ fn a_delta_bundle_after_a_new_sbom_brings_only_the_new_artifact() {
         digests
     };
     assert_eq!(digests(&fallback), digests(&wanted));
+}
+
+#[test]
+fn an_attestation_of_one_platform_crosses_the_cache_with_its_index() {
+    let (source, target) = (
+        TestRegistry::start(Setup::Plain),
+        TestRegistry::start(Setup::Plain),
+    );
+    let dir = TempDir::new("referrers-multi");
+    let (layout, children) = multi_platform_layout(dir.path(), &["amd64", "arm64"]);
+    let image = format!("{}/multi:v1", source.host());
+    skopeo_push(&format!("oci:{}:multi", layout.display()), &image, true);
+    let arm64 = registry_manifest(&format!("{}/multi@{}", source.host(), children[1]));
+    let subject = json!({"mediaType": OCI_MANIFEST, "digest": children[1], "size": arm64.len()});
+    let in_toto = "application/vnd.in-toto+json";
+    let statement: &[u8] = br#"{"_type":"https://in-toto.io/Statement/v1","predicateType":"https://slsa.dev/provenance/v1"}"#;
+    let attestation = put_artifact(&source, "multi", &subject, (in_toto, statement));
+    let index = put_fallback(&source, "multi", &children[1], &[(&attestation, in_toto)]);
+
+    let (near, far) = (TestCache::new(), TestCache::new());
+    near.run(&["pull", "--all-platforms", &image]).success();
+    let listed = near.list();
+    let child = (listed.iter())
+        .find(|entry| entry["manifest_digest"] == children[1].as_str())
+        .expect("the arm64 child is listed");
+    assert_eq!(child["referrers"], 1);
+    let archive = dir.join("multi.tar");
+    near.run(&["save", &image, "-o", archive.to_str().unwrap()])
+        .success();
+    far.run(&["extract", "--all-platforms", archive.to_str().unwrap()])
+        .success();
+    let mirror = format!("{}/mirror/multi:v1", target.host());
+    far.run(&["push", "--all-platforms", &image, &mirror])
+        .success();
+    let at = |reference: &str| format!("{}/mirror/multi{reference}", target.host());
+    let there = registry_manifest(&at(&format!("@sha256:{}", sha256(&attestation))));
+    assert_eq!(sha256(there.as_bytes()), sha256(&attestation));
+    let fallback = registry_manifest(&at(&format!(":{}", children[1].replacen(':', "-", 1))));
+    assert_eq!(sha256(fallback.as_bytes()), sha256(&index));
 }

@@ -18,7 +18,8 @@ use super::{Cache, Index, Session, Unpublished};
 impl Session<'_> {
     /// Merges `referrers` of `subject` into the fallback index beside `name` (one of the
     /// names `subject` was stored under): what was recorded there is kept, and `verbatim`
-    /// (the source's own index of exactly these) is stored as it is where there was none.
+    /// (the source's own index of exactly these) is stored as it is where it lists all of
+    /// that (see [`merged`]).
     pub(super) fn link_referrers(
         &self,
         name: &Reference,

@@ -26,6 +26,7 @@ use crate::writeback::WriteBehind;
 
 use super::context::RunContext;
 use super::output::print_help;
+use super::upload::referrers_said;
 
 const COMMAND: &str = "docker-image-pusher save";
 
@@ -154,10 +155,11 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
     let names: Vec<String> = cached.iter().map(|image| image.key.clone()).collect();
     run.finish(("save", &names), &summary, &board, |took| {
         format!(
-            "saved {} to {output}: {} ({}){took}",
+            "saved {} to {output}: {} ({}){}{took}",
             count(cached.len(), "image"),
             count(summary.blobs_copied, "blob"),
             human_bytes(summary.bytes_copied),
+            referrers_said(summary.referrers),
         )
     })
 }

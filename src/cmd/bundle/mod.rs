@@ -23,6 +23,7 @@ use crate::progress::{count, human_bytes};
 use super::context::RunContext;
 use super::output::print_help;
 use super::save::{WRITTEN_HELP, Written, WrittenArgs, cached_images};
+use super::upload::referrers_said;
 use elf::is_dynamically_linked;
 use fetch::fetch_missing;
 use folder::{Contents, fill, make_partial};
@@ -241,10 +242,11 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
     };
     run.finish(("bundle", &names), summary, &board, |took| {
         format!(
-            "bundled {} ({}, {}{relied}{parts}) with {} in {}{took}; on the other side: {}/push.sh REGISTRY[/PREFIX]",
+            "bundled {} ({}, {}{relied}{parts}{}) with {} in {}{took}; on the other side: {}/push.sh REGISTRY[/PREFIX]",
             count(cached.len(), "image"),
             count(summary.blobs_copied, "blob"),
             human_bytes(summary.bytes_copied),
+            referrers_said(summary.referrers),
             binary.display(),
             output.display(),
             output.display()
