@@ -49,7 +49,10 @@ fn token_answer(expires_in: &str) -> Action {
 }
 
 fn is_manifest_get(request: &Request) -> bool {
-    request.method == "GET" && request.target.contains("/manifests/")
+    // Not a referrer's tag (`sha256-<hex>`), which a pull looks for after the image.
+    request.method == "GET"
+        && request.target.contains("/manifests/")
+        && !request.target.contains("/manifests/sha256-")
 }
 
 /// Pulls `deadlines/app:v1` through `front` with these extra flags.

@@ -9,9 +9,9 @@ use std::sync::{Mutex, MutexGuard};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::fallback::merged;
+use crate::manifest::fallback::subject_of_tag;
 use crate::manifest::{self, Descriptor, Parsed, Platform, RawManifest};
 use crate::reference::Reference;
-use crate::registry::subject_of_tag;
 use crate::retry::Headway;
 use crate::transfer::{Destination, Open, Stored};
 

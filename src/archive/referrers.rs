@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::manifest::fallback::{self, subject_of_tag};
 use crate::manifest::{Descriptor, RawManifest};
 use crate::reference::Reference;
-use crate::registry::{COSIGN_SUFFIXES, Listing, fallback_tag, subject_of_tag};
 use crate::transfer::{Found, Referrer};
 
 use super::entries::Entries;
@@ -74,23 +74,11 @@ impl Referrers {
         index: impl FnOnce(&Descriptor) -> Result<RawManifest>,
     ) -> Result<Found> {
         let recorded = self.indexes.get(&subject.digest).map(index).transpose()?;
-        let mut referrers: Vec<Referrer> = (Listing::Tag(recorded.clone()).entries()?)
-            .into_iter()
-            .map(Referrer::Listed)
-            .collect();
-        for suffix in COSIGN_SUFFIXES {
-            let tag = format!("{}.{suffix}", fallback_tag(&subject.digest));
+        Found::recorded(&subject.digest, recorded, |tag| {
             let named = |name: &Reference| {
-                (name.with_tag(&tag))
-                    .is_ok_and(|tagged| self.tags.contains_key(&tagged.to_string()))
+                (name.with_tag(tag)).is_ok_and(|tagged| self.tags.contains_key(&tagged.to_string()))
             };
-            if names.iter().any(named) {
-                referrers.push(Referrer::Tagged(tag));
-            }
-        }
-        Ok(Found {
-            referrers,
-            index: recorded,
+            Ok(names.iter().any(named))
         })
     }
 
@@ -108,7 +96,7 @@ impl Referrers {
                 .unwrap_or_default()
         };
         for subject in self.indexes.keys() {
-            for entry in Listing::Tag(fallbacks(subject)).entries()? {
+            for entry in fallback::listed(fallbacks(subject).as_ref())? {
                 written.push(WrittenReferrer {
                     subject: subject.clone(),
                     blobs: blobs(&entry),

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::create::{self, SHAREABLE_DIR, SHAREABLE_FILE};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::manifest::fallback::{fallback_tag, subject_of_tag};
 use crate::reference::{self, Reference};
-use crate::registry::{fallback_tag, subject_of_tag};
 
 /// The shortest image ID prefix accepted without `sha256:` in front.
 const MIN_ID_PREFIX: usize = 6;

@@ -7,11 +7,11 @@
 use std::fs;
 
 use crate::error::{Context, Error, Result};
+use crate::manifest::fallback::fallback_tag;
 use crate::manifest::fallback::merged;
 use crate::manifest::{Descriptor, RawManifest, media_type};
 use crate::reference::Reference;
-use crate::registry::{COSIGN_SUFFIXES, Listing, fallback_tag};
-use crate::transfer::{Found, Referrer, Source};
+use crate::transfer::{Found, Source};
 
 use super::{Cache, Index, Session, Unpublished};
 
@@ -73,19 +73,8 @@ impl Cache {
             Some(_) => Some(self.image(&fallback.to_string())?.manifest()?),
             None => None,
         };
-        let mut referrers: Vec<Referrer> = (Listing::Tag(recorded.clone()).entries()?)
-            .into_iter()
-            .map(Referrer::Listed)
-            .collect();
-        for suffix in COSIGN_SUFFIXES {
-            let tag = format!("{}.{suffix}", fallback_tag(&subject.digest));
-            if index.get(&name.with_tag(&tag)?.to_string()).is_some() {
-                referrers.push(Referrer::Tagged(tag));
-            }
-        }
-        Ok(Found {
-            referrers,
-            index: recorded,
+        Found::recorded(&subject.digest, recorded, |tag| {
+            Ok(index.get(&name.with_tag(tag)?.to_string()).is_some())
         })
     }
 }

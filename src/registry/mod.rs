@@ -35,7 +35,6 @@ pub use cred_helper::DEFAULT_DEADLINE as HELPER_TIMEOUT;
 pub use http::HttpOptions;
 pub use image::{Compress, RegistryDestination, RegistrySource};
 pub use mirror::{MirrorSpec, Mirrors};
-pub use referrers::{COSIGN_SUFFIXES, Listing, fallback_tag, subject_of_tag};
 pub use untag::MAX_TAGS_CHECKED;
 
 use http::{Body, Http, Response};

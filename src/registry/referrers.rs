@@ -11,39 +11,19 @@
 
 use std::collections::HashSet;
 
-use serde_json::Value;
-
 use super::blobs::pull_scope;
 use super::{Registry, url};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::inert::inert;
+use crate::manifest::fallback::{self, cosign_tags, entries_of, fallback_tag, merged, too_many};
 use crate::manifest::{Descriptor, MAX_MANIFEST_SIZE, RawManifest, media_type};
 use crate::transfer::ReferrerPolicy;
 
-/// The most referrers one subject may have; a listing with more is refused.
-pub const MAX_REFERRERS: usize = 1000;
 /// How many pages of a referrers listing are followed at most.
 const MAX_PAGES: usize = 100;
-/// cosign's sibling tags of a signed image: `sha256-<hex>.sig` and the like.
-pub const COSIGN_SUFFIXES: [&str; 3] = ["sig", "att", "sbom"];
 /// How many times a fallback index that changed under a merge is read and merged again.
 const MERGE_TRIES: usize = 3;
-
-/// The fallback tag of `subject`: `sha256-<hex>`.
-pub fn fallback_tag(subject: &Digest) -> String {
-    format!("sha256-{}", subject.hex())
-}
-
-/// Whether `tag` is a fallback tag or one of cosign's tags (`sha256-<hex>[.<suffix>]`), and
-/// if so, the subject it is about.
-pub fn subject_of_tag(tag: &str) -> Option<Digest> {
-    let rest = tag.strip_prefix("sha256-")?;
-    let (hex, suffix) = rest.split_at_checked(64)?;
-    let known = suffix.is_empty()
-        || (suffix.strip_prefix('.')).is_some_and(|s| COSIGN_SUFFIXES.contains(&s));
-    known.then(|| Digest::from_hex(hex)).flatten()
-}
 
 /// Where a registry's referrers of a subject were listed.
 pub enum Listing {
@@ -66,37 +46,8 @@ impl Listing {
     pub fn entries(&self) -> Result<Vec<Descriptor>> {
         match self {
             Listing::Api(entries) => Ok(entries.clone()),
-            Listing::Tag(None) => Ok(Vec::new()),
-            Listing::Tag(Some(index)) => entries_of(&index.bytes, &index.digest.to_string()),
+            Listing::Tag(index) => fallback::listed(index.as_ref()),
         }
-    }
-}
-
-/// The descriptors an index of referrers lists, at most [`MAX_REFERRERS`].
-fn entries_of(bytes: &[u8], what: &str) -> Result<Vec<Descriptor>> {
-    #[derive(serde::Deserialize)]
-    struct Index {
-        #[serde(default)]
-        manifests: Vec<Descriptor>,
-    }
-    let index: Index = serde_json::from_slice(bytes).map_err(|e| {
-        Error::BadInput(format!(
-            "{what}: not an index of referrers ({})",
-            inert(&e.to_string())
-        ))
-    })?;
-    too_many(index.manifests.len(), what)?;
-    Ok(index.manifests)
-}
-
-/// Refuses a listing of more than [`MAX_REFERRERS`].
-fn too_many(count: usize, what: &str) -> Result<()> {
-    match count > MAX_REFERRERS {
-        true => Err(Error::BadInput(format!(
-            "{what}: more than {MAX_REFERRERS} referrers; refused (--no-referrers, or \
-             --referrers-type to take some)"
-        ))),
-        false => Ok(()),
     }
 }
 
@@ -116,7 +67,7 @@ impl Registry {
         }
     }
 
-    /// Records the referrer tags (see [`subject_of_tag`]) of a listing of every tag of
+    /// Records the referrer tags (see [`fallback::subject_of_tag`]) of a listing of every tag of
     /// `repository`: from then on, a tag not among them is known absent without a request.
     pub fn learn_referrer_tags(&self, repository: &str, tags: HashSet<String>) {
         let mut known = self.referrer_tags.lock().unwrap_or_else(|e| e.into_inner());
@@ -185,8 +136,7 @@ impl Registry {
     /// cosign's tags of `subject` that `repository` has, asked with a `HEAD` each.
     pub fn cosign_tags(&self, repository: &str, subject: &Digest) -> Result<Vec<String>> {
         let mut found = Vec::new();
-        for suffix in COSIGN_SUFFIXES {
-            let tag = format!("{}.{suffix}", fallback_tag(subject));
+        for tag in cosign_tags(subject) {
             if self.may_have(repository, &tag)
                 && self.manifest_digest(repository, &tag, false)?.is_some()
             {
@@ -235,11 +185,7 @@ impl Registry {
         let fallback = fallback_tag(subject);
         let candidates = std::iter::once(fallback.clone())
             .filter(|_| self.referrers_api() != Some(true))
-            .chain(
-                COSIGN_SUFFIXES
-                    .iter()
-                    .map(|suffix| format!("{fallback}.{suffix}")),
-            );
+            .chain(cosign_tags(subject));
         for tag in candidates.filter(|tag| self.may_have(repository, tag)) {
             let Some(here) = self.manifest_digest(repository, &tag, false)? else {
                 continue;
@@ -308,140 +254,5 @@ impl Registry {
         let has = self.referrers_by_api(repository, subject)?.is_some();
         self.learn_referrers_api(has);
         Ok(has)
-    }
-}
-
-/// The fallback index `there` with `added` merged in (entries already listed, by digest, are
-/// kept as they are), or `None` when it lists them all already.
-fn merged(
-    there: Option<&RawManifest>,
-    added: &[Descriptor],
-    verbatim: Option<&RawManifest>,
-) -> Result<Option<RawManifest>> {
-    let Some(there) = there else {
-        if let Some(verbatim) = verbatim {
-            return Ok(Some(verbatim.clone()));
-        }
-        let index = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": media_type::OCI_INDEX,
-            "manifests": added,
-        });
-        return Ok(Some(RawManifest::new(
-            index.to_string().into_bytes(),
-            media_type::OCI_INDEX,
-        )));
-    };
-    let what = format!("the referrers index {}", there.digest);
-    let listed = entries_of(&there.bytes, &what)?;
-    let missing: Vec<&Descriptor> = (added.iter())
-        .filter(|entry| !listed.iter().any(|had| had.digest == entry.digest))
-        .collect();
-    if missing.is_empty() {
-        return Ok(None);
-    }
-    too_many(listed.len() + missing.len(), &what)?;
-    let mut index: Value = serde_json::from_slice(&there.bytes)
-        .map_err(|e| Error::BadInput(format!("{what}: {e}")))?;
-    let Some(manifests) = index
-        .as_object_mut()
-        .map(|fields| {
-            fields
-                .entry("manifests")
-                .or_insert_with(|| Value::Array(Vec::new()))
-        })
-        .and_then(Value::as_array_mut)
-    else {
-        return Err(Error::BadInput(format!(
-            "{what}: not an index of referrers"
-        )));
-    };
-    for entry in missing {
-        manifests.push(serde_json::to_value(entry).map_err(|e| Error::BadInput(e.to_string()))?);
-    }
-    let bytes = serde_json::to_vec(&index).map_err(|e| Error::BadInput(e.to_string()))?;
-    Ok(Some(RawManifest::new(bytes, &there.media_type)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn digest(byte: char) -> Digest {
-        Digest::from_hex(&byte.to_string().repeat(64)).unwrap()
-    }
-
-    fn entry(byte: char) -> Descriptor {
-        let mut entry = Descriptor::new(media_type::OCI_MANIFEST, digest(byte), 10);
-        entry.artifact_type = Some("application/spdx+json".into());
-        entry
-    }
-
-    #[test]
-    fn fallback_and_cosign_tags_name_their_subject() {
-        let subject = digest('a');
-        assert_eq!(
-            subject_of_tag(&fallback_tag(&subject)),
-            Some(subject.clone())
-        );
-        for suffix in COSIGN_SUFFIXES {
-            let tag = format!("{}.{suffix}", fallback_tag(&subject));
-            assert_eq!(subject_of_tag(&tag), Some(subject.clone()));
-        }
-        for tag in [
-            "v1",
-            "sha256-abc",
-            &format!("{}.zip", fallback_tag(&subject)),
-        ] {
-            assert_eq!(subject_of_tag(tag), None, "{tag}");
-        }
-    }
-
-    #[test]
-    fn a_merge_keeps_what_others_listed_and_adds_only_what_is_missing() {
-        let theirs = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": media_type::OCI_INDEX,
-            "manifests": [entry('b')],
-            "annotations": {"kept": "yes"},
-        });
-        let there = RawManifest::new(theirs.to_string().into_bytes(), media_type::OCI_INDEX);
-        let both = merged(Some(&there), &[entry('b'), entry('c')], None)
-            .unwrap()
-            .unwrap();
-        let index: Value = serde_json::from_slice(&both.bytes).unwrap();
-        let digests: Vec<&str> = index["manifests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["digest"].as_str().unwrap())
-            .collect();
-        assert_eq!(digests, [digest('b').to_string(), digest('c').to_string()]);
-        assert_eq!(index["annotations"]["kept"], "yes");
-        assert_eq!(
-            index["manifests"][1]["artifactType"],
-            "application/spdx+json"
-        );
-        assert!(merged(Some(&there), &[entry('b')], None).unwrap().is_none());
-    }
-
-    #[test]
-    fn a_new_fallback_index_is_the_sources_own_bytes_when_given() {
-        let source = RawManifest::new(b"{\"manifests\":[]}".to_vec(), media_type::OCI_INDEX);
-        let made = merged(None, &[entry('b')], Some(&source)).unwrap().unwrap();
-        assert_eq!(made.digest, source.digest);
-        let fresh = merged(None, &[entry('b')], None).unwrap().unwrap();
-        assert_eq!(entries_of(&fresh.bytes, "x").unwrap(), [entry('b')]);
-    }
-
-    #[test]
-    fn a_listing_of_too_many_referrers_is_refused() {
-        let many: Vec<Descriptor> = (0..=MAX_REFERRERS).map(|_| entry('d')).collect();
-        let index = serde_json::json!({"manifests": many}).to_string();
-        let refused = entries_of(index.as_bytes(), "GET x").unwrap_err();
-        assert!(
-            refused.to_string().contains("more than 1000 referrers"),
-            "{refused}"
-        );
     }
 }

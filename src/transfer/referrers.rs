@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::manifest::{Descriptor, RawManifest, media_type};
+use crate::manifest::{Descriptor, RawManifest, fallback, media_type};
 use crate::progress::Progress;
 use crate::reference::Reference;
 
@@ -55,6 +55,30 @@ pub struct Found {
     /// The source's own index of them (a fallback tag's), which a destination that keeps
     /// one may store as it is when nothing was left out.
     pub index: Option<RawManifest>,
+}
+
+impl Found {
+    /// What a store that keeps referrers as a registry without the API does (the cache, an
+    /// archive) lists for `subject`: the entries of its fallback index `recorded`, and those
+    /// of cosign's tags of it that `holds` says it has.
+    pub fn recorded(
+        subject: &Digest,
+        recorded: Option<RawManifest>,
+        holds: impl Fn(&str) -> Result<bool>,
+    ) -> Result<Found> {
+        let mut referrers: Vec<Referrer> = (fallback::listed(recorded.as_ref())?.into_iter())
+            .map(Referrer::Listed)
+            .collect();
+        for tag in fallback::cosign_tags(subject) {
+            if holds(&tag)? {
+                referrers.push(Referrer::Tagged(tag));
+            }
+        }
+        Ok(Found {
+            referrers,
+            index: recorded,
+        })
+    }
 }
 
 /// What one artifact type of a manifest is, for `--referrers-type` and listings: its

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use crate::archive::is_archive_path;
 use crate::error::{Error, Result};
+use crate::manifest::fallback::subject_of_tag;
 use crate::progress::count;
 use crate::reference::{self, Reference};
-use crate::registry::subject_of_tag;
 
 use super::super::remote::target_reference;
 use super::super::seed::seed_reference;
