@@ -295,6 +295,25 @@ fn an_attestation_of_one_child_travels_with_the_index_and_with_that_child_alone(
     holds(&at, &format!("one@{}", attestation.digest), &attestation);
     let fallback = Producer::new(&at).fetch("one", &fallback_tag(&arm64));
     assert_eq!(listed(&fallback), std::slice::from_ref(&attestation.digest));
+
+    // Several platforms: a rewritten index, whose children keep their digests and so their
+    // referrers.
+    let several = TestCache::new()
+        .run(&[
+            "copy",
+            "--platform",
+            "linux/arm64,linux/amd64",
+            &from,
+            &format!("{at}/several:v1"),
+        ])
+        .success();
+    assert!(several.stderr.contains("1 referrer"), "{}", several.stderr);
+    let rewritten = Producer::new(&at).fetch("several", "v1");
+    assert_ne!(rewritten.digest, index.digest);
+    assert_eq!(listed(&rewritten), listed(&index), "both children, in the source's order");
+    holds(&at, &format!("several@{}", attestation.digest), &attestation);
+    let fallback = Producer::new(&at).fetch("several", &fallback_tag(&arm64));
+    assert_eq!(listed(&fallback), std::slice::from_ref(&attestation.digest));
 }
 
 /// A source with the Referrers API whose answers `hook` turns hostile, before `registry`,
