@@ -1,5 +1,87 @@
 //! docker-image-pusher: move container images between registries, `docker save` archives and a
-//! local cache, streaming every layer with flat memory. See README.md and ARCHITECTURE.md.
+//! local cache, streaming every layer with flat memory. README.md says how to use it; this is
+//! how it is built, kept true by whoever changes it.
+//!
+//! # One idea: every command is a copy from a source to a destination
+//!
+//! | command | source | destination |
+//! |---|---|---|
+//! | `pull IMAGE` | registry | cache |
+//! | `extract FILE` | archive | cache |
+//! | `push SOURCE TARGET` (and the one-shot `-r URL -f FILE`) | cache or archive | registry |
+//! | `save IMAGE… -o FILE`, `bundle IMAGE… -o DIR` | cache | archive (and a folder with `push.sh`) |
+//! | `copy SOURCE TARGET`, `sync` | registry (or archive) | registry |
+//!
+//! Each place is one type that implements [`transfer::Source`], [`transfer::Destination`]
+//! or both (as containers/image's `ImageSource` and `ImageDestination`): the registry
+//! (`registry/image.rs`), an archive (`archive/`), the cache (`cache/`). [`transfer::copy`]
+//! reads every manifest first (`transfer/plan.rs`: an index kept whole, or narrowed by
+//! `--platform`, within a manifest budget, each child read once), copies each blob once,
+//! largest first, on the calling thread or `--max-concurrent` scoped threads (or as many as the
+//! `dynamic` governor allows), stores the manifests last (children before their index), then
+//! the referrers of what it stored (`transfer/referrers.rs`: signatures, SBOMs and
+//! attestations, to a fixed depth), and publishes. A failure in any blob stores no manifest.
+//!
+//! # Layers, and what each may import
+//!
+//! ```text
+//! main.rs        dispatch to cmd, print the error, map it to an exit code
+//! cmd/           one file or folder per command (USAGE, parse into a struct, run), and what
+//!                several share: upload.rs (push, copy, sync), context.rs, output.rs, remote.rs
+//! args/          flag groups, each with its help beside its parsing; DOCKER_PUSHER_* fallbacks
+//! transfer/      the copy loop, the plan, one blob, the pool, the governor, --limit-rate,
+//!                referrers; the Source and Destination traits
+//! registry/      the distribution protocol: http, auth and tokens, blobs, manifests, tags,
+//!                referrers (API or fallback tag), mirrors, credentials (config.json, helpers)
+//! archive/       tar entries, layouts (legacy manifest.json, OCI), writing, delta and split parts
+//! cache/         blobs, manifests, index.json, memo, staging, gc
+//! manifest.rs    OCI and Docker manifests, indexes, platforms; manifest/fallback.rs the
+//!                fallback index of referrers and cosign's tags
+//! digest.rs reference.rs error.rs retry.rs inert.rs create.rs writeback.rs gzip/ progress/
+//! ```
+//!
+//! `cmd` uses everything below it; the stores (`registry`, `archive`, `cache`) implement
+//! `transfer`'s traits and use `manifest`, `digest` and the small modules, never each other;
+//! `transfer` imports no store. Only `progress` writes to the terminal (progress and logs on
+//! stderr, data on stdout).
+//!
+//! # The cache
+//!
+//! ```text
+//! blobs/sha256/<hex>                  every blob once, shared by all images
+//! manifests/<repository>/<reference>  raw manifest bytes, as received; referrers beside
+//!                                     their image (@<digest>, :sha256-<hex>, cosign's tags)
+//! index.json                          name -> manifest digest, media type, config, layers, source
+//! memo.json                           compressed forms of uncompressed layers, and holders
+//! index.lock, gc.lock                 index writes; shared by commands, exclusive for clean
+//! tmp/run-*/, tmp/partial/            a running command's staged blobs; resumable partial blobs
+//! ```
+//!
+//! # Invariants (each has a test)
+//!
+//! 1. **One pass.** Every byte of a layer is read once from its source and written once to
+//!    its destination, hashed on the way; no layer is held whole in memory.
+//! 2. **Flat, bounded memory.** Only manifests and configs are held whole, each capped, all of
+//!    them within a budget; every read is bounded by what was declared.
+//! 3. **Nothing unverified lands.** Blobs are staged, checked (digest and size), synced and
+//!    renamed; the index is written once, under a lock. Killed at any instant, the cache
+//!    stays consistent.
+//! 4. **Secrets stay secret.** Credentials go only to their registry's own origin (scheme,
+//!    host, port), never appear in output or the cache, and https never falls back to http
+//!    with them.
+//! 5. **Bad input is refused cleanly**: one line naming the file or reference, a documented
+//!    exit code, nothing half-written; archive paths never escape.
+//! 6. **No async runtime**: blocking I/O; threads only when more than one worker is asked for.
+//! 7. **Byte-exact and whole unless asked.** Digests are kept; an index moved between
+//!    registries stays whole unless `--platform` narrows it; an image's referrers go wherever
+//!    it goes; re-encoding is deterministic.
+//! 8. **Nothing written reaches outside where it belongs**: every file is created new
+//!    (`O_EXCL`, `O_NOFOLLOW`), no link is followed, a folder others can write is not trusted.
+//! 9. **What came from outside is shown inert**, and every wait on the outside has a
+//!    deadline and every answer a bound.
+//!
+//! Exit codes: 0 success, 1 other failure, 2 usage, 3 bad input, 4 denied, 5 network or
+//! registry after retries, 6 not found.
 
 mod archive;
 mod args;

@@ -245,7 +245,17 @@ fn no_referrers_carries_none_and_referrers_type_only_that_type() {
 /// An index `multi:v1` of amd64 and arm64 images, the arm64 one attested: (index, arm64
 /// child, attestation).
 fn attested_index(dir: &TempDir, registry: &TestRegistry) -> (Manifest, Manifest, Manifest) {
-    let (layout, children) = images::multi_platform_layout(dir.path(), &["amd64", "arm64"]);
+    attested_index_of(dir, registry, &["amd64", "arm64"])
+}
+
+/// An index `multi:v1` of images for `architectures`, the second one attested: (index, that
+/// child, attestation).
+fn attested_index_of(
+    dir: &TempDir,
+    registry: &TestRegistry,
+    architectures: &[&str],
+) -> (Manifest, Manifest, Manifest) {
+    let (layout, children) = images::multi_platform_layout(dir.path(), architectures);
     images::skopeo_push(
         &format!("oci:{}:multi", layout.display()),
         &format!("{}/multi:v1", registry.host()),
@@ -298,6 +308,13 @@ fn an_attestation_of_one_child_travels_with_the_index_and_with_that_child_alone(
 
     // Several platforms: a rewritten index, whose children keep their digests and so their
     // referrers.
+    let (source, dir) = (
+        TestRegistry::start(Setup::Plain),
+        TempDir::new("referrers-three"),
+    );
+    let (index, arm64, attestation) =
+        attested_index_of(&dir, &source, &["amd64", "arm64", "s390x"]);
+    let from = format!("{}/multi:v1", source.host());
     let several = TestCache::new()
         .run(&[
             "copy",
@@ -310,8 +327,16 @@ fn an_attestation_of_one_child_travels_with_the_index_and_with_that_child_alone(
     assert!(several.stderr.contains("1 referrer"), "{}", several.stderr);
     let rewritten = Producer::new(&at).fetch("several", "v1");
     assert_ne!(rewritten.digest, index.digest);
-    assert_eq!(listed(&rewritten), listed(&index), "both children, in the source's order");
-    holds(&at, &format!("several@{}", attestation.digest), &attestation);
+    assert_eq!(
+        listed(&rewritten),
+        listed(&index)[..2],
+        "the two children, in the source's order"
+    );
+    holds(
+        &at,
+        &format!("several@{}", attestation.digest),
+        &attestation,
+    );
     let fallback = Producer::new(&at).fetch("several", &fallback_tag(&arm64));
     assert_eq!(listed(&fallback), std::slice::from_ref(&attestation.digest));
 }

@@ -16,7 +16,6 @@ mod logout;
 mod output;
 mod pull;
 mod push;
-mod referrers;
 mod remote;
 mod save;
 mod seed;

@@ -74,6 +74,8 @@ pub struct Registry {
     progress: Progress,
     /// Whether it has the Referrers API, once learned (see [`referrers`]).
     referrers_api: Mutex<Option<bool>>,
+    /// Held by the one thread asking whether it has the API, while that is not known.
+    referrers_probe: Mutex<()>,
     /// Per repository whose every tag was listed (a sync's), the referrer tags it has: the
     /// others are known absent without asking (see [`referrers`]).
     referrer_tags: Mutex<HashMap<String, HashSet<String>>>,
@@ -123,6 +125,7 @@ impl Registry {
             pushbacks: options.pushbacks.clone(),
             progress,
             referrers_api: Mutex::new(None),
+            referrers_probe: Mutex::new(()),
             referrer_tags: Mutex::new(HashMap::new()),
             credentials_said,
         };

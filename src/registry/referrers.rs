@@ -55,11 +55,8 @@ impl Registry {
     /// The referrers of `subject` in `repository`: through the API when the registry has it
     /// (asked the first time), else the fallback tag's index.
     pub fn referrers(&self, repository: &str, subject: &Digest) -> Result<Listing> {
-        if self.referrers_api() != Some(false) {
-            match self.referrers_by_api(repository, subject)? {
-                Some(entries) => return Ok(Listing::Api(entries)),
-                None => self.learn_referrers_api(false),
-            }
+        if let Some(entries) = self.listed_by_api(repository, subject)? {
+            return Ok(Listing::Api(entries));
         }
         match self.may_have(repository, &fallback_tag(subject)) {
             true => Ok(Listing::Tag(self.fallback_index(repository, subject)?)),
@@ -79,6 +76,29 @@ impl Registry {
     fn may_have(&self, repository: &str, tag: &str) -> bool {
         let known = self.referrer_tags.lock().unwrap_or_else(|e| e.into_inner());
         known.get(repository).is_none_or(|tags| tags.contains(tag))
+    }
+
+    /// What the API lists for `subject`, or `None` where the registry has no API. Until that
+    /// is known, one thread asks and the others wait for its answer, so a run of many workers
+    /// asks a registry without the API once.
+    fn listed_by_api(&self, repository: &str, subject: &Digest) -> Result<Option<Vec<Descriptor>>> {
+        let _asking = match self.referrers_api() {
+            Some(false) => return Ok(None),
+            Some(true) => None,
+            None => Some(
+                self.referrers_probe
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()),
+            ),
+        };
+        if self.referrers_api() == Some(false) {
+            return Ok(None);
+        }
+        let listed = self.referrers_by_api(repository, subject)?;
+        if listed.is_none() {
+            self.learn_referrers_api(false);
+        }
+        Ok(listed)
     }
 
     /// What the API lists for `subject`, page after page, or `None` when the registry
@@ -173,14 +193,10 @@ impl Registry {
             }
             Ok(false)
         };
-        let by_api = match self.referrers_api() {
-            Some(false) => None,
-            _ => self.referrers_by_api(repository, subject)?,
-        };
-        match by_api {
-            Some(entries) if lacks(&entries)? => return Ok(true),
-            Some(_) => {}
-            None => self.learn_referrers_api(false),
+        if let Some(entries) = self.listed_by_api(repository, subject)?
+            && lacks(&entries)?
+        {
+            return Ok(true);
         }
         let fallback = fallback_tag(subject);
         let candidates = std::iter::once(fallback.clone())
@@ -248,11 +264,9 @@ impl Registry {
 
     /// Whether the registry has the Referrers API, asked once (about `subject`) if not known.
     fn has_referrers_api(&self, repository: &str, subject: &Digest) -> Result<bool> {
-        if let Some(known) = self.referrers_api() {
-            return Ok(known);
+        match self.referrers_api() {
+            Some(known) => Ok(known),
+            None => Ok(self.listed_by_api(repository, subject)?.is_some()),
         }
-        let has = self.referrers_by_api(repository, subject)?.is_some();
-        self.learn_referrers_api(has);
-        Ok(has)
     }
 }

@@ -1,6 +1,8 @@
 //! `inspect`: what an image is, from the cache or a registry: its manifest digest and media
 //! type, its platforms or layers, and a summary of its config; or the exact manifest or config
-//! bytes.
+//! bytes; or the signatures, SBOMs and attestations that name it (see [`referrers`]).
+
+mod referrers;
 
 use lexopt::{Arg, Parser};
 use serde_json::{Value, json};
@@ -15,7 +17,7 @@ use crate::registry::{Mirrors, Registry};
 use crate::transfer::{self, Source};
 
 use super::output::{print_help, write_stdout};
-use super::{referrers, remote};
+use super::remote;
 
 const COMMAND: &str = "docker-image-pusher inspect";
 
