@@ -377,3 +377,38 @@ fn a_tag_pattern_that_matches_nothing_fails_the_sync() {
     assert!(failed.stderr.contains(&said), "{}", failed.stderr);
     assert!(failed.stderr.contains("(1 listed)"), "{}", failed.stderr);
 }
+
+#[test]
+fn images_copied_at_once_say_their_line_on_every_blob_line() {
+    let source = TestRegistry::start(Setup::Plain);
+    let mirror = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("fleet-labels");
+    images_with_a_shared_base(dir.path(), &source, &[("src/a", "v1"), ("src/b", "v1")]);
+    let (src, dst) = (source.host(), mirror.host());
+    let list = dir.join("list");
+    fs::write(&list, format!("{src}/src/a:v1\n{src}/src/b:v1\n")).unwrap();
+    let to = format!("{dst}/mirror");
+    let run = TestCache::new()
+        .run(&[
+            "sync",
+            "--file",
+            list.to_str().unwrap(),
+            "--to",
+            &to,
+            "--jobs",
+            "2",
+        ])
+        .success();
+    let blob_lines: Vec<&str> = (run.stderr.lines())
+        .filter(|line| line.contains("sha256:") && line.contains(" ("))
+        .filter(|line| !line.starts_with("copied ") && !line.contains(" -> "))
+        .collect();
+    assert!(blob_lines.len() >= 4, "{}", run.stderr);
+    for line in &blob_lines {
+        assert!(
+            line.starts_with("line 1: ") || line.starts_with("line 2: "),
+            "{line}\n{}",
+            run.stderr
+        );
+    }
+}

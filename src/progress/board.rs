@@ -43,6 +43,8 @@ pub struct Board {
     monitored: bool,
     /// Whether plain lines show whole digests (`--verbose`) rather than short ones.
     full_digests: bool,
+    /// What each plain line starts with, where several transfers share stderr (`line 3: `).
+    label: String,
     started: Instant,
     state: Mutex<State>,
 }
@@ -79,6 +81,7 @@ impl Board {
             status_every,
             monitored: false,
             full_digests: false,
+            label: String::new(),
             started: Instant::now(),
             state: Mutex::new(State::default()),
         }
@@ -98,6 +101,20 @@ impl Board {
             true => digest.to_string(),
             false => format!("sha256:{}", digest.short()),
         }
+    }
+
+    /// The same board, its plain lines starting with `label` (one of several transfers that
+    /// run at once and share stderr).
+    pub fn labelled(self, label: &str) -> Board {
+        Board {
+            label: format!("{label}: "),
+            ..self
+        }
+    }
+
+    /// Says one plain line of this board's, with its label.
+    fn say(&self, message: std::fmt::Arguments<'_>) {
+        super::say(format_args!("{}{message}", self.label));
     }
 
     /// The same board, saying each change of the worker count on a line of its own.
@@ -121,7 +138,7 @@ impl Board {
                 json!({ "event": "start", "blobs": blobs, "bytes": bytes, "workers": workers.max(1) }),
             ),
             Display::Lines => {
-                super::say(format_args!("{blobs} blobs, {} in all", human_bytes(bytes)))
+                self.say(format_args!("{blobs} blobs, {} in all", human_bytes(bytes)))
             }
             _ => {}
         }
@@ -132,7 +149,7 @@ impl Board {
         let mut state = self.state();
         state.active.push((blob.digest.clone(), 0, blob.size));
         if self.display == Display::Lines {
-            super::say(format_args!(
+            self.say(format_args!(
                 "{} start ({})",
                 self.shown(&blob.digest),
                 human_bytes(blob.size)
@@ -171,7 +188,7 @@ impl Board {
             Display::Json => event(
                 json!({ "event": "blob", "digest": blob.digest, "size": blob.size, "outcome": outcome }),
             ),
-            Display::Lines => super::say(format_args!(
+            Display::Lines => self.say(format_args!(
                 "{} {outcome} ({})",
                 self.shown(&blob.digest),
                 human_bytes(blob.size)
@@ -191,7 +208,7 @@ impl Board {
                 json!({ "event": "blob", "digest": blob.digest, "size": blob.size,
                                             "outcome": "failed", "error": error }),
             ),
-            Display::Lines => super::say(format_args!("{} failed", self.shown(&blob.digest))),
+            Display::Lines => self.say(format_args!("{} failed", self.shown(&blob.digest))),
             _ => {}
         }
     }
@@ -206,7 +223,7 @@ impl Board {
             Display::Json => {
                 event(json!({ "event": "retry", "digest": blob.digest, "error": error }))
             }
-            Display::Lines => super::say(format_args!(
+            Display::Lines => self.say(format_args!(
                 "{} retrying: {error}",
                 self.shown(&blob.digest)
             )),
@@ -224,14 +241,14 @@ impl Board {
                 json!({ "event": "adjustment", "seconds": super::json_seconds(self.elapsed()),
                                             "from": from, "to": to, "reason": reason }),
             ),
-            Display::Lines => super::say(format_args!("workers: {from} -> {to} ({reason})")),
+            Display::Lines => self.say(format_args!("workers: {from} -> {to} ({reason})")),
             Display::Live { .. } if self.monitored => {
                 clear(state.drawn);
                 state.drawn = 0;
-                super::say(format_args!("workers: {from} -> {to} ({reason})"));
+                self.say(format_args!("workers: {from} -> {to} ({reason})"));
             }
             Display::Off if self.monitored => {
-                super::say(format_args!("workers: {from} -> {to} ({reason})"))
+                self.say(format_args!("workers: {from} -> {to} ({reason})"))
             }
             _ => {}
         }
@@ -274,7 +291,7 @@ impl Board {
             Display::Lines
                 if state.last_status.is_some() && due(state.last_status, self.status_every) =>
             {
-                super::say(format_args!("progress: {}", status(state, self.elapsed())));
+                self.say(format_args!("progress: {}", status(state, self.elapsed())));
                 state.last_status = Some(now);
             }
             Display::Lines if state.last_status.is_none() => state.last_status = Some(now),

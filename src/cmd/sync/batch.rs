@@ -104,7 +104,7 @@ impl Batch<'_> {
                 line: *line,
                 source: source.1.to_string(),
                 target: target.1.to_string(),
-                result: self.image(source, target),
+                result: self.image(*line, source, target),
             }],
             Work::Archive {
                 line,
@@ -117,10 +117,11 @@ impl Batch<'_> {
         rows
     }
 
-    /// A board for one transfer: plain lines when others run beside it.
-    fn board(&self) -> Board {
+    /// A board for the transfer of list line `line`: plain lines, each saying its line, when
+    /// others run beside it.
+    fn board(&self, line: usize) -> Board {
         match self.jobs > 1 {
-            true => self.uploads.run.board_alongside(),
+            true => (self.uploads.run.board_alongside()).labelled(&format!("line {line}")),
             false => self.uploads.run.board(),
         }
     }
@@ -184,7 +185,7 @@ impl Batch<'_> {
                 .unwrap_or_default();
             let result = target.and_then(|(scheme, target)| {
                 let registry = self.connections.open(uploads, target.registry(), scheme)?;
-                let board = self.board();
+                let board = self.board(line);
                 let summary = uploads.upload(&archive.source(image), &registry, &target, &board)?;
                 report(uploads, ("push", "pushed"), &target, &summary, &board)?;
                 Ok(Outcome::Copied(summary))
@@ -223,9 +224,11 @@ impl Batch<'_> {
         delta::check(self.uploads, archive, &pushes, &went)
     }
 
-    /// Copies the registry image `source` to `target`, unless `target` holds it already.
+    /// Copies the registry image `source` (of list line `line`) to `target`, unless `target`
+    /// holds it already.
     fn image(
         &self,
+        line: usize,
         (source_scheme, source): &Named,
         (target_scheme, target): &Named,
     ) -> Result<Outcome> {
@@ -271,7 +274,7 @@ impl Batch<'_> {
                 return Ok(self.present(target, there));
             }
         }
-        let board = self.board();
+        let board = self.board(line);
         let summary = uploads.copy((&remote, source), false, (&to, target), &board)?;
         report(uploads, ("copy", "copied"), target, &summary, &board)?;
         Ok(Outcome::Copied(summary))
