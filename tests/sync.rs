@@ -150,3 +150,31 @@ fn lists_and_flags_that_cannot_work_are_usage_errors() {
         missing.stdout
     );
 }
+
+#[test]
+fn an_unchanged_archive_line_is_present_the_second_time() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let host = registry.host();
+    let dir = TempDir::new("sync-archive-again");
+    let archive = images::docker_archive(dir.path(), "example.com/app:v1");
+    let list = dir.join("list.txt");
+    fs::write(
+        &list,
+        format!("{}  {host}/again/app:v1\n", archive.display()),
+    )
+    .unwrap();
+    let cache = TestCache::new();
+    let outcome = || {
+        let run = cache
+            .run(&["sync", "--json", "-f", list.to_str().unwrap()])
+            .success();
+        let result: serde_json::Value =
+            serde_json::from_str(run.stdout.lines().last().unwrap_or_default()).unwrap();
+        result["jobs"][0]["outcome"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(outcome(), "copied");
+    assert_eq!(outcome(), "present");
+}

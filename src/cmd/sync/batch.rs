@@ -185,10 +185,26 @@ impl Batch<'_> {
                 .unwrap_or_default();
             let result = target.and_then(|(scheme, target)| {
                 let registry = self.connections.open(uploads, target.registry(), scheme)?;
+                // What the target held before, to tell an unchanged archive from a push.
+                let there = match uploads.forced() {
+                    true => None,
+                    false => {
+                        registry.manifest_digest(target.repository(), &target.reference(), true)?
+                    }
+                };
                 let board = self.board(line);
                 let summary = uploads.upload(&archive.source(image), &registry, &target, &board)?;
-                report(uploads, ("push", "pushed"), &target, &summary, &board)?;
-                Ok(Outcome::Copied(summary))
+                // A dry run stores nothing, so it has no outcomes and is never "present" here.
+                let unchanged = summary.blobs_copied + summary.blobs_mounted == 0
+                    && !summary.outcomes.is_empty()
+                    && (summary.outcomes.iter()).all(|o| Some(&o.manifest) == there.as_ref());
+                match (unchanged, there) {
+                    (true, Some(there)) => Ok(self.present(&target, &there)),
+                    _ => {
+                        report(uploads, ("push", "pushed"), &target, &summary, &board)?;
+                        Ok(Outcome::Copied(summary))
+                    }
+                }
             });
             rows.push(Row {
                 line,
