@@ -412,3 +412,40 @@ fn images_copied_at_once_say_their_line_on_every_blob_line() {
         );
     }
 }
+
+#[test]
+fn a_line_that_cannot_run_is_reported_by_one_shard_alone() {
+    let source = TestRegistry::start(Setup::Plain);
+    let mirror = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("fleet-shard-failure");
+    images_with_a_shared_base(dir.path(), &source, &[("src/a", "v1")]);
+    let list = dir.join("list");
+    fs::write(&list, format!("{}/src/a:v1\nmissing.tar\n", source.host())).unwrap();
+    let to = format!("{}/mirror", mirror.host());
+    let mut reported = 0;
+    for k in 0..3 {
+        let shard = format!("{k}/3");
+        let run = TestCache::new().run(&[
+            "sync",
+            "--json",
+            "--file",
+            list.to_str().unwrap(),
+            "--to",
+            &to,
+            "--shard",
+            &shard,
+        ]);
+        let last = run.stdout.lines().last().unwrap_or_default();
+        let result: Value = serde_json::from_str(last)
+            .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr));
+        let failed = (result["jobs"].as_array().unwrap().iter())
+            .filter(|job| {
+                job["source"]
+                    .as_str()
+                    .is_some_and(|s| s.ends_with("missing.tar"))
+            })
+            .count();
+        reported += failed;
+    }
+    assert_eq!(reported, 1, "one shard says the file is missing");
+}

@@ -85,8 +85,8 @@ pub struct Planner<'a> {
 }
 
 impl Planner<'_> {
-    /// The work of every line, this shard's share of it, and a failed row for each line (or
-    /// listed tag) that cannot run as written.
+    /// The work of every line and a failed row for each line (or listed tag) that cannot run
+    /// as written: this shard's share of both.
     pub fn plan(&self, lines: &[(usize, &str)]) -> Planned {
         let (mut works, mut failed) = (Vec::new(), Vec::new());
         for &(number, line) in lines {
@@ -105,6 +105,8 @@ impl Planner<'_> {
         }
         if let Some(shard) = self.shard {
             works.retain(|work| shard.takes(&work.name()));
+            // A line that cannot run is one shard's to report, as it would be to run.
+            failed.retain(|row| shard.takes(&row.source));
         }
         (works, failed)
     }
