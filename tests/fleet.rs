@@ -449,3 +449,35 @@ fn a_line_that_cannot_run_is_reported_by_one_shard_alone() {
     }
     assert_eq!(reported, 1, "one shard says the file is missing");
 }
+
+#[test]
+fn a_dry_run_says_would_mount_where_the_real_run_mounts() {
+    let source = TestRegistry::start(Setup::Plain);
+    let mirror = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("fleet-dry-mount");
+    let base = images_with_a_shared_base(dir.path(), &source, &[("src/a", "v1"), ("src/b", "v1")]);
+    let (src, dst) = (source.host(), mirror.host());
+    let list = dir.join("list");
+    fs::write(&list, format!("{src}/src/a:v1\n{src}/src/b:v1\n")).unwrap();
+    let to = format!("{dst}/mirror");
+    let sync = |dry: &[&str]| {
+        let args = [
+            &["sync", "--file", list.to_str().unwrap(), "--to", &to][..],
+            dry,
+        ]
+        .concat();
+        TestCache::new().run(&args).success().stderr
+    };
+    let dry = sync(&["--dry-run"]);
+    assert_eq!(
+        dry.matches(&format!("would copy {base}")).count(),
+        1,
+        "{dry}"
+    );
+    let mount = format!("would mount {base} from mirror/src/a");
+    assert!(dry.contains(&mount), "{mount}\n{dry}");
+    assert!(
+        log_since(&mirror, 0).iter().all(|l| !l.contains("\"PUT ")),
+        "a dry run sends nothing"
+    );
+}

@@ -88,10 +88,16 @@ pub fn copy(
             mounted.map_or_else(|| one.stream(Some(&wanted)), Ok)?
         }
     };
-    if let (Some(claim), Some(here)) = (claimed, here)
-        && copied.0.digest == wanted.digest
+    if copied.0.digest == wanted.digest
+        && let Some(here) = here
     {
-        claim.landed(here);
+        match (claimed, options.ledger) {
+            (Some(claim), _) => claim.landed(here),
+            // A dry run moves nothing, but the run's later copies are told where this one
+            // would have put it, so they say "would mount" where the real run would mount.
+            (None, Some(ledger)) if options.dry_run => ledger.record(&wanted.digest, here),
+            _ => {}
+        }
     }
     Ok(copied)
 }
