@@ -193,8 +193,9 @@ fn pull_what_skopeo_pushed(registry: &TestRegistry) {
         );
         let again = run_with(&cache, &["pull", &target], registry).success();
         assert!(
-            again.stderr.contains("0 blobs downloaded"),
-            "cached blobs are not fetched again: {}",
+            again.stderr.contains("already up to date: ")
+                && again.stderr.contains(": nothing downloaded, "),
+            "cached blobs are not fetched again, and it says so in words: {}",
             again.stderr
         );
     }
@@ -490,4 +491,52 @@ fn a_remembered_gzip_digest_saves_the_patch_and_a_stale_one_costs_nothing_but_ti
     let mut remembered = remembered;
     remembered.sort();
     assert_eq!(now, remembered, "the memo knows the true forms again");
+}
+
+#[test]
+fn two_pulls_of_one_image_at_once_say_what_each_did() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("two-pulls");
+    let archive = archive(&dir);
+    let target = format!("{}/both/app:v1", registry.host());
+    TestCache::new()
+        .run(&["push", archive.to_str().unwrap(), &target])
+        .success();
+    // Blobs at 2 kB/s: both pulls are downloading before either is done.
+    let slow = support::front::Front::start(registry.port(), |request, _| {
+        match request.target.contains("/blobs/") {
+            true => support::front::Action::Throttle(2_000),
+            false => support::front::Action::Forward,
+        }
+    });
+    let image = format!("{}/both/app:v1", slow.host());
+    let cache = TestCache::new();
+    let pulls: Vec<std::process::Child> = (0..2)
+        .map(|_| {
+            support::command(&[
+                "--cache-dir",
+                cache.path().to_str().unwrap(),
+                "pull",
+                &image,
+            ])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    let said: Vec<String> = (pulls.into_iter())
+        .map(|pull| {
+            let output = pull.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+            assert!(output.status.success(), "{stderr}");
+            stderr
+        })
+        .collect();
+    for stderr in &said {
+        assert!(
+            !(stderr.contains("already up to date") && stderr.contains("downloaded (")),
+            "up to date and downloading at once: {stderr}"
+        );
+    }
+    assert_eq!(listed_identity(&cache.list()[0]).1.len(), 2, "{said:?}");
 }

@@ -165,15 +165,21 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
     let unchanged = (summary.outcomes.iter())
         .flat_map(|o| &o.stored)
         .all(|(_, stored)| *stored == Stored::Unchanged);
+    let downloaded = summary.blobs_copied > 0;
     run.finish(("pull", &[reference.to_string()]), &summary, &board, |took| {
-        match (dry_run, unchanged) {
-            (true, _) => format!(
+        match (dry_run, unchanged, downloaded) {
+            (true, ..) => format!(
                 "would pull {reference}: {blobs} to download ({size}), {present} already cached"
             ),
-            (false, true) => format!(
-                "already up to date: {reference}: {blobs} downloaded ({size}), {present} already cached{referrers}{took}"
+            (false, true, false) => format!(
+                "already up to date: {reference}: nothing downloaded, {present} already cached{referrers}{took}"
             ),
-            (false, false) => format!(
+            // Another command (a pull of the same image at once) stored it first.
+            (false, true, true) => format!(
+                "pulled {reference}: {blobs} downloaded ({size}), {present} already cached, \
+                 though another command had stored it meanwhile{referrers}{took}"
+            ),
+            (false, false, _) => format!(
                 "pulled {reference}: {blobs} downloaded ({size}), {present} already cached{referrers}{took}"
             ),
         }
