@@ -143,6 +143,11 @@ fn concurrent_transfers_give_the_same_image() {
         ["--concurrency", "dynamic"],
         ["--concurrency-manager", "dynamic"],
         ["--enable-dynamic-concurrency", "-v"],
+        // The older tool's design, as it writes its tuning flags.
+        ["--concurrency-manager", "adaptive"],
+        ["--speed-threshold", "1048576"],
+        ["--strategy-switch-confidence", "0.9"],
+        ["--confidence-threshold", "0.7"],
     ]
     .iter()
     .enumerate()

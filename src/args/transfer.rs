@@ -25,8 +25,8 @@ Transfer options:
       --min-concurrent N       the fewest workers with --concurrency dynamic [default: 1]
       --limit-rate RATE        cap on bytes read per second, all blobs together (10M is
                                10 MiB/s; for a gzip push, bytes before compression)
-  The older tool's spellings work too: --concurrency-manager MODE is --concurrency MODE,
-  and --enable-dynamic-concurrency is --concurrency dynamic.";
+  The older tool's spellings work too: --concurrency-manager MODE is --concurrency MODE
+  (adaptive there is dynamic), and --enable-dynamic-concurrency is --concurrency dynamic.";
 
 /// The most workers `--concurrency dynamic` takes when `--max-concurrent` does not say.
 pub const DYNAMIC_CEILING: u32 = 8;
@@ -152,9 +152,10 @@ impl FlagGroup for TransferArgs {
 fn concurrency_mode(mode: &str, what: &str) -> Result<bool> {
     match mode {
         "fixed" => Ok(false),
-        "dynamic" => Ok(true),
+        // The older tool's design names the adaptive governor by its strategy.
+        "dynamic" | "adaptive" => Ok(true),
         other => Err(Error::Usage(format!(
-            "{what} {other:?}: expected fixed or dynamic"
+            "{what} {other:?}: expected fixed or dynamic (adaptive is dynamic)"
         ))),
     }
 }
@@ -170,7 +171,7 @@ fn check_concurrency(value: u32, what: &str) -> Result<()> {
 mod tests {
     use super::*;
     use crate::args::next;
-    use crate::transfer::Tuning;
+    use crate::transfer::{Margin, Tuning};
     use std::time::Duration;
 
     /// The transfer flags `line` gives.
@@ -196,7 +197,7 @@ mod tests {
             "3000",
             "--auto-strategy-switching",
             "--strategy-switch-confidence",
-            "40",
+            "40%",
             "--confidence-threshold",
             "3",
         ])
@@ -209,19 +210,41 @@ mod tests {
             Tuning {
                 start: 1,
                 window: Duration::from_secs(3),
-                margin: 0.25,
+                margin: Margin::Share(0.25),
                 factor: 1.5,
                 switching: true,
                 round_trip_share: 0.40,
                 min_samples: 3,
+                early: 0.25,
             }
         );
+        // As the older tool's design writes them.
+        let design = transfer(&[
+            "--concurrency-manager",
+            "adaptive",
+            "--speed-threshold",
+            "1048576",
+            "--confidence-threshold",
+            "0.7",
+            "--strategy-switch-confidence",
+            "0.9",
+        ])
+        .unwrap();
+        assert!(design.dynamic);
+        let tuning = design.tuning.tuning();
+        assert_eq!(tuning.margin, Margin::PerSecond(1_048_576.0));
+        assert_eq!(tuning.early, 0.7);
+        assert_eq!(tuning.round_trip_share, 0.9, "0.9 is 90 %, not 0.9 %");
+        assert_eq!(tuning.min_samples, 1);
         let aggressive = transfer(&["--concurrency-strategy", "aggressive"]).unwrap();
         assert_eq!(aggressive.tuning.tuning(), Tuning::aggressive());
         for bad in [
             &["--concurrency-strategy", "fast"][..],
             &["--adjustment-factor", "0.5"],
-            &["--speed-threshold", "150"],
+            &["--speed-threshold", "150%"],
+            &["--speed-threshold", "fast"],
+            &["--strategy-switch-confidence", "20"],
+            &["--confidence-threshold", "1.5"],
             &["--sample-interval", "10"],
         ] {
             let error = transfer(bad).err().map(|e| e.to_string());

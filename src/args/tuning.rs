@@ -5,9 +5,9 @@ use std::time::Duration;
 use lexopt::{Arg, Parser};
 
 use crate::error::{Error, Result};
-use crate::transfer::Tuning;
+use crate::transfer::{Margin, Tuning};
 
-use super::{FlagGroup, number, value};
+use super::{FlagGroup, number, parse_size, value};
 
 /// The help lines of the tuning flags of `--concurrency dynamic`.
 pub const TUNING_HELP: &str = "\
@@ -18,17 +18,19 @@ Tuning of --concurrency dynamic (the older tool's names; all but the last turn i
                                       bind at 10 %) [default: adaptive]
       --adjustment-factor F           what the workers are multiplied by when round trips
                                       bind [default: 2]; 1 adds one at a time
-      --speed-threshold PCT           the change in throughput that counts as a rise or a
-                                      fall [default: 10]
+      --speed-threshold BYTES_PER_SEC the change in throughput that counts as a rise or a
+                                      fall (1M is 1 MiB/s), or a share of it written with
+                                      % [default: 10%]
       --sample-interval MS            how long throughput is measured before a decision
                                       [default: 1000]; the first window is half as long
       --auto-strategy-switching       let the round-trip rule multiply the workers (on, except
                                       with conservative)
-      --strategy-switch-confidence PCT
+      --strategy-switch-confidence 0.0-1.0
                                       the share of blob time on round trips above which they
-                                      bind [default: 20]
-      --confidence-threshold N        blobs a window must see done before their round trips
-                                      count [default: 1]
+                                      bind (20% works too) [default: 0.2]
+      --confidence-threshold 0.0-1.0  how much of a window must pass before round trips may
+                                      bind early [default: 0.25]; a whole number N above 1:
+                                      the blobs a window must see done first [default: 1]
       --enable-monitoring             print each change of the worker count and the samples
                                       that led to it, whatever the progress display";
 
@@ -38,11 +40,12 @@ Tuning of --concurrency dynamic (the older tool's names; all but the last turn i
 pub(super) struct TuningArgs {
     strategy: Option<Tuning>,
     factor: Option<f64>,
-    margin: Option<f64>,
+    margin: Option<Margin>,
     window: Option<u64>,
     switching: bool,
     share: Option<f64>,
     samples: Option<u32>,
+    early: Option<f64>,
 }
 
 impl TuningArgs {
@@ -55,6 +58,7 @@ impl TuningArgs {
         tuning.switching |= self.switching;
         tuning.round_trip_share = self.share.unwrap_or(tuning.round_trip_share);
         tuning.min_samples = self.samples.unwrap_or(tuning.min_samples);
+        tuning.early = self.early.unwrap_or(tuning.early);
         tuning
     }
 }
@@ -83,7 +87,7 @@ impl FlagGroup for TuningArgs {
                 self.factor = Some(factor);
             }
             Arg::Long("speed-threshold") => {
-                self.margin = Some(percent(parser, "--speed-threshold")?)
+                self.margin = Some(speed_threshold(&value(parser, "--speed-threshold")?)?)
             }
             Arg::Long("sample-interval") => {
                 let ms: u64 = number(parser, "--sample-interval")?;
@@ -96,10 +100,16 @@ impl FlagGroup for TuningArgs {
             }
             Arg::Long("auto-strategy-switching") => self.switching = true,
             Arg::Long("strategy-switch-confidence") => {
-                self.share = Some(percent(parser, "--strategy-switch-confidence")?)
+                let flag = "--strategy-switch-confidence";
+                self.share = Some(share(&value(parser, flag)?, flag)?)
             }
             Arg::Long("confidence-threshold") => {
-                self.samples = Some(number(parser, "--confidence-threshold")?)
+                let flag = "--confidence-threshold";
+                let text = value(parser, flag)?;
+                match text.parse::<u32>() {
+                    Ok(blobs) if blobs > 1 => self.samples = Some(blobs),
+                    _ => self.early = Some(share(&text, flag)?),
+                }
             }
             _ => return Ok(false),
         }
@@ -116,11 +126,31 @@ fn fraction(parser: &mut Parser, flag: &str) -> Result<f64> {
         .ok_or_else(|| Error::Usage(format!("{flag} {text:?}: not a number")))
 }
 
-/// A percentage, 0 to 100 (`10` or `10%`), for `flag`, as a share (0.10).
-fn percent(parser: &mut Parser, flag: &str) -> Result<f64> {
-    let text = value(parser, flag)?;
-    (text.trim_end_matches('%').parse::<f64>().ok())
-        .filter(|n| (0.0..=100.0).contains(n))
-        .map(|n| n / 100.0)
-        .ok_or_else(|| Error::Usage(format!("{flag} {text:?}: a percentage, 0 to 100")))
+/// A share as the older tool's design gives it, 0.0 to 1.0 (`0.9`), or a percentage written
+/// with its sign (`90%`), for `flag`.
+fn share(text: &str, flag: &str) -> Result<f64> {
+    let share = match text.strip_suffix('%') {
+        Some(percent) => percent.trim().parse::<f64>().ok().map(|n| n / 100.0),
+        None => text.parse::<f64>().ok(),
+    };
+    share.filter(|n| (0.0..=1.0).contains(n)).ok_or_else(|| {
+        Error::Usage(format!(
+            "{flag} {text:?}: a share from 0.0 to 1.0 (0.9), or a percentage written with % (90%)"
+        ))
+    })
+}
+
+/// `--speed-threshold`: bytes per second, as the older tool's design gives it (with K, M, G
+/// as for --limit-rate), or a share of the throughput written with % (`10%`).
+fn speed_threshold(text: &str) -> Result<Margin> {
+    let flag = "--speed-threshold";
+    if text.ends_with('%') {
+        return share(text, flag).map(Margin::Share);
+    }
+    match parse_size(text) {
+        Some(bytes) if bytes > 0 => Ok(Margin::PerSecond(bytes as f64)),
+        _ => Err(Error::Usage(format!(
+            "{flag} {text:?}: bytes per second (1048576, or 1M), or a share written with % (10%)"
+        ))),
+    }
 }

@@ -1,8 +1,9 @@
 //! `--concurrency dynamic`: how many workers may move blobs at once, between `--min-concurrent`
 //! and `--max-concurrent`. It starts at two (within them) and decides at the end of each window (half
 //! a second for the first and after each rise, while the workers ramp up; else a second), in
-//! this order (the second rule does not wait for the window's end, only for a quarter of it:
-//! a short push over a long link is over before a second window would be):
+//! this order (the second rule does not wait for the window's end, only for a quarter of it,
+//! or what `--confidence-threshold` says: a short push over a long link is over before a
+//! second window would be):
 //! - the registry pushed back (429, 5xx, timeouts): one worker fewer at once, and no more
 //!   probing;
 //! - blobs are still waiting and the blobs done in the window spent more than a fifth of their
@@ -29,7 +30,7 @@ pub struct Tuning {
     /// each rise, last half as long, so the workers ramp up early.
     pub window: Duration,
     /// The change in throughput that counts as rising or falling.
-    pub margin: f64,
+    pub margin: Margin,
     /// What the workers are multiplied by when round trips bind (1: one more).
     pub factor: f64,
     /// Whether the round-trip rule applies at all (else only throughput decides).
@@ -38,6 +39,28 @@ pub struct Tuning {
     pub round_trip_share: f64,
     /// The blobs a window must have seen done before their round trips count.
     pub min_samples: u32,
+    /// The share of a window that must have passed before round trips may bind early.
+    pub early: f64,
+}
+
+/// How large a change in throughput must be to count as a rise or a fall.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Margin {
+    /// This share of the last window's throughput (0.10: 10 %).
+    Share(f64),
+    /// This many bytes per second, whatever the throughput (`--speed-threshold 1048576`).
+    PerSecond(f64),
+}
+
+impl Margin {
+    /// The change, in bytes per second, that counts against a window of `last` bytes per
+    /// second.
+    fn of(self, last: f64) -> f64 {
+        match self {
+            Margin::Share(share) => last * share,
+            Margin::PerSecond(bytes) => bytes,
+        }
+    }
 }
 
 impl Tuning {
@@ -46,11 +69,12 @@ impl Tuning {
         Tuning {
             start: 2,
             window: Duration::from_secs(1),
-            margin: 0.10,
+            margin: Margin::Share(0.10),
             factor: 2.0,
             switching: true,
             round_trip_share: 0.20,
             min_samples: 1,
+            early: 0.25,
         }
     }
 
@@ -70,7 +94,7 @@ impl Tuning {
         Tuning {
             start: 4,
             window: Duration::from_millis(500),
-            margin: 0.05,
+            margin: Margin::Share(0.05),
             round_trip_share: 0.10,
             ..Tuning::adaptive()
         }
@@ -200,7 +224,7 @@ impl Governor {
     /// they ramp up; else a second).
     fn decide_at_window_end(&self, state: &mut State) -> Option<Adjustment> {
         let elapsed = state.window_started.elapsed();
-        if elapsed < state.window / 4 {
+        if elapsed < state.window.mul_f64(self.tuning.early) {
             return None;
         }
         let timed = state.round_trips + state.moving;
@@ -336,19 +360,20 @@ fn decide(
     (min, max): (u32, u32),
     (last, probing): (Option<f64>, bool),
     now: f64,
-    margin: f64,
+    margin: Margin,
 ) -> Option<(u32, String)> {
     let Some(last) = last else {
         return (probing && allowed < max)
             .then(|| (allowed + 1, "trying one worker more".to_string()));
     };
-    if now > last * (1.0 + margin) && allowed < max {
+    let change = margin.of(last);
+    if now > last + change && allowed < max {
         return Some((
             allowed + 1,
             format!("throughput rose {:.0}%", (now / last - 1.0) * 100.0),
         ));
     }
-    if now < last * (1.0 - margin) && allowed > min {
+    if now < last - change && allowed > min {
         return Some((
             allowed - 1,
             format!("throughput fell {:.0}%", (1.0 - now / last) * 100.0),
@@ -364,29 +389,41 @@ mod tests {
     #[test]
     fn rising_throughput_adds_a_worker_up_to_the_maximum() {
         assert_eq!(
-            decide(2, (1, 4), (Some(100.0), false), 120.0, 0.10).map(|d| d.0),
+            decide(2, (1, 4), (Some(100.0), false), 120.0, Margin::Share(0.10)).map(|d| d.0),
             Some(3)
         );
         assert_eq!(
-            decide(4, (1, 4), (Some(100.0), false), 200.0, 0.10),
+            decide(4, (1, 4), (Some(100.0), false), 200.0, Margin::Share(0.10)),
             None,
             "already at the maximum"
         );
         assert_eq!(
-            decide(2, (1, 4), (Some(100.0), false), 105.0, 0.10),
+            decide(2, (1, 4), (Some(100.0), false), 105.0, Margin::Share(0.10)),
             None,
             "within 10% is no change"
         );
         assert_eq!(
-            decide(1, (1, 4), (None, true), 100.0, 0.10).map(|d| d.0),
+            decide(1, (1, 4), (None, true), 100.0, Margin::Share(0.10)).map(|d| d.0),
             Some(2),
             "the first window probes"
         );
         assert_eq!(
-            decide(1, (1, 4), (None, false), 100.0, 0.10),
+            decide(1, (1, 4), (None, false), 100.0, Margin::Share(0.10)),
             None,
             "after pushback it only measures"
         );
+    }
+
+    #[test]
+    fn a_margin_in_bytes_per_second_counts_the_same_change_at_any_throughput() {
+        let mib = 1_048_576.0;
+        let margin = Margin::PerSecond(mib);
+        // 10 MB/s to 10.5 MB/s is no change against 1 MiB/s; to 12 MB/s is a rise.
+        assert_eq!(decide(2, (1, 4), (Some(10e6), false), 10.5e6, margin), None);
+        let rise = decide(2, (1, 4), (Some(10e6), false), 12e6, margin);
+        assert_eq!(rise.map(|d| d.0), Some(3));
+        let fall = decide(2, (1, 4), (Some(10e6), false), 8e6, margin);
+        assert_eq!(fall.map(|d| d.0), Some(1));
     }
 
     #[test]
@@ -466,10 +503,11 @@ mod tests {
 
     #[test]
     fn falling_throughput_removes_a_worker_down_to_the_minimum() {
-        let (to, reason) = decide(3, (1, 4), (Some(100.0), false), 50.0, 0.10).unwrap();
+        let (to, reason) =
+            decide(3, (1, 4), (Some(100.0), false), 50.0, Margin::Share(0.10)).unwrap();
         assert_eq!((to, reason.as_str()), (2, "throughput fell 50%"));
         assert_eq!(
-            decide(1, (1, 4), (Some(100.0), false), 10.0, 0.10),
+            decide(1, (1, 4), (Some(100.0), false), 10.0, Margin::Share(0.10)),
             None,
             "already at the minimum"
         );

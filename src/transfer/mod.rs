@@ -25,7 +25,7 @@ use crate::reference::{Reference, RepositoryName};
 use crate::retry::Headway;
 
 use blob::Done;
-pub use governor::{Adjustment, Governor, Tuning};
+pub use governor::{Adjustment, Governor, Margin, Tuning};
 pub use ledger::Ledger;
 pub use plan::PlatformsTaken;
 use plan::{Remark, Tree};
