@@ -353,3 +353,71 @@ fn workers_at_once_ask_for_one_token_per_scope() {
         "each token was asked for once"
     );
 }
+
+#[test]
+fn login_on_a_terminal_asks_for_the_user_and_the_password_without_echo() {
+    let registry = TestRegistry::start(Setup::Basic {
+        username: ROBOT_USER,
+        password: ROBOT_PASSWORD,
+    });
+    let dir = TempDir::new("login-prompt");
+    let docker_config = dir.join("docker");
+    let ca = registry.ca_cert.clone().unwrap();
+    // script(1) gives the program a terminal; what is typed is its standard input.
+    let line = format!(
+        "{} --cache-dir {} login {} --ca-cert {}",
+        support::bin(),
+        dir.join("cache").display(),
+        registry.host(),
+        ca.display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("DOCKER_CONFIG", &docker_config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux");
+    let mut typed = child.stdin.take().unwrap();
+    let mut shown = child.stdout.take().unwrap();
+    writeln!(typed, "{ROBOT_USER}").unwrap();
+    // The password is typed once it is asked for, so echo is off by then, as for a person.
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    while !String::from_utf8_lossy(&seen).contains("Password: ") {
+        let n = std::io::Read::read(&mut shown, &mut byte).unwrap();
+        assert!(
+            n == 1,
+            "ended before asking: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.push(byte[0]);
+    }
+    writeln!(typed, "{ROBOT_PASSWORD}").unwrap();
+    std::io::Read::read_to_end(&mut shown, &mut seen).unwrap();
+    let status = child.wait().unwrap();
+    let seen = String::from_utf8_lossy(&seen).to_string();
+    assert!(status.success(), "{seen}");
+    assert!(
+        seen.contains(&format!("Username for {}: ", registry.host())),
+        "{seen}"
+    );
+    assert!(seen.contains("Password: "), "{seen}");
+    assert!(
+        seen.contains(&format!("login succeeded for {ROBOT_USER}")),
+        "{seen}"
+    );
+    assert!(
+        !seen.contains(ROBOT_PASSWORD),
+        "the password was echoed: {seen}"
+    );
+    let stored = fs::read_to_string(docker_config.join("config.json")).unwrap();
+    assert!(stored.contains(&registry.host()), "{stored}");
+
+    // Not on a terminal, nothing is asked: a script must say them.
+    let refused = command(&["login", &registry.host()]).output().unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{said}");
+    assert!(said.contains("login needs -u USER"), "{said}");
+}

@@ -156,9 +156,24 @@ impl RegistryArgs {
         self.retries.saturating_add(1)
     }
 
+    /// The user name given (by flag or environment).
+    pub fn username(&self) -> Option<&str> {
+        self.username.as_deref()
+    }
+
     /// Whether a user name was given (by flag or environment).
     pub fn has_username(&self) -> bool {
         self.username.is_some()
+    }
+
+    /// Whether a password was given (by flag, environment or `--password-stdin`).
+    pub fn has_password(&self) -> bool {
+        self.password.is_some() || self.password_stdin
+    }
+
+    /// Sets the credentials asked for on a terminal (`login` without them).
+    pub fn set_credentials(&mut self, username: String, password: String) {
+        (self.username, self.password) = (Some(username), Some(password));
     }
 
     /// Whether `--password-stdin` was given (standard input is taken).

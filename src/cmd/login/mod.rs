@@ -1,5 +1,9 @@
 //! `login`: check credentials against a registry and keep them where Docker does.
 
+mod prompt;
+
+use std::io::IsTerminal;
+
 use lexopt::{Arg, Parser};
 
 use crate::args::{self, Globals, REGISTRY_HELP, RegistryArgs};
@@ -15,7 +19,7 @@ const COMMAND: &str = "docker-image-pusher login";
 pub const USAGE: &str = "\
 Check credentials against a registry and store them in Docker's config.json.
 
-Usage: docker-image-pusher login [OPTIONS] REGISTRY -u USER (-p PASSWORD | --password-stdin)
+Usage: docker-image-pusher login [OPTIONS] REGISTRY [-u USER] [-p PASSWORD | --password-stdin]
 
 Arguments:
   REGISTRY  host[:port], or http[s]://host[:port] (docker.io for Docker Hub)
@@ -61,8 +65,17 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
             "login needs -u USER and -p PASSWORD or --password-stdin; see '{COMMAND} --help'"
         ))
     };
-    if !registry_args.has_username() {
-        return Err(missing());
+    if !(registry_args.has_username() && registry_args.has_password()) {
+        // On a terminal, asked for as docker login asks; a script must say them.
+        if !std::io::stdin().is_terminal() {
+            return Err(missing());
+        }
+        let username = match registry_args.username() {
+            Some(username) => username.to_string(),
+            None => prompt::ask(&format!("Username for {host}: "), false)?,
+        };
+        let password = prompt::ask("Password: ", true)?;
+        registry_args.set_credentials(username, password);
     }
     let progress = globals.progress();
     let (registry, options) = connect(&registry_args, &host, scheme, progress)?;
