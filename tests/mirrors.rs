@@ -7,7 +7,7 @@
 mod support;
 
 use support::images::{listed_identity, skopeo_identity, skopeo_identity_with, skopeo_push};
-use support::registry::{Setup, TestRegistry, free_port};
+use support::registry::{DeadPort, Setup, TestRegistry};
 use support::{Run, TempDir, TestCache, command};
 
 /// Runs the binary with this cache and `DOCKER_PUSHER_REGISTRY_MIRRORS` set to `mirrors`.
@@ -95,7 +95,7 @@ fn mirrors_that_fail_or_lack_the_image_give_way_in_order() {
         &image,
         false,
     );
-    let dead = format!("127.0.0.1:{}", free_port());
+    let dead = format!("127.0.0.1:{}", DeadPort::hold().port);
 
     let cache = TestCache::new();
     let pulled = cache

@@ -273,6 +273,27 @@ fn listening(process: &mut Child, log: &Path, port: u16) -> bool {
 }
 
 /// A loopback port nothing listens on now.
+/// A loopback port held for as long as it lives, where every connection is closed at once
+/// without a word: a mirror that is down, on a port no other test can take meanwhile.
+pub struct DeadPort {
+    pub port: u16,
+}
+
+impl DeadPort {
+    /// Binds a port and closes whatever connects to it.
+    pub fn hold() -> DeadPort {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // The thread lives as long as the test process; the port stays taken till then.
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                drop(stream);
+            }
+        });
+        DeadPort { port }
+    }
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
