@@ -474,28 +474,35 @@ mod tests {
 
     #[test]
     fn binding_round_trips_decide_after_a_quarter_of_the_window_throughput_after_all_of_it() {
-        let governor = Governor::new(1, 8, Tuning::adaptive(), Pushbacks::default());
+        // Windows of 8 s (4 s for the first and after a rise): each back-dated moment is a
+        // second or more from the threshold it is checked against, so a slow machine cannot
+        // cross one between setting the clock and asking.
+        let tuning = Tuning {
+            window: Duration::from_secs(8),
+            ..Tuning::adaptive()
+        };
+        let governor = Governor::new(1, 8, tuning, Pushbacks::default());
         governor.begin(10);
         let ms = Duration::from_millis;
         let window_began = |ago: u64| governor.state().window_started = Instant::now() - ms(ago);
-        window_began(100);
+        window_began(0);
         assert_eq!(
             governor.blob_moved(ms(90), ms(10)),
             None,
-            "not before a quarter of the first window (125 ms)"
+            "not before a quarter of the first window (1 s)"
         );
-        window_began(150);
+        window_began(2_000);
         let rise = governor
             .blob_moved(ms(90), ms(10))
             .expect("round trips bind");
         assert_eq!((rise.from, rise.to), (2, 4));
-        window_began(400);
+        window_began(2_000);
         assert_eq!(
             governor.blob_moved(ms(1), ms(99)),
             None,
-            "bandwidth binds: throughput waits for the window's end (500 ms after a rise)"
+            "bandwidth binds: throughput waits for the window's end (4 s after a rise)"
         );
-        window_began(600);
+        window_began(5_000);
         let end = governor.moved(1).expect("a decision at the window's end");
         assert_eq!((end.from, end.to), (4, 5));
         assert!(end.reason.starts_with("throughput rose"), "{}", end.reason);
