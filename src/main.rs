@@ -52,7 +52,8 @@
 //! manifests/<repository>/<reference>  raw manifest bytes, as received; referrers beside
 //!                                     their image (@<digest>, :sha256-<hex>, cosign's tags)
 //! index.json                          name -> manifest digest, media type, config, layers, source
-//! memo.json                           compressed forms of uncompressed layers, and holders
+//! memo.json                           compressed forms of uncompressed layers (with their gzip
+//!                                     level), and holders
 //! index.lock, gc.lock                 index writes; shared by commands, exclusive for clean
 //! tmp/run-*/, tmp/partial/            a running command's staged blobs; resumable partial blobs
 //! ```

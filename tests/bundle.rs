@@ -268,3 +268,130 @@ fn push_sh_leaves_no_cache_behind() {
         assert!(left.is_empty(), "push.sh left {left:?}");
     }
 }
+
+/// A 64-bit little-endian ELF header of a statically linked executable for `machine`.
+fn elf_header(machine: u16) -> Vec<u8> {
+    let mut header = vec![0u8; 64];
+    header[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
+    header[0x10..0x12].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    header[0x12..0x14].copy_from_slice(&machine.to_le_bytes());
+    header[0x20..0x28].copy_from_slice(&64u64.to_le_bytes()); // no program headers follow
+    header[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+    header
+}
+
+#[test]
+fn the_binary_is_checked_before_anything_is_written() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("bundle-binary");
+    let archive = images::docker_archive(dir.path(), "example.com/team/app:v1");
+    let source = format!("{}/team/app:v1", registry.host());
+    support::push_uncompressed(&archive, &source);
+    let script = dir.join("script.sh");
+    fs::write(&script, "#!/bin/sh\necho not a program\n").unwrap();
+    let text = dir.join("notes.txt");
+    fs::write(&text, "docker-image-pusher\n").unwrap();
+
+    let cache = TestCache::new();
+    let bundle = dir.join("carried");
+    for (binary, said) in [
+        (dir.join("missing"), "no such file"),
+        (dir.path().to_path_buf(), "not a regular file"),
+        (archive.clone(), "a tar archive, not a program"),
+        (script, "a script, not a program"),
+        (text, "a text file, not a program"),
+    ] {
+        let given = ["--binary", binary.to_str().unwrap()];
+        let refused = cache
+            .run(
+                &[
+                    &["bundle", &source, "-o", bundle.to_str().unwrap()][..],
+                    &given,
+                ]
+                .concat(),
+            )
+            .exits(2);
+        assert!(
+            refused
+                .stderr
+                .contains(&format!("--binary {}", binary.display()))
+                && refused.stderr.contains(said),
+            "{}",
+            refused.stderr
+        );
+        assert!(!bundle.exists() && !dir.join("carried.partial").exists());
+        assert!(!cache.path().exists(), "nothing fetched before the refusal");
+    }
+
+    // An executable for another machine is carried, and said to be.
+    let (other, name) = match std::env::consts::ARCH {
+        "aarch64" => (62, "x86_64"),
+        _ => (183, "aarch64"),
+    };
+    let foreign = dir.join("foreign");
+    fs::write(&foreign, elf_header(other)).unwrap();
+    let given = ["--binary", foreign.to_str().unwrap()];
+    let made = cache
+        .run(
+            &[
+                &["bundle", &source, "-o", bundle.to_str().unwrap()][..],
+                &given,
+            ]
+            .concat(),
+        )
+        .success();
+    assert!(
+        made.stderr
+            .contains(&format!("is a program for {name}, not for this machine")),
+        "{}",
+        made.stderr
+    );
+    assert!(
+        !made.stderr.contains("dynamically linked"),
+        "{}",
+        made.stderr
+    );
+    assert_eq!(
+        fs::read(bundle.join("docker-image-pusher")).unwrap(),
+        elf_header(other)
+    );
+}
+
+#[test]
+fn save_and_bundle_refuse_a_missing_parent_folder_alike() {
+    let dir = TempDir::new("bundle-parent");
+    let archive = images::docker_archive(dir.path(), "example.com/team/app:v1");
+    let cache = TestCache::new();
+    cache.run(&["extract", archive.to_str().unwrap()]).success();
+    let missing = dir.join("no/such");
+    for (command, output) in [
+        ("bundle", missing.join("b")),
+        ("save", missing.join("x.tar")),
+    ] {
+        let output = output.to_str().unwrap();
+        let refused = cache
+            .run(&[command, "example.com/team/app:v1", "-o", output])
+            .exits(2);
+        assert!(
+            refused
+                .stderr
+                .contains(&format!("the folder {} does not exist", missing.display())),
+            "{command}: {}",
+            refused.stderr
+        );
+        assert!(
+            !dir.join("no").exists(),
+            "{command} made {}",
+            missing.display()
+        );
+    }
+    let file = cache
+        .run(&[
+            "save",
+            "app:v1",
+            "-o",
+            &format!("{}/x.tar", archive.display()),
+        ])
+        .exits(2);
+    assert!(file.stderr.contains("is not a folder"), "{}", file.stderr);
+}

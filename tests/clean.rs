@@ -114,6 +114,59 @@ fn images_can_be_named_by_id_prefix() {
     assert_eq!(cache.list().len(), 1);
 }
 
+/// The names `list` shows, in order.
+fn names(cache: &TestCache) -> Vec<String> {
+    (cache.list().iter())
+        .map(|image| image["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_name_removes_only_itself_and_an_id_of_several_names_is_said_with_all_names() {
+    let dir = TempDir::new("clean");
+    let archive = dir.join("three-names.tar");
+    let tags = r#"["example.com/a:v1", "example.com/a:v2", "example.com/b:v1"]"#;
+    write_tar(&archive, &legacy_items(&[b"one layer, three names"], tags));
+    let cache = TestCache::new();
+    cache.run(&["extract", archive.to_str().unwrap()]).success();
+    let id = cache.list()[0]["config_digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let prefix = &id["sha256:".len()..][..12];
+
+    let before = cache.snapshot();
+    let refused = cache.run(&["clean", prefix]).exits(2);
+    for name in ["example.com/a:v1", "example.com/a:v2", "example.com/b:v1"] {
+        assert!(refused.stderr.contains(name), "{}", refused.stderr);
+    }
+    assert!(refused.stderr.contains("--all-names"), "{}", refused.stderr);
+    assert_eq!(cache.snapshot(), before, "a refused clean removes nothing");
+
+    let run = cache.run(&["clean", "example.com/a:v2"]).success();
+    assert!(
+        run.stderr.contains("removed example.com/a:v2") && run.stderr.contains("0 blobs"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(names(&cache), ["example.com/a:v1", "example.com/b:v1"]);
+    assert!(blob_exists(&cache, b"one layer, three names"));
+
+    let run = cache.run(&["clean", prefix, "--all-names"]).success();
+    for name in ["example.com/a:v1", "example.com/b:v1"] {
+        assert!(
+            run.stderr.contains(&format!("removed {name}")),
+            "{}",
+            run.stderr
+        );
+    }
+    assert!(cache.list().is_empty());
+    assert!(
+        !blob_exists(&cache, b"one layer, three names"),
+        "the image goes with its last name"
+    );
+}
+
 #[test]
 fn leftovers_of_killed_runs_are_removed() {
     let dir = TempDir::new("clean");

@@ -11,7 +11,7 @@ use std::fs;
 use support::images::{self, listed_identity, skopeo_archive, skopeo_identity, two_layers};
 use support::registry::{Setup, TestRegistry};
 use support::tarball::{Item, legacy_items, write_tar};
-use support::{TempDir, TestCache, gzip_file, sha256};
+use support::{TempDir, TestCache, gzip_file, sha256, tool};
 
 #[test]
 fn a_skopeo_docker_archive_extracts_as_skopeo_sees_it() {
@@ -221,9 +221,23 @@ fn an_untagged_image_is_cached_by_id_or_by_the_name_given() {
         .iter()
         .map(|i| i["name"].as_str().unwrap().to_string())
         .collect();
+    assert_eq!(
+        names,
+        ["registry.example.com/app:v1"],
+        "the name replaces the row by ID"
+    );
+    let table = cache.run(&["list"]).success();
+    assert!(!table.stdout.contains("<none>"), "{}", table.stdout);
+
+    // The ID still names the image: save by ID writes it, under the name it now has.
+    let saved = dir.join("saved.tar");
+    cache
+        .run(&["save", &id[..19], "-o", saved.to_str().unwrap()])
+        .success();
+    let manifest = tool("tar", &["-xOf", saved.to_str().unwrap(), "manifest.json"]);
     assert!(
-        names.contains(&"registry.example.com/app:v1".to_string()),
-        "{names:?}"
+        manifest.contains("registry.example.com/app:v1"),
+        "{manifest}"
     );
 }
 

@@ -540,3 +540,50 @@ fn two_pulls_of_one_image_at_once_say_what_each_did() {
     }
     assert_eq!(listed_identity(&cache.list()[0]).1.len(), 2, "{said:?}");
 }
+
+/// A layer the registry already holds in the gzip form the memo remembers is not compressed
+/// again at another `--compress-level`: the push says which level that form was made at and
+/// that the level given does not apply, whether the form is found in place or mounted from a
+/// sibling repository. At the same level, or with `--force-upload`, nothing is said.
+#[test]
+fn a_remembered_gzip_form_of_another_level_is_kept_and_said() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("levels");
+    let archive = archive(&dir);
+    let cache = TestCache::new();
+    let push = |target: &str, flags: &[&str]| {
+        let target = format!("{}/{target}", registry.host());
+        let given = [&["push", archive.to_str().unwrap(), &target][..], flags].concat();
+        cache.run(&given).success().stderr
+    };
+    let said = |level: u32| {
+        format!(
+            "made at level 2 by an earlier push (the cache remembers it), so that form is kept and --compress-level {level} does not apply"
+        )
+    };
+    let first = push("team/app:v1", &[]);
+    assert!(!first.contains("does not apply"), "{first}");
+    let again = push("team/app:v2", &[]);
+    assert!(!again.contains("does not apply"), "the same level: {again}");
+
+    let in_place = push("team/app:v3", &["--compress-level", "9"]);
+    assert_eq!(
+        in_place.matches(&said(9)).count(),
+        2,
+        "one line a layer: {in_place}"
+    );
+    let mounted = push("other/app:v1", &["--compress-level", "6"]);
+    assert!(
+        mounted.contains("mounted") || mounted.contains("present"),
+        "{mounted}"
+    );
+    assert_eq!(mounted.matches(&said(6)).count(), 2, "{mounted}");
+
+    let forced = push("team/app:v4", &["--compress-level", "9", "--force-upload"]);
+    assert!(!forced.contains("does not apply"), "{forced}");
+    let after = push("team/app:v5", &["--compress-level", "9"]);
+    assert!(
+        !after.contains("does not apply"),
+        "the forms are now level 9's: {after}"
+    );
+}

@@ -54,6 +54,11 @@ impl UploadArgs {
         }
     }
 
+    /// The gzip level layers are compressed at, when they are (`--compress-level`).
+    pub fn level(&self) -> u32 {
+        self.level
+    }
+
     /// Whether `--compress` was given.
     pub fn reencodes(&self) -> bool {
         self.gzip.is_some()

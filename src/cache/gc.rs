@@ -11,7 +11,18 @@ use crate::create::{self, SHAREABLE_DIR};
 use crate::digest::{self, Digest, Hasher};
 use crate::error::{Context, Error, Result};
 
-use super::{Cache, open_lock};
+use super::{Cache, Index, open_lock};
+
+/// How a clean goes about it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sweep {
+    /// Only report what would be removed.
+    pub dry_run: bool,
+    /// Also hash every blob the images use and remove those that do not match.
+    pub verify: bool,
+    /// Let an image ID remove every name of its image (refused without, when it has several).
+    pub all_names: bool,
+}
 
 /// What a clean removed (or, in a dry run, would remove).
 #[derive(Debug, Default)]
@@ -32,9 +43,14 @@ pub struct Report {
 impl Cache {
     /// Removes the images `queries` name (all of them when `queries` is `None`), then every
     /// unreferenced blob and manifest and all temporary files; with `verify`, also every blob
-    /// whose bytes do not hash to its name, so the next pull fetches it again. Waits for
-    /// running commands to finish first (`gc.lock`). With `dry_run`, only reports.
-    pub fn clean(&self, queries: Option<&[String]>, dry_run: bool, verify: bool) -> Result<Report> {
+    /// whose bytes do not hash to its name, so the next pull fetches it again. A name removes
+    /// that name only; an image ID that several names share is refused unless `all_names`
+    /// says to remove them all. Waits for running commands to finish first (`gc.lock`). With
+    /// `dry_run`, only reports.
+    pub fn clean(&self, queries: Option<&[String]>, sweep: Sweep) -> Result<Report> {
+        let Sweep {
+            dry_run, verify, ..
+        } = sweep;
         let mut report = Report::default();
         self.check_trusted()?;
         if !self.root.exists() {
@@ -68,7 +84,7 @@ impl Cache {
             Some(queries) => {
                 let mut keys = Vec::new();
                 for query in queries {
-                    keys.extend(index.find(query)?);
+                    keys.extend(names_to_remove(&index, query, sweep.all_names)?);
                 }
                 keys.sort();
                 keys.dedup();
@@ -130,6 +146,21 @@ impl Cache {
         }
         Ok(report)
     }
+}
+
+/// The index keys `query` removes: the one name it gives, or every name of the image ID it
+/// gives, which must be said with `all_names` when there are several.
+fn names_to_remove(index: &Index, query: &str, all_names: bool) -> Result<Vec<String>> {
+    let keys = index.find(query)?;
+    if keys.len() > 1 && !all_names {
+        return Err(Error::Usage(format!(
+            "\"{query}\" is the ID of an image with {} names: {}; give the one to remove, \
+             or add --all-names to remove them all",
+            keys.len(),
+            keys.join(", ")
+        )));
+    }
+    Ok(keys)
 }
 
 /// Whether the file at `path` hashes to `hex` (read once, streamed).

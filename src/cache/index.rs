@@ -132,6 +132,23 @@ impl Index {
         self.images.insert(key, record);
     }
 
+    /// Removes the row of `record`'s image by ID (`<none>` in `list`), which stood for it while
+    /// it had no name, once `record` names it: the ID still finds the image through its name.
+    pub fn remove_unnamed_row(&mut self, record: &ImageRecord) {
+        if record.repository.is_none() {
+            return;
+        }
+        let id = (record.config_digest.as_ref())
+            .unwrap_or(&record.manifest_digest)
+            .to_string();
+        let unnamed = self.images.get(&id).is_some_and(|row| {
+            row.repository.is_none() && row.manifest_digest == record.manifest_digest
+        });
+        if unnamed {
+            self.images.remove(&id);
+        }
+    }
+
     /// Removes the record under `key`.
     pub fn remove(&mut self, key: &str) -> Option<ImageRecord> {
         self.images.remove(key)

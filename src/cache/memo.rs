@@ -1,7 +1,8 @@
 //! `memo.json`: what the cache remembers about blobs it may not hold. For each uncompressed
 //! layer pushed compressed, the compressed blob's descriptor, so the next push of that layer is
 //! a `HEAD`, not a recompression (and where it is missing, one `PUT` with the digest up front);
-//! for each blob, the repositories (`registry/repository`) known to hold it, so a push to a
+//! with the gzip level it was made at, so a push at another level can say it keeps the form
+//! the registry has; for each blob, the repositories (`registry/repository`) known to hold it, so a push to a
 //! sibling repository can mount it instead of uploading it.
 //!
 //! A memo entry is a hint that decides a skip or a mount, so only a memo this user wrote is
@@ -35,6 +36,10 @@ use super::{Cache, index, open_lock};
 struct Memo {
     #[serde(default)]
     compressed: BTreeMap<Digest, Descriptor>,
+    /// The gzip level each compressed form was made at, by its digest (none for a form
+    /// remembered before levels were).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    levels: BTreeMap<Digest, u32>,
     #[serde(default)]
     holders: BTreeMap<Digest, BTreeSet<String>>,
 }
@@ -49,6 +54,9 @@ impl Memo {
                 .insert(uncompressed.clone(), compressed.clone())
                 .as_ref()
                 != Some(compressed);
+        }
+        for (form, level) in &other.levels {
+            changed |= self.levels.insert(form.clone(), *level) != Some(*level);
         }
         for (digest, holders) in &other.holders {
             let known = self.holders.entry(digest.clone()).or_default();
@@ -69,6 +77,7 @@ impl Memo {
             .collect();
         self.holders
             .retain(|digest, _| !gone.contains(digest) && !forms.contains(digest));
+        self.levels.retain(|form, _| !forms.contains(form));
         before != (self.compressed.len(), self.holders.len())
     }
 }
@@ -158,12 +167,24 @@ impl BlobMemo for MemoStore {
         (self.known().as_ref()).and_then(|memo| memo.compressed.get(uncompressed).cloned())
     }
 
-    fn remember_compressed(&self, uncompressed: &Digest, compressed: &Descriptor) -> Result<()> {
+    fn compressed_at(&self, compressed: &Digest) -> Option<u32> {
+        (self.known().as_ref()).and_then(|memo| memo.levels.get(compressed).copied())
+    }
+
+    fn remember_compressed(
+        &self,
+        uncompressed: &Digest,
+        compressed: &Descriptor,
+        level: Option<u32>,
+    ) -> Result<()> {
         self.learn(|memo| {
-            memo.compressed
-                .insert(uncompressed.clone(), compressed.clone())
-                .as_ref()
-                != Some(compressed)
+            let form = memo
+                .compressed
+                .insert(uncompressed.clone(), compressed.clone());
+            let level = level.filter(|&level| {
+                memo.levels.insert(compressed.digest.clone(), level) != Some(level)
+            });
+            form.as_ref() != Some(compressed) || level.is_some()
         });
         Ok(())
     }
@@ -240,7 +261,7 @@ mod tests {
         let cache = Cache::new(root.clone());
         let (one, two) = (cache.memo().unwrap(), cache.memo().unwrap());
         let gzip = Descriptor::new("application/vnd.oci.image.layer.v1.tar+gzip", digest(9), 9);
-        one.remember_compressed(&digest(1), &gzip).unwrap();
+        one.remember_compressed(&digest(1), &gzip, Some(6)).unwrap();
         let holder = |text: &str| RepositoryName::parse(text).unwrap();
         two.remember_holder(&digest(2), &holder("r/a")).unwrap();
         assert!(
@@ -251,6 +272,7 @@ mod tests {
         two.save().unwrap();
         let three = cache.memo().unwrap();
         assert_eq!(three.compressed(&digest(1)), Some(gzip));
+        assert_eq!(three.compressed_at(&digest(9)), Some(6));
         assert_eq!(three.holders(&digest(2)), [holder("r/a")]);
         three.remember_holder(&digest(9), &holder("r/b")).unwrap();
         three.save().unwrap();
@@ -259,6 +281,7 @@ mod tests {
             .unwrap();
         let four = cache.memo().unwrap();
         assert_eq!(four.compressed(&digest(1)), None);
+        assert_eq!(four.compressed_at(&digest(9)), None, "its level goes too");
         assert!(
             four.holders(&digest(9)).is_empty(),
             "its compressed form's holders go too"

@@ -36,6 +36,7 @@ use crate::retry::Headway;
 use crate::transfer::{self, Destination, Open, Stored};
 use crate::writeback;
 
+pub use gc::Sweep;
 pub use index::{ImageRecord, Index, is_id, now_rfc3339, rfc3339};
 pub use memo::MemoStore;
 pub use source::CachedImage;
@@ -283,7 +284,7 @@ impl Session<'_> {
 
     /// Makes the images stored since the last publish visible: makes the blobs moved into
     /// `blobs/` and the manifests written durable, then adds their records to `index.json`,
-    /// written once under `index.lock`.
+    /// written once under `index.lock`. An image named now loses its row by ID.
     fn publish(&self, unpublished: &mut Unpublished) -> Result<()> {
         if unpublished.records.is_empty() {
             return Ok(());
@@ -297,6 +298,7 @@ impl Session<'_> {
             .map_err(|e| Error::io("locking index.lock", e))?;
         let mut index = self.cache.index()?;
         for (key, record) in unpublished.records.drain(..) {
+            index.remove_unnamed_row(&record);
             index.insert(key, record);
         }
         index.save(&self.cache.index_path(), &self.staging)?;

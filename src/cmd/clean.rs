@@ -3,6 +3,7 @@
 use lexopt::{Arg, Parser};
 
 use crate::args::{self, Globals};
+use crate::cache::Sweep;
 use crate::error::{Error, Result};
 use crate::progress::{count, human_bytes};
 
@@ -17,19 +18,27 @@ Remove cached images, then every blob and file that no remaining image uses.
 Usage: docker-image-pusher clean [OPTIONS] [IMAGE]...
 
 Arguments:
-  IMAGE  a cached image: full or unambiguous short name, or image ID (prefix)
+  IMAGE  a cached image: full or unambiguous short name (removes that name only), or
+         image ID (prefix)
 
 Options:
-      --all      remove every image
-      --verify   also hash every blob and remove those that do not match their digest
-                 (exit 3 when any did)
-  -n, --dry-run  only report what would be removed";
+      --all        remove every image
+      --all-names  let an image ID remove every name of its image (refused without,
+                   when the image has several)
+      --verify     also hash every blob and remove those that do not match their digest
+                   (exit 3 when any did)
+  -n, --dry-run    only report what would be removed";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
 pub const GROUPS: &[&str] = &[];
 
 /// The long help.
 pub const DETAILS: &str = "
+
+A name removes that name only; the image's blobs go once no name uses them. An image
+ID (or ID prefix) names every name of its image: when it has several, clean lists them
+and removes nothing unless --all-names says to remove them all. Each name removed is
+listed, with the referrers (signatures, SBOMs) that went with it.
 
 With no IMAGE and no --all, removes only what no image uses: blobs left by removed
 images and temporary files of interrupted runs. Waits for other commands using the
@@ -41,6 +50,7 @@ extract of each fetches the removed blobs again.
 
 Examples:
   docker-image-pusher clean nginx:latest
+  docker-image-pusher clean 3f2a9c --all-names
   docker-image-pusher clean --all --dry-run
   docker-image-pusher clean --verify";
 
@@ -48,15 +58,15 @@ Examples:
 pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
     let mut images = Vec::new();
     let mut all = false;
-    let mut dry_run = false;
-    let mut verify = false;
+    let mut sweep = Sweep::default();
     while let Some(flag) = args::next(parser, &mut [&mut globals], COMMAND)? {
         match flag.as_arg() {
             Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
             Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
             Arg::Long("all") => all = true,
-            Arg::Short('n') | Arg::Long("dry-run") => dry_run = true,
-            Arg::Long("verify") => verify = true,
+            Arg::Long("all-names") => sweep.all_names = true,
+            Arg::Short('n') | Arg::Long("dry-run") => sweep.dry_run = true,
+            Arg::Long("verify") => sweep.verify = true,
             Arg::Value(value) => images.push(args::utf8(value, "IMAGE")?),
             other => return Err(args::unexpected(other, COMMAND)),
         }
@@ -67,10 +77,10 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         )));
     }
     let queries = (!all).then_some(images.as_slice());
-    let report = globals.cache().clean(queries, dry_run, verify)?;
+    let report = globals.cache().clean(queries, sweep)?;
 
     let progress = globals.progress();
-    let (removed, free) = if dry_run {
+    let (removed, free) = if sweep.dry_run {
         ("would remove", "would free")
     } else {
         ("removed", "freed")
@@ -86,7 +96,7 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         count(report.manifests, "manifest file"),
         count(report.temporary, "temporary file")
     ));
-    if !verify {
+    if !sweep.verify {
         return Ok(());
     }
     for damaged in &report.damaged {

@@ -78,6 +78,8 @@ layer is an uncompressed tar: by default it is gzipped on the way, as docker pus
 (level 2: twice as fast as 6 for about 7 % more bytes; on a slow link, try 6 or 9), and
 its compressed digest is remembered in the cache so the next push of it is a HEAD
 (and, to a registry without it, one PUT carrying that digest: a round trip less).
+A layer the registry holds in a form made at another level keeps it, and the push says
+so; --force-upload compresses it again at --compress-level.
 With --compress none it is pushed as it is, under an OCI manifest. The config is never
 changed, so the image ID stays the same.
 

@@ -40,7 +40,8 @@ Arguments:
   IMAGE  a cached image: full or unambiguous short name, or image ID
 
 Options:
-  -o, --output FILE  the archive to write; - writes to standard output";
+  -o, --output FILE  the archive to write, in a folder that exists; - writes to
+                     standard output";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
 pub const GROUPS: &[&str] = &[WRITTEN_HELP, REFERRERS_HELP, PROGRESS_HELP];
@@ -208,6 +209,9 @@ impl Written {
                 "no image given; see '{command} --help'"
             )));
         }
+        if output != "-" {
+            existing_parent(&output)?;
+        }
         Ok(WrittenArgs {
             images: self.images,
             output,
@@ -230,6 +234,26 @@ impl FlagGroup for Written {
             _ => return self.referrers.claim(arg, parser),
         }
         Ok(true)
+    }
+}
+
+/// A usage error unless the folder `-o PATH` goes in exists: neither save nor bundle makes
+/// missing folders, so a mistyped path is named rather than created.
+fn existing_parent(output: &str) -> Result<()> {
+    let parent = (Path::new(output).parent())
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match fs::metadata(parent) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(Error::Usage(format!(
+            "-o {output}: {} is not a folder",
+            parent.display()
+        ))),
+        Err(_) => Err(Error::Usage(format!(
+            "-o {output}: the folder {} does not exist; create it first (save and bundle \
+             make no missing folders)",
+            parent.display()
+        ))),
     }
 }
 

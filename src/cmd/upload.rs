@@ -135,6 +135,7 @@ impl<'a> Uploads<'a> {
             force: self.upload_args.force(),
             dry_run: self.dry_run,
             memo: Some(&self.memo),
+            gzip_level: Some(self.upload_args.level()),
             ledger: Some(&self.ledger),
             referrers: self.referrers.as_ref(),
             ..self.run.options(board, self.options.attempts)

@@ -88,6 +88,9 @@ pub fn copy(
             mounted.map_or_else(|| one.stream(Some(&wanted)), Ok)?
         }
     };
+    if !matches!(copied.1, Done::Copied(_)) {
+        one.say_kept_level(&wanted);
+    }
     if copied.0.digest == wanted.digest
         && let Some(here) = here
     {
@@ -150,6 +153,30 @@ impl OneBlob<'_> {
             media_type,
             ..found
         })
+    }
+
+    /// Says so when `wanted`, the compressed form the memo knows and the destination holds
+    /// (or mounted), was made at another gzip level than this run's: that form is kept, and
+    /// the level given does not apply to this layer.
+    fn say_kept_level(&self, wanted: &Descriptor) {
+        let (Some(memo), Some(level)) = (self.options.memo, self.options.gzip_level) else {
+            return;
+        };
+        if wanted == self.blob {
+            return;
+        }
+        if let Some(made) = memo
+            .compressed_at(&wanted.digest)
+            .filter(|&made| made != level)
+        {
+            self.progress.info(format_args!(
+                "layer {}: the registry has its gzip form {} made at level {made} by an earlier \
+                 push (the cache remembers it), so that form is kept and --compress-level \
+                 {level} does not apply to it; --force-upload compresses it again",
+                self.blob.digest.short(),
+                wanted.digest.short()
+            ));
+        }
     }
 
     /// Says an outcome once: on the board when there is one, else as a detail line.
@@ -256,7 +283,7 @@ impl OneBlob<'_> {
         if self.destination.transforms(blob)
             && let Some(memo) = options.memo
         {
-            memo.remember_compressed(&blob.digest, &stored)?;
+            memo.remember_compressed(&blob.digest, &stored, options.gzip_level)?;
         }
         self.remember_holders(&stored)?;
         let line = format!("{} copied ({})", stored.digest, human_bytes(stored.size));

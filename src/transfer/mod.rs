@@ -215,8 +215,15 @@ pub type Open<'s> = dyn FnMut(u64) -> Result<Box<dyn Read + Send + 's>> + 's;
 pub trait BlobMemo: Sync {
     /// The compressed form of `uncompressed`, if one was stored before.
     fn compressed(&self, uncompressed: &Digest) -> Option<Descriptor>;
-    /// Records that `uncompressed` was stored as `compressed`.
-    fn remember_compressed(&self, uncompressed: &Digest, compressed: &Descriptor) -> Result<()>;
+    /// The gzip level the compressed form `compressed` was made at, when it was recorded.
+    fn compressed_at(&self, compressed: &Digest) -> Option<u32>;
+    /// Records that `uncompressed` was stored as `compressed`, made at gzip `level`.
+    fn remember_compressed(
+        &self,
+        uncompressed: &Digest,
+        compressed: &Descriptor,
+        level: Option<u32>,
+    ) -> Result<()>;
     /// The repositories known to hold `digest`.
     fn holders(&self, digest: &Digest) -> Vec<RepositoryName>;
     /// Records that `repository` holds `digest`.
@@ -264,6 +271,8 @@ pub struct Options<'a> {
     pub governor: Option<&'a Governor>,
     /// What is known about blobs from earlier runs.
     pub memo: Option<&'a dyn BlobMemo>,
+    /// The gzip level (`--compress-level`) of a destination that compresses layers.
+    pub gzip_level: Option<u32>,
     /// Where the blobs of this run's other copies landed (`sync`).
     pub ledger: Option<&'a Ledger>,
     /// Which referrers of the images go with them (none without).

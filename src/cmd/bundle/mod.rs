@@ -24,7 +24,7 @@ use super::context::RunContext;
 use super::output::print_help;
 use super::save::{WRITTEN_HELP, Written, WrittenArgs, cached_images};
 use super::upload::referrers_said;
-use elf::is_dynamically_linked;
+use elf::check_program;
 use fetch::fetch_missing;
 use folder::{Contents, fill, make_partial};
 use record::Earlier;
@@ -43,8 +43,10 @@ Arguments:
          the cache does not hold yet is fetched first, whole (every platform)
 
 Options:
-  -o, --output DIR   the folder to make (it must not exist)
+  -o, --output DIR   the folder to make (it must not exist; its parent must)
       --binary PATH  the program to put in [default: this one]; give the static build
+                     (checked first: an ELF executable, said when it is for another
+                     machine or dynamically linked)
       --since OLD    leave out the layers the bundle OLD carried (its folder or its
                      bundle.json): a delta for a registry that received OLD";
 
@@ -172,9 +174,19 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         Some(path) => path,
         None => std::env::current_exe().context(|| "finding this program")?,
     };
+    let program = check_program(&binary)?;
     let run = RunContext::new(&globals, &transfer)?;
     let progress = run.progress;
-    if is_dynamically_linked(&binary) {
+    if program.is_foreign() {
+        progress.warn(format_args!(
+            "{} is a program for {}, not for this machine ({}): push.sh runs only on {}",
+            binary.display(),
+            program.machine,
+            std::env::consts::ARCH,
+            program.machine
+        ));
+    }
+    if program.dynamic {
         progress.warn(format_args!(
             "{} is dynamically linked: it runs only where the same C library is; give the \
              static build with --binary",
