@@ -218,9 +218,11 @@ fn too_many_requests_waits_as_told() {
 fn a_stalled_response_times_out_and_is_retried() {
     let dir = TempDir::new("stall");
     let (registry, archive) = registry_with_image(&dir);
+    // The stall is four times --timeout, and --timeout twice what a loaded 2-core machine
+    // may take to answer an ordinary request on loopback.
     let front = Front::start(registry.port(), |request, first| {
         match is_big_blob_get(request) && first {
-            true => Action::Stall(Duration::from_secs(5)),
+            true => Action::Stall(Duration::from_secs(8)),
             false => Action::Forward,
         }
     });
@@ -230,7 +232,7 @@ fn a_stalled_response_times_out_and_is_retried() {
             "pull",
             &format!("{}/faults/app:v1", front.host()),
             "--timeout",
-            "1",
+            "2",
         ])
         .success();
     assert!(
