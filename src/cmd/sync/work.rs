@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::manifest::fallback::subject_of_tag;
 use crate::progress::count;
 use crate::reference::{self, Reference};
+use crate::registry::Registry;
 
 use super::super::remote::target_reference;
 use super::super::seed::seed_reference;
@@ -156,103 +157,143 @@ impl Planner<'_> {
         (scheme, source): Named,
         target: Option<&str>,
     ) -> Result<Planned> {
-        let target = match target {
-            None => None,
-            Some(text) => {
-                let (target_scheme, named) = target_reference(text)?;
-                if reference::names_a_version(text) {
-                    return Err(Error::Usage(format!(
-                        "TARGET {text}: a whole repository goes to a repository; leave the tag out"
-                    )));
-                }
-                Some((target_scheme, named))
-            }
-        };
+        let target = target.map(repository_target).transpose()?;
         let registry = self
             .connections
             .open(self.uploads, source.registry(), scheme)?;
-        let (mut tags, mut listed, mut referrer_tags) = (Vec::new(), 0usize, HashSet::new());
-        registry.tags(source.repository(), None, &mut |tag| {
-            // Signatures and referrer indexes travel with the images they are about.
-            if subject_of_tag(tag).is_some() {
-                referrer_tags.insert(tag.to_string());
-                return Ok(true);
-            }
-            listed += 1;
-            if self.tags.takes(tag) {
-                tags.push(tag.to_string());
-            }
-            Ok(true)
-        })?;
-        if tags.is_empty() && self.tags.filters() {
+        let listing = self.listed(&registry, &source)?;
+        if listing.taken.is_empty() && self.tags.filters() {
             // A typo in a pattern must not pass in CI as a mirror that is up to date.
             return Err(Error::NotFound(format!(
-                "line {number}: no tag of {} matches --tags and --exclude-tags ({listed} \
+                "line {number}: no tag of {} matches --tags and --exclude-tags ({} \
                  listed); nothing to sync",
-                source.name()
+                source.name(),
+                listing.listed
             )));
         }
-        let with_them = match referrer_tags.len() {
+        let with_them = match listing.referrer_tags.len() {
             0 => String::new(),
             n => format!(
                 ", and {} that travel with their images",
                 count(n, "referrer tag")
             ),
         };
-        registry.learn_referrer_tags(source.repository(), referrer_tags);
+        let taken = listing.taken.len();
+        registry.learn_referrer_tags(source.repository(), listing.referrer_tags);
         // A line that named one image before whole repositories were mirrored now names many:
         // say so, with the way back.
         self.uploads.run.progress.info(format_args!(
-            "line {number}: {} names no tag, so it stands for its tags: {} of {listed} \
+            "line {number}: {} names no tag, so it stands for its tags: {taken} of {} \
              taken{with_them} (--tags and --exclude-tags choose; write :latest for that one \
              alone)",
             source.name(),
-            tags.len()
+            listing.listed
         ));
-        let (mut works, mut left_out) = (Vec::with_capacity(tags.len()), Vec::new());
-        for tag in tags {
-            // A tag the registry lists is checked like any other before it names anything.
-            let written = format!("{}/{}:{tag}", source.registry(), source.repository());
-            let tagged = match Reference::parse_url(&format!("https://{written}")) {
-                Ok((_, tagged)) => tagged,
-                Err(e) => {
-                    // Warned of with the lines that cannot run, before any copy starts.
-                    let error = Error::BadInput(format!(
-                        "the registry lists a tag that is not one, left out: {e}"
-                    ));
-                    left_out.push(Row {
-                        line: number,
-                        source: written,
-                        target: (target.as_ref())
-                            .map(|(_, to)| format!("{}/{}:{tag}", to.registry(), to.repository()))
-                            .unwrap_or_default(),
-                        result: Err(error),
-                    });
-                    continue;
-                }
-            };
-            let to = match &target {
-                Some((target_scheme, named)) => {
-                    let text = format!("{}/{}:{tag}", named.registry(), named.repository());
-                    (
-                        *target_scheme,
-                        Reference::parse(&text).map_err(Error::Usage)?,
-                    )
-                }
-                None => self.under_to(&tagged)?,
-            };
-            works.push(Work::Image {
-                line: number,
-                source: (scheme, tagged),
-                target: to,
-            });
+        let (mut works, mut left_out) = (Vec::with_capacity(taken), Vec::new());
+        for tag in listing.taken {
+            match self.tag_work(number, (scheme, &source), target.as_ref(), &tag)? {
+                Tagged::Work(work) => works.push(work),
+                Tagged::LeftOut(row) => left_out.push(row),
+            }
         }
         Ok((works, left_out))
+    }
+
+    /// The tags of `source`'s repository as `registry` lists them, every page: those the
+    /// filter takes, how many image tags there were, and the referrer tags apart.
+    fn listed(&self, registry: &Registry, source: &Reference) -> Result<Listed> {
+        let mut listing = Listed::default();
+        registry.tags(source.repository(), None, &mut |tag| {
+            // Signatures and referrer indexes travel with the images they are about.
+            if subject_of_tag(tag).is_some() {
+                listing.referrer_tags.insert(tag.to_string());
+                return Ok(true);
+            }
+            listing.listed += 1;
+            if self.tags.takes(tag) {
+                listing.taken.push(tag.to_string());
+            }
+            Ok(true)
+        })?;
+        Ok(listing)
+    }
+
+    /// The work for the listed `tag` of `source` on list line `number`, to `target`'s
+    /// repository or under --to; a failed row when the registry listed a tag that is not one.
+    fn tag_work(
+        &self,
+        number: usize,
+        (scheme, source): (Option<&'static str>, &Reference),
+        target: Option<&Named>,
+        tag: &str,
+    ) -> Result<Tagged> {
+        // A tag the registry lists is checked like any other before it names anything.
+        let written = format!("{}/{}:{tag}", source.registry(), source.repository());
+        let tagged = match Reference::parse_url(&format!("https://{written}")) {
+            Ok((_, tagged)) => tagged,
+            Err(e) => {
+                // Warned of with the lines that cannot run, before any copy starts.
+                return Ok(Tagged::LeftOut(Row {
+                    line: number,
+                    source: written,
+                    target: (target
+                        .map(|(_, to)| format!("{}/{}:{tag}", to.registry(), to.repository())))
+                    .unwrap_or_default(),
+                    result: Err(Error::BadInput(format!(
+                        "the registry lists a tag that is not one, left out: {e}"
+                    ))),
+                }));
+            }
+        };
+        let target = match target {
+            Some((target_scheme, named)) => {
+                let text = format!("{}/{}:{tag}", named.registry(), named.repository());
+                (
+                    *target_scheme,
+                    Reference::parse(&text).map_err(Error::Usage)?,
+                )
+            }
+            None => self.under_to(&tagged)?,
+        };
+        Ok(Tagged::Work(Work::Image {
+            line: number,
+            source: (scheme, tagged),
+            target,
+        }))
     }
 
     /// Where `name` goes under --to: REGISTRY/PREFIX/REPOSITORY:TAG.
     pub fn under_to(&self, name: &Reference) -> Result<Named> {
         under_to(self.to, name)
+    }
+}
+
+/// What one listed tag of a whole repository comes to.
+enum Tagged {
+    Work(Work),
+    /// A failed row: the registry listed a tag that is not one.
+    LeftOut(Row),
+}
+
+/// What a listing of a whole repository's tags gave.
+#[derive(Default)]
+struct Listed {
+    /// The image tags the filter takes.
+    taken: Vec<String>,
+    /// How many image tags were listed.
+    listed: usize,
+    /// The referrer tags (`sha256-<hex>[.sig|.att|.sbom]`), which go with their images.
+    referrer_tags: HashSet<String>,
+}
+
+/// The repository a whole repository's line goes to, as its TARGET names it: no tag.
+fn repository_target(text: &str) -> Result<Named> {
+    let named = target_reference(text)?;
+    match reference::names_a_version(text) {
+        true => Err(Error::Usage(format!(
+            "TARGET {text}: a whole repository goes to a repository; leave the tag out"
+        ))),
+        false => Ok(named),
     }
 }
 
