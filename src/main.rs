@@ -85,12 +85,14 @@
 
 mod archive;
 mod args;
+mod atomic;
 mod cache;
 mod cmd;
 mod create;
 mod digest;
 mod error;
 mod gzip;
+mod image_id;
 mod inert;
 mod manifest;
 mod progress;

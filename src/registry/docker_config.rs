@@ -14,8 +14,9 @@ use serde_json::{Map, Value};
 
 use super::auth::{Credentials, Secret, base64_decode, base64_encode};
 use super::cred_helper;
+use crate::atomic::{self, Replace};
 use crate::create::{self, PRIVATE_DIR, PRIVATE_FILE};
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
 
 /// The key Docker uses for Docker Hub.
 const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
@@ -172,22 +173,17 @@ fn read_config() -> Result<Option<Map<String, Value>>> {
 fn write_config(config: &Map<String, Value>) -> Result<()> {
     let path = config_path()
         .ok_or_else(|| Error::Usage("set HOME or DOCKER_CONFIG to store credentials".into()))?;
-    let write = || -> io::Result<()> {
-        let dir = (path.parent())
-            .filter(|dir| !dir.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let bytes = serde_json::to_vec_pretty(config).map_err(io::Error::other)?;
-        create::dirs(dir, PRIVATE_DIR)?;
-        let (mut file, temporary) = create::new_temporary(dir, "config.json", PRIVATE_FILE)?;
-        let written = (file.write_all(&bytes))
-            .and_then(|()| file.sync_all())
-            .and_then(|()| fs::rename(&temporary, &path));
-        if written.is_err() {
-            let _ = fs::remove_file(&temporary);
-        }
-        written
-    };
-    write().map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    let shown = path.display().to_string();
+    let bytes = serde_json::to_vec_pretty(config)
+        .map_err(|e| Error::io(format!("writing {shown}"), io::Error::other(e)))?;
+    let dir = (path.parent())
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    create::dirs(dir, PRIVATE_DIR).context(|| format!("writing {shown}"))?;
+    atomic::replace(Replace::beside(&path, PRIVATE_FILE, &shown), |file| {
+        file.write_all(&bytes)
+            .context(|| format!("writing {shown}"))
+    })
 }
 
 pub fn shown_path() -> String {
