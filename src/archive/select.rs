@@ -24,9 +24,12 @@ impl ImageQuery {
     /// 6 characters or more may be an ID prefix or a name; anything else is a name.
     pub fn parse(text: &str) -> Result<ImageQuery, String> {
         let id = id_prefix(text)?;
-        let name = match text.starts_with("sha256:") {
-            true => None,
-            false => Some(Reference::parse(text)?),
+        // A bare word that is an ID prefix may be a name too, unless it cannot be one
+        // (uppercase hex).
+        let name = match (text.starts_with("sha256:"), &id) {
+            (true, _) => None,
+            (false, Some(_)) => Reference::parse(text).ok(),
+            (false, None) => Some(Reference::parse(text)?),
         };
         Ok(ImageQuery {
             text: text.into(),
@@ -124,5 +127,7 @@ mod tests {
         let name = ImageQuery::parse("app:v1").unwrap();
         assert!(name.name.is_some() && name.id.is_none());
         assert!(ImageQuery::parse("sha256:xyz").is_err());
+        let upper = ImageQuery::parse("ABCDEF12").unwrap();
+        assert!(upper.name.is_none() && upper.id.as_deref() == Some("abcdef12"));
     }
 }
