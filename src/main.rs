@@ -38,6 +38,7 @@
 //! manifest.rs    OCI and Docker manifests, indexes, platforms; manifest/fallback.rs the
 //!                fallback index of referrers and cosign's tags
 //! digest.rs reference.rs error.rs retry.rs inert.rs create.rs writeback.rs gzip/ progress/
+//! atomic.rs (replacing a file whole) image_id.rs (image IDs as typed)
 //! ```
 //!
 //! `cmd` uses everything below it; the stores (`registry`, `archive`, `cache`) implement
@@ -77,7 +78,8 @@
 //!    registries stays whole unless `--platform` narrows it; an image's referrers go wherever
 //!    it goes; re-encoding is deterministic.
 //! 8. **Nothing written reaches outside where it belongs**: every file is created new
-//!    (`O_EXCL`, `O_NOFOLLOW`), no link is followed, a folder others can write is not trusted.
+//!    (`O_EXCL`, `O_NOFOLLOW`), no link is followed, a folder others can write is not trusted;
+//!    a file replaced whole goes through `atomic::replace` (new temporary, sync, rename).
 //! 9. **What came from outside is shown inert**, and every wait on the outside has a
 //!    deadline and every answer a bound.
 //!
@@ -86,12 +88,14 @@
 
 mod archive;
 mod args;
+mod atomic;
 mod cache;
 mod cmd;
 mod create;
 mod digest;
 mod error;
 mod gzip;
+mod image_id;
 mod inert;
 mod manifest;
 mod progress;

@@ -8,6 +8,10 @@ use crate::inert::inert;
 
 /// The registry a reference without a host names.
 pub const DEFAULT_REGISTRY: &str = "docker.io";
+/// The host Docker Hub's registry API answers at ([`DEFAULT_REGISTRY`] names it).
+pub const DOCKER_HUB_API: &str = "registry-1.docker.io";
+/// Every name Docker Hub goes by: in references, in `config.json` keys, as its API host.
+const DOCKER_HUB_NAMES: [&str; 3] = [DEFAULT_REGISTRY, "index.docker.io", DOCKER_HUB_API];
 /// The tag a reference without a tag or digest names.
 pub const DEFAULT_TAG: &str = "latest";
 const MAX_NAME_LENGTH: usize = 255;
@@ -275,7 +279,7 @@ pub fn split(text: &str) -> (&str, Option<&str>, Option<&str>) {
 /// Whether `text` (a reference or `http[s]://` URL, as written) names a tag or a digest, rather
 /// than a repository alone (which [`Reference::parse`] would take as `:latest`).
 pub fn names_a_version(text: &str) -> bool {
-    let written = text.split_once("://").map_or(text, |(_, rest)| rest);
+    let written = without_scheme(text);
     !matches!(split(written), (_, None, None))
 }
 
@@ -289,10 +293,20 @@ pub fn split_host(name: &str) -> Option<(&str, &str)> {
     is_host.then_some((first, rest))
 }
 
+/// Whether `host` is one of Docker Hub's names (`docker.io`, `index.docker.io`, its API host).
+pub fn is_docker_hub(host: &str) -> bool {
+    DOCKER_HUB_NAMES.contains(&host)
+}
+
+/// `text` without its `scheme://`, when it has one.
+pub fn without_scheme(text: &str) -> &str {
+    text.split_once("://").map_or(text, |(_, rest)| rest)
+}
+
 fn normalise_host(host: &str) -> String {
-    match host {
-        "index.docker.io" | "registry-1.docker.io" => DEFAULT_REGISTRY.to_string(),
-        _ => host.to_string(),
+    match is_docker_hub(host) {
+        true => DEFAULT_REGISTRY.to_string(),
+        false => host.to_string(),
     }
 }
 
@@ -414,6 +428,18 @@ pub fn check_tag(tag: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn docker_hub_is_one_registry_by_every_name() {
+        for name in ["docker.io", "index.docker.io", "registry-1.docker.io"] {
+            assert!(is_docker_hub(name), "{name}");
+            let parsed = Reference::parse(&format!("{name}/library/nginx")).unwrap();
+            assert_eq!(parsed.to_string(), "docker.io/library/nginx:latest");
+        }
+        assert!(!is_docker_hub("docker.example.com"));
+        assert_eq!(without_scheme("https://h:5000/v2/"), "h:5000/v2/");
+        assert_eq!(without_scheme("h:5000"), "h:5000");
+    }
 
     #[test]
     fn a_version_is_a_tag_or_a_digest_as_written() {

@@ -273,6 +273,35 @@ fn a_damaged_cache_blob_leaves_no_archive_behind() {
     fs::write(&blob, original).unwrap();
 }
 
+/// The names in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = (fs::read_dir(dir).unwrap())
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_split_save_that_cannot_finish_leaves_no_partial_part() {
+    let dir = TempDir::new("save-split-blocked");
+    let (_, cache) = extracted_app(dir.path());
+    let out = dir.path().join("out");
+    fs::create_dir_all(out.join("app.tar.001/in the way")).unwrap();
+    let saved = out.join("app.tar");
+    let split = ["-o", saved.to_str().unwrap(), "--split", "1K"];
+    let run = cache.run(&[&["save", "example.com/app:v1"][..], &split].concat());
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("app.tar.001"), "{}", run.stderr);
+    assert_eq!(names(&out), ["app.tar.000", "app.tar.001"]);
+
+    // A whole archive that cannot be renamed into place leaves no temporary file either.
+    let whole = out.join("app.tar.001");
+    let run = cache.run(&["save", "example.com/app:v1", "-o", whole.to_str().unwrap()]);
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert_eq!(names(&out), ["app.tar.000", "app.tar.001"]);
+}
+
 #[test]
 fn usage_and_missing_images_are_told_apart() {
     let cache = TestCache::new();

@@ -83,6 +83,31 @@ fn an_image_saved_by_id_is_picked_by_id_and_saved_without_a_name() {
 }
 
 #[test]
+fn the_cache_reads_an_id_prefix_as_an_archive_does() {
+    let dir = TempDir::new("unnamed-case");
+    let (archive, ids) = two_unnamed(dir.path());
+    let archive = archive.to_str().unwrap();
+    let cache = TestCache::new();
+    let upper = ids[1][..12].to_ascii_uppercase();
+    assert_ne!(upper, ids[1][..12], "the prefix has letters");
+    cache
+        .run(&["extract", archive, "--image", &upper])
+        .success();
+    let saved = dir.join("saved.tar");
+    let saved = saved.to_str().unwrap();
+    cache.run(&["save", &upper, "-o", saved]).success();
+
+    let too_long = format!("sha256:{}0", ids[1]);
+    let by_archive = cache
+        .run(&["extract", archive, "--image", &too_long])
+        .exits(2);
+    let by_cache = cache.run(&["save", &too_long, "-o", saved]).exits(2);
+    for refused in [&by_archive.stderr, &by_cache.stderr] {
+        assert!(refused.contains("is not an image ID"), "{refused}");
+    }
+}
+
+#[test]
 fn push_picks_an_unnamed_image_by_id() {
     let registry = TestRegistry::start(Setup::Plain);
     let dir = TempDir::new("unnamed-push");

@@ -3,13 +3,10 @@
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::inert::inert;
+use crate::image_id::id_prefix;
 use crate::reference::Reference;
 
 use super::{Archive, ArchiveImage};
-
-/// The shortest bare hex prefix taken as an image ID (Docker shows 12).
-const MIN_ID_PREFIX: usize = 6;
 
 /// What `--image` asks for.
 #[derive(Clone, Debug)]
@@ -26,22 +23,17 @@ impl ImageQuery {
     /// Reads `--image`: `sha256:<hex>` is an image ID (or a prefix of one); a bare hex word of
     /// 6 characters or more may be an ID prefix or a name; anything else is a name.
     pub fn parse(text: &str) -> Result<ImageQuery, String> {
-        let is_hex = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
-        if let Some(hex) = text.strip_prefix("sha256:") {
-            if !is_hex(hex) || hex.len() > 64 {
-                return Err(format!("\"{}\" is not an image ID", inert(text)));
-            }
-            return Ok(ImageQuery {
-                text: text.into(),
-                name: None,
-                id: Some(hex.to_ascii_lowercase()),
-            });
-        }
-        let id = (is_hex(text) && text.len() >= MIN_ID_PREFIX && text.len() <= 64)
-            .then(|| text.to_ascii_lowercase());
+        let id = id_prefix(text)?;
+        // A bare word that is an ID prefix may be a name too, unless it cannot be one
+        // (uppercase hex).
+        let name = match (text.starts_with("sha256:"), &id) {
+            (true, _) => None,
+            (false, Some(_)) => Reference::parse(text).ok(),
+            (false, None) => Some(Reference::parse(text)?),
+        };
         Ok(ImageQuery {
             text: text.into(),
-            name: Some(Reference::parse(text)?),
+            name,
             id,
         })
     }
@@ -135,5 +127,7 @@ mod tests {
         let name = ImageQuery::parse("app:v1").unwrap();
         assert!(name.name.is_some() && name.id.is_none());
         assert!(ImageQuery::parse("sha256:xyz").is_err());
+        let upper = ImageQuery::parse("ABCDEF12").unwrap();
+        assert!(upper.name.is_none() && upper.id.as_deref() == Some("abcdef12"));
     }
 }

@@ -11,7 +11,7 @@ use crate::create::{self, SHAREABLE_DIR};
 use crate::digest::{self, Digest, Hasher};
 use crate::error::{Context, Error, Result};
 
-use super::{Cache, Index, open_lock};
+use super::{Cache, GC_LOCK, INDEX_LOCK, Index, open_lock};
 
 /// How a clean goes about it.
 #[derive(Clone, Copy, Debug, Default)]
@@ -61,14 +61,14 @@ impl Cache {
             }
             return Ok(report);
         }
-        let gc_lock = open_lock(&self.root.join("gc.lock"))?;
+        let gc_lock = open_lock(&self.root.join(GC_LOCK))?;
         gc_lock
             .lock()
-            .map_err(|e| Error::io("locking gc.lock", e))?;
-        let index_lock = open_lock(&self.root.join("index.lock"))?;
+            .map_err(|e| Error::io(format!("locking {GC_LOCK}"), e))?;
+        let index_lock = open_lock(&self.root.join(INDEX_LOCK))?;
         index_lock
             .lock()
-            .map_err(|e| Error::io("locking index.lock", e))?;
+            .map_err(|e| Error::io(format!("locking {INDEX_LOCK}"), e))?;
 
         for dir in [
             self.root.join("blobs"),

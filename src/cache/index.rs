@@ -2,27 +2,25 @@
 //! any unambiguous name a user types (`nginx`, `app/web:v1`, an image ID prefix).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::atomic::{self, Replace};
 use crate::create::{self, SHAREABLE_DIR, SHAREABLE_FILE};
 use crate::digest::Digest;
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
+use crate::image_id::id_prefix;
 use crate::manifest::fallback::{fallback_tag, subject_of_tag};
 use crate::reference::{self, Reference};
 
-/// The shortest image ID prefix accepted without `sha256:` in front.
-const MIN_ID_PREFIX: usize = 6;
-
 /// Whether `query` names an image by its ID (`sha256:HEX`, or a bare prefix of at least
-/// [`MIN_ID_PREFIX`] hex digits) rather than by a name.
+/// [`crate::image_id::MIN_ID_PREFIX`] hex digits) rather than by a name.
 pub fn is_id(query: &str) -> bool {
-    query.starts_with("sha256:")
-        || (query.len() >= MIN_ID_PREFIX && query.bytes().all(|b| b.is_ascii_hexdigit()))
+    query.starts_with("sha256:") || id_prefix(query).is_ok_and(|id| id.is_some())
 }
 
 /// The cache's table of images, keyed by full name (`docker.io/library/nginx:latest`), or by
@@ -257,19 +255,15 @@ impl Index {
                 "no image \"{query}\" in the cache (see the list command)"
             ))
         };
-        let (prefix, min) = match query.strip_prefix("sha256:") {
-            Some(hex) => (hex, 1),
-            None => (query, MIN_ID_PREFIX),
-        };
-        if prefix.len() < min || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(not_found());
-        }
+        let prefix = id_prefix(query)
+            .map_err(Error::Usage)?
+            .ok_or_else(not_found)?;
         let matches: Vec<(&String, &ImageRecord)> = (self.images.iter())
             .filter(|(_, record)| {
                 record
                     .config_digest
                     .as_ref()
-                    .is_some_and(|id| id.hex().starts_with(prefix))
+                    .is_some_and(|id| id.hex().starts_with(&prefix))
             })
             .collect();
         let ids: BTreeSet<&Digest> = matches
@@ -313,37 +307,18 @@ pub fn write_atomically_unsynced(path: &Path, bytes: &[u8], tmp_dir: &Path) -> R
 }
 
 fn replace(path: &Path, bytes: &[u8], tmp_dir: &Path, (mode, sync): (u32, bool)) -> Result<()> {
-    let name = path
-        .file_name()
-        .map_or_else(|| "file".into(), |n| n.to_string_lossy());
-    let mut temporary = None;
-    let mut write = || -> io::Result<()> {
-        if let Some(parent) = path.parent() {
-            create::dirs(parent, SHAREABLE_DIR)?;
-        }
-        let (mut file, made) = create::new_temporary(tmp_dir, &name, mode)?;
-        let made = temporary.insert(made);
-        file.write_all(bytes)?;
-        if sync {
-            file.sync_all()?;
-        }
-        fs::rename(made, path)?;
-        match sync {
-            true => sync_dir(path.parent().unwrap_or(Path::new("."))),
-            false => Ok(()),
-        }
+    let shown = path.display().to_string();
+    if let Some(parent) = path.parent() {
+        create::dirs(parent, SHAREABLE_DIR).context(|| format!("writing {shown}"))?;
+    }
+    let to = Replace {
+        temp_dir: Some(tmp_dir),
+        sync,
+        ..Replace::beside(path, mode, &shown)
     };
-    write().map_err(|e| {
-        if let Some(made) = &temporary {
-            let _ = fs::remove_file(made);
-        }
-        Error::io(format!("writing {}", path.display()), e)
+    atomic::replace(to, |file| {
+        file.write_all(bytes).context(|| format!("writing {shown}"))
     })
-}
-
-/// Makes a rename in `dir` durable.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 /// The current time as RFC 3339 in UTC (`2026-11-23T13:40:05Z`).
@@ -531,6 +506,25 @@ mod tests {
             6,
             "too short without sha256:"
         );
+    }
+
+    #[test]
+    fn id_prefixes_are_read_as_an_archive_reads_them() {
+        let index = index();
+        assert_eq!(
+            index.find(&"D".repeat(12)).unwrap(),
+            [format!("sha256:{}", "d".repeat(64))],
+            "an uppercase prefix is the same prefix"
+        );
+        assert_eq!(index.find("sha256:BBBB").unwrap().len(), 2);
+        let too_long = format!("sha256:{}", "d".repeat(65));
+        let refused = index.find(&too_long).unwrap_err();
+        assert_eq!(refused.exit_code(), 2, "{refused}");
+        assert!(
+            refused.to_string().contains("is not an image ID"),
+            "{refused}"
+        );
+        assert_eq!(index.find(&"d".repeat(65)).unwrap_err().exit_code(), 6);
     }
 
     #[test]

@@ -29,7 +29,7 @@ use crate::manifest::Descriptor;
 use crate::reference::RepositoryName;
 use crate::transfer::BlobMemo;
 
-use super::{Cache, index, open_lock};
+use super::{Cache, INDEX_LOCK, index, open_lock};
 
 /// The file's content.
 #[derive(Default, Serialize, Deserialize)]
@@ -219,9 +219,9 @@ impl BlobMemo for MemoStore {
         }
         let cache = &self.cache;
         cache.make_root()?;
-        let lock = open_lock(&cache.root.join("index.lock"))?;
+        let lock = open_lock(&cache.root.join(INDEX_LOCK))?;
         lock.lock()
-            .map_err(|e| Error::io("locking index.lock", e))?;
+            .map_err(|e| Error::io(format!("locking {INDEX_LOCK}"), e))?;
         cache.update_memo_locked(|memo| memo.merge(&learned))?;
         *learned = Memo::default();
         Ok(())

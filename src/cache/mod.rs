@@ -43,6 +43,10 @@ pub use source::CachedImage;
 
 /// The folder of `tmp/` that holds partly received blobs.
 const PARTIAL_DIR: &str = "partial";
+/// The lock every writing command holds shared while it runs, and `clean` exclusive.
+const GC_LOCK: &str = "gc.lock";
+/// The lock the index is written under (and the memo merged).
+const INDEX_LOCK: &str = "index.lock";
 
 /// A cache directory.
 pub struct Cache {
@@ -135,21 +139,21 @@ impl Cache {
         let tmp = self.tmp_dir();
         create::dirs(&tmp, SHAREABLE_DIR)
             .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
-        let gc_lock = open_lock(&self.root.join("gc.lock"))?;
+        let gc_lock = open_lock(&self.root.join(GC_LOCK))?;
         match gc_lock.try_lock() {
             Ok(()) => {
                 self.salvage_staged()?;
                 gc::remove_children(&tmp, false, Some(PARTIAL_DIR))?;
                 gc_lock
                     .unlock()
-                    .map_err(|e| Error::io("unlocking gc.lock", e))?;
+                    .map_err(|e| Error::io(format!("unlocking {GC_LOCK}"), e))?;
             }
             Err(TryLockError::WouldBlock) => {}
-            Err(TryLockError::Error(e)) => return Err(Error::io("locking gc.lock", e)),
+            Err(TryLockError::Error(e)) => return Err(Error::io(format!("locking {GC_LOCK}"), e)),
         }
         gc_lock
             .lock_shared()
-            .map_err(|e| Error::io("locking gc.lock", e))?;
+            .map_err(|e| Error::io(format!("locking {GC_LOCK}"), e))?;
         let staging = create::new_temporary_dir(&tmp, "run", SHAREABLE_DIR)
             .map_err(|e| Error::io(format!("creating a staging folder in {}", tmp.display()), e))?;
         Ok(Session {
@@ -292,10 +296,10 @@ impl Session<'_> {
         // The blobs' renames and the manifests, all at once, before the index names them.
         let root = &self.cache.root;
         writeback::sync_file_system(root).context(|| format!("syncing {}", root.display()))?;
-        let index_lock = open_lock(&self.cache.root.join("index.lock"))?;
+        let index_lock = open_lock(&self.cache.root.join(INDEX_LOCK))?;
         index_lock
             .lock()
-            .map_err(|e| Error::io("locking index.lock", e))?;
+            .map_err(|e| Error::io(format!("locking {INDEX_LOCK}"), e))?;
         let mut index = self.cache.index()?;
         for (key, record) in unpublished.records.drain(..) {
             index.remove_unnamed_row(&record);
@@ -376,11 +380,10 @@ impl Drop for Session<'_> {
         let root = &self.cache.root;
         let _ = fs::remove_dir(self.cache.partial_dir());
         if fs::remove_dir(self.cache.tmp_dir()).is_ok()
-            && fs::read_dir(root).is_ok_and(|entries| {
-                (entries.flatten()).all(|entry| entry.file_name() == "gc.lock")
-            })
+            && fs::read_dir(root)
+                .is_ok_and(|entries| (entries.flatten()).all(|entry| entry.file_name() == GC_LOCK))
         {
-            let _ = fs::remove_file(root.join("gc.lock"));
+            let _ = fs::remove_file(root.join(GC_LOCK));
             let _ = fs::remove_dir(root);
         }
     }

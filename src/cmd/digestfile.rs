@@ -4,41 +4,31 @@
 //! half-written, and never written through a link: the temporary file beside it is new and
 //! unpredictably named.
 
-use std::fs;
 use std::io::Write;
 use std::path::Path;
 
-use crate::create::{self, ORDINARY_FILE};
-use crate::error::{Error, Result};
+use crate::atomic::{self, Replace};
+use crate::create::ORDINARY_FILE;
+use crate::error::{Context, Result};
 
 /// Writes `lines` to `path`, each ended by a newline, through a temporary file beside it.
 pub fn write(path: &Path, lines: &[String]) -> Result<()> {
-    let what = || format!("writing --digestfile {}", path.display());
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::Usage(format!("--digestfile {}: not a file name", path.display())))?;
-    let dir = path
-        .parent()
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let (mut file, temporary) = create::new_temporary(dir, &name.to_string_lossy(), ORDINARY_FILE)
-        .map_err(|e| Error::io(what(), e))?;
-    let written = (|| {
+    let shown = format!("--digestfile {}", path.display());
+    atomic::replace(Replace::beside(path, ORDINARY_FILE, &shown), |file| {
+        let mut text = String::new();
         for line in lines {
-            writeln!(file, "{line}")?;
+            text.push_str(line);
+            text.push('\n');
         }
-        file.sync_all()?;
-        fs::rename(&temporary, path)
-    })();
-    written.map_err(|e| {
-        let _ = fs::remove_file(&temporary);
-        Error::io(what(), e)
+        file.write_all(text.as_bytes())
+            .context(|| format!("writing {shown}"))
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn the_file_holds_the_lines_and_nothing_else_is_left() {

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::fs;
 use std::io::{BufWriter, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -15,6 +15,7 @@ use crate::archive::{
 use crate::args::{
     self, FlagGroup, Globals, PROGRESS_HELP, Parsed, REFERRERS_HELP, ReferrerArgs, TransferArgs,
 };
+use crate::atomic::{self, Replace};
 use crate::cache::{Cache, CachedImage};
 use crate::create;
 use crate::digest::COPY_BUFFER;
@@ -56,8 +57,8 @@ Each blob is written once, however many images share it, and keeps its bytes; ev
 streams, so memory stays flat. An image cached with --all-platforms keeps its index (and
 manifest.json lists this host's platform; extract --all-platforms takes it back whole).
 Every blob is checked against its digest as it is written, and a file is written whole or
-not at all (as FILE.partial, then renamed). The images' cached referrers (signatures,
-SBOMs, attestations) go into the archive too: their manifests and blobs under blobs/sha256/,
+not at all (as a new temporary file beside it, then renamed; a split archive's parts as
+FILE.NNN.partial). The images' cached referrers (signatures, SBOMs, attestations) go into the archive too: their manifests and blobs under blobs/sha256/,
 listed not in manifest.json or index.json (so loaders see only the images) but in
 docker-image-pusher-referrers.json, which extract and push read (--no-referrers leaves them).
 
@@ -267,33 +268,17 @@ pub fn cached_images<'c>(cache: &'c Cache, queries: &[String]) -> Result<Vec<Cac
     Ok(cached)
 }
 
-/// Writes `path` whole or not at all: through `<path>.partial`, written back as it grows
-/// ([`WriteBehind`]), synced, then renamed.
+/// Writes `path` whole or not at all: through a new temporary file beside it, written back
+/// as it grows ([`WriteBehind`]), synced, then renamed.
 pub fn write_whole<T>(
     path: &Path,
     write: impl FnOnce(&mut WriteBehind<'_>) -> Result<T>,
 ) -> Result<T> {
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
-    // Whatever a failed run left there (a link, say) is replaced, never written through.
-    let _ = fs::remove_file(&partial);
-    let written = create::new_file(&partial, create::ORDINARY_FILE)
-        .context(|| format!("creating {}", partial.display()))
-        .and_then(|file| {
-            let written = write(&mut WriteBehind::new(&file, 0))?;
-            file.sync_all()
-                .context(|| format!("syncing {}", partial.display()))?;
-            Ok(written)
-        })
-        .and_then(|written| {
-            fs::rename(&partial, path).context(|| format!("renaming {}", partial.display()))?;
-            Ok(written)
-        });
-    if written.is_err() {
-        let _ = fs::remove_file(&partial);
-    }
-    written
+    let shown = path.display().to_string();
+    atomic::replace(
+        Replace::beside(path, create::ORDINARY_FILE, &shown),
+        |file| write(&mut WriteBehind::new(file, 0)),
+    )
 }
 
 /// Writes `path` as numbered parts of at most `limit` bytes (`path.000`, …) with `write`,
@@ -314,22 +299,21 @@ pub fn write_parts<T>(
         .to_string_lossy()
         .into_owned();
     let partial = |name: &str| dir.join(format!("{name}.partial"));
-    let mut parts = PartsWriter::new(dir, &base, ".partial", limit);
-    let written = write(&mut parts).and_then(|written| Ok((written, parts.finish()?)));
-    let (written, parts) = match written {
-        Ok(done) => done,
-        Err(error) => {
-            for index in 0.. {
-                if fs::remove_file(partial(&part_name(&base, index))).is_err() {
-                    break;
-                }
+    // What is not renamed yet goes, from part `from` on, however the write failed.
+    let remove_partials = |from: usize| {
+        for index in from.. {
+            if fs::remove_file(partial(&part_name(&base, index))).is_err() {
+                break;
             }
-            return Err(error);
         }
     };
-    for part in &parts {
+    let mut parts = PartsWriter::new(dir, &base, ".partial", limit);
+    let written = write(&mut parts).and_then(|written| Ok((written, parts.finish()?)));
+    let (written, parts) = written.inspect_err(|_| remove_partials(0))?;
+    for (index, part) in parts.iter().enumerate() {
         fs::rename(partial(&part.name), dir.join(&part.name))
-            .context(|| format!("renaming {}", partial(&part.name).display()))?;
+            .context(|| format!("renaming {}", partial(&part.name).display()))
+            .inspect_err(|_| remove_partials(index))?;
     }
     let _ = fs::remove_file(path);
     for index in parts.len().. {
@@ -425,6 +409,7 @@ fn copy_into<W: Write + Send>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn scratch(label: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("dip-save-{label}-{}", std::process::id()));
@@ -478,6 +463,19 @@ mod tests {
         assert_eq!(fs::read(&keep).unwrap(), b"not the archive's");
         fs::remove_dir_all(&dir).unwrap();
         fs::remove_dir_all(&outside).unwrap();
+    }
+
+    #[test]
+    fn a_failed_rename_leaves_no_partial_part() {
+        let dir = scratch("rename");
+        let path = dir.join("app.tar");
+        fs::create_dir_all(dir.join("app.tar.001/in the way")).unwrap();
+        let failed = write_parts(&path, 10, |out| {
+            out.write_all(&[7u8; 25]).context(|| "writing")
+        });
+        assert!(failed.is_err());
+        assert_eq!(names(&dir), ["app.tar.000", "app.tar.001"]);
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -7,7 +7,7 @@ use lexopt::{Arg, Parser};
 use crate::args::{self, FlagGroup};
 use crate::error::{Error, Result};
 use crate::inert::inert;
-use crate::reference::Reference;
+use crate::reference::{DOCKER_HUB_API, Reference};
 
 /// `--registry`, `--repository` and `--reference`, as given.
 #[derive(Default)]
@@ -99,9 +99,8 @@ pub fn seed_reference(
     repository: &str,
     reference: Option<&str>,
 ) -> Result<(Option<&'static str>, Reference)> {
-    let registry = registry
-        .unwrap_or("https://registry-1.docker.io")
-        .trim_end_matches('/');
+    let docker_hub = format!("https://{DOCKER_HUB_API}");
+    let registry = registry.unwrap_or(&docker_hub).trim_end_matches('/');
     let with_scheme = registry.contains("://");
     let url = if with_scheme {
         registry.to_string()

@@ -144,8 +144,7 @@ impl<'a> Uploads<'a> {
 
     /// The layers a push of `source` sends (of the image the platform flags choose).
     pub fn layers_to_push(&self, source: &dyn Source) -> Result<Vec<Descriptor>> {
-        let chosen = transfer::chosen(source, &self.platforms)?;
-        Ok(transfer::blobs_under(source, &chosen)?.1)
+        transfer::chosen_layers(source, &self.platforms)
     }
 
     /// Records that `holder` has `digest` already: uploads that need it mount it from there.

@@ -14,8 +14,10 @@ use serde_json::{Map, Value};
 
 use super::auth::{Credentials, Secret, base64_decode, base64_encode};
 use super::cred_helper;
+use crate::atomic::{self, Replace};
 use crate::create::{self, PRIVATE_DIR, PRIVATE_FILE};
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
+use crate::reference::{is_docker_hub, without_scheme};
 
 /// The key Docker uses for Docker Hub.
 const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
@@ -23,8 +25,6 @@ const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
 const HELPER_TOKEN_USER: &str = "<token>";
 /// The user name that goes with an identity token when none is given (ACR's).
 const IDENTITY_TOKEN_USER: &str = "00000000-0000-0000-0000-000000000000";
-/// The names Docker Hub goes by in `config.json` keys.
-const DOCKER_HUB_HOSTS: [&str; 3] = ["docker.io", "index.docker.io", "registry-1.docker.io"];
 
 /// Where Docker keeps its configuration.
 pub fn config_path() -> Option<PathBuf> {
@@ -172,22 +172,17 @@ fn read_config() -> Result<Option<Map<String, Value>>> {
 fn write_config(config: &Map<String, Value>) -> Result<()> {
     let path = config_path()
         .ok_or_else(|| Error::Usage("set HOME or DOCKER_CONFIG to store credentials".into()))?;
-    let write = || -> io::Result<()> {
-        let dir = (path.parent())
-            .filter(|dir| !dir.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let bytes = serde_json::to_vec_pretty(config).map_err(io::Error::other)?;
-        create::dirs(dir, PRIVATE_DIR)?;
-        let (mut file, temporary) = create::new_temporary(dir, "config.json", PRIVATE_FILE)?;
-        let written = (file.write_all(&bytes))
-            .and_then(|()| file.sync_all())
-            .and_then(|()| fs::rename(&temporary, &path));
-        if written.is_err() {
-            let _ = fs::remove_file(&temporary);
-        }
-        written
-    };
-    write().map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    let shown = path.display().to_string();
+    let bytes = serde_json::to_vec_pretty(config)
+        .map_err(|e| Error::io(format!("writing {shown}"), io::Error::other(e)))?;
+    let dir = (path.parent())
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    create::dirs(dir, PRIVATE_DIR).context(|| format!("writing {shown}"))?;
+    atomic::replace(Replace::beside(&path, PRIVATE_FILE, &shown), |file| {
+        file.write_all(&bytes)
+            .context(|| format!("writing {shown}"))
+    })
 }
 
 pub fn shown_path() -> String {
@@ -196,15 +191,13 @@ pub fn shown_path() -> String {
 
 /// Whether a `config.json` key (`https://host/v1/`, `host:5000`, …) names `host`.
 fn same_host(key: &str, host: &str) -> bool {
-    let key = key.split_once("://").map_or(key, |(_, rest)| rest);
-    let key = key.split('/').next().unwrap_or_default();
-    key.eq_ignore_ascii_case(host)
-        || (DOCKER_HUB_HOSTS.contains(&key) && DOCKER_HUB_HOSTS.contains(&host))
+    let key = without_scheme(key).split('/').next().unwrap_or_default();
+    key.eq_ignore_ascii_case(host) || (is_docker_hub(key) && is_docker_hub(host))
 }
 
 /// The server URL Docker gives helpers and `auths` keys for `host`.
 fn server_url(host: &str) -> String {
-    if DOCKER_HUB_HOSTS.contains(&host) {
+    if is_docker_hub(host) {
         DOCKER_HUB_KEY.to_string()
     } else {
         host.to_string()

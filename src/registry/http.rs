@@ -197,9 +197,7 @@ fn transport_error(method: &str, url: &str, error: ureq::Error) -> Error {
     }
     if matches!(error, ureq::Error::HostNotFound) || NO_SUCH_NAME.iter().any(|n| text.contains(n)) {
         // Asking again will not make the name exist (a temporary failure says otherwise).
-        let host = super::url::origin(url)
-            .split_once("://")
-            .map_or(url, |(_, host)| host);
+        let host = crate::reference::without_scheme(super::url::origin(url));
         return Error::Registry(format!(
             "{method} {url}: {host} does not resolve: no such host ({error})"
         ));

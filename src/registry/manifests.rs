@@ -27,10 +27,7 @@ impl Registry {
             .get_whole(&url, &scope, &headers, MAX_MANIFEST_SIZE, "the manifest")
             .map_err(|e| match e.status() {
                 Some(404) => {
-                    let host = self
-                        .base
-                        .split_once("://")
-                        .map_or(&*self.base, |(_, host)| host);
+                    let host = crate::reference::without_scheme(&self.base);
                     let at = if reference.contains(':') { '@' } else { ':' };
                     Error::NotFound(format!("no image {host}/{repository}{at}{reference} ({e})"))
                 }

@@ -27,6 +27,7 @@ use std::time::Duration;
 use crate::error::{Error, Refusal, Result};
 use crate::inert::inert;
 use crate::progress::Progress;
+use crate::reference;
 use crate::retry::{self, Pushbacks};
 
 pub use auth::{Credentials, Secret};
@@ -94,8 +95,8 @@ impl Registry {
         options: &RegistryOptions,
         progress: Progress,
     ) -> Result<Registry> {
-        let api_host = if host == crate::reference::DEFAULT_REGISTRY {
-            "registry-1.docker.io"
+        let api_host = if host == reference::DEFAULT_REGISTRY {
+            reference::DOCKER_HUB_API
         } else {
             host
         };
@@ -379,12 +380,10 @@ impl Registry {
 
     /// [`refusal`], with a word on logging in when an anonymous request was rate limited.
     fn refusal(&self, what: &str, status: u16, response: Response) -> Error {
-        let host = url::origin(&self.base)
-            .split_once("://")
-            .map_or("", |(_, host)| host);
-        let login_host = match host {
-            "registry-1.docker.io" => crate::reference::DEFAULT_REGISTRY,
-            host => host,
+        let host = reference::without_scheme(url::origin(&self.base));
+        let login_host = match reference::is_docker_hub(host) {
+            true => reference::DEFAULT_REGISTRY,
+            false => host,
         };
         let anonymous = !self.auth.has_credentials();
         let deadline = self.http.body_deadline();

@@ -16,10 +16,7 @@ use std::io::Read;
 
 use crate::digest::{Digest, Verified};
 use crate::error::{Error, Result};
-use crate::manifest::{
-    self, Descriptor, MAX_INDEX_DEPTH, MAX_MANIFEST_SIZE, Parsed, Platforms, RawManifest,
-    media_type,
-};
+use crate::manifest::{Descriptor, MAX_MANIFEST_SIZE, Platforms, RawManifest, media_type};
 use crate::progress::{Board, Progress};
 use crate::reference::{Reference, RepositoryName};
 use crate::retry::Headway;
@@ -105,43 +102,17 @@ pub fn chosen(source: &dyn Source, platforms: &Platforms) -> Result<RawManifest>
         .clone())
 }
 
-/// The blobs under `manifest` of `source`: configs and layers (for an index, those of each
-/// image it lists that `source` holds).
-pub fn blobs_under(
-    source: &dyn Source,
-    manifest: &RawManifest,
-) -> Result<(Vec<Descriptor>, Vec<Descriptor>)> {
-    let (mut configs, mut layers) = (Vec::new(), Vec::new());
-    collect_blobs(source, manifest, (&mut configs, &mut layers), 0)?;
-    Ok((configs, layers))
+/// The layers a copy of `source` would send as `platforms` say (each image's, in order),
+/// read once, as the copy reads them.
+pub fn chosen_layers(source: &dyn Source, platforms: &Platforms) -> Result<Vec<Descriptor>> {
+    let (tree, _) = Tree::read(source, platforms, &mut Vec::new())?;
+    Ok(tree.configs_and_layers().1)
 }
 
-/// The blobs of the image `source` gives, whole: see [`blobs_under`].
+/// The blobs of the image `source` gives, whole: configs and layers (for an index, those of
+/// each image it lists that `source` holds), read within the manifest budget.
 pub fn blobs_of(source: &dyn Source) -> Result<(Vec<Descriptor>, Vec<Descriptor>)> {
-    blobs_under(source, &source.manifest()?)
-}
-
-fn collect_blobs(
-    source: &dyn Source,
-    manifest: &RawManifest,
-    (configs, layers): (&mut Vec<Descriptor>, &mut Vec<Descriptor>),
-    depth: usize,
-) -> Result<()> {
-    let bad = |e: String| Error::BadInput(format!("manifest {}: {e}", manifest.digest));
-    match manifest::parse(&manifest.bytes).map_err(bad)? {
-        Parsed::Image(image) => {
-            configs.push(image.config);
-            layers.extend(image.layers);
-        }
-        Parsed::Index(index) if depth < MAX_INDEX_DEPTH => {
-            for entry in index.entries().iter().filter(|e| source.holds(e)) {
-                let child = source.child_manifest(entry)?;
-                collect_blobs(source, &child, (&mut *configs, &mut *layers), depth + 1)?;
-            }
-        }
-        Parsed::Index(_) => return Err(bad("indexes nest too deep".into())),
-    }
-    Ok(())
+    Ok(Tree::read_held(source, source.manifest()?)?.configs_and_layers())
 }
 
 /// Where an image is written to (shared by the worker threads).

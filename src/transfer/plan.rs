@@ -85,9 +85,22 @@ struct Reading<'a> {
     held: u64,
     /// What was taken, once known (the innermost choice, where indexes nest).
     taken: Option<PlatformsTaken>,
+    /// Read only the children of an index the source holds (else every one).
+    only_held: bool,
 }
 
-impl Reading<'_> {
+impl<'a> Reading<'a> {
+    /// Nothing read yet of `source`.
+    fn new(source: &'a dyn Source, only_held: bool) -> Reading<'a> {
+        Reading {
+            source,
+            read: HashMap::new(),
+            held: 0,
+            taken: None,
+            only_held,
+        }
+    }
+
     /// Counts `manifest` against the budget.
     fn hold(&mut self, manifest: &RawManifest) -> Result<()> {
         self.held += manifest.bytes.len() as u64;
@@ -307,7 +320,9 @@ impl Reading<'_> {
                         "indexes nest more than {MAX_INDEX_DEPTH} deep"
                     )));
                 }
+                let only_held = self.only_held;
                 let children = (index.entries().iter())
+                    .filter(|entry| !only_held || source.holds(entry))
                     .map(|entry| self.child(entry, depth + 1))
                     .collect::<Result<_>>()?;
                 Node::Index(children)
@@ -326,16 +341,41 @@ impl Tree {
         platforms: &Platforms,
         remarks: &mut Vec<Remark>,
     ) -> Result<(Tree, PlatformsTaken)> {
-        let mut reading = Reading {
-            source,
-            read: HashMap::new(),
-            held: 0,
-            taken: None,
-        };
+        let mut reading = Reading::new(source, false);
         let manifest = source.manifest()?;
         reading.hold(&manifest)?;
         let tree = reading.choose(manifest, platforms, 0, remarks)?;
         Ok((tree, reading.taken.unwrap_or(PlatformsTaken::Image)))
+    }
+
+    /// The tree of `manifest` of `source` as it stands, choosing nothing: for an index, every
+    /// child the source holds (each read once, all within [`MANIFEST_BUDGET`]).
+    pub fn read_held(source: &dyn Source, manifest: RawManifest) -> Result<Tree> {
+        let mut reading = Reading::new(source, true);
+        reading.hold(&manifest)?;
+        reading.tree(manifest, 0)
+    }
+
+    /// The configs and the layers of its images, image by image in the order the indexes
+    /// list them (an image listed twice, twice).
+    pub fn configs_and_layers(&self) -> (Vec<Descriptor>, Vec<Descriptor>) {
+        let (mut configs, mut layers) = (Vec::new(), Vec::new());
+        self.gather_images(&mut configs, &mut layers);
+        (configs, layers)
+    }
+
+    fn gather_images(&self, configs: &mut Vec<Descriptor>, layers: &mut Vec<Descriptor>) {
+        match &self.node {
+            Node::Image(image) => {
+                configs.push(image.config.clone());
+                layers.extend(image.layers.iter().cloned());
+            }
+            Node::Index(children) => {
+                for child in children {
+                    child.gather_images(configs, layers);
+                }
+            }
+        }
     }
 
     /// The manifest at the root.
@@ -756,6 +796,36 @@ mod tests {
         let (tree, _) = Tree::read(&source, &Platforms::All, &mut Vec::new()).unwrap();
         assert_eq!(source.fetched.load(Ordering::Relaxed), 1);
         assert_eq!(tree.blobs().len(), 1, "the config, once");
+    }
+
+    #[test]
+    fn a_tree_as_it_stands_reads_what_is_held_once_within_the_budget() {
+        let (one, two) = (child(1, 10), child(2, 10));
+        let entries = [
+            (one.clone(), None, true),
+            (two, None, false),
+            (one.clone(), None, true),
+        ];
+        let source = index_of(&entries, HashMap::new());
+        let tree = Tree::read_held(&source, source.manifest().unwrap()).unwrap();
+        assert_eq!(source.fetched.load(Ordering::Relaxed), 1, "read once");
+        let (configs, layers) = tree.configs_and_layers();
+        let config = format!("sha256:{:064x}", 1);
+        let configs: Vec<String> = configs.iter().map(|c| c.digest.to_string()).collect();
+        assert_eq!(
+            configs,
+            [config.clone(), config],
+            "as listed, the unheld left out"
+        );
+        assert!(layers.is_empty());
+
+        let big = (MANIFEST_BUDGET / 4) as usize;
+        let children: Vec<RawManifest> = (0..5).map(|n| child(n, big)).collect();
+        let source = listed(&children);
+        let error = Tree::read_held(&source, source.manifest().unwrap())
+            .err()
+            .unwrap();
+        assert!(error.to_string().contains("MiB"), "{error}");
     }
 
     #[test]
