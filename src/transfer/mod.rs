@@ -359,84 +359,13 @@ fn copy_jobs(
     options: Options<'_>,
     progress: &Progress,
 ) -> Result<Summary> {
-    let read = (jobs.iter())
-        .map(|job| {
-            let mut remarks = Vec::new();
-            let tree = Tree::read(job.source, job.platforms, &mut remarks);
-            for remark in remarks {
-                match remark {
-                    Remark::Note(text) => {
-                        progress.info(format_args!("{}: {text}", job.source.describe()))
-                    }
-                    Remark::Warning(text) => {
-                        progress.warn(format_args!("{}: {text}", job.source.describe()))
-                    }
-                }
-            }
-            tree
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let (trees, taken): (Vec<Tree>, Vec<PlatformsTaken>) = read.into_iter().unzip();
-    let mut seen = HashSet::new();
-    let mut work: Vec<(&dyn Source, &Descriptor)> = Vec::new();
-    for (job, tree) in jobs.iter().zip(&trees) {
-        for blob in tree.blobs() {
-            if media_type::is_foreign(&blob.media_type) {
-                match destination.keeps_foreign_layers() {
-                    true => continue,
-                    false => return Err(foreign_refused(job.source, blob)),
-                }
-            }
-            if seen.insert(&blob.digest) {
-                work.push((job.source, blob));
-            }
-        }
-    }
-    work.sort_by_key(|(_, blob)| Reverse(blob.size));
-    if let Some(governor) = options.governor {
-        governor.begin(work.len());
-    }
-    if let Some(board) = options.board {
-        let workers = options.governor.map_or(options.workers, Governor::allowed);
-        board.begin(
-            work.len(),
-            work.iter().map(|(_, blob)| blob.size).sum(),
-            workers,
-        );
-    }
-    let copied = pool::run(
-        &work,
-        options.workers,
-        options.governor,
-        |(source, blob)| blob::copy(*source, destination, blob, options, progress),
-    );
-    if let Some(board) = options.board {
-        board.end();
-    }
-    let copied = copied?;
-
-    let mut summary = Summary {
-        adjustments: options
-            .governor
-            .map(Governor::adjustments)
-            .unwrap_or_default(),
-        ..Summary::default()
-    };
-    let mut stored = HashMap::with_capacity(work.len());
-    for ((_, blob), (held, done, retries)) in work.iter().zip(copied) {
-        summary.retries += retries;
-        match done {
-            Done::Copied(moved) => {
-                summary.blobs_copied += 1;
-                summary.bytes_copied += moved.bytes;
-                summary.bytes_sent += moved.sent;
-                summary.bytes_resumed += moved.resumed;
-            }
-            Done::Present => summary.blobs_present += 1,
-            Done::Mounted => summary.blobs_mounted += 1,
-        }
-        stored.insert(blob.digest.clone(), held);
-    }
+    let (trees, taken): (Vec<Tree>, Vec<PlatformsTaken>) = (jobs.iter())
+        .map(|job| read_tree(job, progress))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
+    let work = blob_work(jobs, &trees, destination)?;
+    let (mut summary, stored) = copy_blobs(&work, destination, options, progress)?;
     if options.dry_run {
         return Ok(summary);
     }
@@ -469,4 +398,96 @@ fn copy_jobs(
         summary.outcomes.push(outcome);
     }
     Ok(summary)
+}
+
+/// Reads the manifests of `job`, saying what the plan remarked.
+fn read_tree(job: &Job<'_>, progress: &Progress) -> Result<(Tree, PlatformsTaken)> {
+    let mut remarks = Vec::new();
+    let tree = Tree::read(job.source, job.platforms, &mut remarks);
+    for remark in remarks {
+        match remark {
+            Remark::Note(text) => progress.info(format_args!("{}: {text}", job.source.describe())),
+            Remark::Warning(text) => {
+                progress.warn(format_args!("{}: {text}", job.source.describe()))
+            }
+        }
+    }
+    tree
+}
+
+/// Every blob of the jobs' trees once, with its source, largest first; a foreign layer is
+/// left out where the destination keeps such layers as they are named, else refused.
+fn blob_work<'j>(
+    jobs: &'j [Job<'_>],
+    trees: &'j [Tree],
+    destination: &dyn Destination,
+) -> Result<Vec<(&'j dyn Source, &'j Descriptor)>> {
+    let mut seen = HashSet::new();
+    let mut work: Vec<(&dyn Source, &Descriptor)> = Vec::new();
+    for (job, tree) in jobs.iter().zip(trees) {
+        for blob in tree.blobs() {
+            if media_type::is_foreign(&blob.media_type) {
+                match destination.keeps_foreign_layers() {
+                    true => continue,
+                    false => return Err(foreign_refused(job.source, blob)),
+                }
+            }
+            if seen.insert(&blob.digest) {
+                work.push((job.source, blob));
+            }
+        }
+    }
+    work.sort_by_key(|(_, blob)| Reverse(blob.size));
+    Ok(work)
+}
+
+/// Copies each blob of `work` on the pool, showing it on the board; the counts, and what
+/// the destination holds of each blob (by original digest).
+fn copy_blobs(
+    work: &[(&dyn Source, &Descriptor)],
+    destination: &dyn Destination,
+    options: Options<'_>,
+    progress: &Progress,
+) -> Result<(Summary, HashMap<Digest, Descriptor>)> {
+    if let Some(governor) = options.governor {
+        governor.begin(work.len());
+    }
+    if let Some(board) = options.board {
+        let workers = options.governor.map_or(options.workers, Governor::allowed);
+        board.begin(
+            work.len(),
+            work.iter().map(|(_, blob)| blob.size).sum(),
+            workers,
+        );
+    }
+    let copied = pool::run(work, options.workers, options.governor, |(source, blob)| {
+        blob::copy(*source, destination, blob, options, progress)
+    });
+    if let Some(board) = options.board {
+        board.end();
+    }
+    let copied = copied?;
+    let mut summary = Summary {
+        adjustments: options
+            .governor
+            .map(Governor::adjustments)
+            .unwrap_or_default(),
+        ..Summary::default()
+    };
+    let mut stored = HashMap::with_capacity(work.len());
+    for ((_, blob), (held, done, retries)) in work.iter().zip(copied) {
+        summary.retries += retries;
+        match done {
+            Done::Copied(moved) => {
+                summary.blobs_copied += 1;
+                summary.bytes_copied += moved.bytes;
+                summary.bytes_sent += moved.sent;
+                summary.bytes_resumed += moved.resumed;
+            }
+            Done::Present => summary.blobs_present += 1,
+            Done::Mounted => summary.blobs_mounted += 1,
+        }
+        stored.insert(blob.digest.clone(), held);
+    }
+    Ok((summary, stored))
 }
