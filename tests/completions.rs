@@ -225,8 +225,12 @@ fn the_manual_page_names_every_command_and_exit_code_and_groff_reads_it_cleanly(
         assert!(shown.contains(&command), "{command}");
         assert!(shown.contains(&summary), "{command}: {summary}");
     }
-    for flag in ["--cache-dir", "--verbose", "--quiet", "--version"] {
-        assert!(shown.contains(flag), "{flag}");
+    // Every flag of every command, from its own options or the shared groups, and the
+    // global ones.
+    for command in listed_commands().iter().filter(|c| *c != "help") {
+        for flag in help_flags(command) {
+            assert!(shown.contains(&flag), "{command} {flag}");
+        }
     }
     let exit = shown
         .split("EXIT STATUS")
@@ -244,10 +248,11 @@ fn the_manual_page_names_every_command_and_exit_code_and_groff_reads_it_cleanly(
     );
 }
 
-/// The page as groff formats it in plain text, with every warning on and none given.
+/// The page as groff formats it (UTF-8, no bold or underline), with every warning on and
+/// none given.
 fn groff(page: &Path) -> String {
     let out = std::process::Command::new("groff")
-        .args(["-man", "-Tascii", "-P-cbou", "-ww", "-rLL=200n"])
+        .args(["-man", "-Tutf8", "-P-cbou", "-ww", "-rLL=200n"])
         .arg(page)
         .output()
         .expect("cannot run groff; scripts/install-deps.sh installs it");

@@ -6,7 +6,7 @@ use lexopt::{Arg, Parser};
 use crate::args::{self, GLOBAL_HELP, Globals};
 use crate::error::Result;
 
-use super::output::{print_help, write_stdout};
+use super::output::{long_groups, print_help, summary, write_stdout};
 use super::{COMMANDS, DETAILS as TOP_DETAILS, HELP_USAGE, USAGE as TOP_USAGE};
 
 const COMMAND: &str = "docker-image-pusher man";
@@ -43,43 +43,79 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
 
 /// The whole page.
 fn page() -> String {
-    let summary = first_line(TOP_USAGE);
+    let program = summary(TOP_USAGE);
     let mut page = format!(
-        ".TH DOCKER-IMAGE-PUSHER 1 \"\" \"docker-image-pusher {}\" \"User Commands\"\n\
+        ".TH DOCKER-IMAGE-PUSHER 1 \"\" \"docker-image-pusher {}\" \"User Commands\"\n.nh\n.ad l\n\
          .SH NAME\ndocker\\-image\\-pusher \\- {}\n.SH SYNOPSIS\n.nf\n{}.fi\n\
          .SH DESCRIPTION\n{}\n.PP\n{}\n.SH COMMANDS\n",
         env!("CARGO_PKG_VERSION"),
-        escaped(summary.trim_end_matches('.')),
+        escaped(program.trim_end_matches('.')),
         usage_lines(TOP_USAGE),
-        escaped(summary),
+        escaped(&program),
         escaped(&paragraph(TOP_DETAILS, "Run ")),
     );
-    let commands = COMMANDS.iter().map(|command| (command.name, command.usage));
-    for (name, usage) in commands.chain([("help", HELP_USAGE)]) {
+    let commands = COMMANDS
+        .iter()
+        .map(|command| (command.name, command.usage, command.groups));
+    let mut shared: Vec<&str> = Vec::new();
+    for (name, usage, groups) in commands.chain([("help", HELP_USAGE, &[][..])]) {
         page.push_str(&format!(
-            ".TP\n.B {name}\n{}\n.nf\n{}.fi\n",
-            escaped(first_line(usage)),
-            usage_lines(usage)
+            ".SS {name}\n{}\n.PP\n.nf\n{}.fi\n{}",
+            escaped(&summary(usage)),
+            usage_lines(usage),
+            options(usage)
+        ));
+        let groups: Vec<&str> = long_groups(groups).collect();
+        if !groups.is_empty() {
+            let titles: Vec<&str> = groups.iter().map(|group| title(group)).collect();
+            page.push_str(&format!(
+                ".PP\nAnd the {} (see SHARED OPTIONS).\n",
+                escaped(&titles.join(", "))
+            ));
+        }
+        for group in groups {
+            if !shared.contains(&group) {
+                shared.push(group);
+            }
+        }
+    }
+    page.push_str(".SH \"SHARED OPTIONS\"\n");
+    for group in shared {
+        page.push_str(&format!(
+            ".SS \"{}\"\n{}",
+            escaped(title(group)),
+            options(group)
         ));
     }
-    page.push_str(".SH OPTIONS\n");
-    for option in args::options(GLOBAL_HELP) {
+    page.push_str(&format!(".SH OPTIONS\n{}", options(GLOBAL_HELP)));
+    page.push_str(".SH \"EXIT STATUS\"\n");
+    for (code, meaning) in exit_codes() {
+        page.push_str(&format!(".TP\n.B {code}\n{}\n", escaped(&meaning)));
+    }
+    page
+}
+
+/// The options a help text lists, a `.TP` paragraph each.
+fn options(help: &str) -> String {
+    let mut text = String::new();
+    for option in args::options(help) {
         let names: Vec<String> = (option.names.iter())
             .map(|name| format!("\\fB{}\\fR", escaped(name)))
             .collect();
         let value = option.value.map(|v| format!(" \\fI{}\\fR", escaped(v)));
-        page.push_str(&format!(
+        text.push_str(&format!(
             ".TP\n{}{}\n{}\n",
             names.join(", "),
             value.unwrap_or_default(),
             escaped(&option.description.join(" "))
         ));
     }
-    page.push_str(".SH \"EXIT STATUS\"\n");
-    for (code, meaning) in exit_codes() {
-        page.push_str(&format!(".TP\n.B {code}\n{}\n", escaped(&meaning)));
-    }
-    page
+    text
+}
+
+/// A flag group's title: `Registry options` of `Registry options:`.
+fn title(group: &str) -> &str {
+    first_line(group).trim_end_matches(':')
 }
 
 /// The first line of a help text: what the command does.
@@ -124,13 +160,22 @@ fn exit_codes() -> Vec<(String, String)> {
     codes
 }
 
-/// `text` for a roff line: backslashes and hyphens escaped, a leading `.` or `'` made text.
+/// `text` for a roff line: backslashes and hyphens escaped, any other than ASCII named by
+/// its code point (`×` as `\[u00D7]`), a leading `.` or `'` made text.
 fn escaped(text: &str) -> String {
-    let text = text.replace('\\', r"\e").replace('-', r"\-");
-    match text.starts_with(['.', '\'']) {
-        true => format!("\\&{text}"),
-        false => text,
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str(r"\e"),
+            '-' => out.push_str(r"\-"),
+            c if c.is_ascii() => out.push(c),
+            c => out.push_str(&format!("\\[u{:04X}]", u32::from(c))),
+        }
     }
+    if out.starts_with(['.', '\'']) {
+        out.insert_str(0, r"\&");
+    }
+    out
 }
 
 #[cfg(test)]
@@ -150,5 +195,6 @@ mod tests {
     fn roff_escapes_what_it_must() {
         assert_eq!(escaped(r"-a\b"), r"\-a\eb");
         assert_eq!(escaped(".x"), r"\&.x");
+        assert_eq!(escaped("10 × N"), r"10 \[u00D7] N");
     }
 }

@@ -22,6 +22,12 @@ pub fn still_read(written: std::io::Result<()>) -> Result<bool> {
     }
 }
 
+/// What a help text says its command does: its first paragraph, on one line.
+pub fn summary(help: &str) -> String {
+    let lines = help.lines().take_while(|line| !line.trim().is_empty());
+    lines.map(str::trim).collect::<Vec<_>>().join(" ")
+}
+
 /// The groups `--help` shows for a command with these: them, and for a command with the
 /// transfer flags the tuning of `--concurrency dynamic` too.
 pub fn long_groups(groups: &[&'static str]) -> impl Iterator<Item = &'static str> {

@@ -24,7 +24,7 @@ pub(super) fn script(commands: &[Spec], top: &Spec) -> String {
             "complete -c docker-image-pusher -n {} -f -a {} -d {}",
             quoted(&before),
             spec.name,
-            quoted(spec.summary)
+            quoted(&spec.summary)
         );
     }
     for spec in commands {

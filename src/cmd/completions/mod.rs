@@ -13,7 +13,7 @@ use crate::args::{self, GLOBAL_HELP, Globals, HelpOption};
 use crate::error::{Error, Result};
 use crate::inert::inert;
 
-use super::output::{long_groups, print_help, write_stdout};
+use super::output::{long_groups, print_help, summary, write_stdout};
 use super::{COMMANDS, HELP_USAGE};
 
 const COMMAND: &str = "docker-image-pusher completions";
@@ -76,8 +76,8 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
 struct Spec {
     /// The command word; empty before any.
     name: &'static str,
-    /// The first line of its help.
-    summary: &'static str,
+    /// What its help says it does, on one line.
+    summary: String,
     /// Its flags: its own, its groups' and the global ones, each spelling once.
     options: Vec<HelpOption<'static>>,
     /// The words its arguments are when they are not file names (`help`'s commands).
@@ -102,7 +102,7 @@ impl Spec {
         };
         Spec {
             name,
-            summary: usage.lines().next().unwrap_or_default(),
+            summary: summary(usage),
             options,
             arguments: usage.contains("\nArguments:\n") || !words.is_empty(),
             words,
@@ -130,7 +130,7 @@ fn specs() -> Vec<Spec> {
 fn top_level() -> Spec {
     Spec {
         name: "",
-        summary: "",
+        summary: String::new(),
         options: args::options(GLOBAL_HELP),
         words: command_names(),
         arguments: true,
