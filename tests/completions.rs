@@ -61,7 +61,10 @@ fn bash_completes(script: &str, line: &str) -> Vec<String> {
         words.join(" ")
     );
     let out = tool("bash", &["--norc", "--noprofile", "-c", &program]);
-    out.lines().map(str::to_string).collect()
+    // printf prints one empty line for no candidate.
+    (out.lines().filter(|line| !line.is_empty()))
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -90,6 +93,20 @@ fn bash_completes_commands_flags_and_help_words() {
     assert_eq!(
         bash_completes(&script, "docker-image-pusher completions "),
         ["bash", "zsh", "fish"]
+    );
+    // A flag's value is no command word and no flag: bash's file names, or nothing.
+    let none: [&str; 0] = [];
+    assert_eq!(
+        bash_completes(&script, "docker-image-pusher --cache-dir "),
+        none
+    );
+    assert_eq!(
+        bash_completes(&script, "docker-image-pusher help --cache-dir "),
+        none
+    );
+    assert_eq!(
+        bash_completes(&script, "docker-image-pusher push --platform "),
+        none
     );
     // Every command the help lists is offered, and every flag each command's --help lists.
     let offered = bash_completes(&script, "docker-image-pusher ");
