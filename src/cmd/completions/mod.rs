@@ -93,7 +93,10 @@ impl Spec {
         let mut seen = HashSet::new();
         let options = (helps.chain([GLOBAL_HELP]))
             .flat_map(args::options)
-            .filter(|option| option.names.iter().all(|name| seen.insert(*name)))
+            .filter_map(|mut option| {
+                option.names.retain(|name| seen.insert(*name));
+                (!option.names.is_empty()).then_some(option)
+            })
             .collect();
         let words = match name {
             "help" => COMMANDS.iter().map(|command| command.name).collect(),

@@ -20,15 +20,8 @@ pub(super) fn script(commands: &[Spec], top: &Spec) -> String {
          commands=(\n",
     );
     for spec in commands {
-        let _ = writeln!(
-            text,
-            "    {}",
-            quoted(&format!(
-                "{}:{}",
-                spec.name,
-                spec.summary.replace(':', r"\:")
-            ))
-        );
+        let entry = format!("{}:{}", spec.name, spec.summary.replace(':', r"\:"));
+        let _ = writeln!(text, "    {}", quoted(&entry));
     }
     text.push_str("  )\n  _arguments -C \\\n");
     push_specs(&mut text, top, "    ");
