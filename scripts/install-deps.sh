@@ -2,13 +2,15 @@
 # Installs, when missing, the Debian packages the tests and the demo use: skopeo and umoci
 # (independent tools that make and read images), docker-registry (the real CNCF Distribution
 # registry) and htpasswd (its bcrypt password files), openssl (test certificates and token
-# signatures), strip (binutils: a split bundle's test carries the program stripped). With the argument `interop`, also the clients scripts/interop.sh checks against:
-# Docker (docker.io), podman, containerd (ctr), and python3 for its JSON. Needs root or sudo;
-# asks nothing.
+# signatures), strip (binutils: a split bundle's test carries the program stripped), zsh and
+# fish (the completion scripts' tests run each in its shell; bash is there) and groff (the
+# manual page's test formats it). With the argument `interop`, also the clients
+# scripts/interop.sh checks against: Docker (docker.io), podman, containerd (ctr), and python3
+# for its JSON. Needs root or sudo; asks nothing.
 set -euo pipefail
 
 wanted=(skopeo:skopeo umoci:umoci docker-registry:docker-registry htpasswd:apache2-utils
-  openssl:openssl strip:binutils)
+  openssl:openssl strip:binutils zsh:zsh fish:fish groff:groff-base)
 if [ "${1:-}" = interop ]; then
   wanted+=(dockerd:docker.io podman:podman containerd:containerd ctr:containerd
     python3:python3)

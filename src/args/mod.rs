@@ -24,7 +24,7 @@ pub use platform::PlatformArgs;
 pub use progress::{PROGRESS_HELP, ProgressArgs};
 pub use referrers::{REFERRERS_HELP, ReferrerArgs};
 pub use registry::{REGISTRY_HELP, RegistryArgs};
-pub use suggest::{nearest, option_names};
+pub use suggest::{HelpOption, nearest, option_names, options};
 pub use transfer::{TRANSFER_HELP, TransferArgs};
 pub use tuning::TUNING_HELP;
 pub use upload::{UPLOAD_HELP, UploadArgs};

@@ -3,6 +3,7 @@
 
 mod bundle;
 mod clean;
+mod completions;
 mod context;
 mod copy;
 mod delete;
@@ -13,6 +14,7 @@ mod inspect;
 mod list;
 mod login;
 mod logout;
+mod man;
 mod output;
 mod pull;
 mod push;
@@ -57,6 +59,8 @@ Commands:
   clean [IMAGE]...     remove cached images and the blobs nothing else uses
   login REGISTRY       check credentials and store them in Docker's config.json
   logout REGISTRY      remove stored credentials
+  completions SHELL    print a completion script for bash, zsh or fish
+  man                  print the manual page
   help [COMMAND]       show a command's help";
 
 const DETAILS: &str = "
@@ -90,7 +94,7 @@ fn starts_one_shot(arg: &Arg<'_>) -> bool {
         .any(|name| name == written)
 }
 
-const COMMANDS: [Command; 14] = [
+const COMMANDS: [Command; 16] = [
     Command {
         name: "pull",
         usage: pull::USAGE,
@@ -188,6 +192,20 @@ const COMMANDS: [Command; 14] = [
         groups: logout::GROUPS,
         details: logout::DETAILS,
         run: logout::run,
+    },
+    Command {
+        name: "completions",
+        usage: completions::USAGE,
+        groups: completions::GROUPS,
+        details: completions::DETAILS,
+        run: completions::run,
+    },
+    Command {
+        name: "man",
+        usage: man::USAGE,
+        groups: man::GROUPS,
+        details: man::DETAILS,
+        run: man::run,
     },
 ];
 

@@ -22,14 +22,26 @@ pub fn still_read(written: std::io::Result<()>) -> Result<bool> {
     }
 }
 
+/// What a help text says its command does: its first paragraph, on one line.
+pub fn summary(help: &str) -> String {
+    let lines = help.lines().take_while(|line| !line.trim().is_empty());
+    lines.map(str::trim).collect::<Vec<_>>().join(" ")
+}
+
+/// The groups `--help` shows for a command with these: them, and for a command with the
+/// transfer flags the tuning of `--concurrency dynamic` too.
+pub fn long_groups(groups: &[&'static str]) -> impl Iterator<Item = &'static str> {
+    let tuning = groups.contains(&TRANSFER_HELP).then_some(TUNING_HELP);
+    groups.iter().copied().chain(tuning)
+}
+
 /// Prints a command's help: `-h` the synopsis, the command's own options and the global
 /// ones, naming the shared groups; `--help` also the groups (and, for a command with the
 /// transfer flags, the tuning of `--concurrency dynamic`) and the details.
-pub fn print_help(usage: &str, groups: &[&str], details: &str, long: bool) -> Result<()> {
+pub fn print_help(usage: &str, groups: &[&'static str], details: &str, long: bool) -> Result<()> {
     let mut text = usage.to_string();
     if long {
-        let tuning = groups.contains(&TRANSFER_HELP).then_some(&TUNING_HELP);
-        for group in groups.iter().chain(tuning) {
+        for group in long_groups(groups) {
             text.push_str("\n\n");
             text.push_str(group);
         }
