@@ -144,34 +144,7 @@ pub fn carry(
     if depth >= MAX_DEPTH || level.is_empty() {
         return Ok(());
     }
-    let mut taken = Vec::new();
-    let mut links: Vec<(Descriptor, Vec<Descriptor>, Option<RawManifest>)> = Vec::new();
-    for subjects in level {
-        for subject in &subjects.subjects {
-            let found = subjects.source.referrers(subject)?;
-            let listed = found.referrers.len();
-            let before = taken.len();
-            for referrer in found.referrers {
-                if let Some(one) = take(subjects, subject, referrer, policy, progress, seen)? {
-                    *held += one.source.manifest()?.bytes.len() as u64;
-                    if *held > MANIFEST_BUDGET {
-                        return Err(Error::BadInput(format!(
-                            "{}: the manifests of its referrers add up to more than {} MiB; \
-                             refused (--no-referrers leaves them)",
-                            subjects.source.describe(),
-                            MANIFEST_BUDGET >> 20
-                        )));
-                    }
-                    taken.push(one);
-                }
-            }
-            let linked: Vec<Descriptor> = (taken[before..].iter())
-                .filter_map(|one| one.listed.clone())
-                .collect();
-            let whole = taken.len() - before == listed;
-            links.push((subject.clone(), linked, found.index.filter(|_| whole)));
-        }
-    }
+    let (taken, links) = gather(level, policy, progress, (seen, held))?;
     if taken.is_empty() {
         return Ok(());
     }
@@ -204,6 +177,50 @@ pub fn carry(
         (summary, seen, held),
         depth + 1,
     )
+}
+
+/// How a subject's carried referrers are made findable at the destination: the subject, the
+/// descriptors of those listed for it, and the source's own index of them when none was left
+/// out.
+type Link = (Descriptor, Vec<Descriptor>, Option<RawManifest>);
+
+/// The referrers of `level`'s subjects to carry (each once, as the policy says, their
+/// manifests within [`MANIFEST_BUDGET`] with those `held` already), and for each subject its
+/// link.
+fn gather<'s>(
+    level: &[Subjects<'s>],
+    policy: &ReferrerPolicy,
+    progress: &Progress,
+    (seen, held): (&mut HashSet<Digest>, &mut u64),
+) -> Result<(Vec<Taken<'s>>, Vec<Link>)> {
+    let (mut taken, mut links) = (Vec::new(), Vec::new());
+    for subjects in level {
+        for subject in &subjects.subjects {
+            let found = subjects.source.referrers(subject)?;
+            let listed = found.referrers.len();
+            let before = taken.len();
+            for referrer in found.referrers {
+                if let Some(one) = take(subjects, subject, referrer, policy, progress, seen)? {
+                    *held += one.source.manifest()?.bytes.len() as u64;
+                    if *held > MANIFEST_BUDGET {
+                        return Err(Error::BadInput(format!(
+                            "{}: the manifests of its referrers add up to more than {} MiB; \
+                             refused (--no-referrers leaves them)",
+                            subjects.source.describe(),
+                            MANIFEST_BUDGET >> 20
+                        )));
+                    }
+                    taken.push(one);
+                }
+            }
+            let linked: Vec<Descriptor> = (taken[before..].iter())
+                .filter_map(|one| one.listed.clone())
+                .collect();
+            let whole = taken.len() - before == listed;
+            links.push((subject.clone(), linked, found.index.filter(|_| whole)));
+        }
+    }
+    Ok((taken, links))
 }
 
 /// The referrer `referrer` of `subject`, opened at its source, if it is to be carried: once,
