@@ -284,3 +284,43 @@ fn verify_removes_blobs_that_no_longer_match_and_the_next_extract_restores_them(
     assert!(damaged.exists(), "the next extract fetched the blob again");
     cache.run(&["clean", "--verify"]).success();
 }
+
+#[test]
+fn clean_says_it_waits_for_a_command_writing_to_the_cache() {
+    let registry = support::registry::TestRegistry::start(support::registry::Setup::Plain);
+    let dir = TempDir::new("clean-waits");
+    let archive = support::access::archive(&dir);
+    let image = format!("{}/waits/app:v1", registry.host());
+    TestCache::new()
+        .run(&["push", archive.to_str().unwrap(), &image])
+        .success();
+    // Blobs at 300 B/s: the pull holds the cache for about three seconds.
+    let slow = support::front::Front::start(registry.port(), |request, _| {
+        match request.target.contains("/blobs/") {
+            true => support::front::Action::Throttle(300),
+            false => support::front::Action::Forward,
+        }
+    });
+    let cache = TestCache::new();
+    let cache_dir = cache.path();
+    let pulled = format!("{}/waits/app:v1", slow.host());
+    let mut pull = support::command(&["--cache-dir", cache_dir.to_str().unwrap(), "pull", &pulled])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Its staging folder shows it holds the cache.
+    let started = std::time::Instant::now();
+    while !fs::read_dir(cache_dir.join("tmp")).is_ok_and(|mut entries| {
+        entries.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("run")))
+    }) {
+        assert!(started.elapsed().as_secs() < 20, "the pull never began");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let clean = cache.run(&["clean", "--all"]).success();
+    assert!(pull.wait().unwrap().success());
+    let waited = format!(
+        "waiting for {}: clean waits for the commands writing to this cache to end",
+        cache_dir.join("gc.lock").display()
+    );
+    assert!(clean.stderr.contains(&waited), "{}", clean.stderr);
+}

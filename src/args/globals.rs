@@ -47,7 +47,7 @@ impl Globals {
 
     /// The cache these flags name.
     pub fn cache(&self) -> Cache {
-        Cache::new(self.cache_dir.clone())
+        Cache::new(self.cache_dir.clone()).with_progress(self.progress())
     }
 }
 

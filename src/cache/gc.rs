@@ -11,7 +11,7 @@ use crate::create::{self, SHAREABLE_DIR};
 use crate::digest::{self, Digest, Hasher};
 use crate::error::{Context, Error, Result};
 
-use super::{Cache, GC_LOCK, INDEX_LOCK, Index, open_lock};
+use super::{Cache, GC_LOCK, INDEX_BUSY, INDEX_LOCK, Index, open_lock};
 
 /// How a clean goes about it.
 #[derive(Clone, Copy, Debug, Default)]
@@ -62,13 +62,10 @@ impl Cache {
             return Ok(report);
         }
         let gc_lock = open_lock(&self.root.join(GC_LOCK))?;
-        gc_lock
-            .lock()
-            .map_err(|e| Error::io(format!("locking {GC_LOCK}"), e))?;
+        let others = "clean waits for the commands writing to this cache to end";
+        self.wait_for(&gc_lock, GC_LOCK, false, others)?;
         let index_lock = open_lock(&self.root.join(INDEX_LOCK))?;
-        index_lock
-            .lock()
-            .map_err(|e| Error::io(format!("locking {INDEX_LOCK}"), e))?;
+        self.wait_for(&index_lock, INDEX_LOCK, false, INDEX_BUSY)?;
 
         for dir in [
             self.root.join("blobs"),

@@ -29,7 +29,7 @@ use crate::manifest::Descriptor;
 use crate::reference::RepositoryName;
 use crate::transfer::BlobMemo;
 
-use super::{Cache, INDEX_LOCK, index, open_lock};
+use super::{Cache, INDEX_BUSY, INDEX_LOCK, index, open_lock};
 
 /// The file's content.
 #[derive(Default, Serialize, Deserialize)]
@@ -100,7 +100,7 @@ impl Cache {
     pub fn memo(&self) -> Result<MemoStore> {
         self.check_trusted()?;
         Ok(MemoStore {
-            cache: Cache::new(self.root.clone()),
+            cache: Cache::new(self.root.clone()).with_progress(self.progress),
             known: Mutex::new(None),
             learned: Mutex::new(Memo::default()),
         })
@@ -220,8 +220,7 @@ impl BlobMemo for MemoStore {
         let cache = &self.cache;
         cache.make_root()?;
         let lock = open_lock(&cache.root.join(INDEX_LOCK))?;
-        lock.lock()
-            .map_err(|e| Error::io(format!("locking {INDEX_LOCK}"), e))?;
+        cache.wait_for(&lock, INDEX_LOCK, false, INDEX_BUSY)?;
         cache.update_memo_locked(|memo| memo.merge(&learned))?;
         *learned = Memo::default();
         Ok(())

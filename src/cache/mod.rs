@@ -26,11 +26,13 @@ use std::fs::{self, File, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::create::{self, SHAREABLE_DIR, SHAREABLE_FILE};
 use crate::digest::Digest;
 use crate::error::{Context, Error, Result};
 use crate::manifest::{self, Descriptor, RawManifest};
+use crate::progress::{Progress, Verbosity};
 use crate::reference::Reference;
 use crate::retry::Headway;
 use crate::transfer::{self, Destination, Open, Stored};
@@ -51,12 +53,59 @@ const INDEX_LOCK: &str = "index.lock";
 /// A cache directory.
 pub struct Cache {
     root: PathBuf,
+    /// Where a wait for another command's lock is said.
+    progress: Progress,
 }
+
+/// How long a lock is waited for before the wait is said.
+const LOCK_PATIENCE: Duration = Duration::from_secs(1);
+/// How often a lock is tried again meanwhile.
+const LOCK_POLL: Duration = Duration::from_millis(50);
+/// What a wait for `index.lock` is for.
+const INDEX_BUSY: &str = "another command is writing the cache's index";
 
 impl Cache {
     /// The cache at `root`; nothing is created until something is written.
     pub fn new(root: PathBuf) -> Cache {
-        Cache { root }
+        Cache {
+            root,
+            progress: Progress::new(Verbosity::default()),
+        }
+    }
+
+    /// The same cache, saying its waits for other commands' locks through `progress`.
+    pub fn with_progress(self, progress: Progress) -> Cache {
+        Cache { progress, ..self }
+    }
+
+    /// Takes `lock` (the cache's file `name`), `shared` or not; when another command holds
+    /// it for more than a second, says what it waits for (`why`) and goes on waiting.
+    fn wait_for(&self, lock: &File, name: &str, shared: bool, why: &str) -> Result<()> {
+        let locking = |e| Error::io(format!("locking {name}"), e);
+        let try_once = || match shared {
+            true => lock.try_lock_shared(),
+            false => lock.try_lock(),
+        };
+        let patience = Instant::now() + LOCK_PATIENCE;
+        loop {
+            match try_once() {
+                Ok(()) => return Ok(()),
+                Err(TryLockError::Error(e)) => return Err(locking(e)),
+                Err(TryLockError::WouldBlock) if Instant::now() < patience => {
+                    std::thread::sleep(LOCK_POLL)
+                }
+                Err(TryLockError::WouldBlock) => break,
+            }
+        }
+        self.progress.info(format_args!(
+            "waiting for {}: {why}",
+            self.root.join(name).display()
+        ));
+        match shared {
+            true => lock.lock_shared(),
+            false => lock.lock(),
+        }
+        .map_err(locking)
     }
 
     /// Where the cache is, absolute (the default, `.cache`, is relative to the working
@@ -151,9 +200,12 @@ impl Cache {
             Err(TryLockError::WouldBlock) => {}
             Err(TryLockError::Error(e)) => return Err(Error::io(format!("locking {GC_LOCK}"), e)),
         }
-        gc_lock
-            .lock_shared()
-            .map_err(|e| Error::io(format!("locking {GC_LOCK}"), e))?;
+        self.wait_for(
+            &gc_lock,
+            GC_LOCK,
+            true,
+            "clean is removing what nothing uses",
+        )?;
         let staging = create::new_temporary_dir(&tmp, "run", SHAREABLE_DIR)
             .map_err(|e| Error::io(format!("creating a staging folder in {}", tmp.display()), e))?;
         Ok(Session {
@@ -297,9 +349,7 @@ impl Session<'_> {
         let root = &self.cache.root;
         writeback::sync_file_system(root).context(|| format!("syncing {}", root.display()))?;
         let index_lock = open_lock(&self.cache.root.join(INDEX_LOCK))?;
-        index_lock
-            .lock()
-            .map_err(|e| Error::io(format!("locking {INDEX_LOCK}"), e))?;
+        (self.cache).wait_for(&index_lock, INDEX_LOCK, false, INDEX_BUSY)?;
         let mut index = self.cache.index()?;
         for (key, record) in unpublished.records.drain(..) {
             index.remove_unnamed_row(&record);
