@@ -481,3 +481,45 @@ fn a_dry_run_says_would_mount_where_the_real_run_mounts() {
         "a dry run sends nothing"
     );
 }
+
+#[test]
+fn a_registry_slow_to_connect_holds_up_only_the_jobs_that_need_it() {
+    let fast = TestRegistry::start(Setup::Plain);
+    let mirror = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("fleet-slow-connect");
+    images_with_a_shared_base(dir.path(), &fast, &[("src/a", "v1")]);
+    // A registry that answers nothing: each request waits out --timeout.
+    let slow = support::front::Front::start(fast.port(), |_, _| {
+        support::front::Action::Stall(std::time::Duration::from_secs(30))
+    });
+    let list = dir.join("list");
+    fs::write(
+        &list,
+        format!("{}/src/a:v1\n{}/src/a:v1\n", slow.host(), fast.host()),
+    )
+    .unwrap();
+    let to = format!("{}/mirror", mirror.host());
+    let run = TestCache::new().run(&[
+        "sync",
+        "--file",
+        list.to_str().unwrap(),
+        "--to",
+        &to,
+        "--jobs",
+        "2",
+        "--timeout",
+        "3",
+        "--retry-attempts",
+        "0",
+    ]);
+    let copied = run
+        .stderr
+        .find(&format!("copied {to}/src/a:v1"))
+        .unwrap_or(usize::MAX);
+    let failed = run.stderr.find("warning: line 1: ").unwrap_or(0);
+    assert!(
+        copied < failed,
+        "the fast line did not wait for the slow one:\n{}",
+        run.stderr
+    );
+}

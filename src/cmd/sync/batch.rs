@@ -338,12 +338,17 @@ pub fn say_failures(progress: Progress, rows: &[Row]) {
 }
 
 /// Connections by registry host and scheme, each made on first use and kept for the run,
-/// shared by the jobs running at once.
+/// shared by the jobs running at once. Each endpoint has a slot of its own: a job making a
+/// slow connection (a registry that is down, retried with back-off) holds up only the jobs
+/// that wait for that same registry, never the others.
 #[derive(Default)]
-pub struct Connections(Mutex<HashMap<Endpoint, Arc<Registry>>>);
+pub struct Connections(Mutex<HashMap<Endpoint, Arc<Slot>>>);
 
 /// A registry host and the scheme a URL asked for, if any.
 type Endpoint = (String, Option<&'static str>);
+
+/// One endpoint's connection, once made.
+type Slot = Mutex<Option<Arc<Registry>>>;
 
 impl Connections {
     /// The connection to `host` (with `scheme`), made now if not yet made.
@@ -353,13 +358,17 @@ impl Connections {
         host: &str,
         scheme: Option<&'static str>,
     ) -> Result<Arc<Registry>> {
-        let mut made = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (host.to_string(), scheme);
-        if let Some(registry) = made.get(&key) {
+        let slot = {
+            let mut slots = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            let key = (host.to_string(), scheme);
+            slots.entry(key).or_default().clone()
+        };
+        let mut made = slot.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(registry) = &*made {
             return Ok(registry.clone());
         }
         let registry = Arc::new(uploads.connect(host, scheme)?);
-        made.insert(key, registry.clone());
+        *made = Some(registry.clone());
         Ok(registry)
     }
 }
