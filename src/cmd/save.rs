@@ -1,33 +1,22 @@
 //! `save`: cache to an archive that `docker load` accepts.
 
-use std::collections::HashSet;
 use std::fs;
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::Path;
 
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use lexopt::{Arg, Parser};
 
-use crate::archive::{
-    ArchiveDestination, Omitted, Part, PartsWriter, Since, WrittenReferrer, part_limit, part_name,
-};
+use crate::archive::{part_limit, write_parts, write_whole};
 use crate::args::{
     self, FlagGroup, Globals, PROGRESS_HELP, Parsed, REFERRERS_HELP, ReferrerArgs, TransferArgs,
 };
-use crate::atomic::{self, Replace};
-use crate::cache::{Cache, CachedImage};
-use crate::create;
-use crate::digest::COPY_BUFFER;
-use crate::error::{Context, Error, Result};
-use crate::manifest::Platforms;
-use crate::progress::{Board, Progress, count, human_bytes};
-use crate::transfer::{self, Job, Options, ReferrerPolicy, Summary};
-use crate::writeback::WriteBehind;
-
-use super::context::RunContext;
-use super::output::print_help;
-use super::upload::referrers_said;
+use crate::error::{Error, Result};
+use crate::progress::{count, human_bytes};
+use crate::run::archive::{cached_images, write_archive};
+use crate::run::context::RunContext;
+use crate::run::output::print_help;
+use crate::run::upload::referrers_said;
+use crate::transfer::ReferrerPolicy;
 
 const COMMAND: &str = "docker-image-pusher save";
 
@@ -255,239 +244,5 @@ fn existing_parent(output: &str) -> Result<()> {
              make no missing folders)",
             parent.display()
         ))),
-    }
-}
-
-/// The cached images `queries` name, each once however many names it is given by.
-pub fn cached_images<'c>(cache: &'c Cache, queries: &[String]) -> Result<Vec<CachedImage<'c>>> {
-    let mut cached = (queries.iter())
-        .map(|query| cache.image(query))
-        .collect::<Result<Vec<_>>>()?;
-    let mut seen = HashSet::new();
-    cached.retain(|image| seen.insert(image.key.clone()));
-    Ok(cached)
-}
-
-/// Writes `path` whole or not at all: through a new temporary file beside it, written back
-/// as it grows ([`WriteBehind`]), synced, then renamed.
-pub fn write_whole<T>(
-    path: &Path,
-    write: impl FnOnce(&mut WriteBehind<'_>) -> Result<T>,
-) -> Result<T> {
-    let shown = path.display().to_string();
-    atomic::replace(
-        Replace::beside(path, create::ORDINARY_FILE, &shown),
-        |file| write(&mut WriteBehind::new(file, 0)),
-    )
-}
-
-/// Writes `path` as numbered parts of at most `limit` bytes (`path.000`, …) with `write`,
-/// whole or not at all: each part as `.partial` until all are written, then renamed; `path`
-/// itself, and parts an earlier, longer write left past the new last one, are removed (they
-/// would be read as part of the archive). Returns what `write` returned and the parts.
-pub fn write_parts<T>(
-    path: &Path,
-    limit: u64,
-    write: impl FnOnce(&mut PartsWriter) -> Result<T>,
-) -> Result<(T, Vec<Part>)> {
-    let dir = path
-        .parent()
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let base = (path.file_name())
-        .ok_or_else(|| Error::Usage(format!("-o {}: not a file name", path.display())))?
-        .to_string_lossy()
-        .into_owned();
-    let partial = |name: &str| dir.join(format!("{name}.partial"));
-    // What is not renamed yet goes, from part `from` on, however the write failed.
-    let remove_partials = |from: usize| {
-        for index in from.. {
-            if fs::remove_file(partial(&part_name(&base, index))).is_err() {
-                break;
-            }
-        }
-    };
-    let mut parts = PartsWriter::new(dir, &base, ".partial", limit);
-    let written = write(&mut parts).and_then(|written| Ok((written, parts.finish()?)));
-    let (written, parts) = written.inspect_err(|_| remove_partials(0))?;
-    for (index, part) in parts.iter().enumerate() {
-        fs::rename(partial(&part.name), dir.join(&part.name))
-            .context(|| format!("renaming {}", partial(&part.name).display()))
-            .inspect_err(|_| remove_partials(index))?;
-    }
-    let _ = fs::remove_file(path);
-    for index in parts.len().. {
-        if fs::remove_file(dir.join(part_name(&base, index))).is_err() {
-            break;
-        }
-    }
-    Ok((written, parts))
-}
-
-/// What a delta archive leaves out (`bundle --since`): the earlier bundle and its blobs.
-pub type LeaveOut = Option<(Since, Vec<Omitted>)>;
-
-/// What an archive takes: the images, what a delta leaves out, and which referrers of the
-/// images go with them.
-pub type Taken<'a> = (&'a [CachedImage<'a>], LeaveOut, Option<&'a ReferrerPolicy>);
-
-/// What writing an archive did: the copy, the blobs a delta left out that the images use,
-/// the referrers written with them, and the output.
-pub struct Archived<W> {
-    pub summary: Summary,
-    pub left_out: Vec<Omitted>,
-    pub referrers: Vec<WrittenReferrer>,
-    pub out: W,
-}
-
-/// Writes the archive of `images` to `out`, gzip-compressed when `gzip`, through the copy
-/// loop (one blob at a time: an archive is one stream), showing progress on `board`; a delta
-/// when `leave_out` says what to leave out; the referrers the policy takes go with them.
-pub fn write_archive<W: Write + Send>(
-    out: W,
-    gzip: bool,
-    taken: Taken<'_>,
-    shown: (&Board, &Progress),
-) -> Result<Archived<W>> {
-    let out = BufWriter::with_capacity(COPY_BUFFER, out);
-    let archived = if gzip {
-        let compressing = GzEncoder::new(out, Compression::default());
-        copy_into(compressing, taken, shown)?
-            .then(|out| out.finish().context(|| "compressing the archive"))?
-    } else {
-        copy_into(out, taken, shown)?
-    };
-    archived.then(|out| {
-        (out.into_inner()).map_err(|e| Error::io("writing the archive", e.into_error()))
-    })
-}
-
-impl<W> Archived<W> {
-    /// The same, with the output as `finish` leaves it.
-    pub fn then<V>(self, finish: impl FnOnce(W) -> Result<V>) -> Result<Archived<V>> {
-        Ok(Archived {
-            summary: self.summary,
-            left_out: self.left_out,
-            referrers: self.referrers,
-            out: finish(self.out)?,
-        })
-    }
-}
-
-/// Copies `images` into an archive written to `out`.
-fn copy_into<W: Write + Send>(
-    out: W,
-    (images, leave_out, referrers): Taken<'_>,
-    (board, progress): (&Board, &Progress),
-) -> Result<Archived<W>> {
-    let destination = match leave_out {
-        Some((since, omitted)) => ArchiveDestination::new(out).leaving_out(since, omitted),
-        None => ArchiveDestination::new(out),
-    };
-    let jobs: Vec<Job<'_>> = (images.iter())
-        .map(|image| Job {
-            platforms: &Platforms::All,
-            source: image,
-            names: image.name().into_iter().collect(),
-        })
-        .collect();
-    let options = Options {
-        workers: 1,
-        board: Some(board),
-        referrers,
-        ..Options::default()
-    };
-    let summary = transfer::copy(&jobs, &destination, options, progress)?;
-    Ok(Archived {
-        summary,
-        left_out: destination.left_out(),
-        referrers: destination.referrers()?,
-        out: destination.finish()?,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::PathBuf;
-
-    fn scratch(label: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("dip-save-{label}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    fn names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = (fs::read_dir(dir).unwrap())
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-
-    #[test]
-    fn parts_replace_a_whole_file_and_longer_parts_of_before() {
-        let dir = scratch("replace");
-        let path = dir.join("app.tar");
-        fs::write(&path, b"old whole archive").unwrap();
-        for index in 0..5 {
-            fs::write(dir.join(part_name("app.tar", index)), b"old part").unwrap();
-        }
-        let (_, parts) = write_parts(&path, 10, |out| {
-            out.write_all(&[7u8; 15]).context(|| "writing")
-        })
-        .unwrap();
-        assert_eq!(parts.len(), 2);
-        assert_eq!(names(&dir), ["app.tar.000", "app.tar.001"]);
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn links_in_the_way_are_removed_never_followed() {
-        let dir = scratch("links");
-        let outside = scratch("links-outside");
-        let keep = outside.join("precious");
-        fs::write(&keep, b"not the archive's").unwrap();
-        let path = dir.join("app.tar");
-        for name in ["app.tar", "app.tar.000.partial", "app.tar.002"] {
-            std::os::unix::fs::symlink(&keep, dir.join(name)).unwrap();
-        }
-        fs::write(dir.join("app.tar.001"), b"old part").unwrap();
-        write_parts(&path, 10, |out| {
-            out.write_all(&[7u8; 15]).context(|| "writing")
-        })
-        .unwrap();
-        assert_eq!(names(&dir), ["app.tar.000", "app.tar.001"]);
-        assert_eq!(fs::read(dir.join("app.tar.000")).unwrap(), [7u8; 10]);
-        assert_eq!(fs::read(&keep).unwrap(), b"not the archive's");
-        fs::remove_dir_all(&dir).unwrap();
-        fs::remove_dir_all(&outside).unwrap();
-    }
-
-    #[test]
-    fn a_failed_rename_leaves_no_partial_part() {
-        let dir = scratch("rename");
-        let path = dir.join("app.tar");
-        fs::create_dir_all(dir.join("app.tar.001/in the way")).unwrap();
-        let failed = write_parts(&path, 10, |out| {
-            out.write_all(&[7u8; 25]).context(|| "writing")
-        });
-        assert!(failed.is_err());
-        assert_eq!(names(&dir), ["app.tar.000", "app.tar.001"]);
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn a_failed_write_leaves_no_part() {
-        let dir = scratch("failed");
-        let path = dir.join("app.tar");
-        let failed = write_parts(&path, 10, |out| {
-            out.write_all(&[7u8; 25]).context(|| "writing")?;
-            Err::<(), _>(Error::BadInput("the source broke".into()))
-        });
-        assert!(failed.is_err());
-        assert!(names(&dir).is_empty(), "{:?}", names(&dir));
-        fs::remove_dir_all(&dir).unwrap();
     }
 }

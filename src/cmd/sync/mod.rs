@@ -21,10 +21,10 @@ use crate::error::{Context, Error, Result};
 use crate::inert::inert;
 use crate::progress::count;
 
-use super::digestfile;
-use super::output::{print_help, write_stdout};
-use super::seed::seed_reference;
-use super::upload::{UploadFlags, Uploads};
+use crate::args::seed_reference;
+use crate::run::digestfile;
+use crate::run::output::{print_help, write_stdout};
+use crate::run::upload::{UploadFlags, Uploads};
 use batch::{Batch, Connections};
 use glob::{Glob, TagFilter};
 use shard::Shard;
