@@ -12,6 +12,8 @@ mod suggest;
 mod transfer;
 mod tuning;
 mod upload;
+mod uploading;
+mod written;
 
 use std::ffi::OsString;
 
@@ -30,6 +32,8 @@ pub use suggest::{nearest, option_names};
 pub use transfer::{TRANSFER_HELP, TransferArgs};
 pub use tuning::TUNING_HELP;
 pub use upload::{UPLOAD_HELP, UploadArgs};
+pub use uploading::UploadFlags;
+pub use written::{WRITTEN_HELP, Written, WrittenArgs};
 
 /// What a command line asks for: the command's help, or a run with these arguments (each
 /// command parses into a plain struct first, and opens or connects to anything only after).

@@ -3,7 +3,8 @@
 use lexopt::{Arg, Parser};
 
 use crate::args::{
-    self, Globals, PROGRESS_HELP, Parsed, REFERRERS_HELP, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP,
+    self, Globals, PROGRESS_HELP, Parsed, REFERRERS_HELP, REGISTRY_HELP, TRANSFER_HELP,
+    UPLOAD_HELP, UploadFlags,
 };
 use crate::error::{Error, Result};
 use crate::reference::Reference;
@@ -11,7 +12,7 @@ use crate::registry::{Registry, RegistrySource};
 
 use crate::run::output::print_help;
 use crate::run::remote::target_reference;
-use crate::run::upload::{UploadFlags, Uploads, report_upload, write_digestfile};
+use crate::run::upload::{Uploads, report_upload, write_digestfile};
 
 const COMMAND: &str = "docker-image-pusher copy";
 

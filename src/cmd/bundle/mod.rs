@@ -15,12 +15,11 @@ use lexopt::{Arg, Parser};
 
 use crate::args::{
     self, FlagGroup, Globals, PROGRESS_HELP, Parsed, REFERRERS_HELP, REGISTRY_HELP, RegistryArgs,
-    TransferArgs,
+    TransferArgs, WRITTEN_HELP, Written, WrittenArgs,
 };
 use crate::error::{Context, Error, Result};
 use crate::progress::{count, human_bytes};
 
-use super::save::{WRITTEN_HELP, Written, WrittenArgs};
 use crate::run::archive::cached_images;
 use crate::run::context::RunContext;
 use crate::run::output::print_help;
