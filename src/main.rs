@@ -26,14 +26,18 @@
 //!
 //! ```text
 //! main.rs        dispatch to cmd, print the error, map it to an exit code
-//! cmd/           one file or folder per command (USAGE, parse into a struct, run), and what
-//!                several share: upload.rs (push, copy, sync), context.rs, output.rs, remote.rs
+//! cmd/           one file or folder per command (USAGE, parse into a struct, run), and the
+//!                dispatcher (mod.rs); nothing else
+//! run/           what several commands share: the run's context and its end (context.rs),
+//!                stdout (output.rs), uploads (upload.rs, delta.rs, digestfile.rs), registries
+//!                as named (remote.rs), archives of cached images (archive.rs)
 //! args/          flag groups, each with its help beside its parsing; DOCKER_PUSHER_* fallbacks
 //! transfer/      the copy loop, the plan, one blob, the pool, the governor, --limit-rate,
 //!                referrers; the Source and Destination traits
 //! registry/      the distribution protocol: http, auth and tokens, blobs, manifests, tags,
 //!                referrers (API or fallback tag), mirrors, credentials (config.json, helpers)
-//! archive/       tar entries, layouts (legacy manifest.json, OCI), writing, delta and split parts
+//! archive/       tar entries, layouts (legacy manifest.json, OCI), writing (file.rs: whole or in
+//!                parts), delta and split parts
 //! cache/         blobs, manifests, index.json, memo, staging, gc
 //! manifest.rs    OCI and Docker manifests, indexes, platforms; manifest/fallback.rs the
 //!                fallback index of referrers and cosign's tags
@@ -41,7 +45,7 @@
 //! atomic.rs (replacing a file whole) image_id.rs (image IDs as typed)
 //! ```
 //!
-//! `cmd` uses everything below it; the stores (`registry`, `archive`, `cache`) implement
+//! `cmd` uses everything below it (`run` too, which `cmd` alone uses); the stores (`registry`, `archive`, `cache`) implement
 //! `transfer`'s traits and use `manifest`, `digest` and the small modules, never each other;
 //! `transfer` imports no store. Only `progress` writes to the terminal (progress and logs on
 //! stderr, data on stdout).
@@ -102,6 +106,7 @@ mod progress;
 mod reference;
 mod registry;
 mod retry;
+mod run;
 mod transfer;
 mod writeback;
 

@@ -4,6 +4,7 @@
 mod delta;
 mod destination;
 mod entries;
+mod file;
 mod headers;
 mod layout;
 mod parts;
@@ -27,6 +28,7 @@ use crate::transfer::{Found, Referrer, Source};
 pub use delta::{Delta, Omitted, Since};
 pub use destination::ArchiveDestination;
 use entries::{Container, Entries};
+pub use file::{write_parts, write_whole};
 pub use layout::ArchiveImage;
 pub use parts::{Part, PartsWriter, part_limit, part_name};
 use referrers::Referrers;

@@ -7,10 +7,13 @@ mod platform;
 mod progress;
 mod referrers;
 mod registry;
+mod seed;
 mod suggest;
 mod transfer;
 mod tuning;
 mod upload;
+mod uploading;
+mod written;
 
 use std::ffi::OsString;
 
@@ -24,10 +27,13 @@ pub use platform::PlatformArgs;
 pub use progress::{PROGRESS_HELP, ProgressArgs};
 pub use referrers::{REFERRERS_HELP, ReferrerArgs};
 pub use registry::{REGISTRY_HELP, RegistryArgs};
+pub use seed::{SeedArgs, seed_reference};
 pub use suggest::{HelpOption, nearest, option_names, options};
 pub use transfer::{TRANSFER_HELP, TransferArgs};
 pub use tuning::TUNING_HELP;
 pub use upload::{UPLOAD_HELP, UploadArgs};
+pub use uploading::UploadFlags;
+pub use written::{WRITTEN_HELP, Written, WrittenArgs};
 
 /// What a command line asks for: the command's help, or a run with these arguments (each
 /// command parses into a plain struct first, and opens or connects to anything only after).

@@ -20,6 +20,9 @@ Progress options:
       --status-interval SECS   how often plain lines add a status line [default: 10]
       --json                   newline-delimited JSON events on stdout instead (start,
                                progress, blob, retry, result); the last line is the result
+      --enable-monitoring      print each change of the worker count (--concurrency
+                               dynamic) and the samples that led to it, whatever the
+                               progress display
   The older tool's spellings work too: --progress-detail MODE is --progress MODE, and
   --disable-progress is --progress none.";
 

@@ -11,7 +11,7 @@ use super::{FlagGroup, number, parse_size, value};
 
 /// The help lines of the tuning flags of `--concurrency dynamic`.
 pub const TUNING_HELP: &str = "\
-Tuning of --concurrency dynamic (the older tool's names; all but the last turn it on):
+Tuning of --concurrency dynamic (the older tool's names; each turns it on):
       --concurrency-strategy S        adaptive (the rules above), conservative (start at 1,
                                       2 s windows, one worker at a time, throughput only) or
                                       aggressive (start at 4, 0.5 s windows, 5 %, round trips
@@ -30,9 +30,7 @@ Tuning of --concurrency dynamic (the older tool's names; all but the last turn i
                                       bind (20% works too) [default: 0.2]
       --confidence-threshold 0.0-1.0  how much of a window must pass before round trips may
                                       bind early [default: 0.25]; a whole number N above 1:
-                                      the blobs a window must see done first [default: 1]
-      --enable-monitoring             print each change of the worker count and the samples
-                                      that led to it, whatever the progress display";
+                                      the blobs a window must see done first [default: 1]";
 
 /// The seeds' tuning flags of `--concurrency dynamic`, as given: a strategy, then any of its
 /// numbers changed, whatever the order on the command line.

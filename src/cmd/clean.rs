@@ -7,7 +7,7 @@ use crate::cache::Sweep;
 use crate::error::{Error, Result};
 use crate::progress::{count, human_bytes};
 
-use super::output::print_help;
+use crate::run::output::print_help;
 
 const COMMAND: &str = "docker-image-pusher clean";
 

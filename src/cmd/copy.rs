@@ -3,15 +3,16 @@
 use lexopt::{Arg, Parser};
 
 use crate::args::{
-    self, Globals, PROGRESS_HELP, Parsed, REFERRERS_HELP, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP,
+    self, Globals, PROGRESS_HELP, Parsed, REFERRERS_HELP, REGISTRY_HELP, TRANSFER_HELP,
+    UPLOAD_HELP, UploadFlags,
 };
 use crate::error::{Error, Result};
 use crate::reference::Reference;
 use crate::registry::{Registry, RegistrySource};
 
-use super::output::print_help;
-use super::remote::target_reference;
-use super::upload::{UploadFlags, Uploads, report_upload, write_digestfile};
+use crate::run::output::print_help;
+use crate::run::remote::target_reference;
+use crate::run::upload::{Uploads, report_upload, write_digestfile};
 
 const COMMAND: &str = "docker-image-pusher copy";
 

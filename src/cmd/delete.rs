@@ -10,8 +10,8 @@ use crate::progress::Progress;
 use crate::reference::Reference;
 use crate::registry::{MAX_TAGS_CHECKED, Registry};
 
-use super::output::print_help;
-use super::remote::connect;
+use crate::run::output::print_help;
+use crate::run::remote::connect;
 
 const COMMAND: &str = "docker-image-pusher delete";
 

@@ -13,9 +13,9 @@ use crate::progress::{Progress, count, human_bytes};
 use crate::reference::Reference;
 use crate::transfer::{self, Job, Options, ReferrerPolicy, Stored, Summary};
 
-use super::context::RunContext;
-use super::output::print_help;
-use super::upload::referrers_said;
+use crate::run::context::RunContext;
+use crate::run::output::print_help;
+use crate::run::upload::referrers_said;
 
 const COMMAND: &str = "docker-image-pusher extract";
 

@@ -11,7 +11,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::progress::human_bytes;
 
-use super::output::{print_help, write_stdout};
+use crate::run::output::{print_help, write_stdout};
 
 const COMMAND: &str = "docker-image-pusher list";
 

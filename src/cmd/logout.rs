@@ -6,8 +6,8 @@ use crate::args::{self, Globals};
 use crate::error::Result;
 use crate::registry::{HELPER_TIMEOUT, docker_config};
 
-use super::output::print_help;
-use super::remote::registry_host;
+use crate::run::output::print_help;
+use crate::run::remote::registry_host;
 
 const COMMAND: &str = "docker-image-pusher logout";
 

@@ -6,8 +6,8 @@ use lexopt::{Arg, Parser};
 use crate::args::{self, GLOBAL_HELP, Globals};
 use crate::error::Result;
 
-use super::output::{long_groups, print_help, summary, write_stdout};
 use super::{COMMANDS, DETAILS as TOP_DETAILS, HELP_USAGE, USAGE as TOP_USAGE};
+use crate::run::output::{long_groups, print_help, summary, write_stdout};
 
 const COMMAND: &str = "docker-image-pusher man";
 

@@ -4,26 +4,19 @@
 mod bundle;
 mod clean;
 mod completions;
-mod context;
 mod copy;
 mod delete;
-mod delta;
-mod digestfile;
 mod extract;
 mod inspect;
 mod list;
 mod login;
 mod logout;
 mod man;
-mod output;
 mod pull;
 mod push;
-mod remote;
 mod save;
-mod seed;
 mod sync;
 mod tags;
-mod upload;
 
 use std::ffi::OsString;
 
@@ -33,7 +26,7 @@ use crate::args::{self, GLOBAL_HELP, Globals};
 use crate::error::{Error, Result};
 use crate::inert::inert;
 
-use output::{print_help, write_stdout};
+use crate::run::output::{print_help, write_stdout};
 
 const PROGRAM: &str = "docker-image-pusher";
 

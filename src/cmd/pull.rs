@@ -10,13 +10,12 @@ use crate::error::{Error, Result};
 use crate::manifest::Platforms;
 use crate::progress::{count, human_bytes};
 use crate::reference::Reference;
-use crate::registry::{Mirrors, RegistryOptions};
-use crate::transfer::{self, Job, Options, ReferrerPolicy, Stored, Summary};
+use crate::transfer::{Options, ReferrerPolicy, Stored};
 
-use super::context::RunContext;
-use super::output::print_help;
-use super::seed::SeedArgs;
-use super::upload::referrers_said;
+use crate::args::SeedArgs;
+use crate::run::context::RunContext;
+use crate::run::output::print_help;
+use crate::run::upload::referrers_said;
 
 const COMMAND: &str = "docker-image-pusher pull";
 
@@ -151,13 +150,8 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         referrers: pull.referrers.as_ref(),
         ..run.options(Some(&board), registry_options.attempts)
     };
-    let summary = into_cache(
-        &run,
-        &registry_options,
-        (*scheme, reference),
-        platforms,
-        options,
-    )?;
+    let summary =
+        run.pull_into_cache(&registry_options, (*scheme, reference), platforms, options)?;
     let blobs = count(summary.blobs_copied, "blob");
     let size = human_bytes(summary.bytes_copied);
     let present = summary.blobs_present;
@@ -184,30 +178,6 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
             ),
         }
     })
-}
-
-/// Copies the registry image `reference` (`scheme`: as a URL gave it) into the cache, taking
-/// of an index what `platforms` say: from a mirror that has it, else from its registry.
-pub fn into_cache(
-    run: &RunContext<'_>,
-    registry_options: &RegistryOptions,
-    (scheme, reference): (Option<&str>, &Reference),
-    platforms: &Platforms,
-    options: Options<'_>,
-) -> Result<Summary> {
-    let mirrors = Mirrors::new(registry_options, run.progress);
-    let mut upstream = None;
-    let source = mirrors.source_or(reference, &mut upstream, || {
-        run.connect(registry_options, reference.registry(), scheme)
-    })?;
-    let session = run.cache.begin()?;
-    let destination = session.destination(format!("registry:{reference}"));
-    let jobs = [Job {
-        platforms,
-        source: &source,
-        names: vec![reference.clone()],
-    }];
-    transfer::copy(&jobs, &destination, options, &run.progress)
 }
 
 #[cfg(test)]

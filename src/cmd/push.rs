@@ -8,17 +8,17 @@ use lexopt::{Arg, Parser};
 use crate::archive::{ImageQuery, Input, is_archive_path};
 use crate::args::{
     self, Flag, Globals, PROGRESS_HELP, Parsed, REFERRERS_HELP, REGISTRY_HELP, TRANSFER_HELP,
-    UPLOAD_HELP,
+    UPLOAD_HELP, UploadFlags,
 };
 use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::reference::Reference;
 
-use super::delta;
-use super::output::print_help;
-use super::remote::target_reference;
-use super::seed::SeedArgs;
-use super::upload::{UploadFlags, Uploads, looks_like_a_file, report_upload, write_digestfile};
+use crate::args::SeedArgs;
+use crate::run::delta;
+use crate::run::output::print_help;
+use crate::run::remote::target_reference;
+use crate::run::upload::{Uploads, looks_like_a_file, report_upload, write_digestfile};
 
 const COMMAND: &str = "docker-image-pusher push";
 

@@ -9,8 +9,8 @@ use crate::error::{Error, Result};
 use crate::inert::inert;
 use crate::reference::{self, Reference};
 
-use super::output::{print_help, still_read};
-use super::remote::connect;
+use crate::run::output::{print_help, still_read};
+use crate::run::remote::connect;
 
 const COMMAND: &str = "docker-image-pusher tags";
 

@@ -9,8 +9,7 @@ use crate::reference::Reference;
 use crate::registry::RegistryOptions;
 use crate::transfer::{Options, ReferrerPolicy};
 
-use super::super::context::RunContext;
-use super::super::pull::into_cache;
+use crate::run::context::RunContext;
 
 /// Fetches into the cache, whole and with the referrers `referrers` takes, each of `queries`
 /// that names a registry image the cache lacks; an image ID it lacks is refused as before,
@@ -36,14 +35,14 @@ pub fn fetch_missing(
             referrers,
             ..run.options(Some(&board), registry_options.attempts)
         };
-        let summary = into_cache(
-            run,
-            registry_options,
-            (reference.0, &reference.1),
-            &Platforms::All,
-            options,
-        )
-        .context(|| format!("{query} is not in the cache; fetching it from its registry"))?;
+        let summary = run
+            .pull_into_cache(
+                registry_options,
+                (reference.0, &reference.1),
+                &Platforms::All,
+                options,
+            )
+            .context(|| format!("{query} is not in the cache; fetching it from its registry"))?;
         run.progress.info(format_args!(
             "fetched {} whole into the cache, as it was not there: {} ({})",
             reference.1,

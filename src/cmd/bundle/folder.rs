@@ -17,9 +17,9 @@ use crate::progress::{Board, Progress};
 use crate::transfer::{ReferrerPolicy, Source, Summary};
 use crate::writeback::WriteBehind;
 
-use super::super::save::{Archived, write_archive};
 use super::record::{BundleRecord, Earlier, Held, RecordedImage};
 use super::texts::{PUSH_SCRIPT, readme};
+use crate::run::archive::{Archived, write_archive};
 use crate::transfer::blobs_of;
 
 /// What goes into a bundle.

@@ -15,15 +15,15 @@ use lexopt::{Arg, Parser};
 
 use crate::args::{
     self, FlagGroup, Globals, PROGRESS_HELP, Parsed, REFERRERS_HELP, REGISTRY_HELP, RegistryArgs,
-    TransferArgs,
+    TransferArgs, WRITTEN_HELP, Written, WrittenArgs,
 };
 use crate::error::{Context, Error, Result};
 use crate::progress::{count, human_bytes};
 
-use super::context::RunContext;
-use super::output::print_help;
-use super::save::{WRITTEN_HELP, Written, WrittenArgs, cached_images};
-use super::upload::referrers_said;
+use crate::run::archive::cached_images;
+use crate::run::context::RunContext;
+use crate::run::output::print_help;
+use crate::run::upload::referrers_said;
 use elf::check_program;
 use fetch::fetch_missing;
 use folder::{Contents, fill, make_partial};

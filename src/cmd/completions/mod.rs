@@ -13,8 +13,8 @@ use crate::args::{self, GLOBAL_HELP, Globals, HelpOption};
 use crate::error::{Error, Result};
 use crate::inert::inert;
 
-use super::output::{long_groups, print_help, summary, write_stdout};
 use super::{COMMANDS, HELP_USAGE};
+use crate::run::output::{long_groups, print_help, summary, write_stdout};
 
 const COMMAND: &str = "docker-image-pusher completions";
 

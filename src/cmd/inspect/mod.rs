@@ -16,8 +16,8 @@ use crate::reference::Reference;
 use crate::registry::{Mirrors, Registry};
 use crate::transfer::{self, Source};
 
-use super::output::{print_help, write_stdout};
-use super::remote;
+use crate::run::output::{print_help, write_stdout};
+use crate::run::remote;
 
 const COMMAND: &str = "docker-image-pusher inspect";
 

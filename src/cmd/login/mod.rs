@@ -10,8 +10,8 @@ use crate::args::{self, Globals, REGISTRY_HELP, RegistryArgs};
 use crate::error::{Error, Result};
 use crate::registry::{Credentials, Secret, docker_config};
 
-use super::output::print_help;
-use super::remote::{connect, registry_host};
+use crate::run::output::print_help;
+use crate::run::remote::{connect, registry_host};
 
 const COMMAND: &str = "docker-image-pusher login";
 

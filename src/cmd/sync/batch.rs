@@ -16,10 +16,10 @@ use crate::reference::Reference;
 use crate::registry::{Registry, RegistrySource};
 use crate::transfer::Summary;
 
-use super::super::delta;
-use super::super::remote::target_reference;
-use super::super::upload::{Uploads, report_upload};
 use super::work::{Named, Work, under_to};
+use crate::run::delta;
+use crate::run::remote::target_reference;
+use crate::run::upload::{Uploads, report_upload};
 
 /// One image of a sync and how it ended.
 pub struct Row {

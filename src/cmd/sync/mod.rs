@@ -15,16 +15,17 @@ use std::path::PathBuf;
 use lexopt::{Arg, Parser};
 
 use crate::args::{
-    self, Globals, PROGRESS_HELP, Parsed, REFERRERS_HELP, REGISTRY_HELP, TRANSFER_HELP, UPLOAD_HELP,
+    self, Globals, PROGRESS_HELP, Parsed, REFERRERS_HELP, REGISTRY_HELP, TRANSFER_HELP,
+    UPLOAD_HELP, UploadFlags,
 };
 use crate::error::{Context, Error, Result};
 use crate::inert::inert;
 use crate::progress::count;
 
-use super::digestfile;
-use super::output::{print_help, write_stdout};
-use super::seed::seed_reference;
-use super::upload::{UploadFlags, Uploads};
+use crate::args::seed_reference;
+use crate::run::digestfile;
+use crate::run::output::{print_help, write_stdout};
+use crate::run::upload::Uploads;
 use batch::{Batch, Connections};
 use glob::{Glob, TagFilter};
 use shard::Shard;

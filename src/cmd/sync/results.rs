@@ -7,8 +7,8 @@ use crate::error::Result;
 use crate::inert::inert;
 use crate::progress::human_bytes;
 
-use super::super::context::json_summary;
 use super::batch::{Outcome, Row};
+use crate::run::context::json_summary;
 
 /// What a row's result says in the table.
 fn outcome(result: &Result<Outcome>) -> String {

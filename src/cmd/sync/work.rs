@@ -13,13 +13,13 @@ use crate::progress::count;
 use crate::reference::{self, Reference};
 use crate::registry::Registry;
 
-use super::super::remote::target_reference;
-use super::super::seed::seed_reference;
-use super::super::upload::{Uploads, looks_like_a_file};
 use super::batch::{Connections, Row};
 use super::glob::TagFilter;
 use super::list;
 use super::shard::Shard;
+use crate::args::seed_reference;
+use crate::run::remote::target_reference;
+use crate::run::upload::{Uploads, looks_like_a_file};
 
 /// A reference with the scheme its URL gave, if any.
 pub type Named = (Option<&'static str>, Reference);

@@ -4,10 +4,11 @@
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{self, FlagGroup};
 use crate::error::{Error, Result};
 use crate::inert::inert;
 use crate::reference::{DOCKER_HUB_API, Reference};
+
+use super::{FlagGroup, value};
 
 /// `--registry`, `--repository` and `--reference`, as given.
 #[derive(Default)]
@@ -87,7 +88,7 @@ impl FlagGroup for SeedArgs {
             Arg::Long("reference") => (&mut self.reference, "--reference"),
             _ => return Ok(false),
         };
-        *slot = Some(args::value(parser, flag)?);
+        *slot = Some(value(parser, flag)?);
         Ok(true)
     }
 }

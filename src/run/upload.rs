@@ -1,14 +1,8 @@
 //! What `push`, `copy` and `sync` share: uploads to a registry, set up once from their parsed
 //! flags and run once per image.
 
-use std::path::PathBuf;
-
-use lexopt::{Arg, Parser};
-
 use crate::archive::{Archive, Input};
-use crate::args::{
-    self, FlagGroup, Globals, PlatformArgs, ReferrerArgs, RegistryArgs, TransferArgs, UploadArgs,
-};
+use crate::args::{Globals, UploadArgs, UploadFlags};
 use crate::cache::{MemoStore, Session};
 use crate::digest::Digest;
 use crate::error::Result;
@@ -22,55 +16,6 @@ use crate::transfer::{self, Job, Ledger, Options, ReferrerPolicy, Source, Summar
 
 use super::context::RunContext;
 use super::digestfile;
-
-/// The flags of every command that uploads to a registry: the registry, transfer, upload and
-/// platform groups, and `-n/--dry-run` (each command's help describes it in its own words).
-pub struct UploadFlags {
-    pub registry: RegistryArgs,
-    pub transfer: TransferArgs,
-    pub upload: UploadArgs,
-    pub platform: PlatformArgs,
-    pub referrers: ReferrerArgs,
-    pub dry_run: bool,
-    /// `--digestfile FILE`: where the manifest digests written go.
-    pub digestfile: Option<PathBuf>,
-}
-
-impl UploadFlags {
-    /// The defaults, overridden by the environment.
-    pub fn from_env() -> Result<UploadFlags> {
-        Ok(UploadFlags {
-            registry: RegistryArgs::from_env()?,
-            transfer: TransferArgs::from_env()?,
-            upload: UploadArgs::from_env()?,
-            platform: PlatformArgs::default(),
-            referrers: ReferrerArgs::default(),
-            dry_run: false,
-            digestfile: None,
-        })
-    }
-}
-
-impl FlagGroup for UploadFlags {
-    fn claim(&mut self, arg: &Arg<'_>, parser: &mut Parser) -> Result<bool> {
-        match arg {
-            Arg::Short('n') | Arg::Long("dry-run") => {
-                self.dry_run = true;
-                return Ok(true);
-            }
-            Arg::Long("digestfile") => {
-                self.digestfile = Some(PathBuf::from(args::value(parser, "--digestfile")?));
-                return Ok(true);
-            }
-            _ => {}
-        }
-        Ok(self.registry.claim(arg, parser)?
-            || self.transfer.claim(arg, parser)?
-            || self.upload.claim(arg, parser)?
-            || self.platform.claim(arg, parser)?
-            || self.referrers.claim(arg, parser)?)
-    }
-}
 
 /// A run of uploads: the run's context, and what the upload flags add to it (the registry
 /// options with their credentials, the memo of blobs), built once and shared by every upload

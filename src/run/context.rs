@@ -6,10 +6,12 @@
 use crate::args::{Globals, RegistryArgs, TransferArgs};
 use crate::cache::Cache;
 use crate::error::Result;
+use crate::manifest::Platforms;
 use crate::progress::{Board, Progress, Verbosity, count, human_bytes, json_seconds};
-use crate::registry::{Registry, RegistryOptions};
+use crate::reference::Reference;
+use crate::registry::{Mirrors, Registry, RegistryOptions};
 use crate::retry::Pushbacks;
-use crate::transfer::{Governor, Options, PlatformsTaken, RateLimit, Summary};
+use crate::transfer::{self, Governor, Job, Options, PlatformsTaken, RateLimit, Summary};
 
 use super::output::write_stdout;
 
@@ -102,6 +104,30 @@ impl<'a> RunContext<'a> {
         }
         self.progress.info(said(&timing(summary, board)));
         Ok(())
+    }
+
+    /// Copies the registry image `reference` (`scheme`: as a URL gave it) into the cache, taking
+    /// of an index what `platforms` say: from a mirror that has it, else from its registry.
+    pub fn pull_into_cache(
+        &self,
+        registry_options: &RegistryOptions,
+        (scheme, reference): (Option<&str>, &Reference),
+        platforms: &Platforms,
+        options: Options<'_>,
+    ) -> Result<Summary> {
+        let mirrors = Mirrors::new(registry_options, self.progress);
+        let mut upstream = None;
+        let source = mirrors.source_or(reference, &mut upstream, || {
+            self.connect(registry_options, reference.registry(), scheme)
+        })?;
+        let session = self.cache.begin()?;
+        let destination = session.destination(format!("registry:{reference}"));
+        let jobs = [Job {
+            platforms,
+            source: &source,
+            names: vec![reference.clone()],
+        }];
+        transfer::copy(&jobs, &destination, options, &self.progress)
     }
 
     /// Whether `--json` asked for events and the result on stdout.
