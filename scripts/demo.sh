@@ -15,7 +15,7 @@ if [ -n "${DOCKER_IMAGE_PUSHER:-}" ]; then
   bin=$(cd "$(dirname "$DOCKER_IMAGE_PUSHER")" && pwd)/$(basename "$DOCKER_IMAGE_PUSHER")
   step "using $bin"
 else
-  step "building docker-image-pusher"
+  step "building docker-image-pusher (cargo build --release: the first build takes about a minute)"
   cargo build --release --locked --quiet
   bin=${CARGO_TARGET_DIR:-$PWD/target}/release/docker-image-pusher
 fi

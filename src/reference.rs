@@ -6,6 +6,9 @@ use std::fmt;
 use crate::digest::Digest;
 use crate::inert::inert;
 
+mod pick;
+pub use pick::NameQuery;
+
 /// The registry a reference without a host names.
 pub const DEFAULT_REGISTRY: &str = "docker.io";
 /// The host Docker Hub's registry API answers at ([`DEFAULT_REGISTRY`] names it).

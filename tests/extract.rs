@@ -1,5 +1,6 @@
 //! `extract` on archives written by skopeo (docker-archive, oci-archive), gzip-compressed,
-//! from standard input, several images in one archive, untagged images, and a containerd-style
+//! from standard input, several images in one archive (`--image` by full or short name),
+//! untagged images, and a containerd-style
 //! archive that lists platforms it does not hold (extracted, and pushed: what it holds). skopeo
 //! is the oracle for what each holds.
 
@@ -181,6 +182,70 @@ fn every_image_of_a_multi_image_archive_is_cached_and_image_picks_one() {
         "the error lists every image by name and ID: {}",
         missing.stderr
     );
+}
+
+#[test]
+fn image_takes_short_names_as_cached_images_do() {
+    let dir = TempDir::new("short-names");
+    let layout = images::umoci_layout(dir.path(), "base", &[&[("etc/shared", b"shared\n")]]);
+    let mut parts = Vec::new();
+    for name in [
+        "example.com/team/app:v1",
+        "example.com/team/db:v1",
+        "mirror.example/app:v1",
+    ] {
+        let tag = name.replace(['.', '/', ':'], "-");
+        images::umoci_add_layer(&layout, "base", &tag, &[(&tag, b"own\n")]);
+        let part = dir.join(&format!("{tag}.tar"));
+        images::skopeo_copy(
+            &format!("oci:{}:{tag}", layout.display()),
+            &format!("docker-archive:{}:{name}", part.display()),
+        );
+        parts.push(part);
+    }
+    let two = dir.join("two.tar");
+    merge_docker_archives(&[&parts[0], &parts[1]], &two);
+    for short in ["app:v1", "team/app:v1"] {
+        let cache = TestCache::new();
+        cache
+            .run(&["extract", two.to_str().unwrap(), "--image", short])
+            .success();
+        let names: Vec<String> = (cache.list().iter())
+            .map(|image| image["name"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(names, ["example.com/team/app:v1"], "--image {short}");
+    }
+    let registry = TestRegistry::start(Setup::Plain);
+    let target = format!("{}/picked/db:v1", registry.host());
+    TestCache::new()
+        .run(&["push", two.to_str().unwrap(), "--image", "db:v1", &target])
+        .success();
+    let expected = skopeo_identity(&format!(
+        "docker-archive:{}:example.com/team/db:v1",
+        two.display()
+    ));
+    let pushed =
+        images::skopeo_identity_with(&["--tls-verify=false"], &format!("docker://{target}"));
+    assert_eq!(pushed, expected, "push --image db:v1 sent the db image");
+
+    let three = dir.join("three.tar");
+    merge_docker_archives(&[&parts[0], &parts[1], &parts[2]], &three);
+    let cache = TestCache::new();
+    let ambiguous = cache
+        .run(&["extract", three.to_str().unwrap(), "--image", "app:v1"])
+        .exits(2);
+    assert!(
+        ambiguous.stderr.contains("\"app:v1\" is ambiguous")
+            && ambiguous.stderr.contains("example.com/team/app:v1")
+            && ambiguous.stderr.contains("mirror.example/app:v1"),
+        "refused, naming both: {}",
+        ambiguous.stderr
+    );
+    assert!(cache.list().is_empty(), "nothing cached");
+    cache
+        .run(&["extract", three.to_str().unwrap(), "--image", "team/app:v1"])
+        .success();
+    assert_eq!(cache.list()[0]["name"], "example.com/team/app:v1");
 }
 
 #[test]

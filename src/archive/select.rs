@@ -1,10 +1,11 @@
-//! Choosing images of an archive with `--image`: by a name the archive gives it, or by its
-//! image ID (`sha256:<hex>`, or a hex prefix of one), for images saved without a name.
+//! Choosing images of an archive with `--image`: by a name the archive gives it, full or
+//! short as for cached images ([`NameQuery`]), or by its image ID (`sha256:<hex>`, or a hex
+//! prefix of one), for images saved without a name.
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::image_id::id_prefix;
-use crate::reference::Reference;
+use crate::reference::{NameQuery, Reference};
 
 use super::{Archive, ArchiveImage};
 
@@ -14,7 +15,7 @@ pub struct ImageQuery {
     /// As the user wrote it, for messages.
     text: String,
     /// The name it may be.
-    name: Option<Reference>,
+    name: Option<NameQuery>,
     /// The image ID prefix it may be, in hex.
     id: Option<String>,
 }
@@ -28,8 +29,8 @@ impl ImageQuery {
         // (uppercase hex).
         let name = match (text.starts_with("sha256:"), &id) {
             (true, _) => None,
-            (false, Some(_)) => Reference::parse(text).ok(),
-            (false, None) => Some(Reference::parse(text)?),
+            (false, Some(_)) => NameQuery::parse(text).ok(),
+            (false, None) => Some(NameQuery::parse(text)?),
         };
         Ok(ImageQuery {
             text: text.into(),
@@ -38,25 +39,38 @@ impl ImageQuery {
         })
     }
 
-    /// Whether `image` is the one asked for.
-    fn matches(&self, image: &ArchiveImage) -> bool {
-        self.name
-            .as_ref()
-            .is_some_and(|name| image.names.contains(name))
-            || self
-                .id
-                .as_ref()
-                .is_some_and(|id| image.id().hex().starts_with(id))
+    /// The images of `archive` asked for: the one the name picks, and those whose ID starts
+    /// with the prefix. A short name that two images answer to is refused (exit 2).
+    fn pick<'a>(&self, archive: &'a Archive) -> Result<Vec<&'a ArchiveImage>> {
+        let mut picked = match &self.name {
+            None => Vec::new(),
+            Some(name) => {
+                let held = (archive.images.iter().enumerate()).flat_map(|(at, image)| {
+                    (image.names.iter()).map(move |name| (name.name(), name.reference(), at))
+                });
+                name.pick(held)?
+            }
+        };
+        if let Some(id) = &self.id {
+            let by_id = (archive.images.iter().enumerate())
+                .filter(|(_, image)| image.id().hex().starts_with(id))
+                .map(|(at, _)| at);
+            picked.extend(by_id);
+        }
+        picked.sort_unstable();
+        picked.dedup();
+        Ok(picked.into_iter().map(|at| &archive.images[at]).collect())
     }
 }
 
 impl Archive {
     /// The images `query` names (every image without one). None found is an error listing
-    /// what the archive holds, by name and by image ID.
+    /// what the archive holds, by name and by image ID; so is a short name that names two.
     pub fn select(&self, query: Option<&ImageQuery>) -> Result<Vec<&ArchiveImage>> {
-        let found: Vec<&ArchiveImage> = (self.images.iter())
-            .filter(|image| query.is_none_or(|query| query.matches(image)))
-            .collect();
+        let found: Vec<&ArchiveImage> = match query {
+            Some(query) => query.pick(self)?,
+            None => self.images.iter().collect(),
+        };
         match (found.is_empty(), query) {
             (true, Some(query)) => Err(Error::NotFound(format!(
                 "--image {}: not in {}, which holds {}",

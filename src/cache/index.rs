@@ -1,5 +1,6 @@
 //! `index.json`: the images the cache holds and what each is made of, and finding an image by
-//! any unambiguous name a user types (`nginx`, `app/web:v1`, an image ID prefix).
+//! any unambiguous name a user types (`nginx`, `app/web:v1`, an image ID prefix), by the rule
+//! [`NameQuery`] gives archives too.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -15,7 +16,7 @@ use crate::digest::Digest;
 use crate::error::{Context, Error, Result};
 use crate::image_id::id_prefix;
 use crate::manifest::fallback::{fallback_tag, subject_of_tag};
-use crate::reference::{self, Reference};
+use crate::reference::NameQuery;
 
 /// Whether `query` names an image by its ID (`sha256:HEX`, or a bare prefix of at least
 /// [`crate::image_id::MIN_ID_PREFIX`] hex digits) rather than by a name.
@@ -215,35 +216,13 @@ impl Index {
     /// The keys `query` names: a full or unambiguous short name (one key), or an image ID or
     /// unique ID prefix (every name of that image).
     pub fn find(&self, query: &str) -> Result<Vec<String>> {
-        if let Ok(parsed) = Reference::parse(query) {
-            let full = parsed.to_string();
-            if self.images.contains_key(&full) {
-                return Ok(vec![full]);
-            }
-            let (written, ..) = reference::split(query);
-            if reference::split_host(written).is_none() {
-                let suffix = format!("/{written}");
-                let matches: Vec<&String> = (self.images.iter())
-                    .filter(|(_, record)| {
-                        record.reference == parsed.reference()
-                            && record
-                                .repository
-                                .as_deref()
-                                .is_some_and(|repo| repo.ends_with(&suffix))
-                    })
-                    .map(|(key, _)| key)
-                    .collect();
-                match matches.as_slice() {
-                    [] => {}
-                    [one] => return Ok(vec![(*one).clone()]),
-                    many => {
-                        let names: Vec<&str> = many.iter().map(|key| key.as_str()).collect();
-                        return Err(Error::Usage(format!(
-                            "\"{query}\" is ambiguous: it could be {}; give the full name",
-                            names.join(", ")
-                        )));
-                    }
-                }
+        if let Ok(name) = NameQuery::parse(query) {
+            let held = (self.images.iter()).filter_map(|(key, record)| {
+                let repository = record.repository.as_deref()?;
+                Some((repository, record.reference.as_str(), key))
+            });
+            if let [key] = name.pick(held)?.as_slice() {
+                return Ok(vec![(*key).clone()]);
             }
         }
         self.find_by_id(query)
