@@ -38,7 +38,7 @@ use crate::retry::Headway;
 use crate::transfer::{self, Destination, Open, Stored};
 use crate::writeback;
 
-pub use gc::Sweep;
+pub use gc::{Report, Sweep};
 pub use index::{ImageRecord, Index, is_id, now_rfc3339, rfc3339};
 pub use memo::MemoStore;
 pub use source::CachedImage;

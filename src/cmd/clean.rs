@@ -2,10 +2,10 @@
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{self, Globals};
-use crate::cache::Sweep;
+use crate::args::{self, Globals, Parsed};
+use crate::cache::{Report, Sweep};
 use crate::error::{Error, Result};
-use crate::progress::{count, human_bytes};
+use crate::progress::{Progress, count, human_bytes};
 
 use crate::run::output::print_help;
 
@@ -54,32 +54,63 @@ Examples:
   docker-image-pusher clean --all --dry-run
   docker-image-pusher clean --verify";
 
-/// Runs `clean` on the rest of the command line.
-pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
-    let mut images = Vec::new();
-    let mut all = false;
-    let mut sweep = Sweep::default();
-    while let Some(flag) = args::next(parser, &mut [&mut globals], COMMAND)? {
-        match flag.as_arg() {
-            Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
-            Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
-            Arg::Long("all") => all = true,
-            Arg::Long("all-names") => sweep.all_names = true,
-            Arg::Short('n') | Arg::Long("dry-run") => sweep.dry_run = true,
-            Arg::Long("verify") => sweep.verify = true,
-            Arg::Value(value) => images.push(args::utf8(value, "IMAGE")?),
-            other => return Err(args::unexpected(other, COMMAND)),
-        }
-    }
-    if all && !images.is_empty() {
-        return Err(Error::Usage(format!(
-            "give IMAGEs or --all, not both; see '{COMMAND} --help'"
-        )));
-    }
-    let queries = (!all).then_some(images.as_slice());
-    let report = globals.cache().clean(queries, sweep)?;
+/// What the command line of `clean` says, checked, before anything is opened.
+pub struct CleanArgs {
+    pub globals: Globals,
+    /// The images to remove; `None` with `--all`.
+    pub images: Option<Vec<String>>,
+    /// What else the sweep does: `--all-names`, `--dry-run`, `--verify`.
+    pub sweep: Sweep,
+}
 
-    let progress = globals.progress();
+impl CleanArgs {
+    /// Reads the rest of the command line.
+    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<CleanArgs>> {
+        let mut images = Vec::new();
+        let mut all = false;
+        let mut sweep = Sweep::default();
+        while let Some(flag) = args::next(parser, &mut [&mut globals], COMMAND)? {
+            match flag.as_arg() {
+                Arg::Short('h') => return Ok(Parsed::Help { long: false }),
+                Arg::Long("help") => return Ok(Parsed::Help { long: true }),
+                Arg::Long("all") => all = true,
+                Arg::Long("all-names") => sweep.all_names = true,
+                Arg::Short('n') | Arg::Long("dry-run") => sweep.dry_run = true,
+                Arg::Long("verify") => sweep.verify = true,
+                Arg::Value(value) => images.push(args::utf8(value, "IMAGE")?),
+                other => return Err(args::unexpected(other, COMMAND)),
+            }
+        }
+        if all && !images.is_empty() {
+            return Err(Error::Usage(format!(
+                "give IMAGEs or --all, not both; see '{COMMAND} --help'"
+            )));
+        }
+        Ok(Parsed::Run(CleanArgs {
+            globals,
+            images: (!all).then_some(images),
+            sweep,
+        }))
+    }
+}
+
+/// Runs `clean` on the rest of the command line.
+pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
+    let CleanArgs {
+        globals,
+        images,
+        sweep,
+    } = match CleanArgs::parse(parser, globals)? {
+        Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
+        Parsed::Run(clean) => clean,
+    };
+    let report = globals.cache().clean(images.as_deref(), sweep)?;
+    said(&report, sweep, globals.progress())
+}
+
+/// What `clean` says of `report`: what it removed (or would), what it freed, and with
+/// `--verify` the blobs that failed (exit 3 when any did).
+fn said(report: &Report, sweep: Sweep, progress: Progress) -> Result<()> {
     let (removed, free) = if sweep.dry_run {
         ("would remove", "would free")
     } else {
@@ -117,5 +148,24 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
             count(n, "blob"),
             report.verified
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_and_all_together_are_refused_before_the_cache_is_opened() {
+        let line = ["app:v1", "--all", "--cache-dir", "/nonexistent/dip-cache"];
+        let parsed = CleanArgs::parse(&mut Parser::from_args(line), Globals::from_env().unwrap());
+        assert_eq!(parsed.err().map(|e| e.exit_code()), Some(2));
+        let line = ["--all", "-n"];
+        let Ok(Parsed::Run(clean)) =
+            CleanArgs::parse(&mut Parser::from_args(line), Globals::from_env().unwrap())
+        else {
+            panic!("not parsed");
+        };
+        assert!(clean.images.is_none() && clean.sweep.dry_run);
     }
 }

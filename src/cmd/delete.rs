@@ -3,7 +3,7 @@
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{self, Globals, REGISTRY_HELP, RegistryArgs};
+use crate::args::{self, Globals, Parsed, REGISTRY_HELP, RegistryArgs};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
@@ -50,23 +50,52 @@ Examples:
   docker-image-pusher delete registry.example.com/team/app:v1 --dry-run
   docker-image-pusher delete registry.example.com/team/app@sha256:0123...";
 
-/// Runs `delete` on the rest of the command line.
-pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
-    let mut registry_args = RegistryArgs::from_env()?;
-    let (mut image, mut dry_run) = (None, false);
-    while let Some(flag) = args::next(parser, &mut [&mut globals, &mut registry_args], COMMAND)? {
-        match flag.as_arg() {
-            Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
-            Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
-            Arg::Short('n') | Arg::Long("dry-run") => dry_run = true,
-            Arg::Value(value) if image.is_none() => image = Some(args::utf8(value, "IMAGE")?),
-            other => return Err(args::unexpected(other, COMMAND)),
+/// What the command line of `delete` says, checked, before anything is opened.
+pub struct DeleteArgs {
+    pub globals: Globals,
+    pub registry: RegistryArgs,
+    /// The image, and the scheme a URL gave.
+    pub image: (Option<&'static str>, Reference),
+    pub dry_run: bool,
+}
+
+impl DeleteArgs {
+    /// Reads the rest of the command line.
+    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<DeleteArgs>> {
+        let mut registry = RegistryArgs::from_env()?;
+        let (mut image, mut dry_run) = (None, false);
+        while let Some(flag) = args::next(parser, &mut [&mut globals, &mut registry], COMMAND)? {
+            match flag.as_arg() {
+                Arg::Short('h') => return Ok(Parsed::Help { long: false }),
+                Arg::Long("help") => return Ok(Parsed::Help { long: true }),
+                Arg::Short('n') | Arg::Long("dry-run") => dry_run = true,
+                Arg::Value(value) if image.is_none() => image = Some(args::utf8(value, "IMAGE")?),
+                other => return Err(args::unexpected(other, COMMAND)),
+            }
         }
+        let text =
+            image.ok_or_else(|| Error::Usage(format!("no image given; see '{COMMAND} --help'")))?;
+        let image = Reference::parse_url(&text).map_err(|e| Error::Usage(format!("IMAGE: {e}")))?;
+        Ok(Parsed::Run(DeleteArgs {
+            globals,
+            registry,
+            image,
+            dry_run,
+        }))
     }
-    let text =
-        image.ok_or_else(|| Error::Usage(format!("no image given; see '{COMMAND} --help'")))?;
-    let (scheme, image) =
-        Reference::parse_url(&text).map_err(|e| Error::Usage(format!("IMAGE: {e}")))?;
+}
+
+/// Runs `delete` on the rest of the command line.
+pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
+    let DeleteArgs {
+        globals,
+        registry: registry_args,
+        image: (scheme, image),
+        dry_run,
+    } = match DeleteArgs::parse(parser, globals)? {
+        Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
+        Parsed::Run(delete) => delete,
+    };
     let progress = globals.progress();
     let (registry, _) = connect(&registry_args, image.registry(), scheme, progress)?;
     let repository = image.repository();

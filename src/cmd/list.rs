@@ -5,7 +5,7 @@ use std::io;
 use lexopt::{Arg, Parser};
 use serde::Serialize;
 
-use crate::args::{self, Globals};
+use crate::args::{self, Globals, Parsed};
 use crate::cache::ImageRecord;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
@@ -78,17 +78,35 @@ struct ListedLayer<'a> {
     diff_id: Option<&'a Digest>,
 }
 
-/// Runs `list` on the rest of the command line.
-pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
-    let mut json = false;
-    while let Some(flag) = args::next(parser, &mut [&mut globals], COMMAND)? {
-        match flag.as_arg() {
-            Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
-            Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
-            Arg::Long("json") => json = true,
-            other => return Err(args::unexpected(other, COMMAND)),
+/// What the command line of `list` says, checked, before anything is opened.
+pub struct ListArgs {
+    pub globals: Globals,
+    /// `--json`: a JSON array instead of a table.
+    pub json: bool,
+}
+
+impl ListArgs {
+    /// Reads the rest of the command line.
+    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<ListArgs>> {
+        let mut json = false;
+        while let Some(flag) = args::next(parser, &mut [&mut globals], COMMAND)? {
+            match flag.as_arg() {
+                Arg::Short('h') => return Ok(Parsed::Help { long: false }),
+                Arg::Long("help") => return Ok(Parsed::Help { long: true }),
+                Arg::Long("json") => json = true,
+                other => return Err(args::unexpected(other, COMMAND)),
+            }
         }
+        Ok(Parsed::Run(ListArgs { globals, json }))
     }
+}
+
+/// Runs `list` on the rest of the command line.
+pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
+    let ListArgs { globals, json } = match ListArgs::parse(parser, globals)? {
+        Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
+        Parsed::Run(list) => list,
+    };
     let cache = globals.cache();
     let index = cache.index()?;
     let records: Vec<Row<'_>> = (index.iter())

@@ -2,7 +2,7 @@
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{self, Globals};
+use crate::args::{self, Globals, Parsed};
 use crate::error::Result;
 use crate::registry::{HELPER_TIMEOUT, docker_config};
 
@@ -29,18 +29,38 @@ pub const DETAILS: &str = "
 Removes the registry's entry from $DOCKER_CONFIG/config.json (or ~/.docker/config.json), or
 erases it from the credsStore helper when one is set.";
 
-/// Runs `logout` on the rest of the command line.
-pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
-    let mut target = None;
-    while let Some(flag) = args::next(parser, &mut [&mut globals], COMMAND)? {
-        match flag.as_arg() {
-            Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
-            Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
-            Arg::Value(value) if target.is_none() => target = Some(args::utf8(value, "REGISTRY")?),
-            other => return Err(args::unexpected(other, COMMAND)),
+/// What the command line of `logout` says, checked, before anything is opened.
+pub struct LogoutArgs {
+    pub globals: Globals,
+    /// The registry host whose credentials go.
+    pub host: String,
+}
+
+impl LogoutArgs {
+    /// Reads the rest of the command line.
+    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<LogoutArgs>> {
+        let mut target = None;
+        while let Some(flag) = args::next(parser, &mut [&mut globals], COMMAND)? {
+            match flag.as_arg() {
+                Arg::Short('h') => return Ok(Parsed::Help { long: false }),
+                Arg::Long("help") => return Ok(Parsed::Help { long: true }),
+                Arg::Value(value) if target.is_none() => {
+                    target = Some(args::utf8(value, "REGISTRY")?)
+                }
+                other => return Err(args::unexpected(other, COMMAND)),
+            }
         }
+        let (_, host) = registry_host(target.as_deref(), COMMAND)?;
+        Ok(Parsed::Run(LogoutArgs { globals, host }))
     }
-    let (_, host) = registry_host(target.as_deref(), COMMAND)?;
+}
+
+/// Runs `logout` on the rest of the command line.
+pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
+    let LogoutArgs { globals, host } = match LogoutArgs::parse(parser, globals)? {
+        Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
+        Parsed::Run(logout) => logout,
+    };
     let progress = globals.progress();
     if docker_config::erase(&host, HELPER_TIMEOUT)? {
         progress.info(format_args!("removed the credentials for {host}"));

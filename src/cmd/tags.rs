@@ -4,7 +4,7 @@ use std::io::{BufWriter, Write};
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{self, Globals, REGISTRY_HELP, RegistryArgs};
+use crate::args::{self, Globals, Parsed, REGISTRY_HELP, RegistryArgs};
 use crate::error::{Error, Result};
 use crate::inert::inert;
 use crate::reference::{self, Reference};
@@ -40,31 +40,66 @@ Examples:
   docker-image-pusher tags registry.example.com/team/app
   docker-image-pusher tags 127.0.0.1:5000/app --json | jq -r '.tags[]'";
 
-/// Runs `tags` on the rest of the command line.
-pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
-    let mut registry_args = RegistryArgs::from_env()?;
-    let (mut repository, mut page_size, mut json) = (None, None, false);
-    while let Some(flag) = args::next(parser, &mut [&mut globals, &mut registry_args], COMMAND)? {
-        match flag.as_arg() {
-            Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
-            Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
-            Arg::Long("page-size") => page_size = Some(args::number(parser, "--page-size")?),
-            Arg::Long("json") => json = true,
-            Arg::Value(value) if repository.is_none() => {
-                repository = Some(args::utf8(value, "REPOSITORY")?)
+/// What the command line of `tags` says, checked, before anything is opened.
+pub struct TagsArgs {
+    pub globals: Globals,
+    pub registry: RegistryArgs,
+    /// The repository, and the scheme a URL gave.
+    pub repository: (Option<&'static str>, Reference),
+    /// `--page-size N`: tags per page asked for.
+    pub page_size: Option<u32>,
+    /// `--json`: one JSON object instead of a tag per line.
+    pub json: bool,
+}
+
+impl TagsArgs {
+    /// Reads the rest of the command line.
+    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<TagsArgs>> {
+        let mut registry = RegistryArgs::from_env()?;
+        let (mut repository, mut page_size, mut json) = (None, None, false);
+        while let Some(flag) = args::next(parser, &mut [&mut globals, &mut registry], COMMAND)? {
+            match flag.as_arg() {
+                Arg::Short('h') => return Ok(Parsed::Help { long: false }),
+                Arg::Long("help") => return Ok(Parsed::Help { long: true }),
+                Arg::Long("page-size") => page_size = Some(args::number(parser, "--page-size")?),
+                Arg::Long("json") => json = true,
+                Arg::Value(value) if repository.is_none() => {
+                    repository = Some(args::utf8(value, "REPOSITORY")?)
+                }
+                other => return Err(args::unexpected(other, COMMAND)),
             }
-            other => return Err(args::unexpected(other, COMMAND)),
         }
+        let text = repository
+            .ok_or_else(|| Error::Usage(format!("no repository given; see '{COMMAND} --help'")))?;
+        let repository =
+            Reference::parse_url(&text).map_err(|e| Error::Usage(format!("REPOSITORY: {e}")))?;
+        if reference::names_a_version(&text) {
+            return Err(Error::Usage(format!(
+                "REPOSITORY \"{text}\": give the repository alone, without a tag or digest"
+            )));
+        }
+        Ok(Parsed::Run(TagsArgs {
+            globals,
+            registry,
+            repository,
+            page_size,
+            json,
+        }))
     }
-    let text = repository
-        .ok_or_else(|| Error::Usage(format!("no repository given; see '{COMMAND} --help'")))?;
-    let (scheme, named) =
-        Reference::parse_url(&text).map_err(|e| Error::Usage(format!("REPOSITORY: {e}")))?;
-    if reference::names_a_version(&text) {
-        return Err(Error::Usage(format!(
-            "REPOSITORY \"{text}\": give the repository alone, without a tag or digest"
-        )));
-    }
+}
+
+/// Runs `tags` on the rest of the command line.
+pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
+    let TagsArgs {
+        globals,
+        registry: registry_args,
+        repository: (scheme, named),
+        page_size,
+        json,
+    } = match TagsArgs::parse(parser, globals)? {
+        Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
+        Parsed::Run(tags) => tags,
+    };
     let (registry, _) = connect(&registry_args, named.registry(), scheme, globals.progress())?;
     let mut out = BufWriter::new(std::io::stdout().lock());
     let name = serde_json::Value::String(named.name());
@@ -88,4 +123,27 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
         still_read(out.write_all(close.as_bytes()).and_then(|()| out.flush()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &[&str]) -> Result<Parsed<TagsArgs>> {
+        TagsArgs::parse(
+            &mut Parser::from_args(line.iter().copied()),
+            Globals::from_env()?,
+        )
+    }
+
+    #[test]
+    fn a_repository_with_a_tag_is_refused_and_one_without_is_read() {
+        let error = parse(&["registry.example.com/app:v1"]).err();
+        assert_eq!(error.map(|e| e.exit_code()), Some(2));
+        let Ok(Parsed::Run(tags)) = parse(&["registry.example.com/app", "--page-size", "5"]) else {
+            panic!("not parsed");
+        };
+        assert_eq!(tags.repository.1.repository(), "app");
+        assert_eq!(tags.page_size, Some(5));
+    }
 }

@@ -79,43 +79,78 @@ struct Asked {
     referrers: bool,
 }
 
-/// Runs `inspect` on the rest of the command line.
-pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
-    let mut registry_args = RegistryArgs::from_env()?;
-    let (mut image, mut remote) = (None, false);
-    let (mut show, mut platform, mut referrers) = (Show::Description, None, false);
-    while let Some(flag) = args::next(parser, &mut [&mut globals, &mut registry_args], COMMAND)? {
-        match flag.as_arg() {
-            Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
-            Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
-            Arg::Long("raw") => show = Show::Raw,
-            Arg::Long("config") => show = Show::Config,
-            Arg::Long("json") => show = Show::Json,
-            Arg::Long("remote") => remote = true,
-            Arg::Long("referrers") => referrers = true,
-            Arg::Long("platform") => {
-                let text = args::value(parser, "--platform")?;
-                platform = Some(
-                    Platform::parse(&text).map_err(|e| Error::Usage(format!("--platform: {e}")))?,
-                );
+/// What the command line of `inspect` says, checked, before anything is opened.
+struct InspectArgs {
+    globals: Globals,
+    registry: RegistryArgs,
+    /// The image as given: a cached image, else a reference (read only when the cache does
+    /// not hold it).
+    image: String,
+    /// `--remote`: ask the registry even when the cache holds the image.
+    remote: bool,
+    asked: Asked,
+}
+
+impl InspectArgs {
+    /// Reads the rest of the command line.
+    fn parse(parser: &mut Parser, mut globals: Globals) -> Result<args::Parsed<InspectArgs>> {
+        let mut registry = RegistryArgs::from_env()?;
+        let (mut image, mut remote) = (None, false);
+        let (mut show, mut platform, mut referrers) = (Show::Description, None, false);
+        while let Some(flag) = args::next(parser, &mut [&mut globals, &mut registry], COMMAND)? {
+            match flag.as_arg() {
+                Arg::Short('h') => return Ok(args::Parsed::Help { long: false }),
+                Arg::Long("help") => return Ok(args::Parsed::Help { long: true }),
+                Arg::Long("raw") => show = Show::Raw,
+                Arg::Long("config") => show = Show::Config,
+                Arg::Long("json") => show = Show::Json,
+                Arg::Long("remote") => remote = true,
+                Arg::Long("referrers") => referrers = true,
+                Arg::Long("platform") => {
+                    let text = args::value(parser, "--platform")?;
+                    platform = Some(
+                        Platform::parse(&text)
+                            .map_err(|e| Error::Usage(format!("--platform: {e}")))?,
+                    );
+                }
+                Arg::Value(value) if image.is_none() => image = Some(args::utf8(value, "IMAGE")?),
+                other => return Err(args::unexpected(other, COMMAND)),
             }
-            Arg::Value(value) if image.is_none() => image = Some(args::utf8(value, "IMAGE")?),
-            other => return Err(args::unexpected(other, COMMAND)),
         }
+        let image =
+            image.ok_or_else(|| Error::Usage(format!("no image given; see '{COMMAND} --help'")))?;
+        if referrers && matches!(show, Show::Raw | Show::Config) {
+            return Err(Error::Usage(
+                "--referrers lists referrers; --raw and --config print one manifest's bytes: \
+                 give one or the other"
+                    .into(),
+            ));
+        }
+        Ok(args::Parsed::Run(InspectArgs {
+            globals,
+            registry,
+            image,
+            remote,
+            asked: Asked {
+                show,
+                platform,
+                referrers,
+            },
+        }))
     }
-    let image =
-        image.ok_or_else(|| Error::Usage(format!("no image given; see '{COMMAND} --help'")))?;
-    if referrers && matches!(show, Show::Raw | Show::Config) {
-        return Err(Error::Usage(
-            "--referrers lists referrers; --raw and --config print one manifest's bytes: give \
-             one or the other"
-                .into(),
-        ));
-    }
-    let asked = Asked {
-        show,
-        platform,
-        referrers,
+}
+
+/// Runs `inspect` on the rest of the command line.
+pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
+    let InspectArgs {
+        globals,
+        registry: registry_args,
+        image,
+        remote,
+        asked,
+    } = match InspectArgs::parse(parser, globals)? {
+        args::Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
+        args::Parsed::Run(inspect) => inspect,
     };
     let cache = globals.cache();
     let cached = match remote {

@@ -6,9 +6,10 @@ use std::io::IsTerminal;
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{self, Globals, REGISTRY_HELP, RegistryArgs};
+use crate::args::{self, Globals, Parsed, REGISTRY_HELP, RegistryArgs};
 use crate::error::{Error, Result};
-use crate::registry::{Credentials, Secret, docker_config};
+use crate::progress::Progress;
+use crate::registry::{Credentials, Registry, Secret, docker_config};
 
 use crate::run::output::print_help;
 use crate::run::remote::{connect, registry_host};
@@ -47,19 +48,48 @@ commands exchange it for access tokens.
 Example:
   echo \"$TOKEN\" | docker-image-pusher login harbor.example.com -u 'robot$ci' --password-stdin";
 
-/// Runs `login` on the rest of the command line.
-pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
-    let mut registry_args = RegistryArgs::from_env()?;
-    let mut target = None;
-    while let Some(flag) = args::next(parser, &mut [&mut globals, &mut registry_args], COMMAND)? {
-        match flag.as_arg() {
-            Arg::Short('h') => return print_help(USAGE, GROUPS, DETAILS, false),
-            Arg::Long("help") => return print_help(USAGE, GROUPS, DETAILS, true),
-            Arg::Value(value) if target.is_none() => target = Some(args::utf8(value, "REGISTRY")?),
-            other => return Err(args::unexpected(other, COMMAND)),
+/// What the command line of `login` says, checked, before anything is opened.
+pub struct LoginArgs {
+    pub globals: Globals,
+    /// The registry flags, whose credentials login checks and stores.
+    pub registry: RegistryArgs,
+    /// The registry host, and the scheme a URL gave.
+    pub host: (Option<&'static str>, String),
+}
+
+impl LoginArgs {
+    /// Reads the rest of the command line.
+    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<LoginArgs>> {
+        let mut registry = RegistryArgs::from_env()?;
+        let mut target = None;
+        while let Some(flag) = args::next(parser, &mut [&mut globals, &mut registry], COMMAND)? {
+            match flag.as_arg() {
+                Arg::Short('h') => return Ok(Parsed::Help { long: false }),
+                Arg::Long("help") => return Ok(Parsed::Help { long: true }),
+                Arg::Value(value) if target.is_none() => {
+                    target = Some(args::utf8(value, "REGISTRY")?)
+                }
+                other => return Err(args::unexpected(other, COMMAND)),
+            }
         }
+        Ok(Parsed::Run(LoginArgs {
+            globals,
+            registry,
+            host: registry_host(target.as_deref(), COMMAND)?,
+        }))
     }
-    let (scheme, host) = registry_host(target.as_deref(), COMMAND)?;
+}
+
+/// Runs `login` on the rest of the command line.
+pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
+    let LoginArgs {
+        globals,
+        registry: mut registry_args,
+        host: (scheme, host),
+    } = match LoginArgs::parse(parser, globals)? {
+        Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
+        Parsed::Run(login) => login,
+    };
     let missing = || {
         Error::Usage(format!(
             "login needs -u USER and -p PASSWORD or --password-stdin; see '{COMMAND} --help'"
@@ -86,13 +116,28 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
              are stored for when it does"
         ));
     }
-    // The credentials passed the registry's check already: a token server that will not
-    // grant a refresh token for them leaves the password to be stored.
+    let (stored, what) = to_store(&registry, credentials, progress);
+    let place = docker_config::store(&host, &stored, options.helper_timeout)?;
+    progress.info(format_args!(
+        "login succeeded for {} at {host}; {what} stored in {place}",
+        stored.username
+    ));
+    Ok(())
+}
+
+/// What is stored of `credentials`, which passed the check of `registry`, and what to call
+/// it: an identity token when the registry's token server grants one, else the credentials.
+fn to_store(
+    registry: &Registry,
+    credentials: Credentials,
+    progress: Progress,
+) -> (Credentials, &'static str) {
+    // A token server that will not grant a refresh token leaves the password to be stored.
     let identity_token = registry.identity_token().unwrap_or_else(|e| {
         progress.detail(format_args!("no identity token: {e}"));
         None
     });
-    let (stored, what) = match identity_token {
+    match identity_token {
         Some(token) => (
             Credentials {
                 username: credentials.username.clone(),
@@ -101,11 +146,5 @@ pub fn run(parser: &mut Parser, mut globals: Globals) -> Result<()> {
             "an identity token from the registry (not the password)",
         ),
         None => (credentials, "credentials"),
-    };
-    let place = docker_config::store(&host, &stored, options.helper_timeout)?;
-    progress.info(format_args!(
-        "login succeeded for {} at {host}; {what} stored in {place}",
-        stored.username
-    ));
-    Ok(())
+    }
 }

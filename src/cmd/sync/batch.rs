@@ -4,48 +4,23 @@
 //! end per referrer tag of it (fallback index, cosign's tags) its source's tag list named:
 //! a new signature or SBOM of an unchanged image is copied all the same.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::archive::{Archive, ArchiveImage, Input};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::progress::{Board, Progress};
+use crate::progress::Board;
 use crate::reference::Reference;
 use crate::registry::{Registry, RegistrySource};
 use crate::transfer::Summary;
 
+use super::connections::Connections;
+use super::results::{Outcome, Row, say_failures};
 use super::work::{Named, Work, under_to};
 use crate::run::delta;
 use crate::run::remote::target_reference;
 use crate::run::upload::{Uploads, report_upload};
-
-/// One image of a sync and how it ended.
-pub struct Row {
-    pub line: usize,
-    pub source: String,
-    pub target: String,
-    pub result: Result<Outcome>,
-}
-
-/// What a sync did with one image.
-pub enum Outcome {
-    /// Copied or pushed (or, in a dry run, would have been).
-    Copied(Summary),
-    /// The destination already held this manifest: nothing was sent.
-    Present(Digest),
-}
-
-impl Outcome {
-    /// The manifest the destination holds, if it was written or found.
-    pub fn manifest(&self) -> Option<&Digest> {
-        match self {
-            Outcome::Copied(summary) => summary.outcomes.first().map(|o| &o.manifest),
-            Outcome::Present(digest) => Some(digest),
-        }
-    }
-}
 
 /// The units of a sync, run `jobs` at a time.
 pub struct Batch<'a> {
@@ -325,51 +300,6 @@ impl Batch<'_> {
             ));
         }
         Outcome::Present(digest.clone())
-    }
-}
-
-/// Says at once, on stderr, why each failed row failed.
-pub fn say_failures(progress: Progress, rows: &[Row]) {
-    for row in rows {
-        if let Err(error) = &row.result {
-            progress.warn(format_args!("line {}: {error}", row.line));
-        }
-    }
-}
-
-/// Connections by registry host and scheme, each made on first use and kept for the run,
-/// shared by the jobs running at once. Each endpoint has a slot of its own: a job making a
-/// slow connection (a registry that is down, retried with back-off) holds up only the jobs
-/// that wait for that same registry, never the others.
-#[derive(Default)]
-pub struct Connections(Mutex<HashMap<Endpoint, Arc<Slot>>>);
-
-/// A registry host and the scheme a URL asked for, if any.
-type Endpoint = (String, Option<&'static str>);
-
-/// One endpoint's connection, once made.
-type Slot = Mutex<Option<Arc<Registry>>>;
-
-impl Connections {
-    /// The connection to `host` (with `scheme`), made now if not yet made.
-    pub fn open(
-        &self,
-        uploads: &Uploads<'_>,
-        host: &str,
-        scheme: Option<&'static str>,
-    ) -> Result<Arc<Registry>> {
-        let slot = {
-            let mut slots = self.0.lock().unwrap_or_else(|e| e.into_inner());
-            let key = (host.to_string(), scheme);
-            slots.entry(key).or_default().clone()
-        };
-        let mut made = slot.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(registry) = &*made {
-            return Ok(registry.clone());
-        }
-        let registry = Arc::new(uploads.connect(host, scheme)?);
-        *made = Some(registry.clone());
-        Ok(registry)
     }
 }
 

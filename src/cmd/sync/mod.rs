@@ -4,6 +4,7 @@
 //! failure, summed up in a table or one JSON document.
 
 mod batch;
+mod connections;
 mod glob;
 mod list;
 mod results;
@@ -26,7 +27,8 @@ use crate::args::seed_reference;
 use crate::run::digestfile;
 use crate::run::output::{print_help, write_stdout};
 use crate::run::upload::Uploads;
-use batch::{Batch, Connections};
+use batch::Batch;
+use connections::Connections;
 use glob::{Glob, TagFilter};
 use shard::Shard;
 use work::Planner;
@@ -234,7 +236,7 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         shard: sync.shard,
     };
     let (works, mut rows) = planner.plan(&lines);
-    batch::say_failures(progress, &rows);
+    results::say_failures(progress, &rows);
     if let Some(shard) = sync.shard {
         progress.info(format_args!(
             "shard {shard}: {} to do",

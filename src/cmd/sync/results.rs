@@ -1,14 +1,50 @@
-//! How a sync ends: the table of its rows on stdout, or with `--json` one document; each image
-//! copied, present (nothing sent) or failed and why.
+//! A sync's rows, one per image and how it ended (copied, present with nothing sent, or
+//! failed and why), and how a sync ends: their table on stdout, or with `--json` one document.
 
 use serde_json::json;
 
+use crate::digest::Digest;
 use crate::error::Result;
 use crate::inert::inert;
-use crate::progress::human_bytes;
+use crate::progress::{Progress, human_bytes};
+use crate::transfer::Summary;
 
-use super::batch::{Outcome, Row};
 use crate::run::context::json_summary;
+
+/// One image of a sync and how it ended.
+pub struct Row {
+    pub line: usize,
+    pub source: String,
+    pub target: String,
+    pub result: Result<Outcome>,
+}
+
+/// What a sync did with one image.
+pub enum Outcome {
+    /// Copied or pushed (or, in a dry run, would have been).
+    Copied(Summary),
+    /// The destination already held this manifest: nothing was sent.
+    Present(Digest),
+}
+
+impl Outcome {
+    /// The manifest the destination holds, if it was written or found.
+    pub fn manifest(&self) -> Option<&Digest> {
+        match self {
+            Outcome::Copied(summary) => summary.outcomes.first().map(|o| &o.manifest),
+            Outcome::Present(digest) => Some(digest),
+        }
+    }
+}
+
+/// Says at once, on stderr, why each failed row failed.
+pub fn say_failures(progress: Progress, rows: &[Row]) {
+    for row in rows {
+        if let Err(error) = &row.result {
+            progress.warn(format_args!("line {}: {error}", row.line));
+        }
+    }
+}
 
 /// What a row's result says in the table.
 fn outcome(result: &Result<Outcome>) -> String {

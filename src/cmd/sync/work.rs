@@ -13,9 +13,10 @@ use crate::progress::count;
 use crate::reference::{self, Reference};
 use crate::registry::Registry;
 
-use super::batch::{Connections, Row};
+use super::connections::Connections;
 use super::glob::TagFilter;
 use super::list;
+use super::results::Row;
 use super::shard::Shard;
 use crate::args::seed_reference;
 use crate::run::remote::target_reference;
