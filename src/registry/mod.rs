@@ -6,6 +6,7 @@
 mod auth;
 mod blobs;
 mod cred_helper;
+mod credentials;
 pub mod docker_config;
 mod http;
 mod image;
@@ -30,9 +31,9 @@ use crate::progress::Progress;
 use crate::reference;
 use crate::retry::{self, Pushbacks};
 
-pub use auth::{Credentials, Secret};
 pub use blobs::UploadPlan;
 pub use cred_helper::DEFAULT_DEADLINE as HELPER_TIMEOUT;
+pub use credentials::{Credentials, Secret};
 pub use http::HttpOptions;
 pub use image::{Compress, RegistryDestination, RegistrySource};
 pub use mirror::{MirrorSpec, Mirrors};

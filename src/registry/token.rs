@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::auth::Credentials;
+use super::credentials::Credentials;
 use super::http::{Body, Http, Response};
 use super::{read_error_body, refusal, url, whole};
 use crate::error::{Error, Result};
