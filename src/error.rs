@@ -20,8 +20,12 @@ pub enum Error {
     /// A network or registry failure worth trying again: a connection lost or refused, a
     /// timeout, 408, 429 or 5xx (exit 5 once retries run out).
     Network(String),
-    /// The registry refused in a way retrying will not change, or TLS failed (exit 5).
+    /// The registry refused in a way retrying will not change, or a TLS handshake failed
+    /// for another reason than its certificate (exit 5).
     Registry(String),
+    /// The registry speaks TLS but its certificate is not trusted (exit 5): neither trying
+    /// again nor falling back to plain HTTP can pass.
+    Tls(String),
     /// The image is in neither the cache nor the registry (exit 6).
     NotFound(String),
     /// A registry answered a request with a status it was not asked for; the exit code and
@@ -129,7 +133,7 @@ impl Error {
             Error::Usage(_) => 2,
             Error::BadInput(_) => 3,
             Error::Denied(_) => 4,
-            Error::Network(_) | Error::Registry(_) => 5,
+            Error::Network(_) | Error::Registry(_) | Error::Tls(_) => 5,
             Error::NotFound(_) => 6,
             Error::Refused(refusal) => refusal.exit_code(),
             Error::Io { .. } => 1,
@@ -146,6 +150,7 @@ impl fmt::Display for Error {
             | Error::Denied(message)
             | Error::Network(message)
             | Error::Registry(message)
+            | Error::Tls(message)
             | Error::NotFound(message) => f.write_str(message),
             Error::Refused(refusal) => write!(
                 f,

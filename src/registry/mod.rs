@@ -159,7 +159,7 @@ impl Registry {
             match registry.ping(tries) {
                 Ok(()) => return registry.check_credentials().map(|()| registry),
                 // A server that speaks TLS but whose certificate fails is not plain HTTP.
-                Err(e) if http::is_certificate_error(&e) => return Err(e),
+                Err(e @ Error::Tls(_)) => return Err(e),
                 Err(e @ (Error::Network(_) | Error::Registry(_) | Error::Refused(_))) => {
                     if let Some(next) = schemes.get(i + 1) {
                         progress.detail(format_args!("trying {next}://{api_host} instead"));
