@@ -47,31 +47,22 @@ pub struct Refusal {
     pub codes: Vec<String>,
     /// What it said, ready to append: `: CODE: message; …`, or the first line of another body.
     pub detail: String,
-    /// The pause its `Retry-After` asked for, if any (as asked: [`crate::retry`] caps it).
+    /// The pause its `Retry-After` asked for, if any (as asked: the retry policy caps it).
     pub retry_after: Option<Duration>,
+    /// Whether trying again may pass, as the retry policy (`crate::retry::worth_retrying`)
+    /// judged the status, the codes and the pause when the answer was read.
+    pub retryable: bool,
     /// What to make of it, ready to append: what its rate-limit headers said (`; rate limit:
     /// …`), whose credentials a 401 refused or where none were found, or nothing.
     pub advice: String,
 }
 
 impl Refusal {
-    /// Whether trying again may succeed: timeouts, rate limits and server errors, and a 400
-    /// that says the upload went out of step (`BLOB_UPLOAD_INVALID`); not when the registry
-    /// asks to wait longer than a retry may (a rate limit that resets in hours).
-    fn is_retryable(&self) -> bool {
-        let transient = matches!(self.status, 408 | 429 | 500..=599)
-            || (self.status == 400 && self.codes.iter().any(|c| c == "BLOB_UPLOAD_INVALID"));
-        transient
-            && self
-                .retry_after
-                .is_none_or(|asked| asked <= crate::retry::MAX_RETRY_AFTER)
-    }
-
     fn exit_code(&self) -> u8 {
         match self.status {
             401 | 403 => 4,
             404 => 6,
-            400 if !self.is_retryable() => 3,
+            400 if !self.retryable => 3,
             _ => 5,
         }
     }
@@ -116,7 +107,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Network(_) => true,
-            Error::Refused(refusal) => refusal.is_retryable(),
+            Error::Refused(refusal) => refusal.retryable,
             Error::Context { source, .. } => source.is_retryable(),
             _ => false,
         }

@@ -4,7 +4,7 @@
 //! again, and it ends once `--retry-attempts` + 1 tries in a row fail, or after
 //! [`FAILURES_PER_ATTEMPT`] times as many failures in all. Between tries it waits with
 //! exponential backoff and jitter, or as long as the registry's `Retry-After` asks, up to a
-//! minute (asked to wait longer, it does not try again: see `Refusal::is_retryable`). The
+//! minute (asked to wait longer, it does not try again: see [`worth_retrying`]). The
 //! requests a blob transfer makes are each sent once: the transfer owns their retries, so
 //! retries never nest.
 
@@ -16,6 +16,20 @@ use crate::error::Error;
 
 /// The longest pause one `Retry-After` may impose: a registry asking for a day gets a minute.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// Whether a registry's answer of `status`, with the codes of its error body, says a failure
+/// that may pass: a timeout (408), a rate limit (429), a server error (5xx), or a 400 that says
+/// the upload went out of step (`BLOB_UPLOAD_INVALID`).
+pub fn transient(status: u16, codes: &[String]) -> bool {
+    matches!(status, 408 | 429 | 500..=599)
+        || (status == 400 && codes.iter().any(|c| c == "BLOB_UPLOAD_INVALID"))
+}
+
+/// Whether a registry's refusal is worth trying again: [`transient`], and not asking (with
+/// `retry_after`) to wait longer than a retry may, as a rate limit that resets in hours does.
+pub fn worth_retrying(status: u16, codes: &[String], retry_after: Option<Duration>) -> bool {
+    transient(status, codes) && retry_after.is_none_or(|asked| asked <= MAX_RETRY_AFTER)
+}
 
 /// The pause before try `attempt + 1` after `error` failed try `attempt`, and the words to
 /// add when the registry asked for it.
@@ -146,12 +160,14 @@ mod tests {
     fn retry_after_is_capped_at_a_minute() {
         assert_eq!(pause_asked("2"), Duration::from_secs(2));
         let refused = |asked: &str| {
+            let retry_after = Some(pause_asked(asked));
             Error::Refused(Box::new(crate::error::Refusal {
                 request: "GET x".into(),
                 status: 503,
                 codes: Vec::new(),
                 detail: String::new(),
-                retry_after: Some(pause_asked(asked)),
+                retry_after,
+                retryable: worth_retrying(503, &[], retry_after),
                 advice: String::new(),
             }))
         };
@@ -165,6 +181,23 @@ mod tests {
             pause_asked("Wed, 21 Oct 2026 07:28:00 GMT"),
             Duration::from_secs(1)
         );
+    }
+
+    #[test]
+    fn timeouts_rate_limits_server_errors_and_an_upload_out_of_step_may_pass() {
+        let codes = |codes: &[&str]| codes.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        for status in [408, 429, 500, 502, 503, 599] {
+            assert!(transient(status, &[]), "{status}");
+        }
+        for status in [400, 401, 403, 404, 405, 409, 416] {
+            assert!(!transient(status, &[]), "{status}");
+        }
+        assert!(transient(400, &codes(&["BLOB_UPLOAD_INVALID"])));
+        assert!(!transient(400, &codes(&["MANIFEST_INVALID"])));
+        let minute = Some(MAX_RETRY_AFTER);
+        assert!(worth_retrying(429, &[], minute));
+        assert!(!worth_retrying(429, &[], Some(MAX_RETRY_AFTER * 2)));
+        assert!(!worth_retrying(404, &[], None));
     }
 
     #[test]

@@ -395,7 +395,7 @@ impl Registry {
             anonymous.then_some(login_host),
             deadline,
         );
-        if let (401, Error::Refused(refusal)) = (status, &mut refused) {
+        if status == 401 {
             let said = match &self.credentials_said {
                 Some(said) => format!("; {said}"),
                 None => format!(
@@ -405,9 +405,9 @@ impl Registry {
                     docker_config::shown_path()
                 ),
             };
-            refusal.advice.push_str(&said);
+            refused.advice.push_str(&said);
         }
-        refused
+        Error::Refused(Box::new(refused))
     }
 
     /// Shows each `Warning: 299` header once.
@@ -442,16 +442,17 @@ fn reborrow<'a>(body: &'a mut Body<'_>) -> Body<'a> {
     }
 }
 
-/// The error for a response whose status was not asked for: the registry's own codes and
-/// words from its body, the pause its `Retry-After` asks for, and on a 429 what its rate-limit
-/// headers say. Its body is read within `deadline`.
+/// What a response whose status was not asked for says: the registry's own codes and words
+/// from its body, the pause its `Retry-After` asks for, on a 429 what its rate-limit headers
+/// say, and whether the retry policy finds it worth trying again. Its body is read within
+/// `deadline`. The one way from an answer to a refusal, for the registry and its token server.
 fn refusal(
     what: &str,
     status: u16,
     response: Response,
     login_host: Option<&str>,
     deadline: Duration,
-) -> Error {
+) -> Refusal {
     let retry_after = (response.headers().get("retry-after"))
         .and_then(|value| value.to_str().ok())
         .map(retry::pause_asked);
@@ -460,14 +461,15 @@ fn refusal(
         _ => String::new(),
     };
     let (codes, detail) = read_error_body(response, deadline);
-    Error::Refused(Box::new(Refusal {
+    Refusal {
         request: what.to_string(),
         status,
+        retryable: retry::worth_retrying(status, &codes, retry_after),
         codes,
         detail,
         retry_after,
         advice,
-    }))
+    }
 }
 
 /// The registry's explanation from an error body: the codes of its JSON errors, and
@@ -519,10 +521,12 @@ mod tests {
 
     /// A refusal with this status and these codes.
     fn refused(status: u16, codes: &[&str]) -> Error {
+        let codes: Vec<String> = codes.iter().map(|c| c.to_string()).collect();
         Error::Refused(Box::new(Refusal {
             request: "GET x".into(),
             status,
-            codes: codes.iter().map(|c| c.to_string()).collect(),
+            retryable: retry::worth_retrying(status, &codes, None),
+            codes,
             detail: String::new(),
             retry_after: None,
             advice: String::new(),
