@@ -1,10 +1,12 @@
-//! The one retry policy. A request that stands alone is tried at most once more than
+//! The one retry policy: which failures may pass ([`transient`], [`worth_retrying`]), how
+//! often each is tried, how long to wait, and the one loop that does it ([`retried`]), used by
+//! the registry for a request that stands alone and by the copy of a blob. A request that stands alone is tried at most once more than
 //! `--retry-attempts` says. A blob transfer counts its failures in a row: any step that moved
 //! it on (an upload session opened, bytes acknowledged, a response read whole) starts the count
 //! again, and it ends once `--retry-attempts` + 1 tries in a row fail, or after
 //! [`FAILURES_PER_ATTEMPT`] times as many failures in all. Between tries it waits with
 //! exponential backoff and jitter, or as long as the registry's `Retry-After` asks, up to a
-//! minute (asked to wait longer, it does not try again: see [`worth_retrying`]). The
+//! minute (asked to wait longer, it does not try again), saying each pause in one wording. The
 //! requests a blob transfer makes are each sent once: the transfer owns their retries, so
 //! retries never nest.
 
@@ -12,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::error::Error;
+use crate::error::{Error, Result};
 
 /// The longest pause one `Retry-After` may impose: a registry asking for a day gets a minute.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
@@ -31,16 +33,45 @@ pub fn worth_retrying(status: u16, codes: &[String], retry_after: Option<Duratio
     transient(status, codes) && retry_after.is_none_or(|asked| asked <= MAX_RETRY_AFTER)
 }
 
-/// The pause before try `attempt + 1` after `error` failed try `attempt`, and the words to
-/// add when the registry asked for it.
-pub fn pause(attempt: u32, error: &Error) -> (Duration, &'static str) {
-    match error.refusal().and_then(|refusal| refusal.retry_after) {
+/// Runs `attempt` until it succeeds, fails in a way that will not pass, or `again` allows no
+/// more: `again` is told each failure that may pass and answers the failures in a row (for
+/// the pause) when another try is allowed. Before each pause, `said` gets the error and the
+/// words that say it and the pause (`…; retrying in 1.0s`). The one retry loop: a request that
+/// stands alone and a blob transfer both go through it.
+pub fn retried<T>(
+    mut attempt: impl FnMut() -> Result<T>,
+    mut again: impl FnMut(&Error) -> Option<u32>,
+    mut said: impl FnMut(&Error, &str),
+) -> Result<T> {
+    loop {
+        let error = match attempt() {
+            Ok(done) => return Ok(done),
+            Err(error) => error,
+        };
+        let Some(in_a_row) = Some(&error)
+            .filter(|error| error.is_retryable())
+            .and_then(&mut again)
+        else {
+            return Err(error);
+        };
+        let (pause, words) = pause(in_a_row, &error);
+        said(&error, &words);
+        std::thread::sleep(pause);
+    }
+}
+
+/// The pause before try `attempt + 1` after `error` failed try `attempt`, and the words that
+/// say it: the error, then `; retrying in 1.0s`, and when the registry asked for the pause, so.
+fn pause(attempt: u32, error: &Error) -> (Duration, String) {
+    let (pause, why) = match error.refusal().and_then(|refusal| refusal.retry_after) {
         Some(asked) => (
             asked.min(MAX_RETRY_AFTER),
             " (the registry asked to wait, with Retry-After)",
         ),
         None => (backoff(attempt), ""),
-    }
+    };
+    let words = format!("{error}; retrying in {:.1}s{why}", pause.as_secs_f64());
+    (pause, words)
 }
 
 /// How many requests the registries of a run tried again because the registry or the network
@@ -137,7 +168,7 @@ impl Budget {
 }
 
 /// Exponential backoff with jitter: about 0.5 s, 1 s, 2 s, … capped at 30 s.
-pub fn backoff(attempt: u32) -> Duration {
+fn backoff(attempt: u32) -> Duration {
     let base = 500u64
         .saturating_mul(1 << attempt.min(6).saturating_sub(1))
         .min(30_000);
@@ -171,8 +202,13 @@ mod tests {
                 advice: String::new(),
             }))
         };
-        assert_eq!(pause(1, &refused("30")).0, Duration::from_secs(30));
-        assert_eq!(pause(1, &refused("60")).0, MAX_RETRY_AFTER);
+        let (pause, words) = pause(1, &refused("30"));
+        assert_eq!(pause, Duration::from_secs(30));
+        assert_eq!(
+            words,
+            "GET x: HTTP 503; retrying in 30.0s (the registry asked to wait, with Retry-After)"
+        );
+        assert_eq!(super::pause(1, &refused("60")).0, MAX_RETRY_AFTER);
         assert!(
             !refused("86400").is_retryable(),
             "a day is not waited for at all"
@@ -232,6 +268,35 @@ mod tests {
         let mut once = Budget::new(1);
         assert_eq!(once.failed(&headway), None);
         assert_eq!(once.spent(), None, "one try is not given up on");
+    }
+
+    #[test]
+    fn the_loop_tries_what_may_pass_while_allowed_and_says_each_pause() {
+        let (tries, mut words) = (std::cell::Cell::new(0), Vec::new());
+        let ended: Result<()> = retried(
+            || {
+                tries.set(tries.get() + 1);
+                Err(Error::Network("lost".into()))
+            },
+            |_| (tries.get() < 2).then_some(tries.get()),
+            |_, said| words.push(said.to_string()),
+        );
+        assert_eq!(ended.unwrap_err().to_string(), "lost");
+        assert_eq!(tries.get(), 2);
+        assert_eq!(words.len(), 1);
+        assert!(words[0].starts_with("lost; retrying in "), "{words:?}");
+
+        let mut tries = 0;
+        let ended: Result<()> = retried(
+            || {
+                tries += 1;
+                Err(Error::BadInput("bad".into()))
+            },
+            |_| Some(1),
+            |_, said| panic!("a failure that will not pass is not retried: {said}"),
+        );
+        assert!(ended.is_err());
+        assert_eq!(tries, 1);
     }
 
     #[test]

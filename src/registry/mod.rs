@@ -241,25 +241,21 @@ impl Registry {
         self.auth.is_challenged()
     }
 
-    /// Runs `attempt` up to `tries` times while it fails in a way that may pass, pausing as
-    /// the retry policy says between tries.
-    fn retried<T>(&self, tries: u32, mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
-        let mut tried = 1;
-        loop {
-            match attempt() {
-                Err(error) if error.is_retryable() && tried < tries => {
-                    let (pause, why) = retry::pause(tried, &error);
-                    self.pushbacks.note();
-                    self.progress.warn(format_args!(
-                        "{error}; retrying in {:.1}s{why}",
-                        pause.as_secs_f64()
-                    ));
-                    std::thread::sleep(pause);
-                    tried += 1;
-                }
-                result => return result,
-            }
-        }
+    /// Runs `attempt` up to `tries` times while it fails in a way that may pass (see
+    /// [`retry::retried`]), counting each try again as a pushback.
+    fn retried<T>(&self, tries: u32, attempt: impl FnMut() -> Result<T>) -> Result<T> {
+        let mut tried = 0;
+        retry::retried(
+            attempt,
+            |_| {
+                tried += 1;
+                (tried < tries).then_some(tried)
+            },
+            |_, said| {
+                self.pushbacks.note();
+                self.progress.warn(format_args!("{said}"));
+            },
+        )
     }
 
     /// [`Registry::request_once`], tried again as the retry policy says when its body can be
