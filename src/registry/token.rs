@@ -9,7 +9,8 @@ use serde::Deserialize;
 
 use super::credentials::Credentials;
 use super::http::{Body, Http, Response};
-use super::{refusal, url, whole};
+use super::refusal::refusal;
+use super::{url, whole};
 use crate::error::{Error, Result};
 use crate::retry;
 
