@@ -20,8 +20,12 @@ pub enum Error {
     /// A network or registry failure worth trying again: a connection lost or refused, a
     /// timeout, 408, 429 or 5xx (exit 5 once retries run out).
     Network(String),
-    /// The registry refused in a way retrying will not change, or TLS failed (exit 5).
+    /// The registry refused in a way retrying will not change, or a TLS handshake failed
+    /// for another reason than its certificate (exit 5).
     Registry(String),
+    /// The registry speaks TLS but its certificate is not trusted (exit 5): neither trying
+    /// again nor falling back to plain HTTP can pass.
+    Tls(String),
     /// The image is in neither the cache nor the registry (exit 6).
     NotFound(String),
     /// A registry answered a request with a status it was not asked for; the exit code and
@@ -43,31 +47,22 @@ pub struct Refusal {
     pub codes: Vec<String>,
     /// What it said, ready to append: `: CODE: message; …`, or the first line of another body.
     pub detail: String,
-    /// The pause its `Retry-After` asked for, if any (as asked: [`crate::retry`] caps it).
+    /// The pause its `Retry-After` asked for, if any (as asked: the retry policy caps it).
     pub retry_after: Option<Duration>,
+    /// Whether trying again may pass, as the retry policy (`crate::retry::worth_retrying`)
+    /// judged the status, the codes and the pause when the answer was read.
+    pub retryable: bool,
     /// What to make of it, ready to append: what its rate-limit headers said (`; rate limit:
     /// …`), whose credentials a 401 refused or where none were found, or nothing.
     pub advice: String,
 }
 
 impl Refusal {
-    /// Whether trying again may succeed: timeouts, rate limits and server errors, and a 400
-    /// that says the upload went out of step (`BLOB_UPLOAD_INVALID`); not when the registry
-    /// asks to wait longer than a retry may (a rate limit that resets in hours).
-    fn is_retryable(&self) -> bool {
-        let transient = matches!(self.status, 408 | 429 | 500..=599)
-            || (self.status == 400 && self.codes.iter().any(|c| c == "BLOB_UPLOAD_INVALID"));
-        transient
-            && self
-                .retry_after
-                .is_none_or(|asked| asked <= crate::retry::MAX_RETRY_AFTER)
-    }
-
     fn exit_code(&self) -> u8 {
         match self.status {
             401 | 403 => 4,
             404 => 6,
-            400 if !self.is_retryable() => 3,
+            400 if !self.retryable => 3,
             _ => 5,
         }
     }
@@ -112,7 +107,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Network(_) => true,
-            Error::Refused(refusal) => refusal.is_retryable(),
+            Error::Refused(refusal) => refusal.retryable,
             Error::Context { source, .. } => source.is_retryable(),
             _ => false,
         }
@@ -129,7 +124,7 @@ impl Error {
             Error::Usage(_) => 2,
             Error::BadInput(_) => 3,
             Error::Denied(_) => 4,
-            Error::Network(_) | Error::Registry(_) => 5,
+            Error::Network(_) | Error::Registry(_) | Error::Tls(_) => 5,
             Error::NotFound(_) => 6,
             Error::Refused(refusal) => refusal.exit_code(),
             Error::Io { .. } => 1,
@@ -146,6 +141,7 @@ impl fmt::Display for Error {
             | Error::Denied(message)
             | Error::Network(message)
             | Error::Registry(message)
+            | Error::Tls(message)
             | Error::NotFound(message) => f.write_str(message),
             Error::Refused(refusal) => write!(
                 f,

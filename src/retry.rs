@@ -1,10 +1,12 @@
-//! The one retry policy. A request that stands alone is tried at most once more than
+//! The one retry policy: which failures may pass ([`transient`], [`worth_retrying`]), how
+//! often each is tried, how long to wait, and the one loop that does it ([`retried`]), used by
+//! the registry for a request that stands alone and by the copy of a blob. A request that stands alone is tried at most once more than
 //! `--retry-attempts` says. A blob transfer counts its failures in a row: any step that moved
 //! it on (an upload session opened, bytes acknowledged, a response read whole) starts the count
 //! again, and it ends once `--retry-attempts` + 1 tries in a row fail, or after
 //! [`FAILURES_PER_ATTEMPT`] times as many failures in all. Between tries it waits with
 //! exponential backoff and jitter, or as long as the registry's `Retry-After` asks, up to a
-//! minute (asked to wait longer, it does not try again: see `Refusal::is_retryable`). The
+//! minute (asked to wait longer, it does not try again), saying each pause in one wording. The
 //! requests a blob transfer makes are each sent once: the transfer owns their retries, so
 //! retries never nest.
 
@@ -12,21 +14,64 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::error::Error;
+use crate::error::{Error, Result};
 
 /// The longest pause one `Retry-After` may impose: a registry asking for a day gets a minute.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
-/// The pause before try `attempt + 1` after `error` failed try `attempt`, and the words to
-/// add when the registry asked for it.
-pub fn pause(attempt: u32, error: &Error) -> (Duration, &'static str) {
-    match error.refusal().and_then(|refusal| refusal.retry_after) {
+/// Whether a registry's answer of `status`, with the codes of its error body, says a failure
+/// that may pass: a timeout (408), a rate limit (429), a server error (5xx), or a 400 that says
+/// the upload went out of step (`BLOB_UPLOAD_INVALID`).
+pub fn transient(status: u16, codes: &[String]) -> bool {
+    matches!(status, 408 | 429 | 500..=599)
+        || (status == 400 && codes.iter().any(|c| c == "BLOB_UPLOAD_INVALID"))
+}
+
+/// Whether a registry's refusal is worth trying again: [`transient`], and not asking (with
+/// `retry_after`) to wait longer than a retry may, as a rate limit that resets in hours does.
+pub fn worth_retrying(status: u16, codes: &[String], retry_after: Option<Duration>) -> bool {
+    transient(status, codes) && retry_after.is_none_or(|asked| asked <= MAX_RETRY_AFTER)
+}
+
+/// Runs `attempt` until it succeeds, fails in a way that will not pass, or `again` allows no
+/// more: `again` is told each failure that may pass and answers the failures in a row (for
+/// the pause) when another try is allowed. Before each pause, `said` gets the error and the
+/// words that say it and the pause (`…; retrying in 1.0s`). The one retry loop: a request that
+/// stands alone and a blob transfer both go through it.
+pub fn retried<T>(
+    mut attempt: impl FnMut() -> Result<T>,
+    mut again: impl FnMut(&Error) -> Option<u32>,
+    mut said: impl FnMut(&Error, &str),
+) -> Result<T> {
+    loop {
+        let error = match attempt() {
+            Ok(done) => return Ok(done),
+            Err(error) => error,
+        };
+        let Some(in_a_row) = Some(&error)
+            .filter(|error| error.is_retryable())
+            .and_then(&mut again)
+        else {
+            return Err(error);
+        };
+        let (pause, words) = pause(in_a_row, &error);
+        said(&error, &words);
+        std::thread::sleep(pause);
+    }
+}
+
+/// The pause before try `attempt + 1` after `error` failed try `attempt`, and the words that
+/// say it: the error, then `; retrying in 1.0s`, and when the registry asked for the pause, so.
+fn pause(attempt: u32, error: &Error) -> (Duration, String) {
+    let (pause, why) = match error.refusal().and_then(|refusal| refusal.retry_after) {
         Some(asked) => (
             asked.min(MAX_RETRY_AFTER),
             " (the registry asked to wait, with Retry-After)",
         ),
         None => (backoff(attempt), ""),
-    }
+    };
+    let words = format!("{error}; retrying in {:.1}s{why}", pause.as_secs_f64());
+    (pause, words)
 }
 
 /// How many requests the registries of a run tried again because the registry or the network
@@ -123,7 +168,7 @@ impl Budget {
 }
 
 /// Exponential backoff with jitter: about 0.5 s, 1 s, 2 s, … capped at 30 s.
-pub fn backoff(attempt: u32) -> Duration {
+fn backoff(attempt: u32) -> Duration {
     let base = 500u64
         .saturating_mul(1 << attempt.min(6).saturating_sub(1))
         .min(30_000);
@@ -146,17 +191,24 @@ mod tests {
     fn retry_after_is_capped_at_a_minute() {
         assert_eq!(pause_asked("2"), Duration::from_secs(2));
         let refused = |asked: &str| {
+            let retry_after = Some(pause_asked(asked));
             Error::Refused(Box::new(crate::error::Refusal {
                 request: "GET x".into(),
                 status: 503,
                 codes: Vec::new(),
                 detail: String::new(),
-                retry_after: Some(pause_asked(asked)),
+                retry_after,
+                retryable: worth_retrying(503, &[], retry_after),
                 advice: String::new(),
             }))
         };
-        assert_eq!(pause(1, &refused("30")).0, Duration::from_secs(30));
-        assert_eq!(pause(1, &refused("60")).0, MAX_RETRY_AFTER);
+        let (pause, words) = pause(1, &refused("30"));
+        assert_eq!(pause, Duration::from_secs(30));
+        assert_eq!(
+            words,
+            "GET x: HTTP 503; retrying in 30.0s (the registry asked to wait, with Retry-After)"
+        );
+        assert_eq!(super::pause(1, &refused("60")).0, MAX_RETRY_AFTER);
         assert!(
             !refused("86400").is_retryable(),
             "a day is not waited for at all"
@@ -165,6 +217,23 @@ mod tests {
             pause_asked("Wed, 21 Oct 2026 07:28:00 GMT"),
             Duration::from_secs(1)
         );
+    }
+
+    #[test]
+    fn timeouts_rate_limits_server_errors_and_an_upload_out_of_step_may_pass() {
+        let codes = |codes: &[&str]| codes.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        for status in [408, 429, 500, 502, 503, 599] {
+            assert!(transient(status, &[]), "{status}");
+        }
+        for status in [400, 401, 403, 404, 405, 409, 416] {
+            assert!(!transient(status, &[]), "{status}");
+        }
+        assert!(transient(400, &codes(&["BLOB_UPLOAD_INVALID"])));
+        assert!(!transient(400, &codes(&["MANIFEST_INVALID"])));
+        let minute = Some(MAX_RETRY_AFTER);
+        assert!(worth_retrying(429, &[], minute));
+        assert!(!worth_retrying(429, &[], Some(MAX_RETRY_AFTER * 2)));
+        assert!(!worth_retrying(404, &[], None));
     }
 
     #[test]
@@ -199,6 +268,35 @@ mod tests {
         let mut once = Budget::new(1);
         assert_eq!(once.failed(&headway), None);
         assert_eq!(once.spent(), None, "one try is not given up on");
+    }
+
+    #[test]
+    fn the_loop_tries_what_may_pass_while_allowed_and_says_each_pause() {
+        let (tries, mut words) = (std::cell::Cell::new(0), Vec::new());
+        let ended: Result<()> = retried(
+            || {
+                tries.set(tries.get() + 1);
+                Err(Error::Network("lost".into()))
+            },
+            |_| (tries.get() < 2).then_some(tries.get()),
+            |_, said| words.push(said.to_string()),
+        );
+        assert_eq!(ended.unwrap_err().to_string(), "lost");
+        assert_eq!(tries.get(), 2);
+        assert_eq!(words.len(), 1);
+        assert!(words[0].starts_with("lost; retrying in "), "{words:?}");
+
+        let mut tries = 0;
+        let ended: Result<()> = retried(
+            || {
+                tries += 1;
+                Err(Error::BadInput("bad".into()))
+            },
+            |_| Some(1),
+            |_, said| panic!("a failure that will not pass is not retried: {said}"),
+        );
+        assert!(ended.is_err());
+        assert_eq!(tries, 1);
     }
 
     #[test]

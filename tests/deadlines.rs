@@ -102,6 +102,28 @@ fn a_tag_page_cut_halfway_is_retried() {
     let repository = format!("{}/deadlines/app", front.host());
     let run = TestCache::new().run(&["tags", &repository]).success();
     assert!(run.stdout.contains("v1"), "{}", run.stdout);
+    assert!(run.stderr.contains("retrying in"), "{}", run.stderr);
+
+    // Cut every time, it is a network failure (exit 5, not bad input's 3), tried once more.
+    let always = Front::start(registry.port(), |request, _| {
+        match request.target.contains("/tags/list") {
+            true => Action::ReplyHalf(
+                200,
+                vec![("Content-Type".into(), "application/json".into())],
+                r#"{"name":"deadlines/app","tags":["v1"]}"#.into(),
+            ),
+            false => Action::Forward,
+        }
+    });
+    let repository = format!("{}/deadlines/app", always.host());
+    let run = TestCache::new()
+        .run(&["tags", &repository, "--retry-attempts", "1"])
+        .exits(5);
+    assert!(run.stderr.contains("stopped short"), "{}", run.stderr);
+    let tries = (always.seen().iter())
+        .filter(|(_, target, _)| target.contains("/tags/list"))
+        .count();
+    assert_eq!(tries, 2, "tried once more: {:?}", always.seen());
 }
 
 #[test]

@@ -118,7 +118,7 @@ fn count(front: &Front, method: &str, part: &str) -> usize {
 #[test]
 fn a_chunked_upload_cut_between_chunks_resumes_from_the_registrys_range() {
     let (front, _registry, _archive, said) = push_with_third_patch_cut(0);
-    assert!(said.contains("trying again"), "{said}");
+    assert!(said.contains("retrying in"), "{said}");
     assert_eq!(
         count(&front, "GET", "/blobs/uploads/"),
         1,
@@ -144,7 +144,7 @@ fn a_chunked_upload_cut_inside_a_chunk_starts_over_as_the_registry_says() {
     // as out of step, and the session is checked again: two checks, the same end.) Either way
     // the image arrives whole, which push_with_third_patch_cut checks with skopeo.
     let (front, _registry, _archive, said) = push_with_third_patch_cut(50_000);
-    assert!(said.contains("trying again"), "{said}");
+    assert!(said.contains("retrying in"), "{said}");
     assert!(
         count(&front, "GET", "/blobs/uploads/") >= 1,
         "the session was checked before starting over"

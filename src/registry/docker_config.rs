@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::auth::{Credentials, Secret, base64_decode, base64_encode};
 use super::cred_helper;
+use super::credentials::{Credentials, Secret, base64_decode, base64_encode};
 use crate::atomic::{self, Replace};
 use crate::create::{self, PRIVATE_DIR, PRIVATE_FILE};
 use crate::error::{Context, Error, Result};

@@ -174,17 +174,9 @@ const NO_SUCH_NAME: [&str; 4] = [
     "nodename nor servname provided",
 ];
 
-/// The words every certificate failure carries, and no other error does.
-const CERTIFICATE_FAILURE: &str = "certificate verification failed";
-
-/// Whether `error` says the server spoke TLS but its certificate was not trusted.
-pub fn is_certificate_error(error: &Error) -> bool {
-    matches!(error, Error::Registry(message) if message.contains(CERTIFICATE_FAILURE))
-}
-
-/// A failure below HTTP: retryable when it is the network's, final when it is TLS's. rustls
-/// reports an untrusted certificate through an `io::Error`, so it is told by its words. `url`
-/// comes without its query.
+/// A failure below HTTP: retryable when it is the network's, final when it is TLS's; an
+/// untrusted certificate is [`Error::Tls`]. rustls reports one through an `io::Error`, so it is
+/// told by its words, here and nowhere else. `url` comes without its query.
 fn transport_error(method: &str, url: &str, error: ureq::Error) -> Error {
     let text = error.to_string();
     if text.contains("InvalidContentType") {
@@ -203,8 +195,8 @@ fn transport_error(method: &str, url: &str, error: ureq::Error) -> Error {
         ));
     }
     if text.contains("certificate") {
-        return Error::Registry(format!(
-            "{method} {url}: TLS {CERTIFICATE_FAILURE} ({error}); trust the registry's CA with \
+        return Error::Tls(format!(
+            "{method} {url}: TLS certificate verification failed ({error}); trust the registry's CA with \
              --ca-cert FILE, or skip verification with --skip-tls"
         ));
     }
@@ -309,5 +301,18 @@ mod tests {
         assert!(transport_error("GET", url, ureq::Error::HostNotFound).exit_code() == 5);
         let down = transport_error("GET", url, lookup("Temporary failure in name resolution"));
         assert!(down.is_retryable(), "{down}");
+    }
+
+    #[test]
+    fn an_untrusted_certificate_is_a_tls_error_that_is_final() {
+        let rustls = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "invalid peer certificate: UnknownIssuer",
+        );
+        let error = transport_error("GET", "https://r.example.com/v2/", ureq::Error::Io(rustls));
+        assert!(matches!(error, Error::Tls(_)), "{error:?}");
+        assert_eq!(error.exit_code(), 5);
+        assert!(!error.is_retryable());
+        assert!(error.to_string().contains("--ca-cert FILE"), "{error}");
     }
 }

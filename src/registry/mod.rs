@@ -1,11 +1,13 @@
 //! A registry (Distribution API v2 / OCI distribution) as a source and a destination of
 //! images. This file holds the client core every request goes through: choosing https or http,
-//! authentication, following redirects (credentials only to the same origin), retries with
-//! backoff, and turning the registry's answers into errors with its own code and message.
+//! authentication, following redirects (credentials only to the same origin), and retries
+//! with backoff ([`crate::retry::retried`]). An answer not asked for becomes an error in one
+//! place, [`refusal()`], with the registry's own code and message.
 
 mod auth;
 mod blobs;
 mod cred_helper;
+mod credentials;
 pub mod docker_config;
 mod http;
 mod image;
@@ -14,6 +16,7 @@ mod mirror;
 mod proxy;
 mod rate_limit;
 mod referrers;
+mod refusal;
 mod tags;
 mod token;
 mod untag;
@@ -24,26 +27,25 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::error::{Error, Refusal, Result};
+use crate::error::{Error, Result};
 use crate::inert::inert;
 use crate::progress::Progress;
 use crate::reference;
 use crate::retry::{self, Pushbacks};
 
-pub use auth::{Credentials, Secret};
 pub use blobs::UploadPlan;
 pub use cred_helper::DEFAULT_DEADLINE as HELPER_TIMEOUT;
+pub use credentials::{Credentials, Secret};
 pub use http::HttpOptions;
 pub use image::{Compress, RegistryDestination, RegistrySource};
 pub use mirror::{MirrorSpec, Mirrors};
 pub use untag::MAX_TAGS_CHECKED;
 
 use http::{Body, Http, Response};
+use refusal::refusal;
 
 /// How many redirects a request may follow.
 const MAX_REDIRECTS: usize = 5;
-/// Error bodies are shown to the user; this much is read.
-const MAX_ERROR_BODY: u64 = 64 * 1024;
 
 /// Everything needed to talk to registries.
 #[derive(Clone, Debug)]
@@ -158,7 +160,7 @@ impl Registry {
             match registry.ping(tries) {
                 Ok(()) => return registry.check_credentials().map(|()| registry),
                 // A server that speaks TLS but whose certificate fails is not plain HTTP.
-                Err(e) if http::is_certificate_error(&e) => return Err(e),
+                Err(e @ Error::Tls(_)) => return Err(e),
                 Err(e @ (Error::Network(_) | Error::Registry(_) | Error::Refused(_))) => {
                     if let Some(next) = schemes.get(i + 1) {
                         progress.detail(format_args!("trying {next}://{api_host} instead"));
@@ -240,25 +242,21 @@ impl Registry {
         self.auth.is_challenged()
     }
 
-    /// Runs `attempt` up to `tries` times while it fails in a way that may pass, pausing as
-    /// the retry policy says between tries.
-    fn retried<T>(&self, tries: u32, mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
-        let mut tried = 1;
-        loop {
-            match attempt() {
-                Err(error) if error.is_retryable() && tried < tries => {
-                    let (pause, why) = retry::pause(tried, &error);
-                    self.pushbacks.note();
-                    self.progress.warn(format_args!(
-                        "{error}; retrying in {:.1}s{why}",
-                        pause.as_secs_f64()
-                    ));
-                    std::thread::sleep(pause);
-                    tried += 1;
-                }
-                result => return result,
-            }
-        }
+    /// Runs `attempt` up to `tries` times while it fails in a way that may pass (see
+    /// [`retry::retried`]), counting each try again as a pushback.
+    fn retried<T>(&self, tries: u32, attempt: impl FnMut() -> Result<T>) -> Result<T> {
+        let mut tried = 0;
+        retry::retried(
+            attempt,
+            |_| {
+                tried += 1;
+                (tried < tries).then_some(tried)
+            },
+            |_, said| {
+                self.pushbacks.note();
+                self.progress.warn(format_args!("{said}"));
+            },
+        )
     }
 
     /// [`Registry::request_once`], tried again as the retry policy says when its body can be
@@ -378,7 +376,7 @@ impl Registry {
         )))
     }
 
-    /// [`refusal`], with a word on logging in when an anonymous request was rate limited.
+    /// [`refusal()`], with a word on logging in when an anonymous request was rate limited.
     fn refusal(&self, what: &str, status: u16, response: Response) -> Error {
         let host = reference::without_scheme(url::origin(&self.base));
         let login_host = match reference::is_docker_hub(host) {
@@ -394,7 +392,7 @@ impl Registry {
             anonymous.then_some(login_host),
             deadline,
         );
-        if let (401, Error::Refused(refusal)) = (status, &mut refused) {
+        if status == 401 {
             let said = match &self.credentials_said {
                 Some(said) => format!("; {said}"),
                 None => format!(
@@ -404,9 +402,9 @@ impl Registry {
                     docker_config::shown_path()
                 ),
             };
-            refusal.advice.push_str(&said);
+            refused.advice.push_str(&said);
         }
-        refused
+        Error::Refused(Box::new(refused))
     }
 
     /// Shows each `Warning: 299` header once.
@@ -438,106 +436,5 @@ fn reborrow<'a>(body: &'a mut Body<'_>) -> Body<'a> {
         Body::Empty => Body::Empty,
         Body::Bytes(bytes) => Body::Bytes(bytes),
         Body::Stream(reader) => Body::Stream(&mut **reader),
-    }
-}
-
-/// The error for a response whose status was not asked for: the registry's own codes and
-/// words from its body, the pause its `Retry-After` asks for, and on a 429 what its rate-limit
-/// headers say. Its body is read within `deadline`.
-fn refusal(
-    what: &str,
-    status: u16,
-    response: Response,
-    login_host: Option<&str>,
-    deadline: Duration,
-) -> Error {
-    let retry_after = (response.headers().get("retry-after"))
-        .and_then(|value| value.to_str().ok())
-        .map(retry::pause_asked);
-    let advice = match status {
-        429 => rate_limit::explain(response.headers(), retry_after, login_host),
-        _ => String::new(),
-    };
-    let (codes, detail) = read_error_body(response, deadline);
-    Error::Refused(Box::new(Refusal {
-        request: what.to_string(),
-        status,
-        codes,
-        detail,
-        retry_after,
-        advice,
-    }))
-}
-
-/// The registry's explanation from an error body: the codes of its JSON errors, and
-/// `: CODE: message` for each, or the first line of anything else, capped; nothing when it
-/// does not arrive whole within `deadline`.
-fn read_error_body(response: Response, deadline: Duration) -> (Vec<String>, String) {
-    #[derive(serde::Deserialize)]
-    struct Errors {
-        errors: Vec<ErrorItem>,
-    }
-    #[derive(serde::Deserialize)]
-    struct ErrorItem {
-        code: Option<String>,
-        message: Option<String>,
-    }
-    let Ok(bytes) = whole::read(response.into_body(), MAX_ERROR_BODY, deadline, "") else {
-        return (Vec::new(), String::new());
-    };
-    if let Ok(parsed) = serde_json::from_slice::<Errors>(&bytes)
-        && !parsed.errors.is_empty()
-    {
-        let codes: Vec<String> = (parsed.errors.iter())
-            .map(|item| item.code.clone().unwrap_or_else(|| "ERROR".into()))
-            .collect();
-        let items: Vec<String> = (parsed.errors.iter().zip(&codes))
-            .map(|(item, code)| match &item.message {
-                Some(message) => format!("{}: {}", inert(code), inert(message)),
-                None => inert(code).to_string(),
-            })
-            .collect();
-        return (codes, format!(": {}", items.join("; ")));
-    }
-    let text = String::from_utf8_lossy(&bytes);
-    let line = text
-        .lines()
-        .map(str::trim)
-        .find(|line| !line.is_empty())
-        .unwrap_or_default();
-    let detail = match line.is_empty() {
-        true => String::new(),
-        false => format!(": {}", inert(&line.chars().take(200).collect::<String>())),
-    };
-    (Vec::new(), detail)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A refusal with this status and these codes.
-    fn refused(status: u16, codes: &[&str]) -> Error {
-        Error::Refused(Box::new(Refusal {
-            request: "GET x".into(),
-            status,
-            codes: codes.iter().map(|c| c.to_string()).collect(),
-            detail: String::new(),
-            retry_after: None,
-            advice: String::new(),
-        }))
-    }
-
-    #[test]
-    fn statuses_map_to_exit_codes() {
-        assert_eq!(refused(401, &[]).exit_code(), 4);
-        assert_eq!(refused(403, &[]).exit_code(), 4);
-        assert_eq!(refused(404, &[]).exit_code(), 6);
-        assert!(refused(503, &[]).is_retryable());
-        assert!(refused(429, &[]).is_retryable());
-        assert!(!refused(400, &["MANIFEST_INVALID"]).is_retryable());
-        assert_eq!(refused(400, &["MANIFEST_INVALID"]).exit_code(), 3);
-        assert!(refused(400, &["BLOB_UPLOAD_INVALID"]).is_retryable());
-        assert_eq!(refused(405, &[]).exit_code(), 5);
     }
 }

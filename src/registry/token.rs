@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::auth::Credentials;
+use super::credentials::Credentials;
 use super::http::{Body, Http, Response};
-use super::{read_error_body, refusal, url, whole};
+use super::refusal::refusal;
+use super::{url, whole};
 use crate::error::{Error, Result};
+use crate::retry;
 
 /// Token responses are small; anything larger is refused.
 const MAX_TOKEN_RESPONSE: u64 = 1024 * 1024;
@@ -127,16 +129,23 @@ fn granted(http: &Http, response: Response, realm: &str) -> Result<Granted> {
     let status = response.status().as_u16();
     let realm = url::shown(realm);
     let deadline = http.body_deadline();
-    if matches!(status, 408 | 429 | 500..=599) {
-        // A refusal like the registry's own, so that its Retry-After is waited for.
-        let what = format!("the token server {realm}");
-        return Err(refusal(&what, status, response, None, deadline));
-    }
     if status != 200 {
-        let (_, detail) = read_error_body(response, deadline);
-        let what = format!("the token server {realm} refused (HTTP {status}{detail})");
+        let refused = refusal(
+            &format!("the token server {realm}"),
+            status,
+            response,
+            None,
+            deadline,
+        );
+        let what = format!(
+            "the token server {realm} refused (HTTP {status}{})",
+            refused.detail
+        );
         return Err(match status {
+            // Like the registry's own, so that its Retry-After is waited for.
+            _ if retry::transient(status, &refused.codes) => Error::Refused(Box::new(refused)),
             401 | 403 => Error::Denied(what),
+            // Never a refusal, so that a token server's 404 is not read as the registry's.
             _ => Error::Registry(what),
         });
     }

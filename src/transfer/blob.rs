@@ -246,29 +246,29 @@ impl OneBlob<'_> {
         };
         let started = Instant::now();
         let mut budget = Budget::new(options.attempts);
-        let stored = loop {
-            let error = match (self.destination).put_blob(
-                blob,
-                likely,
-                &mut |offset| self.open(offset),
-                &self.headway,
-            ) {
-                Ok(stored) => break stored,
-                Err(error) => error,
-            };
-            let retryable = error.is_retryable();
-            match budget.failed(&self.headway).filter(|_| retryable) {
-                Some(in_a_row) => self.pause(in_a_row, &error, what),
-                None => {
-                    if let Some(board) = options.board {
-                        board.failed(blob, &error.to_string());
-                    }
-                    let spent = budget.spent().filter(|_| retryable);
-                    return Err(error).context(|| match spent {
-                        Some(spent) => format!("{} (given up after {spent})", what()),
-                        None => what(),
-                    });
+        let stored = retry::retried(
+            || {
+                (self.destination).put_blob(
+                    blob,
+                    likely,
+                    &mut |offset| self.open(offset),
+                    &self.headway,
+                )
+            },
+            |_| budget.failed(&self.headway),
+            |error, said| self.say_pause(error, said, what),
+        );
+        let stored = match stored {
+            Ok(stored) => stored,
+            Err(error) => {
+                if let Some(board) = options.board {
+                    board.failed(blob, &error.to_string());
                 }
+                let spent = budget.spent().filter(|_| error.is_retryable());
+                return Err(error).context(|| match spent {
+                    Some(spent) => format!("{} (given up after {spent})", what()),
+                    None => what(),
+                });
             }
         };
         if let Some(governor) = options.governor {
@@ -323,13 +323,11 @@ impl OneBlob<'_> {
         Ok(reader)
     }
 
-    /// Says that a try failed with `error`, the `in_a_row`th failure in a row, and waits as
-    /// the retry policy says.
-    fn pause(&self, in_a_row: u32, error: &Error, what: impl Fn() -> String) {
-        let (pause, why) = retry::pause(in_a_row, error);
-        let said = format!("{error}; trying again in {:.1}s{why}", pause.as_secs_f64());
+    /// Says that a try failed with `error`, in the retry policy's words `said`, and tells the
+    /// governor.
+    fn say_pause(&self, error: &Error, said: &str, what: impl Fn() -> String) {
         match self.options.board {
-            Some(board) => board.retried(self.blob, &said),
+            Some(board) => board.retried(self.blob, said),
             None => self.progress.warn(format_args!("{}: {said}", what())),
         }
         if let Some(adjustment) =
@@ -337,7 +335,6 @@ impl OneBlob<'_> {
         {
             show(self.options.board, &adjustment);
         }
-        std::thread::sleep(pause);
     }
 
     /// Another repository of the destination's registry known to hold `wanted`: the source's
