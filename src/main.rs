@@ -35,18 +35,22 @@
 //! transfer/      the copy loop, the plan, one blob, the pool, the governor, --limit-rate,
 //!                referrers; the Source and Destination traits
 //! registry/      the distribution protocol: http, auth and tokens, blobs, manifests, tags,
-//!                referrers (API or fallback tag), mirrors, credentials (config.json, helpers)
+//!                referrers (API or fallback tag), mirrors, credentials (credentials.rs;
+//!                config.json and helpers); refusal.rs is the one way an answer becomes an
+//!                error, whole.rs the one bounded body reader
 //! archive/       tar entries, layouts (legacy manifest.json, OCI), writing (file.rs: whole or in
 //!                parts), delta and split parts
 //! cache/         blobs, manifests, index.json, memo, staging, gc
 //! manifest.rs    OCI and Docker manifests, indexes, platforms; manifest/fallback.rs the
 //!                fallback index of referrers and cosign's tags
-//! digest.rs reference.rs error.rs retry.rs inert.rs create.rs writeback.rs gzip/ progress/
+//! digest.rs reference/ (names; pick.rs: a name as typed against those given) error.rs
+//! retry.rs (the one retry policy and loop) inert.rs create.rs writeback.rs gzip/ progress/
 //! atomic.rs (replacing a file whole) image_id.rs (image IDs as typed)
 //! ```
 //!
-//! `cmd` uses everything below it (`run` too, which `cmd` alone uses); the stores (`registry`, `archive`, `cache`) implement
-//! `transfer`'s traits and use `manifest`, `digest` and the small modules, never each other;
+//! `cmd` uses everything below it (`run` too, which `cmd` alone uses); the stores
+//! (`registry`, `archive`, `cache`) implement `transfer`'s traits and use `manifest`,
+//! `digest` and the small modules, never each other;
 //! `transfer` imports no store. Only `progress` writes to the terminal (progress and logs on
 //! stderr, data on stdout).
 //!

@@ -23,8 +23,8 @@ Progress options:
       --enable-monitoring      print each change of the worker count (--concurrency
                                dynamic) and the samples that led to it, whatever the
                                progress display
-  The older tool's spellings work too: --progress-detail MODE is --progress MODE, and
-  --disable-progress is --progress none.";
+  The older tool's spellings work too: --progress-detail MODE is --progress MODE, and the
+  flag --disable-progress is --progress none.";
 
 /// How progress is shown: `--progress`, `--progress-interval`, `--json`.
 pub struct ProgressArgs {

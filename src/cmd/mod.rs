@@ -291,6 +291,7 @@ fn help_command(parser: &mut Parser, globals: &mut Globals) -> Result<()> {
     {
         None => print_help(USAGE, &[], DETAILS, true),
         Some(Arg::Short('h') | Arg::Long("help")) => write_stdout(HELP_USAGE.as_bytes()),
+        Some(Arg::Value(name)) if name == "help" => write_stdout(HELP_USAGE.as_bytes()),
         Some(Arg::Value(name)) => {
             let command = find(&args::utf8(name, "command")?)?;
             print_help(command.usage, command.groups, command.details, true)

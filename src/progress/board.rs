@@ -213,8 +213,9 @@ impl Board {
         }
     }
 
-    /// A blob's transfer failed in a way that may pass and is tried again.
-    pub fn retried(&self, blob: &Descriptor, error: &str) {
+    /// A blob's transfer failed with `error` in a way that may pass and is tried again;
+    /// `said` is the retry policy's line for it (the error and the pause).
+    pub fn retried(&self, blob: &Descriptor, error: &str, said: &str) {
         let mut state = self.state();
         if let Some(active) = state.active.iter_mut().find(|(d, ..)| *d == blob.digest) {
             active.1 = 0;
@@ -223,10 +224,7 @@ impl Board {
             Display::Json => {
                 event(json!({ "event": "retry", "digest": blob.digest, "error": error }))
             }
-            Display::Lines => self.say(format_args!(
-                "{} retrying: {error}",
-                self.shown(&blob.digest)
-            )),
+            Display::Lines => self.say(format_args!("{} {said}", self.shown(&blob.digest))),
             _ => {}
         }
     }

@@ -327,7 +327,7 @@ impl OneBlob<'_> {
     /// governor.
     fn say_pause(&self, error: &Error, said: &str, what: impl Fn() -> String) {
         match self.options.board {
-            Some(board) => board.retried(self.blob, said),
+            Some(board) => board.retried(self.blob, &error.to_string(), said),
             None => self.progress.warn(format_args!("{}: {said}", what())),
         }
         if let Some(adjustment) =
