@@ -84,6 +84,11 @@ fn help_is_on_stdout_short_and_long() {
     }
     let login = run(&["login", "-h"]).success().stdout;
     assert!(login.contains("--password-stdin") && login.contains("-u, --username"));
+    let extract = run(&["extract", "--help"]).success().stdout;
+    assert!(
+        extract.contains("Nothing here talks to a registry"),
+        "{extract}"
+    );
     let help = run(&["help", "-h"]).success().stdout;
     assert!(
         help.contains("Usage: docker-image-pusher help [COMMAND]"),

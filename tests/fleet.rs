@@ -523,3 +523,31 @@ fn a_registry_slow_to_connect_holds_up_only_the_jobs_that_need_it() {
         run.stderr
     );
 }
+
+#[test]
+fn the_summary_counts_failed_images_as_the_table_does() {
+    let source = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("fleet-count-failures");
+    images_with_a_shared_base(dir.path(), &source, &[("src/a", "v1"), ("src/a", "v2")]);
+    let list = dir.join("list");
+    fs::write(&list, format!("{}/src/a\n", source.host())).unwrap();
+    // Nothing listens there: both images of the one line fail.
+    let dead = format!(
+        "127.0.0.1:{}/mirror",
+        support::registry::DeadPort::hold().port
+    );
+    let run = TestCache::new().run(&[
+        "sync",
+        "--file",
+        list.to_str().unwrap(),
+        "--to",
+        &dead,
+        "--retry-attempts",
+        "0",
+    ]);
+    assert!(
+        run.stderr.contains("2 of 2 images failed (line 1)"),
+        "{}",
+        run.stderr
+    );
+}

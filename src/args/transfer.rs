@@ -19,7 +19,7 @@ Transfer options:
                                while blobs wait and over 20 % of their time goes on round
                                trips (known after a quarter of that), one more while
                                throughput rises by 10 %, one fewer when it falls, one
-                               fewer at once when the registry pushes back (429, 5xx,
+                               fewer at once when a registry pushes back (429, 5xx,
                                timeouts) [default: fixed]
                                [env: DOCKER_PUSHER_CONCURRENCY]
       --min-concurrent N       the fewest workers with --concurrency dynamic [default: 1]

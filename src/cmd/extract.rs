@@ -57,6 +57,10 @@ image pulled with --all-platforms) gives the image for --platform, by default th
 (or the first one in the archive when it has none), unless --all-platforms keeps the index
 whole.
 
+Nothing here talks to a registry: of --concurrency dynamic's rules only throughput decides
+(no registry pushes back, and reading an archive has no round trips), and --limit-rate caps
+how fast the archive is read.
+
 An image saved by ID has no name: without --tag it is cached under its image ID
 (sha256:...), which list shows and other commands accept.
 

@@ -30,6 +30,7 @@ use crate::run::upload::Uploads;
 use batch::Batch;
 use connections::Connections;
 use glob::{Glob, TagFilter};
+use results::Row;
 use shard::Shard;
 use work::Planner;
 
@@ -267,26 +268,26 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         false => write_stdout(results::table(&rows).as_bytes())?,
     }
     let total = rows.len();
-    let mut failed = rows.into_iter().filter(|row| row.result.is_err());
-    let Some(first) = failed.next() else {
+    let failed: Vec<Row> = rows.into_iter().filter(|row| row.result.is_err()).collect();
+    if failed.is_empty() {
         progress.info(format_args!("sync: {} done", count(total, "image")));
         return Ok(());
-    };
-    let mut lines: Vec<String> = std::iter::once(first.line)
-        .chain(failed.map(|row| row.line))
-        .map(|line| line.to_string())
-        .collect();
+    }
+    // The images that failed, counted as the table's rows are, and the lines they are on.
+    let mut lines: Vec<String> = (failed.iter()).map(|row| row.line.to_string()).collect();
     lines.dedup();
     let plural = if lines.len() == 1 { "line" } else { "lines" };
     let summary = format!(
         "{} of {total} images failed ({plural} {})",
-        lines.len(),
+        failed.len(),
         lines.join(", ")
     );
-    first
-        .result
-        .map(drop)
-        .context(|| format!("{summary}; line {}", first.line))
+    match failed.into_iter().next() {
+        Some(first) => {
+            (first.result.map(drop)).context(|| format!("{summary}; line {}", first.line))
+        }
+        None => Ok(()),
+    }
 }
 
 /// The error for SOURCE arguments beside `--file`, naming them: with tag patterns given, most
