@@ -109,7 +109,6 @@ impl Batch<'_> {
         path: &std::path::Path,
         target: Option<&str>,
     ) -> Vec<Row> {
-        let uploads = self.uploads;
         let failed = |error: Error| {
             let target = target.unwrap_or_default();
             let target = crate::reference::hide_credentials(target);
@@ -121,74 +120,84 @@ impl Batch<'_> {
             }]
         };
         let input = Input::Path(path.to_path_buf());
-        let session = match uploads.run.cache.begin() {
+        let session = match self.uploads.run.cache.begin() {
             Ok(session) => session,
             Err(error) => return failed(error),
         };
-        let archive = match uploads.open_archive(&session, &input) {
+        let archive = match self.uploads.open_archive(&session, &input) {
             Ok(archive) => archive,
             Err(error) => return failed(error),
         };
-        let jobs = match target {
-            Some(target) => match archive.select_one(None) {
-                Ok(image) => vec![(image, target_reference(target))],
-                Err(error) => return failed(error),
-            },
-            None => {
-                let mut jobs = Vec::new();
-                for image in archive.images() {
-                    if image.names.is_empty() {
-                        let why = "an image in it has no name; give TARGET on this line";
-                        jobs.push((image, Err(Error::Usage(why.into()))));
-                    }
-                    jobs.extend((image.names.iter()).map(|name| (image, under_to(self.to, name))));
-                }
-                jobs
-            }
+        let jobs = match self.archive_jobs(&archive, target) {
+            Ok(jobs) => jobs,
+            Err(error) => return failed(error),
         };
-        if archive.delta().is_some() {
-            let checked = self.check_delta(&archive, &jobs);
-            if let Err(error) = checked {
-                return failed(error);
+        if archive.delta().is_some()
+            && let Err(error) = self.check_delta(&archive, &jobs)
+        {
+            return failed(error);
+        }
+        let row = |(image, target): (&ArchiveImage, Result<Named>)| Row {
+            line,
+            source: source.into(),
+            target: (target.as_ref())
+                .map(|(_, t)| t.to_string())
+                .unwrap_or_default(),
+            result: target.and_then(|target| self.push_image(line, &archive, image, target)),
+        };
+        jobs.into_iter().map(row).collect()
+    }
+
+    /// The images of `archive` to push and where: its one image to `target`, or each named
+    /// image under --to (an image without a name cannot go there: its row fails).
+    fn archive_jobs<'a>(
+        &self,
+        archive: &'a Archive,
+        target: Option<&str>,
+    ) -> Result<Vec<(&'a ArchiveImage, Result<Named>)>> {
+        if let Some(target) = target {
+            return Ok(vec![(archive.select_one(None)?, target_reference(target))]);
+        }
+        let mut jobs = Vec::new();
+        for image in archive.images() {
+            if image.names.is_empty() {
+                let why = "an image in it has no name; give TARGET on this line";
+                jobs.push((image, Err(Error::Usage(why.into()))));
+            }
+            jobs.extend((image.names.iter()).map(|name| (image, under_to(self.to, name))));
+        }
+        Ok(jobs)
+    }
+
+    /// Pushes `image` of `archive` (list line `line`) to `target`: present when the target
+    /// held its manifest already and no blob had to move.
+    fn push_image(
+        &self,
+        line: usize,
+        archive: &Archive,
+        image: &ArchiveImage,
+        (scheme, target): Named,
+    ) -> Result<Outcome> {
+        let uploads = self.uploads;
+        let registry = self.connections.open(uploads, target.registry(), scheme)?;
+        // What the target held before, to tell an unchanged archive from a push.
+        let there = match uploads.forced() {
+            true => None,
+            false => registry.manifest_digest(target.repository(), &target.reference(), true)?,
+        };
+        let board = self.board(line);
+        let summary = uploads.upload(&archive.source(image), &registry, &target, &board)?;
+        // A dry run stores nothing, so it has no outcomes and is never "present" here.
+        let unchanged = summary.blobs_copied + summary.blobs_mounted == 0
+            && !summary.outcomes.is_empty()
+            && (summary.outcomes.iter()).all(|o| Some(&o.manifest) == there.as_ref());
+        match (unchanged, there) {
+            (true, Some(there)) => Ok(self.present(&target, &there)),
+            _ => {
+                report(uploads, ("push", "pushed"), &target, &summary, &board)?;
+                Ok(Outcome::Copied(summary))
             }
         }
-        let mut rows = Vec::new();
-        for (image, target) in jobs {
-            let shown = target
-                .as_ref()
-                .map(|(_, t)| t.to_string())
-                .unwrap_or_default();
-            let result = target.and_then(|(scheme, target)| {
-                let registry = self.connections.open(uploads, target.registry(), scheme)?;
-                // What the target held before, to tell an unchanged archive from a push.
-                let there = match uploads.forced() {
-                    true => None,
-                    false => {
-                        registry.manifest_digest(target.repository(), &target.reference(), true)?
-                    }
-                };
-                let board = self.board(line);
-                let summary = uploads.upload(&archive.source(image), &registry, &target, &board)?;
-                // A dry run stores nothing, so it has no outcomes and is never "present" here.
-                let unchanged = summary.blobs_copied + summary.blobs_mounted == 0
-                    && !summary.outcomes.is_empty()
-                    && (summary.outcomes.iter()).all(|o| Some(&o.manifest) == there.as_ref());
-                match (unchanged, there) {
-                    (true, Some(there)) => Ok(self.present(&target, &there)),
-                    _ => {
-                        report(uploads, ("push", "pushed"), &target, &summary, &board)?;
-                        Ok(Outcome::Copied(summary))
-                    }
-                }
-            });
-            rows.push(Row {
-                line,
-                source: source.into(),
-                target: shown,
-                result,
-            });
-        }
-        rows
     }
 
     /// Checks, before any upload, that the registries hold what the delta archive `archive`
