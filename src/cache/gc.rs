@@ -48,9 +48,7 @@ impl Cache {
     /// says to remove them all. Waits for running commands to finish first (`gc.lock`). With
     /// `dry_run`, only reports.
     pub fn clean(&self, queries: Option<&[String]>, sweep: Sweep) -> Result<Report> {
-        let Sweep {
-            dry_run, verify, ..
-        } = sweep;
+        let dry_run = sweep.dry_run;
         let mut report = Report::default();
         self.check_trusted()?;
         if !self.root.exists() {
@@ -76,17 +74,9 @@ impl Cache {
             refuse_link(&dir)?;
         }
         let mut index = self.index()?;
-        let keys: Vec<String> = match queries {
+        let keys = match queries {
             None => index.iter().map(|(key, _)| key.clone()).collect(),
-            Some(queries) => {
-                let mut keys = Vec::new();
-                for query in queries {
-                    keys.extend(names_to_remove(&index, query, sweep.all_names)?);
-                }
-                keys.sort();
-                keys.dedup();
-                keys
-            }
+            Some(queries) => names_of(&index, queries, sweep.all_names)?,
         };
         // The referrers of the images removed go with them.
         let keys = [index.referrers_left(&keys), keys].concat();
@@ -94,9 +84,33 @@ impl Cache {
             index.remove(key);
         }
         report.images = keys;
+        let gone = self.sweep_blobs(&index, sweep, &mut report)?;
+        self.sweep_manifests(&index, dry_run, &mut report)?;
+        let (count, bytes) = remove_children(&self.tmp_dir(), dry_run, None)?;
+        report.temporary = count;
+        report.bytes += bytes;
+        if !dry_run && !report.images.is_empty() {
+            create::dirs(&self.tmp_dir(), SHAREABLE_DIR)
+                .context(|| "creating the cache's tmp directory")?;
+            index.save(&self.index_path(), &self.tmp_dir())?;
+        }
+        if !dry_run {
+            self.forget_in_memo_locked(&gone)?;
+        }
+        Ok(report)
+    }
 
+    /// Removes the blobs no image of `index` uses (and, verifying, those that do not hash to
+    /// their name), counting them in `report`; the digests removed.
+    fn sweep_blobs(
+        &self,
+        index: &Index,
+        Sweep {
+            dry_run, verify, ..
+        }: Sweep,
+        report: &mut Report,
+    ) -> Result<BTreeSet<Digest>> {
         let blobs = index.referenced_blobs();
-        // The blobs removed: what the memo says of them goes too.
         let mut gone = BTreeSet::new();
         for path in files_under(&self.blob_dir())? {
             let name = path
@@ -115,6 +129,11 @@ impl Cache {
                 }
             }
         }
+        Ok(gone)
+    }
+
+    /// Removes the manifest files no image of `index` names, counting them in `report`.
+    fn sweep_manifests(&self, index: &Index, dry_run: bool, report: &mut Report) -> Result<()> {
         let manifests = index.referenced_manifests();
         for path in files_under(&self.root.join("manifests"))? {
             let relative = path
@@ -130,19 +149,19 @@ impl Cache {
         if !dry_run {
             remove_empty_dirs(&self.root.join("manifests"))?;
         }
-        let (count, bytes) = remove_children(&self.tmp_dir(), dry_run, None)?;
-        report.temporary = count;
-        report.bytes += bytes;
-        if !dry_run && !report.images.is_empty() {
-            create::dirs(&self.tmp_dir(), SHAREABLE_DIR)
-                .context(|| "creating the cache's tmp directory")?;
-            index.save(&self.index_path(), &self.tmp_dir())?;
-        }
-        if !dry_run {
-            self.forget_in_memo_locked(&gone)?;
-        }
-        Ok(report)
+        Ok(())
     }
+}
+
+/// The index keys that `queries` name, each once, in order.
+fn names_of(index: &Index, queries: &[String], all_names: bool) -> Result<Vec<String>> {
+    let mut keys = Vec::new();
+    for query in queries {
+        keys.extend(names_to_remove(index, query, all_names)?);
+    }
+    keys.sort();
+    keys.dedup();
+    Ok(keys)
 }
 
 /// The index keys `query` removes: the one name it gives, or every name of the image ID it
