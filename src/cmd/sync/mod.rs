@@ -21,7 +21,7 @@ use crate::args::{
 };
 use crate::error::{Context, Error, Result};
 use crate::inert::inert;
-use crate::progress::count;
+use crate::progress::{Progress, count};
 
 use crate::args::seed_reference;
 use crate::run::digestfile;
@@ -263,17 +263,23 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
     }
     match sync.flags.transfer.json() {
         true => write_stdout(
-            format!("{}\n", results::json_result(&rows, sync.flags.dry_run)).as_bytes(),
+            format!(
+                "{}
+",
+                results::json_result(&rows, sync.flags.dry_run)
+            )
+            .as_bytes(),
         )?,
         false => write_stdout(results::table(&rows).as_bytes())?,
     }
+    ended(progress, rows)
+}
+
+/// How the sync ends, after its table: done, or the first failure's error with how many
+/// images failed (counted as the table's rows are) and on which lines.
+fn ended(progress: Progress, rows: Vec<Row>) -> Result<()> {
     let total = rows.len();
     let failed: Vec<Row> = rows.into_iter().filter(|row| row.result.is_err()).collect();
-    if failed.is_empty() {
-        progress.info(format_args!("sync: {} done", count(total, "image")));
-        return Ok(());
-    }
-    // The images that failed, counted as the table's rows are, and the lines they are on.
     let mut lines: Vec<String> = (failed.iter()).map(|row| row.line.to_string()).collect();
     lines.dedup();
     let plural = if lines.len() == 1 { "line" } else { "lines" };
@@ -286,7 +292,10 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         Some(first) => {
             (first.result.map(drop)).context(|| format!("{summary}; line {}", first.line))
         }
-        None => Ok(()),
+        None => {
+            progress.info(format_args!("sync: {} done", count(total, "image")));
+            Ok(())
+        }
     }
 }
 
