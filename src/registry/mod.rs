@@ -103,22 +103,7 @@ impl Registry {
             host
         };
         let http = Http::new(&options.http, progress)?;
-        let (credentials, from) = match &options.credentials {
-            Some(credentials) => (Some(credentials.clone()), "-u or DOCKER_PUSHER_USERNAME"),
-            None => (
-                docker_config::lookup(host, options.helper_timeout).unwrap_or_else(|e| {
-                    progress.warn(format_args!("{e}; going on without credentials"));
-                    None
-                }),
-                "Docker's config.json",
-            ),
-        };
-        let credentials_said = (credentials.as_ref()).map(|c| {
-            format!(
-                "the registry refused user {}, whose credentials came from {from}",
-                inert(&c.username)
-            )
-        });
+        let (credentials, credentials_said) = credentials_for(host, options, progress);
         let mut registry = Registry {
             http,
             base: String::new(),
@@ -132,16 +117,7 @@ impl Registry {
             referrer_tags: Mutex::new(HashMap::new()),
             credentials_said,
         };
-        let schemes: &[&str] = match scheme {
-            Some("http") => &["http"],
-            Some(_) => &["https"],
-            None if url::is_loopback(api_host)
-                || options.insecure.iter().any(|h| h == api_host) =>
-            {
-                &["https", "http"]
-            }
-            None => &["https"],
-        };
+        let schemes = schemes_to_try(scheme, api_host, options);
         let mut last_error = None;
         for (i, scheme) in schemes.iter().enumerate() {
             registry.base = format!("{scheme}://{api_host}");
@@ -427,6 +403,50 @@ impl Registry {
                 self.progress.warn(format_args!("registry: {message}"));
             }
         }
+    }
+}
+
+/// The credentials for `host`: given (-u, DOCKER_PUSHER_USERNAME), else Docker's
+/// config.json (a helper that fails is warned of, and none taken); and what a 401 says of
+/// them.
+fn credentials_for(
+    host: &str,
+    options: &RegistryOptions,
+    progress: Progress,
+) -> (Option<Credentials>, Option<String>) {
+    let (credentials, from) = match &options.credentials {
+        Some(credentials) => (Some(credentials.clone()), "-u or DOCKER_PUSHER_USERNAME"),
+        None => (
+            docker_config::lookup(host, options.helper_timeout).unwrap_or_else(|e| {
+                progress.warn(format_args!("{e}; going on without credentials"));
+                None
+            }),
+            "Docker's config.json",
+        ),
+    };
+    let said = (credentials.as_ref()).map(|c| {
+        format!(
+            "the registry refused user {}, whose credentials came from {from}",
+            inert(&c.username)
+        )
+    });
+    (credentials, said)
+}
+
+/// The schemes to try, in order: the one a URL gave, else https, then http for loopback and
+/// `--insecure-registry` hosts.
+fn schemes_to_try(
+    scheme: Option<&str>,
+    api_host: &str,
+    options: &RegistryOptions,
+) -> &'static [&'static str] {
+    match scheme {
+        Some("http") => &["http"],
+        Some(_) => &["https"],
+        None if url::is_loopback(api_host) || options.insecure.iter().any(|h| h == api_host) => {
+            &["https", "http"]
+        }
+        None => &["https"],
     }
 }
 
