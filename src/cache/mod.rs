@@ -286,7 +286,7 @@ impl Session<'_> {
                 format!("manifests/_untagged/{}", id.hex()),
             ),
         };
-        let blobs: Vec<&Descriptor> = contents.config.iter().chain(&contents.layers).collect();
+        let blobs = contents.blobs();
         let previous = unpublished.previous(&key, || self.cache.index())?;
         let complete = blobs
             .iter()
@@ -303,33 +303,7 @@ impl Session<'_> {
             &manifest.bytes,
             &self.staging,
         )?;
-        let record = ImageRecord {
-            repository,
-            reference,
-            manifest_path,
-            manifest_digest: manifest.digest.clone(),
-            media_type: manifest.media_type.clone(),
-            config_digest: contents.config.as_ref().map(|config| config.digest.clone()),
-            diff_ids: contents.diff_ids,
-            layers: contents
-                .layers
-                .iter()
-                .map(|layer| layer.digest.clone())
-                .collect(),
-            blobs: blobs
-                .iter()
-                .map(|blob| {
-                    (
-                        blob.digest.clone(),
-                        blob_record(blob, contents.config.as_ref()),
-                    )
-                })
-                .collect(),
-            children: contents.children,
-            subject: manifest.as_referrer().0,
-            source: source.to_string(),
-            cached_at: index::now_rfc3339(),
-        };
+        let record = contents.record(manifest, (repository, reference, manifest_path), source);
         unpublished.records.push((key, record));
         Ok(if previous.is_some() {
             Stored::Updated
@@ -473,6 +447,48 @@ struct Contents {
     diff_ids: Vec<Digest>,
     layers: Vec<Descriptor>,
     children: Vec<Digest>,
+}
+
+impl Contents {
+    /// The blobs: the config, if any, then the layers.
+    fn blobs(&self) -> Vec<&Descriptor> {
+        self.config.iter().chain(&self.layers).collect()
+    }
+
+    /// The index record of `manifest`, holding these, stored under `name` (repository,
+    /// reference, manifest file) and come from `source`.
+    fn record(
+        self,
+        manifest: &RawManifest,
+        (repository, reference, manifest_path): (Option<String>, String, String),
+        source: &str,
+    ) -> ImageRecord {
+        let blobs = (self.blobs().into_iter())
+            .map(|blob| {
+                let record = blob_record(blob, self.config.as_ref());
+                (blob.digest.clone(), record)
+            })
+            .collect();
+        ImageRecord {
+            repository,
+            reference,
+            manifest_path,
+            manifest_digest: manifest.digest.clone(),
+            media_type: manifest.media_type.clone(),
+            config_digest: self.config.as_ref().map(|config| config.digest.clone()),
+            layers: self
+                .layers
+                .iter()
+                .map(|layer| layer.digest.clone())
+                .collect(),
+            diff_ids: self.diff_ids,
+            blobs,
+            children: self.children,
+            subject: manifest.as_referrer().0,
+            source: source.to_string(),
+            cached_at: index::now_rfc3339(),
+        }
+    }
 }
 
 fn blob_record(blob: &Descriptor, config: Option<&Descriptor>) -> index::BlobRecord {
