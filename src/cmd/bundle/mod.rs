@@ -9,7 +9,7 @@ mod record;
 mod texts;
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use lexopt::{Arg, Parser};
 
@@ -18,15 +18,15 @@ use crate::args::{
     TransferArgs, WRITTEN_HELP, Written, WrittenArgs,
 };
 use crate::error::{Context, Error, Result};
-use crate::progress::{count, human_bytes};
+use crate::progress::{Board, Progress, count, human_bytes};
 
 use crate::run::archive::cached_images;
 use crate::run::context::RunContext;
 use crate::run::output::print_help;
 use crate::run::upload::referrers_said;
-use elf::check_program;
+use elf::{Program, check_program};
 use fetch::fetch_missing;
-use folder::{Contents, fill, make_partial};
+use folder::{Contents, Filled, fill, make_partial};
 use record::Earlier;
 
 const COMMAND: &str = "docker-image-pusher bundle";
@@ -177,22 +177,7 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
     let program = check_program(&binary)?;
     let run = RunContext::new(&globals, &transfer)?;
     let progress = run.progress;
-    if program.is_foreign() {
-        progress.warn(format_args!(
-            "{} is a program for {}, not for this machine ({}): push.sh runs only on {}",
-            binary.display(),
-            program.machine,
-            std::env::consts::ARCH,
-            program.machine
-        ));
-    }
-    if program.dynamic {
-        progress.warn(format_args!(
-            "{} is dynamically linked: it runs only where the same C library is; give the \
-             static build with --binary",
-            binary.display()
-        ));
-    }
+    warn_of_program(progress, &binary, &program);
     let registry_options = run.registry_options(&registry)?;
     let referrers = written.referrers.as_ref();
     fetch_missing(&run, &registry_options, &written.images, referrers)?;
@@ -213,20 +198,7 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         referrers: written.referrers.as_ref(),
     };
 
-    let mut partial = output.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
-    let made = make_partial(&partial)?;
-    let filled = fill(&partial, &contents, (&board, &progress)).and_then(|filled| {
-        made.check(&partial)?;
-        fs::rename(&partial, &output).context(|| format!("renaming {}", partial.display()))?;
-        Ok(filled)
-    });
-    let filled = filled.inspect_err(|_| {
-        if made.check(&partial).is_ok() {
-            let _ = fs::remove_dir_all(&partial);
-        }
-    })?;
+    let filled = fill_in_place(&output, &contents, (&board, &progress))?;
     let (summary, record) = (&filled.summary, &filled.record);
     if let Some(earlier) = &earlier
         && record.relies_on.is_empty()
@@ -263,5 +235,49 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
             output.display(),
             output.display()
         )
+    })
+}
+
+/// Says what the bundle's program will not do on every machine: run on another
+/// architecture, or where the C library it was linked with is missing.
+fn warn_of_program(progress: Progress, binary: &Path, program: &Program) {
+    if program.is_foreign() {
+        progress.warn(format_args!(
+            "{} is a program for {}, not for this machine ({}): push.sh runs only on {}",
+            binary.display(),
+            program.machine,
+            std::env::consts::ARCH,
+            program.machine
+        ));
+    }
+    if program.dynamic {
+        progress.warn(format_args!(
+            "{} is dynamically linked: it runs only where the same C library is; give the \
+             static build with --binary",
+            binary.display()
+        ));
+    }
+}
+
+/// Fills a new private `OUTPUT.partial` folder with the bundle and renames it to `output`
+/// once whole; on any failure the partial folder (if still the one made) is removed.
+fn fill_in_place(
+    output: &Path,
+    contents: &Contents<'_>,
+    shown: (&Board, &Progress),
+) -> Result<Filled> {
+    let mut partial = output.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let made = make_partial(&partial)?;
+    let filled = fill(&partial, contents, shown).and_then(|filled| {
+        made.check(&partial)?;
+        fs::rename(&partial, output).context(|| format!("renaming {}", partial.display()))?;
+        Ok(filled)
+    });
+    filled.inspect_err(|_| {
+        if made.check(&partial).is_ok() {
+            let _ = fs::remove_dir_all(&partial);
+        }
     })
 }
