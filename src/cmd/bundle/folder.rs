@@ -19,7 +19,7 @@ use crate::writeback::WriteBehind;
 
 use super::record::{BundleRecord, Earlier, Held, RecordedImage};
 use super::texts::{PUSH_SCRIPT, readme};
-use crate::run::archive::{Archived, write_archive};
+use crate::run::archive::{Archived, Taken, write_archive};
 use crate::transfer::blobs_of;
 
 /// What goes into a bundle.
@@ -111,25 +111,7 @@ pub fn fill(dir: &Path, contents: &Contents<'_>, shown: (&Board, &Progress)) -> 
         .filter(|(_, omitted)| !omitted.is_empty());
     let since = leave_out.as_ref().map(|(since, _)| since.clone());
     let written = (contents.images, leave_out, contents.referrers);
-    let (archived, mut sums) = match contents.split {
-        None => {
-            let (archived, digest) = write_hashed(&dir.join(archive), 0o644, |out| {
-                write_archive(out, contents.gzip, written, shown).and_then(|a| a.then(|_| Ok(())))
-            })?;
-            (archived, vec![(digest, archive.to_string())])
-        }
-        Some(limit) => {
-            let mut parts = PartsWriter::new(dir, archive, "", limit);
-            let archived = write_archive(&mut parts, contents.gzip, written, shown)?;
-            let archived = archived.then(|_| Ok(()))?;
-            let parts = parts.finish()?;
-            let sums = parts
-                .into_iter()
-                .map(|part| (part.digest, part.name))
-                .collect();
-            (archived, sums)
-        }
-    };
+    let (archived, sums) = write_images(dir, archive, contents, written, shown)?;
     let Archived {
         summary,
         left_out,
@@ -154,15 +136,74 @@ pub fn fill(dir: &Path, contents: &Contents<'_>, shown: (&Board, &Progress)) -> 
         left_out,
     );
 
+    let texts = Texts {
+        archive,
+        archive_files: &archive_files,
+        names: &names,
+    };
+    write_beside(dir, contents.binary, &record, texts, sums)?;
+    Ok(Filled { summary, record })
+}
+
+/// A file of the bundle with its digest, for SHA256SUMS.
+type Sum = (Digest, String);
+
+/// The names the bundle's texts give: its archive, the files it is in, and its images.
+struct Texts<'a> {
+    archive: &'a str,
+    archive_files: &'a [String],
+    names: &'a [String],
+}
+
+/// Writes the images' archive into `dir`: whole as `archive`, or in parts of the split's
+/// size; what was archived, and the digest and name of each file written.
+fn write_images(
+    dir: &Path,
+    archive: &str,
+    contents: &Contents<'_>,
+    written: Taken<'_>,
+    shown: (&Board, &Progress),
+) -> Result<(Archived<()>, Vec<Sum>)> {
+    match contents.split {
+        None => {
+            let (archived, digest) = write_hashed(&dir.join(archive), 0o644, |out| {
+                write_archive(out, contents.gzip, written, shown).and_then(|a| a.then(|_| Ok(())))
+            })?;
+            Ok((archived, vec![(digest, archive.to_string())]))
+        }
+        Some(limit) => {
+            let mut parts = PartsWriter::new(dir, archive, "", limit);
+            let archived = write_archive(&mut parts, contents.gzip, written, shown)?;
+            let archived = archived.then(|_| Ok(()))?;
+            let sums = (parts.finish()?.into_iter())
+                .map(|part| (part.digest, part.name))
+                .collect();
+            Ok((archived, sums))
+        }
+    }
+}
+
+/// Writes what goes beside the archive: the program, push.sh, images.list, bundle.json,
+/// README.txt, and SHA256SUMS of them all (`sums`: the archive's files already).
+fn write_beside(
+    dir: &Path,
+    binary: &Path,
+    record: &BundleRecord,
+    Texts {
+        archive,
+        archive_files,
+        names,
+    }: Texts<'_>,
+    mut sums: Vec<Sum>,
+) -> Result<()> {
     let (_, program) = write_hashed(&dir.join("docker-image-pusher"), 0o755, |out| {
-        let binary = contents.binary;
         let mut program = File::open(binary).context(|| format!("opening {}", binary.display()))?;
         io::copy(&mut program, out).context(|| format!("copying {}", binary.display()))
     })?;
     sums.push((program, "docker-image-pusher".into()));
-    let json = serde_json::to_string_pretty(&record)
+    let json = serde_json::to_string_pretty(record)
         .map_err(|e| Error::io("encoding bundle.json", io::Error::other(e)))?;
-    let notes = readme(&archive_files, &names, record.since.as_ref());
+    let notes = readme(archive_files, names, record.since.as_ref());
     let list = format!("{archive}\n");
     for (name, text, mode) in [
         ("push.sh", PUSH_SCRIPT, 0o755),
@@ -183,7 +224,7 @@ pub fn fill(dir: &Path, contents: &Contents<'_>, shown: (&Board, &Progress)) -> 
         out.write_all(sums.as_bytes())
             .context(|| "writing SHA256SUMS")
     })?;
-    Ok(Filled { summary, record })
+    Ok(())
 }
 
 /// Writes the file `path` with `write`, hashing what goes in, gives it `mode` and syncs it;
