@@ -119,6 +119,8 @@ fn a_file_named_like_a_cached_image_is_not_pushed_in_its_place() {
     for hint in ["./demo/app:v1", "docker.io/demo/app:v1", "sha256:"] {
         assert!(refused.stderr.contains(hint), "{hint}: {}", refused.stderr);
     }
+    // One sentence, not the source's line indentation inside it.
+    assert!(!refused.stderr.contains("  "), "{}", refused.stderr);
     push("./demo/app:v1", "pushed/file:v1").success();
     push("docker.io/demo/app:v1", "pushed/image:v1").success();
     let seen = |repository: &str| {

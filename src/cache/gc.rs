@@ -125,6 +125,7 @@ impl Cache {
                 report.verified += 1;
                 if !hashes_to(&path, name)? {
                     report.damaged.push(format!("sha256:{name}"));
+                    report.blobs += 1;
                     report.bytes += remove_file(&path, dry_run)?;
                 }
             }

@@ -26,7 +26,7 @@ use crate::args::{self, GLOBAL_HELP, Globals};
 use crate::error::{Error, Result};
 use crate::inert::inert;
 
-use crate::run::output::{print_help, write_stdout};
+use crate::run::output::{long_groups, print_help, write_stdout};
 
 const PROGRAM: &str = "docker-image-pusher";
 
@@ -73,18 +73,26 @@ struct Command {
 }
 
 /// Whether `arg` starts the one-shot form `-r URL -f FILE -u USER -p PASSWORD -t SECONDS` of
-/// older scripts: any flag `push` takes does. They are read from push's help, where each flag
-/// group lists its flags beside its parsing, so no second list can fall behind.
+/// older scripts: any flag `push` takes does. They are read from push's long help, where each
+/// flag group lists its flags beside its parsing, so no second list can fall behind: a short
+/// flag from its option lines, a long one wherever the help names it (the tuning of
+/// `--concurrency dynamic`, and the older tool's spellings its prose gives, as
+/// `--concurrency-manager` and `--disable-progress`).
 fn starts_one_shot(arg: &Arg<'_>) -> bool {
-    let written = match arg {
-        Arg::Short(c) => format!("-{c}"),
-        Arg::Long(name) => format!("--{name}"),
-        Arg::Value(_) => return false,
-    };
-    let helps = std::iter::once(push::USAGE).chain(push::GROUPS.iter().copied());
-    helps
-        .flat_map(args::option_names)
-        .any(|name| name == written)
+    let mut helps = std::iter::once(push::USAGE).chain(long_groups(push::GROUPS));
+    match arg {
+        Arg::Short(c) => {
+            let written = format!("-{c}");
+            helps
+                .flat_map(args::option_names)
+                .any(|name| name == written)
+        }
+        Arg::Long(name) => helps.any(|help| {
+            help.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                .any(|word| word.strip_prefix("--") == Some(name))
+        }),
+        Arg::Value(_) => false,
+    }
 }
 
 const COMMANDS: [Command; 16] = [
@@ -324,6 +332,12 @@ mod tests {
             "insecure-registry",
             "platform",
             "no-referrers",
+            "concurrency-strategy",
+            "sample-interval",
+            "concurrency-manager",
+            "enable-dynamic-concurrency",
+            "progress-detail",
+            "disable-progress",
         ];
         for name in long {
             assert!(starts_one_shot(&Arg::Long(name)), "--{name}");

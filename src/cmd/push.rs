@@ -262,7 +262,9 @@ fn refuse_file_and_image(cache: &Cache, path: &Path) -> Result<()> {
         false => format!("{}, or ", cached.key),
     };
     Err(Error::Usage(format!(
-        "SOURCE {text} is both a file here and the cached image {}: write ./{text} for the          file, or {by_name}the image's ID (sha256:..., as the list command shows it) for the          cached image",
+        "SOURCE {text} is both a file here and the cached image {}: write ./{text} for the \
+         file, or {by_name}the image's ID (sha256:..., as the list command shows it) for the \
+         cached image",
         cached.key
     )))
 }
