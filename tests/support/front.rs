@@ -339,10 +339,11 @@ fn serve(mut client: TcpStream, state: Arc<State>) {
     if registry.write_all(upstream.as_bytes()).is_err() {
         return;
     }
-    if let Some((body, _)) = &recorded
-        && registry.write_all(body).is_err()
-    {
-        return;
+    if let Some((body, _)) = &recorded {
+        if registry.write_all(body).is_err() {
+            return;
+        }
+        (state.bytes_up).fetch_add(body.len() as u64, Ordering::Relaxed);
     }
     // The request body, as it comes, to the registry (cut short when asked).
     let to_registry = registry.try_clone().unwrap();
