@@ -78,28 +78,13 @@ pub fn replace<T>(to: Replace<'_>, write: impl FnOnce(&mut File) -> Result<T>) -
 mod tests {
     use super::*;
     use crate::error::Context;
+    use crate::scratch;
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
-    use std::path::PathBuf;
-
-    fn scratch(label: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("dip-atomic-{label}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    fn names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = (fs::read_dir(dir).unwrap())
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
 
     #[test]
     fn the_file_is_replaced_whole_with_its_mode_and_nothing_else_is_left() {
-        let dir = scratch("whole");
+        let dir = scratch::dir("atomic-whole");
         let path = dir.join("config.json");
         fs::write(&path, "old and longer than the new").unwrap();
         let to = Replace::beside(&path, create::PRIVATE_FILE, "config.json");
@@ -111,13 +96,13 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), b"new");
         let mode = fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert_eq!(names(&dir), ["config.json"]);
+        assert_eq!(scratch::names(&dir), ["config.json"]);
         fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_failure_anywhere_keeps_the_old_file_and_leaves_no_temporary_one() {
-        let dir = scratch("failure");
+        let dir = scratch::dir("atomic-failure");
         let path = dir.join("digests");
         fs::write(&path, "old").unwrap();
         let to = Replace::beside(&path, create::ORDINARY_FILE, "digests");
@@ -128,7 +113,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(error.to_string(), "cut off");
         assert_eq!(fs::read(&path).unwrap(), b"old");
-        assert_eq!(names(&dir), ["digests"]);
+        assert_eq!(scratch::names(&dir), ["digests"]);
 
         // The rename fails: a folder that is not empty stands where the file goes.
         let taken = dir.join("taken");
@@ -136,7 +121,7 @@ mod tests {
         let to = Replace::beside(&taken, create::ORDINARY_FILE, "taken");
         let error = replace(to, |file| file.write_all(b"new").context(|| "writing")).unwrap_err();
         assert!(error.to_string().starts_with("writing taken"), "{error}");
-        assert_eq!(names(&dir), ["digests", "taken"]);
+        assert_eq!(scratch::names(&dir), ["digests", "taken"]);
 
         // The temporary file goes to another folder of the same file system when asked.
         let elsewhere = dir.join("tmp");
@@ -148,7 +133,7 @@ mod tests {
         };
         replace(to, |file| file.write_all(b"via tmp").context(|| "writing")).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"via tmp");
-        assert!(names(&elsewhere).is_empty());
+        assert!(scratch::names(&elsewhere).is_empty());
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -142,19 +142,13 @@ pub fn remove_own_dir(path: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scratch;
     use std::io::Write;
     use std::os::unix::fs::{PermissionsExt, symlink};
 
-    fn scratch(label: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("dip-create-{label}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
     #[test]
     fn a_link_in_the_way_is_never_written_through() {
-        let dir = scratch("link");
+        let dir = scratch::dir("create-link");
         let precious = dir.join("precious");
         fs::write(&precious, b"keep").unwrap();
         let planted = dir.join("planted");
@@ -172,7 +166,7 @@ mod tests {
 
     #[test]
     fn temporaries_are_new_private_and_never_named_alike() {
-        let dir = scratch("temporary");
+        let dir = scratch::dir("create-temporary");
         let (mut one, first) = new_temporary(&dir, "index.json", PRIVATE_FILE).unwrap();
         let (_, second) = new_temporary(&dir, "index.json", PRIVATE_FILE).unwrap();
         assert_ne!(first, second);

@@ -111,6 +111,8 @@ mod reference;
 mod registry;
 mod retry;
 mod run;
+#[cfg(test)]
+mod scratch;
 mod transfer;
 mod writeback;
 

@@ -70,27 +70,12 @@ pub fn write_parts<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scratch;
     use std::io::Write;
-    use std::path::PathBuf;
-
-    fn scratch(label: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("dip-save-{label}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    fn names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = (fs::read_dir(dir).unwrap())
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
 
     #[test]
     fn parts_replace_a_whole_file_and_longer_parts_of_before() {
-        let dir = scratch("replace");
+        let dir = scratch::dir("save-replace");
         let path = dir.join("app.tar");
         fs::write(&path, b"old whole archive").unwrap();
         for index in 0..5 {
@@ -101,14 +86,14 @@ mod tests {
         })
         .unwrap();
         assert_eq!(parts.len(), 2);
-        assert_eq!(names(&dir), ["app.tar.000", "app.tar.001"]);
+        assert_eq!(scratch::names(&dir), ["app.tar.000", "app.tar.001"]);
         fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn links_in_the_way_are_removed_never_followed() {
-        let dir = scratch("links");
-        let outside = scratch("links-outside");
+        let dir = scratch::dir("save-links");
+        let outside = scratch::dir("save-links-outside");
         let keep = outside.join("precious");
         fs::write(&keep, b"not the archive's").unwrap();
         let path = dir.join("app.tar");
@@ -120,7 +105,7 @@ mod tests {
             out.write_all(&[7u8; 15]).context(|| "writing")
         })
         .unwrap();
-        assert_eq!(names(&dir), ["app.tar.000", "app.tar.001"]);
+        assert_eq!(scratch::names(&dir), ["app.tar.000", "app.tar.001"]);
         assert_eq!(fs::read(dir.join("app.tar.000")).unwrap(), [7u8; 10]);
         assert_eq!(fs::read(&keep).unwrap(), b"not the archive's");
         fs::remove_dir_all(&dir).unwrap();
@@ -129,27 +114,31 @@ mod tests {
 
     #[test]
     fn a_failed_rename_leaves_no_partial_part() {
-        let dir = scratch("rename");
+        let dir = scratch::dir("save-rename");
         let path = dir.join("app.tar");
         fs::create_dir_all(dir.join("app.tar.001/in the way")).unwrap();
         let failed = write_parts(&path, 10, |out| {
             out.write_all(&[7u8; 25]).context(|| "writing")
         });
         assert!(failed.is_err());
-        assert_eq!(names(&dir), ["app.tar.000", "app.tar.001"]);
+        assert_eq!(scratch::names(&dir), ["app.tar.000", "app.tar.001"]);
         fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_failed_write_leaves_no_part() {
-        let dir = scratch("failed");
+        let dir = scratch::dir("save-failed");
         let path = dir.join("app.tar");
         let failed = write_parts(&path, 10, |out| {
             out.write_all(&[7u8; 25]).context(|| "writing")?;
             Err::<(), _>(Error::BadInput("the source broke".into()))
         });
         assert!(failed.is_err());
-        assert!(names(&dir).is_empty(), "{:?}", names(&dir));
+        assert!(
+            scratch::names(&dir).is_empty(),
+            "{:?}",
+            scratch::names(&dir)
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 }

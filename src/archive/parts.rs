@@ -266,17 +266,11 @@ impl Seek for PartsReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn scratch(label: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("dip-parts-{label}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    }
+    use crate::scratch;
 
     #[test]
     fn parts_hold_the_stream_within_the_limit_and_read_back_whole() {
-        let dir = scratch("roundtrip");
+        let dir = scratch::dir("parts-roundtrip");
         let data: Vec<u8> = (0..10_000u32).flat_map(|i| i.to_le_bytes()).collect();
         let mut writer = PartsWriter::new(&dir, "images.tar", "", 4096);
         for chunk in data.chunks(1000) {
@@ -313,7 +307,7 @@ mod tests {
 
     #[test]
     fn a_whole_file_is_not_taken_for_parts_and_4g_fits_fat32() {
-        let dir = scratch("whole");
+        let dir = scratch::dir("parts-whole");
         fs::write(dir.join("app.tar"), b"x").unwrap();
         fs::write(dir.join("app.tar.000"), b"y").unwrap();
         assert!(Parts::find(&dir.join("app.tar")).is_none());
