@@ -35,6 +35,16 @@ pub use upload::{UPLOAD_HELP, UploadArgs};
 pub use uploading::UploadFlags;
 pub use written::{WRITTEN_HELP, Written, WrittenArgs};
 
+/// The flag groups of the commands that upload to a registry (push, copy, sync), as their
+/// help shows them.
+pub const UPLOAD_GROUPS: &[&str] = &[
+    UPLOAD_HELP,
+    REFERRERS_HELP,
+    REGISTRY_HELP,
+    TRANSFER_HELP,
+    PROGRESS_HELP,
+];
+
 /// What a command line asks for: the command's help, or a run with these arguments (each
 /// command parses into a plain struct first, and opens or connects to anything only after).
 pub enum Parsed<T> {

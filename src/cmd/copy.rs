@@ -2,10 +2,7 @@
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{
-    self, Globals, PROGRESS_HELP, Parsed, REFERRERS_HELP, REGISTRY_HELP, TRANSFER_HELP,
-    UPLOAD_HELP, UploadFlags,
-};
+use crate::args::{self, Globals, Parsed, UploadFlags};
 use crate::error::{Error, Result};
 use crate::reference::Reference;
 use crate::registry::{Registry, RegistrySource};
@@ -37,13 +34,7 @@ Options:
   -n, --dry-run                     show what would be copied; send nothing";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
-pub const GROUPS: &[&str] = &[
-    UPLOAD_HELP,
-    REFERRERS_HELP,
-    REGISTRY_HELP,
-    TRANSFER_HELP,
-    PROGRESS_HELP,
-];
+pub const GROUPS: &[&str] = args::UPLOAD_GROUPS;
 
 /// The long help.
 pub const DETAILS: &str = "

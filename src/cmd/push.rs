@@ -6,10 +6,7 @@ use std::path::Path;
 use lexopt::{Arg, Parser};
 
 use crate::archive::{ImageQuery, Input, is_archive_path};
-use crate::args::{
-    self, Flag, Globals, PROGRESS_HELP, Parsed, REFERRERS_HELP, REGISTRY_HELP, TRANSFER_HELP,
-    UPLOAD_HELP, UploadFlags,
-};
+use crate::args::{self, Flag, Globals, Parsed, UploadFlags};
 use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::reference::Reference;
@@ -53,13 +50,7 @@ Options:
   -n, --dry-run                     show what would be uploaded; send nothing";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
-pub const GROUPS: &[&str] = &[
-    UPLOAD_HELP,
-    REFERRERS_HELP,
-    REGISTRY_HELP,
-    TRANSFER_HELP,
-    PROGRESS_HELP,
-];
+pub const GROUPS: &[&str] = args::UPLOAD_GROUPS;
 
 /// The long help.
 pub const DETAILS: &str = "

@@ -15,10 +15,7 @@ use std::path::PathBuf;
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{
-    self, Globals, PROGRESS_HELP, Parsed, REFERRERS_HELP, REGISTRY_HELP, TRANSFER_HELP,
-    UPLOAD_HELP, UploadFlags,
-};
+use crate::args::{self, Globals, Parsed, UploadFlags};
 use crate::error::{Context, Error, Result};
 use crate::inert::inert;
 use crate::progress::{Progress, count};
@@ -67,13 +64,7 @@ Options:
   -n, --dry-run                     show what would be sent; send nothing";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
-pub const GROUPS: &[&str] = &[
-    UPLOAD_HELP,
-    REFERRERS_HELP,
-    REGISTRY_HELP,
-    TRANSFER_HELP,
-    PROGRESS_HELP,
-];
+pub const GROUPS: &[&str] = args::UPLOAD_GROUPS;
 
 /// The long help.
 pub const DETAILS: &str = "
