@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::inert::inert;
 use crate::manifest::fallback::{self, subject_of_tag};
 use crate::manifest::{Descriptor, RawManifest};
 use crate::reference::Reference;
@@ -55,7 +56,8 @@ impl Referrers {
         let bytes = entries.read_small(REFERRERS_ENTRY)?;
         serde_json::from_slice(&bytes).map_err(|e| {
             Error::BadInput(format!(
-                "{name}: {REFERRERS_ENTRY}: not a listing of referrers ({e})"
+                "{name}: {REFERRERS_ENTRY}: not a listing of referrers ({})",
+                inert(&e.to_string())
             ))
         })
     }
