@@ -40,6 +40,15 @@ fn signed_image(dir: &TempDir, registry: &TestRegistry, host: &str) -> Signed {
     }
 }
 
+/// Runs `copy` of `from_host/image` to `to_host/to_image` with a fresh cache.
+fn copy_image(from_host: &str, image: &str, to_host: &str, to_image: &str) -> support::Run {
+    TestCache::new().run(&[
+        "copy",
+        &format!("{from_host}/{image}"),
+        &format!("{to_host}/{to_image}"),
+    ])
+}
+
 /// The fallback tag of a manifest.
 fn fallback_tag(of: &Manifest) -> String {
     format!("sha256-{}", of.hex())
@@ -73,13 +82,7 @@ fn a_copy_to_a_registry_without_the_api_carries_every_referrer_byte_for_byte() {
     );
     let dir = TempDir::new("referrers-fallback");
     let signed = signed_image(&dir, &source, &source.host());
-    let copied = TestCache::new()
-        .run(&[
-            "copy",
-            &format!("{}/app:v1", source.host()),
-            &format!("{}/app:v1", target.host()),
-        ])
-        .success();
+    let copied = copy_image(&source.host(), "app:v1", &target.host(), "app:v1").success();
     assert!(copied.stderr.contains("2 referrers"), "{}", copied.stderr);
     let at = target.host();
     holds(&at, "app:v1", &signed.image);
@@ -118,13 +121,7 @@ fn a_copy_to_a_registry_with_the_api_pushes_the_referrers_and_no_fallback_tag() 
     let target = Front::with_referrers_api(registry.port(), ReferrersApi::new(10));
     let dir = TempDir::new("referrers-api");
     let signed = signed_image(&dir, &source, &source.host());
-    TestCache::new()
-        .run(&[
-            "copy",
-            &format!("{}/app:v1", source.host()),
-            &format!("{}/app:v1", target.host()),
-        ])
-        .success();
+    copy_image(&source.host(), "app:v1", &target.host(), "app:v1").success();
     let at = registry.host();
     holds(&at, "app:v1", &signed.image);
     holds(&at, &format!("app@{}", signed.sbom.digest), &signed.sbom);
@@ -372,13 +369,7 @@ fn a_source_listing_over_a_thousand_referrers_is_refused() {
             })
             .collect();
     });
-    let refused = TestCache::new()
-        .run(&[
-            "copy",
-            &format!("{}/app:v1", front.host()),
-            &format!("{}/app:v1", target.host()),
-        ])
-        .exits(3);
+    let refused = copy_image(&front.host(), "app:v1", &target.host(), "app:v1").exits(3);
     assert!(
         refused.stderr.contains("--no-referrers"),
         "{}",
@@ -398,13 +389,7 @@ fn a_link_to_another_host_is_refused_and_never_followed() {
     let (front, _) = hostile_source(&dir, &registry, move |subject, page| {
         page.next = Some(format!("{elsewhere}/v2/app/referrers/{subject}?last=x"));
     });
-    let refused = TestCache::new()
-        .run(&[
-            "copy",
-            &format!("{}/app:v1", front.host()),
-            &format!("{}/app:v1", target.host()),
-        ])
-        .exits(5);
+    let refused = copy_image(&front.host(), "app:v1", &target.host(), "app:v1").exits(5);
     assert!(
         refused.stderr.contains("another host"),
         "{}",
@@ -429,13 +414,7 @@ fn a_referrer_naming_another_subject_is_left_out_with_a_warning() {
     let v2 = producer.fetch("app", "v2");
     let foreign = producer.sbom("app", &v2, "app-v2");
     *other_sbom.lock().unwrap() = Some(foreign.entry());
-    let copied = TestCache::new()
-        .run(&[
-            "copy",
-            &format!("{}/app:v1", front.host()),
-            &format!("{}/app:v1", target.host()),
-        ])
-        .success();
+    let copied = copy_image(&front.host(), "app:v1", &target.host(), "app:v1").success();
     let warned = format!("referrer {} is listed for {}", foreign.digest, image.digest);
     assert!(copied.stderr.contains(&warned), "{}", copied.stderr);
     assert!(copied.stderr.contains("1 referrer"), "{}", copied.stderr);
@@ -510,13 +489,7 @@ fn a_source_with_the_api_is_read_page_by_page() {
         "{listing}"
     );
 
-    let copied = TestCache::new()
-        .run(&[
-            "copy",
-            &format!("{}/app:v1", front.host()),
-            &format!("{}/app:v1", target.host()),
-        ])
-        .success();
+    let copied = copy_image(&front.host(), "app:v1", &target.host(), "app:v1").success();
     assert!(copied.stderr.contains("3 referrers"), "{}", copied.stderr);
     let fallback = Producer::new(&target.host()).fetch("app", &fallback_tag(&image));
     let digests: Vec<String> = made.iter().map(|m| m.digest.clone()).collect();
@@ -617,13 +590,7 @@ fn a_signature_of_an_sbom_travels_with_it_at_its_own_tag() {
     let signed = signed_image(&dir, &source, &source.host());
     let sbom_signature =
         Producer::new(&source.host()).cosign_signature("app", &signed.sbom, "MEUCIQsbom");
-    let copied = TestCache::new()
-        .run(&[
-            "copy",
-            &format!("{}/app:v1", source.host()),
-            &format!("{}/app:v1", target.host()),
-        ])
-        .success();
+    let copied = copy_image(&source.host(), "app:v1", &target.host(), "app:v1").success();
     assert!(copied.stderr.contains("3 referrers"), "{}", copied.stderr);
     let tag = format!("app:{}.sig", fallback_tag(&signed.sbom));
     holds(&target.host(), &tag, &sbom_signature);
