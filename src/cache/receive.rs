@@ -6,6 +6,7 @@
 use std::fs::{self, File, TryLockError};
 use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 use crate::create::{self, SHAREABLE_DIR, SHAREABLE_FILE};
 use crate::digest::{self, Digest, Hasher};
@@ -42,19 +43,7 @@ impl Session<'_> {
             // ours: what the path names now is not what is locked.
             return self.receive_fresh(blob, &mut *open(0)?);
         }
-        let mut have = held.len();
-        if have > blob.size {
-            file.set_len(0)
-                .context(|| format!("emptying {}", path.display()))?;
-            have = 0;
-        }
-        let mut hasher = Hasher::default();
-        if have > 0 {
-            let mut prefix = File::open(&path)
-                .context(|| format!("reading {}", path.display()))?
-                .take(have);
-            digest::append_hashed(&mut prefix, &mut io::sink(), &path, &mut hasher)?;
-        }
+        let (have, mut hasher) = resumed(&file, held.len(), blob, &path)?;
         // A partial file that is already whole (salvaged from a killed run) needs no request.
         let copied = match have < blob.size {
             true => open(have).and_then(|mut data| {
@@ -102,4 +91,23 @@ fn check(blob: &Descriptor, digest: &Digest, size: u64) -> Result<()> {
         "received {size} bytes hashing to {digest}, expected {} bytes hashing to {}",
         blob.size, blob.digest
     )))
+}
+
+/// How much of `blob` the locked partial file at `path` (`held` bytes long) already holds,
+/// hashed: nothing when it holds more than the blob's size (emptied, as nothing in it can be
+/// trusted).
+fn resumed(file: &File, held: u64, blob: &Descriptor, path: &Path) -> Result<(u64, Hasher)> {
+    let mut hasher = Hasher::default();
+    if held > blob.size {
+        file.set_len(0)
+            .context(|| format!("emptying {}", path.display()))?;
+        return Ok((0, hasher));
+    }
+    if held > 0 {
+        let mut prefix = File::open(path)
+            .context(|| format!("reading {}", path.display()))?
+            .take(held);
+        digest::append_hashed(&mut prefix, &mut io::sink(), path, &mut hasher)?;
+    }
+    Ok((held, hasher))
 }

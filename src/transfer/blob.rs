@@ -222,17 +222,7 @@ impl OneBlob<'_> {
     fn stream(&self, likely: Option<&Descriptor>) -> Result<Copied> {
         let (blob, options) = (self.blob, self.options);
         if options.dry_run {
-            (self.progress).info(format_args!(
-                "would copy {} ({})",
-                blob.digest,
-                human_bytes(blob.size)
-            ));
-            let moved = Moved {
-                bytes: blob.size,
-                sent: blob.size,
-                resumed: 0,
-            };
-            return Ok((blob.clone(), Done::Copied(moved), 0));
+            return Ok(self.would_copy());
         }
         if let Some(board) = options.board {
             board.started(blob);
@@ -271,15 +261,7 @@ impl OneBlob<'_> {
                 });
             }
         };
-        if let Some(governor) = options.governor {
-            let moving = (self.moving.lock().unwrap_or_else(|e| e.into_inner()))
-                .map_or(Duration::ZERO, |(first, last)| last - first);
-            if let Some(adjustment) =
-                governor.blob_moved(started.elapsed().saturating_sub(moving), moving)
-            {
-                show(options.board, &adjustment);
-            }
-        }
+        self.tell_governor(started);
         if self.destination.transforms(blob)
             && let Some(memo) = options.memo
         {
@@ -294,6 +276,37 @@ impl OneBlob<'_> {
             resumed: self.resumed.load(Ordering::Relaxed),
         };
         Ok((stored, Done::Copied(moved), budget.failures()))
+    }
+
+    /// What a dry run says and counts for the blob: copied, as a real run would.
+    fn would_copy(&self) -> Copied {
+        let blob = self.blob;
+        (self.progress).info(format_args!(
+            "would copy {} ({})",
+            blob.digest,
+            human_bytes(blob.size)
+        ));
+        let moved = Moved {
+            bytes: blob.size,
+            sent: blob.size,
+            resumed: 0,
+        };
+        (blob.clone(), Done::Copied(moved), 0)
+    }
+
+    /// Tells the governor (when there is one) how long the blob spent on round trips and how
+    /// long on bytes, since `started`.
+    fn tell_governor(&self, started: Instant) {
+        let Some(governor) = self.options.governor else {
+            return;
+        };
+        let moving = (self.moving.lock().unwrap_or_else(|e| e.into_inner()))
+            .map_or(Duration::ZERO, |(first, last)| last - first);
+        if let Some(adjustment) =
+            governor.blob_moved(started.elapsed().saturating_sub(moving), moving)
+        {
+            show(self.options.board, &adjustment);
+        }
     }
 
     /// The source's bytes of the blob from `offset`: bounded by its size, held to the rate

@@ -140,13 +140,7 @@ impl<'a> Reading<'a> {
         let bad = |e: String| Error::BadInput(format!("{}: {e}", source.describe()));
         let index = match manifest::parse(&manifest.bytes).map_err(bad)? {
             Parsed::Image(image) => {
-                match platforms {
-                    Platforms::One(platform) => {
-                        self.check_platform(&image, std::slice::from_ref(platform))?
-                    }
-                    Platforms::Several(wanted) => self.check_platform(&image, wanted)?,
-                    Platforms::Host | Platforms::All => {}
-                }
+                self.check_platform(&image, platforms)?;
                 return Ok(Tree {
                     manifest,
                     node: Node::Image(image),
@@ -174,8 +168,7 @@ impl<'a> Reading<'a> {
             return self.tree(manifest, depth);
         }
         if let Platforms::Several(wanted) = platforms {
-            let (narrowed, kept) = self.narrowed(&manifest, &index, &held, wanted)?;
-            self.taken = Some(PlatformsTaken::Chosen(kept));
+            let narrowed = self.narrowed(&manifest, &index, &held, wanted)?;
             remarks.push(Remark::Warning(format!(
                 "--platform {}: the index was rewritten to list only these, so its digest is \
                  {}, not the source's {}",
@@ -185,7 +178,6 @@ impl<'a> Reading<'a> {
                 narrowed.digest,
                 manifest.digest
             )));
-            self.hold(&narrowed)?;
             return self.tree(narrowed, depth);
         }
         let entry = self.chosen_entry(&index, &held, platforms, remarks)?;
@@ -196,15 +188,15 @@ impl<'a> Reading<'a> {
     }
 
     /// `manifest`, the index `index`, rewritten to list only the images for `wanted` (each the
-    /// first the source holds for its platform), in the index's order, and their platforms;
-    /// refused when the source holds none for one of them.
+    /// first the source holds for its platform), in the index's order, held and noted as
+    /// the platforms taken; refused when the source holds none for one of them.
     fn narrowed(
-        &self,
+        &mut self,
         manifest: &RawManifest,
         index: &ImageIndex,
         holds: &HashSet<&Digest>,
         wanted: &[Platform],
-    ) -> Result<(RawManifest, Vec<String>)> {
+    ) -> Result<RawManifest> {
         let (held, _) = images(index, holds);
         let kept = (wanted.iter())
             .map(|platform| Ok(&self.pick(&held, platform, None)?.digest))
@@ -215,7 +207,9 @@ impl<'a> Reading<'a> {
             .collect();
         let narrowed = manifest::with_entries_only(manifest, &kept)
             .map_err(|e| Error::BadInput(format!("{}: {e}", self.source.describe())))?;
-        Ok((narrowed, labels))
+        self.taken = Some(PlatformsTaken::Chosen(labels));
+        self.hold(&narrowed)?;
+        Ok(narrowed)
     }
 
     /// The entry of `index` to take, by the one rule: the first image (never an attestation)
@@ -290,9 +284,14 @@ impl<'a> Reading<'a> {
             })
     }
 
-    /// Refuses a single-platform image whose config names a platform none of `wanted`
-    /// accepts, when platforms were asked for (Docker refuses it too).
-    fn check_platform(&self, image: &ImageManifest, wanted: &[Platform]) -> Result<()> {
+    /// Refuses a single-platform image whose config names a platform none of those asked
+    /// for accepts (Docker refuses it too); nothing to check when none were asked for.
+    fn check_platform(&self, image: &ImageManifest, platforms: &Platforms) -> Result<()> {
+        let wanted = match platforms {
+            Platforms::One(platform) => std::slice::from_ref(platform),
+            Platforms::Several(wanted) => wanted,
+            Platforms::Host | Platforms::All => return Ok(()),
+        };
         let bytes = read_config(self.source, &image.config)?;
         let config = manifest::parse_config(&bytes)
             .map_err(|e| Error::BadInput(format!("config {}: {e}", image.config.digest)))?;

@@ -260,17 +260,9 @@ fn take<'s>(
         }
         Referrer::Listed(entry) => entry,
     };
-    if names_subject.as_ref() != Some(&subject.digest) {
-        progress.warn(format_args!(
-            "{}: referrer {} is listed for {} but names {}; left out",
-            subjects.source.describe(),
-            manifest.digest,
-            subject.digest,
-            names_subject.map_or_else(|| "no subject".to_string(), |d| d.to_string())
-        ));
-        return Ok(None);
-    }
-    if !policy.takes_manifest(&manifest) {
+    if !names_listed_subject(subjects, subject, &manifest, names_subject, progress)
+        || !policy.takes_manifest(&manifest)
+    {
         return Ok(None);
     }
     let listed = Descriptor {
@@ -290,4 +282,26 @@ fn take<'s>(
         listed: Some(listed),
         beside: subjects.name.clone(),
     }))
+}
+
+/// Whether a referrer listed for `subject` names it as its subject; when it does not (a
+/// listing that lies, or is stale), it is left out with a warning.
+fn names_listed_subject(
+    subjects: &Subjects<'_>,
+    subject: &Descriptor,
+    manifest: &RawManifest,
+    names_subject: Option<Digest>,
+    progress: &Progress,
+) -> bool {
+    if names_subject.as_ref() == Some(&subject.digest) {
+        return true;
+    }
+    progress.warn(format_args!(
+        "{}: referrer {} is listed for {} but names {}; left out",
+        subjects.source.describe(),
+        manifest.digest,
+        subject.digest,
+        names_subject.map_or_else(|| "no subject".to_string(), |d| d.to_string())
+    ));
+    false
 }

@@ -13,6 +13,7 @@ use crate::cache::CachedImage;
 use crate::create;
 use crate::digest::{Digest, HashingWriter};
 use crate::error::{Context, Error, Result};
+use crate::manifest::Descriptor;
 use crate::progress::{Board, Progress};
 use crate::transfer::{ReferrerPolicy, Source, Summary};
 use crate::writeback::WriteBehind;
@@ -88,24 +89,11 @@ pub fn fill(dir: &Path, contents: &Contents<'_>, shown: (&Board, &Progress)) -> 
     } else {
         "images.tar"
     };
-    let mut images = Vec::new();
-    let mut sizes: BTreeMap<Digest, u64> = BTreeMap::new();
-    let mut layers = Vec::new();
-    for image in contents.images {
-        let (configs, image_layers) = blobs_of(image)?;
-        let blobs = configs.iter().chain(&image_layers);
-        sizes.extend(blobs.clone().map(|blob| (blob.digest.clone(), blob.size)));
-        images.push(RecordedImage {
-            name: image
-                .name()
-                .map_or_else(|| image.key.clone(), |n| n.to_string()),
-            manifest: image.manifest()?.digest,
-            blobs: blobs.map(|blob| blob.digest.clone()).collect(),
-        });
-        layers.extend(image_layers);
-        // A delta leaves out the layers of referrers an earlier bundle carried, too.
-        layers.extend(image.referrer_layers()?);
-    }
+    let Listed {
+        images,
+        mut sizes,
+        layers,
+    } = listed(contents.images)?;
     let leave_out = (contents.earlier)
         .map(|earlier| (earlier.since.clone(), earlier.leaves_out(&layers)))
         .filter(|(_, omitted)| !omitted.is_empty());
@@ -143,6 +131,41 @@ pub fn fill(dir: &Path, contents: &Contents<'_>, shown: (&Board, &Progress)) -> 
     };
     write_beside(dir, contents.binary, &record, texts, sums)?;
     Ok(Filled { summary, record })
+}
+
+/// What the bundle's images are made of, before anything is written.
+struct Listed {
+    /// Each image as the record lists it.
+    images: Vec<RecordedImage>,
+    /// The size of every blob they use.
+    sizes: BTreeMap<Digest, u64>,
+    /// Their layers and their referrers' layers: what a delta may leave out.
+    layers: Vec<Descriptor>,
+}
+
+/// Lists what `images` are made of.
+fn listed(images: &[CachedImage]) -> Result<Listed> {
+    let mut listed = Listed {
+        images: Vec::new(),
+        sizes: BTreeMap::new(),
+        layers: Vec::new(),
+    };
+    for image in images {
+        let (configs, image_layers) = blobs_of(image)?;
+        let blobs = configs.iter().chain(&image_layers);
+        (listed.sizes).extend(blobs.clone().map(|blob| (blob.digest.clone(), blob.size)));
+        listed.images.push(RecordedImage {
+            name: image
+                .name()
+                .map_or_else(|| image.key.clone(), |n| n.to_string()),
+            manifest: image.manifest()?.digest,
+            blobs: blobs.map(|blob| blob.digest.clone()).collect(),
+        });
+        listed.layers.extend(image_layers);
+        // A delta leaves out the layers of referrers an earlier bundle carried, too.
+        listed.layers.extend(image.referrer_layers()?);
+    }
+    Ok(listed)
 }
 
 /// A file of the bundle with its digest, for SHA256SUMS.

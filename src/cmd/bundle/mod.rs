@@ -183,10 +183,9 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
     fetch_missing(&run, &registry_options, &written.images, referrers)?;
     let cached = cached_images(&run.cache, &written.images)?;
     let session = run.cache.begin()?;
-    let earlier = match &since {
-        Some(path) => Some(Earlier::read(path, session.staging_dir())?),
-        None => None,
-    };
+    let earlier = (since.as_ref())
+        .map(|path| Earlier::read(path, session.staging_dir()))
+        .transpose()?;
     let board = run.board();
     let output = PathBuf::from(&written.output);
     let contents = Contents {
@@ -197,11 +196,9 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         earlier: earlier.as_ref(),
         referrers: written.referrers.as_ref(),
     };
-
     let filled = fill_in_place(&output, &contents, (&board, &progress))?;
-    let (summary, record) = (&filled.summary, &filled.record);
     if let Some(earlier) = &earlier
-        && record.relies_on.is_empty()
+        && filled.record.relies_on.is_empty()
     {
         progress.warn(format_args!(
             "{} shares no layer with these images: the bundle is whole",
@@ -209,33 +206,53 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         ));
     }
     let names: Vec<String> = cached.iter().map(|image| image.key.clone()).collect();
+    let summary = &filled.summary;
+    run.finish(("bundle", &names), summary, &board, |took| {
+        bundled_line(
+            &filled,
+            cached.len(),
+            &binary,
+            &output,
+            since.as_deref(),
+            took,
+        )
+    })
+}
+
+/// The closing line: what went in, what was left out for `--since`, and what to run on the
+/// other side.
+fn bundled_line(
+    filled: &Filled,
+    images: usize,
+    binary: &Path,
+    output: &Path,
+    since: Option<&Path>,
+    took: &str,
+) -> String {
+    let (summary, record) = (&filled.summary, &filled.record);
     let relied = match record.relies_on.len() {
         0 => String::new(),
         n => format!(
             ", leaving out {} ({}) that {} carried",
             count(n, "layer"),
             human_bytes(record.relies_on.iter().map(|blob| blob.size).sum()),
-            since
-                .as_ref()
-                .map_or(String::new(), |p| p.display().to_string())
+            since.map_or(String::new(), |p| p.display().to_string())
         ),
     };
     let parts = match record.archive.len() {
         1 => String::new(),
         n => format!(", the archive in {n} parts"),
     };
-    run.finish(("bundle", &names), summary, &board, |took| {
-        format!(
-            "bundled {} ({}, {}{relied}{parts}{}) with {} in {}{took}; on the other side: {}/push.sh REGISTRY[/PREFIX]",
-            count(cached.len(), "image"),
-            count(summary.blobs_copied, "blob"),
-            human_bytes(summary.bytes_copied),
-            referrers_said(summary.referrers),
-            binary.display(),
-            output.display(),
-            output.display()
-        )
-    })
+    format!(
+        "bundled {} ({}, {}{relied}{parts}{}) with {} in {}{took}; on the other side: {}/push.sh REGISTRY[/PREFIX]",
+        count(images, "image"),
+        count(summary.blobs_copied, "blob"),
+        human_bytes(summary.bytes_copied),
+        referrers_said(summary.referrers),
+        binary.display(),
+        output.display(),
+        output.display()
+    )
 }
 
 /// Says what the bundle's program will not do on every machine: run on another

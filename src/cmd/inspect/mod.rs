@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::args::{self, Globals, REGISTRY_HELP, RegistryArgs};
 use crate::error::{Error, Result};
 use crate::inert::inert;
-use crate::manifest::{self, Parsed, Platform, Platforms};
+use crate::manifest::{self, Parsed, Platform, Platforms, RawManifest};
 use crate::progress::human_bytes;
 use crate::reference::Reference;
 use crate::registry::{Mirrors, Registry};
@@ -206,6 +206,18 @@ fn inspect(source: &dyn Source, name: &str, asked: Asked) -> Result<()> {
         }
         Show::Description | Show::Json => {}
     }
+    let description = describe(source, name, &manifest)?;
+    let text = match show {
+        Show::Json => format!("{description}\n"),
+        _ => render(&description),
+    };
+    write_stdout(text.as_bytes())
+}
+
+/// What `inspect` shows of `manifest`: its platforms for an index, its layers and config for
+/// an image.
+fn describe(source: &dyn Source, name: &str, manifest: &RawManifest) -> Result<Value> {
+    let bad = |e: String| Error::BadInput(format!("{name}: {e}"));
     let mut description =
         json!({ "name": name, "digest": manifest.digest, "media_type": manifest.media_type });
     match manifest::parse(&manifest.bytes).map_err(bad)? {
@@ -234,34 +246,24 @@ fn inspect(source: &dyn Source, name: &str, asked: Asked) -> Result<()> {
             });
         }
     }
-    let text = match show {
-        Show::Json => format!("{description}\n"),
-        _ => render(&description),
-    };
-    write_stdout(text.as_bytes())
+    Ok(description)
 }
 
 /// The description for people, every string of it shown inert (a config is anyone's text).
 fn render(description: &Value) -> String {
-    let text = |value: &Value| match value {
-        Value::String(s) => inert(s).to_string(),
-        Value::Null => "-".into(),
-        // JSON escapes C0 controls but not DEL or C1 ones.
-        other => inert(&other.to_string()).to_string(),
-    };
     let mut out = format!(
         "Name:        {}\nDigest:      {}\nMedia type:  {}\n",
-        text(&description["name"]),
-        text(&description["digest"]),
-        text(&description["media_type"])
+        shown(&description["name"]),
+        shown(&description["digest"]),
+        shown(&description["media_type"])
     );
     if let Some(platforms) = description["platforms"].as_array() {
         out.push_str("Platforms:\n");
         for entry in platforms {
             out.push_str(&format!(
                 "  {:<16} {}\n",
-                text(&entry["platform"]),
-                text(&entry["digest"])
+                shown(&entry["platform"]),
+                shown(&entry["digest"])
             ));
         }
     }
@@ -276,31 +278,47 @@ fn render(description: &Value) -> String {
             let size = human_bytes(layer["size"].as_u64().unwrap_or_default());
             out.push_str(&format!(
                 "  {}  {:>9}  {}\n",
-                text(&layer["digest"]),
+                shown(&layer["digest"]),
                 size,
-                text(&layer["media_type"])
+                shown(&layer["media_type"])
             ));
         }
-        let config = &description["config"];
-        let platform = [&config["os"], &config["architecture"], &config["variant"]]
-            .iter()
-            .filter(|v| !v.is_null())
-            .map(|v| text(v))
-            .collect::<Vec<_>>()
-            .join("/");
-        for (label, value) in [
-            ("Image ID", text(&config["digest"])),
-            ("Platform", platform),
-            ("Created", text(&config["created"])),
-            ("Entrypoint", text(&config["entrypoint"])),
-            ("Cmd", text(&config["cmd"])),
-            ("WorkingDir", text(&config["working_dir"])),
-            ("User", text(&config["user"])),
-            ("Env", text(&config["env"])),
-            ("Labels", text(&config["labels"])),
-        ] {
-            out.push_str(&format!("{:<12} {}\n", format!("{label}:"), value));
-        }
+        out.push_str(&config_lines(&description["config"]));
     }
     out
+}
+
+/// The config's lines of the description for people.
+fn config_lines(config: &Value) -> String {
+    let platform = [&config["os"], &config["architecture"], &config["variant"]]
+        .iter()
+        .filter(|v| !v.is_null())
+        .map(|v| shown(v))
+        .collect::<Vec<_>>()
+        .join("/");
+    let mut out = String::new();
+    for (label, value) in [
+        ("Image ID", shown(&config["digest"])),
+        ("Platform", platform),
+        ("Created", shown(&config["created"])),
+        ("Entrypoint", shown(&config["entrypoint"])),
+        ("Cmd", shown(&config["cmd"])),
+        ("WorkingDir", shown(&config["working_dir"])),
+        ("User", shown(&config["user"])),
+        ("Env", shown(&config["env"])),
+        ("Labels", shown(&config["labels"])),
+    ] {
+        out.push_str(&format!("{:<12} {}\n", format!("{label}:"), value));
+    }
+    out
+}
+
+/// A value of the description as shown to people: inert, `-` for nothing.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::String(s) => inert(s).to_string(),
+        Value::Null => "-".into(),
+        // JSON escapes C0 controls but not DEL or C1 ones.
+        other => inert(&other.to_string()).to_string(),
+    }
 }

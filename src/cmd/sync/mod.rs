@@ -243,6 +243,13 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
     };
     rows.extend(batch.run(&works));
     rows.sort_by_key(|row| row.line);
+    report(&sync, &rows)?;
+    ended(progress, rows)
+}
+
+/// Writes what the sync did: the digest file when asked for, and the table (or JSON) on
+/// standard output.
+fn report(sync: &SyncArgs, rows: &[Row]) -> Result<()> {
     if let Some(path) = &sync.flags.digestfile {
         let lines: Vec<String> = (rows.iter())
             .filter_map(|row| {
@@ -252,18 +259,11 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
             .collect();
         digestfile::write(path, &lines)?;
     }
-    match sync.flags.transfer.json() {
-        true => write_stdout(
-            format!(
-                "{}
-",
-                results::json_result(&rows, sync.flags.dry_run)
-            )
-            .as_bytes(),
-        )?,
-        false => write_stdout(results::table(&rows).as_bytes())?,
-    }
-    ended(progress, rows)
+    let out = match sync.flags.transfer.json() {
+        true => format!("{}\n", results::json_result(rows, sync.flags.dry_run)),
+        false => results::table(rows),
+    };
+    write_stdout(out.as_bytes())
 }
 
 /// How the sync ends, after its table: done, or the first failure's error with how many
