@@ -8,7 +8,7 @@ use crate::cache::Cache;
 use crate::error::Result;
 use crate::progress::{Progress, Verbosity};
 
-use super::{FlagGroup, env_bool, env_value, value};
+use super::{Env, FlagGroup, value};
 
 /// The help lines of the global flags, shown under every command's help.
 pub const GLOBAL_HELP: &str = "\
@@ -23,21 +23,30 @@ Global options:
 pub struct Globals {
     pub cache_dir: PathBuf,
     pub verbosity: Verbosity,
+    /// The environment the other flag groups take their defaults from.
+    pub env: Env,
 }
 
 impl Globals {
-    /// The defaults, overridden by the environment.
-    pub fn from_env() -> Result<Globals> {
-        let cache_dir = env_value("DOCKER_PUSHER_CACHE_DIR")
+    /// The defaults, overridden by `env`.
+    pub fn from_env(env: Env) -> Result<Globals> {
+        let cache_dir = (env.value("DOCKER_PUSHER_CACHE_DIR"))
             .map_or_else(|| PathBuf::from(".cache"), PathBuf::from);
-        let verbosity = match env_bool("DOCKER_PUSHER_VERBOSE")? {
+        let verbosity = match env.bool("DOCKER_PUSHER_VERBOSE")? {
             Some(true) => Verbosity::Verbose,
             _ => Verbosity::Normal,
         };
         Ok(Globals {
             cache_dir,
             verbosity,
+            env,
         })
+    }
+
+    /// The defaults alone, with no environment.
+    #[cfg(test)]
+    pub fn defaults() -> Globals {
+        Globals::from_env(Env::default()).expect("an empty environment is valid")
     }
 
     /// The reporter for this run.

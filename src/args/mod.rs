@@ -2,6 +2,7 @@
 //! with their help beside them; helpers that name the flag in every parse error; and the
 //! `DOCKER_PUSHER_*` environment fallbacks, read here and nowhere else.
 
+mod env;
 mod globals;
 mod platform;
 mod progress;
@@ -22,6 +23,7 @@ use lexopt::{Arg, Parser};
 use crate::archive::ImageQuery;
 use crate::error::{Error, Result};
 
+pub use env::Env;
 pub use globals::{GLOBAL_HELP, Globals};
 pub use platform::PlatformArgs;
 pub use progress::{PROGRESS_HELP, ProgressArgs};
@@ -172,16 +174,6 @@ pub fn parse_size(text: &str) -> Option<u64> {
     number.checked_mul(1 << shift)
 }
 
-/// A byte-size environment variable; a bad value names the variable in a usage error.
-pub fn env_size(name: &str) -> Result<Option<u64>> {
-    match env_value(name) {
-        None => Ok(None),
-        Some(text) => parse_size(&text).map(Some).ok_or_else(|| {
-            Error::Usage(format!("{name}={text:?}: expected a size like 50M or 1G"))
-        }),
-    }
-}
-
 /// A positional or flag value as UTF-8, or a usage error naming `what`.
 pub fn utf8(raw: OsString, what: &str) -> Result<String> {
     raw.into_string()
@@ -196,36 +188,6 @@ pub fn unexpected(arg: Arg<'_>, help_for: &str) -> Error {
         Arg::Value(value) => format!("unexpected argument {value:?}"),
     };
     Error::Usage(format!("{what}; see '{help_for} --help'"))
-}
-
-fn env_value(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|value| !value.is_empty())
-}
-
-/// A numeric environment variable; a bad value names the variable in a usage error.
-fn env_number<T: std::str::FromStr>(name: &str) -> Result<Option<T>> {
-    match env_value(name) {
-        None => Ok(None),
-        Some(text) => text
-            .parse()
-            .map(Some)
-            .map_err(|_| Error::Usage(format!("{name}={text:?}: expected a whole number"))),
-    }
-}
-
-/// A boolean environment variable: true/false/1/0 (any case); anything else names the
-/// variable in a usage error.
-pub fn env_bool(name: &str) -> Result<Option<bool>> {
-    let Some(value) = env_value(name) else {
-        return Ok(None);
-    };
-    match value.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" => Ok(Some(true)),
-        "false" | "0" | "no" => Ok(Some(false)),
-        _ => Err(Error::Usage(format!(
-            "{name}={value:?}: expected true, false, yes, no, 1 or 0"
-        ))),
-    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::registry::{Credentials, HELPER_TIMEOUT, HttpOptions, MirrorSpec, RegistryOptions};
 use crate::retry::Pushbacks;
 
-use super::{FlagGroup, env_bool, env_number, env_value, number, secret, value};
+use super::{Env, FlagGroup, number, secret, value};
 
 /// The most bytes `--password-stdin` reads: tokens run to a few kilobytes.
 const MAX_PASSWORD: u64 = 64 * 1024;
@@ -68,22 +68,24 @@ pub struct RegistryArgs {
 
 impl RegistryArgs {
     /// The defaults, overridden by the environment.
-    pub fn from_env() -> Result<RegistryArgs> {
+    pub fn from_env(env: &Env) -> Result<RegistryArgs> {
         Ok(RegistryArgs {
-            username: env_value("DOCKER_PUSHER_USERNAME"),
-            password: env_value("DOCKER_PUSHER_PASSWORD"),
+            username: env.value("DOCKER_PUSHER_USERNAME"),
+            password: env.value("DOCKER_PUSHER_PASSWORD"),
             password_stdin: false,
             password_in_arguments: false,
             ca_certs: Vec::new(),
-            skip_tls: env_bool("DOCKER_PUSHER_SKIP_TLS")?.unwrap_or(false),
+            skip_tls: env.bool("DOCKER_PUSHER_SKIP_TLS")?.unwrap_or(false),
             insecure: Vec::new(),
-            timeout: env_number("DOCKER_PUSHER_TIMEOUT")?,
-            retries: env_number("DOCKER_PUSHER_RETRY_ATTEMPTS")?.unwrap_or(3),
-            mirrors: (env_value("DOCKER_PUSHER_REGISTRY_MIRRORS").unwrap_or_default())
-                .split(',')
-                .filter(|mirror| !mirror.trim().is_empty())
-                .map(|mirror| MirrorSpec::parse(mirror, "DOCKER_PUSHER_REGISTRY_MIRRORS"))
-                .collect::<Result<_>>()?,
+            timeout: env.number("DOCKER_PUSHER_TIMEOUT")?,
+            retries: env.number("DOCKER_PUSHER_RETRY_ATTEMPTS")?.unwrap_or(3),
+            mirrors: (env
+                .value("DOCKER_PUSHER_REGISTRY_MIRRORS")
+                .unwrap_or_default())
+            .split(',')
+            .filter(|mirror| !mirror.trim().is_empty())
+            .map(|mirror| MirrorSpec::parse(mirror, "DOCKER_PUSHER_REGISTRY_MIRRORS"))
+            .collect::<Result<_>>()?,
             mirrors_from_flags: false,
         })
     }

@@ -7,7 +7,7 @@ use crate::retry::Pushbacks;
 use crate::transfer::{Governor, RateLimit};
 
 use super::tuning::TuningArgs;
-use super::{FlagGroup, ProgressArgs, env_number, env_value, number, size, value};
+use super::{Env, FlagGroup, ProgressArgs, number, size, value};
 
 /// The help lines of the transfer flags.
 pub const TRANSFER_HELP: &str = "\
@@ -45,12 +45,12 @@ pub struct TransferArgs {
 
 impl TransferArgs {
     /// The defaults, overridden by the environment.
-    pub fn from_env() -> Result<TransferArgs> {
-        let max_concurrent = env_number("DOCKER_PUSHER_MAX_CONCURRENT")?;
+    pub fn from_env(env: &Env) -> Result<TransferArgs> {
+        let max_concurrent = env.number("DOCKER_PUSHER_MAX_CONCURRENT")?;
         if let Some(max) = max_concurrent {
             check_concurrency(max, "DOCKER_PUSHER_MAX_CONCURRENT")?;
         }
-        let dynamic = match env_value("DOCKER_PUSHER_CONCURRENCY") {
+        let dynamic = match env.value("DOCKER_PUSHER_CONCURRENCY") {
             Some(mode) => concurrency_mode(&mode, "DOCKER_PUSHER_CONCURRENCY")?,
             None => false,
         };
@@ -177,7 +177,7 @@ mod tests {
     /// The transfer flags `line` gives.
     fn transfer(line: &[&str]) -> Result<TransferArgs> {
         let mut parser = Parser::from_args(line.iter().copied());
-        let mut args = TransferArgs::from_env()?;
+        let mut args = TransferArgs::from_env(&Env::default())?;
         if let Some(flag) = next(&mut parser, &mut [&mut args], "test")? {
             panic!("{:?} not claimed", flag.as_arg());
         }

@@ -5,7 +5,7 @@ use lexopt::{Arg, Parser};
 use crate::error::{Error, Result};
 use crate::registry::{Compress, UploadPlan};
 
-use super::{FlagGroup, env_bool, env_size, number, size, value};
+use super::{Env, FlagGroup, number, size, value};
 
 /// The help lines of the upload flags (`push`, `copy`).
 pub const UPLOAD_HELP: &str = "\
@@ -34,12 +34,14 @@ pub struct UploadArgs {
 
 impl UploadArgs {
     /// The defaults, overridden by the environment.
-    pub fn from_env() -> Result<UploadArgs> {
+    pub fn from_env(env: &Env) -> Result<UploadArgs> {
         Ok(UploadArgs {
             gzip: None,
             level: 2,
-            force: !env_bool("DOCKER_PUSHER_SKIP_EXISTING")?.unwrap_or(true),
-            threshold: env_size("DOCKER_PUSHER_LARGE_LAYER_THRESHOLD")?.unwrap_or(1 << 30),
+            force: !env.bool("DOCKER_PUSHER_SKIP_EXISTING")?.unwrap_or(true),
+            threshold: env
+                .size("DOCKER_PUSHER_LARGE_LAYER_THRESHOLD")?
+                .unwrap_or(1 << 30),
             chunk_size: 50 << 20,
         })
     }

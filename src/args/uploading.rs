@@ -8,7 +8,9 @@ use lexopt::{Arg, Parser};
 
 use crate::error::Result;
 
-use super::{FlagGroup, PlatformArgs, ReferrerArgs, RegistryArgs, TransferArgs, UploadArgs, value};
+use super::{
+    Env, FlagGroup, PlatformArgs, ReferrerArgs, RegistryArgs, TransferArgs, UploadArgs, value,
+};
 
 /// The flags of every command that uploads to a registry: the registry, transfer, upload and
 /// platform groups, and `-n/--dry-run` (each command's help describes it in its own words).
@@ -25,11 +27,11 @@ pub struct UploadFlags {
 
 impl UploadFlags {
     /// The defaults, overridden by the environment.
-    pub fn from_env() -> Result<UploadFlags> {
+    pub fn from_env(env: &Env) -> Result<UploadFlags> {
         Ok(UploadFlags {
-            registry: RegistryArgs::from_env()?,
-            transfer: TransferArgs::from_env()?,
-            upload: UploadArgs::from_env()?,
+            registry: RegistryArgs::from_env(env)?,
+            transfer: TransferArgs::from_env(env)?,
+            upload: UploadArgs::from_env(env)?,
             platform: PlatformArgs::default(),
             referrers: ReferrerArgs::default(),
             dry_run: false,

@@ -158,11 +158,11 @@ mod tests {
     #[test]
     fn images_and_all_together_are_refused_before_the_cache_is_opened() {
         let line = ["app:v1", "--all", "--cache-dir", "/nonexistent/dip-cache"];
-        let parsed = CleanArgs::parse(&mut Parser::from_args(line), Globals::from_env().unwrap());
+        let parsed = CleanArgs::parse(&mut Parser::from_args(line), Globals::defaults());
         assert_eq!(parsed.err().map(|e| e.exit_code()), Some(2));
         let line = ["--all", "-n"];
         let Ok(Parsed::Run(clean)) =
-            CleanArgs::parse(&mut Parser::from_args(line), Globals::from_env().unwrap())
+            CleanArgs::parse(&mut Parser::from_args(line), Globals::defaults())
         else {
             panic!("not parsed");
         };

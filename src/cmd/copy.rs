@@ -74,7 +74,7 @@ pub struct CopyArgs {
 impl CopyArgs {
     /// Reads the rest of the command line.
     pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<CopyArgs>> {
-        let mut flags = UploadFlags::from_env()?;
+        let mut flags = UploadFlags::from_env(&globals.env)?;
         let (mut source, mut target, mut via_cache) = (None, None, false);
         let groups: &mut [&mut dyn args::FlagGroup] = &mut [&mut globals, &mut flags];
         while let Some(flag) = args::next(parser, groups, COMMAND)? {

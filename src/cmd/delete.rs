@@ -62,7 +62,7 @@ pub struct DeleteArgs {
 impl DeleteArgs {
     /// Reads the rest of the command line.
     pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<DeleteArgs>> {
-        let mut registry = RegistryArgs::from_env()?;
+        let mut registry = RegistryArgs::from_env(&globals.env)?;
         let (mut image, mut dry_run) = (None, false);
         while let Some(flag) = args::next(parser, &mut [&mut globals, &mut registry], COMMAND)? {
             match flag.as_arg() {

@@ -88,7 +88,7 @@ pub struct ExtractArgs {
 impl ExtractArgs {
     /// Reads the rest of the command line.
     pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<ExtractArgs>> {
-        let mut transfer = TransferArgs::from_env()?;
+        let mut transfer = TransferArgs::from_env(&globals.env)?;
         let (mut file, mut image, mut tag) = (None, None, None);
         let mut platform = PlatformArgs::default();
         let mut referrers = ReferrerArgs::default();

@@ -216,7 +216,7 @@ pub fn run(arguments: Vec<OsString>) -> Result<()> {
         return write_stdout(format!("{PROGRAM} {}\n", env!("CARGO_PKG_VERSION")).as_bytes());
     }
     let mut parser = Parser::from_args(arguments);
-    let mut globals = Globals::from_env()?;
+    let mut globals = Globals::from_env(args::Env::process())?;
     let Some(flag) = args::next(&mut parser, &mut [&mut globals], PROGRAM)? else {
         return Err(Error::Usage(format!(
             "no command given; see '{PROGRAM} --help'"

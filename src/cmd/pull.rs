@@ -85,8 +85,8 @@ pub struct PullArgs {
 impl PullArgs {
     /// Reads the rest of the command line.
     pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<PullArgs>> {
-        let mut registry = RegistryArgs::from_env()?;
-        let mut transfer = TransferArgs::from_env()?;
+        let mut registry = RegistryArgs::from_env(&globals.env)?;
+        let mut transfer = TransferArgs::from_env(&globals.env)?;
         let mut image = None;
         let mut platform = PlatformArgs::default();
         let mut dry_run = false;
@@ -188,7 +188,7 @@ mod tests {
     fn parse(line: &[&str]) -> Result<Parsed<PullArgs>> {
         PullArgs::parse(
             &mut Parser::from_args(line.iter().copied()),
-            Globals::from_env()?,
+            Globals::defaults(),
         )
     }
 

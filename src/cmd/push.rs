@@ -114,7 +114,7 @@ impl PushArgs {
         mut globals: Globals,
         first: Option<Flag>,
     ) -> Result<Parsed<PushArgs>> {
-        let mut flags = UploadFlags::from_env()?;
+        let mut flags = UploadFlags::from_env(&globals.env)?;
         let mut seed_args = SeedArgs::default();
         let (mut source, mut target, mut image) = (None, None, None);
         let mut named_file = false;
@@ -314,7 +314,7 @@ mod tests {
     /// Parses `push` arguments (`first`: the one-shot form's first flag, already read).
     fn parse(line: &[&str], first: Option<Flag>) -> Result<PushArgs> {
         let mut parser = Parser::from_args(line.iter().copied());
-        match PushArgs::parse(&mut parser, Globals::from_env()?, first)? {
+        match PushArgs::parse(&mut parser, Globals::defaults(), first)? {
             Parsed::Run(push) => Ok(push),
             Parsed::Help { .. } => panic!("help asked for"),
         }
@@ -393,7 +393,7 @@ mod tests {
     #[test]
     fn help_and_mistakes_are_told_apart() {
         let mut parser = Parser::from_args(["app:v1", "--help"]);
-        let help = PushArgs::parse(&mut parser, Globals::from_env().unwrap(), None).unwrap();
+        let help = PushArgs::parse(&mut parser, Globals::defaults(), None).unwrap();
         assert!(matches!(help, Parsed::Help { long: true }));
         let error = parse(&["missing.tar", "registry.example.com/app:v1"], None).err();
         assert_eq!(error.map(|e| e.exit_code()), Some(3), "a missing file");

@@ -55,7 +55,7 @@ pub struct TagsArgs {
 impl TagsArgs {
     /// Reads the rest of the command line.
     pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<TagsArgs>> {
-        let mut registry = RegistryArgs::from_env()?;
+        let mut registry = RegistryArgs::from_env(&globals.env)?;
         let (mut repository, mut page_size, mut json) = (None, None, false);
         while let Some(flag) = args::next(parser, &mut [&mut globals, &mut registry], COMMAND)? {
             match flag.as_arg() {
@@ -132,7 +132,7 @@ mod tests {
     fn parse(line: &[&str]) -> Result<Parsed<TagsArgs>> {
         TagsArgs::parse(
             &mut Parser::from_args(line.iter().copied()),
-            Globals::from_env()?,
+            Globals::defaults(),
         )
     }
 

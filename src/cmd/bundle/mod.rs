@@ -120,7 +120,7 @@ impl BundleArgs {
     pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<BundleArgs>> {
         let (mut written, mut binary, mut since) = (Written::default(), None, None);
         let mut transfer = TransferArgs::one_stream();
-        let mut registry = RegistryArgs::from_env()?;
+        let mut registry = RegistryArgs::from_env(&globals.env)?;
         let groups: &mut [&mut dyn FlagGroup] = &mut [
             &mut globals,
             &mut transfer.shown,

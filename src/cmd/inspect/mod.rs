@@ -94,7 +94,7 @@ struct InspectArgs {
 impl InspectArgs {
     /// Reads the rest of the command line.
     fn parse(parser: &mut Parser, mut globals: Globals) -> Result<args::Parsed<InspectArgs>> {
-        let mut registry = RegistryArgs::from_env()?;
+        let mut registry = RegistryArgs::from_env(&globals.env)?;
         let (mut image, mut remote) = (None, false);
         let (mut show, mut platform, mut referrers) = (Show::Description, None, false);
         while let Some(flag) = args::next(parser, &mut [&mut globals, &mut registry], COMMAND)? {

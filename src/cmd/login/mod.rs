@@ -60,7 +60,7 @@ pub struct LoginArgs {
 impl LoginArgs {
     /// Reads the rest of the command line.
     pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<LoginArgs>> {
-        let mut registry = RegistryArgs::from_env()?;
+        let mut registry = RegistryArgs::from_env(&globals.env)?;
         let mut target = None;
         while let Some(flag) = args::next(parser, &mut [&mut globals, &mut registry], COMMAND)? {
             match flag.as_arg() {

@@ -135,7 +135,7 @@ pub enum Lines {
 impl SyncArgs {
     /// Reads the rest of the command line.
     pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<SyncArgs>> {
-        let mut flags = UploadFlags::from_env()?;
+        let mut flags = UploadFlags::from_env(&globals.env)?;
         let (mut list, mut to, mut tags) = (None, None, TagFilter::default());
         let (mut jobs, mut shard) = (1, None);
         let mut given: Vec<String> = Vec::new();
@@ -315,7 +315,7 @@ mod tests {
     fn parse(line: &[&str]) -> Result<Parsed<SyncArgs>> {
         SyncArgs::parse(
             &mut Parser::from_args(line.iter().copied()),
-            Globals::from_env()?,
+            Globals::defaults(),
         )
     }
 
