@@ -78,7 +78,7 @@ fn read_legacy(entries: &Entries, name: &str) -> Result<Layout> {
     }
     let (mut images, mut paths) = (Vec::new(), HashMap::new());
     for item in listed {
-        let (config, diff_ids) = read_config(entries, name, &item.config, None)?;
+        let (config, diff_ids) = checked_config(entries, name, &item.config, None)?;
         if diff_ids.len() != item.layers.len() {
             return Err(bad(format!(
                 "image {} lists {} layers, but its config has {} diff_ids",
@@ -121,7 +121,7 @@ fn read_legacy(entries: &Entries, name: &str) -> Result<Layout> {
 }
 
 /// Reads and checks a config; returns its descriptor and diff_ids.
-fn read_config(
+fn checked_config(
     entries: &Entries,
     name: &str,
     path: &str,
@@ -214,7 +214,7 @@ pub(super) fn read_manifest(
         true => drop(read_blob(entries, name, &image.config)?),
         false => {
             let config_path = image.config.digest.layout_path();
-            read_config(entries, name, &config_path, Some(&image.config))?;
+            checked_config(entries, name, &config_path, Some(&image.config))?;
         }
     }
     for layer in &image.layers {

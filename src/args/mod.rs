@@ -49,7 +49,7 @@ pub const UPLOAD_GROUPS: &[&str] = &[
 
 /// What a command line asks for: the command's help, or a run with these arguments (each
 /// command parses into a plain struct first, and opens or connects to anything only after).
-pub enum Parsed<T> {
+pub enum Invocation<T> {
     /// `-h` (short) or `--help` (long).
     Help { long: bool },
     /// The arguments, checked.

@@ -2,7 +2,7 @@
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{self, Globals, Parsed};
+use crate::args::{self, Globals, Invocation};
 use crate::cache::{Report, Sweep};
 use crate::error::{Error, Result};
 use crate::progress::{Progress, count, human_bytes};
@@ -65,14 +65,14 @@ pub struct CleanArgs {
 
 impl CleanArgs {
     /// Reads the rest of the command line.
-    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<CleanArgs>> {
+    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Invocation<CleanArgs>> {
         let mut images = Vec::new();
         let mut all = false;
         let mut sweep = Sweep::default();
         while let Some(flag) = args::next(parser, &mut [&mut globals], COMMAND)? {
             match flag.as_arg() {
-                Arg::Short('h') => return Ok(Parsed::Help { long: false }),
-                Arg::Long("help") => return Ok(Parsed::Help { long: true }),
+                Arg::Short('h') => return Ok(Invocation::Help { long: false }),
+                Arg::Long("help") => return Ok(Invocation::Help { long: true }),
                 Arg::Long("all") => all = true,
                 Arg::Long("all-names") => sweep.all_names = true,
                 Arg::Short('n') | Arg::Long("dry-run") => sweep.dry_run = true,
@@ -86,7 +86,7 @@ impl CleanArgs {
                 "give IMAGEs or --all, not both; see '{COMMAND} --help'"
             )));
         }
-        Ok(Parsed::Run(CleanArgs {
+        Ok(Invocation::Run(CleanArgs {
             globals,
             images: (!all).then_some(images),
             sweep,
@@ -101,8 +101,8 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         images,
         sweep,
     } = match CleanArgs::parse(parser, globals)? {
-        Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
-        Parsed::Run(clean) => clean,
+        Invocation::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
+        Invocation::Run(clean) => clean,
     };
     let report = globals.cache().clean(images.as_deref(), sweep)?;
     said(&report, sweep, globals.progress())
@@ -161,7 +161,7 @@ mod tests {
         let parsed = CleanArgs::parse(&mut Parser::from_args(line), Globals::defaults());
         assert_eq!(parsed.err().map(|e| e.exit_code()), Some(2));
         let line = ["--all", "-n"];
-        let Ok(Parsed::Run(clean)) =
+        let Ok(Invocation::Run(clean)) =
             CleanArgs::parse(&mut Parser::from_args(line), Globals::defaults())
         else {
             panic!("not parsed");

@@ -2,7 +2,7 @@
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{self, Globals, Parsed, UploadFlags};
+use crate::args::{self, Globals, Invocation, UploadFlags};
 use crate::error::{Error, Result};
 use crate::reference::Reference;
 use crate::registry::{Registry, RegistrySource};
@@ -73,14 +73,14 @@ pub struct CopyArgs {
 
 impl CopyArgs {
     /// Reads the rest of the command line.
-    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<CopyArgs>> {
+    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Invocation<CopyArgs>> {
         let mut flags = UploadFlags::from_env(&globals.env)?;
         let (mut source, mut target, mut via_cache) = (None, None, false);
         let groups: &mut [&mut dyn args::FlagGroup] = &mut [&mut globals, &mut flags];
         while let Some(flag) = args::next(parser, groups, COMMAND)? {
             match flag.as_arg() {
-                Arg::Short('h') => return Ok(Parsed::Help { long: false }),
-                Arg::Long("help") => return Ok(Parsed::Help { long: true }),
+                Arg::Short('h') => return Ok(Invocation::Help { long: false }),
+                Arg::Long("help") => return Ok(Invocation::Help { long: true }),
                 Arg::Long("via-cache") => via_cache = true,
                 Arg::Value(value) if source.is_none() => {
                     source = Some(args::utf8(value, "SOURCE")?)
@@ -96,7 +96,7 @@ impl CopyArgs {
                 "copy needs SOURCE and TARGET; see '{COMMAND} --help'"
             )));
         };
-        Ok(Parsed::Run(CopyArgs {
+        Ok(Invocation::Run(CopyArgs {
             source: Reference::parse_url(&source)
                 .map_err(|e| Error::Usage(format!("SOURCE: {e}")))?,
             target: target_reference(&target)?,
@@ -110,8 +110,8 @@ impl CopyArgs {
 /// Runs `copy` on the rest of the command line.
 pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
     let copy = match CopyArgs::parse(parser, globals)? {
-        Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
-        Parsed::Run(copy) => copy,
+        Invocation::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
+        Invocation::Run(copy) => copy,
     };
     let ((source_scheme, source), (target_scheme, target)) = (copy.source, copy.target);
     let via_cache = copy.via_cache;

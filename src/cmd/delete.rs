@@ -3,7 +3,7 @@
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{self, Globals, Parsed, REGISTRY_HELP, RegistryArgs};
+use crate::args::{self, Globals, Invocation, REGISTRY_HELP, RegistryArgs};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
@@ -61,13 +61,13 @@ pub struct DeleteArgs {
 
 impl DeleteArgs {
     /// Reads the rest of the command line.
-    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<DeleteArgs>> {
+    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Invocation<DeleteArgs>> {
         let mut registry = RegistryArgs::from_env(&globals.env)?;
         let (mut image, mut dry_run) = (None, false);
         while let Some(flag) = args::next(parser, &mut [&mut globals, &mut registry], COMMAND)? {
             match flag.as_arg() {
-                Arg::Short('h') => return Ok(Parsed::Help { long: false }),
-                Arg::Long("help") => return Ok(Parsed::Help { long: true }),
+                Arg::Short('h') => return Ok(Invocation::Help { long: false }),
+                Arg::Long("help") => return Ok(Invocation::Help { long: true }),
                 Arg::Short('n') | Arg::Long("dry-run") => dry_run = true,
                 Arg::Value(value) if image.is_none() => image = Some(args::utf8(value, "IMAGE")?),
                 other => return Err(args::unexpected(other, COMMAND)),
@@ -76,7 +76,7 @@ impl DeleteArgs {
         let text =
             image.ok_or_else(|| Error::Usage(format!("no image given; see '{COMMAND} --help'")))?;
         let image = Reference::parse_url(&text).map_err(|e| Error::Usage(format!("IMAGE: {e}")))?;
-        Ok(Parsed::Run(DeleteArgs {
+        Ok(Invocation::Run(DeleteArgs {
             globals,
             registry,
             image,
@@ -93,8 +93,8 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         image: (scheme, image),
         dry_run,
     } = match DeleteArgs::parse(parser, globals)? {
-        Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
-        Parsed::Run(delete) => delete,
+        Invocation::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
+        Invocation::Run(delete) => delete,
     };
     let progress = globals.progress();
     let (registry, _) = connect(&registry_args, image.registry(), scheme, progress)?;

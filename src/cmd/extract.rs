@@ -4,14 +4,14 @@ use lexopt::{Arg, Parser};
 
 use crate::archive::{Archive, ImageQuery, Input};
 use crate::args::{
-    self, Globals, PROGRESS_HELP, Parsed, PlatformArgs, REFERRERS_HELP, ReferrerArgs,
+    self, Globals, Invocation, PROGRESS_HELP, PlatformArgs, REFERRERS_HELP, ReferrerArgs,
     TRANSFER_HELP, TransferArgs,
 };
 use crate::error::{Error, Result};
 use crate::manifest::Platforms;
 use crate::progress::{Progress, count, human_bytes};
 use crate::reference::Reference;
-use crate::transfer::{self, Job, Options, ReferrerPolicy, Stored, Summary};
+use crate::transfer::{self, ImageCopy, Options, ReferrerPolicy, Stored, Summary};
 
 use crate::run::context::RunContext;
 use crate::run::output::print_help;
@@ -87,7 +87,7 @@ pub struct ExtractArgs {
 
 impl ExtractArgs {
     /// Reads the rest of the command line.
-    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<ExtractArgs>> {
+    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Invocation<ExtractArgs>> {
         let mut transfer = TransferArgs::from_env(&globals.env)?;
         let (mut file, mut image, mut tag) = (None, None, None);
         let mut platform = PlatformArgs::default();
@@ -96,8 +96,8 @@ impl ExtractArgs {
             &mut [&mut globals, &mut transfer, &mut platform, &mut referrers];
         while let Some(flag) = args::next(parser, groups, COMMAND)? {
             match flag.as_arg() {
-                Arg::Short('h') => return Ok(Parsed::Help { long: false }),
-                Arg::Long("help") => return Ok(Parsed::Help { long: true }),
+                Arg::Short('h') => return Ok(Invocation::Help { long: false }),
+                Arg::Long("help") => return Ok(Invocation::Help { long: true }),
                 Arg::Short('f') | Arg::Long("file") => {
                     one_file(&mut file, args::value(parser, "--file")?)?
                 }
@@ -109,7 +109,7 @@ impl ExtractArgs {
         }
         let file =
             file.ok_or_else(|| Error::Usage(format!("no archive given; see '{COMMAND} --help'")))?;
-        Ok(Parsed::Run(ExtractArgs {
+        Ok(Invocation::Run(ExtractArgs {
             input: match file.as_str() {
                 "-" => Input::Stdin,
                 _ => Input::Path(file.into()),
@@ -135,8 +135,8 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         tag,
         referrers,
     } = match ExtractArgs::parse(parser, globals)? {
-        Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
-        Parsed::Run(extract) => extract,
+        Invocation::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
+        Invocation::Run(extract) => extract,
     };
     let run = RunContext::new(&globals, &transfer)?;
     let progress = run.progress;
@@ -152,8 +152,8 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         )));
     }
     let sources: Vec<_> = selected.iter().map(|image| archive.source(image)).collect();
-    let jobs: Vec<Job<'_>> = (selected.iter().zip(&sources))
-        .map(|(image, source)| Job {
+    let copies: Vec<ImageCopy<'_>> = (selected.iter().zip(&sources))
+        .map(|(image, source)| ImageCopy {
             platforms: &platforms,
             source,
             names: image.names.iter().chain(&tag).cloned().collect(),
@@ -164,7 +164,7 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         referrers: referrers.as_ref(),
         ..run.options(Some(&board), 1)
     };
-    let summary = transfer::copy(&jobs, &destination, options, &progress)?;
+    let summary = transfer::copy(&copies, &destination, options, &progress)?;
     let names: Vec<String> = (selected.iter())
         .flat_map(|image| image.names.iter().map(Reference::to_string))
         .collect();

@@ -5,7 +5,7 @@ use std::io;
 use lexopt::{Arg, Parser};
 use serde::Serialize;
 
-use crate::args::{self, Globals, Parsed};
+use crate::args::{self, Globals, Invocation};
 use crate::cache::ImageRecord;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
@@ -87,25 +87,25 @@ pub struct ListArgs {
 
 impl ListArgs {
     /// Reads the rest of the command line.
-    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<ListArgs>> {
+    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Invocation<ListArgs>> {
         let mut json = false;
         while let Some(flag) = args::next(parser, &mut [&mut globals], COMMAND)? {
             match flag.as_arg() {
-                Arg::Short('h') => return Ok(Parsed::Help { long: false }),
-                Arg::Long("help") => return Ok(Parsed::Help { long: true }),
+                Arg::Short('h') => return Ok(Invocation::Help { long: false }),
+                Arg::Long("help") => return Ok(Invocation::Help { long: true }),
                 Arg::Long("json") => json = true,
                 other => return Err(args::unexpected(other, COMMAND)),
             }
         }
-        Ok(Parsed::Run(ListArgs { globals, json }))
+        Ok(Invocation::Run(ListArgs { globals, json }))
     }
 }
 
 /// Runs `list` on the rest of the command line.
 pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
     let ListArgs { globals, json } = match ListArgs::parse(parser, globals)? {
-        Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
-        Parsed::Run(list) => list,
+        Invocation::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
+        Invocation::Run(list) => list,
     };
     let cache = globals.cache();
     let index = cache.index()?;

@@ -2,7 +2,7 @@
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{self, Globals, Parsed};
+use crate::args::{self, Globals, Invocation};
 use crate::error::Result;
 use crate::registry::{HELPER_TIMEOUT, docker_config};
 
@@ -38,12 +38,12 @@ pub struct LogoutArgs {
 
 impl LogoutArgs {
     /// Reads the rest of the command line.
-    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<LogoutArgs>> {
+    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Invocation<LogoutArgs>> {
         let mut target = None;
         while let Some(flag) = args::next(parser, &mut [&mut globals], COMMAND)? {
             match flag.as_arg() {
-                Arg::Short('h') => return Ok(Parsed::Help { long: false }),
-                Arg::Long("help") => return Ok(Parsed::Help { long: true }),
+                Arg::Short('h') => return Ok(Invocation::Help { long: false }),
+                Arg::Long("help") => return Ok(Invocation::Help { long: true }),
                 Arg::Value(value) if target.is_none() => {
                     target = Some(args::utf8(value, "REGISTRY")?)
                 }
@@ -51,15 +51,15 @@ impl LogoutArgs {
             }
         }
         let (_, host) = registry_host(target.as_deref(), COMMAND)?;
-        Ok(Parsed::Run(LogoutArgs { globals, host }))
+        Ok(Invocation::Run(LogoutArgs { globals, host }))
     }
 }
 
 /// Runs `logout` on the rest of the command line.
 pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
     let LogoutArgs { globals, host } = match LogoutArgs::parse(parser, globals)? {
-        Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
-        Parsed::Run(logout) => logout,
+        Invocation::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
+        Invocation::Run(logout) => logout,
     };
     let progress = globals.progress();
     if docker_config::erase(&host, HELPER_TIMEOUT)? {

@@ -3,7 +3,7 @@
 use lexopt::{Arg, Parser};
 
 use crate::args::{
-    self, Globals, PROGRESS_HELP, Parsed, PlatformArgs, REFERRERS_HELP, REGISTRY_HELP,
+    self, Globals, Invocation, PROGRESS_HELP, PlatformArgs, REFERRERS_HELP, REGISTRY_HELP,
     ReferrerArgs, RegistryArgs, TRANSFER_HELP, TransferArgs,
 };
 use crate::error::{Error, Result};
@@ -84,7 +84,7 @@ pub struct PullArgs {
 
 impl PullArgs {
     /// Reads the rest of the command line.
-    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<PullArgs>> {
+    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Invocation<PullArgs>> {
         let mut registry = RegistryArgs::from_env(&globals.env)?;
         let mut transfer = TransferArgs::from_env(&globals.env)?;
         let mut image = None;
@@ -105,8 +105,8 @@ impl PullArgs {
             COMMAND,
         )? {
             match flag.as_arg() {
-                Arg::Short('h') => return Ok(Parsed::Help { long: false }),
-                Arg::Long("help") => return Ok(Parsed::Help { long: true }),
+                Arg::Short('h') => return Ok(Invocation::Help { long: false }),
+                Arg::Long("help") => return Ok(Invocation::Help { long: true }),
                 Arg::Short('n') | Arg::Long("dry-run") => dry_run = true,
                 Arg::Short('r') => seed_args.set_repository(args::value(parser, "-r")?),
                 Arg::Short('t') => seed_args.set_reference(args::value(parser, "-t")?),
@@ -117,7 +117,7 @@ impl PullArgs {
         let image = seed_args.choose(image, ("IMAGE", COMMAND), |image| {
             Reference::parse_url(image).map_err(|e| Error::Usage(format!("IMAGE: {e}")))
         })?;
-        Ok(Parsed::Run(PullArgs {
+        Ok(Invocation::Run(PullArgs {
             platforms: platform.choice(Platforms::Host)?,
             referrers: referrers.policy()?,
             caution: seed_args.caution(),
@@ -133,8 +133,8 @@ impl PullArgs {
 /// Runs `pull` on the rest of the command line.
 pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
     let pull = match PullArgs::parse(parser, globals)? {
-        Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
-        Parsed::Run(pull) => pull,
+        Invocation::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
+        Invocation::Run(pull) => pull,
     };
     let (scheme, reference) = &pull.image;
     let (platforms, dry_run) = (&pull.platforms, pull.dry_run);
@@ -185,7 +185,7 @@ mod tests {
     use super::*;
     use crate::manifest::Platform;
 
-    fn parse(line: &[&str]) -> Result<Parsed<PullArgs>> {
+    fn parse(line: &[&str]) -> Result<Invocation<PullArgs>> {
         PullArgs::parse(
             &mut Parser::from_args(line.iter().copied()),
             Globals::defaults(),
@@ -194,7 +194,7 @@ mod tests {
 
     #[test]
     fn the_seed_short_flags_name_the_image() {
-        let Ok(Parsed::Run(pull)) =
+        let Ok(Invocation::Run(pull)) =
             parse(&["-r", "team/app", "-t", "v1", "--platform", "linux/arm64"])
         else {
             panic!("not parsed");

@@ -6,7 +6,7 @@ use std::path::Path;
 use lexopt::{Arg, Parser};
 
 use crate::archive::{ImageQuery, Input, is_archive_path};
-use crate::args::{self, Flag, Globals, Parsed, UploadFlags};
+use crate::args::{self, Flag, Globals, Invocation, UploadFlags};
 use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::reference::Reference;
@@ -113,7 +113,7 @@ impl PushArgs {
         parser: &mut Parser,
         mut globals: Globals,
         first: Option<Flag>,
-    ) -> Result<Parsed<PushArgs>> {
+    ) -> Result<Invocation<PushArgs>> {
         let mut flags = UploadFlags::from_env(&globals.env)?;
         let mut seed_args = SeedArgs::default();
         let (mut source, mut target, mut image) = (None, None, None);
@@ -136,8 +136,8 @@ impl PushArgs {
                 },
             };
             match flag.as_arg() {
-                Arg::Short('h') => return Ok(Parsed::Help { long: false }),
-                Arg::Long("help") => return Ok(Parsed::Help { long: true }),
+                Arg::Short('h') => return Ok(Invocation::Help { long: false }),
+                Arg::Long("help") => return Ok(Invocation::Help { long: true }),
                 Arg::Short('f' | 's') | Arg::Long("file") | Arg::Long("source") => {
                     named_file |= matches!(flag.as_arg(), Arg::Short('f') | Arg::Long("file"));
                     one(&mut source, args::value(parser, "--file")?, "source")?
@@ -186,7 +186,7 @@ impl PushArgs {
                 Source::Cached(source)
             }
         };
-        Ok(Parsed::Run(PushArgs {
+        Ok(Invocation::Run(PushArgs {
             target,
             caution: seed_args.caution(),
             globals,
@@ -201,8 +201,8 @@ impl PushArgs {
 /// Runs `push` on the rest of the command line (see [`PushArgs::parse`]).
 pub fn run(parser: &mut Parser, globals: Globals, first: Option<Flag>) -> Result<()> {
     let push = match PushArgs::parse(parser, globals, first)? {
-        Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
-        Parsed::Run(push) => push,
+        Invocation::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
+        Invocation::Run(push) => push,
     };
     let (scheme, target) = &push.target;
     if let Some(caution) = push.caution {
@@ -315,8 +315,8 @@ mod tests {
     fn parse(line: &[&str], first: Option<Flag>) -> Result<PushArgs> {
         let mut parser = Parser::from_args(line.iter().copied());
         match PushArgs::parse(&mut parser, Globals::defaults(), first)? {
-            Parsed::Run(push) => Ok(push),
-            Parsed::Help { .. } => panic!("help asked for"),
+            Invocation::Run(push) => Ok(push),
+            Invocation::Help { .. } => panic!("help asked for"),
         }
     }
 
@@ -394,7 +394,7 @@ mod tests {
     fn help_and_mistakes_are_told_apart() {
         let mut parser = Parser::from_args(["app:v1", "--help"]);
         let help = PushArgs::parse(&mut parser, Globals::defaults(), None).unwrap();
-        assert!(matches!(help, Parsed::Help { long: true }));
+        assert!(matches!(help, Invocation::Help { long: true }));
         let error = parse(&["missing.tar", "registry.example.com/app:v1"], None).err();
         assert_eq!(error.map(|e| e.exit_code()), Some(3), "a missing file");
         let error = parse(&["app:v1", "x", "y"], None).err();

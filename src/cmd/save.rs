@@ -7,8 +7,8 @@ use lexopt::{Arg, Parser};
 
 use crate::archive::{write_parts, write_whole};
 use crate::args::{
-    self, FlagGroup, Globals, PROGRESS_HELP, Parsed, REFERRERS_HELP, TransferArgs, WRITTEN_HELP,
-    Written, WrittenArgs,
+    self, FlagGroup, Globals, Invocation, PROGRESS_HELP, REFERRERS_HELP, TransferArgs,
+    WRITTEN_HELP, Written, WrittenArgs,
 };
 use crate::error::{Error, Result};
 use crate::progress::{count, human_bytes};
@@ -66,7 +66,7 @@ pub struct SaveArgs {
 
 impl SaveArgs {
     /// Reads the rest of the command line.
-    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<SaveArgs>> {
+    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Invocation<SaveArgs>> {
         let mut written = Written::default();
         let mut transfer = TransferArgs::one_stream();
         let groups: &mut [&mut dyn FlagGroup] =
@@ -74,8 +74,8 @@ impl SaveArgs {
         // Every flag but the help is some group's: anything left ends the parse.
         if let Some(flag) = args::next(parser, groups, COMMAND)? {
             return match flag.as_arg() {
-                Arg::Short('h') => Ok(Parsed::Help { long: false }),
-                Arg::Long("help") => Ok(Parsed::Help { long: true }),
+                Arg::Short('h') => Ok(Invocation::Help { long: false }),
+                Arg::Long("help") => Ok(Invocation::Help { long: true }),
                 other => Err(args::unexpected(other, COMMAND)),
             };
         }
@@ -98,7 +98,7 @@ impl SaveArgs {
                     .into(),
             ));
         }
-        Ok(Parsed::Run(SaveArgs {
+        Ok(Invocation::Run(SaveArgs {
             globals,
             transfer,
             written,
@@ -113,8 +113,8 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         transfer,
         written,
     } = match SaveArgs::parse(parser, globals)? {
-        Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
-        Parsed::Run(save) => save,
+        Invocation::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
+        Invocation::Run(save) => save,
     };
     let run = RunContext::new(&globals, &transfer)?;
     let cached = cached_images(&run.cache, &written.images)?;

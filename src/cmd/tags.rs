@@ -4,7 +4,7 @@ use std::io::{BufWriter, Write};
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{self, Globals, Parsed, REGISTRY_HELP, RegistryArgs};
+use crate::args::{self, Globals, Invocation, REGISTRY_HELP, RegistryArgs};
 use crate::error::{Error, Result};
 use crate::inert::inert;
 use crate::reference::{self, Reference};
@@ -54,13 +54,13 @@ pub struct TagsArgs {
 
 impl TagsArgs {
     /// Reads the rest of the command line.
-    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<TagsArgs>> {
+    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Invocation<TagsArgs>> {
         let mut registry = RegistryArgs::from_env(&globals.env)?;
         let (mut repository, mut page_size, mut json) = (None, None, false);
         while let Some(flag) = args::next(parser, &mut [&mut globals, &mut registry], COMMAND)? {
             match flag.as_arg() {
-                Arg::Short('h') => return Ok(Parsed::Help { long: false }),
-                Arg::Long("help") => return Ok(Parsed::Help { long: true }),
+                Arg::Short('h') => return Ok(Invocation::Help { long: false }),
+                Arg::Long("help") => return Ok(Invocation::Help { long: true }),
                 Arg::Long("page-size") => page_size = Some(args::number(parser, "--page-size")?),
                 Arg::Long("json") => json = true,
                 Arg::Value(value) if repository.is_none() => {
@@ -78,7 +78,7 @@ impl TagsArgs {
                 "REPOSITORY \"{text}\": give the repository alone, without a tag or digest"
             )));
         }
-        Ok(Parsed::Run(TagsArgs {
+        Ok(Invocation::Run(TagsArgs {
             globals,
             registry,
             repository,
@@ -97,8 +97,8 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         page_size,
         json,
     } = match TagsArgs::parse(parser, globals)? {
-        Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
-        Parsed::Run(tags) => tags,
+        Invocation::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
+        Invocation::Run(tags) => tags,
     };
     let (registry, _) = connect(&registry_args, named.registry(), scheme, globals.progress())?;
     let mut out = BufWriter::new(std::io::stdout().lock());
@@ -129,7 +129,7 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn parse(line: &[&str]) -> Result<Parsed<TagsArgs>> {
+    fn parse(line: &[&str]) -> Result<Invocation<TagsArgs>> {
         TagsArgs::parse(
             &mut Parser::from_args(line.iter().copied()),
             Globals::defaults(),
@@ -140,7 +140,8 @@ mod tests {
     fn a_repository_with_a_tag_is_refused_and_one_without_is_read() {
         let error = parse(&["registry.example.com/app:v1"]).err();
         assert_eq!(error.map(|e| e.exit_code()), Some(2));
-        let Ok(Parsed::Run(tags)) = parse(&["registry.example.com/app", "--page-size", "5"]) else {
+        let Ok(Invocation::Run(tags)) = parse(&["registry.example.com/app", "--page-size", "5"])
+        else {
             panic!("not parsed");
         };
         assert_eq!(tags.repository.1.repository(), "app");

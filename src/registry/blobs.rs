@@ -62,7 +62,7 @@ impl Registry {
             0 => Vec::new(),
             _ => vec![("Range", format!("bytes={offset}-"))],
         };
-        let response = self.request_once(
+        let response = self.attempt(
             "GET",
             &url,
             &pull_scope(repository),
@@ -175,7 +175,7 @@ impl Registry {
         let digest = upload.hasher.clone().finish();
         let url = url::with_query(&upload.location, "digest", &digest.to_string());
         let headers = [("Content-Length", "0".to_string())];
-        self.request_once("PUT", &url, scope, &headers, Body::Empty, &[201])?;
+        self.attempt("PUT", &url, scope, &headers, Body::Empty, &[201])?;
         checked(upload.hasher.clone(), bytes)
     }
 
@@ -203,7 +203,7 @@ impl Registry {
             None => vec![octets(), length],
             Some(_) => vec![octets()],
         };
-        let put = self.request_once(
+        let put = self.attempt(
             "PUT",
             &url,
             scope,
@@ -235,7 +235,7 @@ impl Registry {
             hasher: &mut hasher,
             error: None,
         };
-        let patch = self.request_once(
+        let patch = self.attempt(
             "PATCH",
             &upload.location,
             scope,
@@ -298,7 +298,7 @@ impl Registry {
         headway: &Headway,
     ) -> Result<UploadSession> {
         let start = format!("{}/v2/{repository}/blobs/uploads/", self.base);
-        let response = self.request_once("POST", &start, scope, &[], Body::Empty, &[202])?;
+        let response = self.attempt("POST", &start, scope, &[], Body::Empty, &[202])?;
         let location = response
             .headers()
             .get("location")
@@ -327,7 +327,7 @@ impl Registry {
         scope: &str,
         sent: u64,
     ) -> Result<Option<(u64, String)>> {
-        let response = match self.request_once("GET", location, scope, &[], Body::Empty, &[204]) {
+        let response = match self.attempt("GET", location, scope, &[], Body::Empty, &[204]) {
             Ok(response) => response,
             Err(error) if error.status() == Some(404) => return Ok(None),
             Err(error) => return Err(error),

@@ -235,7 +235,7 @@ impl Registry {
         )
     }
 
-    /// [`Registry::request_once`], tried again as the retry policy says when its body can be
+    /// [`Registry::attempt`], tried again as the retry policy says when its body can be
     /// sent again: for a request that stands alone, not one of a blob transfer (the transfer
     /// owns those retries).
     fn request(
@@ -252,16 +252,16 @@ impl Registry {
             _ => self.attempts,
         };
         self.retried(tries, || {
-            self.request_once(method, url, scope, headers, reborrow(&mut body), expected)
+            self.attempt(method, url, scope, headers, reborrow(&mut body), expected)
         })
     }
 
-    /// Sends a request needing `scope` once, with redirects followed (GET and HEAD only), and
-    /// once more after a `401` that brings a new challenge. Returns the response when its
-    /// status is in `expected`. Every request, and every hop of a redirect, carries the
-    /// registry's `Authorization` only when it goes to the registry's own origin; a `401`
-    /// from anywhere else is an error, never a new challenge.
-    fn request_once(
+    /// One attempt at a request needing `scope`, never retried: sent with redirects followed
+    /// (GET and HEAD only), and sent again once after a `401` that brings a new challenge.
+    /// Returns the response when its status is in `expected`. Every request, and every hop of
+    /// a redirect, carries the registry's `Authorization` only when it goes to the registry's
+    /// own origin; a `401` from anywhere else is an error, never a new challenge.
+    fn attempt(
         &self,
         method: &str,
         url: &str,

@@ -30,7 +30,7 @@ impl Registry {
         noun: &str,
     ) -> Result<(HeaderMap, Vec<u8>)> {
         self.retried(self.attempts, || {
-            let response = self.request_once("GET", url, scope, headers, Body::Empty, &[200])?;
+            let response = self.attempt("GET", url, scope, headers, Body::Empty, &[200])?;
             let (parts, body) = response.into_parts();
             let what = format!("GET {}: {noun}", url::shown(url));
             let bytes = read(body, limit, self.http.body_deadline(), &what)?;

@@ -13,7 +13,7 @@ use crate::digest::COPY_BUFFER;
 use crate::error::{Context, Error, Result};
 use crate::manifest::Platforms;
 use crate::progress::{Board, Progress};
-use crate::transfer::{self, Job, Options, ReferrerPolicy, Summary};
+use crate::transfer::{self, ImageCopy, Options, ReferrerPolicy, Summary};
 
 /// The cached images `queries` name, each once however many names it is given by.
 pub fn cached_images<'c>(cache: &'c Cache, queries: &[String]) -> Result<Vec<CachedImage<'c>>> {
@@ -85,8 +85,8 @@ fn copy_into<W: Write + Send>(
         Some((since, omitted)) => ArchiveDestination::new(out).leaving_out(since, omitted),
         None => ArchiveDestination::new(out),
     };
-    let jobs: Vec<Job<'_>> = (images.iter())
-        .map(|image| Job {
+    let copies: Vec<ImageCopy<'_>> = (images.iter())
+        .map(|image| ImageCopy {
             platforms: &Platforms::All,
             source: image,
             names: image.name().into_iter().collect(),
@@ -98,7 +98,7 @@ fn copy_into<W: Write + Send>(
         referrers,
         ..Options::default()
     };
-    let summary = transfer::copy(&jobs, &destination, options, progress)?;
+    let summary = transfer::copy(&copies, &destination, options, progress)?;
     Ok(Archived {
         summary,
         left_out: destination.left_out(),

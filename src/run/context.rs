@@ -11,7 +11,7 @@ use crate::progress::{Board, Progress, Verbosity, count, human_bytes, json_secon
 use crate::reference::Reference;
 use crate::registry::{Mirrors, Registry, RegistryOptions};
 use crate::retry::Pushbacks;
-use crate::transfer::{self, Governor, Job, Options, PlatformsTaken, RateLimit, Summary};
+use crate::transfer::{self, Governor, ImageCopy, Options, PlatformsTaken, RateLimit, Summary};
 
 use super::output::write_stdout;
 
@@ -122,12 +122,12 @@ impl<'a> RunContext<'a> {
         })?;
         let session = self.cache.begin()?;
         let destination = session.destination(format!("registry:{reference}"));
-        let jobs = [Job {
+        let copies = [ImageCopy {
             platforms,
             source: &source,
             names: vec![reference.clone()],
         }];
-        transfer::copy(&jobs, &destination, options, &self.progress)
+        transfer::copy(&copies, &destination, options, &self.progress)
     }
 
     /// Whether `--json` asked for events and the result on stdout.
@@ -165,7 +165,7 @@ pub fn timing(summary: &Summary, board: &Board) -> String {
     format!(" in {seconds:.1} s{speed}{sent}{resumed}{retries}{adjustments}")
 }
 
-/// What a transfer did, as the JSON result says it (`sync` lists one per job).
+/// What a transfer did, as the JSON result says it (`sync` lists one per copy).
 pub fn json_summary(summary: &Summary) -> serde_json::Value {
     let manifests: Vec<String> = (summary.outcomes.iter())
         .map(|outcome| outcome.manifest.to_string())

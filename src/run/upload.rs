@@ -12,7 +12,7 @@ use crate::manifest::Platforms;
 use crate::progress::{Board, count, human_bytes};
 use crate::reference::{Reference, RepositoryName};
 use crate::registry::{Mirrors, Registry, RegistryDestination, RegistryOptions, RegistrySource};
-use crate::transfer::{self, Job, Ledger, Options, ReferrerPolicy, Source, Summary};
+use crate::transfer::{self, ImageCopy, Ledger, Options, ReferrerPolicy, Source, Summary};
 
 use super::context::RunContext;
 use super::digestfile;
@@ -130,12 +130,12 @@ impl<'a> Uploads<'a> {
         }
         let plan = (self.upload_args).plan(gzip::compress_ahead_pays(options.workers));
         let destination = RegistryDestination::new(registry, target, compress, plan);
-        let job = Job {
+        let copy = ImageCopy {
             source,
             names: vec![target.clone()],
             platforms: &self.platforms,
         };
-        let summary = transfer::copy(&[job], &destination, options, &self.run.progress)?;
+        let summary = transfer::copy(&[copy], &destination, options, &self.run.progress)?;
         if self.upload_args.reencodes()
             && !source.saved_layers()
             && let Some(outcome) = summary.outcomes.first()
@@ -164,7 +164,7 @@ impl<'a> Uploads<'a> {
         }
         let session = self.run.cache.begin()?;
         let into_cache = session.destination(format!("registry:{source}"));
-        let pull = Job {
+        let pull = ImageCopy {
             source: remote,
             names: vec![source.clone()],
             platforms: &self.platforms,

@@ -192,14 +192,14 @@ impl Governor {
         state.window_started = Instant::now();
     }
 
-    /// Waits until another worker may start on a blob; the leave ends when it is dropped.
-    pub fn leave(&self) -> Leave<'_> {
+    /// Waits until another worker may start on a blob; the permit ends when it is dropped.
+    pub fn permit(&self) -> Permit<'_> {
         let mut state = self.state();
         while !take_place(&mut state) {
             state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
         }
         state.waiting = state.waiting.saturating_sub(1);
-        Leave { governor: self }
+        Permit { governor: self }
     }
 
     /// A blob is done: it spent `waiting` on round trips (before its first byte, after its
@@ -314,12 +314,12 @@ impl Governor {
     }
 }
 
-/// One worker's leave to move a blob, given back when dropped.
-pub struct Leave<'a> {
+/// One worker's permit to move a blob, given back when dropped.
+pub struct Permit<'a> {
     governor: &'a Governor,
 }
 
-impl Drop for Leave<'_> {
+impl Drop for Permit<'_> {
     fn drop(&mut self) {
         self.governor.state().active -= 1;
         self.governor.changed.notify_all();
@@ -562,13 +562,13 @@ mod tests {
     #[test]
     fn workers_wait_for_room() {
         let governor = Governor::new(1, 1, Tuning::adaptive(), Pushbacks::default());
-        let first = governor.leave();
+        let first = governor.permit();
         assert!(
             !take_place(&mut governor.state()),
             "no second place while one worker is allowed"
         );
         std::thread::scope(|scope| {
-            let waiting = scope.spawn(|| drop(governor.leave()));
+            let waiting = scope.spawn(|| drop(governor.permit()));
             drop(first);
             waiting
                 .join()

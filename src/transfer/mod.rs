@@ -216,7 +216,7 @@ pub enum Stored {
 
 /// One image to copy, the names to give it at the destination, and which platforms of an
 /// index to take.
-pub struct Job<'a> {
+pub struct ImageCopy<'a> {
     pub source: &'a dyn Source,
     pub names: Vec<Reference>,
     pub platforms: &'a Platforms,
@@ -250,7 +250,7 @@ pub struct Options<'a> {
     pub referrers: Option<&'a ReferrerPolicy>,
 }
 
-/// What one job stored, name by name (`None`: the image has no name).
+/// What one copy stored, name by name (`None`: the image has no name).
 pub struct Outcome {
     /// The manifest stored (the source's, unless layers were re-encoded).
     pub manifest: Digest,
@@ -303,25 +303,25 @@ impl Summary {
     }
 }
 
-/// Copies the jobs: reads every manifest first (choosing in an index as the job's `platforms`
+/// Makes each image copy: reads every manifest first (choosing in an index as the copy's `platforms`
 /// say, or taking it with all it lists), then copies each
 /// blob once, largest first, on `options.workers` threads, then stores the manifests
 /// (children before their index), so a failure in any blob stores no manifest at all; then
 /// the referrers of what was stored, as `options.referrers` says. With `dry_run`, stops
 /// after looking. What the memo learned is saved at the end, failed or not.
 pub fn copy(
-    jobs: &[Job<'_>],
+    copies: &[ImageCopy<'_>],
     destination: &dyn Destination,
     options: Options<'_>,
     progress: &Progress,
 ) -> Result<Summary> {
-    let copied = copy_jobs(jobs, destination, options, progress).and_then(|mut summary| {
+    let copied = copy_images(copies, destination, options, progress).and_then(|mut summary| {
         if !options.dry_run {
-            let level: Vec<referrers::Subjects<'_>> = (jobs.iter().zip(&summary.outcomes))
-                .map(|(job, outcome)| referrers::Subjects {
-                    source: job.source,
+            let level: Vec<referrers::Subjects<'_>> = (copies.iter().zip(&summary.outcomes))
+                .map(|(copy, outcome)| referrers::Subjects {
+                    source: copy.source,
                     subjects: outcome.subjects.clone(),
-                    name: job.names.first().cloned(),
+                    name: copy.names.first().cloned(),
                 })
                 .collect();
             let mut carried = Summary::default();
@@ -353,18 +353,18 @@ fn foreign_refused(source: &dyn Source, layer: &Descriptor) -> Error {
     ))
 }
 
-fn copy_jobs(
-    jobs: &[Job<'_>],
+fn copy_images(
+    copies: &[ImageCopy<'_>],
     destination: &dyn Destination,
     options: Options<'_>,
     progress: &Progress,
 ) -> Result<Summary> {
-    let (trees, taken): (Vec<Tree>, Vec<PlatformsTaken>) = (jobs.iter())
-        .map(|job| read_tree(job, progress))
+    let (trees, taken): (Vec<Tree>, Vec<PlatformsTaken>) = (copies.iter())
+        .map(|copy| read_tree(copy, progress))
         .collect::<Result<Vec<_>>>()?
         .into_iter()
         .unzip();
-    let work = blob_work(jobs, &trees, destination)?;
+    let work = blob_work(copies, &trees, destination)?;
     let (mut summary, stored) = copy_blobs(&work, destination, options, progress)?;
     if options.dry_run {
         return Ok(summary);
@@ -373,10 +373,11 @@ fn copy_jobs(
         .iter()
         .map(|tree| tree.prepare(&stored, destination))
         .collect::<Result<Vec<_>>>()?;
-    for (((job, tree), prepared), platforms) in jobs.iter().zip(&trees).zip(prepared).zip(taken) {
-        let names: Vec<Option<&Reference>> = match job.names.is_empty() {
+    for (((copy, tree), prepared), platforms) in copies.iter().zip(&trees).zip(prepared).zip(taken)
+    {
+        let names: Vec<Option<&Reference>> = match copy.names.is_empty() {
             true => vec![None],
-            false => job.names.iter().map(Some).collect(),
+            false => copy.names.iter().map(Some).collect(),
         };
         let mut outcome = Outcome {
             manifest: prepared.manifest.digest.clone(),
@@ -400,40 +401,40 @@ fn copy_jobs(
     Ok(summary)
 }
 
-/// Reads the manifests of `job`, saying what the plan remarked.
-fn read_tree(job: &Job<'_>, progress: &Progress) -> Result<(Tree, PlatformsTaken)> {
+/// Reads the manifests of `copy`, saying what the plan remarked.
+fn read_tree(copy: &ImageCopy<'_>, progress: &Progress) -> Result<(Tree, PlatformsTaken)> {
     let mut remarks = Vec::new();
-    let tree = Tree::read(job.source, job.platforms, &mut remarks);
+    let tree = Tree::read(copy.source, copy.platforms, &mut remarks);
     for remark in remarks {
         match remark {
-            Remark::Note(text) => progress.info(format_args!("{}: {text}", job.source.describe())),
+            Remark::Note(text) => progress.info(format_args!("{}: {text}", copy.source.describe())),
             Remark::Warning(text) => {
-                progress.warn(format_args!("{}: {text}", job.source.describe()))
+                progress.warn(format_args!("{}: {text}", copy.source.describe()))
             }
         }
     }
     tree
 }
 
-/// Every blob of the jobs' trees once, with its source, largest first; a foreign layer is
+/// Every blob of the copies' trees once, with its source, largest first; a foreign layer is
 /// left out where the destination keeps such layers as they are named, else refused.
 fn blob_work<'j>(
-    jobs: &'j [Job<'_>],
+    copies: &'j [ImageCopy<'_>],
     trees: &'j [Tree],
     destination: &dyn Destination,
 ) -> Result<Vec<(&'j dyn Source, &'j Descriptor)>> {
     let mut seen = HashSet::new();
     let mut work: Vec<(&dyn Source, &Descriptor)> = Vec::new();
-    for (job, tree) in jobs.iter().zip(trees) {
+    for (copy, tree) in copies.iter().zip(trees) {
         for blob in tree.blobs() {
             if media_type::is_foreign(&blob.media_type) {
                 match destination.keeps_foreign_layers() {
                     true => continue,
-                    false => return Err(foreign_refused(job.source, blob)),
+                    false => return Err(foreign_refused(copy.source, blob)),
                 }
             }
             if seen.insert(&blob.digest) {
-                work.push((job.source, blob));
+                work.push((copy.source, blob));
             }
         }
     }

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use super::governor::Governor;
 
 /// Runs `work` on every item, on `workers` threads when that is more than one (none are started
-/// otherwise), each waiting for the governor's leave before an item; returns the results in
+/// otherwise), each waiting for the governor's permit before an item; returns the results in
 /// the order of `items`, or the first error.
 pub fn run<T: Sync, R: Send>(
     items: &[T],
@@ -29,7 +29,7 @@ pub fn run<T: Sync, R: Send>(
         for _ in 0..workers {
             scope.spawn(|| {
                 while failure.lock().unwrap_or_else(|e| e.into_inner()).is_none() {
-                    let _leave = governor.map(Governor::leave);
+                    let _permit = governor.map(Governor::permit);
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(item) = items.get(i) else { return };
                     match work(item) {

@@ -15,7 +15,7 @@ use crate::progress::Progress;
 use crate::reference::Reference;
 
 use super::plan::MANIFEST_BUDGET;
-use super::{Destination, Job, Options, Platforms, Source, Summary, copy_jobs};
+use super::{Destination, ImageCopy, Options, Platforms, Source, Summary, copy_images};
 
 /// How deep referrers of referrers are followed (a signature of an SBOM of an image is 2).
 pub const MAX_DEPTH: usize = 3;
@@ -149,16 +149,16 @@ pub fn carry(
         return Ok(());
     }
     let all = Platforms::All;
-    let jobs: Vec<Job<'_>> = (taken.iter())
-        .map(|one| Job {
+    let copies: Vec<ImageCopy<'_>> = (taken.iter())
+        .map(|one| ImageCopy {
             source: &*one.source,
             names: one.names.clone(),
             platforms: &all,
         })
         .collect();
-    let copied = copy_jobs(&jobs, destination, options, progress)?;
+    let copied = copy_images(&copies, destination, options, progress)?;
     summary.add(&copied);
-    summary.referrers += jobs.len();
+    summary.referrers += copies.len();
     for (subject, linked, index) in &links {
         destination.link_referrers(subject, linked, index.as_ref())?;
     }

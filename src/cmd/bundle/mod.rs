@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use lexopt::{Arg, Parser};
 
 use crate::args::{
-    self, FlagGroup, Globals, PROGRESS_HELP, Parsed, REFERRERS_HELP, REGISTRY_HELP, RegistryArgs,
-    TransferArgs, WRITTEN_HELP, Written, WrittenArgs,
+    self, FlagGroup, Globals, Invocation, PROGRESS_HELP, REFERRERS_HELP, REGISTRY_HELP,
+    RegistryArgs, TransferArgs, WRITTEN_HELP, Written, WrittenArgs,
 };
 use crate::error::{Context, Error, Result};
 use crate::progress::{Board, Progress, count, human_bytes};
@@ -117,7 +117,7 @@ pub struct BundleArgs {
 
 impl BundleArgs {
     /// Reads the rest of the command line.
-    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<BundleArgs>> {
+    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Invocation<BundleArgs>> {
         let (mut written, mut binary, mut since) = (Written::default(), None, None);
         let mut transfer = TransferArgs::one_stream();
         let mut registry = RegistryArgs::from_env(&globals.env)?;
@@ -129,8 +129,8 @@ impl BundleArgs {
         ];
         while let Some(flag) = args::next(parser, groups, COMMAND)? {
             match flag.as_arg() {
-                Arg::Short('h') => return Ok(Parsed::Help { long: false }),
-                Arg::Long("help") => return Ok(Parsed::Help { long: true }),
+                Arg::Short('h') => return Ok(Invocation::Help { long: false }),
+                Arg::Long("help") => return Ok(Invocation::Help { long: true }),
                 Arg::Long("binary") => {
                     binary = Some(PathBuf::from(args::value(parser, "--binary")?))
                 }
@@ -146,7 +146,7 @@ impl BundleArgs {
                 output.display()
             )));
         }
-        Ok(Parsed::Run(BundleArgs {
+        Ok(Invocation::Run(BundleArgs {
             globals,
             transfer,
             registry,
@@ -167,8 +167,8 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         binary,
         since,
     } = match BundleArgs::parse(parser, globals)? {
-        Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
-        Parsed::Run(bundle) => bundle,
+        Invocation::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
+        Invocation::Run(bundle) => bundle,
     };
     let binary = match binary {
         Some(path) => path,

@@ -93,14 +93,14 @@ struct InspectArgs {
 
 impl InspectArgs {
     /// Reads the rest of the command line.
-    fn parse(parser: &mut Parser, mut globals: Globals) -> Result<args::Parsed<InspectArgs>> {
+    fn parse(parser: &mut Parser, mut globals: Globals) -> Result<args::Invocation<InspectArgs>> {
         let mut registry = RegistryArgs::from_env(&globals.env)?;
         let (mut image, mut remote) = (None, false);
         let (mut show, mut platform, mut referrers) = (Show::Description, None, false);
         while let Some(flag) = args::next(parser, &mut [&mut globals, &mut registry], COMMAND)? {
             match flag.as_arg() {
-                Arg::Short('h') => return Ok(args::Parsed::Help { long: false }),
-                Arg::Long("help") => return Ok(args::Parsed::Help { long: true }),
+                Arg::Short('h') => return Ok(args::Invocation::Help { long: false }),
+                Arg::Long("help") => return Ok(args::Invocation::Help { long: true }),
                 Arg::Long("raw") => show = Show::Raw,
                 Arg::Long("config") => show = Show::Config,
                 Arg::Long("json") => show = Show::Json,
@@ -126,7 +126,7 @@ impl InspectArgs {
                     .into(),
             ));
         }
-        Ok(args::Parsed::Run(InspectArgs {
+        Ok(args::Invocation::Run(InspectArgs {
             globals,
             registry,
             image,
@@ -149,8 +149,8 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         remote,
         asked,
     } = match InspectArgs::parse(parser, globals)? {
-        args::Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
-        args::Parsed::Run(inspect) => inspect,
+        args::Invocation::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
+        args::Invocation::Run(inspect) => inspect,
     };
     let cache = globals.cache();
     let cached = match remote {

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{self, Globals, Parsed, REGISTRY_HELP, RegistryArgs};
+use crate::args::{self, Globals, Invocation, REGISTRY_HELP, RegistryArgs};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::registry::{Credentials, Registry, Secret, docker_config};
@@ -59,20 +59,20 @@ pub struct LoginArgs {
 
 impl LoginArgs {
     /// Reads the rest of the command line.
-    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<LoginArgs>> {
+    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Invocation<LoginArgs>> {
         let mut registry = RegistryArgs::from_env(&globals.env)?;
         let mut target = None;
         while let Some(flag) = args::next(parser, &mut [&mut globals, &mut registry], COMMAND)? {
             match flag.as_arg() {
-                Arg::Short('h') => return Ok(Parsed::Help { long: false }),
-                Arg::Long("help") => return Ok(Parsed::Help { long: true }),
+                Arg::Short('h') => return Ok(Invocation::Help { long: false }),
+                Arg::Long("help") => return Ok(Invocation::Help { long: true }),
                 Arg::Value(value) if target.is_none() => {
                     target = Some(args::utf8(value, "REGISTRY")?)
                 }
                 other => return Err(args::unexpected(other, COMMAND)),
             }
         }
-        Ok(Parsed::Run(LoginArgs {
+        Ok(Invocation::Run(LoginArgs {
             globals,
             registry,
             host: registry_host(target.as_deref(), COMMAND)?,
@@ -87,8 +87,8 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         registry: mut registry_args,
         host: (scheme, host),
     } = match LoginArgs::parse(parser, globals)? {
-        Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
-        Parsed::Run(login) => login,
+        Invocation::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
+        Invocation::Run(login) => login,
     };
     let missing = || {
         Error::Usage(format!(

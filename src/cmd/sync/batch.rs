@@ -16,7 +16,7 @@ use crate::registry::{Registry, RegistrySource};
 use crate::transfer::Summary;
 
 use super::connections::Connections;
-use super::results::{Outcome, Row, say_failures};
+use super::results::{Row, Synced, say_failures};
 use super::work::{Named, Work, under_to};
 use crate::run::delta;
 use crate::run::remote::target_reference;
@@ -128,12 +128,12 @@ impl Batch<'_> {
             Ok(archive) => archive,
             Err(error) => return failed(error),
         };
-        let jobs = match self.archive_jobs(&archive, target) {
-            Ok(jobs) => jobs,
+        let targets = match self.archive_targets(&archive, target) {
+            Ok(targets) => targets,
             Err(error) => return failed(error),
         };
         if archive.delta().is_some()
-            && let Err(error) = self.check_delta(&archive, &jobs)
+            && let Err(error) = self.check_delta(&archive, &targets)
         {
             return failed(error);
         }
@@ -145,12 +145,12 @@ impl Batch<'_> {
                 .unwrap_or_default(),
             result: target.and_then(|target| self.push_image(line, &archive, image, target)),
         };
-        jobs.into_iter().map(row).collect()
+        targets.into_iter().map(row).collect()
     }
 
     /// The images of `archive` to push and where: its one image to `target`, or each named
     /// image under --to (an image without a name cannot go there: its row fails).
-    fn archive_jobs<'a>(
+    fn archive_targets<'a>(
         &self,
         archive: &'a Archive,
         target: Option<&str>,
@@ -158,15 +158,15 @@ impl Batch<'_> {
         if let Some(target) = target {
             return Ok(vec![(archive.select_one(None)?, target_reference(target))]);
         }
-        let mut jobs = Vec::new();
+        let mut targets = Vec::new();
         for image in archive.images() {
             if image.names.is_empty() {
                 let why = "an image in it has no name; give TARGET on this line";
-                jobs.push((image, Err(Error::Usage(why.into()))));
+                targets.push((image, Err(Error::Usage(why.into()))));
             }
-            jobs.extend((image.names.iter()).map(|name| (image, under_to(self.to, name))));
+            targets.extend((image.names.iter()).map(|name| (image, under_to(self.to, name))));
         }
-        Ok(jobs)
+        Ok(targets)
     }
 
     /// Pushes `image` of `archive` (list line `line`) to `target`: present when the target
@@ -177,7 +177,7 @@ impl Batch<'_> {
         archive: &Archive,
         image: &ArchiveImage,
         (scheme, target): Named,
-    ) -> Result<Outcome> {
+    ) -> Result<Synced> {
         let uploads = self.uploads;
         let registry = self.connections.open(uploads, target.registry(), scheme)?;
         // What the target held before, to tell an unchanged archive from a push.
@@ -195,7 +195,7 @@ impl Batch<'_> {
             (true, Some(there)) => Ok(self.present(&target, &there)),
             _ => {
                 report(uploads, ("push", "pushed"), &target, &summary, &board)?;
-                Ok(Outcome::Copied(summary))
+                Ok(Synced::Copied(summary))
             }
         }
     }
@@ -205,10 +205,10 @@ impl Batch<'_> {
     fn check_delta(
         &self,
         archive: &Archive,
-        jobs: &[(&ArchiveImage, Result<Named>)],
+        targets: &[(&ArchiveImage, Result<Named>)],
     ) -> Result<()> {
         let mut connected = Vec::new();
-        for (image, target) in jobs {
+        for (image, target) in targets {
             if let Ok((scheme, target)) = target {
                 let registry = (self.connections).open(self.uploads, target.registry(), *scheme)?;
                 connected.push((*image, target.clone(), registry));
@@ -231,7 +231,7 @@ impl Batch<'_> {
         line: usize,
         (source_scheme, source): &Named,
         (target_scheme, target): &Named,
-    ) -> Result<Outcome> {
+    ) -> Result<Synced> {
         let uploads = self.uploads;
         let to = (self.connections).open(uploads, target.registry(), *target_scheme)?;
         let there = match uploads.forced() {
@@ -277,7 +277,7 @@ impl Batch<'_> {
         let board = self.board(line);
         let summary = uploads.copy((&remote, source), false, (&to, target), &board)?;
         report(uploads, ("copy", "copied"), target, &summary, &board)?;
-        Ok(Outcome::Copied(summary))
+        Ok(Synced::Copied(summary))
     }
 
     /// Whether `from`'s image `source` (`subject`, which `to`'s `target` holds already) has
@@ -301,14 +301,14 @@ impl Batch<'_> {
     }
 
     /// Says that `target` already holds `digest`.
-    fn present(&self, target: &Reference, digest: &Digest) -> Outcome {
+    fn present(&self, target: &Reference, digest: &Digest) -> Synced {
         if !self.uploads.run.json() {
             (self.uploads.run.progress).info(format_args!(
                 "up to date: {target} is {} already; nothing sent",
                 digest.short()
             ));
         }
-        Outcome::Present(digest.clone())
+        Synced::Present(digest.clone())
     }
 }
 

@@ -1,4 +1,4 @@
-//! The list `sync` runs: read from a file or standard input, one job per line.
+//! The list `sync` runs: read from a file or standard input, one image (or repository) per line.
 
 use std::fs;
 use std::io::{IsTerminal, Read};
@@ -33,9 +33,9 @@ pub fn read_list(list: &str) -> Result<(String, PathBuf)> {
     Ok((text, PathBuf::new()))
 }
 
-/// The jobs of a list: each line's number and text, without comments (`#` on) and blank
+/// The lines of a list that name images: each one's number and text, without comments (`#` on) and blank
 /// lines.
-pub fn jobs(text: &str) -> Vec<(usize, &str)> {
+pub fn lines(text: &str) -> Vec<(usize, &str)> {
     (text.lines().enumerate())
         .map(|(i, line)| (i + 1, line.split('#').next().unwrap_or_default().trim()))
         .filter(|(_, line)| !line.is_empty())
@@ -64,7 +64,7 @@ mod tests {
     #[test]
     fn comments_and_blank_lines_are_no_jobs() {
         let text = "# mirror\n\nsrc:1  dst:1  # same\n  img:2\n";
-        assert_eq!(jobs(text), vec![(3, "src:1  dst:1"), (4, "img:2")]);
+        assert_eq!(lines(text), vec![(3, "src:1  dst:1"), (4, "img:2")]);
     }
 
     #[test]

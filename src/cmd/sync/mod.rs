@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use lexopt::{Arg, Parser};
 
-use crate::args::{self, Globals, Parsed, UploadFlags};
+use crate::args::{self, Globals, Invocation, UploadFlags};
 use crate::error::{Context, Error, Result};
 use crate::inert::inert;
 use crate::progress::{Progress, count};
@@ -134,7 +134,7 @@ pub enum Lines {
 
 impl SyncArgs {
     /// Reads the rest of the command line.
-    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Parsed<SyncArgs>> {
+    pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Invocation<SyncArgs>> {
         let mut flags = UploadFlags::from_env(&globals.env)?;
         let (mut list, mut to, mut tags) = (None, None, TagFilter::default());
         let (mut jobs, mut shard) = (1, None);
@@ -142,8 +142,8 @@ impl SyncArgs {
         let groups: &mut [&mut dyn args::FlagGroup] = &mut [&mut globals, &mut flags];
         while let Some(flag) = args::next(parser, groups, COMMAND)? {
             match flag.as_arg() {
-                Arg::Short('h') => return Ok(Parsed::Help { long: false }),
-                Arg::Long("help") => return Ok(Parsed::Help { long: true }),
+                Arg::Short('h') => return Ok(Invocation::Help { long: false }),
+                Arg::Long("help") => return Ok(Invocation::Help { long: true }),
                 Arg::Short('f') | Arg::Long("file") => list = Some(args::value(parser, "--file")?),
                 Arg::Long("to") => to = Some(args::value(parser, "--to")?),
                 Arg::Long(name @ ("tags" | "exclude-tags")) => {
@@ -187,7 +187,7 @@ impl SyncArgs {
                     .into(),
             ));
         }
-        Ok(Parsed::Run(SyncArgs {
+        Ok(Invocation::Run(SyncArgs {
             globals,
             flags,
             lines,
@@ -202,8 +202,8 @@ impl SyncArgs {
 /// Runs `sync` on the rest of the command line.
 pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
     let sync = match SyncArgs::parse(parser, globals)? {
-        Parsed::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
-        Parsed::Run(sync) => sync,
+        Invocation::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
+        Invocation::Run(sync) => sync,
     };
     let (text, base, named) = match &sync.lines {
         Lines::File(list) => {
@@ -215,7 +215,7 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
     let uploads = Uploads::new(&sync.globals, &sync.flags)?;
     let progress = uploads.run.progress;
     let connections = Connections::default();
-    let lines = list::jobs(&text);
+    let lines = list::lines(&text);
     if lines.is_empty() {
         progress.warn(format_args!("{named} names no images"));
     }
@@ -312,7 +312,7 @@ fn stray(given: &[String], tags: &TagFilter) -> Error {
 mod tests {
     use super::*;
 
-    fn parse(line: &[&str]) -> Result<Parsed<SyncArgs>> {
+    fn parse(line: &[&str]) -> Result<Invocation<SyncArgs>> {
         SyncArgs::parse(
             &mut Parser::from_args(line.iter().copied()),
             Globals::defaults(),
@@ -321,7 +321,7 @@ mod tests {
 
     #[test]
     fn a_list_and_a_prefix_parse() {
-        let Ok(Parsed::Run(sync)) = parse(&["-f", "list.txt", "--to", "registry.local/mirror"])
+        let Ok(Invocation::Run(sync)) = parse(&["-f", "list.txt", "--to", "registry.local/mirror"])
         else {
             panic!("not parsed");
         };
@@ -331,7 +331,7 @@ mod tests {
 
     #[test]
     fn one_line_may_come_from_the_command_line_with_filters_jobs_and_a_shard() {
-        let Ok(Parsed::Run(sync)) = parse(&[
+        let Ok(Invocation::Run(sync)) = parse(&[
             "quay.io/org/app",
             "--to",
             "registry.local/mirror",

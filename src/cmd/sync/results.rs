@@ -16,23 +16,23 @@ pub struct Row {
     pub line: usize,
     pub source: String,
     pub target: String,
-    pub result: Result<Outcome>,
+    pub result: Result<Synced>,
 }
 
 /// What a sync did with one image.
-pub enum Outcome {
+pub enum Synced {
     /// Copied or pushed (or, in a dry run, would have been).
     Copied(Summary),
     /// The destination already held this manifest: nothing was sent.
     Present(Digest),
 }
 
-impl Outcome {
+impl Synced {
     /// The manifest the destination holds, if it was written or found.
     pub fn manifest(&self) -> Option<&Digest> {
         match self {
-            Outcome::Copied(summary) => summary.outcomes.first().map(|o| &o.manifest),
-            Outcome::Present(digest) => Some(digest),
+            Synced::Copied(summary) => summary.outcomes.first().map(|o| &o.manifest),
+            Synced::Present(digest) => Some(digest),
         }
     }
 }
@@ -47,7 +47,7 @@ pub fn say_failures(progress: Progress, rows: &[Row]) {
 }
 
 /// What a row's result says in the table.
-fn outcome(result: &Result<Outcome>) -> String {
+fn outcome(result: &Result<Synced>) -> String {
     let summary = match result {
         Err(error) => {
             // A table row is one line: a longer explanation was said when it happened.
@@ -61,10 +61,10 @@ fn outcome(result: &Result<Outcome>) -> String {
             };
             return format!("FAILED (exit {}): {first}{more}", error.exit_code());
         }
-        Ok(Outcome::Present(digest)) => {
+        Ok(Synced::Present(digest)) => {
             return format!("present (manifest {}): nothing sent", digest.short());
         }
-        Ok(Outcome::Copied(summary)) => summary,
+        Ok(Synced::Copied(summary)) => summary,
     };
     let (blobs, size) = (summary.blobs_copied, human_bytes(summary.bytes_copied));
     let (mounted, present) = (summary.blobs_mounted, summary.blobs_present);
@@ -120,7 +120,7 @@ pub fn json_result(rows: &[Row], dry_run: bool) -> serde_json::Value {
         .map(|row| {
             let mut job = json!({ "line": row.line, "source": row.source, "target": row.target });
             match &row.result {
-                Ok(Outcome::Copied(summary)) => {
+                Ok(Synced::Copied(summary)) => {
                     job["ok"] = true.into();
                     job["outcome"] = "copied".into();
                     if let (Some(job), serde_json::Value::Object(fields)) =
@@ -129,7 +129,7 @@ pub fn json_result(rows: &[Row], dry_run: bool) -> serde_json::Value {
                         job.extend(fields);
                     }
                 }
-                Ok(Outcome::Present(digest)) => {
+                Ok(Synced::Present(digest)) => {
                     job["ok"] = true.into();
                     job["outcome"] = "present".into();
                     job["manifests"] = json!([digest.to_string()]);
