@@ -80,6 +80,8 @@ fn a_skopeo_layout_is_extracted_and_pushed_with_its_digests() {
     assert_eq!(listed[0]["config_digest"], config);
 
     let target = format!("{}/layout/app:v1", registry.host());
+    let swapped = cache.run(&["push", &target, &layout]).exits(2);
+    assert!(swapped.stderr.contains("comes first"), "{}", swapped.stderr);
     cache.run(&["push", &layout, &target]).success();
     assert_eq!(registry_digest(&target), manifest, "pushed byte for byte");
     // `DIR:NAME`, as skopeo's `oci:DIR:NAME`, from another cache: read from the folder.

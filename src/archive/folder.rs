@@ -123,3 +123,46 @@ pub fn split_named(path: &Path) -> Option<(PathBuf, String)> {
         .find(|(dir, name)| !dir.is_empty() && !name.is_empty() && is_layout(Path::new(dir)))
         .map(|(dir, name)| (PathBuf::from(dir), name.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn files_are_found_in_place_and_links_refused() {
+        let dir = crate::scratch::dir("archive-folder-open");
+        fs::write(dir.join(LAYOUT_MARKER), b"{}").unwrap();
+        fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+        fs::write(dir.join("blobs/sha256/aa"), b"abc").unwrap();
+        symlink(dir.join("blobs/sha256/aa"), dir.join("blobs/sha256/bb")).unwrap();
+        symlink("sha256", dir.join("blobs/linked")).unwrap();
+        let folder = Folder::new(&dir, "f").unwrap();
+        assert_eq!(
+            folder.open("blobs/sha256/aa").unwrap().map(|f| f.1),
+            Some(3)
+        );
+        assert!(folder.open("blobs/sha256/cc").unwrap().is_none());
+        assert!(folder.open("oci-layout/x").unwrap().is_none());
+        assert!(folder.open("blobs/sha256/bb").is_err(), "a link");
+        assert!(folder.open("blobs/linked/aa").is_err(), "through a link");
+        assert!(folder.open("blobs").is_err(), "a folder is no file");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn dir_name_splits_at_the_first_colon_that_ends_a_layout() {
+        let dir = crate::scratch::dir("archive-folder-split");
+        let layout = dir.join("a:b");
+        fs::create_dir_all(&layout).unwrap();
+        fs::write(layout.join(LAYOUT_MARKER), b"{}").unwrap();
+        let named = |text: &str| split_named(Path::new(&format!("{}/{text}", dir.display())));
+        assert_eq!(named("a:b:app:v1"), Some((layout.clone(), "app:v1".into())));
+        assert_eq!(named("a:b"), None, "the folder itself is there");
+        assert_eq!(named("a:b:"), None, "no name");
+        assert_eq!(named("c:app"), None, "no such folder");
+        assert!(!is_layout(&dir) && is_layout(&layout));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -243,9 +243,9 @@ pub fn run(parser: &mut Parser, globals: Globals, first: Option<Flag>) -> Result
     report_upload(&uploads.run, ("push", "pushed"), target, &summary, &board)
 }
 
-/// Refuses a bare SOURCE that names both a file here and an image of the cache: either may be
-/// meant, and a file planted in a shared folder under an image's name must not be pushed in
-/// its place.
+/// Refuses a bare SOURCE that names both a file (or layout folder) here and an image of the
+/// cache: either may be meant, and a file planted in a shared folder under an image's name must
+/// not be pushed in its place.
 fn refuse_file_and_image(cache: &Cache, path: &Path) -> Result<()> {
     let text = path.display().to_string();
     let Ok(cached) = cache.image(&text) else {
@@ -256,18 +256,19 @@ fn refuse_file_and_image(cache: &Cache, path: &Path) -> Result<()> {
         false => format!("{}, or ", cached.key),
     };
     Err(Error::Usage(format!(
-        "SOURCE {text} is both a file here and the cached image {}: write ./{text} for the \
-         file, or {by_name}the image's ID (sha256:..., as the list command shows it) for the \
-         cached image",
+        "SOURCE {text} is both a file (or layout folder) here and the cached image {}: write \
+         ./{text} for the file, or {by_name}the image's ID (sha256:..., as the list command \
+         shows it) for the cached image",
         cached.key
     )))
 }
 
-/// Refuses a SOURCE that is not a file with a TARGET that is: the two were swapped.
+/// Refuses a SOURCE that is not an archive with a TARGET that is (a file or a layout folder):
+/// the two were swapped.
 fn refuse_swapped(source: &str, target: Option<&str>) -> Result<()> {
-    match target.filter(|target| Path::new(target).is_file()) {
+    match target.filter(|target| is_archive_path(Path::new(target))) {
         Some(target) => Err(Error::Usage(format!(
-            "TARGET {target} is a file and SOURCE {source} is not: the archive comes first \
+            "TARGET {target} is an archive and SOURCE {source} is not: the archive comes first \
              (push {target} {source})"
         ))),
         None => Ok(()),
