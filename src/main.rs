@@ -38,8 +38,8 @@
 //!                referrers (API or fallback tag), mirrors, credentials (credentials.rs;
 //!                config.json and helpers); refusal.rs is the one way an answer becomes an
 //!                error, whole.rs the one bounded body reader
-//! archive/       tar entries, layouts (legacy manifest.json, OCI), writing (file.rs: whole or in
-//!                parts), delta and split parts
+//! archive/       tar entries, layouts (legacy manifest.json, OCI), layout folders read in place
+//!                (folder.rs), writing (file.rs: whole or in parts), delta and split parts
 //! cache/         blobs, manifests, index.json, memo, staging, gc
 //! manifest.rs    OCI and Docker manifests, indexes, platforms; manifest/fallback.rs the
 //!                fallback index of referrers and cosign's tags

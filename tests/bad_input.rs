@@ -336,7 +336,7 @@ fn bad_input_against_a_cache_that_does_not_exist_creates_nothing() {
         dir.path().to_str().unwrap(),
     ]);
     assert!(
-        run.stderr.contains("is a directory, not an archive"),
+        run.stderr.contains("is a folder, but not an OCI layout"),
         "{}",
         run.stderr
     );

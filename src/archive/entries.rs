@@ -1,6 +1,7 @@
-//! The files of a tar archive and where their bytes are: found by indexing the headers of a
-//! seekable file, or spooled once, named by digest, from a stream. Entry names and links are
-//! checked so that nothing can point outside the archive.
+//! The files of an archive and where their bytes are: found by indexing the headers of a
+//! seekable tar file, spooled once, named by digest, from a tar stream, or read in place from
+//! an OCI layout folder. Entry names and links are checked so that nothing can point outside
+//! the archive.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use tar::EntryType;
 
+use super::folder::Folder;
 use super::headers::Watched;
 use super::parts::Parts;
 
@@ -34,6 +36,15 @@ enum Store {
     Archive(Container),
     /// The spool directory that spooled files are in.
     Spool(PathBuf),
+    /// An OCI layout folder: each file is found when asked for, and read where it is.
+    Folder(Folder),
+}
+
+/// A file found: listed when the archive was indexed or spooled, or opened in a folder (with
+/// its size).
+enum Found<'a> {
+    Listed(&'a Location),
+    InFolder(File, u64),
 }
 
 /// A seekable, uncompressed archive: one file, or the numbered parts of a split one.
@@ -116,6 +127,12 @@ impl Entries {
         Ok(entries)
     }
 
+    /// The files of the OCI layout folder at `root`, found when asked for (nothing is read
+    /// before then).
+    pub fn folder(root: &Path, name: &str) -> Result<Entries> {
+        Ok(Entries::new(name, Store::Folder(Folder::new(root, name)?)))
+    }
+
     fn new(name: &str, store: Store) -> Entries {
         Entries {
             name: name.to_string(),
@@ -164,24 +181,32 @@ impl Entries {
         Ok(())
     }
 
-    /// Whether the archive holds `path` (a file, or a link to one).
+    /// Whether the archive holds `path` (a file, or a link to one). In a folder, a link is
+    /// there all the same, so that reading it says why it is refused.
     pub fn contains(&self, path: &str) -> bool {
-        self.locate(path).is_ok()
+        match &self.store {
+            Store::Folder(folder) => {
+                resolve_relative("", path).is_ok_and(|path| !matches!(folder.open(&path), Ok(None)))
+            }
+            _ => self.locate(path).is_ok(),
+        }
     }
 
     /// The size in bytes of the file at `path`.
     pub fn size(&self, path: &str) -> Result<u64> {
         Ok(match self.locate(path)? {
-            Location::Span { size, .. } => *size,
-            Location::Spooled(stored) => stored.size,
+            Found::Listed(Location::Span { size, .. }) => *size,
+            Found::Listed(Location::Spooled(stored)) => stored.size,
+            Found::InFolder(_, size) => size,
         })
     }
 
     /// Checks that the file at `path` has the expected digest, when that is already known
-    /// (spooled entries); a file read from a seekable archive is checked as it is copied.
+    /// (spooled entries); a file read from a seekable archive or a folder is checked as it is
+    /// copied.
     pub fn verify(&self, path: &str, expected: &Digest) -> Result<()> {
         match self.locate(path)? {
-            Location::Spooled(stored) if &stored.digest != expected => {
+            Found::Listed(Location::Spooled(stored)) if &stored.digest != expected => {
                 Err(Error::BadInput(format!(
                     "{}: '{path}' hashes to {}, but the manifest says {expected}",
                     self.name, stored.digest
@@ -195,19 +220,24 @@ impl Entries {
     pub fn open(&self, path: &str, skip: u64) -> Result<Box<dyn Read + Send>> {
         let location = self.locate(path)?;
         let reader: Box<dyn Read + Send> = match (location, &self.store) {
-            (Location::Span { offset, size }, Store::Archive(container)) => {
+            (Found::Listed(Location::Span { offset, size }), Store::Archive(container)) => {
                 let mut file = container.open().map_err(|e| bad_archive(&self.name, e))?;
                 file.seek(SeekFrom::Start(offset + skip.min(*size)))
                     .map_err(|e| bad_archive(&self.name, e))?;
                 Box::new(file.take(size.saturating_sub(skip)))
             }
-            (Location::Spooled(stored), Store::Spool(dir)) => {
+            (Found::Listed(Location::Spooled(stored)), Store::Spool(dir)) => {
                 let spooled = dir.join(stored.digest.hex());
                 let mut file = File::open(&spooled)
                     .map_err(|e| Error::io(format!("opening {}", spooled.display()), e))?;
                 file.seek(SeekFrom::Start(skip))
                     .map_err(|e| Error::io(format!("reading {}", spooled.display()), e))?;
                 Box::new(file)
+            }
+            (Found::InFolder(mut file, size), _) => {
+                file.seek(SeekFrom::Start(skip.min(size)))
+                    .map_err(|e| Error::io(format!("reading {}", self.name), e))?;
+                Box::new(file.take(size.saturating_sub(skip)))
             }
             _ => {
                 return Err(Error::io(
@@ -247,24 +277,29 @@ impl Entries {
         Ok(bytes)
     }
 
-    /// Follows links from `path` to a file.
-    fn locate(&self, path: &str) -> Result<&Location> {
+    /// Follows links from `path` to a file (in a folder, none is followed).
+    fn locate(&self, path: &str) -> Result<Found<'_>> {
         let mut current = resolve_relative("", path).map_err(|why| {
             Error::BadInput(format!("{}: path '{}' {why}", self.name, inert(path)))
         })?;
+        let missing = |place: &str| {
+            Error::BadInput(format!(
+                "{}: '{}' is not in the {place}",
+                self.name,
+                inert(path)
+            ))
+        };
+        if let Store::Folder(folder) = &self.store {
+            let (file, size) = folder.open(&current)?.ok_or_else(|| missing("folder"))?;
+            return Ok(Found::InFolder(file, size));
+        }
         for _ in 0..MAX_LINK_HOPS {
             if let Some(location) = self.files.get(&current) {
-                return Ok(location);
+                return Ok(Found::Listed(location));
             }
             match self.links.get(&current) {
                 Some(target) => current = target.clone(),
-                None => {
-                    return Err(Error::BadInput(format!(
-                        "{}: '{}' is not in the archive",
-                        self.name,
-                        inert(path)
-                    )));
-                }
+                None => return Err(missing("archive")),
             }
         }
         Err(Error::BadInput(format!(

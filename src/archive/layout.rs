@@ -25,6 +25,9 @@ use super::entries::Entries;
 pub struct ArchiveImage {
     /// The names the archive gives it (empty for an image saved by ID).
     pub names: Vec<Reference>,
+    /// The OCI ref names its `index.json` entries carry, as written (a bare tag such as
+    /// skopeo's `oci:DIR:NAME` writes is no image name, but picks the image all the same).
+    pub ref_names: Vec<String>,
     /// The manifest: as stored for OCI layouts, written from `manifest.json` for legacy ones.
     pub manifest: RawManifest,
 }
@@ -114,6 +117,7 @@ fn read_legacy(entries: &Entries, name: &str) -> Result<Layout> {
             .collect::<Result<_>>()?;
         images.push(ArchiveImage {
             names,
+            ref_names: Vec::new(),
             manifest: RawManifest::new(bytes, media_type::DOCKER_MANIFEST),
         });
     }
@@ -163,10 +167,18 @@ fn read_oci(entries: &Entries, name: &str, omitted: &Omissions) -> Result<Layout
     let mut images: Vec<ArchiveImage> = Vec::new();
     for descriptor in index.entries() {
         let names = oci_names(descriptor, name)?;
+        let ref_names: Vec<String> = (descriptor.annotation(ANNOTATION_REF_NAME))
+            .map(str::to_string)
+            .into_iter()
+            .collect();
         match (images.iter_mut()).find(|known| known.manifest.digest == descriptor.digest) {
-            Some(known) => known.names.extend(names),
+            Some(known) => {
+                known.names.extend(names);
+                known.ref_names.extend(ref_names);
+            }
             None => images.push(ArchiveImage {
                 names,
+                ref_names,
                 manifest: read_manifest(entries, name, descriptor, omitted)?,
             }),
         }

@@ -1,10 +1,11 @@
 //! `docker save` and OCI archives: read as a source of images (plain or gzip, from a file or a
-//! stream), and written (`save`) so that `docker load` accepts them.
+//! stream, or an OCI layout folder), and written (`save`) so that `docker load` accepts them.
 
 mod delta;
 mod destination;
 mod entries;
 mod file;
+mod folder;
 mod headers;
 mod layout;
 mod parts;
@@ -38,15 +39,20 @@ pub use select::ImageQuery;
 /// Where an archive comes from.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Input {
-    /// A file (or anything with a path, such as a named pipe).
+    /// A file (or anything with a path, such as a named pipe), an OCI layout folder, or one
+    /// image of a folder as `DIR:NAME`.
     Path(PathBuf),
     /// Standard input.
     Stdin,
 }
 
-/// Whether `path` is an archive file, or the parts of a split one (`path.000`, …).
+/// Whether `path` is an archive file, the parts of a split one (`path.000`, …), an OCI
+/// layout folder, or one image of a folder (`DIR:NAME`).
 pub fn is_archive_path(path: &Path) -> bool {
-    path.is_file() || parts::Parts::find(path).is_some()
+    path.is_file()
+        || parts::Parts::find(path).is_some()
+        || folder::is_layout(path)
+        || folder::split_named(path).is_some()
 }
 
 impl Input {
@@ -71,14 +77,17 @@ pub struct Archive {
     omitted: layout::Omissions,
     /// What it lists as referrers of its images.
     referrers: Referrers,
+    /// The ref name `DIR:NAME` picks, for a layout folder named so.
+    picked: Option<String>,
 }
 
 impl Archive {
-    /// Opens an archive. A seekable plain tar file is indexed without reading its layers;
-    /// anything else (gzip, a pipe, standard input) is read once, each file spooled into
-    /// `spool_dir` under its digest.
+    /// Opens an archive. A seekable plain tar file is indexed without reading its layers,
+    /// and an OCI layout folder is read in place; anything else (gzip, a pipe, standard
+    /// input) is read once, each file spooled into `spool_dir` under its digest.
     pub fn open(input: &Input, spool_dir: &Path) -> Result<Archive> {
         let name = input.describe();
+        let mut picked = None;
         let entries = match input {
             Input::Stdin if io::stdin().is_terminal() => {
                 return Err(Error::Usage(
@@ -86,7 +95,13 @@ impl Archive {
                 ));
             }
             Input::Stdin => Entries::spool(sniff(io::stdin().lock(), &name)?, spool_dir, &name)?,
-            Input::Path(path) => open_path(path, spool_dir, &name)?,
+            Input::Path(path) => match folder::split_named(path) {
+                Some((dir, ref_name)) => {
+                    picked = Some(ref_name);
+                    Entries::folder(&dir, &name)?
+                }
+                None => open_path(path, spool_dir, &name)?,
+            },
         };
         let delta = Delta::read(&entries, &name)?;
         let omitted = delta.as_ref().map(Delta::sizes).unwrap_or_default();
@@ -100,6 +115,7 @@ impl Archive {
             delta,
             omitted,
             referrers,
+            picked,
         })
     }
 
@@ -146,9 +162,7 @@ fn open_path(path: &Path, spool_dir: &Path, name: &str) -> Result<Entries> {
     let mut file = File::open(path).map_err(open_error)?;
     let metadata = file.metadata().map_err(open_error)?;
     if metadata.is_dir() {
-        return Err(Error::BadInput(format!(
-            "{name} is a directory, not an archive"
-        )));
+        return Entries::folder(path, name);
     }
     let is_regular = metadata.is_file();
     if is_regular {
@@ -275,6 +289,7 @@ impl Source for ArchiveSource<'_> {
         };
         let image = ArchiveImage {
             names,
+            ref_names: Vec::new(),
             manifest: self.read_manifest(&descriptor)?,
         };
         Ok(Box::new(ArchiveSource {

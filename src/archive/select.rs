@@ -1,10 +1,12 @@
 //! Choosing images of an archive with `--image`: by a name the archive gives it, full or
-//! short as for cached images ([`NameQuery`]), or by its image ID (`sha256:<hex>`, or a hex
-//! prefix of one), for images saved without a name.
+//! short as for cached images ([`NameQuery`]), by an OCI ref name exactly as written (what
+//! `DIR:NAME` picks by too), or by its image ID (`sha256:<hex>`, or a hex prefix of one), for
+//! images saved without a name.
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::image_id::id_prefix;
+use crate::inert::inert;
 use crate::reference::{NameQuery, Reference};
 
 use super::{Archive, ArchiveImage};
@@ -39,8 +41,9 @@ impl ImageQuery {
         })
     }
 
-    /// The images of `archive` asked for: the one the name picks, and those whose ID starts
-    /// with the prefix. A short name that two images answer to is refused (exit 2).
+    /// The images of `archive` asked for: the one the name picks, those whose ref name it is,
+    /// and those whose ID starts with the prefix. A short name that two images answer to is
+    /// refused (exit 2).
     fn pick<'a>(&self, archive: &'a Archive) -> Result<Vec<&'a ArchiveImage>> {
         let mut picked = match &self.name {
             None => Vec::new(),
@@ -51,6 +54,7 @@ impl ImageQuery {
                 name.pick(held)?
             }
         };
+        picked.extend(archive.by_ref_name(&self.text));
         if let Some(id) = &self.id {
             let by_id = (archive.images.iter().enumerate())
                 .filter(|(_, image)| image.id().hex().starts_with(id))
@@ -64,22 +68,49 @@ impl ImageQuery {
 }
 
 impl Archive {
-    /// The images `query` names (every image without one). None found is an error listing
-    /// what the archive holds, by name and by image ID; so is a short name that names two.
+    /// The images `query` names, or the ref name `DIR:NAME` picks (every image without
+    /// either; both is a usage error). None found is an error listing what the archive holds,
+    /// by name and by image ID; so is a short name that names two.
     pub fn select(&self, query: Option<&ImageQuery>) -> Result<Vec<&ArchiveImage>> {
-        let found: Vec<&ArchiveImage> = match query {
-            Some(query) => query.pick(self)?,
-            None => self.images.iter().collect(),
+        let found: Vec<&ArchiveImage> = match (query, &self.picked) {
+            (Some(query), Some(picked)) => {
+                return Err(Error::Usage(format!(
+                    "{}: the ref name \"{}\" picks the image already; drop --image {}, or \
+                     name the folder alone",
+                    self.name,
+                    inert(picked),
+                    query.text
+                )));
+            }
+            (Some(query), None) => query.pick(self)?,
+            (None, Some(picked)) => (self.by_ref_name(picked).iter())
+                .map(|&at| &self.images[at])
+                .collect(),
+            (None, None) => self.images.iter().collect(),
         };
-        match (found.is_empty(), query) {
-            (true, Some(query)) => Err(Error::NotFound(format!(
+        match (found.is_empty(), query, &self.picked) {
+            (true, Some(query), _) => Err(Error::NotFound(format!(
                 "--image {}: not in {}, which holds {}",
                 query.text,
                 self.name,
                 self.holdings()
             ))),
+            (true, None, Some(picked)) => Err(Error::NotFound(format!(
+                "{}: no image has the ref name \"{}\"; the folder holds {}",
+                self.name,
+                inert(picked),
+                self.holdings()
+            ))),
             _ => Ok(found),
         }
+    }
+
+    /// Where the images whose ref name is `text`, exactly, are.
+    fn by_ref_name(&self, text: &str) -> Vec<usize> {
+        (self.images.iter().enumerate())
+            .filter(|(_, image)| image.ref_names.iter().any(|name| name == text))
+            .map(|(at, _)| at)
+            .collect()
     }
 
     /// The one image `query` names, or the only one: several is a usage error asking for
@@ -96,11 +127,17 @@ impl Archive {
         }
     }
 
-    /// Each image, by its names (or "no name") and short ID.
+    /// Each image, by its names (else its ref names, else "no name") and short ID.
     fn holdings(&self) -> String {
         let listed: Vec<String> = (self.images.iter())
             .map(|image| {
-                let names: Vec<String> = image.names.iter().map(Reference::to_string).collect();
+                let mut names: Vec<String> = image.names.iter().map(Reference::to_string).collect();
+                if names.is_empty() {
+                    names.extend(
+                        (image.ref_names.iter())
+                            .map(|name| format!("ref name \"{}\"", inert(name))),
+                    );
+                }
                 let names = match names.is_empty() {
                     true => "no name".to_string(),
                     false => names.join(", "),

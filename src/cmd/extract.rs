@@ -21,17 +21,19 @@ const COMMAND: &str = "docker-image-pusher extract";
 
 /// The synopsis and options.
 pub const USAGE: &str = "\
-Store the images of a docker save or OCI archive in the cache.
+Store the images of a docker save or OCI archive, or of an OCI layout folder, in the cache.
 
 Usage: docker-image-pusher extract [OPTIONS] FILE
 
 Arguments:
-  FILE  the archive, plain or gzip-compressed; - reads standard input
+  FILE  the archive, plain or gzip-compressed; - reads standard input; an OCI layout
+        folder (DIR, or DIR:NAME for its image with the ref name NAME)
 
 Options:
   -f, --file FILE                   the archive, given as a flag
       --image NAME|ID               only this image of an archive that holds several: a
-                                    name, or sha256:ID (or an ID prefix) for an unnamed one
+                                    name or OCI ref name, or sha256:ID (or an ID prefix)
+                                    for an unnamed one
       --tag NAME:TAG                give the image this name too (one saved by ID has none)
       --platform OS/ARCH[/VARIANT]  which image of a multi-platform index [default: this
                                     host's, else the first in the archive];
@@ -48,9 +50,10 @@ pub const DETAILS: &str = "
 
 Reads what 'docker save' writes (the legacy layout and Docker 25+'s OCI layout),
 'podman save' and 'skopeo copy ... docker-archive:/oci-archive:' write, and archives of
-Docker's containerd image store. Every layer is checked against its digest while it is
-copied; nothing is added to the cache unless the whole archive is sound. An image that
-is already cached is not written again.
+Docker's containerd image store, and OCI layout folders ('skopeo copy ... oci:DIR:NAME',
+'oras cp --to-oci-layout', umoci), read in place: no link in a folder is followed. Every
+layer is checked against its digest while it is copied; nothing is added to the cache
+unless the whole archive is sound. An image that is already cached is not written again.
 
 An archive with a multi-platform index (docker save of the containerd store, save of an
 image pulled with --all-platforms) gives the image for --platform, by default this host's
@@ -68,6 +71,7 @@ Examples:
   docker-image-pusher extract app.tar
   docker save app:v1 | gzip | docker-image-pusher extract -
   docker-image-pusher extract bundle.tar --image app/web:v2
+  docker-image-pusher extract ./layout:v1
   docker-image-pusher extract by-id.tar --tag registry.example.com/team/app:v1";
 
 /// What the command line of `extract` says, checked, before anything is opened.

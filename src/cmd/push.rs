@@ -21,14 +21,15 @@ const COMMAND: &str = "docker-image-pusher push";
 
 /// The synopsis and options.
 pub const USAGE: &str = "\
-Copy an image from the cache or from a docker save archive to a registry.
+Copy an image from the cache, a docker save archive or an OCI layout folder to a registry.
 
 Usage: docker-image-pusher push [OPTIONS] SOURCE TARGET
        docker-image-pusher push [OPTIONS] -s SOURCE -r NAME -t TAG [--registry URL]
        docker-image-pusher -r URL -f FILE [-u USER -p PASSWORD] [-t SECONDS] [OPTIONS]
 
 Arguments:
-  SOURCE  an archive file (plain or gzip, - for standard input) or a cached image
+  SOURCE  an archive file (plain or gzip, - for standard input), an OCI layout folder
+          (DIR, or DIR:NAME for its image with the ref name NAME) or a cached image
   TARGET  [registry/]repository[:tag], or http[s]://registry/repository[:tag]
 
 Options:
@@ -39,8 +40,9 @@ Options:
       --repository NAME             repository, with --reference
   -t, --reference TAG               tag, with --repository; in the one-shot form (no command
                                     word), -t is --timeout SECONDS
-      --image NAME|ID               which image of an archive that holds several: a name,
-                                    or sha256:ID (or an ID prefix) for an unnamed one
+      --image NAME|ID               which image of an archive that holds several: a name
+                                    or OCI ref name, or sha256:ID (or an ID prefix) for an
+                                    unnamed one
       --platform OS/ARCH[/VARIANT]  only this image of a multi-platform index, as it is;
                                     several, comma-separated: an index of just those
                                     (rewritten, so a new digest)
@@ -64,7 +66,8 @@ it to one image. An archive that holds only part of its index, as docker save wr
 pushes what it holds (this host's image, else the first), and says so.
 
 Blobs go first (each checked with HEAD and skipped when present), the manifest last.
-From an archive file, layers stream straight from the tar to the registry. A docker save
+From an archive file, layers stream straight from the tar to the registry; from a layout
+folder, straight from its blobs (no link in it is followed). A docker save
 layer is an uncompressed tar: by default it is gzipped on the way, as docker push does
 (level 2: twice as fast as 6 for about 7 % more bytes; on a slow link, try 6 or 9), and
 its compressed digest is remembered in the cache so the next push of it is a HEAD
@@ -240,9 +243,9 @@ pub fn run(parser: &mut Parser, globals: Globals, first: Option<Flag>) -> Result
     report_upload(&uploads.run, ("push", "pushed"), target, &summary, &board)
 }
 
-/// Refuses a bare SOURCE that names both a file here and an image of the cache: either may be
-/// meant, and a file planted in a shared folder under an image's name must not be pushed in
-/// its place.
+/// Refuses a bare SOURCE that names both a file (or layout folder) here and an image of the
+/// cache: either may be meant, and a file planted in a shared folder under an image's name must
+/// not be pushed in its place.
 fn refuse_file_and_image(cache: &Cache, path: &Path) -> Result<()> {
     let text = path.display().to_string();
     let Ok(cached) = cache.image(&text) else {
@@ -253,18 +256,19 @@ fn refuse_file_and_image(cache: &Cache, path: &Path) -> Result<()> {
         false => format!("{}, or ", cached.key),
     };
     Err(Error::Usage(format!(
-        "SOURCE {text} is both a file here and the cached image {}: write ./{text} for the \
-         file, or {by_name}the image's ID (sha256:..., as the list command shows it) for the \
-         cached image",
+        "SOURCE {text} is both a file (or layout folder) here and the cached image {}: write \
+         ./{text} for the file, or {by_name}the image's ID (sha256:..., as the list command \
+         shows it) for the cached image",
         cached.key
     )))
 }
 
-/// Refuses a SOURCE that is not a file with a TARGET that is: the two were swapped.
+/// Refuses a SOURCE that is not an archive with a TARGET that is (a file or a layout folder):
+/// the two were swapped.
 fn refuse_swapped(source: &str, target: Option<&str>) -> Result<()> {
-    match target.filter(|target| Path::new(target).is_file()) {
+    match target.filter(|target| is_archive_path(Path::new(target))) {
         Some(target) => Err(Error::Usage(format!(
-            "TARGET {target} is a file and SOURCE {source} is not: the archive comes first \
+            "TARGET {target} is an archive and SOURCE {source} is not: the archive comes first \
              (push {target} {source})"
         ))),
         None => Ok(()),
