@@ -18,6 +18,10 @@
 #   --mirror                   instead: mirroring 20 images of 5 layers between two registries,
 #                              first and second run, skopeo sync against our sync with --jobs 1
 #                              and --jobs 4 (scripts/lib/mirror.sh)
+#   --record FILE              also write the report into FILE (docs/benchmarks.md) as a
+#                              section headed by this command line, the date and the commit,
+#                              replacing the section an earlier run with the same options wrote
+#                              (scripts/lib/record.py); the text around the sections is kept
 #   DOCKER_IMAGE_PUSHER=path   measure that binary (the static build, say)
 #
 # Cases, each run against a fresh repository and (for us) a fresh cache, the two tools taking
@@ -36,6 +40,17 @@ size=full
 cases=""
 wan=""
 mirror=""
+record=""
+# The options as given, less --record FILE: the section's name, and the run that records.
+options=()
+skip=0
+for given in "$@"; do
+  case $skip,$given in
+    1,*) skip=0 ;;
+    0,--record) skip=1 ;;
+    *) options+=("$given") ;;
+  esac
+done
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) size=quick ;;
@@ -45,11 +60,22 @@ while [ $# -gt 0 ]; do
     --dynamic) export DOCKER_PUSHER_CONCURRENCY=dynamic ;;
     --wan) wan=${2:?--wan needs RTT_MS,MBIT}; shift ;;
     --mirror) mirror=1 ;;
+    --record) record=${2:?--record needs a file}; shift ;;
     -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument '$1'; see --help" >&2; exit 2 ;;
   esac
   shift
 done
+# The report is what this script prints on stdout (progress goes to stderr): run again
+# without --record, keep a copy, and write it into the file when the run succeeded.
+if [ -n "$record" ]; then
+  report=$(mktemp)
+  status=0
+  "$0" "${options[@]}" | tee "$report" || status=$?
+  [ "$status" -ne 0 ] || python3 scripts/lib/record.py "$record" "${options[*]}" "$report" || status=$?
+  rm -f "$report"
+  exit "$status"
+fi
 case $size in
   full) random_mb=1024 text_mb=500 files=20000 small_kb=1024 ;;
   quick) random_mb=8 text_mb=4 files=500 small_kb=64 ;;
