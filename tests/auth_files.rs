@@ -245,3 +245,41 @@ fn login_auth_file_writes_a_file_skopeo_reads_and_logout_empties_it() {
     );
     assert!(!skopeo().status.success(), "skopeo got in after logout");
 }
+
+#[test]
+fn a_creds_store_that_keeps_nothing_for_the_registry_leaves_it_to_auth_json() {
+    let user = User::new("auth-json-creds-store");
+    let (registry, image) = registry_with_an_image(&user);
+    let host = registry.host();
+    let bin = user.dir.join("bin");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let helper = |name: &str, said: &str| {
+        let script = bin.join(format!("docker-credential-{name}"));
+        fs::create_dir_all(&bin).unwrap();
+        fs::write(&script, format!("#!/bin/sh\necho '{said}'\nexit 1\n")).unwrap();
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+        let config = serde_json::json!({ "credsStore": name });
+        fs::create_dir_all(user.dir.join("docker")).unwrap();
+        fs::write(user.docker_config(), config.to_string()).unwrap();
+    };
+    write_auths(&user.home_auth(), &[(&host, ROBOT_USER, ROBOT_PASSWORD)]);
+    let pull = || user.run(&["pull", &image, "-v"], &[("PATH", Path::new(&path))]);
+
+    // Docker's helpers answer so for a server they keep nothing for.
+    helper("empty", "credentials not found in native keychain");
+    pulled_with(pull().success(), &host, &user.home_auth());
+    // Any other failure is config.json's answer: warned of, and no other file read.
+    helper("broken", "the keychain is locked");
+    let refused = pull().exits(4);
+    assert!(
+        refused
+            .stderr
+            .contains("docker-credential-broken get failed: the keychain is locked"),
+        "{}",
+        refused.stderr
+    );
+}

@@ -181,8 +181,8 @@ impl CredentialFile {
             .and_then(Value::as_str)
             .map(str::to_string)
         {
-            self.run_helper(&helper, "erase", &server_url(host), deadline)?;
-            return Ok(true);
+            let erased = self.run_helper(&helper, "erase", &server_url(host), deadline)?;
+            return Ok(erased.is_some());
         }
         let Some(auths) = config.get_mut("auths").and_then(Value::as_object_mut) else {
             return Ok(false);
@@ -249,7 +249,9 @@ impl CredentialFile {
         host: &str,
         deadline: Duration,
     ) -> Result<Option<Credentials>> {
-        let output = self.run_helper(helper, "get", &server_url(host), deadline)?;
+        let Some(output) = self.run_helper(helper, "get", &server_url(host), deadline)? else {
+            return Ok(None);
+        };
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "PascalCase")]
         struct Found {
@@ -272,14 +274,14 @@ impl CredentialFile {
     }
 
     /// Runs `docker-credential-<helper> <action>` with `input` on its standard input, within
-    /// `deadline`.
+    /// `deadline` (`None`: it keeps nothing for the server).
     fn run_helper(
         &self,
         helper: &str,
         action: &str,
         input: &str,
         deadline: Duration,
-    ) -> Result<String> {
+    ) -> Result<Option<String>> {
         cred_helper::run(helper, action, input, deadline, &self.shown())
     }
 }
