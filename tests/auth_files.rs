@@ -1,7 +1,7 @@
 //! podman's and skopeo's credentials, against a real registry with htpasswd Basic auth: an
 //! auth.json is read when Docker's config.json has nothing for the registry and never when it
-//! has, in the order containers-auth.json(5) gives, and `login --auth-file` writes a file that
-//! skopeo (the oracle) reads.
+//! has, in the order containers-auth.json(5) gives; `login --auth-file` writes a file that
+//! skopeo (the oracle) reads, and a file `skopeo login` wrote is read.
 
 mod support;
 
@@ -244,6 +244,23 @@ fn login_auth_file_writes_a_file_skopeo_reads_and_logout_empties_it() {
         kept["auths"]["quay.io/team/app"]
     );
     assert!(!skopeo().status.success(), "skopeo got in after logout");
+
+    // And the other way: a file skopeo's own login wrote gives us the credentials.
+    let theirs = user.dir.join("skopeo/auth.json");
+    let mut login = Command::new("skopeo");
+    login.args(["login", "--tls-verify=false", "--authfile"]);
+    login
+        .arg(&theirs)
+        .args(["-u", ROBOT_USER, "-p", ROBOT_PASSWORD, &host]);
+    user.environment(&mut login, &[]);
+    let logged_in = login.output().expect("skopeo is installed");
+    assert!(
+        logged_in.status.success(),
+        "skopeo login: {}",
+        String::from_utf8_lossy(&logged_in.stderr)
+    );
+    let pulled = user.run(&["pull", &image, "-v"], &[("REGISTRY_AUTH_FILE", &theirs)]);
+    pulled_with(pulled.success(), &host, &theirs);
 }
 
 #[test]
