@@ -151,6 +151,39 @@ mod tests {
     }
 
     #[test]
+    fn the_first_file_with_the_registry_answers_and_a_broken_one_ends_the_search() {
+        let dir = crate::scratch::dir("auth-file-lookup");
+        let home = dir.to_str().unwrap().to_string();
+        let vars = move |name: &str| (name == "HOME").then(|| OsString::from(&home));
+        let searched = Searched::from_vars(&vars);
+        let config = dir.join(".docker/config.json");
+        let auth = dir.join(".config/containers/auth.json");
+        let write = |path: &PathBuf, text: &str| {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        let found = |host: &str| {
+            (searched.lookup(host, Duration::from_secs(1)).unwrap())
+                .map(|found| (found.credentials.username, found.file.path))
+        };
+        // "a:b" and "c:d"; a namespace's key is not the registry's.
+        write(&auth, r#"{"auths": {"r.example/ns": {"auth": "YTpi"}}}"#);
+        assert_eq!(found("r.example"), None);
+        write(&auth, r#"{"auths": {"r.example": {"auth": "YTpi"}}}"#);
+        assert_eq!(found("r.example"), Some(("a".into(), auth.clone())));
+        write(&config, r#"{"auths": {"r.example": {"auth": "Yzpk"}}}"#);
+        assert_eq!(found("r.example"), Some(("c".into(), config.clone())));
+        assert_eq!(found("other.example"), None);
+        write(&config, "{");
+        assert!(
+            searched
+                .lookup("r.example", Duration::from_secs(1))
+                .is_err()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn registry_auth_file_replaces_the_containers_files() {
         let set = [
             ("HOME", "/home/u"),
