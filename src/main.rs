@@ -36,8 +36,9 @@
 //!                referrers; the Source and Destination traits
 //! registry/      the distribution protocol: http, auth and tokens, blobs, manifests, tags,
 //!                referrers (API or fallback tag), mirrors, credentials (credentials.rs;
-//!                config.json and helpers); refusal.rs is the one way an answer becomes an
-//!                error, whole.rs the one bounded body reader
+//!                config.json, podman's auth.json in auth_file.rs, and helpers); refusal.rs
+//!                is the one way an answer becomes an error, whole.rs the one bounded body
+//!                reader
 //! archive/       tar entries, layouts (legacy manifest.json, OCI), layout folders read in place
 //!                (folder.rs), writing (file.rs: whole or in parts), delta and split parts
 //! cache/         blobs, manifests, index.json, memo, staging, gc

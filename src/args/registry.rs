@@ -45,7 +45,9 @@ Registry options:
                                repeated, tried in order [env: DOCKER_PUSHER_REGISTRY_MIRRORS,
                                comma-separated]
   Without -u, credentials come from Docker's config.json (its credential helpers, then its
-  auths, identity tokens included), as 'login' or 'docker login' stored them. Proxies come
+  auths, identity tokens included), as 'login' or 'docker login' stored them, else (only when
+  it has nothing for the registry) from podman's auth.json: $REGISTRY_AUTH_FILE, else
+  $XDG_RUNTIME_DIR/containers/auth.json, then ~/.config/containers/auth.json. Proxies come
   from HTTPS_PROXY, HTTP_PROXY and NO_PROXY (loopback never goes through one); trusted CAs
   from the system, SSL_CERT_FILE and SSL_CERT_DIR, and --ca-cert.";
 

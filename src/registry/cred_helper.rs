@@ -19,6 +19,9 @@ const MAX_OUTPUT: u64 = 4 * 1024 * 1024;
 const MAX_STDERR: u64 = 64 * 1024;
 /// How often a helper that closed its output is checked for having exited.
 const POLL: Duration = Duration::from_millis(10);
+/// What a helper prints when it keeps nothing for the server asked about (the
+/// docker-credential-helpers protocol's `ErrCredentialsNotFound`): not a failure.
+const NOT_FOUND: &str = "credentials not found in native keychain";
 
 /// Which of the helper's outputs a reader thread drained.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -28,17 +31,18 @@ enum Stream {
 }
 
 /// Runs `docker-credential-<helper> <action>` with `input` on its standard input and returns
-/// what it printed, within `deadline`. `named_in` is the file that named the helper. A name
-/// holding a path separator is refused unrun (exit 2, as for any malformed `config.json`
-/// entry); a helper that fails, prints more than [`MAX_OUTPUT`] or outlives its deadline
-/// is ended and refused as a credential failure (exit 4).
+/// what it printed, within `deadline`, or `None` when it answered that it keeps nothing for
+/// the server (as Docker takes that answer). `named_in` is the file that named the helper. A
+/// name holding a path separator is refused unrun (exit 2, as for any malformed `config.json`
+/// entry); a helper that fails otherwise, prints more than [`MAX_OUTPUT`] or outlives its
+/// deadline is ended and refused as a credential failure (exit 4).
 pub fn run(
     helper: &str,
     action: &str,
     input: &str,
     deadline: Duration,
     named_in: &str,
-) -> Result<String> {
+) -> Result<Option<String>> {
     if helper.contains(['/', '\\']) {
         return Err(Error::Usage(format!(
             "{named_in}: the credential helper \"{}\" is a path, not a name; refused \
@@ -105,12 +109,15 @@ pub fn run(
             true => String::from_utf8_lossy(&stderr.unwrap_or_default()).into_owned(),
             false => stdout,
         };
+        if said.trim() == NOT_FOUND {
+            return Ok(None);
+        }
         return Err(Error::Denied(format!(
             "{program} {action} failed: {}",
             inert(said.trim())
         )));
     }
-    Ok(stdout)
+    Ok(Some(stdout))
 }
 
 /// Reads `pipe` to its end (or to one byte past `limit`) in a thread, and sends what it read.

@@ -5,6 +5,7 @@
 //! place, [`refusal()`], with the registry's own code and message.
 
 mod auth;
+pub mod auth_file;
 mod blobs;
 mod cred_helper;
 mod credentials;
@@ -82,9 +83,9 @@ pub struct Registry {
     /// Per repository whose every tag was listed (a sync's), the referrer tags it has: the
     /// others are known absent without asking (see [`referrers`]).
     referrer_tags: Mutex<HashMap<String, HashSet<String>>>,
-    /// Whose credentials requests carry and where they came from (`None`: none), said with
-    /// a 401.
-    credentials_said: Option<String>,
+    /// Whose credentials requests carry and where they came from, or where none were found,
+    /// said with a 401.
+    credentials_said: String,
 }
 
 impl Registry {
@@ -355,10 +356,7 @@ impl Registry {
     /// [`refusal()`], with a word on logging in when an anonymous request was rate limited.
     fn refusal(&self, what: &str, status: u16, response: Response) -> Error {
         let host = reference::without_scheme(url::origin(&self.base));
-        let login_host = match reference::is_docker_hub(host) {
-            true => reference::DEFAULT_REGISTRY,
-            false => host,
-        };
+        let login_host = login_host(host);
         let anonymous = !self.auth.has_credentials();
         let deadline = self.http.body_deadline();
         let mut refused = refusal(
@@ -369,16 +367,8 @@ impl Registry {
             deadline,
         );
         if status == 401 {
-            let said = match &self.credentials_said {
-                Some(said) => format!("; {said}"),
-                None => format!(
-                    "; no credentials were given or found for {login_host} (looked for -u, \
-                     DOCKER_PUSHER_USERNAME and {}): log in with 'docker-image-pusher login \
-                     {login_host}', or give -u",
-                    docker_config::shown_path()
-                ),
-            };
-            refused.advice.push_str(&said);
+            refused.advice.push_str("; ");
+            refused.advice.push_str(&self.credentials_said);
         }
         Error::Refused(Box::new(refused))
     }
@@ -406,31 +396,55 @@ impl Registry {
     }
 }
 
-/// The credentials for `host`: given (-u, DOCKER_PUSHER_USERNAME), else Docker's
-/// config.json (a helper that fails is warned of, and none taken); and what a 401 says of
-/// them.
+/// The credentials for `host`: given (-u, DOCKER_PUSHER_USERNAME), else from the first file
+/// of [`auth_file::Searched`] that has any (a file that fails is warned of, and none taken);
+/// and what a 401 says of them.
 fn credentials_for(
     host: &str,
     options: &RegistryOptions,
     progress: Progress,
-) -> (Option<Credentials>, Option<String>) {
-    let (credentials, from) = match &options.credentials {
-        Some(credentials) => (Some(credentials.clone()), "-u or DOCKER_PUSHER_USERNAME"),
-        None => (
-            docker_config::lookup(host, options.helper_timeout).unwrap_or_else(|e| {
-                progress.warn(format_args!("{e}; going on without credentials"));
-                None
-            }),
-            "Docker's config.json",
-        ),
+) -> (Option<Credentials>, String) {
+    let refused = |credentials: &Credentials, from: &str| {
+        let user = inert(&credentials.username);
+        format!("the registry refused user {user}, whose credentials came from {from}")
     };
-    let said = (credentials.as_ref()).map(|c| {
-        format!(
-            "the registry refused user {}, whose credentials came from {from}",
-            inert(&c.username)
-        )
-    });
-    (credentials, said)
+    if let Some(credentials) = &options.credentials {
+        let said = refused(credentials, "-u or DOCKER_PUSHER_USERNAME");
+        return (Some(credentials.clone()), said);
+    }
+    let searched = auth_file::Searched::from_env();
+    let found = searched
+        .lookup(host, options.helper_timeout)
+        .unwrap_or_else(|e| {
+            progress.warn(format_args!("{e}; going on without credentials"));
+            None
+        });
+    match found {
+        Some(found) => {
+            let from = found.file.shown();
+            progress.detail(format_args!("credentials for {host} from {from}"));
+            let said = refused(&found.credentials, &from);
+            (Some(found.credentials), said)
+        }
+        None => {
+            let login_host = login_host(host);
+            let said = format!(
+                "no credentials were given or found for {login_host} (looked for -u, \
+                 DOCKER_PUSHER_USERNAME, {}): log in with 'docker-image-pusher login \
+                 {login_host}', or give -u",
+                searched.shown()
+            );
+            (None, said)
+        }
+    }
+}
+
+/// The name `login` takes for the registry at `host` (Docker Hub's is `docker.io`).
+fn login_host(host: &str) -> &str {
+    match reference::is_docker_hub(host) {
+        true => reference::DEFAULT_REGISTRY,
+        false => host,
+    }
 }
 
 /// The schemes to try, in order: the one a URL gave, else https, then http for loopback and

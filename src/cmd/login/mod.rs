@@ -1,15 +1,17 @@
-//! `login`: check credentials against a registry and keep them where Docker does.
+//! `login`: check credentials against a registry and keep them where Docker does, or in the
+//! auth.json file of podman and skopeo given with `--auth-file`.
 
 mod prompt;
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 
 use lexopt::{Arg, Parser};
 
 use crate::args::{self, Globals, Invocation, REGISTRY_HELP, RegistryArgs};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::registry::{Credentials, Registry, Secret, docker_config};
+use crate::registry::{Credentials, Registry, Secret, auth_file};
 
 use crate::run::output::print_help;
 use crate::run::remote::{connect, registry_host};
@@ -18,9 +20,10 @@ const COMMAND: &str = "docker-image-pusher login";
 
 /// The synopsis and options.
 pub const USAGE: &str = "\
-Check credentials against a registry and store them in Docker's config.json.
+Check credentials against a registry and store them in config.json (or --auth-file FILE).
 
 Usage: docker-image-pusher login [OPTIONS] REGISTRY [-u USER] [-p PASSWORD | --password-stdin]
+                                 [--auth-file FILE]
 
 Arguments:
   REGISTRY  host[:port], or http[s]://host[:port] (docker.io for Docker Hub)
@@ -28,7 +31,8 @@ Arguments:
 Options (the registry options' credentials, which login needs):
   -u, --username USER               user name [env: DOCKER_PUSHER_USERNAME]
   -p, --password PASSWORD           password or token [env: DOCKER_PUSHER_PASSWORD]
-      --password-stdin              read the password from standard input";
+      --password-stdin              read the password from standard input
+      --auth-file FILE              store them in this auth.json of podman and skopeo instead";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
 pub const GROUPS: &[&str] = &[REGISTRY_HELP];
@@ -38,7 +42,17 @@ pub const DETAILS: &str = "
 
 The credentials go to $DOCKER_CONFIG/config.json (or ~/.docker/config.json), through its
 credsStore helper when one is set, else base64-encoded (not encrypted) under \"auths\",
-where pull and push (and docker) find them.
+where pull and push (and docker) find them. With --auth-file FILE they go to FILE instead,
+in the same format (podman's and skopeo's auth.json: give FILE to their --authfile), keeping
+the file's other entries; a new file is readable by its owner only (0600, in a folder made
+0700).
+
+Where pull, push and the other commands look for credentials, in order: -u (or
+DOCKER_PUSHER_USERNAME); Docker's config.json; then, only when config.json has nothing for
+the registry, podman's and skopeo's auth.json: $REGISTRY_AUTH_FILE when set, else
+$XDG_RUNTIME_DIR/containers/auth.json, then ${XDG_CONFIG_HOME:-~/.config}/containers/auth.json.
+An auth.json key names a registry (host[:port]); a key naming a namespace (host/team/app) is
+not used. --verbose names the file the credentials came from.
 
 When the registry uses a token server that grants refresh tokens (ACR and other OAuth2
 registries do), login asks for one with the password and stores it as Docker does
@@ -55,17 +69,22 @@ pub struct LoginArgs {
     pub registry: RegistryArgs,
     /// The registry host, and the scheme a URL gave.
     pub host: (Option<&'static str>, String),
+    /// The file given with `--auth-file`, where the credentials go instead of config.json.
+    pub auth_file: Option<PathBuf>,
 }
 
 impl LoginArgs {
     /// Reads the rest of the command line.
     pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Invocation<LoginArgs>> {
         let mut registry = RegistryArgs::from_env(&globals.env)?;
-        let mut target = None;
+        let (mut target, mut auth_file) = (None, None);
         while let Some(flag) = args::next(parser, &mut [&mut globals, &mut registry], COMMAND)? {
             match flag.as_arg() {
                 Arg::Short('h') => return Ok(Invocation::Help { long: false }),
                 Arg::Long("help") => return Ok(Invocation::Help { long: true }),
+                Arg::Long("auth-file") => {
+                    auth_file = Some(PathBuf::from(args::value(parser, "--auth-file")?))
+                }
                 Arg::Value(value) if target.is_none() => {
                     target = Some(args::utf8(value, "REGISTRY")?)
                 }
@@ -76,6 +95,7 @@ impl LoginArgs {
             globals,
             registry,
             host: registry_host(target.as_deref(), COMMAND)?,
+            auth_file,
         }))
     }
 }
@@ -86,6 +106,7 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         globals,
         registry: mut registry_args,
         host: (scheme, host),
+        auth_file,
     } = match LoginArgs::parse(parser, globals)? {
         Invocation::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
         Invocation::Run(login) => login,
@@ -107,6 +128,7 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         let password = prompt::ask("Password: ", true)?;
         registry_args.set_credentials(username, password);
     }
+    let file = auth_file::to_write(auth_file)?;
     let progress = globals.progress();
     let (registry, options) = connect(&registry_args, &host, scheme, progress)?;
     let credentials = options.credentials.ok_or_else(missing)?;
@@ -117,7 +139,7 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         ));
     }
     let (stored, what) = to_store(&registry, credentials, progress);
-    let place = docker_config::store(&host, &stored, options.helper_timeout)?;
+    let place = file.store(&host, &stored, options.helper_timeout)?;
     progress.info(format_args!(
         "login succeeded for {} at {host}; {what} stored in {place}",
         stored.username
