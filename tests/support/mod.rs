@@ -218,7 +218,9 @@ impl Run {
     }
 }
 
-/// The binary with `args`, no `DOCKER_PUSHER_*` variables, and no standard input.
+/// The binary with `args`, no `DOCKER_PUSHER_*` variables, no podman credentials of the
+/// machine's (`auth.json` is looked for where nothing is; a test that means one names it),
+/// and no standard input.
 pub fn command(args: &[&str]) -> Command {
     let mut command = Command::new(bin());
     command.args(args).stdin(Stdio::null());
@@ -227,6 +229,11 @@ pub fn command(args: &[&str]) -> Command {
             command.env_remove(name);
         }
     }
+    let nowhere = std::env::temp_dir().join("docker-image-pusher-tests-no-auth-json");
+    command
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env("XDG_RUNTIME_DIR", &nowhere)
+        .env("XDG_CONFIG_HOME", &nowhere);
     command
 }
 
