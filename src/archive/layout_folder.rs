@@ -247,10 +247,7 @@ impl Destination for LayoutFolder {
         if state.recorded.record(name, manifest) {
             let full = name.map(Reference::to_string);
             let entry = index_entry(manifest, full.as_deref(), full.as_deref());
-            match state.entries.iter_mut().find(|old| same_image(old, &entry)) {
-                Some(old) => *old = entry,
-                None => state.entries.push(entry),
-            }
+            place(&mut state.entries, entry);
         }
         Ok(Stored::New)
     }
@@ -268,6 +265,22 @@ impl Destination for LayoutFolder {
             None => Ok(()),
         }
     }
+}
+
+/// Puts `entry` into `entries` in place of the first that named the same image, and drops
+/// any other that did (skopeo leaves an entry it replaced behind, its ref name taken off but
+/// containerd's name kept); at the end if none did.
+fn place(entries: &mut Vec<Value>, entry: Value) {
+    let Some(first) = entries.iter().position(|old| same_image(old, &entry)) else {
+        entries.push(entry);
+        return;
+    };
+    let mut at = 0;
+    entries.retain(|old| {
+        at += 1;
+        at - 1 == first || !same_image(old, &entry)
+    });
+    entries[first] = entry;
 }
 
 /// Whether the `index.json` entry `new` takes the place of `old`: `old` names the image
@@ -425,5 +438,14 @@ mod tests {
         assert!(same_image(&unnamed, &named(None, None, "sha256:f")));
         assert!(!same_image(&unnamed, &named(None, None, "sha256:g")));
         assert!(!same_image(&new, &named(None, None, "sha256:a")));
+
+        let stripped = named(Some(full), None, "sha256:b");
+        let skopeos = named(None, Some(full), "sha256:c");
+        let mut entries = vec![stripped, worker.clone(), skopeos];
+        place(&mut entries, new.clone());
+        assert_eq!(entries, [new.clone(), worker.clone()]);
+        let db = "example.com/db:v1";
+        place(&mut entries, named(Some(db), Some(db), "sha256:h"));
+        assert_eq!(entries.len(), 3);
     }
 }
