@@ -236,6 +236,7 @@ fn a_folder_that_is_not_a_layout_or_a_damaged_layout_is_refused_and_left_alone()
 
     let file = dir.join("app.tar");
     save_layout(&cache, &[app], &file).exits(2);
+    cache.run(&["save", app, "--layout", "-o", "-"]).exits(2);
     let folder = dir.join("layout");
     let mixed = cache.run(&[
         "save",
@@ -262,6 +263,20 @@ fn a_folder_that_is_not_a_layout_or_a_damaged_layout_is_refused_and_left_alone()
     let damaged = save_layout(&cache, &[worker], &folder).exits(3);
     assert!(damaged.stderr.contains(&base), "{}", damaged.stderr);
     assert_eq!(fs::read(&cut).unwrap(), b"short");
+    assert_eq!(fs::read(folder.join("index.json")).unwrap(), index_before);
+
+    // A link in a blob's place is never followed, nor written through.
+    let outside = dir.join("outside");
+    fs::write(&outside, b"not the layout's").unwrap();
+    fs::remove_file(&cut).unwrap();
+    std::os::unix::fs::symlink(&outside, &cut).unwrap();
+    let linked = save_layout(&cache, &[worker], &folder).exits(3);
+    assert!(
+        linked.stderr.contains("not a regular file"),
+        "{}",
+        linked.stderr
+    );
+    assert_eq!(fs::read(&outside).unwrap(), b"not the layout's");
     assert_eq!(fs::read(folder.join("index.json")).unwrap(), index_before);
 }
 
@@ -358,4 +373,48 @@ fn referrers_go_into_the_layout_listed_beside_the_images() {
         other.digest,
         entries(&folder)[1]["digest"].as_str().unwrap()
     );
+}
+
+#[test]
+fn a_blob_that_does_not_match_its_digest_leaves_nothing_under_its_name() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("layout-corrupt");
+    let cache = TestCache::new();
+    let [app, worker] = two_images_sharing_a_layer(dir.path(), &cache);
+    let folder = dir.join("layout");
+    save_layout(&cache, &[app], &folder).success();
+    let (index_before, blobs_before) = (index(&folder), blob_files(&folder));
+
+    // The worker's own layer, changed in the cache at its size.
+    let listed = cache.list();
+    let image = listed.iter().find(|image| image["name"] == worker).unwrap();
+    let layer = image["layers"][1]["digest"].as_str().unwrap();
+    let hex = layer.trim_start_matches("sha256:");
+    let cached = cache.path().join("blobs/sha256").join(hex);
+    let good = fs::read(&cached).unwrap();
+    let mode = fs::metadata(&cached).unwrap().permissions();
+    fs::set_permissions(&cached, fs::Permissions::from_mode(0o600)).unwrap();
+    let mut bad = good.clone();
+    bad[good.len() / 2] ^= 0xff;
+    fs::write(&cached, &bad).unwrap();
+
+    let failed = save_layout(&cache, &[worker], &folder).exits(3);
+    assert!(failed.stderr.contains(hex), "{}", failed.stderr);
+    assert!(!folder.join("blobs/sha256").join(hex).exists());
+    assert_eq!(index(&folder), index_before);
+    let after = blob_files(&folder);
+    for (name, file) in &blobs_before {
+        assert_eq!(after.get(name), Some(file));
+    }
+    assert!(
+        after.keys().all(|name| !name.starts_with('.')),
+        "a temporary file is left: {after:?}"
+    );
+    every_blob_is_whole(&folder);
+
+    // The cache put right, the same folder takes the worker.
+    fs::write(&cached, &good).unwrap();
+    fs::set_permissions(&cached, mode).unwrap();
+    save_layout(&cache, &[worker], &folder).success();
+    assert_eq!(entries(&folder).len(), 2);
 }
