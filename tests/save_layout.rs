@@ -418,3 +418,41 @@ fn a_blob_that_does_not_match_its_digest_leaves_nothing_under_its_name() {
     save_layout(&cache, &[worker], &folder).success();
     assert_eq!(entries(&folder).len(), 2);
 }
+
+#[test]
+fn a_run_waits_for_another_writing_the_same_layout() {
+    let dir = TempDir::new("layout-lock");
+    let cache = TestCache::new();
+    let [app, worker] = two_images_sharing_a_layer(dir.path(), &cache);
+    let folder = dir.join("layout");
+    save_layout(&cache, &[app], &folder).success();
+
+    // Another run holds the layout (as a save between its open and its finish does).
+    let held = fs::File::open(folder.join("oci-layout")).unwrap();
+    held.lock().unwrap();
+    let cache_dir = cache.path();
+    let mut waiting = support::command(&[
+        "--cache-dir",
+        cache_dir.to_str().unwrap(),
+        "save",
+        worker,
+        "--layout",
+        "-o",
+        folder.to_str().unwrap(),
+    ])
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert!(waiting.try_wait().unwrap().is_none(), "it waits");
+    assert_eq!(entries(&folder).len(), 1);
+    drop(held);
+    let done = waiting.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(done.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("waiting for another run writing"),
+        "{stderr}"
+    );
+    assert_eq!(entries(&folder).len(), 2);
+}

@@ -1,20 +1,22 @@
 //! An OCI image layout folder being written, as a copy destination (`save --layout`): what an
 //! archive holds, as files of a folder (`oci-layout`, `index.json`, `blobs/sha256/<hex>`), so
-//! skopeo (`oci:DIR:NAME`), umoci, crane and oras read it, and so a folder collects images
-//! over several runs. A folder that is a layout already is added to: its `index.json` entries
+//! skopeo (`oci:DIR:NAME`), umoci and every reader of OCI layouts take it, and a folder
+//! collects images over several runs. A folder that is a layout already is added to: its `index.json` entries
 //! are kept but for one naming the same image, which the new one replaces (as `skopeo copy …
 //! oci:DIR:NAME` does), and a blob it holds is never written again, but checked: a regular
 //! file (never a link) of the size the image declares, and a manifest byte for byte. Each new
 //! blob streams into a new temporary file beside its place, checked against its digest as it
 //! is written, synced, then renamed, so a cut run leaves no part of a blob under its name;
-//! `index.json` is replaced whole, last, so it never names a blob that is not there.
+//! `index.json` is replaced whole, last, so it never names a blob that is not there. A run
+//! holds `oci-layout` locked from its reading of `index.json` to its writing, so two runs
+//! adding to one folder at once both have their images listed.
 //!
 //! Referrers are kept as in an archive: their manifests and blobs under `blobs/sha256/`,
 //! listed in `docker-image-pusher-referrers.json` (merged with what the folder listed before)
 //! rather than in `index.json`, which lists images only: a reader that takes every entry for
 //! an image (skopeo's `oci:DIR` without a name, `extract`) never takes a signature for one.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -30,6 +32,7 @@ use crate::inert::inert;
 use crate::manifest::{
     ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, Descriptor, MAX_MANIFEST_SIZE, RawManifest,
 };
+use crate::progress::Progress;
 use crate::reference::Reference;
 use crate::retry::Headway;
 use crate::transfer::{Destination, Open, Stored};
@@ -48,6 +51,8 @@ pub struct LayoutFolder {
     dir: PathBuf,
     /// `dir/blobs/sha256`, where every blob goes.
     blobs: PathBuf,
+    /// Its `oci-layout`, locked until the folder is finished: one run writes it at a time.
+    _lock: File,
     state: Mutex<State>,
 }
 
@@ -62,8 +67,9 @@ struct State {
 impl LayoutFolder {
     /// Opens `dir` to add images to. A folder that is not there (its parent is) or is empty
     /// is made a layout; a layout is read (its `oci-layout`, `index.json` and referrers
-    /// listing, each bounded and checked); any other folder is refused, named.
-    pub fn open(dir: &Path) -> Result<LayoutFolder> {
+    /// listing, each bounded and checked); any other folder is refused, named. Another run
+    /// writing the folder is waited for (said on `progress`), so no run's entries are lost.
+    pub fn open(dir: &Path, progress: &Progress) -> Result<LayoutFolder> {
         let shown = dir.display().to_string();
         match fs::metadata(dir) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => create::new_dir(dir, FOLDER_MODE)
@@ -76,22 +82,7 @@ impl LayoutFolder {
             }
             Ok(_) => {}
         }
-        let marker = dir.join(LAYOUT_FILE);
-        match fs::symlink_metadata(&marker) {
-            Ok(_) => check_marker(&read_bounded(&marker, 4096)?, &marker)?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let listing =
-                    fs::read_dir(dir).map_err(|e| Error::io(format!("reading {shown}"), e))?;
-                if listing.count() > 0 {
-                    return Err(Error::Usage(format!(
-                        "-o {shown}: the folder is not empty and is not an OCI image layout (it \
-                         has no {LAYOUT_FILE}); give a new or empty folder, or a layout"
-                    )));
-                }
-                write_json(&marker, &layout_marker())?;
-            }
-            Err(e) => return Err(Error::io(format!("reading {}", marker.display()), e)),
-        }
+        let lock = take_marker(dir, progress)?;
         let blobs = dir.join("blobs").join("sha256");
         for folder in [dir.join("blobs"), blobs.clone()] {
             own_folder(&folder)?;
@@ -100,6 +91,7 @@ impl LayoutFolder {
         let folder = LayoutFolder {
             dir: dir.to_path_buf(),
             blobs,
+            _lock: lock,
             state: Mutex::new(State {
                 recorded: Recorded::default(),
                 index,
@@ -298,6 +290,53 @@ fn same_image(old: &Value, new: &Value) -> bool {
     }
 }
 
+/// Takes the `oci-layout` of `dir` (made, in an empty folder; a folder with something else in
+/// it and no `oci-layout` is refused), locked for this run alone, checked.
+fn take_marker(dir: &Path, progress: &Progress) -> Result<File> {
+    let (shown, marker) = (dir.display(), dir.join(LAYOUT_FILE));
+    if !present(&marker)? {
+        let listing = fs::read_dir(dir).map_err(|e| Error::io(format!("reading {shown}"), e))?;
+        if listing.count() > 0 {
+            return Err(Error::Usage(format!(
+                "-o {shown}: the folder is not empty and is not an OCI image layout (it has no \
+                 {LAYOUT_FILE}); give a new or empty folder, or a layout"
+            )));
+        }
+        match create::new_file(&marker, create::ORDINARY_FILE) {
+            Ok(mut file) => {
+                lock(&file, &marker, progress)?;
+                let bytes = encode(LAYOUT_FILE, &layout_marker())?;
+                io::Write::write_all(&mut file, &bytes)
+                    .and_then(|()| file.sync_all())
+                    .map_err(|e| Error::io(format!("writing {}", marker.display()), e))?;
+                return Ok(file);
+            }
+            // Another run made it meanwhile: it is read as theirs, once they are done.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io(format!("making {}", marker.display()), e)),
+        }
+    }
+    let file = open_regular(&marker)?;
+    lock(&file, &marker, progress)?;
+    check_marker(&read_all(&file, 4096, &marker)?, &marker)?;
+    Ok(file)
+}
+
+/// Locks `file` (the layout's `path`) for this run alone; while another run holds it, says
+/// so on `progress` and waits.
+fn lock(file: &File, path: &Path, progress: &Progress) -> Result<()> {
+    let failed = |e| Error::io(format!("locking {}", path.display()), e);
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(TryLockError::WouldBlock) => {
+            let folder = path.parent().unwrap_or(path).display();
+            progress.info(format_args!("waiting for another run writing {folder}"));
+            file.lock().map_err(failed)
+        }
+        Err(TryLockError::Error(e)) => Err(failed(e)),
+    }
+}
+
 /// Checks an `oci-layout` file: a JSON object giving the layout version this program writes.
 fn check_marker(bytes: &[u8], path: &Path) -> Result<()> {
     let marker: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
@@ -372,7 +411,11 @@ fn present(path: &Path) -> Result<bool> {
 
 /// Reads the regular file `path` whole, at most `limit` bytes, never through a link.
 fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
-    let failed = |e: io::Error| Error::io(format!("reading {}", path.display()), e);
+    read_all(&open_regular(path)?, limit, path)
+}
+
+/// Opens the regular file `path` to read, never through a link.
+fn open_regular(path: &Path) -> Result<File> {
     let refused = |why: &str| Error::BadInput(format!("{}: {why}", path.display()));
     let file = OpenOptions::new()
         .read(true)
@@ -380,17 +423,26 @@ fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
         .open(path)
         .map_err(|e| match e.raw_os_error() {
             Some(libc::ELOOP) => refused("a symbolic link, never followed"),
-            _ => failed(e),
+            _ => Error::io(format!("reading {}", path.display()), e),
         })?;
-    if !file.metadata().map_err(failed)?.is_file() {
-        return Err(refused("not a regular file"));
+    match file.metadata() {
+        Ok(meta) if meta.is_file() => Ok(file),
+        Ok(_) => Err(refused("not a regular file")),
+        Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
     }
+}
+
+/// Reads `file` (named `path`) whole, at most `limit` bytes.
+fn read_all(file: &File, limit: u64, path: &Path) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     file.take(limit + 1)
         .read_to_end(&mut bytes)
-        .map_err(failed)?;
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     match bytes.len() as u64 > limit {
-        true => Err(refused(&format!("larger than {limit} bytes; refused"))),
+        true => Err(Error::BadInput(format!(
+            "{}: larger than {limit} bytes; refused",
+            path.display()
+        ))),
         false => Ok(bytes),
     }
 }
