@@ -251,6 +251,10 @@ fn a_folder_that_is_not_a_layout_or_a_damaged_layout_is_refused_and_left_alone()
 
     // A blob cut short in the layout is named, never written over nor used.
     save_layout(&cache, &[app], &folder).success();
+    let archive = cache
+        .run(&["save", app, "-o", folder.to_str().unwrap()])
+        .exits(2);
+    assert!(archive.stderr.contains("--layout"), "{}", archive.stderr);
     let base = cache.list();
     let base = (base.iter().find(|image| image["name"] == app).unwrap()["layers"][0]["digest"])
         .as_str()

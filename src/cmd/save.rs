@@ -125,6 +125,12 @@ impl SaveArgs {
                 "--gzip and --split are for an archive; a layout folder is neither".into(),
             ));
         }
+        if !layout && output != "-" && written.split.is_none() && Path::new(output).is_dir() {
+            return Err(Error::Usage(format!(
+                "-o {output}: a folder, where an archive is a file; give --layout (or -o \
+                 {output}/) to write an OCI image layout folder there"
+            )));
+        }
         if output == "-" && written.split.is_some() {
             return Err(Error::Usage(
                 "--split writes numbered files; give -o FILE, not -o -".into(),
