@@ -53,9 +53,10 @@ streams, so memory stays flat. An image cached with --all-platforms keeps its in
 manifest.json lists this host's platform; extract --all-platforms takes it back whole).
 Every blob is checked against its digest as it is written, and a file is written whole or
 not at all (as a new temporary file beside it, then renamed; a split archive's parts as
-FILE.NNN.partial). The images' cached referrers (signatures, SBOMs, attestations) go into the archive too: their manifests and blobs under blobs/sha256/,
-listed not in manifest.json or index.json (so loaders see only the images) but in
-docker-image-pusher-referrers.json, which extract and push read (--no-referrers leaves them).
+FILE.NNN.partial). The images' cached referrers (signatures, SBOMs, attestations) go into
+the archive too: their manifests and blobs under blobs/sha256/, listed not in manifest.json
+or index.json (so loaders see only the images) but in docker-image-pusher-referrers.json,
+which extract and push read (--no-referrers leaves them).
 
 With --layout (or -o DIR/) the same layout is written as a folder: oci-layout, index.json
 naming each image by its full name (io.containerd.image.name, and the ref name skopeo reads:
