@@ -59,15 +59,16 @@ or index.json (so loaders see only the images) but in docker-image-pusher-referr
 which extract and push read (--no-referrers leaves them).
 
 With --layout (or -o DIR/) the same layout is written as a folder: oci-layout, index.json
-naming each image by its full name (io.containerd.image.name, and the ref name skopeo reads:
-oci:DIR:example.com/app:v1), blobs/sha256/<hex>, and the referrers listing; skopeo and umoci
-read it, as any reader of OCI layouts (they take OCI manifests only: an image in Docker's
-format keeps its bytes and digest, so they skip it). A layout already there is added to, as skopeo
-copy ... oci:DIR:NAME does: its entries stay, but one of the same name is replaced; a blob it
-holds is never written again (it must be a file of the right size, a manifest the same bytes);
-each new blob is checked as it is written into a temporary file, then renamed, and index.json
-is replaced whole, last; a second run adding to the folder meanwhile waits for the first. A
-folder that is neither empty nor a layout is refused.
+naming each image by its full name (io.containerd.image.name, and the ref name skopeo
+reads: oci:DIR:example.com/app:v1), blobs/sha256/<hex>, and the referrers listing; skopeo
+and umoci read it, as any reader of OCI layouts (they take OCI manifests only: an image in
+Docker's format keeps its bytes and digest, so they skip it). A layout already there is
+added to, as skopeo copy ... oci:DIR:NAME does: its entries stay, but one of the same name
+is replaced; a blob it holds is never written again (it must be a file of the right size,
+a manifest the same bytes); each new blob is checked as it is written into a temporary
+file, then renamed, and index.json is replaced whole, last; a second run adding to the
+folder meanwhile waits for the first. A folder that is neither empty nor a layout is
+refused.
 
 Examples:
   docker-image-pusher save app:v1 -o app.tar
