@@ -139,7 +139,13 @@ pub struct Addressed {
 /// A read error is returned as the reader reported it (an [`Error`] carried in an `io::Error`
 /// keeps its exit code); a write error names the file.
 pub fn write_addressed(dir: &Path, source: &mut dyn Read) -> Result<Addressed> {
-    let (file, partial) = create::new_temporary(dir, "partial", SHAREABLE_FILE)
+    write_addressed_as(dir, source, SHAREABLE_FILE)
+}
+
+/// [`write_addressed`], the file created with `mode` (a layout folder's blobs are ordinary
+/// files, where the cache's are shareable ones).
+pub fn write_addressed_as(dir: &Path, source: &mut dyn Read, mode: u32) -> Result<Addressed> {
+    let (file, partial) = create::new_temporary(dir, "partial", mode)
         .map_err(|e| Error::io(format!("creating a file in {}", dir.display()), e))?;
     let result = copy_into(file, &partial, source).and_then(|(digest, size)| {
         let target = dir.join(digest.hex());

@@ -26,17 +26,66 @@ pub struct ArchiveDestination<W: Write> {
 
 struct State<W: Write> {
     writer: ArchiveWriter<W>,
-    /// The manifests stored so far, by digest: an index's children come before it.
-    manifests: HashMap<Digest, RawManifest>,
+    recorded: Recorded,
     /// What a delta archive leaves out (`bundle --since`), and since what.
     leave_out: HashMap<Digest, Omitted>,
     since: Since,
     /// Those of them the images used, which the delta entry lists.
     left_out: BTreeMap<Digest, Omitted>,
+}
+
+/// What a destination writing an OCI layout (an archive, a layout folder) records of the
+/// manifests it stores: the manifests, and the referrers and their fallback indexes.
+#[derive(Default)]
+pub(super) struct Recorded {
+    /// The manifests stored so far, by digest: an index's children come before it.
+    pub manifests: HashMap<Digest, RawManifest>,
     /// The referrers written, which the referrers entry lists.
-    referrers: Referrers,
+    pub referrers: Referrers,
     /// The fallback index written for each subject, by the subject's digest.
-    fallbacks: HashMap<Digest, RawManifest>,
+    pub fallbacks: HashMap<Digest, RawManifest>,
+}
+
+impl Recorded {
+    /// Records `manifest`, stored under `name`; whether it is an image to list by name: not
+    /// a referrer (cosign's tags go to the referrers entry, and a manifest naming a subject
+    /// is never an image to load), nor stored as `name@digest` (an index's child).
+    pub fn record(&mut self, name: Option<&Reference>, manifest: &RawManifest) -> bool {
+        (self.manifests).insert(manifest.digest.clone(), manifest.clone());
+        if let Some(name) = name.filter(|name| name.tag().and_then(subject_of_tag).is_some()) {
+            (self.referrers.tags).insert(name.to_string(), manifest.descriptor());
+            return false;
+        }
+        !(name.is_some_and(|name| name.digest().is_some()) || manifest.as_referrer().0.is_some())
+    }
+
+    /// The fallback index of `subject`'s referrers to write (the source's own when it lists
+    /// exactly these, else merged with what was recorded before), recorded for the referrers
+    /// entry; none when there is nothing to write.
+    pub fn link(
+        &mut self,
+        subject: &Descriptor,
+        referrers: &[Descriptor],
+        index: Option<&RawManifest>,
+    ) -> Result<Option<RawManifest>> {
+        if referrers.is_empty() {
+            return Ok(None);
+        }
+        let Some(fallback) = merged(self.fallbacks.get(&subject.digest), referrers, index)? else {
+            return Ok(None);
+        };
+        (self.referrers.indexes).insert(subject.digest.clone(), fallback.descriptor());
+        (self.fallbacks).insert(subject.digest.clone(), fallback.clone());
+        Ok(Some(fallback))
+    }
+
+    /// The referrers written so far, with their subjects and blobs.
+    pub fn written(&self) -> Result<Vec<WrittenReferrer>> {
+        self.referrers.written(
+            |subject| self.fallbacks.get(subject).cloned(),
+            |digest| self.manifests.get(digest).cloned(),
+        )
+    }
 }
 
 impl<W: Write + Send> ArchiveDestination<W> {
@@ -44,12 +93,10 @@ impl<W: Write + Send> ArchiveDestination<W> {
     pub fn new(out: W) -> ArchiveDestination<W> {
         let state = State {
             writer: ArchiveWriter::new(out),
-            manifests: HashMap::new(),
+            recorded: Recorded::default(),
             leave_out: HashMap::new(),
             since: Since::default(),
             left_out: BTreeMap::new(),
-            referrers: Referrers::default(),
-            fallbacks: HashMap::new(),
         };
         ArchiveDestination {
             state: Mutex::new(state),
@@ -80,11 +127,7 @@ impl<W: Write + Send> ArchiveDestination<W> {
 
     /// The referrers written so far, with their subjects and blobs.
     pub fn referrers(&self) -> Result<Vec<WrittenReferrer>> {
-        let state = self.state();
-        (state.referrers).written(
-            |subject| state.fallbacks.get(subject).cloned(),
-            |digest| state.manifests.get(digest).cloned(),
-        )
+        self.state().recorded.written()
     }
 
     /// Writes the listings, ends the archive, and returns the output.
@@ -97,8 +140,8 @@ impl<W: Write + Send> ArchiveDestination<W> {
             };
             state.writer.json_file(DELTA_ENTRY, &delta)?;
         }
-        if !state.referrers.is_empty() {
-            let referrers = std::mem::take(&mut state.referrers);
+        if !state.recorded.referrers.is_empty() {
+            let referrers = std::mem::take(&mut state.recorded.referrers);
             state.writer.json_file(REFERRERS_ENTRY, &referrers)?;
         }
         state.writer.finish()
@@ -129,22 +172,13 @@ impl<W: Write + Send> Destination for ArchiveDestination<W> {
         Ok(blob.clone())
     }
 
-    /// Writes the manifest's bytes; a named one (not `name@digest`, an index's child or a
-    /// referrer) is listed in `index.json`, and in `manifest.json` as one image: itself, or
-    /// for an index the image for this host's platform (`docker load` takes one image per
-    /// name). Referrers are listed in neither: cosign's tags go to the referrers entry, and
-    /// a manifest naming a subject is never an image to load.
+    /// Writes the manifest's bytes; an image to list ([`Recorded::record`]) is listed in
+    /// `index.json`, and in `manifest.json` as one image: itself, or for an index the image
+    /// for this host's platform (`docker load` takes one image per name).
     fn put_manifest(&self, name: Option<&Reference>, manifest: &RawManifest) -> Result<Stored> {
         let mut state = self.state();
         state.writer.manifest(manifest)?;
-        state
-            .manifests
-            .insert(manifest.digest.clone(), manifest.clone());
-        if let Some(name) = name.filter(|name| name.tag().and_then(subject_of_tag).is_some()) {
-            (state.referrers.tags).insert(name.to_string(), manifest.descriptor());
-            return Ok(Stored::New);
-        }
-        if name.is_some_and(|name| name.digest().is_some()) || manifest.as_referrer().0.is_some() {
+        if !state.recorded.record(name, manifest) {
             return Ok(Stored::New);
         }
         let listed = state.image_for_this_host(manifest)?;
@@ -165,26 +199,18 @@ impl<W: Write + Send> Destination for ArchiveDestination<W> {
         Ok(Stored::New)
     }
 
-    /// Writes the fallback index of `subject`'s referrers (the source's own when it lists
-    /// exactly these, else merged with what this archive listed before) and lists it in the
-    /// referrers entry.
+    /// Writes the fallback index of `subject`'s referrers ([`Recorded::link`]).
     fn link_referrers(
         &self,
         subject: &Descriptor,
         referrers: &[Descriptor],
         index: Option<&RawManifest>,
     ) -> Result<()> {
-        if referrers.is_empty() {
-            return Ok(());
-        }
         let mut state = self.state();
-        let Some(fallback) = merged(state.fallbacks.get(&subject.digest), referrers, index)? else {
-            return Ok(());
-        };
-        state.writer.manifest(&fallback)?;
-        (state.referrers.indexes).insert(subject.digest.clone(), fallback.descriptor());
-        state.fallbacks.insert(subject.digest.clone(), fallback);
-        Ok(())
+        match state.recorded.link(subject, referrers, index)? {
+            Some(fallback) => state.writer.manifest(&fallback),
+            None => Ok(()),
+        }
     }
 }
 
@@ -204,8 +230,7 @@ impl<W: Write> State<W> {
         let chosen = (Platform::host().choose(images()))
             .or(images().next())
             .ok_or_else(|| bad("the index lists no image".into()))?;
-        let child = self
-            .manifests
+        let child = (self.recorded.manifests)
             .get(&chosen.digest)
             .ok_or_else(|| bad(format!("{} was not stored before it", chosen.digest)))?;
         self.image_for_this_host(child)

@@ -9,7 +9,54 @@ use serde_json::{Value, json};
 
 use crate::digest::{Digest, Verified};
 use crate::error::{Error, Result};
-use crate::manifest::{ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, Descriptor, RawManifest};
+use crate::manifest::{
+    ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, Descriptor, RawManifest, media_type,
+};
+
+/// The file of an OCI layout that lists its images.
+pub const INDEX_FILE: &str = "index.json";
+/// The file that marks a folder (or an archive) as an OCI layout, and gives its version.
+pub const LAYOUT_FILE: &str = "oci-layout";
+/// The layout version written, and the only one read.
+pub const LAYOUT_VERSION: &str = "1.0.0";
+
+/// What [`LAYOUT_FILE`] holds.
+pub fn layout_marker() -> Value {
+    json!({ "imageLayoutVersion": LAYOUT_VERSION })
+}
+
+/// An `index.json` listing `manifests`.
+pub fn index_document(manifests: Vec<Value>) -> Value {
+    json!({ "schemaVersion": 2, "mediaType": media_type::OCI_INDEX, "manifests": manifests })
+}
+
+/// The `index.json` entry naming `manifest` as `name` (a full reference, containerd's
+/// annotation) with `tag` (the OCI ref name, as `docker save` and `skopeo copy
+/// oci:DIR:TAG` write it).
+pub fn index_entry(manifest: &RawManifest, name: Option<&str>, tag: Option<&str>) -> Value {
+    let mut descriptor = json!(Descriptor::new(
+        &manifest.media_type,
+        manifest.digest.clone(),
+        manifest.bytes.len() as u64
+    ));
+    let mut annotations = serde_json::Map::new();
+    if let Some(name) = name {
+        annotations.insert(ANNOTATION_IMAGE_NAME.into(), name.into());
+    }
+    if let Some(tag) = tag {
+        annotations.insert(ANNOTATION_REF_NAME.into(), tag.into());
+    }
+    if !annotations.is_empty() {
+        descriptor["annotations"] = annotations.into();
+    }
+    descriptor
+}
+
+/// `value` as the JSON bytes of the file `path`.
+pub fn encode(path: &str, value: &impl serde::Serialize) -> Result<Vec<u8>> {
+    serde_json::to_vec(value)
+        .map_err(|e| Error::io(format!("encoding {path}"), std::io::Error::other(e)))
+}
 
 /// One image as `manifest.json` lists it.
 pub struct LegacyEntry {
@@ -81,28 +128,12 @@ impl<W: Write> ArchiveWriter<W> {
 
     /// Names the manifest `manifest` in `index.json` as `name` (a full reference) with `tag`.
     pub fn name(&mut self, manifest: &RawManifest, name: Option<&str>, tag: Option<&str>) {
-        let mut descriptor = json!(Descriptor::new(
-            &manifest.media_type,
-            manifest.digest.clone(),
-            manifest.bytes.len() as u64
-        ));
-        let mut annotations = serde_json::Map::new();
-        if let Some(name) = name {
-            annotations.insert(ANNOTATION_IMAGE_NAME.into(), name.into());
-        }
-        if let Some(tag) = tag {
-            annotations.insert(ANNOTATION_REF_NAME.into(), tag.into());
-        }
-        if !annotations.is_empty() {
-            descriptor["annotations"] = annotations.into();
-        }
-        self.index.push(descriptor);
+        self.index.push(index_entry(manifest, name, tag));
     }
 
     /// Adds the file `path` holding `value` as JSON.
     pub fn json_file(&mut self, path: &str, value: &impl serde::Serialize) -> Result<()> {
-        let bytes = serde_json::to_vec(value)
-            .map_err(|e| Error::io(format!("encoding {path}"), std::io::Error::other(e)))?;
+        let bytes = encode(path, value)?;
         let mut header = tar::Header::new_gnu();
         header.set_size(bytes.len() as u64);
         header.set_mode(0o644);
@@ -128,11 +159,11 @@ impl<W: Write> ArchiveWriter<W> {
                 })
             })
             .collect();
-        let index = json!({ "schemaVersion": 2, "mediaType": crate::manifest::media_type::OCI_INDEX, "manifests": self.index });
+        let index = index_document(std::mem::take(&mut self.index));
         for (path, value) in [
             ("manifest.json", json!(legacy)),
-            ("index.json", index),
-            ("oci-layout", json!({ "imageLayoutVersion": "1.0.0" })),
+            (INDEX_FILE, index),
+            (LAYOUT_FILE, layout_marker()),
         ] {
             self.json_file(path, &value)?;
         }

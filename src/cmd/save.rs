@@ -1,36 +1,43 @@
-//! `save`: cache to an archive that `docker load` accepts.
+//! `save`: cache to an archive that `docker load` accepts, or (`--layout`) to an OCI image
+//! layout folder, added to over several runs.
 
 use std::io::IsTerminal;
 use std::path::Path;
 
 use lexopt::{Arg, Parser};
 
-use crate::archive::{write_parts, write_whole};
+use crate::archive::{LayoutFolder, write_parts, write_whole};
 use crate::args::{
     self, FlagGroup, Globals, Invocation, PROGRESS_HELP, REFERRERS_HELP, TransferArgs,
     WRITTEN_HELP, Written, WrittenArgs,
 };
 use crate::error::{Error, Result};
-use crate::progress::{count, human_bytes};
-use crate::run::archive::{cached_images, write_archive};
+use crate::manifest::Platforms;
+use crate::progress::{Board, Progress, count, human_bytes};
+use crate::run::archive::{Taken, cached_images, write_archive};
 use crate::run::context::RunContext;
 use crate::run::output::print_help;
 use crate::run::upload::referrers_said;
+use crate::transfer::{self, Job, Options, Summary};
 
 const COMMAND: &str = "docker-image-pusher save";
 
 /// The synopsis and options.
 pub const USAGE: &str = "\
-Write cached images to one archive that docker load accepts.
+Write cached images to one archive that docker load accepts, or to an OCI image
+layout folder.
 
 Usage: docker-image-pusher save [OPTIONS] IMAGE... -o FILE
+       docker-image-pusher save [OPTIONS] IMAGE... --layout -o DIR
 
 Arguments:
   IMAGE  a cached image: full or unambiguous short name, or image ID
 
 Options:
   -o, --output FILE  the archive to write, in a folder that exists; - writes to
-                     standard output";
+                     standard output; DIR/ (a trailing slash) means --layout
+      --layout       write an OCI image layout folder DIR (made if missing, in a
+                     folder that exists), or add the images to the layout there";
 
 /// The flag groups it accepts besides the global ones, as shown in its help.
 pub const GROUPS: &[&str] = &[WRITTEN_HELP, REFERRERS_HELP, PROGRESS_HELP];
@@ -46,14 +53,28 @@ streams, so memory stays flat. An image cached with --all-platforms keeps its in
 manifest.json lists this host's platform; extract --all-platforms takes it back whole).
 Every blob is checked against its digest as it is written, and a file is written whole or
 not at all (as a new temporary file beside it, then renamed; a split archive's parts as
-FILE.NNN.partial). The images' cached referrers (signatures, SBOMs, attestations) go into the archive too: their manifests and blobs under blobs/sha256/,
-listed not in manifest.json or index.json (so loaders see only the images) but in
-docker-image-pusher-referrers.json, which extract and push read (--no-referrers leaves them).
+FILE.NNN.partial). The images' cached referrers (signatures, SBOMs, attestations) go into
+the archive too: their manifests and blobs under blobs/sha256/, listed not in manifest.json
+or index.json (so loaders see only the images) but in docker-image-pusher-referrers.json,
+which extract and push read (--no-referrers leaves them).
+
+With --layout (or -o DIR/) the same layout is written as a folder: oci-layout, index.json
+naming each image by its full name (io.containerd.image.name, and the ref name skopeo
+reads: oci:DIR:example.com/app:v1), blobs/sha256/<hex>, and the referrers listing; skopeo
+and umoci read it, as any reader of OCI layouts (they take OCI manifests only: an image in
+Docker's format keeps its bytes and digest, so they skip it). A layout already there is
+added to, as skopeo copy ... oci:DIR:NAME does: its entries stay, but one of the same name
+is replaced; a blob it holds is never written again (it must be a file of the right size,
+a manifest the same bytes); each new blob is checked as it is written into a temporary
+file, then renamed, and index.json is replaced whole, last; a second run adding to the
+folder meanwhile waits for the first. A folder that is neither empty nor a layout is
+refused.
 
 Examples:
   docker-image-pusher save app:v1 -o app.tar
   docker-image-pusher save app:v1 worker:v1 --gzip -o images.tar.gz
-  docker-image-pusher save app:v1 -o - | ssh edge-host docker load";
+  docker-image-pusher save app:v1 -o - | ssh edge-host docker load
+  docker-image-pusher save app:v1 worker:v1 --layout -o images/";
 
 /// What the command line of `save` says, checked, before anything is opened.
 pub struct SaveArgs {
@@ -62,6 +83,19 @@ pub struct SaveArgs {
     pub transfer: TransferArgs,
     /// The images, the archive (`-`: standard output), `--gzip`, `--split`.
     pub written: WrittenArgs,
+    /// Whether the output is an OCI image layout folder (`--layout`, or `-o DIR/`).
+    pub layout: bool,
+}
+
+/// `--layout`: the output is an OCI image layout folder.
+#[derive(Default)]
+struct LayoutFlag(bool);
+
+impl FlagGroup for LayoutFlag {
+    fn claim(&mut self, arg: &Arg<'_>, _parser: &mut Parser) -> Result<bool> {
+        self.0 |= *arg == Arg::Long("layout");
+        Ok(*arg == Arg::Long("layout"))
+    }
 }
 
 impl SaveArgs {
@@ -69,8 +103,9 @@ impl SaveArgs {
     pub fn parse(parser: &mut Parser, mut globals: Globals) -> Result<Invocation<SaveArgs>> {
         let mut written = Written::default();
         let mut transfer = TransferArgs::one_stream();
+        let mut layout = LayoutFlag::default();
         let groups: &mut [&mut dyn FlagGroup] =
-            &mut [&mut globals, &mut transfer.shown, &mut written];
+            &mut [&mut globals, &mut transfer.shown, &mut written, &mut layout];
         // Every flag but the help is some group's: anything left ends the parse.
         if let Some(flag) = args::next(parser, groups, COMMAND)? {
             return match flag.as_arg() {
@@ -81,6 +116,23 @@ impl SaveArgs {
         }
         let written = written.checked("archive given (-o FILE)", COMMAND)?;
         let output = &written.output;
+        let layout = layout.0 || (output != "-" && output.ends_with('/'));
+        if layout && output == "-" {
+            return Err(Error::Usage(
+                "--layout writes a folder of files: give -o DIR, not -o -".into(),
+            ));
+        }
+        if layout && (written.gzip || written.split.is_some()) {
+            return Err(Error::Usage(
+                "--gzip and --split are for an archive; a layout folder is neither".into(),
+            ));
+        }
+        if !layout && output != "-" && written.split.is_none() && Path::new(output).is_dir() {
+            return Err(Error::Usage(format!(
+                "-o {output}: a folder, where an archive is a file; give --layout (or -o \
+                 {output}/) to write an OCI image layout folder there"
+            )));
+        }
         if output == "-" && written.split.is_some() {
             return Err(Error::Usage(
                 "--split writes numbered files; give -o FILE, not -o -".into(),
@@ -102,6 +154,7 @@ impl SaveArgs {
             globals,
             transfer,
             written,
+            layout,
         }))
     }
 }
@@ -112,6 +165,7 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         globals,
         transfer,
         written,
+        layout,
     } = match SaveArgs::parse(parser, globals)? {
         Invocation::Help { long } => return print_help(USAGE, GROUPS, DETAILS, long),
         Invocation::Run(save) => save,
@@ -123,6 +177,7 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
     let (output, gzip) = (&written.output, written.gzip);
     let taken = (&cached[..], None, written.referrers.as_ref());
     let summary = match (output.as_str(), written.split) {
+        (dir, _) if layout => write_layout(Path::new(dir), taken, shown)?,
         ("-", _) => write_archive(std::io::stdout(), gzip, taken, shown)?.summary,
         (path, None) => write_whole(Path::new(path), |file| {
             write_archive(file, gzip, taken, shown).map(|archived| archived.summary)
@@ -152,4 +207,30 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
             referrers_said(summary.referrers),
         )
     })
+}
+
+/// Copies the images (and the referrers the policy takes) into the layout folder `dir`,
+/// adding them to what it holds, through the copy loop, showing progress on `board`.
+fn write_layout(
+    dir: &Path,
+    (images, _, referrers): Taken<'_>,
+    (board, progress): (&Board, &Progress),
+) -> Result<Summary> {
+    let folder = LayoutFolder::open(dir, progress)?;
+    let jobs: Vec<Job<'_>> = (images.iter())
+        .map(|image| Job {
+            platforms: &Platforms::All,
+            source: image,
+            names: image.name().into_iter().collect(),
+        })
+        .collect();
+    let options = Options {
+        workers: 1,
+        board: Some(board),
+        referrers,
+        ..Options::default()
+    };
+    let summary = transfer::copy(&jobs, &folder, options, progress)?;
+    folder.finish()?;
+    Ok(summary)
 }
