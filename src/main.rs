@@ -7,9 +7,10 @@
 //! | command | source | destination |
 //! |---|---|---|
 //! | `pull IMAGE` | registry | cache |
-//! | `extract FILE` | archive | cache |
-//! | `push SOURCE TARGET` (and the one-shot `-r URL -f FILE`) | cache or archive | registry |
+//! | `extract FILE` | archive (or an OCI layout folder) | cache |
+//! | `push SOURCE TARGET` (and the one-shot `-r URL -f FILE`) | cache, archive or layout folder | registry |
 //! | `save IMAGE… -o FILE`, `bundle IMAGE… -o DIR` | cache | archive (and a folder with `push.sh`) |
+//! | `save --layout IMAGE… -o DIR` | cache | OCI layout folder, added to |
 //! | `copy SOURCE TARGET`, `sync` | registry (or archive) | registry |
 //!
 //! Each place is one type that implements [`transfer::Source`], [`transfer::Destination`]
@@ -40,7 +41,8 @@
 //!                is the one way an answer becomes an error, whole.rs the one bounded body
 //!                reader
 //! archive/       tar entries, layouts (legacy manifest.json, OCI), layout folders read in place
-//!                (folder.rs), writing (file.rs: whole or in parts), delta and split parts
+//!                (folder.rs) and written (layout_folder.rs), writing archives (file.rs: whole
+//!                or in parts), delta and split parts
 //! cache/         blobs, manifests, index.json, memo, staging, gc
 //! manifest.rs    OCI and Docker manifests, indexes, platforms; manifest/fallback.rs the
 //!                fallback index of referrers and cosign's tags

@@ -12,13 +12,12 @@ use crate::args::{
     WRITTEN_HELP, Written, WrittenArgs,
 };
 use crate::error::{Error, Result};
-use crate::manifest::Platforms;
 use crate::progress::{Board, Progress, count, human_bytes};
-use crate::run::archive::{Taken, cached_images, write_archive};
+use crate::run::archive::{Taken, cached_images, copy_cached, write_archive};
 use crate::run::context::RunContext;
 use crate::run::output::print_help;
 use crate::run::upload::referrers_said;
-use crate::transfer::{self, Job, Options, Summary};
+use crate::transfer::Summary;
 
 const COMMAND: &str = "docker-image-pusher save";
 
@@ -217,20 +216,7 @@ fn write_layout(
     (board, progress): (&Board, &Progress),
 ) -> Result<Summary> {
     let folder = LayoutFolder::open(dir, progress)?;
-    let jobs: Vec<Job<'_>> = (images.iter())
-        .map(|image| Job {
-            platforms: &Platforms::All,
-            source: image,
-            names: image.name().into_iter().collect(),
-        })
-        .collect();
-    let options = Options {
-        workers: 1,
-        board: Some(board),
-        referrers,
-        ..Options::default()
-    };
-    let summary = transfer::copy(&jobs, &folder, options, progress)?;
+    let summary = copy_cached(images, &folder, referrers, (board, progress))?;
     folder.finish()?;
     Ok(summary)
 }

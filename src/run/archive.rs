@@ -13,7 +13,7 @@ use crate::digest::COPY_BUFFER;
 use crate::error::{Context, Error, Result};
 use crate::manifest::Platforms;
 use crate::progress::{Board, Progress};
-use crate::transfer::{self, ImageCopy, Options, ReferrerPolicy, Summary};
+use crate::transfer::{self, Destination, ImageCopy, Options, ReferrerPolicy, Summary};
 
 /// The cached images `queries` name, each once however many names it is given by.
 pub fn cached_images<'c>(cache: &'c Cache, queries: &[String]) -> Result<Vec<CachedImage<'c>>> {
@@ -75,16 +75,14 @@ impl<W> Archived<W> {
     }
 }
 
-/// Copies `images` into an archive written to `out`.
-fn copy_into<W: Write + Send>(
-    out: W,
-    (images, leave_out, referrers): Taken<'_>,
+/// Copies cached `images` whole (every platform they hold) into `destination`, one blob at a
+/// time (a file being written is one stream), with their referrers as `referrers` says.
+pub fn copy_cached(
+    images: &[CachedImage<'_>],
+    destination: &dyn Destination,
+    referrers: Option<&ReferrerPolicy>,
     (board, progress): (&Board, &Progress),
-) -> Result<Archived<W>> {
-    let destination = match leave_out {
-        Some((since, omitted)) => ArchiveDestination::new(out).leaving_out(since, omitted),
-        None => ArchiveDestination::new(out),
-    };
+) -> Result<Summary> {
     let copies: Vec<ImageCopy<'_>> = (images.iter())
         .map(|image| ImageCopy {
             platforms: &Platforms::All,
@@ -98,7 +96,20 @@ fn copy_into<W: Write + Send>(
         referrers,
         ..Options::default()
     };
-    let summary = transfer::copy(&copies, &destination, options, progress)?;
+    transfer::copy(&copies, destination, options, progress)
+}
+
+/// Copies `images` into an archive written to `out`.
+fn copy_into<W: Write + Send>(
+    out: W,
+    (images, leave_out, referrers): Taken<'_>,
+    (board, progress): (&Board, &Progress),
+) -> Result<Archived<W>> {
+    let destination = match leave_out {
+        Some((since, omitted)) => ArchiveDestination::new(out).leaving_out(since, omitted),
+        None => ArchiveDestination::new(out),
+    };
+    let summary = copy_cached(images, &destination, referrers, (board, progress))?;
     Ok(Archived {
         summary,
         left_out: destination.left_out(),
