@@ -460,3 +460,45 @@ fn a_run_waits_for_another_writing_the_same_layout() {
     );
     assert_eq!(entries(&folder).len(), 2);
 }
+
+#[test]
+fn a_docker_format_manifest_keeps_its_digest_in_the_layout_and_is_said_so() {
+    // `docker save` has no manifest of its own: the cache makes Docker's (what `docker push`
+    // would send), and the folder keeps it byte for byte, saying who will not see it.
+    let dir = TempDir::new("layout-docker-format");
+    let archive = dir.join("legacy.tar");
+    let layer: &[u8] = b"a legacy layer";
+    support::tarball::write_tar(
+        &archive,
+        &support::tarball::legacy_items(&[layer], r#"["example.com/legacy:v1"]"#),
+    );
+    let cache = TestCache::new();
+    cache.run(&["extract", archive.to_str().unwrap()]).success();
+    let listed: Value =
+        serde_json::from_str(&cache.run(&["list", "--json"]).success().stdout).unwrap();
+    let digest = listed[0]["manifest_digest"].as_str().unwrap().to_string();
+    let folder = dir.join("layout");
+    let saved = save_layout(&cache, &["example.com/legacy:v1"], &folder).success();
+    assert!(
+        saved
+            .stderr
+            .contains("its manifest is Docker's format, kept as it is"),
+        "{}",
+        saved.stderr
+    );
+    let entry = &entries(&folder)[0];
+    assert_eq!(entry["digest"], digest.as_str());
+    assert_eq!(
+        entry["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    every_blob_is_whole(&folder);
+
+    // Read back by this tool (as crane and regctl would read it), the same image.
+    let again = TestCache::new();
+    let named = format!("{}:example.com/legacy:v1", folder.display());
+    again.run(&["extract", &named]).success();
+    let listed: Value =
+        serde_json::from_str(&again.run(&["list", "--json"]).success().stdout).unwrap();
+    assert_eq!(listed[0]["manifest_digest"], digest.as_str());
+}

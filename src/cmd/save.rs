@@ -11,13 +11,15 @@ use crate::args::{
     self, FlagGroup, Globals, Invocation, PROGRESS_HELP, REFERRERS_HELP, TransferArgs,
     WRITTEN_HELP, Written, WrittenArgs,
 };
+use crate::cache::CachedImage;
 use crate::error::{Error, Result};
+use crate::manifest::media_type;
 use crate::progress::{Board, Progress, count, human_bytes};
 use crate::run::archive::{Taken, cached_images, copy_cached, write_archive};
 use crate::run::context::RunContext;
 use crate::run::output::print_help;
 use crate::run::upload::referrers_said;
-use crate::transfer::Summary;
+use crate::transfer::{Source, Summary};
 
 const COMMAND: &str = "docker-image-pusher save";
 
@@ -216,7 +218,25 @@ fn write_layout(
     (board, progress): (&Board, &Progress),
 ) -> Result<Summary> {
     let folder = LayoutFolder::open(dir, progress)?;
+    warn_of_docker_manifests(images, progress)?;
     let summary = copy_cached(images, &folder, referrers, (board, progress))?;
     folder.finish()?;
     Ok(summary)
+}
+
+/// Warns of images whose manifest is in Docker's format (as `docker save` and Docker's pushes
+/// make them): the folder keeps their bytes and digests, as crane and regctl do, but skopeo's
+/// `oci:` and umoci look only for OCI media types and do not see them.
+fn warn_of_docker_manifests(images: &[CachedImage<'_>], progress: &Progress) -> Result<()> {
+    for image in images {
+        let manifest = image.manifest()?;
+        if [media_type::DOCKER_MANIFEST, media_type::DOCKER_LIST].contains(&&*manifest.media_type) {
+            progress.warn(format_args!(
+                "{}: its manifest is Docker's format, kept as it is (digest {}): crane and \
+                 regctl read it from the folder, skopeo's oci: and umoci skip it",
+                image.key, manifest.digest
+            ));
+        }
+    }
+    Ok(())
 }
