@@ -4,7 +4,7 @@
 //! can neither hold a run nor fill its memory.
 
 use std::io::{Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -67,46 +67,19 @@ pub fn run(
     }
     drain(child.stdout.take(), MAX_OUTPUT, Stream::Out, sender.clone());
     drain(child.stderr.take(), MAX_STDERR, Stream::Err, sender);
-    let late = || {
-        Error::Denied(format!(
-            "{program} {action} did not finish within {} s and was ended (--timeout SECS \
-             gives it longer)",
-            deadline.as_secs()
-        ))
+    let mut running = Running {
+        child,
+        program: &program,
+        action,
+        started,
+        deadline,
     };
-    let (mut stdout, mut stderr) = (None, None);
-    while stdout.is_none() || stderr.is_none() {
-        let left = deadline.saturating_sub(started.elapsed());
-        let Ok((stream, bytes)) = drained.recv_timeout(left) else {
-            end(&mut child);
-            return Err(late());
-        };
-        match stream {
-            Stream::Out if bytes.len() as u64 > MAX_OUTPUT => {
-                end(&mut child);
-                return Err(Error::Denied(format!(
-                    "{program} {action} printed more than {MAX_OUTPUT} bytes; refused"
-                )));
-            }
-            Stream::Out => stdout = Some(bytes),
-            Stream::Err => stderr = Some(bytes),
-        }
-    }
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if started.elapsed() < deadline => std::thread::sleep(POLL),
-            Ok(None) => {
-                end(&mut child);
-                return Err(late());
-            }
-            Err(e) => return Err(Error::Denied(format!("{program} {action}: {e}"))),
-        }
-    };
-    let stdout = String::from_utf8_lossy(&stdout.unwrap_or_default()).into_owned();
+    let (stdout, stderr) = running.outputs(&drained)?;
+    let status = running.status()?;
+    let stdout = String::from_utf8_lossy(&stdout).into_owned();
     if !status.success() {
         let said = match stdout.trim().is_empty() {
-            true => String::from_utf8_lossy(&stderr.unwrap_or_default()).into_owned(),
+            true => String::from_utf8_lossy(&stderr).into_owned(),
             false => stdout,
         };
         if said.trim() == NOT_FOUND {
@@ -118,6 +91,72 @@ pub fn run(
         )));
     }
     Ok(Some(stdout))
+}
+
+/// A helper started, and what its deadline is measured from.
+struct Running<'a> {
+    child: Child,
+    program: &'a str,
+    action: &'a str,
+    started: Instant,
+    deadline: Duration,
+}
+
+impl Running<'_> {
+    /// Its standard output and error, each read to its end in its thread, within the
+    /// deadline and the output's bound; the helper is ended when either is passed.
+    fn outputs(
+        &mut self,
+        drained: &mpsc::Receiver<(Stream, Vec<u8>)>,
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
+        let (mut stdout, mut stderr) = (None, None);
+        while stdout.is_none() || stderr.is_none() {
+            let left = self.deadline.saturating_sub(self.started.elapsed());
+            let Ok((stream, bytes)) = drained.recv_timeout(left) else {
+                return Err(self.ended_late());
+            };
+            match stream {
+                Stream::Out if bytes.len() as u64 > MAX_OUTPUT => {
+                    end(&mut self.child);
+                    return Err(Error::Denied(format!(
+                        "{} {} printed more than {MAX_OUTPUT} bytes; refused",
+                        self.program, self.action
+                    )));
+                }
+                Stream::Out => stdout = Some(bytes),
+                Stream::Err => stderr = Some(bytes),
+            }
+        }
+        Ok((stdout.unwrap_or_default(), stderr.unwrap_or_default()))
+    }
+
+    /// How it exited, waited for until the deadline.
+    fn status(&mut self) -> Result<ExitStatus> {
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Ok(status),
+                Ok(None) if self.started.elapsed() < self.deadline => std::thread::sleep(POLL),
+                Ok(None) => return Err(self.ended_late()),
+                Err(e) => {
+                    return Err(Error::Denied(format!(
+                        "{} {}: {e}",
+                        self.program, self.action
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Ends the helper that ran past its deadline, and says so.
+    fn ended_late(&mut self) -> Error {
+        end(&mut self.child);
+        Error::Denied(format!(
+            "{} {} did not finish within {} s and was ended (--timeout SECS gives it longer)",
+            self.program,
+            self.action,
+            self.deadline.as_secs()
+        ))
+    }
 }
 
 /// Reads `pipe` to its end (or to one byte past `limit`) in a thread, and sends what it read.
