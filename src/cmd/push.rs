@@ -119,11 +119,10 @@ impl PushArgs {
     ) -> Result<Invocation<PushArgs>> {
         let mut flags = UploadFlags::from_env(&globals.env)?;
         let mut seed_args = SeedArgs::default();
-        let (mut source, mut target, mut image) = (None, None, None);
-        let mut named_file = false;
-        // `-r`: the repository name beside `-t`, the target URL otherwise; known at the end.
-        let mut short_r = Vec::new();
-        let one_shot = first.is_some();
+        let mut given = Given {
+            one_shot: first.is_some(),
+            ..Given::default()
+        };
         let mut pending = first;
         loop {
             let groups: &mut [&mut dyn args::FlagGroup] =
@@ -142,62 +141,92 @@ impl PushArgs {
                 Arg::Short('h') => return Ok(Invocation::Help { long: false }),
                 Arg::Long("help") => return Ok(Invocation::Help { long: true }),
                 Arg::Short('f' | 's') | Arg::Long("file") | Arg::Long("source") => {
-                    named_file |= matches!(flag.as_arg(), Arg::Short('f') | Arg::Long("file"));
-                    one(&mut source, args::value(parser, "--file")?, "source")?
+                    given.named_file |=
+                        matches!(flag.as_arg(), Arg::Short('f') | Arg::Long("file"));
+                    one(&mut given.source, args::value(parser, "--file")?, "source")?
                 }
-                Arg::Short('t') if one_shot => {
+                Arg::Short('t') if given.one_shot => {
                     flags.registry.set_timeout(args::number(parser, "-t")?)
                 }
                 Arg::Short('t') => seed_args.set_reference(args::value(parser, "-t")?),
-                Arg::Short('r') => short_r.push(args::value(parser, "-r")?),
+                Arg::Short('r') => given.short_r.push(args::value(parser, "-r")?),
                 Arg::Long("repository-url") => one(
-                    &mut target,
+                    &mut given.target,
                     args::value(parser, "--repository-url")?,
                     "target",
                 )?,
-                Arg::Long("image") => image = Some(args::image_query(parser)?),
-                Arg::Value(value) if one_shot => return Err(stray_in_one_shot(&value)),
-                Arg::Value(value) if source.is_none() => {
-                    source = Some(args::utf8(value, "SOURCE")?)
+                Arg::Long("image") => given.image = Some(args::image_query(parser)?),
+                Arg::Value(value) if given.one_shot => return Err(stray_in_one_shot(&value)),
+                Arg::Value(value) if given.source.is_none() => {
+                    given.source = Some(args::utf8(value, "SOURCE")?)
                 }
-                Arg::Value(value) if target.is_none() => {
-                    target = Some(args::utf8(value, "TARGET")?)
+                Arg::Value(value) if given.target.is_none() => {
+                    given.target = Some(args::utf8(value, "TARGET")?)
                 }
                 other => return Err(args::unexpected(other, COMMAND)),
             }
         }
-        for value in short_r {
-            match seed_args.has_reference() && !one_shot {
+        given
+            .checked(globals, flags, seed_args)
+            .map(Invocation::Run)
+    }
+}
+
+/// What `push`'s command line gave, before it is checked.
+#[derive(Default)]
+struct Given {
+    source: Option<String>,
+    target: Option<String>,
+    image: Option<ImageQuery>,
+    /// Whether the source came as `-f`/`--file`.
+    named_file: bool,
+    /// `-r`: the repository name beside `-t`, the target URL otherwise; known at the end.
+    short_r: Vec<String>,
+    /// The one-shot form (no command word): `-t` is the timeout there.
+    one_shot: bool,
+}
+
+impl Given {
+    /// The push these arguments ask for: the source an archive (or layout folder) when one is
+    /// there by that name, else a cached image; a mistake in the command line is told before
+    /// a file that is not there.
+    fn checked(
+        mut self,
+        globals: Globals,
+        flags: UploadFlags,
+        mut seed_args: SeedArgs,
+    ) -> Result<PushArgs> {
+        for value in self.short_r {
+            match seed_args.has_reference() && !self.one_shot {
                 true => seed_args.set_repository(value),
-                false => one(&mut target, value, "target")?,
+                false => one(&mut self.target, value, "target")?,
             }
         }
-        let source = source
+        let source = (self.source)
             .ok_or_else(|| Error::Usage(format!("no source given; see '{COMMAND} --help'")))?;
         let from_archive = source == "-" || is_archive_path(Path::new(&source));
-        let bare_file = from_archive && !named_file && !source.starts_with(['-', '/', '.']);
+        let bare_file = from_archive && !self.named_file && !source.starts_with(['-', '/', '.']);
         if !from_archive {
-            refuse_swapped(&source, target.as_deref())?;
+            refuse_swapped(&source, self.target.as_deref())?;
         }
-        // A mistake in the command line is told before a file that is not there.
-        let target = seed_args.choose(target, ("TARGET", COMMAND), target_reference)?;
+        let target = seed_args.choose(self.target, ("TARGET", COMMAND), target_reference)?;
         let source = match source.as_str() {
             "-" => Source::Archive(Input::Stdin),
             path if from_archive => Source::Archive(Input::Path(path.into())),
             _ => {
-                check_cached_source(&source, image.is_some())?;
+                check_cached_source(&source, self.image.is_some())?;
                 Source::Cached(source)
             }
         };
-        Ok(Invocation::Run(PushArgs {
+        Ok(PushArgs {
             target,
             caution: seed_args.caution(),
             globals,
             flags,
             source,
-            image,
+            image: self.image,
             bare_file,
-        }))
+        })
     }
 }
 
