@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measures docker-image-pusher against skopeo on the same image, registry and machine, and
 # prints a Markdown table: each tool's median wall time, skopeo's time over ours, our MB/s,
-# each tool's peak RSS (/usr/bin/time -v), and our time over the curl floor.
+# each tool's peak RSS (GNU time -v), and our time over the curl floor.
 #
 #   scripts/bench.sh           a ~2 GB image (1 GB of random bytes, ~500 MB of text, 20 000
 #                              small files) made once under target/bench/full; 3 runs a case
@@ -81,14 +81,16 @@ case $size in
   quick) random_mb=8 text_mb=4 files=500 small_kb=64 ;;
 esac
 
-scripts/install-deps.sh
-for wanted in curl:curl /usr/bin/time:time python3:python3; do
-  if ! command -v "${wanted%%:*}" >/dev/null 2>&1; then
+scripts/install-deps.sh bench
+for wanted in curl:curl time:time python3:python3; do
+  if ! type -P "${wanted%%:*}" >/dev/null; then
     sudo=""
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
     $sudo apt-get install -y -qq "${wanted#*:}" >&2
   fi
 done
+# GNU time, not the shell's keyword: the first on PATH (scripts/many-cores.sh brings its own).
+gnu_time=$(type -P time)
 if [ -n "${DOCKER_IMAGE_PUSHER:-}" ]; then
   bin=$DOCKER_IMAGE_PUSHER
 else
@@ -173,7 +175,7 @@ trap '[ -n "$REGISTRY_PID" ] && kill "$REGISTRY_PID" 2>/dev/null; rm -rf "$run"'
 start_registry "$run/registry"
 results=$run/results
 
-# measure CASE TOOL COMMAND...: runs COMMAND under /usr/bin/time -v and records its wall time
+# measure CASE TOOL COMMAND...: runs COMMAND under GNU time -v and records its wall time
 # (ms) and peak RSS (kB), unless this is a warm-up run; a failure stops the bench with the
 # command's output.
 warm_up=0
@@ -182,7 +184,7 @@ measure() {
   shift 2
   sync # no run pays for the writeback of the one before
   start=$(date +%s%N)
-  if ! /usr/bin/time -v -o "$run/time.txt" "$@" >"$run/out.log" 2>&1; then
+  if ! "$gnu_time" -v -o "$run/time.txt" "$@" >"$run/out.log" 2>&1; then
     echo "bench: $case ($tool) failed: $*" >&2
     tail -20 "$run/out.log" >&2
     exit 1

@@ -4,13 +4,17 @@
 # registry) and htpasswd (its bcrypt password files), openssl (test certificates and token
 # signatures), strip (binutils: a split bundle's test carries the program stripped), zsh and
 # fish (the completion scripts' tests run each in its shell; bash is there) and groff (the
-# manual page's test formats it). With the argument `interop`, also the clients
+# manual page's test formats it). With the argument `bench`, only the first three (what
+# scripts/bench.sh needs besides curl, GNU time and python3). With `interop`, also the clients
 # scripts/interop.sh checks against: Docker (docker.io), podman, containerd (ctr), and python3
 # for its JSON. Needs root or sudo; asks nothing.
 set -euo pipefail
 
 wanted=(skopeo:skopeo umoci:umoci docker-registry:docker-registry htpasswd:apache2-utils
   openssl:openssl strip:binutils zsh:zsh fish:fish groff:groff-base)
+if [ "${1:-}" = bench ]; then
+  wanted=(skopeo:skopeo umoci:umoci docker-registry:docker-registry)
+fi
 if [ "${1:-}" = interop ]; then
   wanted+=(dockerd:docker.io podman:podman containerd:containerd ctr:containerd
     python3:python3)
