@@ -300,3 +300,50 @@ fn a_creds_store_that_keeps_nothing_for_the_registry_leaves_it_to_auth_json() {
         refused.stderr
     );
 }
+
+#[test]
+fn a_fifo_folder_or_huge_file_in_an_auth_json_place_is_warned_of_without_waiting_or_reading_it_all()
+{
+    let user = User::new("auth-json-strange");
+    let (registry, image) = registry_with_an_image(&user);
+    let fifo = user.dir.join("fifo.json");
+    support::tool("mkfifo", &[fifo.to_str().unwrap()]);
+    let huge = user.dir.join("huge.json");
+    let padding = "x".repeat(5 << 20);
+    fs::write(&huge, format!(r#"{{"auths": {{}}, "pad": "{padding}"}}"#)).unwrap();
+    let folder = user.dir.join("folder.json");
+    fs::create_dir_all(&folder).unwrap();
+    let cache = user.cache.path();
+    for (file, said) in [
+        (&fifo, "not a regular file"),
+        (&folder, "not a regular file"),
+        (
+            &huge,
+            "larger than 4194304 bytes; not a file of credentials",
+        ),
+    ] {
+        // Bounded from outside, so that a read that waits on the FIFO fails the test.
+        let mut pull = Command::new("timeout");
+        pull.args(["60", support::bin(), "--cache-dir", cache.to_str().unwrap()])
+            .args(["pull", &image]);
+        user.environment(&mut pull, &[("REGISTRY_AUTH_FILE", file)]);
+        let refused = Run::from(pull.output().unwrap()).exits(4);
+        let warned = format!("{}: {said}; going on without credentials", file.display());
+        assert!(
+            refused.stderr.contains(&warned),
+            "{warned}: {}",
+            refused.stderr
+        );
+    }
+    let login = [
+        "login",
+        &registry.host(),
+        "--auth-file",
+        fifo.to_str().unwrap(),
+    ];
+    let login = user.run(
+        &[&login[..], &["-u", ROBOT_USER, "-p", ROBOT_PASSWORD]].concat(),
+        &[],
+    );
+    assert!(login.exits(2).stderr.contains("not a regular file"));
+}

@@ -8,8 +8,9 @@
 //! deadline and bounded output (see [`super::cred_helper`]).
 
 use std::ffi::OsString;
-use std::fs;
-use std::io::{self, Write};
+use std::fs::OpenOptions;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -24,6 +25,9 @@ use crate::reference::{DEFAULT_REGISTRY, is_docker_hub, without_scheme};
 
 /// The key Docker uses for Docker Hub.
 const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
+/// The most bytes a file of credentials may hold: far more than any keeps, and a bound on
+/// what a file in its place makes this program read.
+const MAX_CREDENTIAL_FILE: u64 = 4 << 20;
 /// The user name a credential helper answers for an identity token.
 const HELPER_TOKEN_USER: &str = "<token>";
 /// The user name that goes with an identity token when none is given (ACR's).
@@ -196,15 +200,38 @@ impl CredentialFile {
         Ok(true)
     }
 
+    /// The file's settings, none when it is not there. A FIFO or device in its place is
+    /// refused without waiting on it, and a file over [`MAX_CREDENTIAL_FILE`] without reading
+    /// it all (a link is followed: dotfile managers keep these files as links).
     fn read(&self) -> Result<Option<Map<String, Value>>> {
-        match fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                let at = where_json_fails(&e);
-                Error::Usage(format!("{}: not a JSON object ({at})", self.shown()))
-            }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(format!("reading {}", self.shown()), e)),
+        let opened = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&self.path);
+        let file = match opened {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(format!("reading {}", self.shown()), e)),
+        };
+        let refused = |why: &str| Error::Usage(format!("{}: {why}", self.shown()));
+        if !(file.metadata())
+            .context(|| format!("reading {}", self.shown()))?
+            .is_file()
+        {
+            return Err(refused("not a regular file"));
         }
+        let mut bytes = Vec::new();
+        (file.take(MAX_CREDENTIAL_FILE + 1).read_to_end(&mut bytes))
+            .context(|| format!("reading {}", self.shown()))?;
+        if bytes.len() as u64 > MAX_CREDENTIAL_FILE {
+            return Err(refused(&format!(
+                "larger than {MAX_CREDENTIAL_FILE} bytes; not a file of credentials"
+            )));
+        }
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            let at = where_json_fails(&e);
+            refused(&format!("not a JSON object ({at})"))
+        })
     }
 
     /// Writes the file through a temporary file, readable by its owner only, in a folder
