@@ -165,22 +165,27 @@ fn read_oci(entries: &Entries, name: &str, omitted: &Omissions) -> Result<Layout
         Err(e) => return Err(Error::BadInput(format!("{name}: index.json: {e}"))),
     };
     let mut images: Vec<ArchiveImage> = Vec::new();
+    // Where each manifest is in `images`: an index of many entries is read in linear time.
+    let mut at: HashMap<Digest, usize> = HashMap::new();
     for descriptor in index.entries() {
         let names = oci_names(descriptor, name)?;
         let ref_names: Vec<String> = (descriptor.annotation(ANNOTATION_REF_NAME))
             .map(str::to_string)
             .into_iter()
             .collect();
-        match (images.iter_mut()).find(|known| known.manifest.digest == descriptor.digest) {
-            Some(known) => {
-                known.names.extend(names);
-                known.ref_names.extend(ref_names);
+        match at.get(&descriptor.digest) {
+            Some(&known) => {
+                images[known].names.extend(names);
+                images[known].ref_names.extend(ref_names);
             }
-            None => images.push(ArchiveImage {
-                names,
-                ref_names,
-                manifest: read_manifest(entries, name, descriptor, omitted)?,
-            }),
+            None => {
+                at.insert(descriptor.digest.clone(), images.len());
+                images.push(ArchiveImage {
+                    names,
+                    ref_names,
+                    manifest: read_manifest(entries, name, descriptor, omitted)?,
+                });
+            }
         }
     }
     Ok(Layout {
