@@ -24,7 +24,9 @@ pub struct Searched {
 
 /// Credentials, and the file that gave them.
 pub struct Found {
+    /// The credentials for the registry.
     pub credentials: Credentials,
+    /// The file they came from, which `--verbose` and a refusal name.
     pub file: CredentialFile,
 }
 

@@ -40,7 +40,9 @@ pub type Vars<'a> = &'a dyn Fn(&str) -> Option<OsString>;
 /// One file of credentials in Docker's format, and how its keys name registries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CredentialFile {
+    /// Where the file is (it may not be there).
     pub path: PathBuf,
+    /// How its keys name registries: Docker's way or containers-auth.json(5)'s.
     pub keys: Keys,
 }
 
