@@ -347,3 +347,37 @@ fn a_fifo_folder_or_huge_file_in_an_auth_json_place_is_warned_of_without_waiting
     );
     assert!(login.exits(2).stderr.contains("not a regular file"));
 }
+
+#[test]
+fn the_key_written_for_the_registry_beats_an_older_form_of_it_as_for_skopeo() {
+    let user = User::new("auth-json-exact-key");
+    let (registry, _) = registry_with_an_image(&user);
+    // By a name whose URL form ("http://localhost:…") sorts before it, so the first key that
+    // names the registry is the stale one.
+    let host = format!("localhost:{}", registry.port());
+    let image = format!("{host}/files/app:v1");
+    let stale = format!("http://{host}");
+    let entries = [
+        (stale.as_str(), ROBOT_USER, "wrong"),
+        (host.as_str(), ROBOT_USER, ROBOT_PASSWORD),
+    ];
+    let given = user.dir.join("given/auth.json");
+    write_auths(&given, &entries);
+    let mut skopeo = Command::new("skopeo");
+    skopeo.args(["inspect", "--tls-verify=false", "--authfile"]);
+    skopeo.arg(&given).arg(format!("docker://{image}"));
+    user.environment(&mut skopeo, &[]);
+    assert!(
+        skopeo.output().unwrap().status.success(),
+        "skopeo takes {host}'s key"
+    );
+    let pulled = user.run(&["pull", &image, "-v"], &[("REGISTRY_AUTH_FILE", &given)]);
+    pulled_with(pulled.success(), &host, &given);
+
+    write_auths(&user.docker_config(), &entries);
+    pulled_with(
+        user.run(&["pull", &image, "-v"], &[]).success(),
+        &host,
+        &user.docker_config(),
+    );
+}

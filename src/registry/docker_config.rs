@@ -82,15 +82,14 @@ impl CredentialFile {
             return Ok(None);
         };
         let helper = (config.get("credHelpers").and_then(Value::as_object))
-            .and_then(|helpers| helpers.iter().find(|(key, _)| self.names(key, host)))
-            .and_then(|(_, name)| name.as_str())
+            .and_then(|helpers| self.entry(helpers, host))
+            .and_then(Value::as_str)
             .or_else(|| config.get("credsStore").and_then(Value::as_str));
         if let Some(helper) = helper {
             return self.helper_get(helper, host, deadline);
         }
         let Some(entry) = (config.get("auths").and_then(Value::as_object))
-            .and_then(|auths| auths.iter().find(|(key, _)| self.names(key, host)))
-            .map(|(_, entry)| entry)
+            .and_then(|auths| self.entry(auths, host))
         else {
             return Ok(None);
         };
@@ -249,6 +248,17 @@ impl CredentialFile {
         atomic::replace(Replace::beside(&self.path, PRIVATE_FILE, &shown), |file| {
             file.write_all(&bytes)
                 .context(|| format!("writing {shown}"))
+        })
+    }
+
+    /// The value `map` (`auths`, `credHelpers`) keeps for `host`: under the key written for
+    /// it ([`Self::key_for`]) when there is one, as Docker and podman look first, else under
+    /// the first other key that names it (an older form, a URL).
+    fn entry<'m>(&self, map: &'m Map<String, Value>, host: &str) -> Option<&'m Value> {
+        (map.get(&self.key_for(host))).or_else(|| {
+            (map.iter())
+                .find(|(key, _)| self.names(key, host))
+                .map(|(_, value)| value)
         })
     }
 
