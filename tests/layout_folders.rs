@@ -339,3 +339,15 @@ fn an_index_of_as_many_images_as_its_bound_holds_is_read_in_linear_time() {
     assert_eq!(listed[0]["manifest_digest"], entries[18_999]["digest"]);
     assert!(started.elapsed().as_secs() < 120, "{:?}", started.elapsed());
 }
+
+#[test]
+fn a_layout_without_index_json_is_bad_input_that_says_so() {
+    let dir = TempDir::new("layout-no-index");
+    let (layout, _, _) = good_layout(&dir);
+    fs::remove_file(Path::new(&layout).join("index.json")).unwrap();
+    let said = refused(&layout);
+    assert!(
+        said.contains(&format!("{layout}: an OCI layout without index.json")),
+        "{said}"
+    );
+}

@@ -55,6 +55,12 @@ pub fn read(entries: &Entries, name: &str, omitted: &Omissions) -> Result<Layout
     if entries.contains("manifest.json") {
         return read_legacy(entries, name);
     }
+    if entries.contains("oci-layout") {
+        return Err(Error::BadInput(format!(
+            "{name}: an OCI layout without index.json, which lists its images (a copy into it \
+             cut short, or not finished?)"
+        )));
+    }
     Err(Error::BadInput(format!(
         "{name}: not a docker save or OCI archive: it has neither manifest.json nor an OCI \
          layout (oci-layout and index.json)"
