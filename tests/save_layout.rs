@@ -502,3 +502,21 @@ fn a_docker_format_manifest_keeps_its_digest_in_the_layout_and_is_said_so() {
         serde_json::from_str(&again.run(&["list", "--json"]).success().stdout).unwrap();
     assert_eq!(listed[0]["manifest_digest"], digest.as_str());
 }
+
+#[test]
+fn an_empty_oci_layout_left_by_a_cut_run_is_written_and_the_folder_used() {
+    let dir = TempDir::new("layout-empty-marker");
+    let cache = TestCache::new();
+    let [app, _] = two_images_sharing_a_layer(dir.path(), &cache);
+    // A run cut between making oci-layout and writing it leaves it empty, and nothing else.
+    let folder = dir.join("cut");
+    fs::create_dir(&folder).unwrap();
+    fs::write(folder.join("oci-layout"), b"").unwrap();
+    save_layout(&cache, &[app], &folder).success();
+    every_blob_is_whole(&folder);
+    let listed = entries(&folder);
+    assert_eq!(listed.len(), 1);
+    let reference = format!("oci:{}:{app}", folder.display());
+    let digest = format!("sha256:{}", sha256(raw(&reference).as_bytes()));
+    assert_eq!(listed[0]["digest"], digest.as_str(), "skopeo reads it");
+}

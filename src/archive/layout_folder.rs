@@ -303,13 +303,9 @@ fn take_marker(dir: &Path, progress: &Progress) -> Result<File> {
             )));
         }
         match create::new_file(&marker, create::ORDINARY_FILE) {
-            Ok(mut file) => {
+            Ok(file) => {
                 lock(&file, &marker, progress)?;
-                let bytes = encode(LAYOUT_FILE, &layout_marker())?;
-                io::Write::write_all(&mut file, &bytes)
-                    .and_then(|()| file.sync_all())
-                    .map_err(|e| Error::io(format!("writing {}", marker.display()), e))?;
-                return Ok(file);
+                return write_marker(&file, &marker).map(|()| file);
             }
             // Another run made it meanwhile: it is read as theirs, once they are done.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -318,8 +314,27 @@ fn take_marker(dir: &Path, progress: &Progress) -> Result<File> {
     }
     let file = open_regular(&marker)?;
     lock(&file, &marker, progress)?;
-    check_marker(&read_all(&file, 4096, &marker)?, &marker)?;
-    Ok(file)
+    match read_all(&file, 4096, &marker)? {
+        // Made by a run cut before it wrote it, or one that has yet to lock it: written here
+        // (the same bytes, should that run write them after).
+        empty if empty.is_empty() => {
+            let writing = OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                .open(&marker)
+                .map_err(|e| Error::io(format!("writing {}", marker.display()), e))?;
+            write_marker(&writing, &marker).map(|()| file)
+        }
+        bytes => check_marker(&bytes, &marker).map(|()| file),
+    }
+}
+
+/// Writes the layout marker into `file`, the empty marker at `path`, synced.
+fn write_marker(mut file: &File, path: &Path) -> Result<()> {
+    let bytes = encode(LAYOUT_FILE, &layout_marker())?;
+    io::Write::write_all(&mut file, &bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
 
 /// Locks `file` (the layout's `path`) for this run alone; while another run holds it, says
