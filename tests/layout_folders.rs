@@ -305,14 +305,16 @@ fn a_ref_name_that_climbs_is_refused_and_nothing_is_written_outside() {
     assert!(!dir.path().parent().unwrap().join("escape").exists());
 }
 
-#[test]
-fn an_index_of_as_many_images_as_its_bound_holds_is_read_in_linear_time() {
-    let dir = TempDir::new("layout-many");
-    let (layout, manifest, _) = good_layout(&dir);
-    let blobs = Path::new(&layout).join("blobs/sha256");
-    // 19 000 images, each its own manifest: about all that a 4 MiB index.json lists. Finding
-    // each among those read before, one by one, took 22 s here; a map of them 11 s.
-    let entries: Vec<serde_json::Value> = (0..19_000)
+/// Makes the index of `layout` list `count` images, each its own copy of `manifest` (told
+/// apart by an annotation), with the ref names `{prefix}0`, `{prefix}1`...; returns the entries.
+fn many_images(
+    layout: &str,
+    manifest: &serde_json::Value,
+    count: usize,
+    prefix: &str,
+) -> Vec<serde_json::Value> {
+    let blobs = Path::new(layout).join("blobs/sha256");
+    let entries: Vec<serde_json::Value> = (0..count)
         .map(|n| {
             let mut image = manifest.clone();
             image["annotations"] = serde_json::json!({ "n": n.to_string() });
@@ -323,12 +325,45 @@ fn an_index_of_as_many_images_as_its_bound_holds_is_read_in_linear_time() {
                 "mediaType": "application/vnd.oci.image.manifest.v1+json",
                 "digest": format!("sha256:{hex}"),
                 "size": bytes.len(),
-                "annotations": { "org.opencontainers.image.ref.name": format!("t{n}") },
+                "annotations": { "org.opencontainers.image.ref.name": format!("{prefix}{n}") },
             })
         })
         .collect();
     let index = serde_json::json!({ "schemaVersion": 2, "manifests": entries });
-    fs::write(Path::new(&layout).join("index.json"), index.to_string()).unwrap();
+    fs::write(Path::new(layout).join("index.json"), index.to_string()).unwrap();
+    entries
+}
+
+#[test]
+fn a_name_not_in_a_folder_of_many_long_names_is_refused_in_a_short_message() {
+    let dir = TempDir::new("layout-many-names");
+    let (layout, manifest, _) = good_layout(&dir);
+    many_images(&layout, &manifest, 300, &"long".repeat(500));
+    for asked in [
+        vec!["extract", &layout, "--image", "nope"],
+        vec!["extract", &format!("{layout}:nope")],
+    ] {
+        let refused = TestCache::new().run(&asked).exits(6);
+        assert!(
+            refused.stderr.len() < 4000,
+            "{} bytes",
+            refused.stderr.len()
+        );
+        assert!(
+            refused.stderr.contains("(300 images in all)"),
+            "{}",
+            refused.stderr
+        );
+    }
+}
+
+#[test]
+fn an_index_of_as_many_images_as_its_bound_holds_is_read_in_linear_time() {
+    let dir = TempDir::new("layout-many");
+    let (layout, manifest, _) = good_layout(&dir);
+    // 19 000 images, each its own manifest: about all that a 4 MiB index.json lists. Finding
+    // each among those read before, one by one, took 22 s here; a map of them 11 s.
+    let entries = many_images(&layout, &manifest, 19_000, "t");
     let cache = TestCache::new();
     let started = std::time::Instant::now();
     cache

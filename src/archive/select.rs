@@ -11,6 +11,10 @@ use crate::reference::{NameQuery, Reference};
 
 use super::{Archive, ArchiveImage};
 
+/// The most bytes of an archive's listing of its images that a message shows: a folder's
+/// index may list thousands, or names thousands of bytes long.
+const MAX_HOLDINGS_SHOWN: usize = 2000;
+
 /// What `--image` asks for.
 #[derive(Clone, Debug)]
 pub struct ImageQuery {
@@ -145,10 +149,19 @@ impl Archive {
                 format!("{names} (ID sha256:{})", image.id().short())
             })
             .collect();
-        match listed.is_empty() {
-            true => "no image".into(),
-            false => listed.join("; "),
+        if listed.is_empty() {
+            return "no image".into();
         }
+        let mut all = listed.join("; ");
+        if all.len() > MAX_HOLDINGS_SHOWN {
+            let mut end = MAX_HOLDINGS_SHOWN;
+            while !all.is_char_boundary(end) {
+                end -= 1;
+            }
+            all.truncate(end);
+            all.push_str(&format!("... ({} images in all)", listed.len()));
+        }
+        all
     }
 }
 
