@@ -381,3 +381,34 @@ fn the_key_written_for_the_registry_beats_an_older_form_of_it_as_for_skopeo() {
         &user.docker_config(),
     );
 }
+
+#[test]
+fn logout_says_when_another_file_still_gives_the_registry_credentials() {
+    let user = User::new("auth-json-logout-left");
+    let (registry, image) = registry_with_an_image(&user);
+    let host = registry.host();
+    write_auths(&user.home_auth(), &[(&host, ROBOT_USER, ROBOT_PASSWORD)]);
+    write_auths(
+        &user.docker_config(),
+        &[(&host, ROBOT_USER, ROBOT_PASSWORD)],
+    );
+    let home_auth = user.home_auth().display().to_string();
+
+    let out = user.run(&["logout", &host], &[]).success();
+    let removed = format!("removed the credentials for {host}");
+    let left = format!("{home_auth} still has credentials for {host}, which are used");
+    let how = format!("logout {host} --auth-file {home_auth}");
+    for said in [&removed, &left, &how] {
+        assert!(out.stderr.contains(said.as_str()), "{said}: {}", out.stderr);
+    }
+    pulled_with(
+        user.run(&["pull", &image, "-v"], &[]).success(),
+        &host,
+        &user.home_auth(),
+    );
+
+    let out = user.run(&["logout", &host, "--auth-file", &home_auth], &[]);
+    let out = out.success();
+    assert!(!out.stderr.contains("still has"), "{}", out.stderr);
+    user.run(&["pull", &image], &[]).exits(4);
+}

@@ -7,6 +7,7 @@ use lexopt::{Arg, Parser};
 
 use crate::args::{self, Globals, Invocation};
 use crate::error::Result;
+use crate::registry::docker_config::Keys;
 use crate::registry::{HELPER_TIMEOUT, auth_file};
 
 use crate::run::output::print_help;
@@ -34,7 +35,8 @@ pub const DETAILS: &str = "
 
 Removes the registry's entry from $DOCKER_CONFIG/config.json (or ~/.docker/config.json), or
 erases it from the credsStore helper when one is set. With --auth-file FILE, removes it from
-FILE (an auth.json of podman and skopeo) instead, keeping the file's other entries.";
+FILE (an auth.json of podman and skopeo) instead, keeping the file's other entries. Warns when
+another file still gives credentials for the registry, as pulls and pushes would use them.";
 
 /// What the command line of `logout` says, checked, before anything is opened.
 pub struct LogoutArgs {
@@ -89,7 +91,22 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
             file.shown()
         ));
     } else {
-        progress.info(format_args!("no credentials were stored for {host}"));
+        progress.info(format_args!(
+            "no credentials were stored for {host} in {}",
+            file.shown()
+        ));
+    }
+    // Another file (podman's auth.json) may still give them: pulls would go on using them.
+    let left = auth_file::Searched::from_env().lookup(&host, HELPER_TIMEOUT);
+    if let Ok(Some(found)) = left {
+        let remove = match found.file.keys {
+            Keys::Docker => format!("{COMMAND} {host}"),
+            Keys::Containers => format!("{COMMAND} {host} --auth-file {}", found.file.shown()),
+        };
+        progress.warn(format_args!(
+            "{} still has credentials for {host}, which are used: remove them with '{remove}'",
+            found.file.shown(),
+        ));
     }
     Ok(())
 }
