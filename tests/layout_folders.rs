@@ -386,3 +386,43 @@ fn a_layout_without_index_json_is_bad_input_that_says_so() {
         "{said}"
     );
 }
+
+#[test]
+fn a_folder_swapped_for_a_link_while_the_layout_is_read_is_caught_on_the_file_opened() {
+    let dir = TempDir::new("layout-swap");
+    let (layout, _, _) = good_layout(&dir);
+    let blobs = Path::new(&layout).join("blobs");
+    let (kept, link) = (dir.join("blobs-kept"), dir.join("blobs-link"));
+    // Outside the folder, a FIFO in the place of each blob: opening one is reading outside.
+    let outside = dir.join("outside/sha256");
+    fs::create_dir_all(&outside).unwrap();
+    for blob in fs::read_dir(blobs.join("sha256")).unwrap() {
+        let fifo = outside.join(blob.unwrap().file_name());
+        tool("mkfifo", &[fifo.to_str().unwrap()]);
+    }
+    symlink(outside.parent().unwrap(), &link).unwrap();
+    fs::rename(&blobs, &kept).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (stop, blobs) = (stop.clone(), blobs.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // blobs/ is the real folder, then the link out, by turns.
+                fs::rename(&kept, &blobs).unwrap();
+                fs::rename(&blobs, &kept).unwrap();
+                fs::rename(&link, &blobs).unwrap();
+                fs::rename(&blobs, &link).unwrap();
+            }
+        })
+    };
+    for _ in 0..40 {
+        let run = TestCache::new().run(&["extract", &layout]);
+        assert!(
+            !run.stderr.contains("not a regular file"),
+            "a file outside the folder was opened: {}",
+            run.stderr
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    swapper.join().unwrap();
+}

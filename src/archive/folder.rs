@@ -1,11 +1,13 @@
 //! An OCI image layout folder (`skopeo copy … oci:DIR`, `oras cp --to-oci-layout`, umoci, crane,
 //! regctl `ocidir://`) read as an archive: its files are read in place, never copied first, and
 //! never through a link: a symbolic link anywhere under the folder is refused, so nothing
-//! outside it is read. `DIR:NAME` names one image of it by its ref name, as skopeo's
-//! `oci:DIR:NAME` does.
+//! outside it is read. That is checked on the file opened, by where the kernel says it is
+//! (`/proc/self/fd`), so a folder on the way swapped for a link while it is read is caught too.
+//! `DIR:NAME` names one image of it by its ref name, as skopeo's `oci:DIR:NAME` does.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -21,6 +23,7 @@ const NO_LINK_NO_WAIT: i32 = libc::O_NOFOLLOW | libc::O_NONBLOCK;
 /// A layout folder, by its path as given (a link to the folder itself is the user's word).
 #[derive(Debug)]
 pub struct Folder {
+    /// Where it is, every link on the way to it resolved: every file read is below it.
     root: PathBuf,
     /// How it is named in messages.
     name: String,
@@ -29,15 +32,18 @@ pub struct Folder {
 impl Folder {
     /// The layout folder at `root`: a folder with an `oci-layout` file.
     pub fn new(root: &Path, name: &str) -> Result<Folder> {
+        let not_layout = || {
+            Error::BadInput(format!(
+                "{name} is a folder, but not an OCI layout: it has no {LAYOUT_MARKER} file"
+            ))
+        };
         let folder = Folder {
-            root: root.to_path_buf(),
+            root: root.canonicalize().map_err(|_| not_layout())?,
             name: name.to_string(),
         };
         match folder.open(LAYOUT_MARKER)? {
             Some(_) => Ok(folder),
-            None => Err(Error::BadInput(format!(
-                "{name} is a folder, but not an OCI layout: it has no {LAYOUT_MARKER} file"
-            ))),
+            None => Err(not_layout()),
         }
     }
 
@@ -52,23 +58,8 @@ impl Folder {
                 inert(path)
             ))
         };
-        let mut below = self.root.clone();
-        let mut parts = path.split('/').peekable();
-        while let Some(part) = parts.next() {
-            below.push(part);
-            if parts.peek().is_none() {
-                break;
-            }
-            match below.symlink_metadata() {
-                Ok(meta) if meta.file_type().is_symlink() => {
-                    return Err(refuse("goes through a symbolic link"));
-                }
-                Ok(meta) if meta.is_dir() => {}
-                Ok(_) => return Ok(None),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(self.error(path, e)),
-            }
-        }
+        // Links on the way are followed here, and refused below, once the file is open.
+        let below = self.root.join(path);
         let opened = OpenOptions::new()
             .read(true)
             .custom_flags(NO_LINK_NO_WAIT)
@@ -88,6 +79,12 @@ impl Folder {
             }
             Err(e) => return Err(self.error(path, e)),
         };
+        // Where the file opened is: below the folder, or reached through a link.
+        let real = fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
+            .map_err(|e| self.error(path, e))?;
+        if real != below {
+            return Err(refuse("goes through a symbolic link"));
+        }
         let meta = file.metadata().map_err(|e| self.error(path, e))?;
         if !meta.is_file() {
             return Err(Error::BadInput(format!(
