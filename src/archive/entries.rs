@@ -264,12 +264,20 @@ impl Entries {
             )));
         }
         let mut bytes = Vec::with_capacity(size as usize);
-        self.open(path, 0)?.read_to_end(&mut bytes).map_err(|e| {
-            Error::from_io(format!("reading '{}' from {}", inert(path), self.name), e)
-        })?;
+        // One byte past the size found tells a file that grew since (in a folder) from one
+        // that is whole, without reading more than that.
+        (self.open(path, 0)?.take(size + 1))
+            .read_to_end(&mut bytes)
+            .map_err(|e| {
+                Error::from_io(format!("reading '{}' from {}", inert(path), self.name), e)
+            })?;
         if bytes.len() as u64 != size {
+            let changed = match bytes.len() as u64 > size {
+                true => "grew while it was read",
+                false => "is cut short",
+            };
             return Err(Error::BadInput(format!(
-                "{}: '{}' is cut short",
+                "{}: '{}' {changed}",
                 self.name,
                 inert(path)
             )));
