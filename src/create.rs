@@ -120,6 +120,26 @@ fn unpredictable() -> u64 {
     hasher.finish()
 }
 
+/// Why a folder cannot be trusted with what is read and written in it: others could plant
+/// files there, or swap what is in it for links.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Untrusted {
+    /// Every user can write it (sticky or not).
+    EveryoneWrites,
+    /// Another user owns it, and it is not shared through a group (setgid, group-writable).
+    AnotherOwns,
+}
+
+/// Whether a folder of `mode` owned by `owner` is one to refuse, and why.
+pub fn untrusted_folder(mode: u32, owner: u32) -> Option<Untrusted> {
+    const SETGID: u32 = 0o2000;
+    if mode & 0o002 != 0 {
+        return Some(Untrusted::EveryoneWrites);
+    }
+    let group_shared = mode & SETGID != 0 && mode & 0o020 != 0;
+    (owner != current_uid() && !group_shared).then_some(Untrusted::AnotherOwns)
+}
+
 /// The effective user id: the owner of what this process creates (geteuid cannot fail).
 pub fn current_uid() -> u32 {
     // SAFETY: geteuid takes no argument, touches no memory and always succeeds.

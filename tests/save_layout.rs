@@ -520,3 +520,29 @@ fn an_empty_oci_layout_left_by_a_cut_run_is_written_and_the_folder_used() {
     let digest = format!("sha256:{}", sha256(raw(&reference).as_bytes()));
     assert_eq!(listed[0]["digest"], digest.as_str(), "skopeo reads it");
 }
+
+#[test]
+fn a_layout_others_could_change_while_it_is_written_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("layout-shared");
+    let cache = TestCache::new();
+    let [app, _] = two_images_sharing_a_layer(dir.path(), &cache);
+    // Anyone could swap blobs/ for a link into a folder of theirs while the blobs go in.
+    let open = dir.join("open");
+    fs::create_dir(&open).unwrap();
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+    let refused = save_layout(&cache, &[app], &open).exits(3);
+    assert!(
+        refused.stderr.contains("every user can write it"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(fs::read_dir(&open).unwrap().count(), 0, "nothing written");
+
+    // The same for blobs/ of a layout that is there.
+    let layout = dir.join("layout");
+    save_layout(&cache, &[app], &layout).success();
+    fs::set_permissions(layout.join("blobs"), fs::Permissions::from_mode(0o777)).unwrap();
+    let refused = save_layout(&cache, &[app], &layout).exits(3);
+    assert!(refused.stderr.contains("blobs"), "{}", refused.stderr);
+}

@@ -18,14 +18,14 @@
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use serde_json::{Map, Value};
 
 use crate::atomic::{self, Replace};
-use crate::create;
+use crate::create::{self, Untrusted};
 use crate::digest::{self, Digest, Verified};
 use crate::error::{Error, Result};
 use crate::inert::inert;
@@ -82,10 +82,14 @@ impl LayoutFolder {
             }
             Ok(_) => {}
         }
+        trusted(dir)?;
         let lock = take_marker(dir, progress)?;
         let blobs = dir.join("blobs").join("sha256");
         for folder in [dir.join("blobs"), blobs.clone()] {
             own_folder(&folder)?;
+        }
+        for folder in [dir.join("blobs"), blobs.clone()] {
+            trusted(&folder)?;
         }
         let (index, entries) = read_index(&dir.join(INDEX_FILE))?;
         let folder = LayoutFolder {
@@ -413,6 +417,29 @@ fn own_folder(path: &Path) -> Result<()> {
             .map_err(|e| Error::io(format!("making the folder {}", path.display()), e)),
         Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
     }
+}
+
+/// Refuses a folder of the layout that another user could change while it is written: one
+/// they could swap `blobs/` or `blobs/sha256/` in for a link would have blobs written where
+/// they chose.
+fn trusted(path: &Path) -> Result<()> {
+    let meta = fs::symlink_metadata(path)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let mode = meta.mode() & 0o7777;
+    let why = match create::untrusted_folder(meta.mode(), meta.uid()) {
+        None => return Ok(()),
+        Some(Untrusted::EveryoneWrites) => format!("every user can write it (mode {mode:04o})"),
+        Some(Untrusted::AnotherOwns) => format!(
+            "it belongs to another user (uid {}) and is not shared through a group (mode \
+             {mode:04o})",
+            meta.uid()
+        ),
+    };
+    Err(Error::BadInput(format!(
+        "{}: {why}, so its folders could be swapped for links while the layout is written; \
+         refusing (save into a folder of your own, or chmod o-w it)",
+        path.display()
+    )))
 }
 
 /// Whether anything is at `path` (a link counts: it is refused when read).

@@ -7,13 +7,10 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 
-use crate::create::{self, PRIVATE_DIR};
+use crate::create::{self, PRIVATE_DIR, Untrusted};
 use crate::error::{Error, Result};
 
 use super::Cache;
-
-/// Set on a folder whose new entries take its group.
-const SETGID: u32 = 0o2000;
 
 impl Cache {
     /// An error when the cache folder exists and cannot be trusted (exit 3).
@@ -46,22 +43,19 @@ impl Cache {
 /// The refusal of a cache folder with `mode` owned by `owner`, if it is one to refuse.
 fn refuse_untrusted(shown: &str, mode: u32, owner: u32) -> Result<()> {
     let permissions = mode & 0o7777;
-    if mode & 0o002 != 0 {
-        return Err(Error::BadInput(format!(
+    match create::untrusted_folder(mode, owner) {
+        None => Ok(()),
+        Some(Untrusted::EveryoneWrites) => Err(Error::BadInput(format!(
             "the cache {shown} is writable by every user (mode {permissions:04o}): anyone could \
              plant files in it; refusing to use it (make it private with chmod 700, or give \
              --cache-dir a folder of your own)"
-        )));
-    }
-    let group_shared = mode & SETGID != 0 && mode & 0o020 != 0;
-    if owner != create::current_uid() && !group_shared {
-        return Err(Error::BadInput(format!(
+        ))),
+        Some(Untrusted::AnotherOwns) => Err(Error::BadInput(format!(
             "the cache {shown} belongs to another user (uid {owner}) and is not shared through \
              a group (setgid and group-writable, mode {permissions:04o}); refusing to use it \
              (give --cache-dir a folder of your own, or have its owner share it: chmod 2770)"
-        )));
+        ))),
     }
-    Ok(())
 }
 
 #[cfg(test)]
