@@ -16,6 +16,7 @@ use crate::registry::{Registry, RegistrySource};
 use crate::transfer::Summary;
 
 use super::connections::Connections;
+use super::plan::Plan;
 use super::results::{Row, Synced, say_failures};
 use super::work::{Named, Work, under_to};
 use crate::run::delta;
@@ -32,33 +33,47 @@ pub struct Batch<'a> {
 }
 
 impl Batch<'_> {
-    /// Runs every unit of `works`; returns their rows in the order of `works`.
-    pub fn run(&self, works: &[Work]) -> Vec<Row> {
-        let jobs = self.jobs.clamp(1, works.len().max(1));
+    /// Runs every unit of `plan`, made one at a time as its turn comes; returns their rows in
+    /// the order of `plan`.
+    pub fn run(&self, plan: &Plan<'_>) -> Vec<Row> {
+        let total = plan.len();
+        let jobs = self.jobs.clamp(1, total.max(1));
         if jobs == 1 {
-            return (works.iter().enumerate())
-                .flat_map(|(i, work)| self.work(i, works.len(), work))
-                .collect();
+            return (0..total).flat_map(|i| self.unit(plan, i)).collect();
         }
         let next = AtomicUsize::new(0);
-        let done: Mutex<Vec<(usize, Vec<Row>)>> = Mutex::new(Vec::new());
+        let done: Mutex<Vec<(usize, Row)>> = Mutex::new(Vec::with_capacity(total));
         std::thread::scope(|scope| {
             for _ in 0..jobs {
                 scope.spawn(|| {
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(work) = works.get(i) else { break };
-                        let rows = self.work(i, works.len(), work);
-                        done.lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push((i, rows));
+                        if i >= total {
+                            break;
+                        }
+                        let rows = self.unit(plan, i);
+                        let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
+                        done.extend(rows.into_iter().map(|row| (i, row)));
                     }
                 });
             }
         });
         let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
+        // Stable: the rows of one archive keep their order.
         done.sort_by_key(|(i, _)| *i);
-        done.into_iter().flat_map(|(_, rows)| rows).collect()
+        done.into_iter().map(|(_, row)| row).collect()
+    }
+
+    /// Makes unit `i` of `plan` and runs it; the failed row when it cannot be made.
+    fn unit(&self, plan: &Plan<'_>, i: usize) -> Vec<Row> {
+        match plan.work(i) {
+            Ok(work) => self.work(i, plan.len(), &work),
+            Err(row) => {
+                let rows = vec![row];
+                say_failures(self.uploads.run.progress, &rows);
+                rows
+            }
+        }
     }
 
     /// Runs unit `i` of `total`; says each failure at once.
@@ -195,7 +210,7 @@ impl Batch<'_> {
             (true, Some(there)) => Ok(self.present(&target, &there)),
             _ => {
                 report(uploads, ("push", "pushed"), &target, &summary, &board)?;
-                Ok(Synced::Copied(summary))
+                Ok(Synced::copied(summary))
             }
         }
     }
@@ -277,7 +292,7 @@ impl Batch<'_> {
         let board = self.board(line);
         let summary = uploads.copy((&remote, source), false, (&to, target), &board)?;
         report(uploads, ("copy", "copied"), target, &summary, &board)?;
-        Ok(Synced::Copied(summary))
+        Ok(Synced::copied(summary))
     }
 
     /// Whether `from`'s image `source` (`subject`, which `to`'s `target` holds already) has
