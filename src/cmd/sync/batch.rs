@@ -39,10 +39,15 @@ impl Batch<'_> {
         let total = plan.len();
         let jobs = self.jobs.clamp(1, total.max(1));
         if jobs == 1 {
-            return (0..total).flat_map(|i| self.unit(plan, i)).collect();
+            let mut rows = Vec::with_capacity(total);
+            for i in 0..total {
+                rows.extend(self.unit(plan, i));
+            }
+            return rows;
         }
         let next = AtomicUsize::new(0);
-        let done: Mutex<Vec<(usize, Row)>> = Mutex::new(Vec::with_capacity(total));
+        // Each row with its unit's number and its place among that unit's rows.
+        let done: Mutex<Vec<(usize, usize, Row)>> = Mutex::new(Vec::with_capacity(total));
         std::thread::scope(|scope| {
             for _ in 0..jobs {
                 scope.spawn(|| {
@@ -53,15 +58,15 @@ impl Batch<'_> {
                         }
                         let rows = self.unit(plan, i);
                         let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
-                        done.extend(rows.into_iter().map(|row| (i, row)));
+                        done.extend(rows.into_iter().enumerate().map(|(k, row)| (i, k, row)));
                     }
                 });
             }
         });
         let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
-        // Stable: the rows of one archive keep their order.
-        done.sort_by_key(|(i, _)| *i);
-        done.into_iter().map(|(_, row)| row).collect()
+        // In place, as the rows stay held to the end of the run: no second copy of them.
+        done.sort_unstable_by_key(|(i, k, _)| (*i, *k));
+        done.into_iter().map(|(_, _, row)| row).collect()
     }
 
     /// Makes unit `i` of `plan` and runs it; the failed row when it cannot be made.
@@ -92,8 +97,8 @@ impl Batch<'_> {
                 target,
             } => vec![Row {
                 line: *line,
-                source: source.1.to_string(),
-                target: target.1.to_string(),
+                source: held(&source.1),
+                target: held(&target.1),
                 result: self.image(*line, source, target),
             }],
             Work::Archive {
@@ -325,6 +330,13 @@ impl Batch<'_> {
         }
         Synced::Present(digest.clone())
     }
+}
+
+/// `name` as a row holds it to the end of the run: no spare capacity.
+fn held(name: &Reference) -> String {
+    let mut text = name.to_string();
+    text.shrink_to_fit();
+    text
 }
 
 /// The summary line of one transfer on stderr (with --json, the final document says it).

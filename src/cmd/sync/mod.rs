@@ -229,8 +229,8 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         tags: &sync.tags,
         shard: sync.shard,
     };
-    let (plan, mut rows) = planner.plan(&lines);
-    results::say_failures(progress, &rows);
+    let (plan, failed) = planner.plan(&lines);
+    results::say_failures(progress, &failed);
     if let Some(shard) = sync.shard {
         progress.info(format_args!(
             "shard {shard}: {} to do",
@@ -243,7 +243,9 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         to: sync.to.as_deref(),
         jobs: sync.jobs,
     };
-    rows.extend(batch.run(&plan));
+    // The lines that cannot run first within their line, as they were said first.
+    let mut rows = batch.run(&plan);
+    rows.splice(0..0, failed);
     rows.sort_by_key(|row| row.line);
     report(&sync, &rows)?;
     ended(progress, rows)
