@@ -1,7 +1,8 @@
 //! Mirroring at fleet scale with `sync`: whole repositories filtered by tag patterns, a
 //! second run that sends nothing (one HEAD per image at each end), `--jobs` with a blob
 //! several images share crossing once, a stopped run started again, `--shard` splitting one
-//! list between processes so each image is copied exactly once, and `--digestfile`. The
+//! list between processes so each image is copied exactly once, `--digestfile`, and a later
+//! run's copy to another repository mounting what an earlier one uploaded (the memo). The
 //! images are made with umoci and pushed with skopeo; skopeo checks what arrived.
 
 mod support;
@@ -550,4 +551,45 @@ fn the_summary_counts_failed_images_as_the_table_does() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn a_copy_mounts_what_an_earlier_runs_copy_uploaded_to_that_registry() {
+    let source = TestRegistry::start(Setup::Plain);
+    let mirror = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("fleet-memo");
+    images_with_a_shared_base(dir.path(), &source, &[("src/app", "v1")]);
+    let (src, dst) = (source.host(), mirror.host());
+    let image = format!("{src}/src/app:v1");
+    let cache = TestCache::new();
+    fs::create_dir(cache.path()).unwrap();
+    let copy = |cache: &TestCache, to: &str| {
+        cache
+            .run(&["copy", &image, &format!("{dst}/{to}")])
+            .success();
+    };
+
+    copy(&cache, "team-x/app:v1");
+    let before = log_since(&mirror, 0).len();
+    // Another run, another repository of that registry: every blob mounted from the first.
+    copy(&cache, "team-y/app:v1");
+    let second = log_since(&mirror, before);
+    let blobs = seen(&image).1.len() + 1;
+    let mounts = (second.iter())
+        .filter(|line| line.contains("\"POST /v2/team-y/app/blobs/uploads/?mount="))
+        .filter(|line| line.contains("from=team-x%2Fapp") && line.contains("\" 201 "))
+        .count();
+    assert_eq!(mounts, blobs, "{second:#?}");
+    assert!(
+        (second.iter()).all(
+            |l| (!l.contains("\"PATCH ") && !l.contains("/blobs/uploads/")) || l.contains("mount=")
+        ),
+        "nothing uploaded: {second:#?}"
+    );
+    assert_eq!(seen(&format!("{dst}/team-y/app:v1")), seen(&image));
+
+    // Without a cache folder, a copy between registries writes nothing to disk.
+    let none = TestCache::new();
+    copy(&none, "team-z/app:v1");
+    assert!(!none.path().exists());
 }

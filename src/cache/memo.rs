@@ -3,7 +3,9 @@
 //! a `HEAD`, not a recompression (and where it is missing, one `PUT` with the digest up front);
 //! with the gzip level it was made at, so a push at another level can say it keeps the form
 //! the registry has; for each blob, the repositories (`registry/repository`) known to hold it, so a push to a
-//! sibling repository can mount it instead of uploading it.
+//! sibling repository can mount it instead of uploading it (a copy between registries learns
+//! these too, where the cache exists: the next run's copy to another repository of that
+//! registry mounts what the last one uploaded).
 //!
 //! A memo entry is a hint that decides a skip or a mount, so only a memo this user wrote is
 //! believed: a `memo.json` that is a link, belongs to another user (a member of a group-shared
@@ -142,6 +144,12 @@ impl Cache {
 }
 
 impl MemoStore {
+    /// Whether the cache it belongs to exists: a copy between registries, which writes
+    /// nothing else to disk, remembers where its blobs landed only in a cache that does.
+    pub fn has_cache(&self) -> bool {
+        self.cache.root.is_dir()
+    }
+
     /// The memo as known to this run, read from the file the first time.
     fn known(&self) -> MutexGuard<'_, Option<Memo>> {
         let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());

@@ -36,6 +36,12 @@ pub struct HttpOptions {
     pub timeout: Duration,
 }
 
+/// Idle connections kept for reuse, to one host and in all: as many as `sync --jobs` and
+/// `--max-concurrent` keep busy at once, so that none is closed only to be opened again
+/// (ureq keeps 3 to a host).
+const IDLE_PER_HOST: usize = 32;
+const IDLE: usize = 64;
+
 /// A response whose body has not been read yet.
 pub type Response = http::Response<ureq::Body>;
 
@@ -73,6 +79,8 @@ impl Http {
             Agent::config_builder()
                 .http_status_as_error(false)
                 .max_redirects(0)
+                .max_idle_connections(IDLE)
+                .max_idle_connections_per_host(IDLE_PER_HOST)
                 .tls_config(tls.clone())
                 .proxy(proxy)
                 .user_agent(concat!("docker-image-pusher/", env!("CARGO_PKG_VERSION")))

@@ -122,10 +122,11 @@ impl<'a> Uploads<'a> {
         board: &Board,
     ) -> Result<Summary> {
         let compress = self.upload_args.compress(source.saved_layers());
-        // From a registry the memo has nothing to add (the source's repository is the mount
-        // source), and a copy between registries writes nothing to disk.
+        // From a registry, the memo learns where each blob landed, so that a later run's copy
+        // to another repository of that registry mounts it (as the ledger does within a run);
+        // but only in a cache that exists: a copy between registries creates nothing on disk.
         let mut options = self.options(Some(board));
-        if source.repository().is_some() {
+        if source.repository().is_some() && !self.memo.has_cache() {
             options.memo = None;
         }
         let plan = (self.upload_args).plan(gzip::compress_ahead_pays(options.workers));

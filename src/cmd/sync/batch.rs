@@ -16,6 +16,7 @@ use crate::registry::{Registry, RegistrySource};
 use crate::transfer::Summary;
 
 use super::connections::Connections;
+use super::plan::Plan;
 use super::results::{Row, Synced, say_failures};
 use super::work::{Named, Work, under_to};
 use crate::run::delta;
@@ -32,33 +33,52 @@ pub struct Batch<'a> {
 }
 
 impl Batch<'_> {
-    /// Runs every unit of `works`; returns their rows in the order of `works`.
-    pub fn run(&self, works: &[Work]) -> Vec<Row> {
-        let jobs = self.jobs.clamp(1, works.len().max(1));
+    /// Runs every unit of `plan`, made one at a time as its turn comes; returns their rows in
+    /// the order of `plan`.
+    pub fn run(&self, plan: &Plan<'_>) -> Vec<Row> {
+        let total = plan.len();
+        let jobs = self.jobs.clamp(1, total.max(1));
         if jobs == 1 {
-            return (works.iter().enumerate())
-                .flat_map(|(i, work)| self.work(i, works.len(), work))
-                .collect();
+            let mut rows = Vec::with_capacity(total);
+            for i in 0..total {
+                rows.extend(self.unit(plan, i));
+            }
+            return rows;
         }
         let next = AtomicUsize::new(0);
-        let done: Mutex<Vec<(usize, Vec<Row>)>> = Mutex::new(Vec::new());
+        // Each row with its unit's number and its place among that unit's rows.
+        let done: Mutex<Vec<(usize, usize, Row)>> = Mutex::new(Vec::with_capacity(total));
         std::thread::scope(|scope| {
             for _ in 0..jobs {
                 scope.spawn(|| {
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(work) = works.get(i) else { break };
-                        let rows = self.work(i, works.len(), work);
-                        done.lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push((i, rows));
+                        if i >= total {
+                            break;
+                        }
+                        let rows = self.unit(plan, i);
+                        let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
+                        done.extend(rows.into_iter().enumerate().map(|(k, row)| (i, k, row)));
                     }
                 });
             }
         });
         let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
-        done.sort_by_key(|(i, _)| *i);
-        done.into_iter().flat_map(|(_, rows)| rows).collect()
+        // In place, as the rows stay held to the end of the run: no second copy of them.
+        done.sort_unstable_by_key(|(i, k, _)| (*i, *k));
+        done.into_iter().map(|(_, _, row)| row).collect()
+    }
+
+    /// Makes unit `i` of `plan` and runs it; the failed row when it cannot be made.
+    fn unit(&self, plan: &Plan<'_>, i: usize) -> Vec<Row> {
+        match plan.work(i) {
+            Ok(work) => self.work(i, plan.len(), &work),
+            Err(row) => {
+                let rows = vec![row];
+                say_failures(self.uploads.run.progress, &rows);
+                rows
+            }
+        }
     }
 
     /// Runs unit `i` of `total`; says each failure at once.
@@ -77,8 +97,8 @@ impl Batch<'_> {
                 target,
             } => vec![Row {
                 line: *line,
-                source: source.1.to_string(),
-                target: target.1.to_string(),
+                source: held(&source.1),
+                target: held(&target.1),
                 result: self.image(*line, source, target),
             }],
             Work::Archive {
@@ -195,7 +215,7 @@ impl Batch<'_> {
             (true, Some(there)) => Ok(self.present(&target, &there)),
             _ => {
                 report(uploads, ("push", "pushed"), &target, &summary, &board)?;
-                Ok(Synced::Copied(summary))
+                Ok(Synced::copied(summary))
             }
         }
     }
@@ -277,7 +297,7 @@ impl Batch<'_> {
         let board = self.board(line);
         let summary = uploads.copy((&remote, source), false, (&to, target), &board)?;
         report(uploads, ("copy", "copied"), target, &summary, &board)?;
-        Ok(Synced::Copied(summary))
+        Ok(Synced::copied(summary))
     }
 
     /// Whether `from`'s image `source` (`subject`, which `to`'s `target` holds already) has
@@ -310,6 +330,13 @@ impl Batch<'_> {
         }
         Synced::Present(digest.clone())
     }
+}
+
+/// `name` as a row holds it to the end of the run: no spare capacity.
+fn held(name: &Reference) -> String {
+    let mut text = name.to_string();
+    text.shrink_to_fit();
+    text
 }
 
 /// The summary line of one transfer on stderr (with --json, the final document says it).

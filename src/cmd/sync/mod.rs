@@ -7,10 +7,12 @@ mod batch;
 mod connections;
 mod glob;
 mod list;
+mod plan;
 mod results;
 mod shard;
 mod work;
 
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use lexopt::{Arg, Parser};
@@ -22,7 +24,7 @@ use crate::progress::{Progress, count};
 
 use crate::args::seed_reference;
 use crate::run::digestfile;
-use crate::run::output::{print_help, write_stdout};
+use crate::run::output::{print_help, still_read};
 use crate::run::upload::Uploads;
 use batch::Batch;
 use connections::Connections;
@@ -227,12 +229,12 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         tags: &sync.tags,
         shard: sync.shard,
     };
-    let (works, mut rows) = planner.plan(&lines);
-    results::say_failures(progress, &rows);
+    let (plan, failed) = planner.plan(&lines);
+    results::say_failures(progress, &failed);
     if let Some(shard) = sync.shard {
         progress.info(format_args!(
             "shard {shard}: {} to do",
-            count(works.len(), "image")
+            count(plan.len(), "image")
         ));
     }
     let batch = Batch {
@@ -241,7 +243,9 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         to: sync.to.as_deref(),
         jobs: sync.jobs,
     };
-    rows.extend(batch.run(&works));
+    // The lines that cannot run first within their line, as they were said first.
+    let mut rows = batch.run(&plan);
+    rows.splice(0..0, failed);
     rows.sort_by_key(|row| row.line);
     report(&sync, &rows)?;
     ended(progress, rows)
@@ -259,11 +263,12 @@ fn report(sync: &SyncArgs, rows: &[Row]) -> Result<()> {
             .collect();
         digestfile::write(path, &lines)?;
     }
-    let out = match sync.flags.transfer.json() {
-        true => format!("{}\n", results::json_result(rows, sync.flags.dry_run)),
-        false => results::table(rows),
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let written = match sync.flags.transfer.json() {
+        true => results::write_json(rows, sync.flags.dry_run, &mut out),
+        false => results::write_table(rows, &mut out),
     };
-    write_stdout(out.as_bytes())
+    still_read(written.and_then(|()| out.flush())).map(drop)
 }
 
 /// How the sync ends, after its table: done, or the first failure's error with how many

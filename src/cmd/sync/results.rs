@@ -1,5 +1,8 @@
 //! A sync's rows, one per image and how it ended (copied, present with nothing sent, or
-//! failed and why), and how a sync ends: their table on stdout, or with `--json` one document.
+//! failed and why), and how a sync ends: their table on stdout, or with `--json` one document,
+//! each written row by row.
+
+use std::io::Write;
 
 use serde_json::json;
 
@@ -21,13 +24,25 @@ pub struct Row {
 
 /// What a sync did with one image.
 pub enum Synced {
-    /// Copied or pushed (or, in a dry run, would have been).
-    Copied(Summary),
+    /// Copied or pushed (or, in a dry run, would have been): the counts, and of each
+    /// outcome what the table and the JSON say (see [`Synced::copied`]).
+    Copied(Box<Summary>),
     /// The destination already held this manifest: nothing was sent.
     Present(Digest),
 }
 
 impl Synced {
+    /// A copy's row, kept to the end of the run: what was stored and which subjects went
+    /// with it are dropped, so that a row stays small however many images a sync copies.
+    pub fn copied(mut summary: Summary) -> Synced {
+        for outcome in &mut summary.outcomes {
+            outcome.stored = Vec::new();
+            outcome.subjects = Vec::new();
+        }
+        summary.outcomes.shrink_to_fit();
+        Synced::Copied(Box::new(summary))
+    }
+
     /// The manifest the destination holds, if it was written or found.
     pub fn manifest(&self) -> Option<&Digest> {
         match self {
@@ -77,82 +92,77 @@ fn outcome(result: &Result<Synced>) -> String {
     }
 }
 
-/// The table printed at the end: a row per transfer, each cell inert (a tag the registry
-/// listed, an error it sent, may hold anything).
-pub fn table(rows: &[Row]) -> String {
+/// The table printed at the end, written to `out` row by row: a row per transfer, each cell
+/// inert (a tag the registry listed, an error it sent, may hold anything).
+pub fn write_table(rows: &[Row], out: &mut dyn Write) -> std::io::Result<()> {
     let header = ["LINE", "SOURCE", "TARGET", "RESULT"].map(String::from);
-    let cells: Vec<[String; 4]> = std::iter::once(header)
-        .chain(rows.iter().map(|row| {
-            let result = outcome(&row.result);
-            [
-                row.line.to_string(),
-                inert(&row.source).to_string(),
-                inert(&row.target).to_string(),
-                inert(&result).to_string(),
-            ]
-        }))
-        .collect();
-    let width = |column: usize| {
-        cells
-            .iter()
-            .map(|row| row[column].chars().count())
-            .max()
-            .unwrap_or(0)
+    let cells = |row: &Row| {
+        [
+            row.line.to_string(),
+            inert(&row.source).to_string(),
+            inert(&row.target).to_string(),
+            inert(&outcome(&row.result)).to_string(),
+        ]
     };
-    let widths = [width(0), width(1), width(2)];
-    let mut text = String::new();
-    for [line, source, target, result] in &cells {
-        text.push_str(&format!(
-            "{line:<w0$}  {source:<w1$}  {target:<w2$}  {result}\n",
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2]
-        ));
+    // Two passes, the cells made again in the second: no row's text is held for the table.
+    let mut widths = header.each_ref().map(|cell| cell.chars().count());
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(cells(row)) {
+            *width = (*width).max(cell.chars().count());
+        }
     }
-    text
+    let [w0, w1, w2, _] = widths;
+    for [line, source, target, result] in std::iter::once(header).chain(rows.iter().map(cells)) {
+        writeln!(out, "{line:<w0$}  {source:<w1$}  {target:<w2$}  {result}")?;
+    }
+    Ok(())
 }
 
-/// The JSON document `--json` prints at the end: a job per image, each with its `outcome`
-/// (`copied`, `present`, `failed`) and what the other commands' results say (`manifests`,
-/// `blobs_copied`, ...) or its error.
-pub fn json_result(rows: &[Row], dry_run: bool) -> serde_json::Value {
-    let jobs: Vec<serde_json::Value> = (rows.iter())
-        .map(|row| {
-            let mut job = json!({ "line": row.line, "source": row.source, "target": row.target });
-            match &row.result {
-                Ok(Synced::Copied(summary)) => {
-                    job["ok"] = true.into();
-                    job["outcome"] = "copied".into();
-                    if let (Some(job), serde_json::Value::Object(fields)) =
-                        (job.as_object_mut(), json_summary(summary))
-                    {
-                        job.extend(fields);
-                    }
-                }
-                Ok(Synced::Present(digest)) => {
-                    job["ok"] = true.into();
-                    job["outcome"] = "present".into();
-                    job["manifests"] = json!([digest.to_string()]);
-                }
-                Err(error) => {
-                    job["ok"] = false.into();
-                    job["outcome"] = "failed".into();
-                    job["error"] = error.to_string().into();
-                    job["exit_code"] = error.exit_code().into();
-                }
-            }
-            job
-        })
-        .collect();
+/// The JSON document `--json` prints at the end, one line written to `out` job by job: a job
+/// per image, each with its `outcome` (`copied`, `present`, `failed`) and what the other
+/// commands' results say (`manifests`, `blobs_copied`, ...) or its error. Its keys come in
+/// the order serde_json gives an object's (sorted).
+pub fn write_json(rows: &[Row], dry_run: bool, out: &mut dyn Write) -> std::io::Result<()> {
     let failed = rows.iter().filter(|row| row.result.is_err()).count();
-    json!({
-        "event": "result",
-        "command": "sync",
-        "ok": failed == 0,
-        "dry_run": dry_run,
-        "failed": failed,
-        "jobs": jobs,
-    })
+    write!(
+        out,
+        r#"{{"command":"sync","dry_run":{dry_run},"event":"result","failed":{failed},"jobs":["#
+    )?;
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut *out, &json_job(row))?;
+    }
+    writeln!(out, r#"],"ok":{}}}"#, failed == 0)
+}
+
+/// One job of the JSON document.
+fn json_job(row: &Row) -> serde_json::Value {
+    let mut job = json!({ "line": row.line, "source": row.source, "target": row.target });
+    match &row.result {
+        Ok(Synced::Copied(summary)) => {
+            job["ok"] = true.into();
+            job["outcome"] = "copied".into();
+            if let (Some(job), serde_json::Value::Object(fields)) =
+                (job.as_object_mut(), json_summary(summary))
+            {
+                job.extend(fields);
+            }
+        }
+        Ok(Synced::Present(digest)) => {
+            job["ok"] = true.into();
+            job["outcome"] = "present".into();
+            job["manifests"] = json!([digest.to_string()]);
+        }
+        Err(error) => {
+            job["ok"] = false.into();
+            job["outcome"] = "failed".into();
+            job["error"] = error.to_string().into();
+            job["exit_code"] = error.exit_code().into();
+        }
+    }
+    job
 }
 
 #[cfg(test)]
@@ -170,7 +180,9 @@ mod tests {
                 "relies on 2 blobs:\n  sha256:a\n  sha256:b".into(),
             )),
         };
-        let table = table(&[row]);
+        let mut out = Vec::new();
+        write_table(&[row], &mut out).unwrap();
+        let table = String::from_utf8(out).unwrap();
         assert_eq!(table.lines().count(), 2, "{table}");
         assert!(
             table.contains("FAILED (exit 6): relies on 2 blobs: (more above)"),

@@ -16,6 +16,7 @@ use crate::registry::Registry;
 use super::connections::Connections;
 use super::glob::TagFilter;
 use super::list;
+use super::plan::{Plan, Tagged, Tags, Unit};
 use super::results::Row;
 use super::shard::Shard;
 use crate::args::seed_reference;
@@ -27,9 +28,10 @@ pub type Named = (Option<&'static str>, Reference);
 
 /// What a line comes to: the work it asks for, and a failed row for each part of it that
 /// cannot run (a tag the registry lists that is not one).
-type Planned = (Vec<Work>, Vec<Row>);
+type Planned = (Option<Unit>, Vec<Row>);
 
 /// One unit of a sync.
+#[derive(Clone)]
 pub enum Work {
     /// A registry image to copy.
     Image {
@@ -89,12 +91,18 @@ pub struct Planner<'a> {
 impl Planner<'_> {
     /// The work of every line and a failed row for each line (or listed tag) that cannot run
     /// as written: this shard's share of both.
-    pub fn plan(&self, lines: &[(usize, &str)]) -> Planned {
-        let (mut works, mut failed) = (Vec::new(), Vec::new());
+    pub fn plan(&self, lines: &[(usize, &str)]) -> (Plan<'_>, Vec<Row>) {
+        let (mut plan, mut failed) = (Plan::new(self.to), Vec::new());
         for &(number, line) in lines {
             match self.line(number, line) {
                 Ok((found, left_out)) => {
-                    works.extend(found);
+                    // A whole repository's tags are this shard's share already.
+                    let ours = |work: &Work| self.shard.is_none_or(|s| s.takes(&work.name()));
+                    match found {
+                        Some(Unit::One(work)) if !ours(&work) => {}
+                        Some(unit) => plan.push(unit),
+                        None => {}
+                    }
                     failed.extend(left_out);
                 }
                 Err((source, target, error)) => failed.push(Row {
@@ -106,11 +114,10 @@ impl Planner<'_> {
             }
         }
         if let Some(shard) = self.shard {
-            works.retain(|work| shard.takes(&work.name()));
             // A line that cannot run is one shard's to report, as it would be to run.
             failed.retain(|row| shard.takes(&row.source));
         }
-        (works, failed)
+        (plan, failed)
     }
 
     /// The work of one line; the source and target as written, with the error, when it
@@ -126,7 +133,7 @@ impl Planner<'_> {
                 path,
                 target: target.map(str::to_string),
             };
-            return Ok((vec![work], Vec::new()));
+            return Ok((Some(Unit::One(work)), Vec::new()));
         }
         if looks_like_a_file(source) {
             let error = Error::BadInput(format!("{}: no such file", path.display()));
@@ -144,14 +151,14 @@ impl Planner<'_> {
                 source: named,
                 target: target.map_err(failed)?,
             };
-            return Ok((vec![work], Vec::new()));
+            return Ok((Some(Unit::One(work)), Vec::new()));
         }
         self.repository(number, named, target).map_err(failed)
     }
 
-    /// An image for each tag of the repository `source` names, taken by the tag filter, to
-    /// the repository `target` names or under `--to`; a failed row for each listed tag that is
-    /// not a valid one, the others mirrored all the same.
+    /// An image for each tag of the repository `source` names, taken by the tag filter (and
+    /// in this shard), to the repository `target` names or under `--to`; a failed row for
+    /// each listed tag that is not a valid one, the others mirrored all the same.
     fn repository(
         &self,
         number: usize,
@@ -190,14 +197,26 @@ impl Planner<'_> {
             source.name(),
             listing.listed
         ));
-        let (mut works, mut left_out) = (Vec::with_capacity(taken), Vec::new());
+        let mut tags = Tags {
+            line: number,
+            source: (scheme, source),
+            target,
+            tags: Vec::with_capacity(taken),
+        };
+        let mut left_out = Vec::new();
+        // Each tag is made into its work once here, to be checked and sharded, and dropped:
+        // it is made again when its turn comes.
         for tag in listing.taken {
-            match self.tag_work(number, (scheme, &source), target.as_ref(), &tag)? {
-                Tagged::Work(work) => works.push(work),
+            match tags.work(self.to, &tag)? {
+                Tagged::Work(work) if self.shard.is_none_or(|s| s.takes(&work.name())) => {
+                    tags.tags.push(tag)
+                }
+                Tagged::Work(_) => {}
                 Tagged::LeftOut(row) => left_out.push(row),
             }
         }
-        Ok((works, left_out))
+        tags.tags.shrink_to_fit();
+        Ok((Some(Unit::Tags(tags)), left_out))
     }
 
     /// The tags of `source`'s repository as `registry` lists them, every page: those the
@@ -219,61 +238,10 @@ impl Planner<'_> {
         Ok(listing)
     }
 
-    /// The work for the listed `tag` of `source` on list line `number`, to `target`'s
-    /// repository or under --to; a failed row when the registry listed a tag that is not one.
-    fn tag_work(
-        &self,
-        number: usize,
-        (scheme, source): (Option<&'static str>, &Reference),
-        target: Option<&Named>,
-        tag: &str,
-    ) -> Result<Tagged> {
-        // A tag the registry lists is checked like any other before it names anything.
-        let written = format!("{}/{}:{tag}", source.registry(), source.repository());
-        let tagged = match Reference::parse_url(&format!("https://{written}")) {
-            Ok((_, tagged)) => tagged,
-            Err(e) => {
-                // Warned of with the lines that cannot run, before any copy starts.
-                return Ok(Tagged::LeftOut(Row {
-                    line: number,
-                    source: written,
-                    target: (target
-                        .map(|(_, to)| format!("{}/{}:{tag}", to.registry(), to.repository())))
-                    .unwrap_or_default(),
-                    result: Err(Error::BadInput(format!(
-                        "the registry lists a tag that is not one, left out: {e}"
-                    ))),
-                }));
-            }
-        };
-        let target = match target {
-            Some((target_scheme, named)) => {
-                let text = format!("{}/{}:{tag}", named.registry(), named.repository());
-                (
-                    *target_scheme,
-                    Reference::parse(&text).map_err(Error::Usage)?,
-                )
-            }
-            None => self.under_to(&tagged)?,
-        };
-        Ok(Tagged::Work(Work::Image {
-            line: number,
-            source: (scheme, tagged),
-            target,
-        }))
-    }
-
     /// Where `name` goes under --to: REGISTRY/PREFIX/REPOSITORY:TAG.
     pub fn under_to(&self, name: &Reference) -> Result<Named> {
         under_to(self.to, name)
     }
-}
-
-/// What one listed tag of a whole repository comes to.
-enum Tagged {
-    Work(Work),
-    /// A failed row: the registry listed a tag that is not one.
-    LeftOut(Row),
 }
 
 /// What a listing of a whole repository's tags gave.

@@ -1,0 +1,123 @@
+//! A repository of many tags (distinct manifests over one image's blobs, as a nightly build
+//! leaves them) synced whole between two paths of one registry with `--jobs`, the requests
+//! counted by a front: the second run of an unchanged mirror costs exactly one manifest
+//! `HEAD` per tag at each end, and a constant besides (the ping, the tag list, the one probe
+//! for the Referrers API), whatever the number of tags.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use support::TestCache;
+use support::front::{Action, Front};
+use support::images::registry_digest;
+use support::registry::{Setup, TestRegistry};
+
+/// How many tags the repository has.
+const TAGS: usize = 60;
+
+/// What a second run may send besides the manifest `HEAD`s: `GET /v2/`, the tag list, the
+/// Referrers API probe.
+const CONSTANT: usize = 3;
+
+/// Stores `src/tags` with tags `v1` … `vTAGS` on `registry`: one config and one layer, each
+/// manifest told apart by an annotation naming its tag.
+fn tags_repository(registry: &TestRegistry) {
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let layer = b"a layer every tag shares";
+    let config_digest = registry.put_blob("src/tags", config);
+    let layer_digest = registry.put_blob("src/tags", layer);
+    for i in 1..=TAGS {
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest,
+                "size": config.len(),
+            },
+            "layers": [{
+                "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                "digest": layer_digest,
+                "size": layer.len(),
+            }],
+            "annotations": { "org.example.tag": format!("v{i}") },
+        });
+        registry.put_manifest(
+            "src/tags",
+            &format!("v{i}"),
+            "application/vnd.oci.image.manifest.v1+json",
+            manifest.to_string().as_bytes(),
+        );
+    }
+}
+
+/// Runs `sync --json SOURCE --to TO --jobs 8`; returns how many jobs ended in each outcome.
+fn sync(cache: &TestCache, source: &str, to: &str) -> BTreeMap<String, usize> {
+    let run = (cache.run(&["sync", "--json", source, "--to", to, "--jobs", "8"])).success();
+    let last = run.stdout.lines().last().unwrap_or_default();
+    let result: Value = serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr));
+    let mut outcomes = BTreeMap::new();
+    for job in result["jobs"].as_array().unwrap() {
+        *outcomes
+            .entry(job["outcome"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    outcomes
+}
+
+#[test]
+fn a_second_run_of_many_tags_costs_one_manifest_head_per_tag_at_each_end() {
+    let registry = TestRegistry::start(Setup::Plain);
+    tags_repository(&registry);
+    let front = Front::start(registry.port(), |_, _| Action::Forward);
+    let source = format!("http://{}/src/tags", front.host());
+    let to = format!("http://{}/mirror", front.host());
+    let cache = TestCache::new();
+
+    let first = sync(&cache, &source, &to);
+    assert_eq!(first, BTreeMap::from([("copied".to_string(), TAGS)]));
+    let before = front.seen().len();
+    let second = sync(&cache, &source, &to);
+    assert_eq!(second, BTreeMap::from([("present".to_string(), TAGS)]));
+
+    let seen = &front.seen()[before..];
+    let mut heads: BTreeMap<String, usize> = BTreeMap::new();
+    let mut others = Vec::new();
+    for (method, target, _) in seen {
+        match method.as_str() {
+            "HEAD" if target.contains("/manifests/") => {
+                *heads.entry(target.clone()).or_default() += 1
+            }
+            _ => others.push(format!("{method} {target}")),
+        }
+    }
+    let wanted: BTreeMap<String, usize> = (1..=TAGS)
+        .flat_map(|i| {
+            [
+                format!("/v2/src/tags/manifests/v{i}"),
+                format!("/v2/mirror/src/tags/manifests/v{i}"),
+            ]
+        })
+        .map(|target| (target, 1))
+        .collect();
+    assert_eq!(heads, wanted, "one HEAD per tag at each end");
+    assert!(
+        others.len() <= CONSTANT
+            && !others
+                .iter()
+                .any(|o| o.contains("/manifests/") || o.contains("/blobs/")),
+        "besides the HEADs: {others:#?}"
+    );
+    // What was mirrored is byte for byte the source's, as skopeo reads it.
+    let digest = |image: &str| {
+        registry_digest(
+            &["--tls-verify=false"],
+            &format!("{}/{image}", registry.host()),
+        )
+    };
+    assert_eq!(digest("mirror/src/tags:v7"), digest("src/tags:v7"));
+}
