@@ -26,7 +26,7 @@ pub enum Error {
     /// The registry speaks TLS but its certificate is not trusted (exit 5): neither trying
     /// again nor falling back to plain HTTP can pass.
     Tls(String),
-    /// The image is in neither the cache nor the registry (exit 6).
+    /// The image is in neither the cache nor the registry, or the file named is not there (exit 6).
     NotFound(String),
     /// A registry answered a request with a status it was not asked for; the exit code and
     /// whether it is worth trying again follow from the status and the registry's codes.

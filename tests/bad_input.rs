@@ -280,13 +280,14 @@ fn an_invalid_repo_tag() {
     );
 }
 
+/// A file that is not there is not found (exit 6), as an image the cache lacks.
 #[test]
 fn a_missing_file_is_named() {
     let dir = TempDir::new("bad");
     let cache = populated_cache(&dir);
     let before = cache.snapshot();
     let missing = dir.join("nowhere.tar");
-    let run = cache.run(&["extract", missing.to_str().unwrap()]).exits(3);
+    let run = cache.run(&["extract", missing.to_str().unwrap()]).exits(6);
     assert!(
         run.stderr.contains("nowhere.tar: no such file"),
         "{}",
@@ -356,7 +357,7 @@ fn local_mistakes_are_found_before_the_network() {
     for (args, code, says) in [
         (
             vec!["push", missing.to_str().unwrap(), target],
-            3,
+            6,
             "missing.tar: no such file",
         ),
         (

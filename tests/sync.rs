@@ -142,8 +142,8 @@ fn lists_and_flags_that_cannot_work_are_usage_errors() {
         let run = cache.run(args).exits(2);
         assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
     }
-    // An archive that is not there is bad input.
-    let missing = cache.run(&["sync", "-f", list]).exits(3);
+    // An archive that is not there is not found, as for extract and push.
+    let missing = cache.run(&["sync", "-f", list]).exits(6);
     assert!(
         missing.stdout.contains("app.tar: no such file"),
         "{}",

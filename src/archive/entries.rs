@@ -392,7 +392,7 @@ fn bad_archive(name: &str, error: io::Error) -> Error {
         ));
     }
     if error.kind() == io::ErrorKind::NotFound {
-        return Error::BadInput(format!("{name}: no such file"));
+        return Error::NotFound(format!("{name}: no such file"));
     }
     if text.contains("cksum") || text.contains("checksum") || text.contains("numeric field") {
         return Error::BadInput(format!(

@@ -158,7 +158,7 @@ fn open_path(path: &Path, spool_dir: &Path, name: &str) -> Result<Entries> {
         return Entries::spool(sniff(parts.open(), name)?, spool_dir, name);
     }
     let open_error = |e: io::Error| match e.kind() {
-        io::ErrorKind::NotFound => Error::BadInput(format!("{name}: no such file")),
+        io::ErrorKind::NotFound => Error::NotFound(format!("{name}: no such file")),
         _ => Error::io(format!("opening {name}"), e),
     };
     let mut file = File::open(path).map_err(open_error)?;

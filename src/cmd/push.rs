@@ -308,7 +308,7 @@ fn refuse_swapped(source: &str, target: Option<&str>) -> Result<()> {
 /// one that is missing, and `--image` needs an archive.
 fn check_cached_source(source: &str, image: bool) -> Result<()> {
     if looks_like_a_file(source) {
-        return Err(Error::BadInput(format!("{source}: no such file")));
+        return Err(Error::NotFound(format!("{source}: no such file")));
     }
     if image {
         return Err(Error::Usage(
@@ -429,7 +429,7 @@ mod tests {
         let help = PushArgs::parse(&mut parser, Globals::defaults(), None).unwrap();
         assert!(matches!(help, Invocation::Help { long: true }));
         let error = parse(&["missing.tar", "registry.example.com/app:v1"], None).err();
-        assert_eq!(error.map(|e| e.exit_code()), Some(3), "a missing file");
+        assert_eq!(error.map(|e| e.exit_code()), Some(6), "a missing file");
         let error = parse(&["app:v1", "x", "y"], None).err();
         assert_eq!(error.map(|e| e.exit_code()), Some(2), "a third word");
         let error = parse(&["app:v1", "registry.example.com/app@sha256:00"], None).err();

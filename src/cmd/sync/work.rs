@@ -136,7 +136,7 @@ impl Planner<'_> {
             return Ok((Some(Unit::One(work)), Vec::new()));
         }
         if looks_like_a_file(source) {
-            let error = Error::BadInput(format!("{}: no such file", path.display()));
+            let error = Error::NotFound(format!("{}: no such file", path.display()));
             return Err(failed(error));
         }
         let named = Reference::parse_url(source)
