@@ -15,9 +15,10 @@
 #                              line of that round trip and bandwidth (scripts/lib/wan.sh), for
 #                              skopeo and ours at defaults, --concurrency dynamic and
 #                              --max-concurrent 4, beside the link's floor; best of the runs
-#   --mirror                   instead: mirroring 20 images of 5 layers between two registries,
-#                              first and second run, skopeo sync against our sync with --jobs 1
-#                              and --jobs 4 (scripts/lib/mirror.sh)
+#   --mirror                   instead: mirroring 20 images of 5 layers between two registries
+#                              (skopeo sync against our sync with --jobs 1 and --jobs 4), and
+#                              one repository of 5000 tags (100 with --quick) synced whole with
+#                              --jobs 16; first and second run (scripts/lib/mirror.sh)
 #   --record FILE              also write the report into FILE (docs/benchmarks.md) as a
 #                              section headed by this command line, the date and the commit,
 #                              replacing the section an earlier run with the same options wrote
