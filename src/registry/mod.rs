@@ -16,6 +16,7 @@ mod manifests;
 mod mirror;
 mod proxy;
 mod rate_limit;
+mod referrer_page;
 mod referrers;
 mod refusal;
 mod tags;
@@ -26,6 +27,7 @@ mod whole;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -83,6 +85,8 @@ pub struct Registry {
     /// Per repository whose every tag was listed (a sync's), the referrer tags it has: the
     /// others are known absent without asking (see [`referrers`]).
     referrer_tags: Mutex<HashMap<String, HashSet<String>>>,
+    /// Whether it refused a page of tags asked to find referrer tags (see [`referrer_page`]).
+    tag_pages_refused: AtomicBool,
     /// Whose credentials requests carry and where they came from, or where none were found,
     /// said with a 401.
     credentials_said: String,
@@ -116,6 +120,7 @@ impl Registry {
             referrers_api: Mutex::new(None),
             referrers_probe: Mutex::new(()),
             referrer_tags: Mutex::new(HashMap::new()),
+            tag_pages_refused: AtomicBool::new(false),
             credentials_said,
         };
         let schemes = schemes_to_try(scheme, api_host, options);
