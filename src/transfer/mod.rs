@@ -450,9 +450,9 @@ fn copy_blobs(
     options: Options<'_>,
     progress: &Progress,
 ) -> Result<(Summary, HashMap<Digest, Descriptor>)> {
-    if let Some(governor) = options.governor {
-        governor.begin(work.len());
-    }
+    let widened = options
+        .governor
+        .and_then(|governor| governor.begin(work.len()));
     if let Some(board) = options.board {
         let workers = options.governor.map_or(options.workers, Governor::allowed);
         board.begin(
@@ -460,6 +460,9 @@ fn copy_blobs(
             work.iter().map(|(_, blob)| blob.size).sum(),
             workers,
         );
+        if let Some(widened) = widened {
+            board.adjusted(widened.from, widened.to, &widened.reason);
+        }
     }
     let copied = pool::run(work, options.workers, options.governor, |(source, blob)| {
         blob::copy(*source, destination, blob, options, progress)
