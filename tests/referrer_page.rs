@@ -7,8 +7,8 @@
 
 mod support;
 
-use support::TestCache;
 use support::TempDir;
+use support::TestCache;
 use support::front::{Action, Front, Request};
 use support::images::images_with_a_shared_base;
 use support::referrers::{Manifest, Producer};
@@ -51,7 +51,9 @@ fn referrer_tag_requests<'a>(
     image: &Manifest,
 ) -> Vec<&'a (String, String)> {
     let tag = format!("/manifests/sha256-{}", image.hex());
-    seen.iter().filter(|(_, target)| target.contains(&tag)).collect()
+    seen.iter()
+        .filter(|(_, target)| target.contains(&tag))
+        .collect()
 }
 
 /// Whether `target` asks for a page of tags.
@@ -75,7 +77,10 @@ fn only_what_is_there(seen: &[(String, String)], image: &Manifest, target: &Test
         "{asked:#?}"
     );
     let at = Producer::new(&target.host());
-    assert!(at.try_fetch("app", &format!("sha256-{}.sig", image.hex())).is_some());
+    assert!(
+        at.try_fetch("app", &format!("sha256-{}.sig", image.hex()))
+            .is_some()
+    );
 }
 
 #[test]
@@ -151,5 +156,74 @@ fn a_pull_of_an_image_without_referrers_asks_twice_after_its_blobs() {
     let with = pulled(&[]);
     let after: Vec<_> = with[without.len()..].iter().map(|seen| &seen.1).collect();
     assert_eq!(after.len(), 2, "{with:#?}");
-    assert!(after[0].contains("/referrers/") && tag_page(after[1]), "{after:#?}");
+    assert!(
+        after[0].contains("/referrers/") && tag_page(after[1]),
+        "{after:#?}"
+    );
+}
+
+#[test]
+fn with_several_workers_referrers_are_listed_while_the_blobs_move() {
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+    let (source, target) = (
+        TestRegistry::start(Setup::Plain),
+        TestRegistry::start(Setup::Plain),
+    );
+    let dir = TempDir::new("referrer-page-ahead");
+    let (image, _) = signed(&dir, &source);
+    let copied = |flags: &[&str], repository: &str| {
+        let times: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+        let seen = times.clone();
+        // The blobs come at 2 MB/s: the base layer alone takes 0.4 s.
+        let front = Front::start(source.port(), move |request, _| {
+            let at = (request.target.clone(), Instant::now());
+            seen.lock().unwrap().push(at);
+            match request.target.contains("/blobs/") {
+                true => Action::Throttle(2_000_000),
+                false => Action::Forward,
+            }
+        });
+        let (from, to) = (
+            format!("{}/app:v1", front.host()),
+            format!("{}/{repository}:v1", target.host()),
+        );
+        let args = [&["copy"][..], flags, &[&from, &to]].concat();
+        let run = TestCache::new().run(&args).success();
+        assert!(run.stderr.contains("2 referrers"), "{}", run.stderr);
+        let times = times.lock().unwrap().clone();
+        let when = |part: &str| {
+            (times.iter())
+                .find(|(target, _)| target.contains(part))
+                .map(|(_, at)| *at)
+                .unwrap_or_else(|| panic!("no {part}: {times:#?}"))
+        };
+        let first_blob = when("/blobs/");
+        let listed = when(&format!("/referrers/sha256:{}", image.hex()));
+        // The image's own blobs (its referrers' come after their listing).
+        let manifest: serde_json::Value = serde_json::from_slice(&image.bytes).unwrap();
+        let own: Vec<String> = (std::iter::once(&manifest["config"]))
+            .chain(manifest["layers"].as_array().unwrap())
+            .map(|blob| blob["digest"].as_str().unwrap().to_string())
+            .collect();
+        let last_blob = (times.iter())
+            .filter(|(target, _)| own.iter().any(|digest| target.ends_with(digest.as_str())))
+            .map(|(_, at)| *at)
+            .max()
+            .unwrap();
+        (first_blob, listed, last_blob)
+    };
+    let (first_blob, listed, _) = copied(&["--max-concurrent", "4"], "ahead");
+    assert!(
+        listed.duration_since(first_blob).as_millis() < 300,
+        "listed {:?} after the first blob was asked for",
+        listed.duration_since(first_blob)
+    );
+    let (_, listed, last_blob) = copied(&[], "after");
+    assert!(listed > last_blob, "one worker: listed after the blobs");
+    let at = Producer::new(&target.host());
+    assert!(
+        at.try_fetch("ahead", &format!("sha256-{}.sig", image.hex()))
+            .is_some()
+    );
 }
