@@ -60,11 +60,10 @@ impl Source for RegistrySource<'_> {
 
     fn referrers(&self, subject: &Descriptor) -> Result<Found> {
         let repository = self.reference.repository();
-        let listing = self.registry.referrers(repository, &subject.digest)?;
+        let (listing, cosign) = self.registry.referrers(repository, &subject.digest)?;
         let mut referrers: Vec<Referrer> = (listing.entries()?.into_iter())
             .map(Referrer::Listed)
             .collect();
-        let cosign = self.registry.cosign_tags(repository, &subject.digest)?;
         referrers.extend(cosign.into_iter().map(Referrer::Tagged));
         Ok(Found {
             referrers,

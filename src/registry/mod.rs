@@ -16,6 +16,7 @@ mod manifests;
 mod mirror;
 mod proxy;
 mod rate_limit;
+mod referrer_page;
 mod referrers;
 mod refusal;
 mod tags;
@@ -26,7 +27,8 @@ mod whole;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::inert::inert;
@@ -83,9 +85,13 @@ pub struct Registry {
     /// Per repository whose every tag was listed (a sync's), the referrer tags it has: the
     /// others are known absent without asking (see [`referrers`]).
     referrer_tags: Mutex<HashMap<String, HashSet<String>>>,
+    /// Whether it refused a page of tags asked to find referrer tags (see [`referrer_page`]).
+    tag_pages_refused: AtomicBool,
     /// Whose credentials requests carry and where they came from, or where none were found,
     /// said with a 401.
     credentials_said: String,
+    /// How long the ping that answered took, its connection's setup included.
+    ping_took: Duration,
 }
 
 impl Registry {
@@ -116,7 +122,9 @@ impl Registry {
             referrers_api: Mutex::new(None),
             referrers_probe: Mutex::new(()),
             referrer_tags: Mutex::new(HashMap::new()),
+            tag_pages_refused: AtomicBool::new(false),
             credentials_said,
+            ping_took: Duration::ZERO,
         };
         let schemes = schemes_to_try(scheme, api_host, options);
         let mut last_error = None;
@@ -135,7 +143,10 @@ impl Registry {
                 1
             };
             match registry.ping(tries) {
-                Ok(()) => return registry.check_credentials().map(|()| registry),
+                Ok(took) => {
+                    registry.ping_took = took;
+                    return registry.check_credentials().map(|()| registry);
+                }
                 // A server that speaks TLS but whose certificate fails is not plain HTTP.
                 Err(e @ Error::Tls(_)) => return Err(e),
                 Err(e @ (Error::Network(_) | Error::Registry(_) | Error::Refused(_))) => {
@@ -161,11 +172,14 @@ impl Registry {
     }
 
     /// `GET /v2/`, tried up to `tries` times: checks that this is a registry and learns how it
-    /// wants to be authenticated.
-    fn ping(&self, tries: u32) -> Result<()> {
+    /// wants to be authenticated. Returns how long the try that was answered took.
+    fn ping(&self, tries: u32) -> Result<Duration> {
         let url = format!("{}/v2/", self.base);
+        let mut took = Duration::ZERO;
         let response = self.retried(tries, || {
+            let sent = Instant::now();
             let response = self.http.send("GET", &url, &[], Body::Empty)?;
+            took = sent.elapsed();
             match response.status().as_u16() {
                 200 | 401 => Ok(response),
                 status => {
@@ -180,7 +194,13 @@ impl Registry {
                 .and_then(|v| v.to_str().ok());
             self.auth.challenged(header, "");
         }
-        Ok(())
+        Ok(took)
+    }
+
+    /// How long its first request, the ping, took (from connecting to the answer): a bound on
+    /// the link's round trip that the `--concurrency dynamic` governor starts from.
+    pub fn ping_took(&self) -> Duration {
+        self.ping_took
     }
 
     /// `refused`, or for a plain-HTTP request that an HTTPS server answered (Go's `400 Client

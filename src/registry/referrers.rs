@@ -3,7 +3,8 @@
 //! API (`GET /v2/<name>/referrers/<digest>`) where the registry has it, learned once per
 //! connection (a 404 there means no; a manifest `PUT` answered with `OCI-Subject` means
 //! yes), else by the fallback tag `sha256-<hex>` that holds an index of them; cosign's older
-//! tags `sha256-<hex>.sig`, `.att` and `.sbom` are found with a `HEAD` each. Every listing is
+//! tags `sha256-<hex>.sig`, `.att` and `.sbom` are found, with the fallback tag, in one page
+//! of the tag list where it tells ([`super::referrer_page`]), else with a request each. Every listing is
 //! bounded (pages, entries, bytes) and its `Link` pages are followed on the registry's own
 //! origin only. Where a registry has no API, linking a referrer there merges it into the
 //! fallback index: read, add what is missing, re-read right before the write, never dropping
@@ -12,6 +13,7 @@
 use std::collections::HashSet;
 
 use super::blobs::pull_scope;
+use super::referrer_page::Nearby;
 use super::{Registry, url};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
@@ -53,15 +55,38 @@ impl Listing {
 
 impl Registry {
     /// The referrers of `subject` in `repository`: through the API when the registry has it
-    /// (asked the first time), else the fallback tag's index.
-    pub fn referrers(&self, repository: &str, subject: &Digest) -> Result<Listing> {
-        if let Some(entries) = self.listed_by_api(repository, subject)? {
-            return Ok(Listing::Api(entries));
+    /// (asked the first time), else the fallback tag's index; and cosign's tags of it that the
+    /// repository has. Which of those tags are there is read from one page of the tag list
+    /// where it tells (see [`super::referrer_page`]); the others are asked for one by one.
+    pub fn referrers(&self, repository: &str, subject: &Digest) -> Result<(Listing, Vec<String>)> {
+        let api = self.listed_by_api(repository, subject)?;
+        let fallback = fallback_tag(subject);
+        let candidates: Vec<String> = (api.is_none().then(|| fallback.clone()).into_iter())
+            .chain(cosign_tags(subject))
+            .filter(|tag| self.may_have(repository, tag))
+            .collect();
+        // A listing of every tag (a sync's) already told which are there.
+        let nearby = match candidates.is_empty() || self.listed_every_tag(repository) {
+            true => Nearby::default(),
+            false => self.nearby(repository, subject, &candidates)?,
+        };
+        let listing = match api {
+            Some(entries) => Listing::Api(entries),
+            None if candidates.contains(&fallback) && !nearby.absent(&fallback) => {
+                Listing::Tag(self.fallback_index(repository, subject)?)
+            }
+            None => Listing::Tag(None),
+        };
+        let mut cosign = Vec::new();
+        for tag in candidates.into_iter().filter(|tag| *tag != fallback) {
+            if nearby.listed(&tag)
+                || (!nearby.absent(&tag)
+                    && self.manifest_digest(repository, &tag, false)?.is_some())
+            {
+                cosign.push(tag);
+            }
         }
-        match self.may_have(repository, &fallback_tag(subject)) {
-            true => Ok(Listing::Tag(self.fallback_index(repository, subject)?)),
-            false => Ok(Listing::Tag(None)),
-        }
+        Ok((listing, cosign))
     }
 
     /// Records the referrer tags (see [`fallback::subject_of_tag`]) of a listing of every tag of
@@ -69,6 +94,13 @@ impl Registry {
     pub fn learn_referrer_tags(&self, repository: &str, tags: HashSet<String>) {
         let mut known = self.referrer_tags.lock().unwrap_or_else(|e| e.into_inner());
         known.insert(repository.to_string(), tags);
+    }
+
+    /// Whether every tag of `repository` was listed (by a sync), so that its referrer tags are
+    /// known.
+    fn listed_every_tag(&self, repository: &str) -> bool {
+        let known = self.referrer_tags.lock().unwrap_or_else(|e| e.into_inner());
+        known.contains_key(repository)
     }
 
     /// Whether `repository` may have the referrer tag `tag`: false only when a listing of all
@@ -151,19 +183,6 @@ impl Registry {
             Err(Error::NotFound(_)) => Ok(None),
             other => other.map(Some),
         }
-    }
-
-    /// cosign's tags of `subject` that `repository` has, asked with a `HEAD` each.
-    pub fn cosign_tags(&self, repository: &str, subject: &Digest) -> Result<Vec<String>> {
-        let mut found = Vec::new();
-        for tag in cosign_tags(subject) {
-            if self.may_have(repository, &tag)
-                && self.manifest_digest(repository, &tag, false)?.is_some()
-            {
-                found.push(tag);
-            }
-        }
-        Ok(found)
     }
 
     /// Whether `repository` has referrers of `subject` that `target`'s copy of it (in

@@ -56,14 +56,19 @@ impl<'a> RunContext<'a> {
         })
     }
 
-    /// Connects to the registry `host` (`scheme`: as a URL gave it, else found out).
+    /// Connects to the registry `host` (`scheme`: as a URL gave it, else found out), telling
+    /// the governor how long the registry took to answer first.
     pub fn connect(
         &self,
         options: &RegistryOptions,
         host: &str,
         scheme: Option<&str>,
     ) -> Result<Registry> {
-        Registry::connect(host, scheme, options, self.progress)
+        let registry = Registry::connect(host, scheme, options, self.progress)?;
+        if let Some(governor) = &self.governor {
+            governor.round_trip(registry.ping_took());
+        }
+        Ok(registry)
     }
 
     /// A fresh progress board for one transfer.

@@ -1,5 +1,8 @@
 //! `--concurrency dynamic`: how many workers may move blobs at once, between `--min-concurrent`
-//! and `--max-concurrent`. It starts at two (within them) and decides at the end of each window (half
+//! and `--max-concurrent`. It starts at two (within them), or, where the first request to a
+//! registry (the ping) took [`WIDE_ROUND_TRIP`] or more, with a worker per blob (a link whose
+//! round trips cost more than the small blobs' bytes: widening step by step would spend the
+//! transfer's first seconds below the link), and decides at the end of each window (half
 //! a second for the first and after each rise, while the workers ramp up; else a second), in
 //! this order (the second rule does not wait for the window's end, only for a quarter of it,
 //! or what `--confidence-threshold` says: a short push over a long link is over before a
@@ -20,6 +23,10 @@ use std::time::{Duration, Instant};
 
 use crate::retry::Pushbacks;
 
+/// A first request (the ping) that took this long or longer shows a link whose round trips
+/// bind: the transfer starts with a worker per blob. Loopback and a LAN answer far sooner.
+pub const WIDE_ROUND_TRIP: Duration = Duration::from_millis(5);
+
 /// The numbers the rules go by. `--concurrency-strategy` picks a set and the seeds' tuning
 /// flags (`--adjustment-factor`, `--speed-threshold`, `--sample-interval`, ...) change one.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,7 +40,8 @@ pub struct Tuning {
     pub margin: Margin,
     /// What the workers are multiplied by when round trips bind (1: one more).
     pub factor: f64,
-    /// Whether the round-trip rule applies at all (else only throughput decides).
+    /// Whether the round-trip rules apply at all: the wide start over a long link, and twice
+    /// the workers while round trips bind (else only throughput decides).
     pub switching: bool,
     /// The share of the blobs' time on round trips above which they bind.
     pub round_trip_share: f64,
@@ -142,6 +150,10 @@ struct State {
     probing: bool,
     pushbacks_seen: u64,
     adjustments: Vec<Adjustment>,
+    /// The longest ping of the run's registries, once one is known.
+    round_trip: Option<Duration>,
+    /// Whether a transfer began already (only the first may start wide).
+    began: bool,
 }
 
 impl Governor {
@@ -171,6 +183,8 @@ impl Governor {
                 probing: true,
                 pushbacks_seen: 0,
                 adjustments: Vec::new(),
+                round_trip: None,
+                began: false,
             }),
             changed: Condvar::new(),
         }
@@ -185,11 +199,32 @@ impl Governor {
         self.state().allowed
     }
 
-    /// The transfer has `blobs` blobs to move; the first window starts now.
-    pub fn begin(&self, blobs: usize) {
+    /// A registry of the run answered its first request (the ping) in `took`.
+    pub fn round_trip(&self, took: Duration) {
+        let mut state = self.state();
+        state.round_trip = state.round_trip.max(Some(took));
+    }
+
+    /// The transfer has `blobs` blobs to move; the first window starts now. The run's first
+    /// transfer over a link of long round trips (see [`WIDE_ROUND_TRIP`]) starts with a
+    /// worker per blob, up to the maximum: returns that change.
+    pub fn begin(&self, blobs: usize) -> Option<Adjustment> {
         let mut state = self.state();
         state.waiting = blobs;
         state.window_started = Instant::now();
+        let first = !std::mem::replace(&mut state.began, true);
+        let took = state.round_trip.filter(|took| *took >= WIDE_ROUND_TRIP)?;
+        let wide = u32::try_from(blobs)
+            .unwrap_or(u32::MAX)
+            .clamp(self.min, self.max);
+        let widens = first && self.tuning.switching && state.adjustments.is_empty();
+        (widens && wide > state.allowed).then(|| {
+            let reason = format!(
+                "the registry's first answer took {} ms: a worker per blob",
+                took.as_millis()
+            );
+            self.adjust(&mut state, wide, reason)
+        })
     }
 
     /// Waits until another worker may start on a blob; the permit ends when it is dropped.
@@ -506,6 +541,34 @@ mod tests {
         let end = governor.moved(1).expect("a decision at the window's end");
         assert_eq!((end.from, end.to), (4, 5));
         assert!(end.reason.starts_with("throughput rose"), "{}", end.reason);
+    }
+
+    #[test]
+    fn a_long_first_answer_starts_the_first_transfer_with_a_worker_per_blob() {
+        let ms = Duration::from_millis;
+        let governor = |tuning: Tuning, ping: Duration| {
+            let governor = Governor::new(1, 8, tuning, Pushbacks::default());
+            governor.round_trip(ping);
+            governor
+        };
+        let loopback = governor(Tuning::adaptive(), Duration::from_micros(300));
+        assert_eq!(loopback.begin(12), None, "loopback starts as it always did");
+        assert_eq!(loopback.allowed(), 2);
+        let wan = governor(Tuning::adaptive(), ms(1));
+        wan.round_trip(ms(41));
+        let wide = wan.begin(12).expect("a wide start");
+        assert_eq!((wide.from, wide.to), (2, 8), "up to the maximum");
+        assert!(wide.reason.contains("41 ms"), "{}", wide.reason);
+        wan.state().allowed = 5;
+        assert_eq!(wan.begin(12), None, "only the run's first transfer");
+        assert_eq!(wan.allowed(), 5);
+        let few = governor(Tuning::adaptive(), ms(41));
+        assert_eq!(few.begin(3).map(|a| a.to), Some(3), "a worker per blob");
+        let conservative = governor(Tuning::conservative(), ms(41));
+        assert_eq!(conservative.begin(12), None, "never switches");
+        let troubled = governor(Tuning::adaptive(), ms(41));
+        troubled.trouble("HTTP 503");
+        assert_eq!(troubled.begin(12), None, "pushed back before it began");
     }
 
     #[test]

@@ -287,6 +287,8 @@ pub struct Summary {
     pub outcomes: Vec<Outcome>,
     /// Referrers (signatures, SBOMs, attestations) copied with the images.
     pub referrers: usize,
+    /// The referrers of the images listed while their blobs moved, for carrying them.
+    ahead: referrers::Ahead,
 }
 
 impl Summary {
@@ -315,24 +317,26 @@ pub fn copy(
     options: Options<'_>,
     progress: &Progress,
 ) -> Result<Summary> {
-    let copied = copy_images(copies, destination, options, progress).and_then(|mut summary| {
-        if !options.dry_run {
-            let level: Vec<referrers::Subjects<'_>> = (copies.iter().zip(&summary.outcomes))
-                .map(|(copy, outcome)| referrers::Subjects {
-                    source: copy.source,
-                    subjects: outcome.subjects.clone(),
-                    name: copy.names.first().cloned(),
-                })
-                .collect();
-            let mut carried = Summary::default();
-            let (mut seen, mut held) = (HashSet::new(), 0);
-            let state = (&mut carried, &mut seen, &mut held);
-            referrers::carry(&level, destination, options, progress, state, 0)?;
-            summary.add(&carried);
-        }
-        destination.publish()?;
-        Ok(summary)
-    });
+    let copied =
+        copy_images(copies, destination, options, progress, true).and_then(|mut summary| {
+            if !options.dry_run {
+                let level: Vec<referrers::Subjects<'_>> = (copies.iter().zip(&summary.outcomes))
+                    .map(|(copy, outcome)| referrers::Subjects {
+                        source: copy.source,
+                        subjects: outcome.subjects.clone(),
+                        name: copy.names.first().cloned(),
+                    })
+                    .collect();
+                let mut carried = Summary::default();
+                let (mut seen, mut held) = (HashSet::new(), 0);
+                let state = (&mut carried, &mut seen, &mut held);
+                let ahead = std::mem::take(&mut summary.ahead);
+                referrers::carry((&level, ahead), destination, options, progress, state, 0)?;
+                summary.add(&carried);
+            }
+            destination.publish()?;
+            Ok(summary)
+        });
     let saved = match options.memo {
         Some(memo) if !options.dry_run => memo.save(),
         _ => Ok(()),
@@ -353,11 +357,14 @@ fn foreign_refused(source: &dyn Source, layer: &Descriptor) -> Error {
     ))
 }
 
+/// Copies the images of `copies` (see [`copy`]), without their referrers; with `look`, those
+/// are to be carried, and may be listed while the blobs move.
 fn copy_images(
     copies: &[ImageCopy<'_>],
     destination: &dyn Destination,
     options: Options<'_>,
     progress: &Progress,
+    look: bool,
 ) -> Result<Summary> {
     let (trees, taken): (Vec<Tree>, Vec<PlatformsTaken>) = (copies.iter())
         .map(|copy| read_tree(copy, progress))
@@ -365,7 +372,12 @@ fn copy_images(
         .into_iter()
         .unzip();
     let work = blob_work(copies, &trees, destination)?;
-    let (mut summary, stored) = copy_blobs(&work, destination, options, progress)?;
+    let (copied, ahead) =
+        referrers::looking_ahead((copies, &trees), destination, (options, look), || {
+            copy_blobs(&work, destination, options, progress)
+        });
+    let (mut summary, stored) = copied?;
+    summary.ahead = ahead;
     if options.dry_run {
         return Ok(summary);
     }
@@ -450,9 +462,9 @@ fn copy_blobs(
     options: Options<'_>,
     progress: &Progress,
 ) -> Result<(Summary, HashMap<Digest, Descriptor>)> {
-    if let Some(governor) = options.governor {
-        governor.begin(work.len());
-    }
+    let widened = options
+        .governor
+        .and_then(|governor| governor.begin(work.len()));
     if let Some(board) = options.board {
         let workers = options.governor.map_or(options.workers, Governor::allowed);
         board.begin(
@@ -460,6 +472,9 @@ fn copy_blobs(
             work.iter().map(|(_, blob)| blob.size).sum(),
             workers,
         );
+        if let Some(widened) = widened {
+            board.adjusted(widened.from, widened.to, &widened.reason);
+        }
     }
     let copied = pool::run(work, options.workers, options.governor, |(source, blob)| {
         blob::copy(*source, destination, blob, options, progress)

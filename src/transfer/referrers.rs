@@ -4,7 +4,9 @@
 //! then made findable at the destination (see [`Destination::link_referrers`]); a referrer's
 //! own referrers follow, down to [`MAX_DEPTH`]. A referrer that names another subject than
 //! the one it is listed for is left out with a warning, and the manifest bytes of all
-//! referrers stay within [`MANIFEST_BUDGET`].
+//! referrers stay within [`MANIFEST_BUDGET`]. Where the run may start threads, a registry
+//! source's listings are asked for while the blobs move ([`looking_ahead`]), so that their
+//! round trips hide behind the blobs' instead of following them.
 
 use std::collections::HashSet;
 
@@ -14,7 +16,7 @@ use crate::manifest::{Descriptor, RawManifest, fallback, media_type};
 use crate::progress::Progress;
 use crate::reference::Reference;
 
-use super::plan::MANIFEST_BUDGET;
+use super::plan::{MANIFEST_BUDGET, Tree};
 use super::{Destination, ImageCopy, Options, Platforms, Source, Summary, copy_images};
 
 /// How deep referrers of referrers are followed (a signature of an SBOM of an image is 2).
@@ -107,6 +109,63 @@ pub fn kind_of(manifest: &RawManifest) -> Option<String> {
     })
 }
 
+/// Referrers listed ahead, while the blobs of their subjects moved: each with the place of
+/// its copy among the copies and the subject it was listed for.
+#[derive(Default)]
+pub struct Ahead(Vec<(usize, Digest, Found)>);
+
+impl Ahead {
+    /// What was listed ahead for `subject` of the copy at `place`, taken out.
+    fn take(&mut self, place: usize, subject: &Digest) -> Option<Found> {
+        let at = (self.0.iter()).position(|(p, listed, _)| *p == place && listed == subject)?;
+        Some(self.0.swap_remove(at).2)
+    }
+}
+
+/// Runs `copy`, and meanwhile, on a thread of its own, lists the referrers of the manifests
+/// of `copies` (read into `trees`) that will need them: only with `look` (the referrers of
+/// these copies are carried), when the run may start threads (more than one worker), and for
+/// a registry source whose manifests the destination stores as they are. A listing that
+/// fails is left out, to be asked again after the copy, where its failure counts.
+pub fn looking_ahead<R>(
+    (copies, trees): (&[ImageCopy<'_>], &[Tree]),
+    destination: &dyn Destination,
+    (options, look): (Options<'_>, bool),
+    copy: impl FnOnce() -> R,
+) -> (R, Ahead) {
+    let wanted: Vec<(usize, &dyn Source, Vec<Descriptor>)> = (copies.iter().zip(trees))
+        .enumerate()
+        .filter(|(_, (one, tree))| {
+            one.source.repository().is_some()
+                && !tree
+                    .blobs()
+                    .into_iter()
+                    .any(|blob| destination.transforms(blob))
+        })
+        .map(|(place, (one, tree))| (place, one.source, tree.manifests()))
+        .collect();
+    let ahead = look && options.referrers.is_some() && !options.dry_run && options.workers > 1;
+    if !ahead || wanted.is_empty() {
+        return (copy(), Ahead::default());
+    }
+    std::thread::scope(|scope| {
+        let listing = scope.spawn(move || {
+            let mut listed = Vec::new();
+            for (place, source, subjects) in wanted {
+                for subject in subjects {
+                    if let Ok(found) = source.referrers(&subject) {
+                        listed.push((place, subject.digest, found));
+                    }
+                }
+            }
+            Ahead(listed)
+        });
+        let copied = copy();
+        let listed = (listing.join()).unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (copied, listed)
+    })
+}
+
 /// One source's subjects at one depth: the manifests stored, and the name the first of
 /// them went to (where cosign's tags go, beside it).
 pub struct Subjects<'a> {
@@ -127,11 +186,11 @@ struct Taken<'s> {
     beside: Option<Reference>,
 }
 
-/// Copies the referrers of `level`'s subjects, then theirs, to `depth` [`MAX_DEPTH`],
-/// adding to `summary`; `seen` holds the referrers already taken and `held` the bytes of
-/// their manifests.
+/// Copies the referrers of `level`'s subjects (those listed `ahead` taken as they were),
+/// then theirs, to `depth` [`MAX_DEPTH`], adding to `summary`; `seen` holds the referrers
+/// already taken and `held` the bytes of their manifests.
 pub fn carry(
-    level: &[Subjects<'_>],
+    (level, ahead): (&[Subjects<'_>], Ahead),
     destination: &dyn Destination,
     options: Options<'_>,
     progress: &Progress,
@@ -144,7 +203,7 @@ pub fn carry(
     if depth >= MAX_DEPTH || level.is_empty() {
         return Ok(());
     }
-    let (taken, links) = gather(level, policy, progress, (seen, held))?;
+    let (taken, links) = gather((level, ahead), policy, progress, (seen, held))?;
     if taken.is_empty() {
         return Ok(());
     }
@@ -156,8 +215,15 @@ pub fn carry(
             platforms: &all,
         })
         .collect();
-    let copied = copy_images(&copies, destination, options, progress)?;
+    let mut copied = copy_images(
+        &copies,
+        destination,
+        options,
+        progress,
+        depth + 1 < MAX_DEPTH,
+    )?;
     summary.add(&copied);
+    let ahead = std::mem::take(&mut copied.ahead);
     summary.referrers += copies.len();
     for (subject, linked, index) in &links {
         destination.link_referrers(subject, linked, index.as_ref())?;
@@ -170,7 +236,7 @@ pub fn carry(
         })
         .collect();
     carry(
-        &next,
+        (&next, ahead),
         destination,
         options,
         progress,
@@ -186,17 +252,20 @@ type Link = (Descriptor, Vec<Descriptor>, Option<RawManifest>);
 
 /// The referrers of `level`'s subjects to carry (each once, as the policy says, their
 /// manifests within [`MANIFEST_BUDGET`] with those `held` already), and for each subject its
-/// link.
+/// link; a subject's listing is taken from `ahead` where it was listed there.
 fn gather<'s>(
-    level: &[Subjects<'s>],
+    (level, mut ahead): (&[Subjects<'s>], Ahead),
     policy: &ReferrerPolicy,
     progress: &Progress,
     (seen, held): (&mut HashSet<Digest>, &mut u64),
 ) -> Result<(Vec<Taken<'s>>, Vec<Link>)> {
     let (mut taken, mut links) = (Vec::new(), Vec::new());
-    for subjects in level {
+    for (place, subjects) in level.iter().enumerate() {
         for subject in &subjects.subjects {
-            let found = subjects.source.referrers(subject)?;
+            let found = match ahead.take(place, &subject.digest) {
+                Some(found) => found,
+                None => subjects.source.referrers(subject)?,
+            };
             let listed = found.referrers.len();
             let before = taken.len();
             for referrer in found.referrers {
