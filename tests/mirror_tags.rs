@@ -81,6 +81,17 @@ fn a_second_run_of_many_tags_costs_one_manifest_head_per_tag_at_each_end() {
     let first = sync(&cache, &source, &to);
     assert_eq!(first, BTreeMap::from([("copied".to_string(), TAGS)]));
     let before = front.seen().len();
+    // The first run asks the destination for each shared blob once, not once a tag: after
+    // one copy put it there, the run's ledger knows.
+    let blob_asks = (front.seen().iter())
+        .filter(|(method, target, _)| {
+            method != "GET"
+                && target.starts_with("/v2/mirror/")
+                && target.contains("/blobs/")
+                && !target.contains("/uploads/")
+        })
+        .count();
+    assert_eq!(blob_asks, 2, "one HEAD for the config, one for the layer");
     let second = sync(&cache, &source, &to);
     assert_eq!(second, BTreeMap::from([("present".to_string(), TAGS)]));
 

@@ -71,9 +71,13 @@ pub fn copy(
         (Some(ledger), Some(here)) => consult(ledger, here, &wanted.digest, options.dry_run),
         _ => (None, None),
     };
-    // Another copy of this run put it in a sibling repository: mounted from there. (In this
-    // very repository, the check below finds it.)
-    if let Some(holder) = holder.filter(|holder| Some(holder) != here.as_ref())
+    // Another copy of this run put it in this very repository: there, with nothing to ask
+    // (a sync of many tags over shared blobs asks for each blob once, not once a tag).
+    if holder.is_some() && holder == here {
+        return Ok(one.landed_here(&wanted));
+    }
+    // Or in a sibling repository: mounted from there.
+    if let Some(holder) = holder
         && let Some(copied) = one.mount(&wanted, &holder.path)?
     {
         return Ok(copied);
@@ -185,6 +189,21 @@ impl OneBlob<'_> {
             Some(board) => board.finished(self.blob, outcome),
             None => self.progress.detail(line),
         }
+    }
+
+    /// The blob as another copy of this run left it in the destination's repository.
+    fn landed_here(&self, wanted: &Descriptor) -> Copied {
+        match self.options.dry_run {
+            true => (self.progress).info(format_args!(
+                "would skip {} (this run puts it there)",
+                wanted.digest
+            )),
+            false => self.finished(
+                "present",
+                format!("{} present (this run put it there), skipped", wanted.digest),
+            ),
+        }
+        (wanted.clone(), Done::Present, 0)
     }
 
     /// Skips the blob when the destination holds `wanted`.
