@@ -59,7 +59,7 @@ Commands:
 const DETAILS: &str = "
 Exit codes: 0 success, 1 other failure, 2 usage error, 3 bad input (archive, manifest,
 reference), 4 authentication or permission denied, 5 network or registry failure,
-6 image not found.
+6 not found (image or file).
 
 Run 'docker-image-pusher COMMAND --help' for a command's options.";
 
