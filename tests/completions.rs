@@ -260,7 +260,7 @@ fn the_manual_page_names_every_command_and_exit_code_and_groff_reads_it_cleanly(
         );
     }
     assert!(
-        exit.contains("image not found") && exit.contains("usage error"),
+        exit.contains("not found (image or file)") && exit.contains("usage error"),
         "{exit}"
     );
 }

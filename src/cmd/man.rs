@@ -188,7 +188,7 @@ mod tests {
         let numbers: Vec<&str> = codes.iter().map(|(code, _)| code.as_str()).collect();
         assert_eq!(numbers, ["0", "1", "2", "3", "4", "5", "6"]);
         assert_eq!(codes[3].1, "bad input (archive, manifest, reference)");
-        assert_eq!(codes[6].1, "image not found");
+        assert_eq!(codes[6].1, "not found (image or file)");
     }
 
     #[test]

@@ -45,7 +45,7 @@ Commands:
   sync --file LIST     mirror images and whole repositories a list names; sum it up
   bundle IMAGE... -o D save, this program and a push script in one folder to carry
   tags REPOSITORY      list the tags of a repository
-  delete IMAGE         delete an image's manifest from a registry
+  delete IMAGE         delete a tag, or a manifest by digest, from a registry
   inspect IMAGE        show what an image is (cache or registry), or its exact bytes
   extract FILE         store the images of a docker save or OCI archive in the cache
   list                 show the cached images
@@ -59,7 +59,7 @@ Commands:
 const DETAILS: &str = "
 Exit codes: 0 success, 1 other failure, 2 usage error, 3 bad input (archive, manifest,
 reference), 4 authentication or permission denied, 5 network or registry failure,
-6 image not found.
+6 not found (image or file).
 
 Run 'docker-image-pusher COMMAND --help' for a command's options.";
 
