@@ -410,8 +410,8 @@ fn a_closed_pipe_ends_the_program_quietly() {
     );
     assert_eq!(
         code,
-        Some(3),
-        "a failure keeps its exit code with a closed stderr"
+        Some(6),
+        "a failure keeps its exit code (not found) with a closed stderr"
     );
     // `2>&-`: no stderr at all.
     let json = format!("extract --json '{archive}'");

@@ -39,18 +39,18 @@ Usage: docker-image-pusher [OPTIONS] COMMAND [ARGS]
 
 Commands:
   pull IMAGE           copy an image from a registry into the cache
-  push SOURCE TARGET   copy an image from the cache or an archive to a registry
+  push SOURCE TARGET   copy an image from the cache, an archive or a layout to a registry
   copy SOURCE TARGET   copy an image from one registry or repository to another
-  save IMAGE... -o F   write cached images to one archive that docker load accepts
+  save IMAGE... -o F   write cached images to one archive docker load accepts (or a layout)
   sync --file LIST     mirror images and whole repositories a list names; sum it up
   bundle IMAGE... -o D save, this program and a push script in one folder to carry
   tags REPOSITORY      list the tags of a repository
   delete IMAGE         delete a tag, or a manifest by digest, from a registry
   inspect IMAGE        show what an image is (cache or registry), or its exact bytes
-  extract FILE         store the images of a docker save or OCI archive in the cache
+  extract FILE         store the images of a docker save, OCI archive or layout in the cache
   list                 show the cached images
   clean [IMAGE]...     remove cached images and the blobs nothing else uses
-  login REGISTRY       check credentials and store them in Docker's config.json
+  login REGISTRY       check credentials and store them (config.json, or --auth-file)
   logout REGISTRY      remove stored credentials
   completions SHELL    print a completion script for bash, zsh or fish
   man                  print the manual page
