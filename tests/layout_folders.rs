@@ -426,3 +426,20 @@ fn a_folder_swapped_for_a_link_while_the_layout_is_read_is_caught_on_the_file_op
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     swapper.join().unwrap();
 }
+
+#[test]
+fn an_image_name_with_control_characters_is_refused_shown_inert() {
+    // A list line or a script may carry --image text with control characters in it: no name
+    // holds them, and the refusal shows them as escapes.
+    let dir = TempDir::new("layout-inert-image");
+    let (layout, _, _) = good_layout(&dir);
+    let cache = TestCache::new();
+    let run = cache
+        .run(&["extract", &layout, "--image", "app\u{1b}]0;owned\u{7}"])
+        .exits(2);
+    assert!(
+        run.stderr.contains(r"app\x1b]0;owned\x07") && !run.stderr.contains('\u{1b}'),
+        "{}",
+        run.stderr
+    );
+}

@@ -83,7 +83,7 @@ impl Archive {
                      name the folder alone",
                     self.name,
                     inert(picked),
-                    query.text
+                    inert(&query.text)
                 )));
             }
             (Some(query), None) => query.pick(self)?,
@@ -95,7 +95,7 @@ impl Archive {
         match (found.is_empty(), query, &self.picked) {
             (true, Some(query), _) => Err(Error::NotFound(format!(
                 "--image {}: not in {}, which holds {}",
-                query.text,
+                inert(&query.text),
                 self.name,
                 self.holdings()
             ))),
