@@ -14,7 +14,8 @@
 //!   twice the workers;
 //! - else, by throughput against the last window: one more while it rises by more than 10 %
 //!   (and once to probe, with nothing to compare yet), one fewer when it falls by more than
-//!   10 %.
+//!   10 % (the first window after a wide start is no baseline: it also counts the bytes that
+//!   only filled the connections' buffers).
 //!
 //! Each change is recorded, with the samples that led to it.
 
@@ -154,6 +155,10 @@ struct State {
     round_trip: Option<Duration>,
     /// Whether a transfer began already (only the first may start wide).
     began: bool,
+    /// Whether this window's throughput is no baseline: the first after a wide start also
+    /// counts the bytes that only filled the connections' buffers, so the next would seem
+    /// to fall.
+    filling: bool,
 }
 
 impl Governor {
@@ -185,6 +190,7 @@ impl Governor {
                 adjustments: Vec::new(),
                 round_trip: None,
                 began: false,
+                filling: false,
             }),
             changed: Condvar::new(),
         }
@@ -223,6 +229,7 @@ impl Governor {
                 "the registry's first answer took {} ms: a worker per blob",
                 took.as_millis()
             );
+            state.filling = true;
             self.adjust(&mut state, wide, reason)
         })
     }
@@ -280,7 +287,7 @@ impl Governor {
                 self.tuning.margin,
             )
         });
-        state.last_throughput = Some(throughput);
+        state.last_throughput = (!std::mem::take(&mut state.filling)).then_some(throughput);
         state.probing = false;
         state.window = match &decision {
             Some((to, _)) if *to > state.allowed => self.tuning.window / 2,
@@ -569,6 +576,30 @@ mod tests {
         let troubled = governor(Tuning::adaptive(), ms(41));
         troubled.trouble("HTTP 503");
         assert_eq!(troubled.begin(12), None, "pushed back before it began");
+    }
+
+    #[test]
+    fn the_window_after_a_wide_start_is_no_baseline() {
+        let governor = Governor::new(1, 8, Tuning::adaptive(), Pushbacks::default());
+        governor.round_trip(Duration::from_millis(41));
+        governor.begin(12).expect("a wide start");
+        let ms = Duration::from_millis;
+        let window_began = |ago: u64| governor.state().window_started = Instant::now() - ms(ago);
+        // The first window: the connections' buffers fill at once.
+        window_began(600);
+        assert_eq!(governor.moved(100_000_000), None, "at the maximum already");
+        // The second moves at the link's pace, far less: no fall to act on.
+        window_began(1_100);
+        assert_eq!(governor.moved(10_000_000), None, "a burst is no baseline");
+        // The third is held to the second.
+        window_began(1_100);
+        let fell = governor.moved(1_000_000).expect("a real fall");
+        assert!(
+            fell.reason.starts_with("throughput fell"),
+            "{}",
+            fell.reason
+        );
+        assert_eq!((fell.from, fell.to), (8, 7));
     }
 
     #[test]
