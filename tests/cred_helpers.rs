@@ -148,3 +148,29 @@ fn a_helper_named_by_a_path_is_never_run() {
     );
     assert!(!ran.exists(), "the planted helper ran");
 }
+
+#[test]
+fn a_helper_name_with_control_characters_is_shown_inert() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("helper-inert");
+    let image = image(&dir, &registry);
+    // config.json is anyone's text: a helper name that would retitle the terminal.
+    config_naming(
+        &dir,
+        "credHelpers",
+        &registry.host(),
+        "x\u{1b}]0;owned\u{7}",
+    );
+    let cache = TestCache::new();
+    let cache_dir = cache.path();
+    let run = run_in(
+        &dir,
+        &["--cache-dir", cache_dir.to_str().unwrap(), "pull", &image],
+    );
+    assert!(
+        run.stderr.contains(r"docker-credential-x\x1b]0;owned\x07")
+            && !run.stderr.contains('\u{1b}'),
+        "{}",
+        run.stderr
+    );
+}
