@@ -50,6 +50,32 @@ pub fn new_temporary(dir: &Path, stem: &str, mode: u32) -> io::Result<(File, Pat
     }
 }
 
+/// Creates a file in `dir` that has no name, for reading and writing by this process alone
+/// (`O_TMPFILE`; where the file system lacks it, a new unpredictably named file removed at
+/// once): gone when closed, whatever ends the process.
+pub fn unnamed_file(dir: &Path) -> io::Result<File> {
+    let mut open = OpenOptions::new();
+    open.read(true).write(true).mode(PRIVATE_FILE);
+    let unnamed = (open.clone())
+        .custom_flags(libc::O_TMPFILE | libc::O_EXCL)
+        .open(dir);
+    match unnamed {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR)) => loop {
+            let path = dir.join(format!(".unnamed.{:016x}", unpredictable()));
+            match open
+                .create_new(true)
+                .custom_flags(NO_LINK_NO_WAIT)
+                .open(&path)
+            {
+                Ok(file) => return fs::remove_file(&path).map(|()| file),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        },
+        other => other,
+    }
+}
+
 /// Makes the folder `path` (its parent must exist); fails when anything is already there.
 pub fn new_dir(path: &Path, mode: u32) -> io::Result<()> {
     DirBuilder::new().mode(mode).create(path)
@@ -198,6 +224,20 @@ mod tests {
             new_dir(&made, PRIVATE_DIR).is_err(),
             "made new or not at all"
         );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_unnamed_file_is_read_back_and_leaves_no_name() {
+        use std::io::{Read, Seek};
+        let dir = scratch::dir("create-unnamed");
+        let mut file = unnamed_file(&dir).unwrap();
+        file.write_all(b"rows").unwrap();
+        file.rewind().unwrap();
+        let mut back = String::new();
+        file.read_to_string(&mut back).unwrap();
+        assert_eq!(back, "rows");
+        assert!(scratch::names(&dir).is_empty());
         fs::remove_dir_all(&dir).unwrap();
     }
 }

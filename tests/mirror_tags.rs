@@ -2,17 +2,20 @@
 //! leaves them) synced whole between two paths of one registry with `--jobs`, the requests
 //! counted by a front: the second run of an unchanged mirror costs exactly one manifest
 //! `HEAD` per tag at each end, and a constant besides (the ping, the tag list, the one probe
-//! for the Referrers API), whatever the number of tags.
+//! for the Referrers API), whatever the number of tags. The rows, spooled to a file in
+//! `$TMPDIR` as the images end in any order, come back in the order the registry listed the
+//! tags, and leave nothing there; where no file can be made, the sync runs all the same.
 
 mod support;
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use support::TestCache;
 use support::front::{Action, Front};
 use support::images::registry_digest;
 use support::registry::{Setup, TestRegistry};
+use support::{Run, TempDir, TestCache};
 
 /// How many tags the repository has.
 const TAGS: usize = 60;
@@ -54,14 +57,42 @@ fn tags_repository(registry: &TestRegistry) {
     }
 }
 
-/// Runs `sync --json SOURCE --to TO --jobs 8`; returns how many jobs ended in each outcome.
-fn sync(cache: &TestCache, source: &str, to: &str) -> BTreeMap<String, usize> {
-    let run = (cache.run(&["sync", "--json", source, "--to", to, "--jobs", "8"])).success();
+/// The sources of the repository's images, in the order the registry at `host` lists its
+/// tags (as curl reads the list).
+fn listed(host: &str) -> Vec<String> {
+    let list = support::tool(
+        "curl",
+        &["-sSf", &format!("http://{host}/v2/src/tags/tags/list")],
+    );
+    let list: Value = serde_json::from_str(&list).unwrap();
+    (list["tags"].as_array().unwrap().iter())
+        .map(|tag| format!("{host}/src/tags:{}", tag.as_str().unwrap()))
+        .collect()
+}
+
+/// Runs `sync --json SOURCE --to TO --jobs 8` with `TMPDIR` at `temporary`; returns how many
+/// jobs ended in each outcome, having checked that they come in the order `listed`.
+fn sync(
+    cache: &TestCache,
+    (source, to): (&str, &str),
+    temporary: &Path,
+    listed: &[String],
+) -> BTreeMap<String, usize> {
+    let cache_dir = cache.path();
+    let mut command = support::command(&["--cache-dir", cache_dir.to_str().unwrap()]);
+    command.args(["sync", "--json", source, "--to", to, "--jobs", "8"]);
+    let run = Run::from(command.env("TMPDIR", temporary).output().unwrap()).success();
     let last = run.stdout.lines().last().unwrap_or_default();
     let result: Value = serde_json::from_str(last)
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr));
+    let jobs = result["jobs"].as_array().unwrap();
+    let sources: Vec<&str> = jobs
+        .iter()
+        .map(|job| job["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources, listed, "the rows in the registry's order");
     let mut outcomes = BTreeMap::new();
-    for job in result["jobs"].as_array().unwrap() {
+    for job in jobs {
         *outcomes
             .entry(job["outcome"].as_str().unwrap().to_string())
             .or_default() += 1;
@@ -77,9 +108,15 @@ fn a_second_run_of_many_tags_costs_one_manifest_head_per_tag_at_each_end() {
     let source = format!("http://{}/src/tags", front.host());
     let to = format!("http://{}/mirror", front.host());
     let cache = TestCache::new();
+    let temporary = TempDir::new("mirror-tags-tmp");
+    let listed = listed(&front.host());
 
-    let first = sync(&cache, &source, &to);
+    let first = sync(&cache, (&source, &to), temporary.path(), &listed);
     assert_eq!(first, BTreeMap::from([("copied".to_string(), TAGS)]));
+    assert_eq!(
+        support::files_under(temporary.path()),
+        Vec::<PathBuf>::new()
+    );
     let before = front.seen().len();
     // The first run asks the destination for each shared blob once, not once a tag: after
     // one copy put it there, the run's ledger knows.
@@ -92,7 +129,8 @@ fn a_second_run_of_many_tags_costs_one_manifest_head_per_tag_at_each_end() {
         })
         .count();
     assert_eq!(blob_asks, 2, "one HEAD for the config, one for the layer");
-    let second = sync(&cache, &source, &to);
+    // No temporary folder to spool to: the rows are held in memory instead.
+    let second = sync(&cache, (&source, &to), &temporary.join("missing"), &listed);
     assert_eq!(second, BTreeMap::from([("present".to_string(), TAGS)]));
 
     let seen = &front.seen()[before..];

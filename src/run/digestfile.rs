@@ -4,7 +4,7 @@
 //! half-written, and never written through a link: the temporary file beside it is new and
 //! unpredictably named.
 
-use std::io::Write;
+use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use crate::atomic::{self, Replace};
@@ -13,15 +13,20 @@ use crate::error::{Context, Result};
 
 /// Writes `lines` to `path`, each ended by a newline, through a temporary file beside it.
 pub fn write(path: &Path, lines: &[String]) -> Result<()> {
+    write_each(path, &mut |out| {
+        lines.iter().try_for_each(|line| writeln!(out, "{line}"))
+    })
+}
+
+/// Writes to `path` what `fill` writes, through a temporary file beside it.
+pub fn write_each(
+    path: &Path,
+    fill: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+) -> Result<()> {
     let shown = format!("--digestfile {}", path.display());
     atomic::replace(Replace::beside(path, ORDINARY_FILE, &shown), |file| {
-        let mut text = String::new();
-        for line in lines {
-            text.push_str(line);
-            text.push('\n');
-        }
-        file.write_all(text.as_bytes())
-            .context(|| format!("writing {shown}"))
+        let mut out = BufWriter::new(file);
+        (fill(&mut out).and_then(|()| out.flush())).context(|| format!("writing {shown}"))
     })
 }
 

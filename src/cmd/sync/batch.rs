@@ -4,8 +4,7 @@
 //! end per referrer tag of it (fallback index, cosign's tags) its source's tag list named:
 //! a new signature or SBOM of an unchanged image is copied all the same.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::archive::{Archive, ArchiveImage, Input};
 use crate::digest::Digest;
@@ -18,6 +17,7 @@ use crate::transfer::Summary;
 use super::connections::Connections;
 use super::plan::Plan;
 use super::results::{Row, Synced, say_failures};
+use super::rows::Rows;
 use super::work::{Named, Work, under_to};
 use crate::run::delta;
 use crate::run::remote::target_reference;
@@ -33,46 +33,31 @@ pub struct Batch<'a> {
 }
 
 impl Batch<'_> {
-    /// Runs every unit of `plan`, made one at a time as its turn comes; returns their rows in
-    /// the order of `plan`.
-    pub fn run(&self, plan: &Plan<'_>) -> Vec<Row> {
+    /// Runs every unit of `plan`, made one at a time as its turn comes; returns their rows.
+    pub fn run(&self, plan: &Plan<'_>) -> Rows {
+        let rows = Rows::new();
         let total = plan.len();
         let jobs = self.jobs.clamp(1, total.max(1));
-        if jobs == 1 {
-            let mut rows = Vec::with_capacity(total);
-            for i in 0..total {
-                rows.extend(self.unit(plan, i));
+        let worker = || {
+            while let Some((i, made)) = plan.next() {
+                rows.add(i, self.unit(i, total, made));
             }
-            return rows;
+        };
+        match jobs {
+            1 => worker(),
+            _ => std::thread::scope(|scope| {
+                for _ in 0..jobs {
+                    scope.spawn(worker);
+                }
+            }),
         }
-        let next = AtomicUsize::new(0);
-        // Each row with its unit's number and its place among that unit's rows.
-        let done: Mutex<Vec<(usize, usize, Row)>> = Mutex::new(Vec::with_capacity(total));
-        std::thread::scope(|scope| {
-            for _ in 0..jobs {
-                scope.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= total {
-                            break;
-                        }
-                        let rows = self.unit(plan, i);
-                        let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
-                        done.extend(rows.into_iter().enumerate().map(|(k, row)| (i, k, row)));
-                    }
-                });
-            }
-        });
-        let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
-        // In place, as the rows stay held to the end of the run: no second copy of them.
-        done.sort_unstable_by_key(|(i, k, _)| (*i, *k));
-        done.into_iter().map(|(_, _, row)| row).collect()
+        rows
     }
 
-    /// Makes unit `i` of `plan` and runs it; the failed row when it cannot be made.
-    fn unit(&self, plan: &Plan<'_>, i: usize) -> Vec<Row> {
-        match plan.work(i) {
-            Ok(work) => self.work(i, plan.len(), &work),
+    /// Runs unit `i` of `total`, as `plan` made it; the failed row when it could not be made.
+    fn unit(&self, i: usize, total: usize, made: std::result::Result<Work, Row>) -> Vec<Row> {
+        match made {
+            Ok(work) => self.work(i, total, &work),
             Err(row) => {
                 let rows = vec![row];
                 say_failures(self.uploads.run.progress, &rows);
@@ -97,8 +82,8 @@ impl Batch<'_> {
                 target,
             } => vec![Row {
                 line: *line,
-                source: held(&source.1),
-                target: held(&target.1),
+                source: source.1.to_string(),
+                target: target.1.to_string(),
                 result: self.image(*line, source, target),
             }],
             Work::Archive {
@@ -330,13 +315,6 @@ impl Batch<'_> {
         }
         Synced::Present(digest.clone())
     }
-}
-
-/// `name` as a row holds it to the end of the run: no spare capacity.
-fn held(name: &Reference) -> String {
-    let mut text = name.to_string();
-    text.shrink_to_fit();
-    text
 }
 
 /// The summary line of one transfer on stderr (with --json, the final document says it).

@@ -9,7 +9,9 @@ mod glob;
 mod list;
 mod plan;
 mod results;
+mod rows;
 mod shard;
+mod spool;
 mod work;
 
 use std::io::{BufWriter, Write};
@@ -29,7 +31,7 @@ use crate::run::upload::Uploads;
 use batch::Batch;
 use connections::Connections;
 use glob::{Glob, TagFilter};
-use results::Row;
+use rows::Finished;
 use shard::Shard;
 use work::Planner;
 
@@ -244,50 +246,46 @@ pub fn run(parser: &mut Parser, globals: Globals) -> Result<()> {
         jobs: sync.jobs,
     };
     // The lines that cannot run first within their line, as they were said first.
-    let mut rows = batch.run(&plan);
-    rows.splice(0..0, failed);
-    rows.sort_by_key(|row| row.line);
-    report(&sync, &rows)?;
-    ended(progress, rows)
+    let finished = batch.run(&plan).finish(failed)?;
+    report(&sync, &finished)?;
+    ended(progress, finished)
 }
 
 /// Writes what the sync did: the digest file when asked for, and the table (or JSON) on
-/// standard output.
-fn report(sync: &SyncArgs, rows: &[Row]) -> Result<()> {
+/// standard output, row by row.
+fn report(sync: &SyncArgs, finished: &Finished) -> Result<()> {
     if let Some(path) = &sync.flags.digestfile {
-        let lines: Vec<String> = (rows.iter())
-            .filter_map(|row| {
-                let digest = row.result.as_ref().ok()?.manifest()?;
-                Some(format!("{digest} {}", row.target))
+        digestfile::write_each(path, &mut |out| {
+            finished.each(&mut |shown| match &shown.digest_line {
+                Some(line) => writeln!(out, "{line}"),
+                None => Ok(()),
             })
-            .collect();
-        digestfile::write(path, &lines)?;
+        })?;
     }
     let mut out = BufWriter::new(std::io::stdout().lock());
+    let rows = |each: &mut dyn FnMut(&results::Shown) -> std::io::Result<()>| finished.each(each);
     let written = match sync.flags.transfer.json() {
-        true => results::write_json(rows, sync.flags.dry_run, &mut out),
-        false => results::write_table(rows, &mut out),
+        true => {
+            let (_, failed) = finished.counts();
+            results::write_json((sync.flags.dry_run, failed), rows, &mut out)
+        }
+        false => results::write_table(finished.widths(), rows, &mut out),
     };
     still_read(written.and_then(|()| out.flush())).map(drop)
 }
 
 /// How the sync ends, after its table: done, or the first failure's error with how many
 /// images failed (counted as the table's rows are) and on which lines.
-fn ended(progress: Progress, rows: Vec<Row>) -> Result<()> {
-    let total = rows.len();
-    let failed: Vec<Row> = rows.into_iter().filter(|row| row.result.is_err()).collect();
-    let mut lines: Vec<String> = (failed.iter()).map(|row| row.line.to_string()).collect();
-    lines.dedup();
+fn ended(progress: Progress, finished: Finished) -> Result<()> {
+    let (total, failed) = finished.counts();
+    let lines: Vec<String> = finished.failed_lines().map(|l| l.to_string()).collect();
     let plural = if lines.len() == 1 { "line" } else { "lines" };
     let summary = format!(
-        "{} of {total} images failed ({plural} {})",
-        failed.len(),
+        "{failed} of {total} images failed ({plural} {})",
         lines.join(", ")
     );
-    match failed.into_iter().next() {
-        Some(first) => {
-            (first.result.map(drop)).context(|| format!("{summary}; line {}", first.line))
-        }
+    match finished.first_failure() {
+        Some((line, error)) => Err(error).context(|| format!("{summary}; line {line}")),
         None => {
             progress.info(format_args!("sync: {} done", count(total, "image")));
             Ok(())

@@ -1,11 +1,15 @@
-//! A sync's plan: the units of work its lines came to, in list order. A whole repository is
-//! kept as the names of its tags, each made into its unit only when its turn comes, so that a
-//! plan grows by a tag's name per tag, never by a unit of work.
+//! A sync's plan: the units of work its lines came to, in list order, handed out one at a
+//! time. A whole repository is kept as the names of its tags, spooled to a file in plan
+//! order and each made into its unit only when its turn comes, so that a plan holds no more
+//! in memory for a repository of 5000 tags than for one of five.
+
+use std::sync::{Mutex, PoisonError};
 
 use crate::error::{Error, Result};
 use crate::reference::Reference;
 
 use super::results::Row;
+use super::spool::Spool;
 use super::work::{Named, Work, under_to};
 
 /// The units of a sync, numbered from 0 in list order.
@@ -16,6 +20,19 @@ pub struct Plan<'a> {
     /// The number of each unit's first work.
     starts: Vec<usize>,
     len: usize,
+    /// The tags of every whole repository, one record each, in plan order.
+    names: Spool,
+    /// The next work to hand out.
+    cursor: Mutex<Cursor>,
+}
+
+/// Where a plan's handing out stands.
+#[derive(Default)]
+struct Cursor {
+    /// The number of the next work.
+    next: usize,
+    /// Where the next tag's record begins in the plan's spool.
+    tag_at: u64,
 }
 
 /// What a line comes to: one unit, or a whole repository's tags.
@@ -32,8 +49,9 @@ pub struct Tags {
     pub source: Named,
     /// The repository its TARGET named; without one, each image goes under --to.
     pub target: Option<Named>,
-    /// The tags, each checked already ([`Tags::work`] gave it a unit).
-    pub tags: Vec<String>,
+    /// How many of its tags the plan keeps (each checked already: [`Tags::work`] gave it a
+    /// unit), given to [`Plan::keep_tag`] since the last unit was pushed.
+    pub count: usize,
 }
 
 /// What one listed tag of a whole repository comes to.
@@ -51,15 +69,35 @@ impl<'a> Plan<'a> {
             units: Vec::new(),
             starts: Vec::new(),
             len: 0,
+            names: Spool::default(),
+            cursor: Mutex::default(),
         }
     }
 
-    /// Adds `unit` after the others.
+    /// Keeps `tag` for the whole repository pushed next.
+    pub fn keep_tag(&mut self, tag: &str) -> Result<()> {
+        (self.names.push(tag.as_bytes()).map(drop))
+            .map_err(|e| Error::io("keeping a repository's tags in the temporary folder", e))
+    }
+
+    /// Where the tags kept for the next whole repository begin: what [`Plan::forget_tags`]
+    /// goes back to when its line fails.
+    pub fn tags_mark(&self) -> u64 {
+        self.names.end()
+    }
+
+    /// Forgets the tags kept since `mark`, of a line that failed.
+    pub fn forget_tags(&mut self, mark: u64) -> Result<()> {
+        (self.names.truncate(mark))
+            .map_err(|e| Error::io("forgetting a failed line's tags in the temporary folder", e))
+    }
+
+    /// Adds `unit` after the others (a whole repository's tags kept before).
     pub fn push(&mut self, unit: Unit) {
         self.starts.push(self.len);
         self.len += match &unit {
             Unit::One(_) => 1,
-            Unit::Tags(tags) => tags.tags.len(),
+            Unit::Tags(tags) => tags.count,
         };
         self.units.push(unit);
     }
@@ -69,25 +107,36 @@ impl<'a> Plan<'a> {
         self.len
     }
 
-    /// Work `i` (below [`Plan::len`]); the failed row when it cannot be made.
-    pub fn work(&self, i: usize) -> std::result::Result<Work, Row> {
-        let unit = self.starts.partition_point(|start| *start <= i) - 1;
-        match &self.units[unit] {
-            Unit::One(work) => Ok(work.clone()),
-            Unit::Tags(tags) => {
-                let tag = &tags.tags[i - self.starts[unit]];
-                match tags.work(self.to, tag) {
-                    Ok(Tagged::Work(work)) => Ok(work),
-                    Ok(Tagged::LeftOut(row)) => Err(row),
-                    Err(error) => Err(Row {
-                        line: tags.line,
-                        source: format!("{}:{tag}", tags.source.1.name()),
-                        target: String::new(),
-                        result: Err(error),
-                    }),
-                }
-            }
+    /// The next work to run and its number, one caller at a time; the failed row when it
+    /// cannot be made. `None` when every work was handed out.
+    pub fn next(&self) -> Option<(usize, std::result::Result<Work, Row>)> {
+        let mut cursor = self.cursor.lock().unwrap_or_else(PoisonError::into_inner);
+        let i = cursor.next;
+        if i >= self.len {
+            return None;
         }
+        cursor.next += 1;
+        let unit = self.starts.partition_point(|start| *start <= i) - 1;
+        let tags = match &self.units[unit] {
+            Unit::One(work) => return Some((i, Ok(work.clone()))),
+            Unit::Tags(tags) => tags,
+        };
+        let tag = (self.names.read(&mut cursor.tag_at))
+            .map(|record| String::from_utf8_lossy(&record).into_owned());
+        drop(cursor);
+        let tag = match tag {
+            Ok(tag) => tag,
+            Err(e) => {
+                let error = Error::io("reading a repository's tags from the temporary folder", e);
+                return Some((i, Err(tags.failed(String::new(), error))));
+            }
+        };
+        let work = match tags.work(self.to, &tag) {
+            Ok(Tagged::Work(work)) => Ok(work),
+            Ok(Tagged::LeftOut(row)) => Err(row),
+            Err(error) => Err(tags.failed(tag, error)),
+        };
+        Some((i, work))
     }
 }
 
@@ -130,20 +179,38 @@ impl Tags {
             target,
         }))
     }
+
+    /// The failed row of its `tag` (or of the repository when the tag could not be read).
+    fn failed(&self, tag: String, error: Error) -> Row {
+        let name = self.source.1.name();
+        Row {
+            line: self.line,
+            source: match tag.is_empty() {
+                true => name,
+                false => format!("{name}:{tag}"),
+            },
+            target: String::new(),
+            result: Err(error),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn tags(line: usize, tags: &[&str]) -> Unit {
+    /// Keeps `tags` in `plan` and pushes them as the whole repository of list line `line`.
+    fn push_tags(plan: &mut Plan<'_>, line: usize, tags: &[&str]) {
+        for tag in tags {
+            plan.keep_tag(tag).unwrap();
+        }
         let source = Reference::parse("registry.example.com/src/app").unwrap();
-        Unit::Tags(Tags {
+        plan.push(Unit::Tags(Tags {
             line,
             source: (None, source),
             target: None,
-            tags: tags.iter().map(|tag| tag.to_string()).collect(),
-        })
+            count: tags.len(),
+        }));
     }
 
     fn image(work: std::result::Result<Work, Row>) -> (usize, String, String) {
@@ -158,11 +225,15 @@ mod tests {
     }
 
     #[test]
-    fn works_are_numbered_across_units_in_list_order() {
+    fn works_are_handed_out_across_units_in_list_order() {
         let mut plan = Plan::new(Some("mirror.example.com/m"));
-        plan.push(tags(1, &["v1", "v2"]));
-        plan.push(tags(2, &[]));
-        plan.push(tags(3, &["v3"]));
+        push_tags(&mut plan, 1, &["v1", "v2"]);
+        push_tags(&mut plan, 2, &[]);
+        // A line that failed after keeping some of its tags leaves none behind.
+        let mark = plan.tags_mark();
+        plan.keep_tag("v9").unwrap();
+        plan.forget_tags(mark).unwrap();
+        push_tags(&mut plan, 3, &["v3"]);
         assert_eq!(plan.len(), 3);
         let of = |tag: &str| {
             (
@@ -172,15 +243,17 @@ mod tests {
         };
         for (i, (line, tag)) in [(1, "v1"), (1, "v2"), (3, "v3")].into_iter().enumerate() {
             let (source, target) = of(tag);
-            assert_eq!(image(plan.work(i)), (line, source, target));
+            let (number, work) = plan.next().unwrap();
+            assert_eq!((number, image(work)), (i, (line, source, target)));
         }
+        assert!(plan.next().is_none());
     }
 
     #[test]
     fn a_tag_that_cannot_go_under_to_is_a_failed_row_of_its_line() {
         let mut plan = Plan::new(None);
-        plan.push(tags(4, &["v1"]));
-        let Err(row) = plan.work(0) else {
+        push_tags(&mut plan, 4, &["v1"]);
+        let Some((0, Err(row))) = plan.next() else {
             panic!("made without --to")
         };
         assert_eq!(

@@ -1,9 +1,10 @@
 //! A sync's rows, one per image and how it ended (copied, present with nothing sent, or
-//! failed and why), and how a sync ends: their table on stdout, or with `--json` one document,
-//! each written row by row.
+//! failed and why), each made at once into what the closing table and JSON document say of
+//! it ([`Shown`]); and those two writers, fed row by row.
 
-use std::io::Write;
+use std::io::{self, Write};
 
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::digest::Digest;
@@ -25,21 +26,15 @@ pub struct Row {
 /// What a sync did with one image.
 pub enum Synced {
     /// Copied or pushed (or, in a dry run, would have been): the counts, and of each
-    /// outcome what the table and the JSON say (see [`Synced::copied`]).
+    /// outcome what the table and the JSON say.
     Copied(Box<Summary>),
     /// The destination already held this manifest: nothing was sent.
     Present(Digest),
 }
 
 impl Synced {
-    /// A copy's row, kept to the end of the run: what was stored and which subjects went
-    /// with it are dropped, so that a row stays small however many images a sync copies.
-    pub fn copied(mut summary: Summary) -> Synced {
-        for outcome in &mut summary.outcomes {
-            outcome.stored = Vec::new();
-            outcome.subjects = Vec::new();
-        }
-        summary.outcomes.shrink_to_fit();
+    /// A copy's row.
+    pub fn copied(summary: Summary) -> Synced {
         Synced::Copied(Box::new(summary))
     }
 
@@ -50,6 +45,88 @@ impl Synced {
             Synced::Present(digest) => Some(digest),
         }
     }
+}
+
+/// What the end of a sync says of one row: its table cells (each inert: a tag the registry
+/// listed, an error it sent, may hold anything), its job in the JSON document, and its line
+/// of the digest file. Made when the row is done, and spooled.
+#[derive(Serialize, Deserialize)]
+pub struct Shown {
+    /// LINE, SOURCE, TARGET, RESULT.
+    pub cells: [String; 4],
+    pub job: serde_json::Value,
+    /// `DIGEST TARGET`, when the destination holds the image.
+    pub digest_line: Option<String>,
+}
+
+impl Shown {
+    /// What is shown of `row`.
+    pub fn of(row: &Row) -> Shown {
+        let digest = row.result.as_ref().ok().and_then(Synced::manifest);
+        Shown {
+            cells: [
+                row.line.to_string(),
+                inert(&row.source).to_string(),
+                inert(&row.target).to_string(),
+                inert(&outcome(&row.result)).to_string(),
+            ],
+            job: json_job(row),
+            digest_line: digest.map(|digest| format!("{digest} {}", row.target)),
+        }
+    }
+
+    /// How wide its first three cells are, in characters.
+    pub fn widths(&self) -> [usize; 3] {
+        let [line, source, target, _] = &self.cells;
+        [line, source, target].map(|cell| cell.chars().count())
+    }
+}
+
+/// The table's header.
+const HEADER: [&str; 4] = ["LINE", "SOURCE", "TARGET", "RESULT"];
+
+/// The narrowest the table's first three columns can be: their headers'.
+pub fn header_widths() -> [usize; 3] {
+    [HEADER[0], HEADER[1], HEADER[2]].map(str::len)
+}
+
+/// The table printed at the end, a row per transfer, its first three columns `widths` wide;
+/// `rows` calls its argument with each row in turn.
+pub fn write_table(
+    widths: [usize; 3],
+    rows: impl FnOnce(&mut dyn FnMut(&Shown) -> io::Result<()>) -> io::Result<()>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let [w0, w1, w2] = widths;
+    let [line, source, target, result] = HEADER;
+    writeln!(out, "{line:<w0$}  {source:<w1$}  {target:<w2$}  {result}")?;
+    rows(&mut |shown| {
+        let [line, source, target, result] = &shown.cells;
+        writeln!(out, "{line:<w0$}  {source:<w1$}  {target:<w2$}  {result}")
+    })
+}
+
+/// The JSON document `--json` prints at the end, one line: a job per image, each with its
+/// `outcome` (`copied`, `present`, `failed`) and what the other commands' results say
+/// (`manifests`, `blobs_copied`, ...) or its error; `failed` of them failed. Its keys come in
+/// the order serde_json gives an object's (sorted).
+pub fn write_json(
+    (dry_run, failed): (bool, usize),
+    rows: impl FnOnce(&mut dyn FnMut(&Shown) -> io::Result<()>) -> io::Result<()>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    write!(
+        out,
+        r#"{{"command":"sync","dry_run":{dry_run},"event":"result","failed":{failed},"jobs":["#
+    )?;
+    let mut first = true;
+    rows(&mut |shown| {
+        if !std::mem::take(&mut first) {
+            out.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut *out, &shown.job).map_err(io::Error::from)
+    })?;
+    writeln!(out, r#"],"ok":{}}}"#, failed == 0)
 }
 
 /// Says at once, on stderr, why each failed row failed.
@@ -92,51 +169,6 @@ fn outcome(result: &Result<Synced>) -> String {
     }
 }
 
-/// The table printed at the end, written to `out` row by row: a row per transfer, each cell
-/// inert (a tag the registry listed, an error it sent, may hold anything).
-pub fn write_table(rows: &[Row], out: &mut dyn Write) -> std::io::Result<()> {
-    let header = ["LINE", "SOURCE", "TARGET", "RESULT"].map(String::from);
-    let cells = |row: &Row| {
-        [
-            row.line.to_string(),
-            inert(&row.source).to_string(),
-            inert(&row.target).to_string(),
-            inert(&outcome(&row.result)).to_string(),
-        ]
-    };
-    // Two passes, the cells made again in the second: no row's text is held for the table.
-    let mut widths = header.each_ref().map(|cell| cell.chars().count());
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(cells(row)) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let [w0, w1, w2, _] = widths;
-    for [line, source, target, result] in std::iter::once(header).chain(rows.iter().map(cells)) {
-        writeln!(out, "{line:<w0$}  {source:<w1$}  {target:<w2$}  {result}")?;
-    }
-    Ok(())
-}
-
-/// The JSON document `--json` prints at the end, one line written to `out` job by job: a job
-/// per image, each with its `outcome` (`copied`, `present`, `failed`) and what the other
-/// commands' results say (`manifests`, `blobs_copied`, ...) or its error. Its keys come in
-/// the order serde_json gives an object's (sorted).
-pub fn write_json(rows: &[Row], dry_run: bool, out: &mut dyn Write) -> std::io::Result<()> {
-    let failed = rows.iter().filter(|row| row.result.is_err()).count();
-    write!(
-        out,
-        r#"{{"command":"sync","dry_run":{dry_run},"event":"result","failed":{failed},"jobs":["#
-    )?;
-    for (i, row) in rows.iter().enumerate() {
-        if i > 0 {
-            out.write_all(b",")?;
-        }
-        serde_json::to_writer(&mut *out, &json_job(row))?;
-    }
-    writeln!(out, r#"],"ok":{}}}"#, failed == 0)
-}
-
 /// One job of the JSON document.
 fn json_job(row: &Row) -> serde_json::Value {
     let mut job = json!({ "line": row.line, "source": row.source, "target": row.target });
@@ -170,6 +202,23 @@ mod tests {
     use super::*;
     use crate::error::Error;
 
+    /// The table of `rows`, as the end of a sync writes it.
+    fn table(rows: &[Row]) -> String {
+        let shown: Vec<Shown> = rows.iter().map(Shown::of).collect();
+        let widths = (shown.iter()).fold(header_widths(), |widths, shown| {
+            let mut wider = widths;
+            for (width, cell) in wider.iter_mut().zip(shown.widths()) {
+                *width = (*width).max(cell);
+            }
+            wider
+        });
+        let mut out = Vec::new();
+        let each =
+            |write: &mut dyn FnMut(&Shown) -> io::Result<()>| shown.iter().try_for_each(write);
+        write_table(widths, each, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
     #[test]
     fn a_long_failure_keeps_its_row_on_one_line() {
         let row = Row {
@@ -180,13 +229,28 @@ mod tests {
                 "relies on 2 blobs:\n  sha256:a\n  sha256:b".into(),
             )),
         };
-        let mut out = Vec::new();
-        write_table(&[row], &mut out).unwrap();
-        let table = String::from_utf8(out).unwrap();
+        let table = table(&[row]);
         assert_eq!(table.lines().count(), 2, "{table}");
         assert!(
             table.contains("FAILED (exit 6): relies on 2 blobs: (more above)"),
             "{table}"
         );
+    }
+
+    #[test]
+    fn columns_are_as_wide_as_their_widest_cell_and_outside_text_is_inert() {
+        let row = |line, source: &str| Row {
+            line,
+            source: source.into(),
+            target: "mirror/app:v1".into(),
+            result: Ok(Synced::Present(Digest::of(b"manifest"))),
+        };
+        let table = table(&[row(1, "r/app:v1\x1b[2J"), row(12, "r/a:2")]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 3, "{table}");
+        assert!(!table.contains('\x1b'), "{table}");
+        let target_column = |line: &str| line.find("mirror/app:v1").or(line.find("TARGET"));
+        assert_eq!(target_column(lines[0]), target_column(lines[1]), "{table}");
+        assert_eq!(target_column(lines[1]), target_column(lines[2]), "{table}");
     }
 }

@@ -94,7 +94,8 @@ impl Planner<'_> {
     pub fn plan(&self, lines: &[(usize, &str)]) -> (Plan<'_>, Vec<Row>) {
         let (mut plan, mut failed) = (Plan::new(self.to), Vec::new());
         for &(number, line) in lines {
-            match self.line(number, line) {
+            let mark = plan.tags_mark();
+            match self.line(&mut plan, number, line) {
                 Ok((found, left_out)) => {
                     // A whole repository's tags are this shard's share already.
                     let ours = |work: &Work| self.shard.is_none_or(|s| s.takes(&work.name()));
@@ -105,12 +106,18 @@ impl Planner<'_> {
                     }
                     failed.extend(left_out);
                 }
-                Err((source, target, error)) => failed.push(Row {
-                    line: number,
-                    source: reference::hide_credentials(source),
-                    target: reference::hide_credentials(target),
-                    result: Err(error),
-                }),
+                Err((source, target, error)) => {
+                    let error = match plan.forget_tags(mark) {
+                        Ok(()) => error,
+                        Err(forgetting) => forgetting,
+                    };
+                    failed.push(Row {
+                        line: number,
+                        source: reference::hide_credentials(source),
+                        target: reference::hide_credentials(target),
+                        result: Err(error),
+                    })
+                }
             }
         }
         if let Some(shard) = self.shard {
@@ -122,7 +129,12 @@ impl Planner<'_> {
 
     /// The work of one line; the source and target as written, with the error, when it
     /// cannot run.
-    fn line<'l>(&self, number: usize, line: &'l str) -> Result<Planned, (&'l str, &'l str, Error)> {
+    fn line<'l>(
+        &self,
+        plan: &mut Plan<'_>,
+        number: usize,
+        line: &'l str,
+    ) -> Result<Planned, (&'l str, &'l str, Error)> {
         let (source, target) = list::fields(line).map_err(|e| (line, "", e))?;
         let failed = |error| (source, target.unwrap_or_default(), error);
         let path = self.base.join(source);
@@ -153,14 +165,16 @@ impl Planner<'_> {
             };
             return Ok((Some(Unit::One(work)), Vec::new()));
         }
-        self.repository(number, named, target).map_err(failed)
+        self.repository(plan, number, named, target).map_err(failed)
     }
 
     /// An image for each tag of the repository `source` names, taken by the tag filter (and
-    /// in this shard), to the repository `target` names or under `--to`; a failed row for
-    /// each listed tag that is not a valid one, the others mirrored all the same.
+    /// in this shard), to the repository `target` names or under `--to`, each tag kept in
+    /// `plan` as the registry lists it; a failed row for each listed tag that is not a valid
+    /// one, the others mirrored all the same.
     fn repository(
         &self,
+        plan: &mut Plan<'_>,
         number: usize,
         (scheme, source): Named,
         target: Option<&str>,
@@ -169,8 +183,15 @@ impl Planner<'_> {
         let registry = self
             .connections
             .open(self.uploads, source.registry(), scheme)?;
-        let listing = self.listed(&registry, &source)?;
-        if listing.taken.is_empty() && self.tags.filters() {
+        let mut tags = Tags {
+            line: number,
+            source: (scheme, source),
+            target,
+            count: 0,
+        };
+        let listing = self.listed(&registry, plan, &mut tags)?;
+        let source = &tags.source.1;
+        if listing.taken == 0 && self.tags.filters() {
             // A typo in a pattern must not pass in CI as a mirror that is up to date.
             return Err(Error::NotFound(format!(
                 "line {number}: no tag of {} matches --tags and --exclude-tags ({} \
@@ -186,52 +207,45 @@ impl Planner<'_> {
                 count(n, "referrer tag")
             ),
         };
-        let taken = listing.taken.len();
         registry.learn_referrer_tags(source.repository(), listing.referrer_tags);
         // A line that named one image before whole repositories were mirrored now names many:
         // say so, with the way back.
         self.uploads.run.progress.info(format_args!(
-            "line {number}: {} names no tag, so it stands for its tags: {taken} of {} \
+            "line {number}: {} names no tag, so it stands for its tags: {} of {} \
              taken{with_them} (--tags and --exclude-tags choose; write :latest for that one \
              alone)",
             source.name(),
+            listing.taken,
             listing.listed
         ));
-        let mut tags = Tags {
-            line: number,
-            source: (scheme, source),
-            target,
-            tags: Vec::with_capacity(taken),
-        };
-        let mut left_out = Vec::new();
-        // Each tag is made into its work once here, to be checked and sharded, and dropped:
-        // it is made again when its turn comes.
-        for tag in listing.taken {
-            match tags.work(self.to, &tag)? {
-                Tagged::Work(work) if self.shard.is_none_or(|s| s.takes(&work.name())) => {
-                    tags.tags.push(tag)
-                }
-                Tagged::Work(_) => {}
-                Tagged::LeftOut(row) => left_out.push(row),
-            }
-        }
-        tags.tags.shrink_to_fit();
-        Ok((Some(Unit::Tags(tags)), left_out))
+        Ok((Some(Unit::Tags(tags)), listing.left_out))
     }
 
-    /// The tags of `source`'s repository as `registry` lists them, every page: those the
-    /// filter takes, how many image tags there were, and the referrer tags apart.
-    fn listed(&self, registry: &Registry, source: &Reference) -> Result<Listed> {
+    /// The tags of `tags`' repository as `registry` lists them, every page: each the filter
+    /// takes made into its work once, to be checked and sharded, and kept in `plan` (made
+    /// again when its turn comes); the counts, the rows of tags that are not valid ones, and
+    /// the referrer tags apart.
+    fn listed(&self, registry: &Registry, plan: &mut Plan<'_>, tags: &mut Tags) -> Result<Listed> {
         let mut listing = Listed::default();
-        registry.tags(source.repository(), None, &mut |tag| {
+        let repository = tags.source.1.repository().to_string();
+        registry.tags(&repository, None, &mut |tag| {
             // Signatures and referrer indexes travel with the images they are about.
             if subject_of_tag(tag).is_some() {
                 listing.referrer_tags.insert(tag.to_string());
                 return Ok(true);
             }
             listing.listed += 1;
-            if self.tags.takes(tag) {
-                listing.taken.push(tag.to_string());
+            if !self.tags.takes(tag) {
+                return Ok(true);
+            }
+            listing.taken += 1;
+            match tags.work(self.to, tag)? {
+                Tagged::Work(work) if self.shard.is_none_or(|s| s.takes(&work.name())) => {
+                    plan.keep_tag(tag)?;
+                    tags.count += 1;
+                }
+                Tagged::Work(_) => {}
+                Tagged::LeftOut(row) => listing.left_out.push(row),
             }
             Ok(true)
         })?;
@@ -244,11 +258,13 @@ impl Planner<'_> {
     }
 }
 
-/// What a listing of a whole repository's tags gave.
+/// What a listing of a whole repository's tags gave, besides the tags kept in the plan.
 #[derive(Default)]
 struct Listed {
-    /// The image tags the filter takes.
-    taken: Vec<String>,
+    /// How many image tags the filter takes.
+    taken: usize,
+    /// The failed rows of listed tags that are not valid ones.
+    left_out: Vec<Row>,
     /// How many image tags were listed.
     listed: usize,
     /// The referrer tags (`sha256-<hex>[.sig|.att|.sbom]`), which go with their images.
