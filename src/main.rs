@@ -75,7 +75,9 @@
 //! 1. **One pass.** Every byte of a layer is read once from its source and written once to
 //!    its destination, hashed on the way; no layer is held whole in memory.
 //! 2. **Flat, bounded memory.** Only manifests and configs are held whole, each capped, all of
-//!    them within a budget; every read is bounded by what was declared.
+//!    them within a budget; every read is bounded by what was declared. What grows with a
+//!    sync's images (its rows, a repository's tags) is spooled to an unnamed file
+//!    (`cmd/sync/spool.rs`).
 //! 3. **Nothing unverified lands.** Blobs are staged, checked (digest and size), synced and
 //!    renamed; the index is written once, under a lock. Killed at any instant, the cache
 //!    stays consistent.
