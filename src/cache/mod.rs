@@ -294,10 +294,14 @@ impl Session<'_> {
         if previous.as_ref() == Some(&manifest.digest) && complete {
             return Ok(Stored::Unchanged);
         }
+        let root = &self.cache.root;
+        if !complete {
+            // The staged blobs' bytes, all at once, before `blobs/` names them.
+            writeback::sync_file_system(root).context(|| format!("syncing {}", root.display()))?;
+        }
         for blob in &blobs {
             self.promote(blob)?;
         }
-        let root = &self.cache.root;
         index::write_atomically_unsynced(
             &root.join(&manifest_path),
             &manifest.bytes,

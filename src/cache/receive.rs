@@ -1,7 +1,10 @@
 //! Receiving one blob into a session: through a partial file, `tmp/partial/<hex>`, that
 //! survives a failed attempt and a killed run, so the next attempt or the next run asks its
 //! source only for what is missing. Resuming reads the partial bytes once more to restore the
-//! hash; a fresh blob is hashed in the one pass that writes it.
+//! hash; a fresh blob is hashed in the one pass that writes it. Nothing is synced per blob:
+//! the commit makes every staged blob durable at once before `blobs/` names it, and kept
+//! bytes that turn out not to be the blob's (a power cut can leave a partial file's tail
+//! unwritten) are fetched again, once, from the start.
 
 use std::fs::{self, File, TryLockError};
 use std::io::{self, Read};
@@ -43,32 +46,24 @@ impl Session<'_> {
             // ours: what the path names now is not what is locked.
             return self.receive_fresh(blob, &mut *open(0)?);
         }
-        let (have, mut hasher) = resumed(&file, held.len(), blob, &path)?;
-        // A partial file that is already whole (salvaged from a killed run) needs no request.
-        let copied = match have < blob.size {
-            true => open(have).and_then(|mut data| {
-                digest::append_hashed(
-                    &mut *data,
-                    &mut WriteBehind::new(&file, have),
-                    &path,
-                    &mut hasher,
-                )
-            }),
-            false => Ok(()),
+        let (have, hasher) = resumed(&file, held.len(), blob, &path)?;
+        let received = match fill(&file, &path, blob, (have, hasher), open) {
+            // Bytes kept from an earlier run are not the blob's (a power cut can leave a
+            // partial file's tail unwritten): start again from nothing, once, rather than
+            // blame the source for them.
+            Err(error) if have > 0 && error.exit_code() == 3 => {
+                file.set_len(0)
+                    .context(|| format!("emptying {}", path.display()))?;
+                fill(&file, &path, blob, (0, Hasher::default()), open)
+            }
+            received => received,
         };
-        file.sync_data()
-            .context(|| format!("syncing {}", path.display()))?;
-        if let Err(error) = copied {
+        if let Err(error) = received {
             // A source that lied about the blob leaves nothing worth resuming from.
             if error.exit_code() == 3 {
                 let _ = fs::remove_file(&path);
             }
             return Err(error);
-        }
-        let size = hasher.len();
-        if let Err(mismatch) = check(blob, &hasher.finish(), size) {
-            let _ = fs::remove_file(&path);
-            return Err(mismatch);
         }
         let staged = self.staged_path(&blob.digest);
         fs::rename(&path, &staged)
@@ -80,6 +75,27 @@ impl Session<'_> {
         let stored = digest::write_addressed(&self.staging, data)?;
         check(blob, &stored.digest, stored.size)
     }
+}
+
+/// Fills the partial file `file` (at `path`), which holds the first `have` bytes of
+/// `blob` hashed into `hasher`, with the rest from `open`, and checks the whole. The bytes
+/// are not synced here: the commit makes every staged blob durable at once before the
+/// cache names it.
+fn fill(
+    file: &File,
+    path: &Path,
+    blob: &Descriptor,
+    (have, mut hasher): (u64, Hasher),
+    open: &mut Open<'_>,
+) -> Result<()> {
+    // A partial file that is already whole (salvaged from a killed run) needs no request.
+    if have < blob.size {
+        let mut data = open(have)?;
+        let mut writing = WriteBehind::new(file, have);
+        digest::append_hashed(&mut *data, &mut writing, path, &mut hasher)?;
+    }
+    let size = hasher.len();
+    check(blob, &hasher.finish(), size)
 }
 
 /// The error for bytes that are not the blob they were sent as.
