@@ -1,5 +1,5 @@
 //! Pulls and pushes through a front that injects faults before the real registry: a download
-//! cut midway, an upload cut midway, 503s, 429 with `Retry-After`, a stalled response. Each
+//! cut midway (a layer's, a config's), an upload cut midway, 503s, 429 with `Retry-After`, a stalled response. Each
 //! run succeeds with the same result as a clean one, and resumes rather than starting over.
 
 mod support;
@@ -68,6 +68,39 @@ fn a_download_cut_midway_resumes_with_range() {
         "fetched {} bytes for a {LAYER}-byte layer",
         front.bytes_down()
     );
+}
+
+#[test]
+fn a_config_cut_midway_is_asked_for_again() {
+    let dir = TempDir::new("cut-config");
+    let (registry, archive) = registry_with_image(&dir);
+    let image = format!("docker://{}/faults/app:v1", registry.host());
+    let raw = support::tool(
+        "skopeo",
+        &["inspect", "--raw", "--tls-verify=false", &image],
+    );
+    let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    let config = manifest["config"]["digest"].as_str().unwrap().to_string();
+    let wanted = config.clone();
+    let front = Front::start(registry.port(), move |request, first| {
+        match request.method == "GET" && request.target.ends_with(&wanted) && first {
+            true => Action::CutResponse(20),
+            false => Action::Forward,
+        }
+    });
+    let cache = TestCache::new();
+    let run = cache
+        .run(&["pull", &format!("{}/faults/app:v1", front.host())])
+        .success();
+    assert!(run.stderr.contains("retrying in"), "{}", run.stderr);
+    assert_eq!(
+        listed_identity(&cache.list()[0]),
+        skopeo_identity(&format!("docker-archive:{}", archive.display()))
+    );
+    let asked = (front.seen().iter())
+        .filter(|(method, target, _)| method == "GET" && target.ends_with(&config))
+        .count();
+    assert_eq!(asked, 2, "the cut answer, then the whole one");
 }
 
 /// Pushes the noisy image in 100K chunks through a front that cuts the third PATCH after

@@ -8,8 +8,9 @@ use super::{Registry, url};
 use crate::digest::{Digest, Hasher, Verified};
 use crate::error::{Error, Result};
 use crate::gzip::gzip_reader;
+use crate::manifest::{Descriptor, MAX_MANIFEST_SIZE};
 use crate::retry::Headway;
-use crate::transfer::Open;
+use crate::transfer::{self, Open};
 
 /// `repository:<name>:pull`.
 pub fn pull_scope(repository: &str) -> String {
@@ -45,6 +46,20 @@ impl Registry {
             &[200, 404],
         )?;
         Ok(response.status().as_u16() == 200)
+    }
+
+    /// A small blob (a config) of `repository` whole, checked as
+    /// [`transfer::read_small_blob`] checks it: asked for again, as a request that stands
+    /// alone, when its answer is cut short.
+    pub fn small_blob(&self, repository: &str, blob: &Descriptor) -> Result<Vec<u8>> {
+        if blob.size > MAX_MANIFEST_SIZE {
+            // Refused as read_small_blob refuses it, before anything is asked for.
+            return transfer::read_small_blob(io::empty(), blob);
+        }
+        let url = format!("{}/v2/{repository}/blobs/{}", self.base, blob.digest);
+        let noun = format!("blob {}", blob.digest);
+        let (_, bytes) = self.get_whole(&url, &pull_scope(repository), &[], blob.size, &noun)?;
+        transfer::read_small_blob(&bytes[..], blob)
     }
 
     /// A stream of the blob's bytes from `offset` on, asked for with `Range` (a redirect to

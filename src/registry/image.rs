@@ -45,6 +45,10 @@ impl Source for RegistrySource<'_> {
             .open_blob(self.reference.repository(), &blob.digest, offset)
     }
 
+    fn small_blob(&self, blob: &Descriptor) -> Result<Vec<u8>> {
+        self.registry.small_blob(self.reference.repository(), blob)
+    }
+
     fn describe(&self) -> String {
         self.reference.to_string()
     }

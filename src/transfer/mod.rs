@@ -35,6 +35,10 @@ pub trait Source: Sync {
     fn manifest(&self) -> Result<RawManifest>;
     /// A stream of one blob of the image, from byte `offset` on (to resume).
     fn open_blob(&self, blob: &Descriptor, offset: u64) -> Result<Box<dyn Read + Send + '_>>;
+    /// A small blob (a config) whole, checked as [`read_small_blob`] checks it.
+    fn small_blob(&self, blob: &Descriptor) -> Result<Vec<u8>> {
+        read_small_blob(self.open_blob(blob, 0)?, blob)
+    }
     /// How to name this source in messages (`image.tar`).
     fn describe(&self) -> String;
     /// The repository, when the source is a registry.
@@ -72,9 +76,9 @@ pub trait Source: Sync {
     }
 }
 
-/// Reads a config (a small blob) of `source` whole: see [`read_small_blob`].
+/// Reads a config (a small blob) of `source` whole: see [`Source::small_blob`].
 pub fn read_config(source: &dyn Source, config: &Descriptor) -> Result<Vec<u8>> {
-    read_small_blob(source.open_blob(config, 0)?, config)
+    source.small_blob(config)
 }
 
 /// Reads a small blob (a config) whole from `reader`, capped at the manifest size and checked
