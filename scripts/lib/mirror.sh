@@ -6,7 +6,8 @@
 #   second one is the destination.
 # - one repository of 5000 tags (100 with --quick), distinct manifests over one image's blobs,
 #   synced whole between two paths of one loopback registry: `skopeo sync` of the repository
-#   and ours (`sync REPOSITORY --to`) with --jobs 16.
+#   and ours (`sync REPOSITORY --to`) with --jobs 16; and ours on the tags v1* alone, for how
+#   memory grows with the tags.
 # Uses bench.sh's bin, skopeo, bench, run, runs, size, measure, layer, forget_skopeo_pushes,
 # results, REGISTRY, REGISTRY_PID and start_registry.
 
@@ -194,6 +195,13 @@ mirror_tags_bench() {
       done
     done
   done
+  # Memory against the number of tags: the first run of a part of the repository, the tags
+  # v1* (1111 of 5000, 12 of 100), beside the whole one's.
+  local part
+  part=$(seq "$count" | grep -c '^1')
+  rm -rf "$run/cache"
+  measure tags-part-first jobs16 "$bin" -q --cache-dir "$run/cache" sync \
+    "http://$registry/src/tags" --to "http://$registry/part" --jobs 16 --tags 'v1*'
   echo
   echo "one repository of $count tags (distinct manifests over 4 shared blobs) synced whole"
   echo "between two paths of one loopback registry ($size), best of $runs:"
@@ -209,5 +217,8 @@ mirror_tags_bench() {
         s = best[k, "skopeo"] / 1000; o = best[k, "jobs16"] / 1000
         printf "| %s | %.2f | %.2f | %.2fx | %.1f MB |\n", k, s, o, s / o, rss[k] / 1024
       }
-    }' "$results"
+      printf "\nOur peak RSS against the tags, first run: %.1f MB at %d tags, %.1f MB at %d (%+.0f bytes a tag).\n",
+        rss["tags-part-first"] / 1024, part, rss["tags-first"] / 1024, count,
+        (rss["tags-first"] - rss["tags-part-first"]) * 1024 / (count - part)
+    }' part="$part" count="$count" "$results"
 }

@@ -68,9 +68,9 @@ impl Rows {
 
     /// Takes the rows of unit `unit` (each unit's once, in any order).
     pub fn add(&self, unit: usize, rows: Vec<Row>) {
-        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
         let line = rows.first().map(|row| row.line);
         let shown: Vec<Shown> = rows.iter().map(Shown::of).collect();
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
         for row in rows {
             kept.tally.count(unit, row);
         }
