@@ -56,9 +56,12 @@ pub fn new_temporary(dir: &Path, stem: &str, mode: u32) -> io::Result<(File, Pat
 pub fn unnamed_file(dir: &Path) -> io::Result<File> {
     let mut open = OpenOptions::new();
     open.read(true).write(true).mode(PRIVATE_FILE);
+    #[cfg(target_os = "linux")]
     let unnamed = (open.clone())
         .custom_flags(libc::O_TMPFILE | libc::O_EXCL)
         .open(dir);
+    #[cfg(not(target_os = "linux"))]
+    let unnamed: io::Result<File> = Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP));
     match unnamed {
         Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR)) => loop {
             let path = dir.join(format!(".unnamed.{:016x}", unpredictable()));

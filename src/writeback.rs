@@ -10,7 +10,6 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::path::Path;
 
 /// The bytes written between two requests to start write-back.
 const WINDOW: u64 = 8 * 1024 * 1024;
@@ -93,11 +92,13 @@ impl Windows {
     }
 }
 
-/// Makes everything written to the file system that holds `dir` durable at once: one
-/// `syncfs(2)` for a batch of small files renamed into place without a sync each (the cache's
-/// manifests), instead of two syncs a file. Other systems sync everything.
-pub fn sync_file_system(dir: &Path) -> io::Result<()> {
-    let directory = File::open(dir)?;
+/// Makes everything written to the file system that holds the open folder `directory`
+/// durable at once: one `syncfs(2)` for a batch of files written or renamed into place
+/// without a sync each (the cache's staged blobs and manifests), instead of a sync or two a
+/// file. It reports a write-back error of any file there since `directory` was opened (Linux
+/// 5.8 on), so a folder opened before the files are written catches them all. Other systems
+/// sync everything.
+pub fn sync_file_system(directory: &File) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
@@ -108,7 +109,7 @@ pub fn sync_file_system(dir: &Path) -> io::Result<()> {
     }
     #[cfg(not(target_os = "linux"))]
     {
-        drop(directory);
+        let _ = directory;
         // SAFETY: sync takes no arguments and only flushes.
         unsafe { libc::sync() };
     }

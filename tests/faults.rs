@@ -1,6 +1,7 @@
 //! Pulls and pushes through a front that injects faults before the real registry: a download
-//! cut midway (a layer's, a config's), an upload cut midway, 503s, 429 with `Retry-After`, a stalled response. Each
-//! run succeeds with the same result as a clean one, and resumes rather than starting over.
+//! cut midway (a layer's, a config's), an upload cut midway, 503s, 429 with `Retry-After`, a
+//! stalled response. Each run succeeds with the same result as a clean one, and resumes
+//! rather than starting over.
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! How blobs move, against the real registry: large layers in chunks, a pull that resumes
-//! what an earlier run left (and starts again when what it left is wrong), concurrent transfers, the rate cap, and the bytes the summary
-//! tells; skopeo reads back what was pushed.
+//! what an earlier run left (and starts again when what it left is wrong), concurrent
+//! transfers, the rate cap, and the bytes the summary tells; skopeo reads back what was
+//! pushed.
 
 mod support;
 
@@ -96,7 +97,13 @@ fn a_pull_resumes_from_what_an_earlier_run_left() {
     cache.run(&["clean", "--all"]).success();
     fs::create_dir_all(&partial).unwrap();
     fs::write(partial.join(hex), vec![0; whole.len() / 2]).unwrap();
-    cache.run(&["pull", &target]).success();
+    let again = cache.run(&["pull", &target, "--json"]).success();
+    let result: serde_json::Value =
+        serde_json::from_str(again.stdout.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(
+        result["bytes_resumed"], 0,
+        "nothing kept was used: {result}"
+    );
     assert_eq!(
         fs::read(cache.path().join("blobs/sha256").join(hex)).unwrap(),
         whole

@@ -146,8 +146,10 @@ impl Cache {
 
     /// Moves the blobs that killed runs left staged into `tmp/partial/`, where the next
     /// transfer of each finds it whole (and checks it again) instead of fetching it again.
-    /// Every staged file named by a digest was synced and named after its own bytes. Only
-    /// files in directories are moved: a link is never followed.
+    /// A staged file is named after the bytes it was checked to hold, but they were not
+    /// synced (the commit syncs them): the transfer hashes them again, and fetches the blob
+    /// anew when they are not its own. Only files in directories are moved: a link is never
+    /// followed.
     fn salvage_staged(&self) -> Result<()> {
         let partial = self.partial_dir();
         if fs::symlink_metadata(&partial).is_ok_and(|meta| !meta.is_dir()) {
@@ -208,10 +210,14 @@ impl Cache {
         )?;
         let staging = create::new_temporary_dir(&tmp, "run", SHAREABLE_DIR)
             .map_err(|e| Error::io(format!("creating a staging folder in {}", tmp.display()), e))?;
+        // Opened before anything is staged, so that its syncs report every write-back error.
+        let root_dir = File::open(&self.root)
+            .map_err(|e| Error::io(format!("opening {}", self.root.display()), e))?;
         Ok(Session {
             cache: self,
             staging,
             gc_lock,
+            root_dir,
             created,
         })
     }
@@ -222,6 +228,8 @@ pub struct Session<'a> {
     cache: &'a Cache,
     staging: PathBuf,
     gc_lock: File,
+    /// The cache folder, opened when the session began: what [`Session::sync`] syncs through.
+    root_dir: File,
     /// Whether this session made the cache directory (a run that stores nothing then leaves
     /// none behind).
     created: bool,
@@ -240,6 +248,13 @@ impl Session<'_> {
             source,
             unpublished: Mutex::new(Unpublished::default()),
         }
+    }
+
+    /// Makes everything written to the cache's file system durable (see
+    /// [`writeback::sync_file_system`]).
+    fn sync(&self) -> Result<()> {
+        writeback::sync_file_system(&self.root_dir)
+            .context(|| format!("syncing {}", self.cache.root.display()))
     }
 
     fn staged_path(&self, digest: &Digest) -> PathBuf {
@@ -294,16 +309,15 @@ impl Session<'_> {
         if previous.as_ref() == Some(&manifest.digest) && complete {
             return Ok(Stored::Unchanged);
         }
-        let root = &self.cache.root;
         if !complete {
             // The staged blobs' bytes, all at once, before `blobs/` names them.
-            writeback::sync_file_system(root).context(|| format!("syncing {}", root.display()))?;
+            self.sync()?;
         }
         for blob in &blobs {
             self.promote(blob)?;
         }
         index::write_atomically_unsynced(
-            &root.join(&manifest_path),
+            &self.cache.root.join(&manifest_path),
             &manifest.bytes,
             &self.staging,
         )?;
@@ -324,8 +338,7 @@ impl Session<'_> {
             return Ok(());
         }
         // The blobs' renames and the manifests, all at once, before the index names them.
-        let root = &self.cache.root;
-        writeback::sync_file_system(root).context(|| format!("syncing {}", root.display()))?;
+        self.sync()?;
         let index_lock = open_lock(&self.cache.root.join(INDEX_LOCK))?;
         (self.cache).wait_for(&index_lock, INDEX_LOCK, false, INDEX_BUSY)?;
         let mut index = self.cache.index()?;

@@ -1,10 +1,10 @@
 //! Receiving one blob into a session: through a partial file, `tmp/partial/<hex>`, that
 //! survives a failed attempt and a killed run, so the next attempt or the next run asks its
 //! source only for what is missing. Resuming reads the partial bytes once more to restore the
-//! hash; a fresh blob is hashed in the one pass that writes it. Nothing is synced per blob:
-//! the commit makes every staged blob durable at once before `blobs/` names it, and kept
-//! bytes that turn out not to be the blob's (a power cut can leave a partial file's tail
-//! unwritten) are fetched again, once, from the start.
+//! hash; a fresh blob is hashed in the one pass that writes it. A partial file is not synced
+//! when whole: the commit makes every staged blob durable at once before `blobs/` names it,
+//! and kept bytes that turn out not to be the blob's (a power cut can leave a partial file's
+//! tail unwritten) are fetched again, once, from the start.
 
 use std::fs::{self, File, TryLockError};
 use std::io::{self, Read};

@@ -135,7 +135,8 @@ struct OneBlob<'a> {
     progress: &'a Progress,
     /// When the source's first and (so far) last bytes passed, for the governor.
     moving: Mutex<Option<(Instant, Instant)>>,
-    /// The furthest offset the source was opened at: bytes a resumed try did not read again.
+    /// The offset the source was last opened at: bytes the try that ended did not read again
+    /// (none when it started over from the first byte).
     resumed: AtomicU64,
     /// The steps that moved the transfer on: a try reopening the source further on is one.
     headway: Headway,
@@ -332,7 +333,7 @@ impl OneBlob<'_> {
     /// limit, counted for the board and the governor.
     fn open(&self, offset: u64) -> Result<Box<dyn Read + Send + '_>> {
         let (blob, options) = (self.blob, self.options);
-        if self.resumed.fetch_max(offset, Ordering::Relaxed) < offset {
+        if self.resumed.swap(offset, Ordering::Relaxed) < offset {
             self.headway.made();
         }
         let mut reader: Box<dyn Read + Send> = Box::new(Bounded::new(

@@ -94,7 +94,7 @@ repository it landed in.
 
 With --jobs N, N images move at once (each with --max-concurrent blobs); memory stays flat
 however many images and tags: the rows of the closing table and a repository's tags wait in
-a file with no name in $TMPDIR.
+a file with no name in $TMPDIR (in memory where no file can be made or written there).
 With --shard K/N, each of N machines takes its share of the same list, with no coordinator:
 an image is in shard K when the sha256 of its source name (docker.io/library/nginx:1.27, or
 an archive's path as written), read as a big-endian number from its first 8 bytes, is K

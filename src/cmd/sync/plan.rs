@@ -31,8 +31,9 @@ pub struct Plan<'a> {
 struct Cursor {
     /// The number of the next work.
     next: usize,
-    /// Where the next tag's record begins in the plan's spool.
-    tag_at: u64,
+    /// Where the next tag's record begins in the plan's spool; `None` once a tag of the
+    /// current repository could not be read (its later ones cannot be found).
+    tag_at: Option<u64>,
 }
 
 /// What a line comes to: one unit, or a whole repository's tags.
@@ -50,8 +51,10 @@ pub struct Tags {
     /// The repository its TARGET named; without one, each image goes under --to.
     pub target: Option<Named>,
     /// How many of its tags the plan keeps (each checked already: [`Tags::work`] gave it a
-    /// unit), given to [`Plan::keep_tag`] since the last unit was pushed.
+    /// unit), given to [`Plan::keep_tag`] from `start` on.
     pub count: usize,
+    /// Where its first tag's record begins (the [`Plan::tags_mark`] before it was listed).
+    pub start: u64,
 }
 
 /// What one listed tag of a whole repository comes to.
@@ -74,7 +77,8 @@ impl<'a> Plan<'a> {
         }
     }
 
-    /// Keeps `tag` for the whole repository pushed next.
+    /// Keeps `tag` for the whole repository pushed next (its tags begin at the
+    /// [`Plan::tags_mark`] said before its first).
     pub fn keep_tag(&mut self, tag: &str) -> Result<()> {
         (self.names.push(tag.as_bytes()).map(drop))
             .map_err(|e| Error::io("keeping a repository's tags in the temporary folder", e))
@@ -121,20 +125,31 @@ impl<'a> Plan<'a> {
             Unit::One(work) => return Some((i, Ok(work.clone()))),
             Unit::Tags(tags) => tags,
         };
-        let tag = (self.names.read(&mut cursor.tag_at))
-            .map(|record| String::from_utf8_lossy(&record).into_owned());
+        if i == self.starts[unit] {
+            cursor.tag_at = Some(tags.start);
+        }
+        let tag = match &mut cursor.tag_at {
+            Some(at) => self.names.read(at),
+            None => Err(std::io::Error::other("an earlier one could not be read")),
+        };
+        if tag.is_err() {
+            cursor.tag_at = None;
+        }
         drop(cursor);
         let tag = match tag {
-            Ok(tag) => tag,
+            Ok(record) => String::from_utf8_lossy(&record).into_owned(),
             Err(e) => {
-                let error = Error::io("reading a repository's tags from the temporary folder", e);
-                return Some((i, Err(tags.failed(String::new(), error))));
+                let what = format!(
+                    "reading a tag of {} from the temporary folder",
+                    tags.source.1
+                );
+                return Some((i, Err(tags.failed(None, Error::io(what, e)))));
             }
         };
         let work = match tags.work(self.to, &tag) {
             Ok(Tagged::Work(work)) => Ok(work),
             Ok(Tagged::LeftOut(row)) => Err(row),
-            Err(error) => Err(tags.failed(tag, error)),
+            Err(error) => Err(tags.failed(Some(&tag), error)),
         };
         Some((i, work))
     }
@@ -180,14 +195,14 @@ impl Tags {
         }))
     }
 
-    /// The failed row of its `tag` (or of the repository when the tag could not be read).
-    fn failed(&self, tag: String, error: Error) -> Row {
+    /// The failed row of its `tag` (of the repository when the tag could not be read).
+    fn failed(&self, tag: Option<&str>, error: Error) -> Row {
         let name = self.source.1.name();
         Row {
             line: self.line,
-            source: match tag.is_empty() {
-                true => name,
-                false => format!("{name}:{tag}"),
+            source: match tag {
+                None => name,
+                Some(tag) => format!("{name}:{tag}"),
             },
             target: String::new(),
             result: Err(error),
@@ -201,6 +216,7 @@ mod tests {
 
     /// Keeps `tags` in `plan` and pushes them as the whole repository of list line `line`.
     fn push_tags(plan: &mut Plan<'_>, line: usize, tags: &[&str]) {
+        let start = plan.tags_mark();
         for tag in tags {
             plan.keep_tag(tag).unwrap();
         }
@@ -210,6 +226,7 @@ mod tests {
             source: (None, source),
             target: None,
             count: tags.len(),
+            start,
         }));
     }
 
@@ -247,6 +264,25 @@ mod tests {
             assert_eq!((number, image(work)), (i, (line, source, target)));
         }
         assert!(plan.next().is_none());
+    }
+
+    #[test]
+    fn each_repository_reads_its_tags_from_where_they_begin() {
+        let mut plan = Plan::new(Some("mirror.example.com/m"));
+        push_tags(&mut plan, 1, &["v1"]);
+        // A failed line's tags that could not be forgotten are passed over.
+        plan.keep_tag("left-behind").unwrap();
+        push_tags(&mut plan, 2, &["v2"]);
+        let tags: Vec<String> = std::iter::from_fn(|| plan.next())
+            .map(|(_, work)| image(work).1)
+            .collect();
+        assert_eq!(
+            tags,
+            [
+                "registry.example.com/src/app:v1",
+                "registry.example.com/src/app:v2"
+            ]
+        );
     }
 
     #[test]

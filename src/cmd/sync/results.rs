@@ -54,6 +54,7 @@ impl Synced {
 pub struct Shown {
     /// LINE, SOURCE, TARGET, RESULT.
     pub cells: [String; 4],
+    /// Its job in the `--json` document.
     pub job: serde_json::Value,
     /// `DIGEST TARGET`, when the destination holds the image.
     pub digest_line: Option<String>,

@@ -139,32 +139,27 @@ impl Kept {
 impl Tally {
     /// Counts `row`, of unit `unit`.
     fn count(&mut self, unit: usize, row: Row) {
-        self.rows += 1;
-        let Err(error) = row.result else { return };
-        self.failed += 1;
-        self.failed_lines.insert(row.line);
-        if self
-            .first_failure
-            .as_ref()
-            .is_none_or(|(first, ..)| unit < *first)
-        {
-            self.first_failure = Some((unit, row.line, error));
-        }
+        self.tally(row, unit, |(first_unit, _)| unit < first_unit);
     }
 
     /// Counts the failed `row` of a line that could not run, shown before every unit of
     /// its line (given last first).
     fn count_before_units(&mut self, row: Row) {
+        let line = row.line;
+        self.tally(row, 0, |(_, first_line)| line <= first_line);
+    }
+
+    /// Counts `row`; when it failed, its error becomes the first failure (of unit `unit`)
+    /// if there is none yet, or if `earlier` says it comes before the one there is (given
+    /// that one's unit and line).
+    fn tally(&mut self, row: Row, unit: usize, earlier: impl Fn((usize, usize)) -> bool) {
         self.rows += 1;
         let Err(error) = row.result else { return };
         self.failed += 1;
         self.failed_lines.insert(row.line);
-        if self
-            .first_failure
-            .as_ref()
-            .is_none_or(|(_, line, _)| row.line <= *line)
-        {
-            self.first_failure = Some((0, row.line, error));
+        let first = self.first_failure.as_ref();
+        if first.is_none_or(|(first_unit, first_line, _)| earlier((*first_unit, *first_line))) {
+            self.first_failure = Some((unit, row.line, error));
         }
     }
 

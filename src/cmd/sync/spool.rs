@@ -2,8 +2,8 @@
 //! of images done), appended to an unnamed file in the temporary folder (`$TMPDIR`) and read
 //! back by where they begin. The file is made at the first record, so a sync that keeps
 //! nothing touches no folder, and it is gone when the sync ends, however it ends. Where no
-//! file can be made there (a read-only root file system), the records are held in memory:
-//! the sync runs all the same.
+//! file can be made or written there (a read-only root file system, a full one), the records
+//! are held in memory: the sync runs all the same.
 
 use std::fs::File;
 use std::io;
@@ -51,7 +51,15 @@ impl Spool {
         framed.extend_from_slice(&length.to_le_bytes());
         framed.extend_from_slice(record);
         match store {
-            Store::File(file) => file.write_all_at(&framed, at)?,
+            Store::File(file) => {
+                if file.write_all_at(&framed, at).is_err() {
+                    // The temporary folder is full, say: go on in memory with what it holds.
+                    let mut bytes = vec![0; at as usize];
+                    file.read_exact_at(&mut bytes, 0)?;
+                    bytes.extend_from_slice(&framed);
+                    *store = Store::Memory(bytes);
+                }
+            }
             Store::Memory(bytes) => bytes.extend_from_slice(&framed),
         }
         self.end += framed.len() as u64;
@@ -63,6 +71,12 @@ impl Spool {
         let mut length = [0; FRAME];
         self.read_exact_at(&mut length, *at)?;
         let length = u32::from_le_bytes(length) as usize;
+        if *at + (FRAME + length) as u64 > self.end {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a record past the spool's end",
+            ));
+        }
         let mut record = vec![0; length];
         self.read_exact_at(&mut record, *at + FRAME as u64)?;
         *at += (FRAME + length) as u64;

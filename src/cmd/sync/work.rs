@@ -188,6 +188,7 @@ impl Planner<'_> {
             source: (scheme, source),
             target,
             count: 0,
+            start: plan.tags_mark(),
         };
         let listing = self.listed(&registry, plan, &mut tags)?;
         let source = &tags.source.1;
