@@ -178,3 +178,60 @@ fn an_unchanged_archive_line_is_present_the_second_time() {
     assert_eq!(outcome(), "copied");
     assert_eq!(outcome(), "present");
 }
+
+#[test]
+fn two_sources_that_would_land_in_one_place_are_caught_before_anything_moves() {
+    // Under --to the source's registry is left out: a/src/base:v1 and b/src/base:v1 both go
+    // to edge/src/base:v1, and the later copy would silently replace the earlier.
+    let (a, b) = (
+        TestRegistry::start(Setup::Plain),
+        TestRegistry::start(Setup::Plain),
+    );
+    let dir = TempDir::new("sync-collide");
+    for (registry, file) in [(&a, "etc/a"), (&b, "etc/b")] {
+        let layout = images::umoci_layout(
+            dir.path(),
+            file.trim_start_matches("etc/"),
+            &[&[(file, file.as_bytes())]],
+        );
+        images::skopeo_push(
+            &format!(
+                "oci:{}:{}",
+                layout.display(),
+                file.trim_start_matches("etc/")
+            ),
+            &format!("{}/src/base:v1", registry.host()),
+            false,
+        );
+    }
+    let list = dir.join("list.txt");
+    let (a_host, b_host) = (a.host(), b.host());
+    fs::write(
+        &list,
+        format!(
+            "{a_host}/src/base:v1\n{a_host}/src/base:v1\n{b_host}/src/base:v1\n{b_host}/src/base\n"
+        ),
+    )
+    .unwrap();
+    let edge = format!("{a_host}/edge");
+    let run = TestCache::new()
+        .run(&["sync", "-f", list.to_str().unwrap(), "--to", &edge])
+        .exits(2);
+    assert!(
+        run.stderr.contains("2 of 4 images failed (lines 3, 4)"),
+        "{}",
+        run.stderr
+    );
+    let refused = format!("writes {edge}/src/base:v1, as line 1 does from {a_host}/src/base:v1");
+    assert!(run.stdout.contains(&refused), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains(&format!("writes {edge}/src/base, as line 1 does")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        seen(&format!("{edge}/src/base:v1")),
+        seen(&format!("{a_host}/src/base:v1"))
+    );
+}

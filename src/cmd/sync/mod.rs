@@ -4,6 +4,7 @@
 //! failure, summed up in a table or one JSON document.
 
 mod batch;
+mod claims;
 mod connections;
 mod glob;
 mod list;
@@ -83,7 +84,9 @@ exit 6), its signature and referrer tags (sha256-<hex>[.sig|.att|.sbom]) going w
 images they are about; its TARGET, if given, is a repository. TARGET is
 [registry/]repository[:tag] or a URL. A line without TARGET goes under --to:
 REGISTRY/PREFIX/REPOSITORY:TAG, with the source's repository (docker.io's library/ left out)
-and tag; from an archive, every named image in it goes there.
+and tag; from an archive, every named image in it goes there. A line that would write where
+an earlier one writes from another source (docker.io/library/redis:7 and quay.io/redis:7
+both become PREFIX/redis:7) fails before anything moves (exit 2); give it a TARGET.
 
 Before copying a registry image, sync asks both ends for the manifest's digest (HEAD): when
 the destination already holds what the copy would write, nothing else is sent. A second run
@@ -93,7 +96,7 @@ A blob several images share crosses once per run: the next image mounts it from 
 repository it landed in.
 
 With --jobs N, N images move at once (each with --max-concurrent blobs); memory stays flat
-however many images and tags: the rows of the closing table and a repository's tags wait in
+however many tags a repository has: the rows of the closing table and a repository's tags wait in
 a file with no name in $TMPDIR (in memory where no file can be made or written there).
 With --shard K/N, each of N machines takes its share of the same list, with no coordinator:
 an image is in shard K when the sha256 of its source name (docker.io/library/nginx:1.27, or

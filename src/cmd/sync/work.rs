@@ -13,6 +13,7 @@ use crate::progress::count;
 use crate::reference::{self, Reference};
 use crate::registry::Registry;
 
+use super::claims::Claims;
 use super::connections::Connections;
 use super::glob::TagFilter;
 use super::list;
@@ -93,9 +94,11 @@ impl Planner<'_> {
     /// as written: this shard's share of both.
     pub fn plan(&self, lines: &[(usize, &str)]) -> (Plan<'_>, Vec<Row>) {
         let (mut plan, mut failed) = (Plan::new(self.to), Vec::new());
+        let mut claims = Claims::default();
         for &(number, line) in lines {
             let mark = plan.tags_mark();
-            match self.line(&mut plan, number, line) {
+            let planned = self.line((&mut plan, &mut claims), number, line);
+            match planned {
                 Ok((found, left_out)) => {
                     // A whole repository's tags are this shard's share already.
                     let ours = |work: &Work| self.shard.is_none_or(|s| s.takes(&work.name()));
@@ -107,10 +110,7 @@ impl Planner<'_> {
                     failed.extend(left_out);
                 }
                 Err((source, target, error)) => {
-                    let error = match plan.forget_tags(mark) {
-                        Ok(()) => error,
-                        Err(forgetting) => forgetting,
-                    };
+                    plan.forget_tags(mark);
                     failed.push(Row {
                         line: number,
                         source: reference::hide_credentials(source),
@@ -127,16 +127,53 @@ impl Planner<'_> {
         (plan, failed)
     }
 
+    /// Claims in `claims` where the unit `unit` of list line `line` writes (see [`Claims`]);
+    /// the error when an earlier line writes there from another source. Archives pushed under
+    /// --to are not claimed: their names are known only once they are open.
+    fn claim(&self, claims: &mut Claims, line: usize, unit: Option<&Unit>) -> Result<()> {
+        match unit {
+            Some(Unit::One(Work::Image { source, target, .. })) => {
+                claims.image(line, &source.1, &target.1)
+            }
+            Some(Unit::Tags(tags)) => {
+                let target = match &tags.target {
+                    Some((_, target)) => target.name(),
+                    // A tag it lists goes to the repository any tag of it goes to.
+                    None => match under_to(self.to, &tags.source.1.with_tag("latest")?) {
+                        Ok((_, target)) => target.name(),
+                        Err(_) => return Ok(()),
+                    },
+                };
+                claims.repository(line, &tags.source.1.name(), &target)
+            }
+            Some(Unit::One(Work::Archive { .. })) | None => Ok(()),
+        }
+    }
+
     /// The work of one line; the source and target as written, with the error, when it
     /// cannot run.
     fn line<'l>(
         &self,
-        plan: &mut Plan<'_>,
+        (plan, claims): (&mut Plan<'_>, &mut Claims),
         number: usize,
         line: &'l str,
     ) -> Result<Planned, (&'l str, &'l str, Error)> {
         let (source, target) = list::fields(line).map_err(|e| (line, "", e))?;
         let failed = |error| (source, target.unwrap_or_default(), error);
+        let planned = self
+            .fields(plan, number, (source, target))
+            .map_err(failed)?;
+        let claimed = self.claim(claims, number, planned.0.as_ref());
+        claimed.map(|()| planned).map_err(failed)
+    }
+
+    /// The work of list line `number`, whose fields are `source` and `target`.
+    fn fields(
+        &self,
+        plan: &mut Plan<'_>,
+        number: usize,
+        (source, target): (&str, Option<&str>),
+    ) -> Result<Planned> {
         let path = self.base.join(source);
         if is_archive_path(&path) {
             let work = Work::Archive {
@@ -148,11 +185,10 @@ impl Planner<'_> {
             return Ok((Some(Unit::One(work)), Vec::new()));
         }
         if looks_like_a_file(source) {
-            let error = Error::NotFound(format!("{}: no such file", path.display()));
-            return Err(failed(error));
+            return Err(Error::NotFound(format!("{}: no such file", path.display())));
         }
-        let named = Reference::parse_url(source)
-            .map_err(|e| failed(Error::BadInput(format!("SOURCE: {e}"))))?;
+        let named =
+            Reference::parse_url(source).map_err(|e| Error::BadInput(format!("SOURCE: {e}")))?;
         if reference::names_a_version(source) {
             let target = match target {
                 Some(target) => target_reference(target),
@@ -161,11 +197,11 @@ impl Planner<'_> {
             let work = Work::Image {
                 line: number,
                 source: named,
-                target: target.map_err(failed)?,
+                target: target?,
             };
             return Ok((Some(Unit::One(work)), Vec::new()));
         }
-        self.repository(plan, number, named, target).map_err(failed)
+        self.repository(plan, number, named, target)
     }
 
     /// An image for each tag of the repository `source` names, taken by the tag filter (and
