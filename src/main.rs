@@ -78,8 +78,9 @@
 //!    them within a budget; every read is bounded by what was declared. What grows with a
 //!    sync's images (its rows, a repository's tags) is spooled to an unnamed file
 //!    (`cmd/sync/spool.rs`).
-//! 3. **Nothing unverified lands.** Blobs are staged, checked (digest and size), synced and
-//!    renamed; the index is written once, under a lock. Killed at any instant, the cache
+//! 3. **Nothing unverified lands.** Blobs are staged, checked (digest and size), synced
+//!    (one `syncfs` for all of a commit's) and renamed; the index is written once, under a
+//!    lock. Killed at any instant, the cache
 //!    stays consistent.
 //! 4. **Secrets stay secret.** Credentials go only to their registry's own origin (scheme,
 //!    host, port), never appear in output or the cache, and https never falls back to http
