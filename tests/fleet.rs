@@ -494,12 +494,17 @@ fn a_registry_slow_to_connect_holds_up_only_the_jobs_that_need_it() {
         support::front::Action::Stall(std::time::Duration::from_secs(30))
     });
     let list = dir.join("list");
+    let to = format!("{}/mirror", mirror.host());
+    // The fast line has a TARGET of its own: under --to both would write one place.
     fs::write(
         &list,
-        format!("{}/src/a:v1\n{}/src/a:v1\n", slow.host(), fast.host()),
+        format!(
+            "{}/src/a:v1\n{}/src/a:v1 {to}/fast/a:v1\n",
+            slow.host(),
+            fast.host()
+        ),
     )
     .unwrap();
-    let to = format!("{}/mirror", mirror.host());
     let run = TestCache::new().run(&[
         "sync",
         "--file",
@@ -515,7 +520,7 @@ fn a_registry_slow_to_connect_holds_up_only_the_jobs_that_need_it() {
     ]);
     let copied = run
         .stderr
-        .find(&format!("copied {to}/src/a:v1"))
+        .find(&format!("copied {to}/fast/a:v1"))
         .unwrap_or(usize::MAX);
     let failed = run.stderr.find("warning: line 1: ").unwrap_or(0);
     assert!(
