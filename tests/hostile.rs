@@ -211,6 +211,43 @@ fn a_blob_longer_than_declared_is_refused_and_not_kept() {
 }
 
 #[test]
+fn a_config_longer_than_declared_is_refused_without_asking_again() {
+    let registry = TestRegistry::start(Setup::Plain);
+    let dir = TempDir::new("endless-config");
+    pushed_image(&registry, &dir);
+    let image = format!("docker://{}/hostile/app:v1", registry.host());
+    let raw = support::tool(
+        "skopeo",
+        &["inspect", "--raw", "--tls-verify=false", &image],
+    );
+    let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    let config = manifest["config"]["digest"].as_str().unwrap().to_string();
+    let wanted = config.clone();
+    let front = Front::start(registry.port(), move |request, _| {
+        match request.method == "GET" && request.target.ends_with(&wanted) {
+            true => Action::Endless,
+            false => Action::Forward,
+        }
+    });
+    // Read whole (inspect, or a pull's --platform check), not copied as a blob.
+    let run = (TestCache::new())
+        .run(&[
+            "inspect",
+            "--config",
+            &format!("{}/hostile/app:v1", front.host()),
+        ])
+        .exits(3);
+    assert!(run.stderr.contains("is larger than"), "{}", run.stderr);
+    let asked = (front.seen().iter())
+        .filter(|(method, target, _)| method == "GET" && target.ends_with(&config))
+        .count();
+    assert_eq!(
+        asked, 1,
+        "a config that lies is bad input, not worth asking again"
+    );
+}
+
+#[test]
 fn a_tag_list_that_links_back_ends_with_each_tag_once() {
     let registry = TestRegistry::start(Setup::Plain);
     let front = Front::start(registry.port(), |request, _| {
