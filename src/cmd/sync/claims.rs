@@ -23,38 +23,32 @@ pub struct Claims {
 impl Claims {
     /// Claims `target` for line `line`, which copies the image `source` there.
     pub fn image(&mut self, line: usize, source: &Reference, target: &Reference) -> Result<()> {
-        let (source_image, source_repository) = (source.to_string(), source.name());
-        if let Some((first, from)) = self.images.get(&target.to_string())
+        let (source_image, target_image) = (source.to_string(), target.to_string());
+        if let Some((first, from)) = self.images.get(&target_image)
             && *from != source_image
         {
             return Err(overwrite(target, (*first, from)));
         }
         if let Some((first, from)) = self.repositories.get(&target.name())
-            && *from != source_repository
+            && *from != source.name()
         {
             return Err(overwrite(target, (*first, from)));
         }
         // The first line to claim a place is the one named.
-        (self.images.entry(target.to_string())).or_insert((line, source_image));
+        (self.images.entry(target_image)).or_insert((line, source_image));
         Ok(())
     }
 
     /// Claims the repository `target` for line `line`, which mirrors every tag of the
     /// repository `source` (`registry/repository`) into it.
     pub fn repository(&mut self, line: usize, source: &str, target: &str) -> Result<()> {
-        let mine = |from: &str| from == source;
         if let Some((first, from)) = self.repositories.get(target)
-            && !mine(from)
+            && from != source
         {
             return Err(overwrite(target, (*first, from)));
         }
         let image_there = (self.images.iter()).find(|(image, (_, from))| {
-            image
-                .strip_prefix(target)
-                .is_some_and(|tag| tag.starts_with(':'))
-                && !from
-                    .strip_prefix(source)
-                    .is_some_and(|tag| tag.starts_with(':'))
+            in_repository(image, target) && !in_repository(from, source)
         });
         if let Some((_, (first, from))) = image_there {
             return Err(overwrite(target, (*first, from)));
@@ -62,6 +56,11 @@ impl Claims {
         (self.repositories.entry(target.to_string())).or_insert((line, source.to_string()));
         Ok(())
     }
+}
+
+/// Whether `image` (`registry/repository:tag`) is a tag of `repository`.
+fn in_repository(image: &str, repository: &str) -> bool {
+    (image.strip_prefix(repository)).is_some_and(|tag| tag.starts_with(':'))
 }
 
 /// The error for a line that would write `target`, which line `first` writes from `from`.

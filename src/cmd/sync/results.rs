@@ -76,10 +76,12 @@ impl Shown {
         }
     }
 
-    /// How wide its first three cells are, in characters.
-    pub fn widths(&self) -> [usize; 3] {
-        let [line, source, target, _] = &self.cells;
-        [line, source, target].map(|cell| cell.chars().count())
+    /// Makes the table's first three columns, `widths` wide, wide enough for its cells (in
+    /// characters).
+    pub fn widen(&self, widths: &mut [usize; 3]) {
+        for (width, cell) in widths.iter_mut().zip(&self.cells) {
+            *width = (*width).max(cell.chars().count());
+        }
     }
 }
 
@@ -206,13 +208,8 @@ mod tests {
     /// The table of `rows`, as the end of a sync writes it.
     fn table(rows: &[Row]) -> String {
         let shown: Vec<Shown> = rows.iter().map(Shown::of).collect();
-        let widths = (shown.iter()).fold(header_widths(), |widths, shown| {
-            let mut wider = widths;
-            for (width, cell) in wider.iter_mut().zip(shown.widths()) {
-                *width = (*width).max(cell);
-            }
-            wider
-        });
+        let mut widths = header_widths();
+        shown.iter().for_each(|shown| shown.widen(&mut widths));
         let mut out = Vec::new();
         let each =
             |write: &mut dyn FnMut(&Shown) -> io::Result<()>| shown.iter().try_for_each(write);

@@ -75,7 +75,7 @@ impl Rows {
             kept.tally.count(unit, row);
         }
         for shown in &shown {
-            kept.tally.widen(shown.widths());
+            shown.widen(&mut kept.tally.widths);
         }
         if let Err(e) = kept.spool(unit, (line, &shown)) {
             kept.broken.get_or_insert(e);
@@ -102,7 +102,7 @@ impl Rows {
             .map(|row| (row.line, Shown::of(row)))
             .collect();
         for (_, shown) in &before {
-            tally.widen(shown.widths());
+            shown.widen(&mut tally.widths);
         }
         for row in failed.into_iter().rev() {
             // Before every unit: the first of them, if any, is the first failure.
@@ -160,13 +160,6 @@ impl Tally {
         let first = self.first_failure.as_ref();
         if first.is_none_or(|(first_unit, first_line, _)| earlier((*first_unit, *first_line))) {
             self.first_failure = Some((unit, row.line, error));
-        }
-    }
-
-    /// Makes the columns wide enough for cells of `widths`.
-    fn widen(&mut self, widths: [usize; 3]) {
-        for (width, cell) in self.widths.iter_mut().zip(widths) {
-            *width = (*width).max(cell);
         }
     }
 }
