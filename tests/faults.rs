@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use support::front::{Action, Front, unavailable_then_busy};
-use support::images::{listed_identity, registry_digest, skopeo_identity};
+use support::images::{listed_identity, registry_config_digest, registry_digest, skopeo_identity};
 use support::registry::{Setup, TestRegistry};
 use support::tarball::noisy_archive;
 use support::{TempDir, TestCache};
@@ -75,13 +75,7 @@ fn a_download_cut_midway_resumes_with_range() {
 fn a_config_cut_midway_is_asked_for_again() {
     let dir = TempDir::new("cut-config");
     let (registry, _) = registry_with_image(&dir);
-    let image = format!("docker://{}/faults/app:v1", registry.host());
-    let raw = support::tool(
-        "skopeo",
-        &["inspect", "--raw", "--tls-verify=false", &image],
-    );
-    let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
-    let config = manifest["config"]["digest"].as_str().unwrap().to_string();
+    let config = registry_config_digest(&format!("{}/faults/app:v1", registry.host()));
     let wanted = config.clone();
     let front = Front::start(registry.port(), move |request, first| {
         match request.method == "GET" && request.target.ends_with(&wanted) && first {

@@ -215,13 +215,7 @@ fn a_config_longer_than_declared_is_refused_without_asking_again() {
     let registry = TestRegistry::start(Setup::Plain);
     let dir = TempDir::new("endless-config");
     pushed_image(&registry, &dir);
-    let image = format!("docker://{}/hostile/app:v1", registry.host());
-    let raw = support::tool(
-        "skopeo",
-        &["inspect", "--raw", "--tls-verify=false", &image],
-    );
-    let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
-    let config = manifest["config"]["digest"].as_str().unwrap().to_string();
+    let config = images::registry_config_digest(&format!("{}/hostile/app:v1", registry.host()));
     let wanted = config.clone();
     let front = Front::start(registry.port(), move |request, _| {
         match request.method == "GET" && request.target.ends_with(&wanted) {

@@ -218,6 +218,17 @@ pub fn registry_digest(flags: &[&str], reference: &str) -> String {
     tool("skopeo", &args).trim().to_string()
 }
 
+/// The digest of the config the manifest `reference` (`host:port/repository:tag`) names on a
+/// plain-HTTP test registry, as skopeo reads the manifest.
+pub fn registry_config_digest(reference: &str) -> String {
+    let manifest: serde_json::Value =
+        serde_json::from_str(&registry_manifest(reference)).expect("a manifest is JSON");
+    manifest["config"]["digest"]
+        .as_str()
+        .expect("an image manifest")
+        .to_string()
+}
+
 /// The manifest `reference` (`host:port/repository:tag`) names on a test registry, as skopeo
 /// reads it: the exact bytes, as text.
 pub fn registry_manifest(reference: &str) -> String {
